@@ -1,0 +1,46 @@
+"""The Rivya-compatible surface (CONTRACT §5): Rivya's paths and JSON, a team key for auth."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+
+from app.api.responses import json_body, rivya_task_response
+from app.deps import OptionalTeamCaller, ServicesDep, TeamCaller
+from app.services.generations import parse_rivya_create
+
+router = APIRouter(prefix="/api/v1", tags=["Rivya-compatible"])
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
+@router.post("/generations", status_code=201, summary="Create a generation (Rivya's shape)")
+async def create_generation(
+    request: Request,
+    caller: TeamCaller,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    generation = parse_rivya_create(
+        await json_body(request), services.catalog, idempotency_key=idempotency_key
+    )
+    record = await services.tasks.create(caller, generation)
+    return rivya_task_response(record, status=201)
+
+
+@router.get("/generations/{task_id}", summary="Read a generation (Rivya's shape)")
+async def get_generation(task_id: str, caller: TeamCaller, services: ServicesDep) -> JSONResponse:
+    return rivya_task_response(await services.tasks.get(caller, task_id))
+
+
+@router.get("/models", summary="Models, as Rivya lists them")
+async def list_models(caller: OptionalTeamCaller, services: ServicesDep) -> dict[str, Any]:
+    """Public like Rivya's; with a team key, only the models that team may use."""
+    models = [
+        m
+        for m in services.catalog.models
+        if m.api_status == "available" and (caller is None or caller.team.may_use(m.id))
+    ]
+    return {"object": "list", "data": [m.rivya_entry() for m in models]}

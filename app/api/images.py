@@ -1,0 +1,94 @@
+"""The team API (CONTRACT §4): create and read image tasks, list models."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+
+from app.api.responses import json_body, task_response
+from app.catalog import ModelSpec
+from app.deps import ServicesDep, TeamCaller, WaitSeconds
+from app.schemas import ImageCreate, ModelList, ModelOut, TaskOut
+from app.services.generations import parse_image_create
+
+router = APIRouter(prefix="/v1", tags=["team API"])
+
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", description="Same as client_request_id.")
+]
+_TASK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": TaskOut, "description": "The task has ended."},
+    202: {"model": TaskOut, "description": "The task is queued or processing."},
+}
+
+
+@router.post(
+    "/images",
+    status_code=202,
+    responses=_TASK_RESPONSES,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ImageCreate.model_json_schema()}},
+        }
+    },
+    summary="Create an image task",
+)
+async def create_image(
+    request: Request,
+    caller: TeamCaller,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+    wait: WaitSeconds = 0,
+) -> JSONResponse:
+    generation = parse_image_create(
+        await json_body(request),
+        services.catalog,
+        services.default_model,
+        idempotency_key=idempotency_key,
+    )
+    record = await services.tasks.create(caller, generation)
+    if wait > 0:
+        record = await services.tasks.follow(record, wait=wait)
+    return task_response(record)
+
+
+@router.get("/images/{task_id}", responses=_TASK_RESPONSES, summary="Read an image task")
+async def get_image(
+    task_id: str, caller: TeamCaller, services: ServicesDep, wait: WaitSeconds = 0
+) -> JSONResponse:
+    return task_response(await services.tasks.get(caller, task_id, wait=wait))
+
+
+@router.get("/models", summary="Models this team may use")
+async def list_models(caller: TeamCaller, services: ServicesDep) -> ModelList:
+    models = [m for m in services.catalog.models if caller.team.may_use(m.id)]
+    return ModelList(data=[_model_out(m) for m in models if m.api_status == "available"])
+
+
+def _model_out(model: ModelSpec) -> ModelOut:
+    return ModelOut.model_validate(
+        {
+            "id": model.id,
+            "display_name": model.display_name,
+            "credits_per_task": model.base_credits,
+            "billing_type": model.billing_type,
+            "prompt_required": model.prompt_required,
+            "max_prompt_length": model.max_prompt_length,
+            "params": [
+                {
+                    "name": p.alias,
+                    "type": "boolean" if p.as_boolean else p.type,
+                    "default": (p.default == "true") if p.as_boolean else p.default,
+                    "options": None if p.as_boolean else list(p.options) or None,
+                    "minimum": p.minimum,
+                    "maximum": p.maximum,
+                    "description": p.description,
+                }
+                for p in model.params
+            ],
+            "files": {k: r.model_dump(mode="json") for k, r in model.file_kinds.items()},
+        }
+    )

@@ -1,0 +1,33 @@
+"""Small helpers shared by the routers: reading a JSON body, answering with a task."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from app.catalog import FieldError
+from app.domain import TaskRecord
+from app.errors import ValidationFailed
+
+
+async def json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        raise ValidationFailed(details=[FieldError("body", "a JSON object is required")])
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ValidationFailed(details=[FieldError("body", "is not valid JSON")]) from None
+
+
+def task_response(record: TaskRecord) -> JSONResponse:
+    """The gateway's task shape: 200 once the task has ended, 202 while it has not."""
+    return JSONResponse(record.public(), status_code=200 if record.upstream.is_terminal else 202)
+
+
+def rivya_task_response(record: TaskRecord, *, status: int = 200) -> JSONResponse:
+    """Rivya's own JSON for the task, as a drop-in client expects it."""
+    return JSONResponse(record.upstream.wire(), status_code=status)

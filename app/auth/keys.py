@@ -1,0 +1,55 @@
+"""Team API keys: generation, the stored hash, and constant-time verification.
+
+A key looks like ``rgw_<16 hex>_<43 url-safe chars>``: the hex part names the key record (so a
+lookup needs no scan), the rest is 256 bits of randomness. Only SHA-256 of the whole key is
+stored; with that much entropy a slow password hash would add latency and no safety.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+KEY_PREFIX = "rgw_"
+
+
+@dataclass(frozen=True)
+class NewKey:
+    key_id: str
+    key: str
+    secret_hash: str
+
+
+def generate_key() -> NewKey:
+    public = secrets.token_hex(8)
+    key = f"{KEY_PREFIX}{public}_{secrets.token_urlsafe(32)}"
+    return NewKey(key_id=f"key_{public}", key=key, secret_hash=hash_key(key))
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def key_id_of(key: str) -> str | None:
+    """The record id a presented key claims, or None if it is not shaped like our keys."""
+    if not key.startswith(KEY_PREFIX):
+        return None
+    public, sep, secret = key[len(KEY_PREFIX) :].partition("_")
+    if (
+        not sep
+        or len(public) != 16
+        or not secret
+        or any(c not in "0123456789abcdef" for c in public)
+    ):
+        return None
+    return f"key_{public}"
+
+
+def matches(key: str, secret_hash: str) -> bool:
+    return hmac.compare_digest(hash_key(key), secret_hash)
+
+
+def tokens_equal(presented: str, expected: str) -> bool:
+    return hmac.compare_digest(presented.encode(), expected.encode())

@@ -1,0 +1,56 @@
+"""The per-request context: what the access log line reports about the request.
+
+The middleware opens one per request; auth and services fill in what they learn (team, task).
+"""
+
+from __future__ import annotations
+
+import secrets
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass
+class RequestContext:
+    request_id: str
+    team: str | None = None
+    key_id: str | None = None
+    task_id: str | None = None
+    upstream_request_id: str | None = None
+
+
+_current: ContextVar[RequestContext | None] = ContextVar("request_context", default=None)
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+def current() -> RequestContext | None:
+    return _current.get()
+
+
+def open_context(request_id: str) -> RequestContext:
+    ctx = RequestContext(request_id=request_id)
+    _current.set(ctx)
+    return ctx
+
+
+def current_request_id() -> str:
+    ctx = _current.get()
+    return ctx.request_id if ctx else new_request_id()
+
+
+def note_team(team: str, key_id: str | None = None) -> None:
+    if (ctx := _current.get()) is not None:
+        ctx.team, ctx.key_id = team, key_id
+
+
+def note_task(task_id: str) -> None:
+    if (ctx := _current.get()) is not None:
+        ctx.task_id = task_id
+
+
+def note_upstream_request(request_id: str | None) -> None:
+    if request_id and (ctx := _current.get()) is not None:
+        ctx.upstream_request_id = request_id

@@ -1,0 +1,51 @@
+"""Dependency aliases for routes, declared once: ``ServicesDep``, ``TeamCaller``, ``AdminOnly``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.auth.callers import Caller, check_admin
+from app.container import Services
+
+# Declared so OpenAPI shows the bearer scheme; the header itself is read and judged by auth.
+_bearer = HTTPBearer(auto_error=False)
+BearerDoc = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+
+
+async def _team_caller(request: Request, services: ServicesDep, _: BearerDoc) -> Caller:
+    return await services.callers.team_caller(request.headers.get("authorization"))
+
+
+TeamCaller = Annotated[Caller, Depends(_team_caller)]
+
+
+async def _optional_team_caller(request: Request, services: ServicesDep) -> Caller | None:
+    if request.headers.get("authorization") is None:
+        return None
+    return await services.callers.team_caller(request.headers.get("authorization"))
+
+
+OptionalTeamCaller = Annotated[Caller | None, Depends(_optional_team_caller)]
+
+
+def _admin(request: Request, services: ServicesDep, _: BearerDoc) -> None:
+    check_admin(request.headers.get("authorization"), services.settings.admin_token)
+
+
+AdminOnly = Depends(_admin)
+
+WaitSeconds = Annotated[
+    float,
+    Query(ge=0, le=60, description="Hold the answer until the task ends or this many seconds."),
+]

@@ -1,0 +1,94 @@
+"""The gateway's own records: teams, keys and tasks, as services and the store share them."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.upstream.wire import RivyaTask
+
+TEAM_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+BudgetPeriod = Literal["day", "week", "month", "total"]
+
+
+class TeamPolicy(BaseModel):
+    """What an admin may set on a team (CONTRACT §7); every field optional on update."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+    budget_credits: int | None = Field(default=None, ge=0)
+    budget_period: BudgetPeriod = "month"
+    rate_limit_per_minute: int = Field(default=60, ge=1, le=100_000)
+    burst: int | None = Field(default=None, ge=1, le=100_000)
+    max_in_flight: int = Field(default=20, ge=1, le=100_000)
+    allowed_models: list[str] | None = None
+    cors_origins: list[str] = Field(default_factory=list)
+    per_subject_rate_limit_per_minute: int | None = Field(default=None, ge=1, le=100_000)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
+        return origins
+
+
+class Team(TeamPolicy):
+    id: str = Field(pattern=TEAM_ID_PATTERN)
+    created_at: str
+    updated_at: str
+
+    @property
+    def effective_burst(self) -> int:
+        return self.burst if self.burst is not None else self.rate_limit_per_minute
+
+    def may_use(self, model_id: str) -> bool:
+        return self.allowed_models is None or model_id in self.allowed_models
+
+
+class ApiKeyRecord(BaseModel):
+    """A team key as stored: the secret itself is never kept, only its SHA-256."""
+
+    key_id: str
+    team: str
+    name: str | None = None
+    secret_hash: str
+    created_at: str
+    revoked_at: str | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class TaskRecord(BaseModel):
+    """A task the gateway created: Rivya's latest word on it plus who asked for it."""
+
+    team: str
+    upstream: RivyaTask
+    client_request_id: str | None = None
+    key_id: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.upstream.id
+
+    def public(self) -> dict[str, Any]:
+        """The task as the gateway's own API shows it (CONTRACT §4)."""
+        task = self.upstream
+        return {
+            "id": task.id,
+            "status": task.status,
+            "model": task.model,
+            "client_request_id": self.client_request_id,
+            "reserved_credits": task.reserved_credits,
+            "final_credits": task.final_credits,
+            "created_at": task.created_at,
+            "updated_at": task.updated_at,
+            "result": task.result.model_dump(mode="json") if task.result else None,
+            "error": task.error.model_dump(mode="json") if task.error else None,
+        }

@@ -1,0 +1,142 @@
+"""Every error the gateway answers with: one class per contract code (CONTRACT §9).
+
+Services raise these; one handler renders them as ``{"error": {code, message, requestId}}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from app.catalog import FieldError
+
+
+class GatewayError(Exception):
+    code: str = "internal_error"
+    status: int = 500
+    default_message: str = "The gateway failed to handle the request."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: Sequence[FieldError] | None = None,
+        headers: Mapping[str, str] | None = None,
+        upstream_request_id: str | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.details = list(details or [])
+        self.headers = dict(headers or {})
+        self.upstream_request_id = upstream_request_id
+        super().__init__(self.message)
+
+
+class ValidationFailed(GatewayError):
+    code, status, default_message = "validation_failed", 400, "The request is invalid."
+
+
+class ApiKeyMissing(GatewayError):
+    code, status, default_message = "api_key_missing", 401, "Send a key: Authorization: Bearer."
+
+
+class ApiKeyInvalid(GatewayError):
+    code, status, default_message = "api_key_invalid", 401, "The key is not valid."
+
+
+class ApiKeyRevoked(GatewayError):
+    code, status, default_message = "api_key_revoked", 401, "The key has been revoked."
+
+
+class TokenExpired(GatewayError):
+    code, status, default_message = "token_expired", 401, "The token has expired."
+
+
+class BudgetExceeded(GatewayError):
+    code, status, default_message = "budget_exceeded", 402, "The team's credit budget is spent."
+
+
+class ModelNotAllowed(GatewayError):
+    code, status, default_message = "model_not_allowed", 403, "The team may not use this model."
+
+
+class OriginNotAllowed(GatewayError):
+    code, status, default_message = "origin_not_allowed", 403, "This origin is not allowed."
+
+
+class Forbidden(GatewayError):
+    code, status, default_message = "forbidden", 403, "This credential may not do that."
+
+
+class NotFound(GatewayError):
+    code, status, default_message = "not_found", 404, "Not found."
+
+
+class MethodNotAllowed(GatewayError):
+    # Not a contract code of its own; 405 keeps HTTP semantics with the contract's envelope.
+    code, status, default_message = "method_not_allowed", 405, "Method not allowed."
+
+
+class IdempotencyConflict(GatewayError):
+    code, status = "idempotency_conflict", 409
+    default_message = "This client_request_id was used with a different request."
+
+
+class RequestInProgress(GatewayError):
+    code, status = "request_in_progress", 409
+    default_message = "A request with this client_request_id is still being processed."
+
+
+class PayloadTooLarge(GatewayError):
+    code, status, default_message = "file_too_large", 413, "The request body is too large."
+
+
+class UnsupportedMediaType(GatewayError):
+    code, status, default_message = "unsupported_media_type", 415, "Unsupported media type."
+
+
+class RateLimited(GatewayError):
+    code, status, default_message = "rate_limited", 429, "Too many requests."
+
+
+class UpstreamError(GatewayError):
+    code, status, default_message = "upstream_error", 502, "Rivya answered with an error."
+
+
+class UpstreamAuthFailed(GatewayError):
+    code, status = "upstream_auth_failed", 502
+    default_message = "Rivya refused the gateway's credentials; ops have been alerted."
+
+
+class StoreUnavailable(GatewayError):
+    code, status, default_message = "store_unavailable", 503, "The gateway's store is unavailable."
+
+
+class UpstreamUnavailable(GatewayError):
+    code, status, default_message = "upstream_unavailable", 503, "Rivya is unavailable."
+
+
+class InsufficientCredits(GatewayError):
+    code, status = "insufficient_credits", 503
+    default_message = "The organisation's Rivya account has run out of credits."
+
+
+class UpstreamTimeout(GatewayError):
+    code, status, default_message = "upstream_timeout", 504, "Rivya did not answer in time."
+
+
+class AlreadyExists(GatewayError):
+    # An addition to the contract's table: creating something whose id is taken.
+    code, status, default_message = "already_exists", 409, "That id is already taken."
+
+
+def field_errors(errors: Sequence[Mapping[str, object]], *, prefix: str = "") -> list[FieldError]:
+    """pydantic's error list as the contract's ``details`` (field path, human message)."""
+    details = []
+    for error in errors:
+        loc = error.get("loc", ())
+        parts = (
+            [str(p) for p in loc if p not in ("body", "query", "path")]
+            if isinstance(loc, tuple)
+            else []
+        )
+        details.append(FieldError(prefix + (".".join(parts) or "body"), str(error.get("msg", ""))))
+    return details

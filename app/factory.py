@@ -1,0 +1,50 @@
+"""The composition root: ``create_app`` wires settings, routers, middleware and the lifespan.
+
+Tests build apps through it too, so two differently configured "replicas" can share a test.
+"""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from app.api import admin, compat, images, ops
+from app.catalog import Catalog, load_catalog
+from app.clock import Clock, SystemClock
+from app.handlers import install_error_handlers
+from app.lifespan import make_lifespan
+from app.middleware import GatewayMiddleware
+from app.settings import Settings
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    upstream_transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+    catalog: Catalog | None = None,
+    configure_logs: bool = True,
+) -> FastAPI:
+    settings = settings or Settings()
+    catalog = catalog or load_catalog(settings.catalog_path)
+    if settings.default_model and catalog.get(settings.default_model) is None:
+        raise ValueError(f"DEFAULT_MODEL {settings.default_model!r} is not in the catalogue")
+    app = FastAPI(
+        title="Rivya Gateway",
+        version="0.1.0",
+        description="One internal endpoint in front of Rivya: team keys, budgets, limits, "
+        'idempotency. Errors are always {"error": {code, message, requestId}}.',
+        lifespan=make_lifespan(
+            settings,
+            catalog,
+            clock or SystemClock(),
+            upstream_transport=upstream_transport,
+            configure_logs=configure_logs,
+        ),
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes)
+    for router in (images.router, compat.router, admin.router, ops.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,67 @@
+"""Renders every error as the contract's envelope: ``{"error": {code, message, requestId}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import context
+from app.errors import (
+    GatewayError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ValidationFailed,
+    field_errors,
+)
+from app.upstream.wire import error_envelope
+
+
+def error_response(error: GatewayError) -> JSONResponse:
+    request_id = context.current_request_id()
+    body = error_envelope(
+        error.code, error.message, request_id, [d.as_dict() for d in error.details]
+    )
+    if error.upstream_request_id:
+        body["error"]["upstreamRequestId"] = error.upstream_request_id
+    headers = {**error.headers, "X-Request-ID": request_id}
+    return JSONResponse(body, status_code=error.status, headers=headers)
+
+
+async def _gateway_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GatewayError)
+    return error_response(exc)
+
+
+async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors: list[dict[str, Any]] = list(exc.errors())
+    return error_response(ValidationFailed(details=field_errors(errors)))
+
+
+async def _http_exception(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    error: GatewayError
+    if exc.status_code == 404:
+        error = NotFound("No such route.")
+    elif exc.status_code == 405:
+        error = MethodNotAllowed()
+    elif exc.status_code == 413:
+        error = PayloadTooLarge(str(exc.detail))
+    elif exc.status_code == 400:
+        error = ValidationFailed(str(exc.detail))
+    else:
+        error = GatewayError(str(exc.detail))
+        error.status = exc.status_code
+    error.headers.update(exc.headers or {})
+    return error_response(error)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(GatewayError, _gateway_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)

@@ -1,0 +1,60 @@
+"""The app's lifespan: opens Redis and the Rivya client, and closes them on shutdown.
+
+Startup does not wait for Redis: the process must come up (``/healthz`` 200) while Redis is
+down, answer 503 ``store_unavailable`` meanwhile, and recover by itself when it is back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from app.catalog import Catalog
+from app.clock import Clock
+from app.container import build_services
+from app.logging import configure_logging
+from app.settings import Settings
+from app.store.redis import create_redis
+from app.upstream.client import RivyaClient
+
+
+def make_lifespan(
+    settings: Settings,
+    catalog: Catalog,
+    clock: Clock,
+    *,
+    upstream_transport: httpx.AsyncBaseTransport | None,
+    configure_logs: bool,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if configure_logs:
+            configure_logging(settings.log_level, _secrets(settings))
+        redis = create_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
+        upstream = RivyaClient(
+            base_url=settings.rivya_base_url,
+            api_key=settings.org_key,
+            timeout=settings.rivya_timeout_seconds,
+            connect_timeout=settings.rivya_connect_timeout_seconds,
+            max_connections=settings.rivya_max_connections,
+            transport=upstream_transport,
+        )
+        app.state.services = build_services(settings, catalog, redis, upstream, clock)
+        try:
+            yield
+        finally:
+            await upstream.aclose()
+            await redis.aclose()
+
+    return lifespan
+
+
+def _secrets(settings: Settings) -> list[str]:
+    values = [settings.org_key]
+    for secret in (settings.gateway_admin_token, settings.gateway_token_secret):
+        if secret is not None:
+            values.append(secret.get_secret_value())
+    return values

@@ -1,0 +1,123 @@
+"""Pure ASGI middleware: request id, body size cap, one JSON access-log line per request, and a
+last-resort 500 in the contract's envelope that never leaks internals."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+
+from fastapi import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import context
+from app.errors import GatewayError, PayloadTooLarge
+from app.upstream.wire import error_envelope
+
+access_log = logging.getLogger("app.access")
+error_log = logging.getLogger("app.error")
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+class _BodyTooLarge(HTTPException):
+    """Raised from ``receive``: an HTTPException, so FastAPI's body parsing lets it through to
+    the error handlers instead of wrapping it into a generic 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is larger than {limit} bytes.")
+
+
+class GatewayMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        incoming = _header(scope, b"x-request-id")
+        request_id = (
+            incoming if incoming and _SAFE_REQUEST_ID.fullmatch(incoming) else None
+        ) or context.new_request_id()
+        ctx = context.open_context(request_id)
+        status = 500
+        response_started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        declared = _header(scope, b"content-length")
+        try:
+            if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
+                raise _BodyTooLarge(self.max_body_bytes)
+            await self.app(scope, self._capped(receive), send_wrapper)
+        except _BodyTooLarge as exc:
+            if not response_started:
+                await self._send_error(send_wrapper, PayloadTooLarge(str(exc.detail)))
+        except Exception:
+            error_log.exception("unhandled error", extra={"request_id": request_id})
+            if not response_started:
+                await self._send_error(send_wrapper, GatewayError())
+        finally:
+            route = scope.get("route")
+            access_log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope.get("method"),
+                    "path": scope.get("path"),
+                    "route": getattr(route, "path", None),
+                    "status": status,
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "team": ctx.team,
+                    "key_id": ctx.key_id,
+                    "task_id": ctx.task_id,
+                    "upstream_request_id": ctx.upstream_request_id,
+                },
+            )
+
+    def _capped(self, receive: Receive) -> Receive:
+        """Count body bytes as they arrive, so a body with no Content-Length is capped too."""
+        seen = 0
+
+        async def wrapped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body_bytes:
+                    raise _BodyTooLarge(self.max_body_bytes)
+            return message
+
+        return wrapped
+
+    @staticmethod
+    async def _send_error(send: Send, error: GatewayError) -> None:
+        body = json.dumps(
+            error_envelope(error.code, error.message, context.current_request_id())
+        ).encode()
+        headers: list[tuple[bytes, bytes]] = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": error.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None

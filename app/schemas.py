@@ -1,0 +1,128 @@
+"""The gateway's wire models: what its own API accepts and answers (OpenAPI is built from these).
+
+Rivya-compatible routes answer Rivya's JSON as-is and need none of these.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.domain import TEAM_ID_PATTERN, ApiKeyRecord, BudgetPeriod, TeamPolicy
+
+
+class ImageCreate(BaseModel):
+    """``POST /v1/images`` as documented for flux models; the live check is the catalogue's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(description="Non-empty; the model's prompt limit applies.")
+    model: str | None = Field(default=None, description="Default: flux-kontext-max.")
+    aspect_ratio: Literal["21:9", "16:9", "4:3", "1:1", "3:4", "9:16"] | None = None
+    output_format: Literal["jpeg", "png"] | None = None
+    translate_prompt: bool | None = Field(default=None, description="Rivya's enableTranslation.")
+    upsample_prompt: bool | None = Field(default=None, description="Rivya's promptUpsampling.")
+    safety_tolerance: int | None = Field(default=None, ge=0, le=6)
+    watermark: str | None = None
+    reference_file_id: str | None = None
+    client_request_id: str | None = Field(
+        default=None,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="Idempotency key (same as the Idempotency-Key header).",
+    )
+
+
+class TaskResultOut(BaseModel):
+    primary_url: str
+    urls: list[str]
+
+
+class TaskErrorOut(BaseModel):
+    code: str
+    message: str
+
+
+class TaskOut(BaseModel):
+    id: str
+    status: Literal["queued", "processing", "succeeded", "failed"]
+    model: str
+    client_request_id: str | None
+    reserved_credits: int
+    final_credits: int
+    created_at: str
+    updated_at: str
+    result: TaskResultOut | None
+    error: TaskErrorOut | None
+
+
+class ModelParamOut(BaseModel):
+    name: str
+    type: str
+    default: Any
+    options: list[Any] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    description: str = ""
+
+
+class ModelOut(BaseModel):
+    id: str
+    display_name: str
+    credits_per_task: int
+    billing_type: str
+    prompt_required: bool
+    max_prompt_length: int | None
+    params: list[ModelParamOut]
+    files: dict[str, dict[str, Any]]
+
+
+class ModelList(BaseModel):
+    data: list[ModelOut]
+
+
+class TeamCreate(TeamPolicy):
+    id: str = Field(pattern=TEAM_ID_PATTERN, description="A slug: a-z, 0-9 and '-'.")
+
+
+class TeamPatch(BaseModel):
+    """Every field optional; only the fields sent change (null clears a budget)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    budget_credits: int | None = Field(default=None, ge=0)
+    budget_period: BudgetPeriod | None = None
+    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    burst: int | None = Field(default=None, ge=1)
+    max_in_flight: int | None = Field(default=None, ge=1)
+    allowed_models: list[str] | None = None
+    cors_origins: list[str] | None = None
+    per_subject_rate_limit_per_minute: int | None = Field(default=None, ge=1)
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    team: str
+    name: str | None
+    created_at: str
+    revoked_at: str | None
+
+    @classmethod
+    def of(cls, record: ApiKeyRecord) -> KeyOut:
+        return cls.model_validate(record.model_dump(exclude={"secret_hash"}))
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="The key itself: shown this once, stored only as a hash.")
+
+
+class DataList(BaseModel):
+    data: list[Any]

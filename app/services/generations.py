@@ -1,0 +1,168 @@
+"""What a create asks for, parsed and checked from either surface, with no I/O.
+
+Both ``POST /v1/images`` (flat, snake_case) and the drop-in ``POST /api/v1/generations``
+(Rivya's shape) end up as one ``GenerationRequest``: a catalogue model, a prompt and Rivya's
+params with defaults applied. Every bad field is reported at once, before anything is reserved.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.catalog import Catalog, FieldError, ModelSpec, ParamValue
+from app.errors import ValidationFailed
+
+CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+# Fields of POST /v1/images that are not model params.
+_IMAGE_FIELDS = frozenset({"prompt", "model", "client_request_id", "reference_file_id"})
+# Top-level fields of Rivya's create body that the gateway understands.
+_RIVYA_FIELDS = frozenset({"model", "prompt", "params", "client_request_id"})
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    model: ModelSpec
+    prompt: str
+    params: dict[str, ParamValue]
+    client_request_id: str | None
+
+    def rivya_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model.id,
+            "prompt": self.prompt,
+            "params": self.params,
+        }
+        if self.client_request_id is not None:
+            body["client_request_id"] = self.client_request_id
+        return body
+
+
+def parse_image_create(
+    body: object, catalog: Catalog, default_model: str, *, idempotency_key: str | None = None
+) -> GenerationRequest:
+    """The gateway's own ``POST /v1/images`` body."""
+    data = _with_idempotency_key(_object(body), idempotency_key)
+    errors: list[FieldError] = []
+    model = _model(data.get("model", default_model), catalog, "model", errors)
+    crid = _client_request_id(data.get("client_request_id"), errors)
+    params: dict[str, object] = {}
+    for field, value in data.items():
+        if field in _IMAGE_FIELDS:
+            continue
+        spec = model.param_by_alias(field) if model else None
+        if spec is None:
+            # With an unknown model, only fields no model knows are reported as unknown.
+            if model is not None or not _catalog_has_alias(catalog, field):
+                errors.append(FieldError(field, "is not a known field"))
+            continue
+        if value is None:
+            continue  # an explicit null means "use the default"
+        converted, message = spec.from_gateway(value)
+        if message is not None:
+            errors.append(FieldError(field, message))
+        else:
+            params[spec.name] = converted
+    if "reference_file_id" in data:
+        errors.append(FieldError("reference_file_id", "file references are not supported yet"))
+    if model is None:
+        raise ValidationFailed(details=errors)
+    errors += model.validate_prompt(data.get("prompt"))
+    normalised, param_errors = model.validate_params(params, field_prefix="")
+    errors += [FieldError(_alias(model, e.field), e.message) for e in param_errors]
+    if errors:
+        raise ValidationFailed(details=errors)
+    return GenerationRequest(model, str(data["prompt"]), normalised, crid)
+
+
+def parse_rivya_create(
+    body: object, catalog: Catalog, *, idempotency_key: str | None = None
+) -> GenerationRequest:
+    """Rivya's ``POST /api/v1/generations`` body, as a drop-in client sends it."""
+    data = _with_idempotency_key(_object(body), idempotency_key)
+    errors: list[FieldError] = []
+    if "files" in data:
+        errors.append(FieldError("files", "is not supported: use params.referenceMediaItems"))
+    unknown = sorted(set(data) - _RIVYA_FIELDS - {"files"})
+    errors += [FieldError(field, "is not a known field") for field in unknown]
+    if "model" not in data:
+        errors.append(FieldError("model", "is required"))
+        raise ValidationFailed(details=errors)
+    model = _model(data["model"], catalog, "model", errors)
+    crid = _client_request_id(data.get("client_request_id"), errors)
+    raw_params = data.get("params", {})
+    if raw_params is None:
+        raw_params = {}
+    if not isinstance(raw_params, dict):
+        errors.append(FieldError("params", "must be an object"))
+        raw_params = {}
+    if model is None:
+        raise ValidationFailed(details=errors)
+    if "referenceMediaItems" in raw_params:
+        errors.append(
+            FieldError("params.referenceMediaItems", "file references are not supported yet")
+        )
+    errors += model.validate_prompt(data.get("prompt"))
+    normalised, param_errors = model.validate_params(raw_params)
+    errors += param_errors
+    if errors:
+        raise ValidationFailed(details=errors)
+    return GenerationRequest(model, str(data["prompt"]), normalised, crid)
+
+
+def _catalog_has_alias(catalog: Catalog, alias: str) -> bool:
+    return any(m.param_by_alias(alias) for m in catalog.models)
+
+
+def _object(body: object) -> Mapping[str, Any]:
+    if not isinstance(body, dict):
+        raise ValidationFailed(details=[FieldError("body", "must be a JSON object")])
+    return body
+
+
+def _with_idempotency_key(data: Mapping[str, Any], header: str | None) -> Mapping[str, Any]:
+    """Fold the ``Idempotency-Key`` header into ``client_request_id`` (they are synonyms)."""
+    if header is None:
+        return data
+    key = header.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]  # an RFC 8941 sf-string, as the IETF Idempotency-Key draft sends it
+    body_key = data.get("client_request_id")
+    if body_key is not None and body_key != key:
+        raise ValidationFailed(
+            "Idempotency-Key and client_request_id differ; send one, or the same in both.",
+            details=[FieldError("Idempotency-Key", "differs from client_request_id")],
+        )
+    return {**data, "client_request_id": key}
+
+
+def _model(
+    value: object, catalog: Catalog, field: str, errors: list[FieldError]
+) -> ModelSpec | None:
+    if not isinstance(value, str):
+        errors.append(FieldError(field, "must be a string"))
+        return None
+    model = catalog.get(value)
+    if model is None or model.api_status != "available":
+        errors.append(FieldError(field, f"unknown model {value!r}; see GET /v1/models"))
+        return None
+    return model
+
+
+def _client_request_id(value: object, errors: list[FieldError]) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not CLIENT_REQUEST_ID.fullmatch(value):
+        errors.append(
+            FieldError("client_request_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+        )
+        return None
+    return value
+
+
+def _alias(model: ModelSpec, rivya_name: str) -> str:
+    spec = model.param(rivya_name)
+    return spec.alias if spec else rivya_name

@@ -1,0 +1,129 @@
+"""Teams and their keys: the admin workflow behind both the admin API and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from app.auth.keys import generate_key
+from app.catalog import Catalog, FieldError
+from app.clock import Clock, iso_timestamp
+from app.domain import ApiKeyRecord, Team
+from app.errors import AlreadyExists, NotFound, ValidationFailed, field_errors
+from app.store.apikeys import ApiKeyStore
+from app.store.teams import TeamStore
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    record: ApiKeyRecord
+    key: str  # the only time the secret exists outside the caller's hands
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    created: list[str]
+    updated: list[str]
+    unchanged: list[str]
+
+
+class TeamService:
+    def __init__(self, teams: TeamStore, keys: ApiKeyStore, catalog: Catalog, clock: Clock):
+        self._teams, self._keys, self._catalog, self._clock = teams, keys, catalog, clock
+
+    def _now(self) -> str:
+        return iso_timestamp(self._clock.now())
+
+    async def create(self, fields: Mapping[str, Any]) -> Team:
+        now = self._now()
+        team = self._validated({**fields, "created_at": now, "updated_at": now})
+        if not await self._teams.create(team):
+            raise AlreadyExists(f"Team {team.id!r} already exists.")
+        return team
+
+    async def update(self, team_id: str, changes: Mapping[str, Any]) -> Team:
+        """Apply a partial change (PATCH semantics: only the fields given change)."""
+        for forbidden in ("id", "created_at", "updated_at"):
+            if forbidden in changes:
+                raise ValidationFailed(details=[FieldError(forbidden, "cannot be changed")])
+        current = await self.get(team_id)
+        merged = {**current.model_dump(), **changes, "updated_at": self._now()}
+        team = self._validated(merged)
+        if not await self._teams.replace(team):
+            raise NotFound(f"No team {team_id!r}.")
+        return team
+
+    async def get(self, team_id: str) -> Team:
+        team = await self._teams.get(team_id)
+        if team is None:
+            raise NotFound(f"No team {team_id!r}.")
+        return team
+
+    async def list_teams(self) -> list[Team]:
+        return await self._teams.list()
+
+    async def delete(self, team_id: str) -> None:
+        """Remove a team and revoke its keys; its tasks stay on record for spend reports."""
+        await self.get(team_id)
+        for record in await self._keys.list_for_team(team_id):
+            await self._keys.revoke(record.key_id, self._now())
+        await self._teams.delete(team_id)
+
+    async def apply(self, specs: Iterable[Mapping[str, Any]]) -> ApplyResult:
+        """Declaratively create or update teams (``rivya-gateway teams apply``)."""
+        result = ApplyResult([], [], [])
+        for spec in specs:
+            team_id = spec.get("id")
+            if not isinstance(team_id, str):
+                raise ValidationFailed(details=[FieldError("id", "every team needs an id")])
+            existing = await self._teams.get(team_id)
+            if existing is None:
+                await self.create(spec)
+                result.created.append(team_id)
+                continue
+            changes = {k: v for k, v in spec.items() if k != "id"}
+            wanted = self._validated({**existing.model_dump(), **changes})
+            if wanted == existing:
+                result.unchanged.append(team_id)
+            else:
+                await self.update(team_id, changes)
+                result.updated.append(team_id)
+        return result
+
+    async def issue_key(self, team_id: str, name: str | None = None) -> IssuedKey:
+        await self.get(team_id)
+        new = generate_key()
+        record = ApiKeyRecord(
+            key_id=new.key_id,
+            team=team_id,
+            name=name,
+            secret_hash=new.secret_hash,
+            created_at=self._now(),
+        )
+        await self._keys.add(record)
+        return IssuedKey(record=record, key=new.key)
+
+    async def list_keys(self, team_id: str) -> list[ApiKeyRecord]:
+        await self.get(team_id)
+        return await self._keys.list_for_team(team_id)
+
+    async def revoke_key(self, key_id: str) -> ApiKeyRecord:
+        record = await self._keys.revoke(key_id, self._now())
+        if record is None:
+            raise NotFound(f"No key {key_id!r}.")
+        return record
+
+    def _validated(self, data: Mapping[str, Any]) -> Team:
+        try:
+            team = Team.model_validate(dict(data))
+        except ValidationError as exc:
+            raise ValidationFailed(details=field_errors(exc.errors())) from None
+        unknown = [m for m in team.allowed_models or [] if self._catalog.get(m) is None]
+        if unknown:
+            raise ValidationFailed(
+                details=[FieldError("allowed_models", f"unknown model {m!r}") for m in unknown]
+            )
+        return team

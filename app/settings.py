@@ -1,0 +1,110 @@
+"""All configuration, from environment variables (and an optional ``.env``), validated at start."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any, Literal, Self
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The simulator's well-known development key: used only when no org key is configured and the
+# upstream is a loopback address (the built-in simulator run locally).
+SIMULATOR_DEV_KEY = "rvya_sk_simulator_dev_key"
+
+# Secrets that may also be given as a path in ``<NAME>_FILE`` (Docker/Kubernetes secrets).
+_FILE_BACKED = {
+    "rivya_api_key": "RIVYA_API_KEY_FILE",
+    "gateway_admin_token": "GATEWAY_ADMIN_TOKEN_FILE",
+    "gateway_token_secret": "GATEWAY_TOKEN_SECRET_FILE",
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # Upstream
+    rivya_api_key: SecretStr | None = None
+    rivya_api_key_file: Path | None = None
+    rivya_base_url: str = "https://rivya.ai"
+    rivya_timeout_seconds: float = Field(default=30.0, gt=0)
+    rivya_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    rivya_max_connections: int = Field(default=200, ge=1)
+    # When true, the gateway may start without an org key and uses the simulator's dev key.
+    rivya_simulator: bool = False
+
+    # Redis
+    redis_url: str = "redis://localhost:6379/0"
+    redis_key_prefix: str = Field(default="gw", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    redis_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    # Admin and browser tokens
+    gateway_admin_token: SecretStr | None = None
+    gateway_admin_token_file: Path | None = None
+    gateway_token_secret: SecretStr | None = None
+    gateway_token_secret_file: Path | None = None
+
+    # Behaviour
+    default_model: str | None = None  # None: the catalogue's default (flux-kontext-max)
+    catalog_path: Path | None = None  # None: the packaged app/models.yaml
+    key_cache_seconds: float = Field(default=2.0, ge=0)
+    wait_poll_seconds: float = Field(default=2.0, gt=0)
+    task_retention_days: int = Field(default=30, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    # Logging
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        lowered = {str(k).lower(): v for k, v in data.items()}
+        for field, file_var in _FILE_BACKED.items():
+            path = lowered.get(file_var.lower())
+            if path and not lowered.get(field):
+                try:
+                    data[field] = Path(path).read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise ValueError(f"{file_var}: cannot read {path}: {exc.strerror}") from None
+        return data
+
+    @model_validator(mode="after")
+    def _org_key_present(self) -> Self:
+        if self.rivya_api_key is None or not self.rivya_api_key.get_secret_value():
+            if not (self.rivya_simulator or _is_loopback(self.rivya_base_url)):
+                raise ValueError(
+                    "RIVYA_API_KEY (or RIVYA_API_KEY_FILE) is required: the gateway will not "
+                    "start without the organisation's Rivya key unless RIVYA_BASE_URL points at "
+                    "the built-in simulator (a loopback URL, or RIVYA_SIMULATOR=true)"
+                )
+            self.rivya_api_key = SecretStr(SIMULATOR_DEV_KEY)
+        scheme = urlsplit(self.rivya_base_url).scheme
+        if scheme not in {"http", "https"}:
+            raise ValueError("RIVYA_BASE_URL must be an http(s) URL")
+        return self
+
+    @property
+    def org_key(self) -> str:
+        assert self.rivya_api_key is not None  # guaranteed by _org_key_present
+        return self.rivya_api_key.get_secret_value()
+
+    @property
+    def admin_token(self) -> str | None:
+        token = self.gateway_admin_token
+        return token.get_secret_value() if token and token.get_secret_value() else None
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,47 @@
+"""Team API keys in Redis: a hash per key (team, name, SHA-256 of the secret, revocation)."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from app.domain import ApiKeyRecord
+from app.store.keys import KeySpace
+from app.store.redis import hash_fields, store_errors, text_map
+
+
+class ApiKeyStore:
+    def __init__(self, redis: Redis, keys: KeySpace) -> None:
+        self._redis, self._keys = redis, keys
+
+    async def add(self, record: ApiKeyRecord) -> None:
+        fields = {k: v for k, v in record.model_dump().items() if v is not None}
+        async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self._keys.api_key(record.key_id), mapping=hash_fields(fields))
+            pipe.sadd(self._keys.team_keys(record.team), record.key_id)
+            await pipe.execute()
+
+    async def get(self, key_id: str) -> ApiKeyRecord | None:
+        async with store_errors():
+            raw = text_map(await self._redis.hgetall(self._keys.api_key(key_id)))
+        return ApiKeyRecord.model_validate(raw) if raw else None
+
+    async def list_for_team(self, team_id: str) -> list[ApiKeyRecord]:
+        async with store_errors():
+            ids = sorted(str(i) for i in await self._redis.smembers(self._keys.team_keys(team_id)))
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key_id in ids:
+                    pipe.hgetall(self._keys.api_key(key_id))
+                rows = [text_map(row) for row in await pipe.execute()]
+        records = [ApiKeyRecord.model_validate(row) for row in rows if row]
+        return sorted(records, key=lambda r: r.created_at)
+
+    async def revoke(self, key_id: str, when: str) -> ApiKeyRecord | None:
+        """Mark a key revoked (kept, so its use answers ``api_key_revoked``); None if unknown."""
+        record = await self.get(key_id)
+        if record is None:
+            return None
+        if record.revoked_at is None:
+            async with store_errors():
+                await self._redis.hsetnx(self._keys.api_key(key_id), "revoked_at", when)
+            record = await self.get(key_id)
+        return record

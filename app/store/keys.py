@@ -1,0 +1,39 @@
+"""Every Redis key name the gateway uses, in one place, under a configurable prefix.
+
+Keys that belong to one team carry the hash tag ``{team:<id>}`` so a script touching several
+of them runs on one Redis Cluster slot.
+"""
+
+from __future__ import annotations
+
+
+class KeySpace:
+    def __init__(self, prefix: str = "gw") -> None:
+        self.prefix = prefix
+
+    def _team(self, team_id: str) -> str:
+        return f"{self.prefix}:{{team:{team_id}}}"
+
+    def teams_index(self) -> str:
+        """Set of every team id."""
+        return f"{self.prefix}:teams"
+
+    def team(self, team_id: str) -> str:
+        """Hash: the team's policy fields."""
+        return f"{self._team(team_id)}:team"
+
+    def team_keys(self, team_id: str) -> str:
+        """Set: ids of the team's API keys (revoked ones included)."""
+        return f"{self._team(team_id)}:keys"
+
+    def api_key(self, key_id: str) -> str:
+        """Hash: one API key's record (team, name, secret hash, revocation)."""
+        return f"{self.prefix}:key:{key_id}"
+
+    def task(self, team_id: str, task_id: str) -> str:
+        """Hash: one task's record (Rivya's latest state and who created it)."""
+        return f"{self._team(team_id)}:task:{task_id}"
+
+    def team_tasks(self, team_id: str) -> str:
+        """Sorted set: the team's task ids scored by creation time (ms)."""
+        return f"{self._team(team_id)}:tasks"

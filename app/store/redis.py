@@ -1,0 +1,93 @@
+"""Opening Redis from a URL, and translating its failures into ``StoreUnavailable``.
+
+Supported URL forms:
+- ``redis://[user:pass@]host:port/db``, ``rediss://…`` (TLS), ``unix:///path/redis.sock``;
+- ``redis+sentinel://[:pass@]host:port[,host:port…]/service-name[/db]`` (Sentinel);
+- ``redis+cluster://[user:pass@]host:port`` (Redis Cluster; every multi-key operation of the
+  gateway stays within one team's hash tag).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, cast
+from urllib.parse import unquote, urlsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from app.errors import StoreUnavailable
+
+
+def create_redis(url: str, *, timeout: float = 2.0) -> Redis:
+    """A client for the URL; connections are opened lazily, so this does no I/O."""
+    common = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "decode_responses": True,
+        "health_check_interval": 30,
+    }
+    scheme = urlsplit(url).scheme
+    if scheme == "redis+cluster":
+        cluster = RedisCluster.from_url(
+            "redis://" + url.split("://", 1)[1],
+            decode_responses=True,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+        )
+        # RedisCluster speaks the same command API; the gateway uses nothing cluster-specific.
+        return cast(Redis, cluster)
+    if scheme == "redis+sentinel":
+        return _sentinel_master(url, timeout)
+    return Redis.from_url(url, **common)  # type: ignore[arg-type]
+
+
+def _sentinel_master(url: str, timeout: float) -> Redis:
+    parts = urlsplit(url)
+    hosts = []
+    for item in parts.netloc.rsplit("@", 1)[-1].split(","):
+        host, _, port = item.rpartition(":")
+        hosts.append((host or item, int(port) if host else 26379))
+    path = [p for p in parts.path.split("/") if p]
+    if not path:
+        raise ValueError("redis+sentinel:// URLs need a service name: …/mymaster[/db]")
+    service, db = path[0], int(path[1]) if len(path) > 1 else 0
+    password = unquote(parts.password) if parts.password else None
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        hosts, socket_timeout=timeout, sentinel_kwargs={"password": password} if password else {}
+    )
+    master: Redis = sentinel.master_for(
+        service,
+        db=db,
+        password=password,
+        decode_responses=True,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+    )
+    return master
+
+
+STORE_FAILURES = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+@asynccontextmanager
+async def store_errors() -> AsyncIterator[None]:
+    """Turn an unreachable Redis into the contract's 503 ``store_unavailable``."""
+    try:
+        yield
+    except STORE_FAILURES as exc:
+        raise StoreUnavailable() from exc
+
+
+def text_map(raw: Mapping[Any, Any]) -> dict[str, str]:
+    """A hash reply as ``str -> str`` (the client decodes responses; this narrows the type)."""
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+def hash_fields(fields: Mapping[str, str]) -> dict[Any, Any]:
+    """Widen a ``str -> str`` mapping to what redis-py's ``hset`` is typed to accept."""
+    return dict(fields)

@@ -1,0 +1,24 @@
+"""The Lua scripts in ``store/lua``, registered once per client.
+
+redis-py's registered scripts run by EVALSHA and load themselves again on NOSCRIPT (after a
+Redis restart or SCRIPT FLUSH), so callers never see that error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+LUA_DIR = Path(__file__).with_name("lua")
+
+
+class Scripts:
+    def __init__(self, redis: Redis) -> None:
+        self.put_team = self._register(redis, "put_team")
+        self.advance_task = self._register(redis, "advance_task")
+
+    @staticmethod
+    def _register(redis: Redis, name: str) -> AsyncScript:
+        return redis.register_script((LUA_DIR / f"{name}.lua").read_text(encoding="utf-8"))

@@ -1,0 +1,80 @@
+"""Teams in Redis: one hash of policy fields per team, plus an index set of team ids."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from redis.asyncio import Redis
+
+from app.domain import Team
+from app.store.keys import KeySpace
+from app.store.redis import store_errors, text_map
+from app.store.scripts import Scripts
+
+# Fields stored as JSON (lists, or null for "no restriction"); the rest are plain strings.
+_JSON_FIELDS = frozenset({"allowed_models", "cors_origins"})
+
+
+def _encode(team: Team) -> list[str]:
+    flat: list[str] = []
+    for field, value in team.model_dump(mode="json").items():
+        if field in _JSON_FIELDS:
+            encoded = json.dumps(value)
+        else:
+            encoded = "" if value is None else str(value)
+        flat += [field, encoded]
+    return flat
+
+
+def _decode(raw: dict[str, str]) -> Team:
+    data: dict[str, Any] = {}
+    for field, value in raw.items():
+        if field in _JSON_FIELDS:
+            data[field] = json.loads(value)
+        else:
+            data[field] = None if value == "" else value
+    return Team.model_validate(data)
+
+
+class TeamStore:
+    def __init__(self, redis: Redis, keys: KeySpace, scripts: Scripts) -> None:
+        self._redis, self._keys, self._scripts = redis, keys, scripts
+
+    async def create(self, team: Team) -> bool:
+        """Store a new team; False if the id is taken."""
+        async with store_errors():
+            created = await self._scripts.put_team(
+                keys=[self._keys.team(team.id)], args=["create", *_encode(team)]
+            )
+            if created:
+                await self._redis.sadd(self._keys.teams_index(), team.id)
+        return bool(created)
+
+    async def replace(self, team: Team) -> bool:
+        """Overwrite an existing team's fields; False if it does not exist."""
+        async with store_errors():
+            written = await self._scripts.put_team(
+                keys=[self._keys.team(team.id)], args=["update", *_encode(team)]
+            )
+        return bool(written)
+
+    async def get(self, team_id: str) -> Team | None:
+        async with store_errors():
+            raw = text_map(await self._redis.hgetall(self._keys.team(team_id)))
+        return _decode(raw) if raw else None
+
+    async def list(self) -> list[Team]:
+        async with store_errors():
+            ids = sorted(str(i) for i in await self._redis.smembers(self._keys.teams_index()))
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for team_id in ids:
+                    pipe.hgetall(self._keys.team(team_id))
+                rows = [text_map(row) for row in await pipe.execute()]
+        return [_decode(row) for row in rows if row]
+
+    async def delete(self, team_id: str) -> bool:
+        async with store_errors():
+            removed = await self._redis.delete(self._keys.team(team_id))
+            await self._redis.srem(self._keys.teams_index(), team_id)
+        return bool(removed)

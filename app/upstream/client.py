@@ -1,0 +1,155 @@
+"""The one long-lived client for Rivya: org key injected here and nowhere else.
+
+Every Rivya answer is mapped to the contract's error codes (CONTRACT §9) at this boundary, so
+routes and services never see an httpx exception or a raw upstream status.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from app import context
+from app.catalog import FieldError
+from app.errors import (
+    GatewayError,
+    InsufficientCredits,
+    NotFound,
+    UpstreamAuthFailed,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    ValidationFailed,
+)
+from app.upstream.wire import RivyaCredits, RivyaErrorEnvelope, RivyaTask
+
+log = logging.getLogger("app.upstream")
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class RivyaClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        timeout: float,
+        connect_timeout: float,
+        max_connections: int,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {api_key}", "User-Agent": "rivya-gateway/0.1"},
+            timeout=httpx.Timeout(timeout, connect=min(connect_timeout, timeout)),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def create_generation(self, body: dict[str, Any], *, idempotency_key: str) -> RivyaTask:
+        response = await self._send(
+            "POST", "/api/v1/generations", json=body, headers={"Idempotency-Key": idempotency_key}
+        )
+        return _parse(response, RivyaTask)
+
+    async def get_generation(self, task_id: str) -> RivyaTask:
+        response = await self._send("GET", f"/api/v1/generations/{task_id}")
+        return _parse(response, RivyaTask)
+
+    async def get_credits(self) -> RivyaCredits:
+        return _parse(await self._send("GET", "/api/v1/credits"), RivyaCredits)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        request_headers = {"X-Request-ID": context.current_request_id(), **(headers or {})}
+        try:
+            response = await self._http.request(method, path, json=json, headers=request_headers)
+        except httpx.TimeoutException as exc:
+            log.warning("upstream timeout", extra={"upstream_path": path})
+            raise UpstreamTimeout() from exc
+        except httpx.TransportError as exc:
+            log.warning("upstream unreachable", extra={"upstream_path": path, "reason": str(exc)})
+            raise UpstreamUnavailable("Rivya could not be reached.") from exc
+        context.note_upstream_request(response.headers.get("x-request-id"))
+        if response.is_success:
+            return response
+        raise _error_for(response)
+
+
+def _parse(response: httpx.Response, model: type[Model]) -> Model:
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        log.error("malformed upstream answer", extra={"upstream_status": response.status_code})
+        raise UpstreamError("Rivya sent an answer the gateway could not read.") from exc
+
+
+def _error_for(response: httpx.Response) -> GatewayError:
+    """Translate one Rivya error answer into the contract's error."""
+    status = response.status_code
+    code, message, upstream_id, details = "", "", None, []
+    try:
+        envelope = RivyaErrorEnvelope.model_validate_json(response.content)
+        code, message, upstream_id = (
+            envelope.error.code,
+            envelope.error.message,
+            envelope.error.requestId,
+        )
+        details = _details(getattr(envelope.error, "details", None))
+    except ValidationError:
+        pass
+    context.note_upstream_request(upstream_id)
+    extra = {"upstream_status": status, "upstream_code": code or None}
+    log.warning("upstream error", extra=extra)
+
+    if code == "insufficient_credits":
+        log.error("the organisation's Rivya account is out of credits", extra=extra)
+        return InsufficientCredits(upstream_request_id=upstream_id)
+    if status == 401 or code.startswith("api_key_") or code == "api_scope_denied":
+        log.error("Rivya refused the organisation key", extra=extra)
+        return UpstreamAuthFailed(upstream_request_id=upstream_id)
+    if status == 404:
+        return NotFound(upstream_request_id=upstream_id)
+    if status == 400 and code == "validation_failed":
+        return ValidationFailed(
+            f"Rivya rejected the request: {message}" if message else None,
+            details=details,
+            upstream_request_id=upstream_id,
+        )
+    if status == 429 or status == 503 or code == "public_api_disabled":
+        retry_after = response.headers.get("retry-after")
+        headers = {"Retry-After": retry_after} if retry_after else {}
+        return UpstreamUnavailable(
+            "Rivya is not accepting requests right now; retry later.",
+            headers=headers,
+            upstream_request_id=upstream_id,
+        )
+    return UpstreamError(
+        f"Rivya answered HTTP {status}" + (f" ({code})." if code else "."),
+        upstream_request_id=upstream_id,
+    )
+
+
+def _details(raw: object) -> list[FieldError]:
+    if not isinstance(raw, list):
+        return []
+    return [
+        FieldError(str(item.get("field", "")), str(item.get("message", "")))
+        for item in raw
+        if isinstance(item, dict)
+    ]

@@ -1,0 +1,103 @@
+"""Rivya's wire format (``rivya-api.md``), shared by the gateway's client and the simulator.
+
+Models accept unknown fields (Rivya may add them) and keep them, so the drop-in surface can
+hand a Rivya client exactly what Rivya said.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+TaskStatus = Literal["queued", "processing", "succeeded", "failed"]
+TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed"})
+
+# How far along a status is; a task's recorded state only ever moves forward.
+STATUS_RANK: dict[str, int] = {"queued": 0, "processing": 1, "succeeded": 2, "failed": 2}
+
+
+class TaskResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    primary_url: str
+    urls: list[str] = []
+
+
+class TaskError(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    message: str = ""
+
+
+class RivyaTask(BaseModel):
+    """A generation task as ``POST``/``GET /api/v1/generations`` return it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    status: TaskStatus
+    model: str
+    reserved_credits: int = 0
+    final_credits: int = 0
+    created_at: str
+    updated_at: str
+    result: TaskResult | None = None
+    error: TaskError | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON object Rivya sent (unknown fields included)."""
+        return self.model_dump(mode="json")
+
+
+class RivyaFile(BaseModel):
+    """A file as ``POST``/``GET /api/v1/files`` return it (most fields are undocumented)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    url: str | None = None
+    kind: str | None = None
+    mime_type: str | None = None
+    size_bytes: int | None = None
+    durationToken: str | None = None
+    duration_token: str | None = None
+
+    @property
+    def duration(self) -> str | None:
+        return self.durationToken or self.duration_token
+
+
+class RivyaCredits(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    current_credits: int
+
+
+class RivyaErrorBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    message: str = ""
+    requestId: str | None = None
+
+
+class RivyaErrorEnvelope(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    error: RivyaErrorBody
+
+
+def error_envelope(
+    code: str, message: str, request_id: str, details: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    """The error body Rivya (and, by contract, the gateway) answers with."""
+    body: dict[str, Any] = {"code": code, "message": message, "requestId": request_id}
+    if details:
+        body["details"] = details
+    return {"error": body}

@@ -1,0 +1,44 @@
+"""Shared fixtures: one real redis-server per session (flushed per test), a fake clock, the
+simulator as upstream, and gateways built with ``create_app``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from fastapi import FastAPI
+
+from app.clock import FakeClock
+from tests.support import Gateway, RedisServer, gateway_settings, running_gateway, simulator_app
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    if redis_server.process is None:  # a test stopped it; bring it back for the next one
+        redis_server.start()
+    redis_server.flush()
+    return redis_server.url
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sim_app(clock: FakeClock) -> FastAPI:
+    return simulator_app(clock)
+
+
+@pytest.fixture
+async def gateway(redis_url: str, sim_app: FastAPI, clock: FakeClock) -> AsyncIterator[Gateway]:
+    async with running_gateway(gateway_settings(redis_url), sim_app, clock) as gw:
+        yield gw

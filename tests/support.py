@@ -1,0 +1,193 @@
+"""Test support: a real redis-server on a free port, and a gateway wired to the simulator.
+
+Nothing here fakes Redis; the only stand-in is the project's own Rivya simulator.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from redis import Redis as SyncRedis
+
+from app.clock import Clock
+from app.factory import create_app
+from app.settings import Settings
+from app.simulator.app import create_simulator_app
+from app.simulator.settings import SimulatorSettings
+from app.simulator.state import SimState
+
+ORG_KEY = "rvya_sk_test_org_key_9f3c2a7d1e"
+ADMIN_TOKEN = "admin-test-token-5b8e1c"
+UPSTREAM_URL = "http://rivya.test"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """A throwaway redis-server; ``stop``/``start`` on the same port simulate an outage."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (make test installs it)")
+        self.binary = binary
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="gw-redis-")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = SyncRedis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except Exception:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.02)
+        client.close()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def flush(self) -> None:
+        client = SyncRedis(port=self.port)
+        client.flushall()
+        client.close()
+
+
+def gateway_settings(redis_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "redis_url": redis_url,
+        "rivya_base_url": UPSTREAM_URL,
+        "rivya_api_key": ORG_KEY,
+        "gateway_admin_token": ADMIN_TOKEN,
+        "key_cache_seconds": 2.0,
+        "wait_poll_seconds": 1.0,
+        "rivya_timeout_seconds": 5.0,
+        "redis_timeout_seconds": 0.5,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def simulator_app(clock: Clock, **overrides: Any) -> FastAPI:
+    values: dict[str, Any] = {
+        "api_key": ORG_KEY,
+        "queued_seconds": 2.0,
+        "processing_seconds": 4.0,
+        "public_base_url": UPSTREAM_URL,
+        "seed": 7,
+    }
+    values.update(overrides)
+    return create_simulator_app(SimulatorSettings(**values), clock=clock)
+
+
+@dataclass
+class Gateway:
+    """One running gateway app (in-process) with an admin client and helpers."""
+
+    app: FastAPI
+    sim: SimState
+    http: httpx.AsyncClient
+    keys: dict[str, str] = field(default_factory=dict)
+
+    async def create_team(self, team_id: str = "alpha", **policy: Any) -> dict[str, Any]:
+        response = await self.http.post(
+            "/admin/teams", json={"id": team_id, **policy}, headers=admin_headers()
+        )
+        assert response.status_code == 201, response.text
+        data: dict[str, Any] = response.json()
+        return data
+
+    async def issue_key(self, team_id: str = "alpha", name: str | None = None) -> str:
+        response = await self.http.post(
+            f"/admin/teams/{team_id}/keys", json={"name": name}, headers=admin_headers()
+        )
+        assert response.status_code == 201, response.text
+        key: str = response.json()["key"]
+        self.keys[team_id] = key
+        return key
+
+    async def team_with_key(self, team_id: str = "alpha", **policy: Any) -> str:
+        await self.create_team(team_id, **policy)
+        return await self.issue_key(team_id)
+
+    def upstream_requests(self, path_contains: str = "/api/v1/") -> list[Any]:
+        return [r for r in self.sim.requests if path_contains in r.path]
+
+
+def admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@asynccontextmanager
+async def running_gateway(
+    settings: Settings, sim_app: FastAPI, clock: Clock, *, raise_app_exceptions: bool = True
+) -> AsyncIterator[Gateway]:
+    app = create_app(
+        settings,
+        upstream_transport=httpx.ASGITransport(app=sim_app),
+        clock=clock,
+        configure_logs=False,
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+            yield Gateway(app=app, sim=sim_app.state.sim, http=http)
+
+
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RIVYA_", "GATEWAY_", "SIM_"))}
+    env.update(extra)
+    return env
