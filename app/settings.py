@@ -22,10 +22,21 @@ _FILE_BACKED = {
 }
 
 
-class Settings(BaseSettings):
+class StoreSettings(BaseSettings):
+    """What reaching the store takes: enough for the admin CLI, which needs no org key."""
+
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )
+
+    redis_url: str = "redis://localhost:6379/0"
+    redis_key_prefix: str = Field(default="gw", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    redis_timeout_seconds: float = Field(default=2.0, gt=0)
+    catalog_path: Path | None = None  # None: the packaged app/models.yaml
+
+
+class Settings(StoreSettings):
+    """Everything the gateway process needs, validated at start."""
 
     # Upstream
     rivya_api_key: SecretStr | None = None
@@ -37,11 +48,6 @@ class Settings(BaseSettings):
     # When true, the gateway may start without an org key and uses the simulator's dev key.
     rivya_simulator: bool = False
 
-    # Redis
-    redis_url: str = "redis://localhost:6379/0"
-    redis_key_prefix: str = Field(default="gw", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
-    redis_timeout_seconds: float = Field(default=2.0, gt=0)
-
     # Admin and browser tokens
     gateway_admin_token: SecretStr | None = None
     gateway_admin_token_file: Path | None = None
@@ -50,7 +56,6 @@ class Settings(BaseSettings):
 
     # Behaviour
     default_model: str | None = None  # None: the catalogue's default (flux-kontext-max)
-    catalog_path: Path | None = None  # None: the packaged app/models.yaml
     key_cache_seconds: float = Field(default=2.0, ge=0)
     wait_poll_seconds: float = Field(default=2.0, gt=0)
     task_retention_days: int = Field(default=30, ge=1)

@@ -5,6 +5,7 @@ Nothing here fakes Redis; the only stand-in is the project's own Rivya simulator
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
 from redis import Redis as SyncRedis
 
@@ -130,9 +132,14 @@ class Gateway:
     """One running gateway app (in-process) with an admin client and helpers."""
 
     app: FastAPI
-    sim: SimState
+    sim_app: FastAPI
     http: httpx.AsyncClient
     keys: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def sim(self) -> SimState:
+        state: SimState = self.sim_app.state.sim
+        return state
 
     async def create_team(self, team_id: str = "alpha", **policy: Any) -> dict[str, Any]:
         response = await self.http.post(
@@ -180,7 +187,7 @@ async def running_gateway(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
-            yield Gateway(app=app, sim=sim_app.state.sim, http=http)
+            yield Gateway(app=app, sim_app=sim_app, http=http)
 
 
 def project_root() -> Path:
@@ -191,3 +198,23 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RIVYA_", "GATEWAY_", "SIM_"))}
     env.update(extra)
     return env
+
+
+@asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    """Serve an ASGI app with a real uvicorn server on a free loopback port (same event loop),
+    for what only a real socket shows: timeouts, hangs, connection resets."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=free_port(), log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# `make run`: a Redis (REDIS_URL, or a local redis-server started here), the Rivya simulator and
+# the gateway, then a demo team with a fresh key and a curl to paste. Ctrl-C stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=.venv/bin
+RUN_DIR=.run
+GATEWAY_PORT=${GATEWAY_PORT:-8080}
+SIM_PORT=${SIM_PORT:-8081}
+LOCAL_REDIS_PORT=${LOCAL_REDIS_PORT:-6390}
+export GATEWAY_ADMIN_TOKEN=${GATEWAY_ADMIN_TOKEN:-dev-admin-token}
+mkdir -p "$RUN_DIR"
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+redis_ping() { "$BIN/python" -c "import redis,sys; redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()" "$1" 2>/dev/null; }
+wait_for() { # url, name, log
+  for _ in $(seq 1 100); do
+    if "$BIN/python" -c "import httpx,sys; httpx.get(sys.argv[1], timeout=1).raise_for_status()" "$1" 2>/dev/null; then return 0; fi
+    sleep 0.2
+  done
+  echo "$2 did not come up; see $3" >&2; exit 1
+}
+
+if [ -n "${REDIS_URL:-}" ]; then
+  redis_ping "$REDIS_URL" || { echo "REDIS_URL=$REDIS_URL does not answer PING" >&2; exit 1; }
+  echo "Using your Redis at REDIS_URL."
+else
+  export REDIS_URL="redis://127.0.0.1:${LOCAL_REDIS_PORT}/0"
+  if redis_ping "$REDIS_URL"; then
+    echo "Reusing the local Redis on port $LOCAL_REDIS_PORT."
+  else
+    bash scripts/ensure-redis-server.sh
+    redis-server --port "$LOCAL_REDIS_PORT" --bind 127.0.0.1 --dir "$PWD/$RUN_DIR" \
+      --appendonly yes --save "" >"$RUN_DIR/redis.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 1 50); do redis_ping "$REDIS_URL" && break; sleep 0.1; done
+    redis_ping "$REDIS_URL" || { echo "redis-server did not start; see $RUN_DIR/redis.log" >&2; exit 1; }
+    echo "Started redis-server on port $LOCAL_REDIS_PORT (data in $RUN_DIR/)."
+  fi
+fi
+
+SIM_PUBLIC_BASE_URL="http://127.0.0.1:${SIM_PORT}" \
+  "$BIN/rivya-gateway" simulator --port "$SIM_PORT" >"$RUN_DIR/simulator.log" 2>&1 &
+pids+=($!)
+wait_for "http://127.0.0.1:${SIM_PORT}/api/v1/models" simulator "$RUN_DIR/simulator.log"
+
+RIVYA_BASE_URL="http://127.0.0.1:${SIM_PORT}" \
+  "$BIN/rivya-gateway" serve --port "$GATEWAY_PORT" >"$RUN_DIR/gateway.log" 2>&1 &
+pids+=($!)
+wait_for "http://127.0.0.1:${GATEWAY_PORT}/readyz" gateway "$RUN_DIR/gateway.log"
+
+"$BIN/rivya-gateway" teams get demo >/dev/null 2>&1 ||
+  "$BIN/rivya-gateway" teams create demo --name "Demo team" --budget 800 --period day >/dev/null
+KEY=$("$BIN/rivya-gateway" keys create demo --name "make run" 2>/dev/null |
+  "$BIN/python" -c "import json,sys; print(json.load(sys.stdin)['key'])")
+GW="http://127.0.0.1:${GATEWAY_PORT}"
+
+cat <<MSG
+
+Rivya Gateway is running at $GW (upstream: the simulator at http://127.0.0.1:${SIM_PORT}).
+Logs: $RUN_DIR/gateway.log, $RUN_DIR/simulator.log.  Admin token: \$GATEWAY_ADMIN_TOKEN ($GATEWAY_ADMIN_TOKEN).
+
+Demo team 'demo' has a new key (shown once):
+  export GW_KEY=$KEY
+
+Create an image, waiting up to 30 s for it to finish:
+  curl -s "$GW/v1/images?wait=30" -H "Authorization: Bearer \$GW_KEY" \\
+    -H 'Content-Type: application/json' \\
+    -d '{"prompt": "a lighthouse at dusk, oil painting", "aspect_ratio": "16:9"}'
+
+Read a task (id from the answer above):
+  curl -s "$GW/v1/images/TASK_ID" -H "Authorization: Bearer \$GW_KEY"
+
+Open result.primary_url in a browser to see the image.  API docs: $GW/docs.  Ctrl-C stops all.
+MSG
+
+wait -n "${pids[@]}"

@@ -1,0 +1,212 @@
+"""The README's walk-through with real processes: redis-server, the simulator and the gateway
+started through the `rivya-gateway` CLI, talking over real sockets."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.support import RedisServer, free_port, subprocess_env
+
+pytestmark = pytest.mark.e2e
+
+ORG_KEY = "rvya_sk_e2e_org_key_61a0c4b2f9"
+ADMIN = "e2e-admin-token-77c1"
+CLI = str(Path(sys.executable).with_name("rivya-gateway"))
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited early:\n{log.read_text()}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} never became ready:\n{log.read_text()}")
+
+
+class Stack:
+    def __init__(self, redis: RedisServer, tmp: Path) -> None:
+        self.redis, self.tmp = redis, tmp
+        self.sim_url = f"http://127.0.0.1:{free_port()}"
+        self.gw_url = f"http://127.0.0.1:{free_port()}"
+        self.env = subprocess_env(
+            REDIS_URL=redis.url,
+            RIVYA_BASE_URL=self.sim_url,
+            RIVYA_API_KEY=ORG_KEY,
+            GATEWAY_ADMIN_TOKEN=ADMIN,
+            WAIT_POLL_SECONDS="0.1",
+            KEY_CACHE_SECONDS="1",
+            SIM_API_KEY=ORG_KEY,
+            SIM_QUEUED_SECONDS="0.2",
+            SIM_PROCESSING_SECONDS="0.4",
+            SIM_PUBLIC_BASE_URL=self.sim_url,
+        )
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.logs: list[BinaryIO] = []
+        self.gateway_log = tmp / "gateway.log"
+
+    def start(self, args: list[str], log: Path, ready: str) -> None:
+        handle = log.open("wb")
+        self.logs.append(handle)
+        process = subprocess.Popen(
+            [CLI, *args], env=self.env, cwd=self.tmp, stdout=handle, stderr=subprocess.STDOUT
+        )
+        self.processes.append(process)
+        _wait_ready(ready, process, log)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [CLI, *args],
+            env=self.env,
+            cwd=self.tmp,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+            process.wait(timeout=10)
+        for handle in self.logs:
+            handle.close()
+
+
+@pytest.fixture
+def stack(redis_url: str, redis_server: RedisServer, tmp_path: Path) -> Iterator[Stack]:
+    stack = Stack(redis_server, tmp_path)
+    sim_port = stack.sim_url.rsplit(":", 1)[1]
+    gw_port = stack.gw_url.rsplit(":", 1)[1]
+    try:
+        stack.start(
+            ["simulator", "--port", sim_port],
+            tmp_path / "sim.log",
+            f"{stack.sim_url}/api/v1/models",
+        )
+        stack.start(["serve", "--port", gw_port], stack.gateway_log, f"{stack.gw_url}/readyz")
+        yield stack
+    finally:
+        stack.stop()
+
+
+def test_walkthrough_from_cli_key_to_result_image(stack: Stack) -> None:
+    created = stack.cli("teams", "create", "design", "--name", "Design", "--budget", "800")
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["budget_credits"] == 800
+    issued = stack.cli("keys", "create", "design", "--name", "laptop")
+    assert issued.returncode == 0, issued.stderr
+    assert "shown once" in issued.stderr
+    key = json.loads(issued.stdout)["key"]
+    auth = {"Authorization": f"Bearer {key}"}
+
+    with httpx.Client(base_url=stack.gw_url, timeout=30) as http:
+        task = http.post(
+            "/v1/images",
+            json={"prompt": "a red bicycle", "aspect_ratio": "1:1", "output_format": "png"},
+            headers=auth,
+        )
+        assert task.status_code == 202, task.text
+        done = http.get(f"/v1/images/{task.json()['id']}", params={"wait": 20}, headers=auth)
+        assert done.status_code == 200
+        body = done.json()
+        assert body["status"] == "succeeded"
+        image = httpx.get(body["result"]["primary_url"], timeout=10)
+        assert image.status_code == 200
+        picture = Image.open(io.BytesIO(image.content))
+        assert picture.format == "PNG"
+        assert picture.width == picture.height
+
+        # Drop-in client: Rivya's paths and JSON, a team key instead of the org key.
+        generation = http.post(
+            "/api/v1/generations",
+            json={"model": "flux-kontext-pro", "prompt": "x", "params": {"aspectRatio": "9:16"}},
+            headers=auth,
+        )
+        assert generation.status_code == 201
+        assert generation.json()["reserved_credits"] == 4
+        read = http.get(f"/api/v1/generations/{generation.json()['id']}", headers=auth)
+        assert read.status_code == 200
+        assert read.json()["id"] == generation.json()["id"]
+
+        listed = stack.cli("keys", "list", "design")
+        [entry] = json.loads(listed.stdout)
+        assert "key" not in entry
+        assert stack.cli("keys", "revoke", entry["key_id"]).returncode == 0
+        revoked_at = time.monotonic()
+        refused = http.get("/v1/models", headers=auth)
+        while refused.status_code == 200 and time.monotonic() - revoked_at < 3:
+            refused = http.get("/v1/models", headers=auth)  # cached for KEY_CACHE_SECONDS=1
+        assert time.monotonic() - revoked_at < 1.5
+        assert refused.status_code == 401
+        assert refused.json()["error"]["code"] == "api_key_revoked"
+
+    stack.stop()
+    log = stack.gateway_log.read_text()
+    assert ORG_KEY not in log
+    assert key not in log
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    access = [line for line in lines if line["msg"] == "request"]
+    assert any(
+        a["route"] == "/v1/images"
+        and a["status"] == 202
+        and a["team"] == "design"
+        and a["task_id"] == task.json()["id"]
+        for a in access
+    )
+    assert all(a["request_id"] for a in access)
+
+
+def test_teams_apply_is_declarative_and_idempotent(stack: Stack) -> None:
+    spec = stack.tmp / "teams.yaml"
+    spec.write_text(
+        "teams:\n"
+        "  - id: design\n    budget_credits: 800\n    budget_period: week\n"
+        "  - id: search\n    rate_limit_per_minute: 30\n    allowed_models: [flux-kontext-pro]\n"
+    )
+    first = stack.cli("teams", "apply", str(spec))
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout) == {
+        "created": ["design", "search"],
+        "updated": [],
+        "unchanged": [],
+    }
+    spec.write_text(spec.read_text().replace("800", "900"))
+    second = json.loads(stack.cli("teams", "apply", str(spec)).stdout)
+    assert second == {"created": [], "updated": ["design"], "unchanged": ["search"]}
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    team = httpx.get(f"{stack.gw_url}/admin/teams/design", headers=admin).json()
+    assert team["budget_credits"] == 900
+    bad = stack.cli("teams", "create", "Bad Slug")
+    assert bad.returncode == 1
+    assert "validation_failed" in bad.stderr
+
+
+def test_the_gateway_refuses_to_start_without_the_org_key(tmp_path: Path, redis_url: str) -> None:
+    env = subprocess_env(REDIS_URL=redis_url, RIVYA_BASE_URL="https://rivya.ai")
+    result = subprocess.run(
+        [CLI, "serve", "--port", str(free_port())],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "RIVYA_API_KEY" in result.stdout + result.stderr
