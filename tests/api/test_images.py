@@ -28,7 +28,8 @@ async def test_create_returns_a_queued_task_and_sends_rivya_its_own_shape(
     assert task["reserved_credits"] == 8
     assert task["final_credits"] == 0
     assert task["client_request_id"] == "order-17"
-    assert task["result"] is None and task["error"] is None
+    assert task["result"] is None
+    assert task["error"] is None
     assert set(task) == {
         "id",
         "status",

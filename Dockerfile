@@ -1,0 +1,45 @@
+# syntax=docker/dockerfile:1
+
+# ---- builder: install the package and its dependencies into a self-contained venv ----
+FROM python:3.11-slim-bookworm AS builder
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+RUN python -m venv /opt/venv
+ENV PATH="/opt/venv/bin:$PATH"
+
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY app ./app
+# Versions are constrained by pyproject.toml; every dependency ships binary wheels for
+# amd64/arm64, so no compiler is needed.
+RUN pip install --no-cache-dir .
+
+# ---- runtime: the venv only, as a non-root user ----
+FROM python:3.11-slim-bookworm AS runtime
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH="/opt/venv/bin:$PATH"
+
+RUN groupadd --system --gid 10001 rivya \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin rivya
+
+COPY --from=builder /opt/venv /opt/venv
+
+WORKDIR /app
+USER 10001:10001
+
+EXPOSE 8080
+
+# urllib raises on connection errors and non-2xx answers, so the exit status is the verdict.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=3)"]
+
+# One uvicorn worker per container, by design: all state (budgets, limits, idempotency, tasks)
+# lives in Redis, so capacity scales by adding containers/replicas, and the orchestrator, not a
+# process manager inside the container, restarts, health-checks and load-balances each process.
+ENTRYPOINT ["rivya-gateway"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8080"]

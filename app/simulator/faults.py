@@ -1,0 +1,82 @@
+"""Fault switches: what the simulator does wrong on purpose, and how a request consumes them.
+
+Counters (``error_count``, ``hang_count``, ``malformed_count``, ``force_fail_next``) count down
+as matching requests use them up, so a test can say "the next two creates answer 503".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.simulator.errors import default_code
+
+HangMode = Literal["before", "after"]
+
+
+@dataclass(frozen=True)
+class ErrorFault:
+    status: int
+    code: str
+    retry_after: int | None
+
+
+@dataclass(frozen=True)
+class HangFault:
+    seconds: float
+    mode: HangMode
+
+
+class Faults(BaseModel):
+    """The switches; a partial JSON update goes through ``updated`` and is validated whole."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    latency_ms: int = Field(default=0, ge=0, description="added to every /api/v1 response")
+    failure_rate: float = Field(default=0.0, ge=0, le=1, description="share of tasks that fail")
+    force_fail_next: int = Field(default=0, ge=0, description="the next N created tasks fail")
+
+    error_status: int = Field(default=503, ge=400, le=599)
+    error_count: int = Field(default=0, ge=0)
+    error_code: str | None = Field(default=None, description="overrides the status's code")
+    retry_after: int | None = Field(default=None, ge=0, description="Retry-After, seconds")
+    error_paths: str = Field(default="/api/v1/", description="substring of matching paths")
+
+    hang_seconds: float = Field(default=0.0, ge=0)
+    hang_count: int = Field(default=0, ge=0)
+    hang_mode: HangMode = "before"
+    hang_paths: str = "/api/v1/"
+
+    malformed_count: int = Field(default=0, ge=0)
+    malformed_paths: str = "/api/v1/"
+
+    def updated(self, changes: dict[str, Any]) -> Faults:
+        """A new value with ``changes`` applied; raises pydantic's ValidationError if bad."""
+        return Faults.model_validate({**self.model_dump(), **changes})
+
+    def take_error(self, path: str) -> ErrorFault | None:
+        if self.error_count <= 0 or self.error_paths not in path:
+            return None
+        self.error_count -= 1
+        code = self.error_code or default_code(self.error_status)
+        return ErrorFault(self.error_status, code, self.retry_after)
+
+    def take_hang(self, path: str) -> HangFault | None:
+        if self.hang_count <= 0 or self.hang_paths not in path:
+            return None
+        self.hang_count -= 1
+        return HangFault(self.hang_seconds, self.hang_mode)
+
+    def take_malformed(self, path: str) -> bool:
+        if self.malformed_count <= 0 or self.malformed_paths not in path:
+            return False
+        self.malformed_count -= 1
+        return True
+
+    def take_forced_failure(self) -> bool:
+        if self.force_fail_next <= 0:
+            return False
+        self.force_fail_next -= 1
+        return True

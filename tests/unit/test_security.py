@@ -1,0 +1,92 @@
+"""Keys, redaction and settings: the pieces that keep secrets secret."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from app.auth.keys import generate_key, hash_key, key_id_of, matches
+from app.logging import JsonFormatter, Redactor
+from app.settings import SIMULATOR_DEV_KEY, Settings
+
+
+def test_generated_keys_are_unique_random_and_self_identifying() -> None:
+    keys = [generate_key() for _ in range(50)]
+    assert len({k.key for k in keys}) == 50
+    for new in keys:
+        assert key_id_of(new.key) == new.key_id
+        assert matches(new.key, new.secret_hash)
+        assert new.secret_hash == hash_key(new.key)
+        assert new.key not in new.secret_hash
+        secret = new.key.split("_", 2)[2]
+        assert len(secret) >= 43  # 32 random bytes, url-safe base64
+
+
+@pytest.mark.parametrize(
+    "presented",
+    ["", "rgw_", "rgw_zzzz_secret", "rgw_0123456789abcdef", "sk_0123456789abcdef_x", "Bearer x"],
+)
+def test_malformed_keys_name_no_record(presented: str) -> None:
+    assert key_id_of(presented) is None
+
+
+def test_redaction_covers_configured_secrets_and_credential_shapes() -> None:
+    redact = Redactor(["admin-token-123456"])
+    line = redact(
+        "Authorization: Bearer abc.def key=rvya_sk_live_XYZ team rgw_0123456789abcdef_s3cr-et "
+        "admin=admin-token-123456"
+    )
+    for secret in ("abc.def", "rvya_sk_live_XYZ", "s3cr-et", "admin-token-123456"):
+        assert secret not in line
+    assert line.count("[REDACTED]") == 4
+
+
+def test_log_lines_are_json_and_redacted_even_in_tracebacks() -> None:
+    formatter = JsonFormatter(Redactor(["rvya_sk_topsecret_1"]))
+    try:
+        raise RuntimeError("upstream said rvya_sk_topsecret_1")
+    except RuntimeError:
+        record = logging.LogRecord("app", logging.ERROR, __file__, 1, "boom", None, None)
+        import sys
+
+        record.exc_info = sys.exc_info()
+    record.team = "alpha"
+    entry = json.loads(formatter.format(record))
+    assert entry["msg"] == "boom"
+    assert entry["team"] == "alpha"
+    assert entry["level"] == "error"
+    assert "rvya_sk_topsecret_1" not in json.dumps(entry)
+    assert "RuntimeError" in entry["exc"]
+
+
+def test_the_gateway_refuses_to_start_without_an_org_key() -> None:
+    with pytest.raises(ValidationError, match="RIVYA_API_KEY"):
+        Settings(_env_file=None, rivya_base_url="https://rivya.ai")  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8081", "http://localhost:8081"])
+def test_a_loopback_simulator_needs_no_org_key(url: str) -> None:
+    settings = Settings(_env_file=None, rivya_base_url=url)  # type: ignore[call-arg]
+    assert settings.org_key == SIMULATOR_DEV_KEY
+
+
+def test_secrets_can_come_from_files(tmp_path: Path) -> None:
+    (tmp_path / "org").write_text("rvya_sk_from_file\n")
+    (tmp_path / "admin").write_text("admin-from-file")
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        RIVYA_API_KEY_FILE=str(tmp_path / "org"),
+        GATEWAY_ADMIN_TOKEN_FILE=str(tmp_path / "admin"),
+    )
+    assert settings.org_key == "rvya_sk_from_file"
+    assert settings.admin_token == "admin-from-file"
+    assert "rvya_sk_from_file" not in repr(settings)
+
+
+def test_an_unreadable_secret_file_is_a_clear_startup_error(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="RIVYA_API_KEY_FILE"):
+        Settings(_env_file=None, RIVYA_API_KEY_FILE=str(tmp_path / "nope"))  # type: ignore[call-arg]
