@@ -112,7 +112,7 @@ def gateway_settings(redis_url: str, **overrides: Any) -> Settings:
         "redis_timeout_seconds": 0.5,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def simulator_app(clock: Clock, **overrides: Any) -> FastAPI:

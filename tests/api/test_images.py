@@ -169,17 +169,19 @@ async def test_bad_input_names_every_bad_field_and_costs_nothing(gateway: Gatewa
 
 async def test_unknown_model_and_malformed_bodies_are_validation_failures(gateway: Gateway) -> None:
     key = await gateway.team_with_key("alpha")
-    cases = [
-        ({"json": {"prompt": "p", "model": "dall-e"}}, "model"),
-        ({"json": {"model": "flux-kontext-pro"}}, "prompt"),
-        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, "body"),
-        ({"json": ["a", "list"]}, "body"),
-        ({"content": b""}, "body"),
+    json_type = {"content-type": "application/json"}
+    cases: list[tuple[bytes, str]] = [
+        (b'{"prompt": "p", "model": "dall-e"}', "model"),
+        (b'{"model": "flux-kontext-pro"}', "prompt"),
+        (b"{not json", "body"),
+        (b'["a", "list"]', "body"),
+        (b"", "body"),
     ]
-    for kwargs, field in cases:
-        headers = {**bearer(key), **kwargs.pop("headers", {})}  # type: ignore[dict-item]
-        response = await gateway.http.post("/v1/images", headers=headers, **kwargs)  # type: ignore[arg-type]
-        assert response.status_code == 400, (kwargs, response.text)
+    for content, field in cases:
+        response = await gateway.http.post(
+            "/v1/images", content=content, headers={**bearer(key), **json_type}
+        )
+        assert response.status_code == 400, (content, response.text)
         assert field in {d["field"] for d in response.json()["error"]["details"]}
     assert gateway.upstream_requests() == []
 

@@ -65,19 +65,19 @@ def test_log_lines_are_json_and_redacted_even_in_tracebacks() -> None:
 
 def test_the_gateway_refuses_to_start_without_an_org_key() -> None:
     with pytest.raises(ValidationError, match="RIVYA_API_KEY"):
-        Settings(_env_file=None, rivya_base_url="https://rivya.ai")  # type: ignore[call-arg]
+        Settings(_env_file=None, rivya_base_url="https://rivya.ai")
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8081", "http://localhost:8081"])
 def test_a_loopback_simulator_needs_no_org_key(url: str) -> None:
-    settings = Settings(_env_file=None, rivya_base_url=url)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, rivya_base_url=url)
     assert settings.org_key == SIMULATOR_DEV_KEY
 
 
 def test_secrets_can_come_from_files(tmp_path: Path) -> None:
     (tmp_path / "org").write_text("rvya_sk_from_file\n")
     (tmp_path / "admin").write_text("admin-from-file")
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         RIVYA_API_KEY_FILE=str(tmp_path / "org"),
         GATEWAY_ADMIN_TOKEN_FILE=str(tmp_path / "admin"),
@@ -89,4 +89,4 @@ def test_secrets_can_come_from_files(tmp_path: Path) -> None:
 
 def test_an_unreadable_secret_file_is_a_clear_startup_error(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="RIVYA_API_KEY_FILE"):
-        Settings(_env_file=None, RIVYA_API_KEY_FILE=str(tmp_path / "nope"))  # type: ignore[call-arg]
+        Settings(_env_file=None, RIVYA_API_KEY_FILE=str(tmp_path / "nope"))
