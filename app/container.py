@@ -1,4 +1,4 @@
-"""Everything a request handler may use, built once per app by the lifespan."""
+"""Everything a request handler (and the settler) may use, built once per app by the lifespan."""
 
 from __future__ import annotations
 
@@ -9,15 +9,22 @@ from redis.asyncio import Redis
 from app.auth.callers import CallerResolver
 from app.catalog import Catalog
 from app.clock import Clock
+from app.services.admission import Admission
+from app.services.settlement import PollSchedule, Settlement
 from app.services.tasks import TaskService
 from app.services.teams import TeamService
+from app.services.usage import UsageService
 from app.settings import Settings
+from app.store.admission import AdmissionStore
 from app.store.apikeys import ApiKeyStore
 from app.store.keys import KeySpace
 from app.store.scripts import Scripts
+from app.store.settlement import SettleQueue
+from app.store.spend import SpendStore
 from app.store.tasks import TaskStore
 from app.store.teams import TeamStore
 from app.upstream.client import RivyaClient
+from app.worker.settler import Settler, SettlerConfig
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,18 @@ class Services:
     callers: CallerResolver
     teams: TeamService
     tasks: TaskService
+    usage: UsageService
+    settler: Settler
+
+
+def poll_schedule(settings: Settings) -> PollSchedule:
+    return PollSchedule(
+        first_min=settings.settler_first_poll_min_seconds,
+        first_max=settings.settler_first_poll_max_seconds,
+        every_min=settings.settler_poll_min_seconds,
+        every_max=settings.settler_poll_max_seconds,
+        slow_after=settings.settler_slow_after_seconds,
+    )
 
 
 def build_services(
@@ -42,6 +61,13 @@ def build_services(
     task_store = TaskStore(
         redis, keys, scripts, retention_seconds=settings.task_retention_days * 86_400
     )
+    schedule = poll_schedule(settings)
+    settlement = Settlement(task_store)
+    admission = Admission(
+        AdmissionStore(keys, scripts),
+        clock,
+        in_flight_retry_seconds=max(1, round(settings.settler_first_poll_max_seconds)),
+    )
     return Services(
         settings=settings,
         catalog=catalog,
@@ -53,6 +79,27 @@ def build_services(
         ),
         teams=TeamService(team_store, key_store, catalog, clock),
         tasks=TaskService(
-            task_store, upstream, clock, wait_poll_seconds=settings.wait_poll_seconds
+            task_store,
+            admission,
+            settlement,
+            upstream,
+            clock,
+            schedule=schedule,
+            wait_poll_seconds=settings.wait_poll_seconds,
+        ),
+        usage=UsageService(SpendStore(redis, keys), team_store, clock),
+        settler=Settler(
+            SettleQueue(redis, keys, scripts),
+            task_store,
+            settlement,
+            upstream,
+            clock,
+            SettlerConfig(
+                schedule=schedule,
+                lease_seconds=settings.settler_lease_seconds,
+                batch=settings.settler_batch,
+                concurrency=settings.settler_concurrency,
+                tick_seconds=settings.settler_tick_seconds,
+            ),
         ),
     )

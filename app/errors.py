@@ -22,8 +22,12 @@ class GatewayError(Exception):
         details: Sequence[FieldError] | None = None,
         headers: Mapping[str, str] | None = None,
         upstream_request_id: str | None = None,
+        outcome_unknown: bool = False,
     ) -> None:
         self.message = message or self.default_message
+        # True when Rivya may have acted although no answer came back (a timeout after the
+        # request was sent, a dropped connection, an unreadable 2xx): never refund blindly.
+        self.outcome_unknown = outcome_unknown
         self.details = list(details or [])
         self.headers = dict(headers or {})
         self.upstream_request_id = upstream_request_id

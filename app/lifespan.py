@@ -6,6 +6,7 @@ down, answer 503 ``store_unavailable`` meanwhile, and recover by itself when it 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -42,10 +43,20 @@ def make_lifespan(
             max_connections=settings.rivya_max_connections,
             transport=upstream_transport,
         )
-        app.state.services = build_services(settings, catalog, redis, upstream, clock)
+        services = build_services(settings, catalog, redis, upstream, clock)
+        app.state.services = services
+        stopping = asyncio.Event()
+        settler = (
+            asyncio.create_task(services.settler.run_forever(stopping), name="settler")
+            if settings.settler_enabled
+            else None
+        )
         try:
             yield
         finally:
+            stopping.set()
+            if settler is not None:
+                await settler
             await upstream.aclose()
             await redis.aclose()
 

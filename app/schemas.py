@@ -82,6 +82,21 @@ class ModelList(BaseModel):
     data: list[ModelOut]
 
 
+class Usage(BaseModel):
+    team: str
+    budget_period: BudgetPeriod
+    period_start: str | None = Field(description="UTC; null for a total budget")
+    period_end: str | None = Field(description="UTC, exclusive; null for a total budget")
+    budget_credits: int | None
+    spent_credits: int
+    reserved_credits: int
+    remaining_credits: int | None = Field(description="null when the team has no budget")
+    rate_limit_per_minute: int
+    burst: int
+    max_in_flight: int
+    in_flight: int
+
+
 class TeamCreate(TeamPolicy):
     id: str = Field(pattern=TEAM_ID_PATTERN, description="A slug: a-z, 0-9 and '-'.")
 

@@ -61,6 +61,19 @@ class Settings(StoreSettings):
     task_retention_days: int = Field(default=30, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
+    # Settlement: every replica runs a settler that polls the tasks it (or any replica) created
+    # until they end, as rivya-api.md advises: first after 2-3 s, then every 5-10 s, jittered.
+    settler_enabled: bool = True
+    settler_first_poll_min_seconds: float = Field(default=2.0, ge=0)
+    settler_first_poll_max_seconds: float = Field(default=3.0, ge=0)
+    settler_poll_min_seconds: float = Field(default=5.0, gt=0)
+    settler_poll_max_seconds: float = Field(default=10.0, gt=0)
+    settler_slow_after_seconds: float = Field(default=300.0, gt=0)  # then poll 3x less often
+    settler_tick_seconds: float = Field(default=0.5, gt=0)
+    settler_lease_seconds: float = Field(default=30.0, gt=0)
+    settler_batch: int = Field(default=100, ge=1)
+    settler_concurrency: int = Field(default=16, ge=1)
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -89,6 +102,12 @@ class Settings(StoreSettings):
                     "the built-in simulator (a loopback URL, or RIVYA_SIMULATOR=true)"
                 )
             self.rivya_api_key = SecretStr(SIMULATOR_DEV_KEY)
+        if self.settler_first_poll_min_seconds > self.settler_first_poll_max_seconds:
+            raise ValueError(
+                "SETTLER_FIRST_POLL_MIN_SECONDS exceeds SETTLER_FIRST_POLL_MAX_SECONDS"
+            )
+        if self.settler_poll_min_seconds > self.settler_poll_max_seconds:
+            raise ValueError("SETTLER_POLL_MIN_SECONDS exceeds SETTLER_POLL_MAX_SECONDS")
         scheme = urlsplit(self.rivya_base_url).scheme
         if scheme not in {"http", "https"}:
             raise ValueError("RIVYA_BASE_URL must be an http(s) URL")

@@ -110,6 +110,7 @@ def gateway_settings(redis_url: str, **overrides: Any) -> Settings:
         "wait_poll_seconds": 1.0,
         "rivya_timeout_seconds": 5.0,
         "redis_timeout_seconds": 0.5,
+        "settler_enabled": False,  # tests drive the settler with run_once()
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

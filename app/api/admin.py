@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
 
 from app.deps import AdminOnly, ServicesDep
 from app.domain import Team
@@ -48,6 +50,16 @@ async def create_key(
 @router.get("/teams/{team_id}/keys", summary="List a team's keys (no secrets)")
 async def list_keys(team_id: str, services: ServicesDep) -> DataList:
     return DataList(data=[KeyOut.of(r) for r in await services.teams.list_keys(team_id)])
+
+
+@router.get("/spend", summary="Spend per team against budget, tasks by status, and totals")
+async def spend(
+    services: ServicesDep,
+    period: Annotated[
+        str, Query(description="current (each team's own period), YYYY-MM-DD or YYYY-MM")
+    ] = "current",
+) -> dict[str, Any]:
+    return await services.usage.report(period)
 
 
 @router.delete("/keys/{key_id}", summary="Revoke a key")

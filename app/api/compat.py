@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.responses import json_body, rivya_task_response
 from app.deps import OptionalTeamCaller, ServicesDep, TeamCaller
+from app.services.admission import rate_limit_headers
 from app.services.generations import parse_rivya_create
 
 router = APIRouter(prefix="/api/v1", tags=["Rivya-compatible"])
@@ -26,13 +27,25 @@ async def create_generation(
     generation = parse_rivya_create(
         await json_body(request), services.catalog, idempotency_key=idempotency_key
     )
-    record = await services.tasks.create(caller, generation)
-    return rivya_task_response(record, status=201)
+    created = await services.tasks.create(caller, generation)
+    return rivya_task_response(
+        created.record, status=201, headers=rate_limit_headers(created.admitted.rate)
+    )
 
 
 @router.get("/generations/{task_id}", summary="Read a generation (Rivya's shape)")
 async def get_generation(task_id: str, caller: TeamCaller, services: ServicesDep) -> JSONResponse:
     return rivya_task_response(await services.tasks.get(caller, task_id))
+
+
+@router.get("/credits", summary="The team's remaining budget, as Rivya's credits")
+async def credits(caller: TeamCaller, services: ServicesDep) -> dict[str, int]:
+    """With a budget: what the team may still spend this period. Without one the team can
+    spend up to the organisation's balance, so that is what it gets: Rivya's own figure."""
+    remaining = (await services.usage.usage(caller.team.id))["remaining_credits"]
+    if remaining is None:
+        remaining = (await services.upstream.get_credits()).current_credits
+    return {"current_credits": int(remaining)}
 
 
 @router.get("/models", summary="Models, as Rivya lists them")

@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 from app.api.responses import json_body, task_response
 from app.catalog import ModelSpec
 from app.deps import ServicesDep, TeamCaller, WaitSeconds
-from app.schemas import ImageCreate, ModelList, ModelOut, TaskOut
+from app.schemas import ImageCreate, ModelList, ModelOut, TaskOut, Usage
+from app.services.admission import rate_limit_headers
 from app.services.generations import parse_image_create
 
 router = APIRouter(prefix="/v1", tags=["team API"])
@@ -49,10 +50,11 @@ async def create_image(
         services.default_model,
         idempotency_key=idempotency_key,
     )
-    record = await services.tasks.create(caller, generation)
+    created = await services.tasks.create(caller, generation)
+    record = created.record
     if wait > 0:
-        record = await services.tasks.follow(record, wait=wait)
-    return task_response(record)
+        record = await services.tasks.follow(created, wait=wait)
+    return task_response(record, rate_limit_headers(created.admitted.rate))
 
 
 @router.get("/images/{task_id}", responses=_TASK_RESPONSES, summary="Read an image task")
@@ -60,6 +62,11 @@ async def get_image(
     task_id: str, caller: TeamCaller, services: ServicesDep, wait: WaitSeconds = 0
 ) -> JSONResponse:
     return task_response(await services.tasks.get(caller, task_id, wait=wait))
+
+
+@router.get("/usage", summary="This team's spend, budget and limits in the current period")
+async def usage(caller: TeamCaller, services: ServicesDep) -> Usage:
+    return Usage.model_validate(await services.usage.usage(caller.team.id))
 
 
 @router.get("/models", summary="Models this team may use")

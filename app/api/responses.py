@@ -23,11 +23,14 @@ async def json_body(request: Request) -> Any:
         raise ValidationFailed(details=[FieldError("body", "is not valid JSON")]) from None
 
 
-def task_response(record: TaskRecord) -> JSONResponse:
+def task_response(record: TaskRecord, headers: dict[str, str] | None = None) -> JSONResponse:
     """The gateway's task shape: 200 once the task has ended, 202 while it has not."""
-    return JSONResponse(record.public(), status_code=200 if record.upstream.is_terminal else 202)
+    status = 200 if record.upstream.is_terminal else 202
+    return JSONResponse(record.public(), status_code=status, headers=headers)
 
 
-def rivya_task_response(record: TaskRecord, *, status: int = 200) -> JSONResponse:
+def rivya_task_response(
+    record: TaskRecord, *, status: int = 200, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """Rivya's own JSON for the task, as a drop-in client expects it."""
-    return JSONResponse(record.upstream.wire(), status_code=status)
+    return JSONResponse(record.upstream.wire(), status_code=status, headers=headers)

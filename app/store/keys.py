@@ -34,6 +34,29 @@ class KeySpace:
         """Hash: one task's record (Rivya's latest state and who created it)."""
         return f"{self._team(team_id)}:task:{task_id}"
 
+    def rate(self, team_id: str) -> str:
+        """String: the team's GCRA rate-limit state (theoretical arrival time, microseconds)."""
+        return f"{self._team(team_id)}:rate"
+
+    def reservations(self, team_id: str) -> str:
+        """Hash: credits held for creates not yet settled (its size is the tasks in flight)."""
+        return f"{self._team(team_id)}:reservations"
+
+    def spend(self, team_id: str, stamp: str) -> str:
+        """Hash: spent/reserved credits and task counts of one period (a day, week, month or
+        ``total``)."""
+        return f"{self._team(team_id)}:spend:{stamp}"
+
+    def settle_due(self, team_id: str) -> str:
+        """Sorted set: the team's tasks not yet settled, scored by their next poll (ms). Shared
+        by every replica's settler."""
+        return f"{self._team(team_id)}:due"
+
+    def settle_teams(self) -> str:
+        """Set: teams whose due set the settlers walk (teams are added when created, and
+        removed by the settler once deleted with nothing left to settle)."""
+        return f"{self.prefix}:settle:teams"
+
     def team_tasks(self, team_id: str) -> str:
         """Sorted set: the team's task ids scored by creation time (ms)."""
         return f"{self._team(team_id)}:tasks"

@@ -17,7 +17,11 @@ LUA_DIR = Path(__file__).with_name("lua")
 class Scripts:
     def __init__(self, redis: Redis) -> None:
         self.put_team = self._register(redis, "put_team")
-        self.advance_task = self._register(redis, "advance_task")
+        self.admit = self._register(redis, "admit")
+        self.release = self._register(redis, "release")
+        self.record = self._register(redis, "record")
+        self.observe = self._register(redis, "observe")
+        self.claim_due = self._register(redis, "claim_due")
 
     @staticmethod
     def _register(redis: Redis, name: str) -> AsyncScript:

@@ -1,4 +1,4 @@
-"""Tasks the gateway created, in Redis: Rivya's latest answer plus the owning team.
+"""Tasks the gateway created, in Redis: Rivya's latest answer, the owning team, the reservation.
 
 A task's key embeds its team, so reading another team's task simply finds nothing: ownership
 costs no extra lookup, and "not yours" is indistinguishable from "does not exist".
@@ -6,13 +6,33 @@ costs no extra lookup, and "not yours" is indistinguishable from "does not exist
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import IntEnum
+
 from redis.asyncio import Redis
 
 from app.domain import TaskRecord
+from app.periods import PeriodStamps
+from app.store.admission import Admitted, spend_keys
 from app.store.keys import KeySpace
-from app.store.redis import hash_fields, store_errors, text_map
+from app.store.redis import store_errors, text_map
 from app.store.scripts import Scripts
 from app.upstream.wire import RivyaTask
+
+
+class Observed(IntEnum):
+    """What recording a fresh upstream view of a task did (``observe.lua``'s answer)."""
+
+    MISSING = -1
+    UNCHANGED = 0
+    PROGRESSED = 1
+    SETTLED = 2
+
+
+@dataclass(frozen=True)
+class StoredTask:
+    record: TaskRecord
+    stamps: PeriodStamps
 
 
 class TaskStore:
@@ -22,38 +42,61 @@ class TaskStore:
         self._redis, self._keys, self._scripts = redis, keys, scripts
         self._retention = retention_seconds
 
-    async def record(self, record: TaskRecord, *, created_ms: int) -> None:
-        """Store a newly created task (one round trip)."""
-        key = self._keys.task(record.team, record.id)
-        fields = {
-            "status": record.upstream.status,
-            "upstream": record.upstream.model_dump_json(),
-            "client_request_id": record.client_request_id or "",
-            "key_id": record.key_id or "",
-        }
-        async with store_errors(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=hash_fields(fields))
-            pipe.expire(key, self._retention)
-            pipe.zadd(self._keys.team_tasks(record.team), {record.id: created_ms})
-            await pipe.execute()
+    async def record(
+        self, record: TaskRecord, admitted: Admitted, *, created_ms: int, first_poll_ms: int
+    ) -> int:
+        """Store a new task and attach its reservation (one round trip). Returns the credits
+        reserved for it (Rivya's figure)."""
+        k, team, task = self._keys, record.team, record.upstream
+        async with store_errors():
+            reserved = await self._scripts.record(
+                keys=[
+                    k.task(team, task.id),
+                    k.reservations(team),
+                    k.team_tasks(team),
+                    *spend_keys(k, team, admitted.stamps),
+                    k.settle_due(team),
+                ],
+                args=[
+                    admitted.reservation_id,
+                    task.id,
+                    task.status,
+                    task.model_dump_json(),
+                    task.reserved_credits,
+                    record.client_request_id or "",
+                    record.key_id or "",
+                    created_ms,
+                    self._retention,
+                    admitted.stamps.encode(),
+                    first_poll_ms,
+                ],
+            )
+        return int(reserved)
 
-    async def get(self, team_id: str, task_id: str) -> TaskRecord | None:
+    async def get(self, team_id: str, task_id: str) -> StoredTask | None:
         async with store_errors():
             raw = text_map(await self._redis.hgetall(self._keys.task(team_id, task_id)))
         if not raw:
             return None
-        return TaskRecord(
+        record = TaskRecord(
             team=team_id,
             upstream=RivyaTask.model_validate_json(raw["upstream"]),
             client_request_id=raw.get("client_request_id") or None,
             key_id=raw.get("key_id") or None,
         )
+        return StoredTask(record, PeriodStamps.decode(raw["stamps"]))
 
-    async def advance(self, team_id: str, task: RivyaTask) -> bool:
-        """Store Rivya's newer state of a task; False if ours was already as far along."""
+    async def observe(self, stored: StoredTask, fresh: RivyaTask) -> Observed:
+        """Record Rivya's newer state (only ever forward); settle the task if it has ended."""
+        k, team = self._keys, stored.record.team
         async with store_errors():
-            written = await self._scripts.advance_task(
-                keys=[self._keys.task(team_id, task.id)],
-                args=[task.status, task.model_dump_json()],
+            outcome = await self._scripts.observe(
+                keys=[
+                    k.task(team, fresh.id),
+                    k.reservations(team),
+                    *spend_keys(k, team, stored.stamps),
+                    k.settle_due(team),
+                ],
+                args=[fresh.id, fresh.status, fresh.model_dump_json(), fresh.final_credits],
             )
-        return bool(written == 1)
+        return Observed(int(outcome))

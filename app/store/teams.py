@@ -48,7 +48,11 @@ class TeamStore:
                 keys=[self._keys.team(team.id)], args=["create", *_encode(team)]
             )
             if created:
-                await self._redis.sadd(self._keys.teams_index(), team.id)
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.sadd(self._keys.teams_index(), team.id)
+                    # Never removed: a deleted team's tasks still settle.
+                    pipe.sadd(self._keys.settle_teams(), team.id)
+                    await pipe.execute()
         return bool(created)
 
     async def replace(self, team: Team) -> bool:

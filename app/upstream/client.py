@@ -79,12 +79,20 @@ class RivyaClient:
         request_headers = {"X-Request-ID": context.current_request_id(), **(headers or {})}
         try:
             response = await self._http.request(method, path, json=json, headers=request_headers)
-        except httpx.TimeoutException as exc:
-            log.warning("upstream timeout", extra={"upstream_path": path})
-            raise UpstreamTimeout() from exc
-        except httpx.TransportError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # Nothing was sent: a definite failure, safe to refund.
             log.warning("upstream unreachable", extra={"upstream_path": path, "reason": str(exc)})
             raise UpstreamUnavailable("Rivya could not be reached.") from exc
+        except httpx.TimeoutException as exc:
+            log.warning("upstream timeout", extra={"upstream_path": path})
+            raise UpstreamTimeout(outcome_unknown=True) from exc
+        except httpx.TransportError as exc:
+            log.warning(
+                "upstream connection lost", extra={"upstream_path": path, "reason": str(exc)}
+            )
+            raise UpstreamUnavailable(
+                "The connection to Rivya was lost.", outcome_unknown=True
+            ) from exc
         context.note_upstream_request(response.headers.get("x-request-id"))
         if response.is_success:
             return response
@@ -96,7 +104,9 @@ def _parse(response: httpx.Response, model: type[Model]) -> Model:
         return model.model_validate_json(response.content)
     except ValidationError as exc:
         log.error("malformed upstream answer", extra={"upstream_status": response.status_code})
-        raise UpstreamError("Rivya sent an answer the gateway could not read.") from exc
+        raise UpstreamError(
+            "Rivya sent an answer the gateway could not read.", outcome_unknown=True
+        ) from exc
 
 
 def _error_for(response: httpx.Response) -> GatewayError:

@@ -2,64 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from fastapi import FastAPI
 
 from app.clock import FakeClock
-from app.domain import TaskRecord
 from app.errors import StoreUnavailable
 from app.store.keys import KeySpace
 from app.store.redis import create_redis
 from app.store.scripts import Scripts
-from app.store.tasks import TaskStore
-from app.upstream.wire import RivyaTask
+from app.store.tasks import Observed, TaskStore
+from tests.store.conftest import Stores, rivya_task
 from tests.support import RedisServer, bearer, gateway_settings, running_gateway
 
 
-def rivya_task(status: str, updated: str) -> RivyaTask:
-    return RivyaTask.model_validate(
-        {
-            "id": "task_1",
-            "status": status,
-            "model": "flux-kontext-max",
-            "reserved_credits": 8,
-            "final_credits": 8 if status == "succeeded" else 0,
-            "created_at": "2026-05-11T00:00:00.000Z",
-            "updated_at": updated,
-        }
+async def test_task_state_only_moves_forward(stores: Stores) -> None:
+    await stores.team()
+    stored = await stores.record(await stores.admitted())
+    task_id = stored.record.id
+    observe = stores.tasks.observe
+    assert (
+        await observe(stored, rivya_task(task_id, "processing", updated="t1"))
+        is Observed.PROGRESSED
     )
-
-
-@pytest.fixture
-async def tasks(redis_url: str) -> AsyncIterator[TaskStore]:
-    redis = create_redis(redis_url)
-    yield TaskStore(redis, KeySpace("t"), Scripts(redis), retention_seconds=60)
-    await redis.aclose()
-
-
-async def test_task_state_only_moves_forward(tasks: TaskStore) -> None:
-    await tasks.record(TaskRecord(team="alpha", upstream=rivya_task("queued", "t0")), created_ms=1)
-    assert await tasks.advance("alpha", rivya_task("processing", "t1"))
-    assert not await tasks.advance("alpha", rivya_task("queued", "t0"))  # a stale answer
-    assert await tasks.advance("alpha", rivya_task("succeeded", "t2"))
-    assert not await tasks.advance("alpha", rivya_task("failed", "t3"))  # terminal is final
-    stored = await tasks.get("alpha", "task_1")
-    assert stored is not None
-    assert stored.upstream.status == "succeeded"
-    assert stored.upstream.updated_at == "t2"
-    assert await tasks.get("beta", "task_1") is None  # the team is part of the key
+    assert await observe(stored, rivya_task(task_id, "queued", updated="t0")) is Observed.UNCHANGED
+    assert (
+        await observe(stored, rivya_task(task_id, "succeeded", final=8, updated="t2"))
+        is Observed.SETTLED
+    )
+    assert await observe(stored, rivya_task(task_id, "failed", updated="t3")) is Observed.UNCHANGED
+    again = await stores.tasks.get("alpha", task_id)
+    assert again is not None
+    assert again.record.upstream.status == "succeeded"
+    assert again.record.upstream.updated_at == "t2"
+    assert await stores.tasks.get("beta", task_id) is None  # the team is part of the key
 
 
 async def test_scripts_reload_themselves_after_a_script_flush(
-    tasks: TaskStore, redis_url: str
+    stores: Stores, redis_url: str
 ) -> None:
-    await tasks.record(TaskRecord(team="alpha", upstream=rivya_task("queued", "t0")), created_ms=1)
+    await stores.team()
     flusher = create_redis(redis_url)
     await flusher.script_flush()
     await flusher.aclose()
-    assert await tasks.advance("alpha", rivya_task("processing", "t1"))  # NOSCRIPT handled
+    assert (await stores.admitted()).credits == 8  # NOSCRIPT handled by reloading
 
 
 async def test_an_unreachable_redis_raises_store_unavailable() -> None:
@@ -77,16 +62,16 @@ async def test_redis_down_fails_closed_and_service_recovers_by_itself(
         key = await gw.team_with_key("alpha")
         created = await gw.http.post("/v1/images", json={"prompt": "p"}, headers=bearer(key))
         assert created.status_code == 202
-        clock.advance(10)  # past the key cache: the next request must ask Redis
         sent_before = len(gw.upstream_requests())
 
         redis_server.stop()
         assert (await gw.http.get("/healthz")).status_code == 200
-        ready = await gw.http.get("/readyz")
-        assert ready.status_code == 503
+        assert (await gw.http.get("/readyz")).status_code == 503
+        # The key is still cached, so this reaches admission: which must fail closed.
         refused = await gw.http.post("/v1/images", json={"prompt": "p"}, headers=bearer(key))
         assert refused.status_code == 503
         assert refused.json()["error"]["code"] == "store_unavailable"
+        clock.advance(10)  # past the key cache: now authentication itself needs Redis
         read = await gw.http.get(f"/v1/images/{created.json()['id']}", headers=bearer(key))
         assert read.json()["error"]["code"] == "store_unavailable"
         assert len(gw.upstream_requests()) == sent_before  # nothing went upstream

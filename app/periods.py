@@ -1,0 +1,80 @@
+"""Budget periods in UTC: which day, ISO week and month a moment falls in, and when each ends.
+
+Spend is accounted in all of them at once (plus ``total``), so a team's budget can use any
+period and ops can report on any day or month whatever the team's own period is. A reservation
+remembers its period stamps, so it settles in the periods it was made in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from app.domain import BudgetPeriod
+
+PERIODS: tuple[BudgetPeriod, ...] = ("day", "week", "month", "total")
+
+
+@dataclass(frozen=True)
+class PeriodStamps:
+    """The period ids a moment belongs to, e.g. day 2026-11-23, week 2026-11-23 (its Monday)."""
+
+    day: str
+    week: str
+    month: str
+
+    def stamp(self, period: BudgetPeriod) -> str:
+        return "total" if period == "total" else getattr(self, period)
+
+    def all(self) -> tuple[str, str, str, str]:
+        """In the order of ``PERIODS``: day, week, month, total."""
+        return (self.day, self.week, self.month, "total")
+
+    def encode(self) -> str:
+        return f"{self.day}|{self.week}|{self.month}"
+
+    @classmethod
+    def decode(cls, text: str) -> PeriodStamps:
+        day, week, month = text.split("|")
+        return cls(day, week, month)
+
+
+def stamps_at(epoch_seconds: float) -> PeriodStamps:
+    today = datetime.fromtimestamp(epoch_seconds, tz=UTC).date()
+    monday = today - timedelta(days=today.weekday())
+    return PeriodStamps(today.isoformat(), monday.isoformat(), today.strftime("%Y-%m"))
+
+
+def period_bounds(
+    period: BudgetPeriod, epoch_seconds: float
+) -> tuple[datetime | None, datetime | None]:
+    """Start and end (exclusive) of the period containing the moment; (None, None) for total."""
+    today = datetime.fromtimestamp(epoch_seconds, tz=UTC).date()
+    if period == "total":
+        return None, None
+    if period == "day":
+        start = today
+        end = today + timedelta(days=1)
+    elif period == "week":
+        start = today - timedelta(days=today.weekday())
+        end = start + timedelta(days=7)
+    else:
+        start = today.replace(day=1)
+        end = (start + timedelta(days=32)).replace(day=1)
+    return _midnight(start), _midnight(end)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def parse_report_period(text: str) -> tuple[BudgetPeriod, str] | None:
+    """``YYYY-MM-DD`` → a day, ``YYYY-MM`` → a month; None if neither."""
+    try:
+        if len(text) == 10:
+            return "day", date.fromisoformat(text).isoformat()
+        if len(text) == 7:
+            return "month", datetime.strptime(text, "%Y-%m").strftime("%Y-%m")
+    except ValueError:
+        return None
+    return None

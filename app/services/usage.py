@@ -1,0 +1,101 @@
+"""What a team has spent and may still spend (``GET /v1/usage``), and ops' spend report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from app.catalog import FieldError
+from app.clock import Clock
+from app.domain import BudgetPeriod, Team
+from app.errors import NotFound, ValidationFailed
+from app.periods import parse_report_period, period_bounds, stamps_at
+from app.store.spend import PeriodSpend, SpendStore
+from app.store.teams import TeamStore
+
+
+class UsageService:
+    def __init__(self, spend: SpendStore, teams: TeamStore, clock: Clock) -> None:
+        self._spend, self._teams, self._clock = spend, teams, clock
+
+    async def usage(self, team_id: str) -> dict[str, Any]:
+        team = await self._teams.get(team_id)
+        if team is None:
+            raise NotFound(f"No team {team_id!r}.")
+        now = self._clock.now()
+        spend = await self._spend.read(team.id, stamps_at(now).stamp(team.budget_period))
+        start, end = period_bounds(team.budget_period, now)
+        return {
+            "team": team.id,
+            "budget_period": team.budget_period,
+            "period_start": _iso(start),
+            "period_end": _iso(end),
+            "budget_credits": team.budget_credits,
+            "spent_credits": spend.spent,
+            "reserved_credits": spend.reserved,
+            "remaining_credits": _remaining(team.budget_credits, spend),
+            "rate_limit_per_minute": team.rate_limit_per_minute,
+            "burst": team.effective_burst,
+            "max_in_flight": team.max_in_flight,
+            "in_flight": spend.in_flight,
+        }
+
+    async def report(self, period: str = "current") -> dict[str, Any]:
+        """Per team: budget, spent, reserved, remaining and tasks by status; and totals."""
+        requested: tuple[BudgetPeriod, str] | None = None
+        if period != "current":
+            requested = parse_report_period(period)
+            if requested is None:
+                raise ValidationFailed(
+                    details=[FieldError("period", "must be current, YYYY-MM-DD or YYYY-MM")]
+                )
+        now = self._clock.now()
+        rows = []
+        for team in await self._teams.list():
+            kind, stamp = requested or (
+                team.budget_period,
+                stamps_at(now).stamp(team.budget_period),
+            )
+            spend = await self._spend.read(team.id, stamp)
+            # A budget only compares with a report of its own period.
+            budget = team.budget_credits if kind == team.budget_period else None
+            rows.append(_row(team, kind, stamp, budget, spend))
+        totals = {
+            key: sum(row[key] for row in rows)
+            for key in ("spent_credits", "reserved_credits", "in_flight")
+        }
+        totals["tasks"] = {
+            status: sum(row["tasks"][status] for row in rows)
+            for status in ("created", "pending", "succeeded", "failed")
+        }
+        return {"period": period, "teams": rows, "totals": totals}
+
+
+def _row(
+    team: Team, kind: BudgetPeriod, stamp: str, budget: int | None, spend: PeriodSpend
+) -> dict[str, Any]:
+    return {
+        "team": team.id,
+        "name": team.name,
+        "period": kind,
+        "period_id": stamp,
+        "budget_credits": budget,
+        "spent_credits": spend.spent,
+        "reserved_credits": spend.reserved,
+        "remaining_credits": _remaining(budget, spend),
+        "in_flight": spend.in_flight,
+        "tasks": {
+            "created": spend.tasks_created,
+            "pending": spend.tasks_pending,
+            "succeeded": spend.tasks_succeeded,
+            "failed": spend.tasks_failed,
+        },
+    }
+
+
+def _remaining(budget: int | None, spend: PeriodSpend) -> int | None:
+    return None if budget is None else max(budget - spend.spent - spend.reserved, 0)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else None

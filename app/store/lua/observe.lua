@@ -1,0 +1,39 @@
+-- Record Rivya's latest view of a task, only ever forward; when that view is terminal, settle
+-- the reservation to final_credits in the same step (a failed task costs 0) and free the
+-- in-flight slot. A terminal task is never written again, so settling twice is a no-op.
+-- KEYS[1]    task hash
+-- KEYS[2]    reservations hash
+-- KEYS[3..6] spend hashes of the task's day, week, month and total (from its stamps)
+-- KEYS[7]    the team's settle queue
+-- ARGV[1]    task id     ARGV[2]  status     ARGV[3]  Rivya's task JSON
+-- ARGV[4]    final_credits
+-- Returns    2 settled now, 1 progress recorded, 0 nothing newer (or already settled),
+--            -1 no such task
+local rank = {queued = 0, processing = 1, succeeded = 2, failed = 2}
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then
+  redis.call('ZREM', KEYS[7], ARGV[1])
+  return -1
+end
+local old, new = rank[current] or 0, rank[ARGV[2]] or 0
+if old >= 2 then
+  redis.call('ZREM', KEYS[7], ARGV[1])
+  return 0
+end
+if new < old then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[2], 'upstream', ARGV[3])
+if new < 2 then return 1 end
+
+local entry = redis.call('HGET', KEYS[2], ARGV[1])
+local reserved = entry and tonumber(string.match(entry, '^(%d+)')) or 0
+local final = tonumber(ARGV[4])
+if ARGV[2] == 'failed' then final = 0 end
+redis.call('HDEL', KEYS[2], ARGV[1])
+for i = 3, 6 do
+  redis.call('HINCRBY', KEYS[i], 'reserved', -reserved)
+  redis.call('HINCRBY', KEYS[i], 'spent', final)
+  redis.call('HINCRBY', KEYS[i], 'tasks_' .. ARGV[2], 1)
+end
+redis.call('HSET', KEYS[1], 'final_credits', final)
+redis.call('ZREM', KEYS[7], ARGV[1])
+return 2
