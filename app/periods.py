@@ -17,7 +17,9 @@ PERIODS: tuple[BudgetPeriod, ...] = ("day", "week", "month", "total")
 
 @dataclass(frozen=True)
 class PeriodStamps:
-    """The period ids a moment belongs to, e.g. day 2026-11-23, week 2026-11-23 (its Monday)."""
+    """The period ids a moment belongs to: ``day:2026-11-23``, ``week:2026-11-23`` (the week's
+    Monday), ``month:2026-11``. The kind is part of the id: a Monday's day and week would
+    otherwise share one."""
 
     day: str
     week: str
@@ -42,7 +44,9 @@ class PeriodStamps:
 def stamps_at(epoch_seconds: float) -> PeriodStamps:
     today = datetime.fromtimestamp(epoch_seconds, tz=UTC).date()
     monday = today - timedelta(days=today.weekday())
-    return PeriodStamps(today.isoformat(), monday.isoformat(), today.strftime("%Y-%m"))
+    return PeriodStamps(
+        f"day:{today.isoformat()}", f"week:{monday.isoformat()}", f"month:{today:%Y-%m}"
+    )
 
 
 def period_bounds(
@@ -69,12 +73,12 @@ def _midnight(day: date) -> datetime:
 
 
 def parse_report_period(text: str) -> tuple[BudgetPeriod, str] | None:
-    """``YYYY-MM-DD`` → a day, ``YYYY-MM`` → a month; None if neither."""
+    """``YYYY-MM-DD`` → that day's period id, ``YYYY-MM`` → that month's; None if neither."""
     try:
         if len(text) == 10:
-            return "day", date.fromisoformat(text).isoformat()
+            return "day", f"day:{date.fromisoformat(text).isoformat()}"
         if len(text) == 7:
-            return "month", datetime.strptime(text, "%Y-%m").strftime("%Y-%m")
+            return "month", f"month:{datetime.strptime(text, '%Y-%m'):%Y-%m}"
     except ValueError:
         return None
     return None

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import uvicorn
@@ -177,11 +177,20 @@ def bearer(key: str) -> dict[str, str]:
 
 @asynccontextmanager
 async def running_gateway(
-    settings: Settings, sim_app: FastAPI, clock: Clock, *, raise_app_exceptions: bool = True
+    settings: Settings,
+    sim_app: FastAPI,
+    clock: Clock,
+    *,
+    raise_app_exceptions: bool = True,
+    upstream_transport: httpx.AsyncBaseTransport | Literal["asgi"] | None = "asgi",
 ) -> AsyncIterator[Gateway]:
+    """A gateway app with its lifespan running; the upstream is the simulator in-process, or
+    (``upstream_transport=None``) whatever ``settings.rivya_base_url`` points at."""
     app = create_app(
         settings,
-        upstream_transport=httpx.ASGITransport(app=sim_app),
+        upstream_transport=(
+            httpx.ASGITransport(app=sim_app) if upstream_transport == "asgi" else upstream_transport
+        ),
         clock=clock,
         configure_logs=False,
     )

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from app.clock import FakeClock, iso_timestamp
-from app.domain import Team, TaskRecord
+from app.domain import TaskRecord, Team
 from app.periods import stamps_at
 from app.store.admission import AdmissionStore, Admitted, Refused
 from app.store.keys import KeySpace
