@@ -1,0 +1,136 @@
+"""Two gateway processes sharing one Redis behave as one gateway: budgets, rate limits and
+in-flight caps hold across them, and a killed gateway's tasks are settled by the next one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.test_processes import Stack
+from tests.support import RedisServer, free_port
+
+pytestmark = pytest.mark.e2e
+
+FAST_SETTLER = {
+    "SETTLER_FIRST_POLL_MIN_SECONDS": "0.2",
+    "SETTLER_FIRST_POLL_MAX_SECONDS": "0.3",
+    "SETTLER_POLL_MIN_SECONDS": "0.2",
+    "SETTLER_POLL_MAX_SECONDS": "0.3",
+    "SETTLER_TICK_SECONDS": "0.05",
+}
+
+
+class Replicas(Stack):
+    def __init__(self, redis: RedisServer, tmp: Path) -> None:
+        super().__init__(redis, tmp)
+        self.gateways: list[str] = []
+
+    def start_gateway(self, **env: str) -> tuple[str, int]:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        saved = dict(self.env)
+        self.env.update(env)
+        self.start(["serve", "--port", str(port)], self.tmp / f"gw-{port}.log", f"{url}/readyz")
+        self.env = saved
+        self.gateways.append(url)
+        return url, self.processes[-1].pid
+
+    def team_key(self, team: str, *flags: str) -> str:
+        created = self.cli("teams", "create", team, *flags)
+        assert created.returncode == 0, created.stderr
+        key: str = json.loads(self.cli("keys", "create", team).stdout)["key"]
+        return key
+
+    def upstream_creates(self) -> int:
+        log = httpx.get(f"{self.sim_url}/_sim/requests").json()["data"]
+        return sum(1 for r in log if r["method"] == "POST" and r["path"] == "/api/v1/generations")
+
+
+@pytest.fixture
+def replicas(redis_url: str, redis_server: RedisServer, tmp_path: Path) -> Iterator[Replicas]:
+    stack = Replicas(redis_server, tmp_path)
+    sim_port = stack.sim_url.rsplit(":", 1)[1]
+    try:
+        stack.start(
+            ["simulator", "--port", sim_port],
+            tmp_path / "sim.log",
+            f"{stack.sim_url}/api/v1/models",
+        )
+        yield stack
+    finally:
+        stack.stop()
+
+
+async def burst_of_creates(urls: list[str], key: str, count: int) -> list[int]:
+    """``count`` creates at once, spread over the gateways in turn."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        responses = await asyncio.gather(
+            *(
+                http.post(
+                    f"{urls[i % len(urls)]}/v1/images",
+                    json={"prompt": f"p{i}"},
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                for i in range(count)
+            )
+        )
+    return [r.status_code for r in responses]
+
+
+def usage(url: str, key: str) -> dict[str, Any]:
+    data: dict[str, Any] = httpx.get(
+        f"{url}/v1/usage", headers={"Authorization": f"Bearer {key}"}
+    ).json()
+    return data
+
+
+def test_a_budget_holds_across_two_gateways(replicas: Replicas) -> None:
+    a, _ = replicas.start_gateway(SETTLER_ENABLED="false")
+    b, _ = replicas.start_gateway(SETTLER_ENABLED="false")
+    key = replicas.team_key("alpha", "--budget", "80", "--rate", "10000", "--max-in-flight", "1000")
+    statuses = asyncio.run(burst_of_creates([a, b], key, 40))
+    assert statuses.count(202) == 10
+    assert statuses.count(402) == 30
+    assert replicas.upstream_creates() == 10
+    u = usage(a, key)
+    assert u["reserved_credits"] + u["spent_credits"] == 80
+
+
+def test_rate_limit_and_in_flight_cap_hold_across_two_gateways(replicas: Replicas) -> None:
+    a, _ = replicas.start_gateway(SETTLER_ENABLED="false")
+    b, _ = replicas.start_gateway(SETTLER_ENABLED="false")
+    rated = replicas.team_key("rated", "--rate", "1", "--burst", "5")
+    statuses = asyncio.run(burst_of_creates([a, b], rated, 20))
+    assert (statuses.count(202), statuses.count(429)) == (5, 15)
+
+    capped = replicas.team_key("capped", "--rate", "10000", "--max-in-flight", "3")
+    statuses = asyncio.run(burst_of_creates([a, b], capped, 20))
+    assert (statuses.count(202), statuses.count(429)) == (3, 17)
+    assert replicas.upstream_creates() == 8
+
+
+def test_a_killed_gateways_tasks_are_settled_after_restart(replicas: Replicas) -> None:
+    first, pid = replicas.start_gateway(SETTLER_ENABLED="false")
+    key = replicas.team_key("alpha", "--budget", "1000")
+    statuses = asyncio.run(burst_of_creates([first], key, 5))
+    assert statuses == [202] * 5
+    assert usage(first, key)["in_flight"] == 5
+    os.kill(pid, signal.SIGKILL)  # no shutdown of any kind
+    replicas.processes[-1].wait(timeout=10)
+
+    second, _ = replicas.start_gateway(**FAST_SETTLER)
+    deadline = time.monotonic() + 20
+    u = usage(second, key)
+    while u["in_flight"] and time.monotonic() < deadline:
+        time.sleep(0.1)  # polling the observable outcome, bounded by the deadline
+        u = usage(second, key)
+    assert (u["in_flight"], u["reserved_credits"], u["spent_credits"]) == (0, 0, 40)
