@@ -20,6 +20,7 @@ from app.logging import configure_logging
 from app.settings import Settings
 from app.store.redis import create_redis
 from app.upstream.client import RivyaClient
+from app.upstream.transport import create_transport
 
 
 def make_lifespan(
@@ -41,7 +42,7 @@ def make_lifespan(
             timeout=settings.rivya_timeout_seconds,
             connect_timeout=settings.rivya_connect_timeout_seconds,
             max_connections=settings.rivya_max_connections,
-            transport=upstream_transport,
+            transport=upstream_transport or create_transport(settings.rivya_max_connections),
         )
         services = build_services(settings, catalog, redis, upstream, clock)
         app.state.services = services

@@ -48,7 +48,7 @@ class RivyaClient:
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
-            transport=transport,
+            transport=transport,  # the engine (upstream/transport.py); tests swap it
             follow_redirects=False,
         )
 
