@@ -64,7 +64,11 @@ class ParamSpec(BaseModel):
         if self.type == "number":
             if isinstance(value, bool) or not isinstance(value, int | float):
                 return None, "must be a number"
-            if not math.isfinite(value):
+            try:
+                finite = math.isfinite(value)
+            except OverflowError:  # an integer too large for a float
+                finite = False
+            if not finite:
                 return None, "must be a finite number"
             if self.integer:
                 if value != int(value):

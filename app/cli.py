@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from app.catalog import load_catalog
 from app.clock import SystemClock
@@ -56,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         for detail in exc.details:
             print(f"  {detail.field}: {detail.message}", file=sys.stderr)
+        sys.exit(1)
+    except (ValidationError, yaml.YAMLError, OSError, ValueError) as exc:
+        # Settings, the YAML file or the file system: say what, without a traceback.
+        print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
 
 

@@ -10,6 +10,7 @@ from app.auth.callers import CallerResolver
 from app.catalog import Catalog
 from app.clock import Clock
 from app.services.admission import Admission
+from app.services.health import Health
 from app.services.settlement import PollSchedule, Settlement
 from app.services.tasks import TaskService
 from app.services.teams import TeamService
@@ -32,8 +33,7 @@ class Services:
     settings: Settings
     catalog: Catalog
     default_model: str
-    redis: Redis
-    upstream: RivyaClient
+    health: Health
     callers: CallerResolver
     teams: TeamService
     tasks: TaskService
@@ -72,8 +72,7 @@ def build_services(
         settings=settings,
         catalog=catalog,
         default_model=settings.default_model or catalog.default_model,
-        redis=redis,
-        upstream=upstream,
+        health=Health(redis),
         callers=CallerResolver(
             key_store, team_store, clock, cache_seconds=settings.key_cache_seconds
         ),
@@ -87,7 +86,7 @@ def build_services(
             schedule=schedule,
             wait_poll_seconds=settings.wait_poll_seconds,
         ),
-        usage=UsageService(SpendStore(redis, keys), team_store, clock),
+        usage=UsageService(SpendStore(redis, keys), team_store, upstream, clock),
         settler=Settler(
             SettleQueue(redis, keys, scripts),
             task_store,

@@ -1,10 +1,12 @@
-"""Dependency aliases for routes, declared once: ``ServicesDep``, ``TeamCaller``, ``AdminOnly``."""
+"""Dependency aliases for routes, declared once: ``ServicesDep``, ``TeamCaller``, ``AdminOnly``,
+``IdempotencyKey``, ``WaitSeconds``. All are async: FastAPI runs sync dependencies in a thread
+pool, a hop per request for nothing."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request, Security
+from fastapi import Depends, Header, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth.callers import Caller, check_admin
@@ -15,7 +17,7 @@ _bearer = HTTPBearer(auto_error=False)
 BearerDoc = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
 
 
-def _services(request: Request) -> Services:
+async def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -31,19 +33,24 @@ TeamCaller = Annotated[Caller, Depends(_team_caller)]
 
 
 async def _optional_team_caller(request: Request, services: ServicesDep) -> Caller | None:
-    if request.headers.get("authorization") is None:
+    authorization = request.headers.get("authorization")
+    if authorization is None:
         return None
-    return await services.callers.team_caller(request.headers.get("authorization"))
+    return await services.callers.team_caller(authorization)
 
 
 OptionalTeamCaller = Annotated[Caller | None, Depends(_optional_team_caller)]
 
 
-def _admin(request: Request, services: ServicesDep, _: BearerDoc) -> None:
+async def _admin(request: Request, services: ServicesDep, _: BearerDoc) -> None:
     check_admin(request.headers.get("authorization"), services.settings.admin_token)
 
 
 AdminOnly = Depends(_admin)
+
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", description="Same as client_request_id.")
+]
 
 WaitSeconds = Annotated[
     float,

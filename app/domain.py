@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.upstream.wire import RivyaTask
+from app.wire import RivyaTask
 
 TEAM_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 BudgetPeriod = Literal["day", "week", "month", "total"]

@@ -136,6 +136,9 @@ def field_errors(errors: Sequence[Mapping[str, object]], *, prefix: str = "") ->
     """pydantic's error list as the contract's ``details`` (field path, human message)."""
     details = []
     for error in errors:
+        if error.get("type") == "json_invalid":
+            details.append(FieldError("body", "is not valid JSON"))
+            continue
         loc = error.get("loc", ())
         parts = (
             [str(p) for p in loc if p not in ("body", "query", "path")]

@@ -18,7 +18,7 @@ from app.errors import (
     ValidationFailed,
     field_errors,
 )
-from app.upstream.wire import error_envelope
+from app.wire import error_envelope
 
 
 def error_response(error: GatewayError) -> JSONResponse:

@@ -44,22 +44,24 @@ def make_lifespan(
             max_connections=settings.rivya_max_connections,
             transport=upstream_transport or create_transport(settings.rivya_max_connections),
         )
-        services = build_services(settings, catalog, redis, upstream, clock)
-        app.state.services = services
         stopping = asyncio.Event()
-        settler = (
-            asyncio.create_task(services.settler.run_forever(stopping), name="settler")
-            if settings.settler_enabled
-            else None
-        )
+        settler: asyncio.Task[None] | None = None
         try:
+            services = build_services(settings, catalog, redis, upstream, clock)
+            app.state.services = services
+            if settings.settler_enabled:
+                settler = asyncio.create_task(
+                    services.settler.run_forever(stopping), name="settler"
+                )
             yield
         finally:
             stopping.set()
-            if settler is not None:
-                await settler
-            await upstream.aclose()
-            await redis.aclose()
+            try:
+                if settler is not None:
+                    await settler
+            finally:
+                await upstream.aclose()
+                await redis.aclose()
 
     return lifespan
 

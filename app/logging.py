@@ -17,7 +17,7 @@ from typing import Any
 REDACTED = "[REDACTED]"
 
 _PATTERNS = [
-    re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"),
+    re.compile(r"(?i)(bearer\s+)[^\s\"',;\\]+"),
     re.compile(r"rvya_sk_[A-Za-z0-9_\-]+"),  # Rivya org keys
     re.compile(r"rgw_[0-9a-f]+_[A-Za-z0-9_\-]+"),  # gateway team keys
     re.compile(r"whsec_[A-Za-z0-9_\-]+"),
@@ -30,7 +30,7 @@ _RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctim
 class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         # Longest first, so a secret containing another is removed whole.
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 8}, key=len, reverse=True)
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
@@ -58,7 +58,20 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return self._redact(json.dumps(entry, default=str, ensure_ascii=False))
+        # Redact each value before encoding, so escaping can neither hide a secret from the
+        # patterns nor let a pattern eat into the JSON syntax.
+        return json.dumps(self._scrub(entry), default=str, ensure_ascii=False)
+
+    def _scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._redact(value)
+        if isinstance(value, dict):
+            return {key: self._scrub(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._scrub(item) for item in value]
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        return self._redact(str(value))
 
 
 def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import context
 from app.errors import GatewayError, PayloadTooLarge
-from app.upstream.wire import error_envelope
+from app.wire import error_envelope
 
 access_log = logging.getLogger("app.access")
 error_log = logging.getLogger("app.error")

@@ -98,13 +98,15 @@ class Usage(BaseModel):
 
 
 class TeamCreate(TeamPolicy):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
     id: str = Field(pattern=TEAM_ID_PATTERN, description="A slug: a-z, 0-9 and '-'.")
 
 
 class TeamPatch(BaseModel):
     """Every field optional; only the fields sent change (null clears a budget)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str | None = None
     budget_credits: int | None = Field(default=None, ge=0)

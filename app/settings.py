@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Any, Literal, Self
 from urllib.parse import urlsplit
@@ -26,7 +25,11 @@ class StoreSettings(BaseSettings):
     """What reaching the store takes: enough for the admin CLI, which needs no org key."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        hide_input_in_errors=True,  # a startup error must never print a secret
     )
 
     redis_url: str = "redis://localhost:6379/0"
@@ -45,7 +48,9 @@ class Settings(StoreSettings):
     rivya_timeout_seconds: float = Field(default=30.0, gt=0)
     rivya_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     rivya_max_connections: int = Field(default=200, ge=1)
-    # When true, the gateway may start without an org key and uses the simulator's dev key.
+    # When true, the upstream is the built-in simulator: the gateway may start without an org
+    # key and then sends the simulator's dev key. Explicit, so that a missing key in production
+    # is always a refusal to start, whatever RIVYA_BASE_URL says.
     rivya_simulator: bool = False
 
     # Admin and browser tokens
@@ -95,11 +100,11 @@ class Settings(StoreSettings):
     @model_validator(mode="after")
     def _org_key_present(self) -> Self:
         if self.rivya_api_key is None or not self.rivya_api_key.get_secret_value():
-            if not (self.rivya_simulator or _is_loopback(self.rivya_base_url)):
+            if not self.rivya_simulator:
                 raise ValueError(
                     "RIVYA_API_KEY (or RIVYA_API_KEY_FILE) is required: the gateway will not "
                     "start without the organisation's Rivya key unless RIVYA_BASE_URL points at "
-                    "the built-in simulator (a loopback URL, or RIVYA_SIMULATOR=true)"
+                    "the built-in simulator and RIVYA_SIMULATOR=true says so"
                 )
             self.rivya_api_key = SecretStr(SIMULATOR_DEV_KEY)
         if self.settler_first_poll_min_seconds > self.settler_first_poll_max_seconds:
@@ -108,6 +113,12 @@ class Settings(StoreSettings):
             )
         if self.settler_poll_min_seconds > self.settler_poll_max_seconds:
             raise ValueError("SETTLER_POLL_MIN_SECONDS exceeds SETTLER_POLL_MAX_SECONDS")
+        for name, secret in (
+            ("GATEWAY_ADMIN_TOKEN", self.gateway_admin_token),
+            ("GATEWAY_TOKEN_SECRET", self.gateway_token_secret),
+        ):
+            if secret is not None and 0 < len(secret.get_secret_value()) < 16:
+                raise ValueError(f"{name} must be at least 16 characters")
         scheme = urlsplit(self.rivya_base_url).scheme
         if scheme not in {"http", "https"}:
             raise ValueError("RIVYA_BASE_URL must be an http(s) URL")
@@ -122,13 +133,3 @@ class Settings(StoreSettings):
     def admin_token(self) -> str | None:
         token = self.gateway_admin_token
         return token.get_secret_value() if token and token.get_secret_value() else None
-
-
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

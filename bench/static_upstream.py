@@ -15,11 +15,19 @@ _ids = itertools.count()
 
 
 def _task_body() -> bytes:
-    return json.dumps({
-        "id": f"task_{next(_ids):024x}", "status": "queued", "model": "flux-kontext-max",
-        "reserved_credits": 8, "final_credits": 0, "created_at": "2026-05-11T00:00:00.000Z",
-        "updated_at": "2026-05-11T00:00:00.000Z", "result": None, "error": None,
-    }).encode()
+    return json.dumps(
+        {
+            "id": f"task_{next(_ids):024x}",
+            "status": "queued",
+            "model": "flux-kontext-max",
+            "reserved_credits": 8,
+            "final_credits": 0,
+            "created_at": "2026-05-11T00:00:00.000Z",
+            "updated_at": "2026-05-11T00:00:00.000Z",
+            "result": None,
+            "error": None,
+        }
+    ).encode()
 
 
 class _Http(asyncio.Protocol):
@@ -39,8 +47,11 @@ class _Http(asyncio.Protocol):
             if len(rest) < length:
                 return
             self.buffer = rest[length:]
-            status, body = ((b"201 Created", _task_body()) if head.startswith(b"POST")
-                            else (b"200 OK", b'{"object":"list","data":[]}'))
+            status, body = (
+                (b"201 Created", _task_body())
+                if head.startswith(b"POST")
+                else (b"200 OK", b'{"object":"list","data":[]}')
+            )
             self.transport.write(
                 b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\n"
                 b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body

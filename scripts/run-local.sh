@@ -9,7 +9,7 @@ RUN_DIR=.run
 GATEWAY_PORT=${GATEWAY_PORT:-8080}
 SIM_PORT=${SIM_PORT:-8081}
 LOCAL_REDIS_PORT=${LOCAL_REDIS_PORT:-6390}
-export GATEWAY_ADMIN_TOKEN=${GATEWAY_ADMIN_TOKEN:-dev-admin-token}
+export GATEWAY_ADMIN_TOKEN=${GATEWAY_ADMIN_TOKEN:-dev-admin-token-local}
 mkdir -p "$RUN_DIR"
 
 pids=()
@@ -51,7 +51,7 @@ SIM_PUBLIC_BASE_URL="http://127.0.0.1:${SIM_PORT}" \
 pids+=($!)
 wait_for "http://127.0.0.1:${SIM_PORT}/api/v1/models" simulator "$RUN_DIR/simulator.log"
 
-RIVYA_BASE_URL="http://127.0.0.1:${SIM_PORT}" \
+RIVYA_SIMULATOR=true RIVYA_BASE_URL="http://127.0.0.1:${SIM_PORT}" \
   "$BIN/rivya-gateway" serve --port "$GATEWAY_PORT" >"$RUN_DIR/gateway.log" 2>&1 &
 pids+=($!)
 wait_for "http://127.0.0.1:${GATEWAY_PORT}/readyz" gateway "$RUN_DIR/gateway.log"

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.api.responses import json_body, rivya_task_response
-from app.deps import OptionalTeamCaller, ServicesDep, TeamCaller
+from app.deps import IdempotencyKey, OptionalTeamCaller, ServicesDep, TeamCaller
 from app.services.admission import rate_limit_headers
 from app.services.generations import parse_rivya_create
 
 router = APIRouter(prefix="/api/v1", tags=["Rivya-compatible"])
-
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
 @router.post("/generations", status_code=201, summary="Create a generation (Rivya's shape)")
@@ -40,12 +38,7 @@ async def get_generation(task_id: str, caller: TeamCaller, services: ServicesDep
 
 @router.get("/credits", summary="The team's remaining budget, as Rivya's credits")
 async def credits(caller: TeamCaller, services: ServicesDep) -> dict[str, int]:
-    """With a budget: what the team may still spend this period. Without one the team can
-    spend up to the organisation's balance, so that is what it gets: Rivya's own figure."""
-    remaining = (await services.usage.usage(caller.team.id))["remaining_credits"]
-    if remaining is None:
-        remaining = (await services.upstream.get_credits()).current_credits
-    return {"current_credits": int(remaining)}
+    return {"current_credits": await services.usage.credits(caller.team.id)}
 
 
 @router.get("/models", summary="Models, as Rivya lists them")

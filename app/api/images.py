@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.api.responses import json_body, task_response
 from app.catalog import ModelSpec
-from app.deps import ServicesDep, TeamCaller, WaitSeconds
+from app.deps import IdempotencyKey, ServicesDep, TeamCaller, WaitSeconds
 from app.schemas import ImageCreate, ModelList, ModelOut, TaskOut, Usage
 from app.services.admission import rate_limit_headers
 from app.services.generations import parse_image_create
 
 router = APIRouter(prefix="/v1", tags=["team API"])
 
-IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", description="Same as client_request_id.")
-]
 _TASK_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": TaskOut, "description": "The task has ended."},
     202: {"model": TaskOut, "description": "The task is queued or processing."},

@@ -6,7 +6,6 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.deps import ServicesDep
-from app.store.redis import STORE_FAILURES
 
 router = APIRouter(tags=["ops"])
 
@@ -18,10 +17,9 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="Ready to serve: Redis reachable, settings valid")
 async def readyz(services: ServicesDep) -> JSONResponse:
-    try:
-        await services.redis.ping()
-    except STORE_FAILURES:
-        return JSONResponse(
-            {"status": "unavailable", "checks": {"redis": "unreachable"}}, status_code=503
-        )
-    return JSONResponse({"status": "ready", "checks": {"redis": "ok"}})
+    checks = await services.health.checks()
+    ready = all(state == "ok" for state in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )

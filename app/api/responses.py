@@ -19,7 +19,9 @@ async def json_body(request: Request) -> Any:
         raise ValidationFailed(details=[FieldError("body", "a JSON object is required")])
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
+        # ValueError covers bad JSON, bad UTF-8 and integers past Python's digit limit;
+        # RecursionError, absurdly deep nesting.
         raise ValidationFailed(details=[FieldError("body", "is not valid JSON")]) from None
 
 

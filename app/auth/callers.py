@@ -29,10 +29,10 @@ class Caller:
 def bearer_token(authorization: str | None) -> str:
     if not authorization:
         raise ApiKeyMissing()
-    scheme, _, token = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    parts = authorization.split(None, 1)
+    if len(parts) != 2 or parts[0].lower() != "bearer" or not parts[1].strip():
         raise ApiKeyMissing("Send the key as: Authorization: Bearer <key>.")
-    return token.strip()
+    return parts[1].strip()
 
 
 class CallerResolver:
@@ -41,7 +41,7 @@ class CallerResolver:
     ) -> None:
         self._keys, self._teams, self._clock = keys, teams, clock
         self._ttl = cache_seconds
-        self._cache: dict[str, tuple[float, ApiKeyRecord | None, Team | None]] = {}
+        self._cache: dict[str, tuple[float, ApiKeyRecord, Team | None]] = {}
 
     async def team_caller(self, authorization: str | None) -> Caller:
         key = bearer_token(authorization)
@@ -63,10 +63,12 @@ class CallerResolver:
             return cached[1], cached[2]
         record = await self._keys.get(key_id)
         team = await self._teams.get(record.team) if record else None
-        if self._ttl > 0:
+        # Only real keys are cached, so a spray of made-up ids cannot push them out.
+        if self._ttl > 0 and record is not None:
             if len(self._cache) >= _MAX_CACHED:
-                self._cache.clear()
-            self._cache[key_id] = (now + self._ttl, record, team)
+                self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+            if len(self._cache) < _MAX_CACHED:
+                self._cache[key_id] = (now + self._ttl, record, team)
         return record, team
 
 

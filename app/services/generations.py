@@ -15,7 +15,10 @@ from typing import Any
 from app.catalog import Catalog, FieldError, ModelSpec, ParamValue
 from app.errors import ValidationFailed
 
-CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # the gateway's own surface
+# Rivya's own rule for its trace id: at most 128 characters. The drop-in surface keeps it, so a
+# Rivya client's ids work unchanged; they are idempotency keys all the same.
+RIVYA_CLIENT_REQUEST_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 
 # Fields of POST /v1/images that are not model params.
 _IMAGE_FIELDS = frozenset({"prompt", "model", "client_request_id", "reference_file_id"})
@@ -26,16 +29,14 @@ _RIVYA_FIELDS = frozenset({"model", "prompt", "params", "client_request_id"})
 @dataclass(frozen=True)
 class GenerationRequest:
     model: ModelSpec
-    prompt: str
+    prompt: str | None  # None only for a model whose catalogue entry makes it optional
     params: dict[str, ParamValue]
     client_request_id: str | None
 
     def rivya_body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.model.id,
-            "prompt": self.prompt,
-            "params": self.params,
-        }
+        body: dict[str, Any] = {"model": self.model.id, "params": self.params}
+        if self.prompt is not None:
+            body["prompt"] = self.prompt
         if self.client_request_id is not None:
             body["client_request_id"] = self.client_request_id
         return body
@@ -47,8 +48,8 @@ def parse_image_create(
     """The gateway's own ``POST /v1/images`` body."""
     data = _with_idempotency_key(_object(body), idempotency_key)
     errors: list[FieldError] = []
-    model = _model(data.get("model", default_model), catalog, "model", errors)
-    crid = _client_request_id(data.get("client_request_id"), errors)
+    model = _model(data.get("model") or default_model, catalog, "model", errors)
+    crid = _client_request_id(data.get("client_request_id"), errors, CLIENT_REQUEST_ID)
     params: dict[str, object] = {}
     for field, value in data.items():
         if field in _IMAGE_FIELDS:
@@ -75,7 +76,7 @@ def parse_image_create(
     errors += [FieldError(_alias(model, e.field), e.message) for e in param_errors]
     if errors:
         raise ValidationFailed(details=errors)
-    return GenerationRequest(model, str(data["prompt"]), normalised, crid)
+    return GenerationRequest(model, data.get("prompt"), normalised, crid)
 
 
 def parse_rivya_create(
@@ -92,7 +93,7 @@ def parse_rivya_create(
         errors.append(FieldError("model", "is required"))
         raise ValidationFailed(details=errors)
     model = _model(data["model"], catalog, "model", errors)
-    crid = _client_request_id(data.get("client_request_id"), errors)
+    crid = _client_request_id(data.get("client_request_id"), errors, RIVYA_CLIENT_REQUEST_ID)
     raw_params = data.get("params", {})
     if raw_params is None:
         raw_params = {}
@@ -110,7 +111,7 @@ def parse_rivya_create(
     errors += param_errors
     if errors:
         raise ValidationFailed(details=errors)
-    return GenerationRequest(model, str(data["prompt"]), normalised, crid)
+    return GenerationRequest(model, data.get("prompt"), normalised, crid)
 
 
 def _catalog_has_alias(catalog: Catalog, alias: str) -> bool:
@@ -130,6 +131,8 @@ def _with_idempotency_key(data: Mapping[str, Any], header: str | None) -> Mappin
     key = header.strip()
     if len(key) >= 2 and key[0] == key[-1] == '"':
         key = key[1:-1]  # an RFC 8941 sf-string, as the IETF Idempotency-Key draft sends it
+    if not key:
+        raise ValidationFailed(details=[FieldError("Idempotency-Key", "must not be empty")])
     body_key = data.get("client_request_id")
     if body_key is not None and body_key != key:
         raise ValidationFailed(
@@ -152,13 +155,18 @@ def _model(
     return model
 
 
-def _client_request_id(value: object, errors: list[FieldError]) -> str | None:
+def _client_request_id(
+    value: object, errors: list[FieldError], rule: re.Pattern[str]
+) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not CLIENT_REQUEST_ID.fullmatch(value):
-        errors.append(
-            FieldError("client_request_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+    if not isinstance(value, str) or not rule.fullmatch(value):
+        allowed = (
+            "1-128 characters of A-Z a-z 0-9 . _ : -"
+            if rule is CLIENT_REQUEST_ID
+            else "1-128 printable characters"
         )
+        errors.append(FieldError("client_request_id", f"must be {allowed}"))
         return None
     return value
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from app import context
 from app.domain import TaskRecord
 from app.store.tasks import Observed, StoredTask, TaskStore
-from app.upstream.wire import RivyaTask
+from app.wire import RivyaTask
 
 log = logging.getLogger("app.settlement")
 

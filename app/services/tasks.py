@@ -106,13 +106,19 @@ class TaskService:
         return await self._follow(stored, wait=wait)
 
     async def follow(self, created: Created, *, wait: float) -> TaskRecord:
-        """Hold a create's answer until its task ends or ``wait`` seconds pass."""
+        """Hold a create's answer until its task ends or ``wait`` seconds pass. As rivya-api.md
+        asks, the first poll comes 2-3 s after creation, not at once."""
         stored = StoredTask(created.record, created.admitted.stamps)
-        return await self._follow(stored, wait=wait)
+        first_poll = self._schedule.first_poll(self._rng)
+        return await self._follow(stored, wait=wait, first_delay=min(first_poll, wait))
 
-    async def _follow(self, stored: StoredTask, *, wait: float) -> TaskRecord:
+    async def _follow(
+        self, stored: StoredTask, *, wait: float, first_delay: float = 0
+    ) -> TaskRecord:
         deadline = self._clock.now() + min(max(wait, 0), MAX_WAIT_SECONDS)
         record = stored.record
+        if first_delay > 0 and not record.upstream.is_terminal:
+            await self._clock.sleep(first_delay)
         while not record.upstream.is_terminal:
             record = await self._refresh(StoredTask(record, stored.stamps))
             remaining = deadline - self._clock.now()
@@ -124,8 +130,9 @@ class TaskService:
     async def _refresh(self, stored: StoredTask) -> TaskRecord:
         try:
             fresh = await self._upstream.get_generation(stored.record.id)
-        except (UpstreamUnavailable, UpstreamTimeout, UpstreamError) as exc:
-            # A status read degrades to the last known state rather than failing the caller.
+        except (UpstreamUnavailable, UpstreamTimeout, UpstreamError, NotFound) as exc:
+            # A status read degrades to the last known state rather than failing the caller
+            # (a task we recorded is the caller's, whatever Rivya says about it right now).
             log.warning(
                 "task refresh failed", extra={"task_id": stored.record.id, "reason": exc.code}
             )

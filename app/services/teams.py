@@ -73,24 +73,35 @@ class TeamService:
         await self._teams.delete(team_id)
 
     async def apply(self, specs: Iterable[Mapping[str, Any]]) -> ApplyResult:
-        """Declaratively create or update teams (``rivya-gateway teams apply``)."""
+        """Make the named teams exactly as the specs say (``rivya-gateway teams apply``): a
+        field left out of a spec goes back to its default. Every spec is checked before any is
+        written; teams not named are left alone."""
+        specs = list(specs)
+        now = self._now()
+        wanted: list[Team] = []
+        for index, spec in enumerate(specs):
+            if not isinstance(spec, Mapping) or not isinstance(spec.get("id"), str):
+                raise ValidationFailed(
+                    details=[FieldError(f"teams[{index}].id", "every team needs an id")]
+                )
+            wanted.append(self._validated({**spec, "created_at": now, "updated_at": now}))
+        if len({team.id for team in wanted}) != len(wanted):
+            raise ValidationFailed(details=[FieldError("teams", "a team id appears twice")])
         result = ApplyResult([], [], [])
-        for spec in specs:
-            team_id = spec.get("id")
-            if not isinstance(team_id, str):
-                raise ValidationFailed(details=[FieldError("id", "every team needs an id")])
-            existing = await self._teams.get(team_id)
+        for team in wanted:
+            existing = await self._teams.get(team.id)
             if existing is None:
-                await self.create(spec)
-                result.created.append(team_id)
+                await self._teams.create(team)
+                result.created.append(team.id)
                 continue
-            changes = {k: v for k, v in spec.items() if k != "id"}
-            wanted = self._validated({**existing.model_dump(), **changes})
-            if wanted == existing:
-                result.unchanged.append(team_id)
+            team = team.model_copy(update={"created_at": existing.created_at})
+            if team.model_dump(exclude={"updated_at"}) == existing.model_dump(
+                exclude={"updated_at"}
+            ):
+                result.unchanged.append(team.id)
             else:
-                await self.update(team_id, changes)
-                result.updated.append(team_id)
+                await self._teams.replace(team)
+                result.updated.append(team.id)
         return result
 
     async def issue_key(self, team_id: str, name: str | None = None) -> IssuedKey:

@@ -12,11 +12,14 @@ from app.errors import NotFound, ValidationFailed
 from app.periods import parse_report_period, period_bounds, stamps_at
 from app.store.spend import PeriodSpend, SpendStore
 from app.store.teams import TeamStore
+from app.upstream.client import RivyaClient
 
 
 class UsageService:
-    def __init__(self, spend: SpendStore, teams: TeamStore, clock: Clock) -> None:
-        self._spend, self._teams, self._clock = spend, teams, clock
+    def __init__(
+        self, spend: SpendStore, teams: TeamStore, upstream: RivyaClient, clock: Clock
+    ) -> None:
+        self._spend, self._teams, self._upstream, self._clock = spend, teams, upstream, clock
 
     async def usage(self, team_id: str) -> dict[str, Any]:
         team = await self._teams.get(team_id)
@@ -39,6 +42,15 @@ class UsageService:
             "max_in_flight": team.max_in_flight,
             "in_flight": spend.in_flight,
         }
+
+    async def credits(self, team_id: str) -> int:
+        """``GET /api/v1/credits``: with a budget, what the team may still spend this period.
+        Without one the team may spend up to the organisation's balance, so that is Rivya's
+        own figure."""
+        remaining = (await self.usage(team_id))["remaining_credits"]
+        if remaining is None:
+            return (await self._upstream.get_credits()).current_credits
+        return int(remaining)
 
     async def report(self, period: str = "current") -> dict[str, Any]:
         """Per team: budget, spent, reserved, remaining and tasks by status; and totals."""

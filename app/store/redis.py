@@ -17,6 +17,13 @@ from urllib.parse import unquote, urlsplit
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import (
+    ClusterDownError,
+    MasterDownError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -71,7 +78,17 @@ def _sentinel_master(url: str, timeout: float) -> Redis:
     return master
 
 
-STORE_FAILURES = (RedisConnectionError, RedisTimeoutError, OSError)
+# Redis cannot serve us right now (unreachable, loading, failing over, full): fail closed.
+STORE_FAILURES = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    ReadOnlyError,
+    ClusterDownError,
+    TryAgainError,
+    MasterDownError,
+    OutOfMemoryError,
+)
 
 
 @asynccontextmanager

@@ -17,7 +17,7 @@ from app.store.admission import Admitted, spend_keys
 from app.store.keys import KeySpace
 from app.store.redis import store_errors, text_map
 from app.store.scripts import Scripts
-from app.upstream.wire import RivyaTask
+from app.wire import RivyaTask
 
 
 class Observed(IntEnum):

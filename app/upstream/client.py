@@ -24,7 +24,7 @@ from app.errors import (
     UpstreamUnavailable,
     ValidationFailed,
 )
-from app.upstream.wire import RivyaCredits, RivyaErrorEnvelope, RivyaTask
+from app.wire import RivyaCredits, RivyaErrorEnvelope, RivyaTask
 
 log = logging.getLogger("app.upstream")
 Model = TypeVar("Model", bound=BaseModel)
@@ -149,9 +149,14 @@ def _error_for(response: httpx.Response) -> GatewayError:
             headers=headers,
             upstream_request_id=upstream_id,
         )
+    # Any other 5xx may have come after Rivya acted (a gateway timeout in front of it, a crash
+    # after the insert): the outcome of a create is unknown, not failed.
+    if status == 504:
+        return UpstreamTimeout(upstream_request_id=upstream_id, outcome_unknown=True)
     return UpstreamError(
         f"Rivya answered HTTP {status}" + (f" ({code})." if code else "."),
         upstream_request_id=upstream_id,
+        outcome_unknown=status >= 500,
     )
 
 

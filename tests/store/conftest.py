@@ -19,7 +19,7 @@ from app.store.settlement import SettleQueue
 from app.store.spend import PeriodSpend, SpendStore
 from app.store.tasks import StoredTask, TaskStore
 from app.store.teams import TeamStore
-from app.upstream.wire import RivyaTask
+from app.wire import RivyaTask
 
 
 @dataclass

@@ -45,6 +45,17 @@ def test_redaction_covers_configured_secrets_and_credential_shapes() -> None:
     assert line.count("[REDACTED]") == 4
 
 
+def test_redaction_keeps_every_line_valid_json() -> None:
+    formatter = JsonFormatter(Redactor(['se"cr\\et']))
+    record = logging.LogRecord(
+        "app", logging.INFO, __file__, 1, 'header Bearer abc\\"def and se"cr\\et', None, None
+    )
+    line = formatter.format(record)
+    entry = json.loads(line)  # still JSON
+    assert "abc" not in line
+    assert 'se"cr' not in entry["msg"]
+
+
 def test_log_lines_are_json_and_redacted_even_in_tracebacks() -> None:
     formatter = JsonFormatter(Redactor(["rvya_sk_topsecret_1"]))
     try:
@@ -68,22 +79,43 @@ def test_the_gateway_refuses_to_start_without_an_org_key() -> None:
         Settings(_env_file=None, rivya_base_url="https://rivya.ai")
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8081", "http://localhost:8081"])
-def test_a_loopback_simulator_needs_no_org_key(url: str) -> None:
-    settings = Settings(_env_file=None, rivya_base_url=url)
+def test_only_an_explicit_simulator_upstream_needs_no_org_key() -> None:
+    # A loopback URL alone is not enough: it could be an egress proxy to the real Rivya.
+    with pytest.raises(ValidationError, match="RIVYA_SIMULATOR"):
+        Settings(_env_file=None, rivya_base_url="http://127.0.0.1:8081")
+    settings = Settings(
+        _env_file=None, rivya_base_url="http://simulator:8081", rivya_simulator=True
+    )
     assert settings.org_key == SIMULATOR_DEV_KEY
+
+
+def test_a_settings_error_never_echoes_a_secret() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(
+            _env_file=None,
+            rivya_api_key="rvya_sk_must_not_leak",
+            gateway_admin_token="admin-must-not-leak-0",
+            rivya_base_url="ftp://nowhere",
+        )
+    assert "must_not_leak" not in str(caught.value)
+    assert "must-not-leak" not in str(caught.value)
+
+
+def test_a_short_admin_token_is_refused_at_start() -> None:
+    with pytest.raises(ValidationError, match="at least 16"):
+        Settings(_env_file=None, rivya_api_key="rvya_sk_x", gateway_admin_token="short")
 
 
 def test_secrets_can_come_from_files(tmp_path: Path) -> None:
     (tmp_path / "org").write_text("rvya_sk_from_file\n")
-    (tmp_path / "admin").write_text("admin-from-file")
+    (tmp_path / "admin").write_text("admin-token-from-file")
     settings = Settings(
         _env_file=None,
         RIVYA_API_KEY_FILE=str(tmp_path / "org"),
         GATEWAY_ADMIN_TOKEN_FILE=str(tmp_path / "admin"),
     )
     assert settings.org_key == "rvya_sk_from_file"
-    assert settings.admin_token == "admin-from-file"
+    assert settings.admin_token == "admin-token-from-file"
     assert "rvya_sk_from_file" not in repr(settings)
 
 

@@ -1,4 +1,7 @@
-"""Rivya's wire format (``rivya-api.md``), shared by the gateway's client and the simulator.
+"""Rivya's wire format (``rivya-api.md``): tasks, files, credits and the error envelope.
+
+A neutral module: the upstream client, the store, the gateway's own errors and the simulator
+all speak it, and none of them has to import another to do so.
 
 Models accept unknown fields (Rivya may add them) and keep them, so the drop-in surface can
 hand a Rivya client exactly what Rivya said.
