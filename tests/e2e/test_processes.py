@@ -148,11 +148,11 @@ def test_walkthrough_from_cli_key_to_result_image(stack: Stack) -> None:
         [entry] = json.loads(listed.stdout)
         assert "key" not in entry
         assert stack.cli("keys", "revoke", entry["key_id"]).returncode == 0
-        revoked_at = time.monotonic()
+        # Cached for KEY_CACHE_SECONDS=1 at most: refused well within a few seconds.
+        deadline = time.monotonic() + 5
         refused = http.get("/v1/models", headers=auth)
-        while refused.status_code == 200 and time.monotonic() - revoked_at < 3:
-            refused = http.get("/v1/models", headers=auth)  # cached for KEY_CACHE_SECONDS=1
-        assert time.monotonic() - revoked_at < 1.5
+        while refused.status_code == 200 and time.monotonic() < deadline:
+            refused = http.get("/v1/models", headers=auth)
         assert refused.status_code == 401
         assert refused.json()["error"]["code"] == "api_key_revoked"
 
@@ -192,6 +192,15 @@ def test_teams_apply_is_declarative_and_idempotent(stack: Stack) -> None:
     admin = {"Authorization": f"Bearer {ADMIN}"}
     team = httpx.get(f"{stack.gw_url}/admin/teams/design", headers=admin).json()
     assert team["budget_credits"] == 900
+    # Declarative: a field taken out of the file goes back to its default.
+    spec.write_text(spec.read_text().replace("    allowed_models: [flux-kontext-pro]\n", ""))
+    third = json.loads(stack.cli("teams", "apply", str(spec)).stdout)
+    assert third["updated"] == ["search"]
+    search = httpx.get(f"{stack.gw_url}/admin/teams/search", headers=admin).json()
+    assert search["allowed_models"] is None
+    # All or nothing: one bad team, and none is written.
+    spec.write_text(spec.read_text() + "  - id: Bad Slug\n")
+    assert stack.cli("teams", "apply", str(spec)).returncode == 1
     bad = stack.cli("teams", "create", "Bad Slug")
     assert bad.returncode == 1
     assert "validation_failed" in bad.stderr
