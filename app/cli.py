@@ -10,23 +10,27 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from redis.asyncio import Redis
 
 from app.catalog import load_catalog
 from app.clock import SystemClock
 from app.errors import GatewayError
 from app.schemas import KeyOut
 from app.services.teams import TeamService
+from app.services.usage import UsageService
 from app.settings import StoreSettings
 from app.store.apikeys import ApiKeyStore
 from app.store.keys import KeySpace
 from app.store.redis import create_redis
 from app.store.scripts import Scripts
+from app.store.spend import SpendStore
 from app.store.teams import TeamStore
 
 # Team flags shared by `teams create` and `teams update`: (flag, field, type, help).
@@ -99,6 +103,11 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("file", type=Path)
     apply.set_defaults(run=_admin(_teams_apply))
 
+    spend = commands.add_parser("spend", help="spend per team against budget")
+    spend.add_argument("--period", default="current", help="current, YYYY-MM-DD or YYYY-MM")
+    spend.add_argument("--json", action="store_true", help="print the report as JSON")
+    spend.set_defaults(run=_spend)
+
     keys = commands.add_parser("keys", help="manage team keys").add_subparsers(title="keys")
     key_create = keys.add_parser("create", help="issue a key (printed once)")
     key_create.add_argument("team")
@@ -149,27 +158,64 @@ def _simulator(args: argparse.Namespace) -> None:
 AdminCommand = Callable[[TeamService, argparse.Namespace], Awaitable[Any]]
 
 
+@asynccontextmanager
+async def _store() -> AsyncIterator[tuple[Redis, KeySpace, StoreSettings]]:
+    settings = StoreSettings()
+    redis = create_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
+    try:
+        yield redis, KeySpace(settings.redis_key_prefix), settings
+    finally:
+        await redis.aclose()
+
+
 def _admin(command: AdminCommand) -> Callable[[argparse.Namespace], Awaitable[None]]:
     """Run a team/key command against Redis and print its result as JSON."""
 
     async def run(args: argparse.Namespace) -> None:
-        settings = StoreSettings()
-        redis = create_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
-        keys = KeySpace(settings.redis_key_prefix)
-        service = TeamService(
-            TeamStore(redis, keys, Scripts(redis)),
-            ApiKeyStore(redis, keys),
-            load_catalog(settings.catalog_path),
-            SystemClock(),
-        )
-        try:
+        async with _store() as (redis, keys, settings):
+            service = TeamService(
+                TeamStore(redis, keys, Scripts(redis)),
+                ApiKeyStore(redis, keys),
+                load_catalog(settings.catalog_path),
+                SystemClock(),
+            )
             result = await command(service, args)
-        finally:
-            await redis.aclose()
         if result is not None:
             print(json.dumps(result, indent=2))
 
     return run
+
+
+async def _spend(args: argparse.Namespace) -> None:
+    async with _store() as (redis, keys, _):
+        teams = TeamStore(redis, keys, Scripts(redis))
+        report = await UsageService(SpendStore(redis, keys), teams, SystemClock()).report(
+            args.period
+        )
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(
+        f"{'team':<20} {'period':<17} {'budget':>9} {'spent':>9} {'reserved':>9} "
+        f"{'remaining':>9} {'tasks ok/failed/pending':>24}"
+    )
+    for row in report["teams"]:
+        tasks = row["tasks"]
+        print(
+            f"{row['team']:<20} {row['period_id']:<17} {_blank(row['budget_credits']):>9} "
+            f"{row['spent_credits']:>9} {row['reserved_credits']:>9} "
+            f"{_blank(row['remaining_credits']):>9} "
+            f"{tasks['succeeded']:>10}/{tasks['failed']}/{tasks['pending']}"
+        )
+    totals = report["totals"]
+    print(
+        f"{'total':<20} {'':<17} {'':>9} {totals['spent_credits']:>9} "
+        f"{totals['reserved_credits']:>9}"
+    )
+
+
+def _blank(value: int | None) -> str:
+    return "-" if value is None else str(value)
 
 
 async def _teams_list(service: TeamService, _: argparse.Namespace) -> Any:

@@ -86,7 +86,9 @@ def build_services(
             schedule=schedule,
             wait_poll_seconds=settings.wait_poll_seconds,
         ),
-        usage=UsageService(SpendStore(redis, keys), team_store, upstream, clock),
+        usage=UsageService(
+            SpendStore(redis, keys), team_store, clock, org_balance=upstream.balance
+        ),
         settler=Settler(
             SettleQueue(redis, keys, scripts),
             task_store,

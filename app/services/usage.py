@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 from app.catalog import FieldError
 from app.clock import Clock
 from app.domain import BudgetPeriod, Team
-from app.errors import NotFound, ValidationFailed
+from app.errors import NotFound, UpstreamUnavailable, ValidationFailed
 from app.periods import parse_report_period, period_bounds, stamps_at
 from app.store.spend import PeriodSpend, SpendStore
 from app.store.teams import TeamStore
-from app.upstream.client import RivyaClient
 
 
 class UsageService:
     def __init__(
-        self, spend: SpendStore, teams: TeamStore, upstream: RivyaClient, clock: Clock
+        self,
+        spend: SpendStore,
+        teams: TeamStore,
+        clock: Clock,
+        *,
+        org_balance: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
-        self._spend, self._teams, self._upstream, self._clock = spend, teams, upstream, clock
+        self._spend, self._teams, self._clock = spend, teams, clock
+        self._org_balance = org_balance
 
     async def usage(self, team_id: str) -> dict[str, Any]:
         team = await self._teams.get(team_id)
@@ -49,7 +55,9 @@ class UsageService:
         own figure."""
         remaining = (await self.usage(team_id))["remaining_credits"]
         if remaining is None:
-            return (await self._upstream.get_credits()).current_credits
+            if self._org_balance is None:
+                raise UpstreamUnavailable("The organisation's balance is not available here.")
+            return await self._org_balance()
         return int(remaining)
 
     async def report(self, period: str = "current") -> dict[str, Any]:

@@ -68,6 +68,10 @@ class RivyaClient:
     async def get_credits(self) -> RivyaCredits:
         return _parse(await self._send("GET", "/api/v1/credits"), RivyaCredits)
 
+    async def balance(self) -> int:
+        """The organisation's current Rivya balance."""
+        return (await self.get_credits()).current_credits
+
     async def _send(
         self,
         method: str,

@@ -144,6 +144,14 @@ def test_walkthrough_from_cli_key_to_result_image(stack: Stack) -> None:
         assert read.status_code == 200
         assert read.json()["id"] == generation.json()["id"]
 
+        report = json.loads(stack.cli("spend", "--json").stdout)
+        [row] = [r for r in report["teams"] if r["team"] == "design"]
+        assert row["budget_credits"] == 800
+        assert row["spent_credits"] + row["reserved_credits"] == 8  # flux-kontext-max, once
+        table = stack.cli("spend").stdout
+        assert "design" in table
+        assert "800" in table
+
         listed = stack.cli("keys", "list", "design")
         [entry] = json.loads(listed.stdout)
         assert "key" not in entry
