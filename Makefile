@@ -33,5 +33,10 @@ containers: install
 
 check: lint typecheck containers test
 
+bench: install
+	$(BIN)/python -m bench.load --seconds 10 --concurrency 32 --upstream static
+	$(BIN)/python -m bench.load --seconds 10 --concurrency 1 --upstream static
+	$(BIN)/python -m bench.load --seconds 10 --concurrency 32 --upstream simulator
+
 clean:
 	rm -rf $(VENV) .run .mypy_cache .ruff_cache .pytest_cache

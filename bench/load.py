@@ -18,12 +18,11 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +77,7 @@ def drive_wrk(
     name: str,
     url: str,
     headers: dict[str, str],
-    body: dict[str, object],
+    body: Mapping[str, object],
     seconds: int,
     concurrency: int,
 ) -> Result:
@@ -107,7 +106,7 @@ async def drive(
     name: str,
     url: str,
     headers: dict[str, str],
-    body: dict[str, object],
+    body: Mapping[str, object],
     seconds: int,
     concurrency: int,
 ) -> Result:
@@ -144,7 +143,7 @@ def measure(
     name: str,
     url: str,
     headers: dict[str, str],
-    body: dict[str, object],
+    body: Mapping[str, object],
     seconds: int,
     concurrency: int,
 ) -> Result:
@@ -219,11 +218,11 @@ def stack(upstream: str) -> Iterator[tuple[str, str, redis.Redis]]:
 
 
 def round_trips_per_create(
-    client: redis.Redis, gw_url: str, key: str, body: dict[str, object], creates: int = 20
+    client: redis.Redis, gw_url: str, key: str, body: Mapping[str, object], creates: int = 20
 ) -> dict[str, float]:
     """Commands the gateway sends Redis per create, from MONITOR (script internals excluded)."""
     counts: dict[str, int] = {}
-    with client.monitor() as monitor:
+    with client.monitor() as monitor:  # type: ignore[no-untyped-call]
         with httpx.Client(timeout=30) as http:
             for _ in range(creates):
                 http.post(
