@@ -6,6 +6,7 @@ routes and services never see an httpx exception or a raw upstream status.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, TypeVar
 
@@ -41,6 +42,7 @@ class RivyaClient:
         max_connections: int,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        self._deadline = timeout
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {api_key}", "User-Agent": "rivya-gateway/0.1"},
@@ -82,12 +84,17 @@ class RivyaClient:
     ) -> httpx.Response:
         request_headers = {"X-Request-ID": context.current_request_id(), **(headers or {})}
         try:
-            response = await self._http.request(method, path, json=json, headers=request_headers)
+            # httpx's timeouts are per phase; this bounds the whole answer, as the contract's
+            # RIVYA_TIMEOUT_SECONDS promises (a slow trickle of bytes cannot hold us longer).
+            async with asyncio.timeout(self._deadline):
+                response = await self._http.request(
+                    method, path, json=json, headers=request_headers
+                )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # Nothing was sent: a definite failure, safe to refund.
             log.warning("upstream unreachable", extra={"upstream_path": path, "reason": str(exc)})
             raise UpstreamUnavailable("Rivya could not be reached.") from exc
-        except httpx.TimeoutException as exc:
+        except (httpx.TimeoutException, TimeoutError) as exc:
             log.warning("upstream timeout", extra={"upstream_path": path})
             raise UpstreamTimeout(outcome_unknown=True) from exc
         except httpx.TransportError as exc:

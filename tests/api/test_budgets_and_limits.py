@@ -81,6 +81,18 @@ async def test_budget_refusal_says_what_is_left_and_when_it_resets(
     assert (await create(gateway, key, "flux-kontext-pro")).status_code == 202
 
 
+async def test_an_admin_budget_change_applies_to_the_very_next_create(gateway: Gateway) -> None:
+    key = await gateway.team_with_key("alpha", budget_credits=8)
+    assert (await create(gateway, key)).status_code == 202
+    assert (await create(gateway, key)).status_code == 402
+    patched = await gateway.http.patch(
+        "/admin/teams/alpha", json={"budget_credits": 16}, headers=admin_headers()
+    )
+    assert patched.status_code == 200
+    # No cache stands in the way: the admission script reads the budget from Redis.
+    assert (await create(gateway, key)).status_code == 202
+
+
 async def test_rate_limit_headers_on_success_and_refusal(
     gateway: Gateway, clock: FakeClock
 ) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 
+from app.errors import UpstreamTimeout
+from app.upstream.client import RivyaClient
 from app.upstream.transport import create_transport
 from tests.support import free_port
 
@@ -84,3 +87,45 @@ async def test_an_answer_comes_through_whole() -> None:
         response = await http.get(f"{url}/api/v1/credits")
     assert response.status_code == 200
     assert response.json() == {"current_credits": 42}
+
+
+async def test_a_trickling_answer_is_cut_off_at_the_overall_timeout() -> None:
+    """Each byte comes within the read timeout; the whole answer does not come in time."""
+
+    stop, finished = asyncio.Event(), asyncio.Event()
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n"
+        )
+        with contextlib.suppress(ConnectionError):
+            while not stop.is_set():
+                writer.write(b" ")
+                await writer.drain()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.05)
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+        finished.set()
+
+    async with raw_server(trickle) as url:
+        client = RivyaClient(
+            base_url=url,
+            api_key="rvya_sk_test",
+            timeout=0.4,
+            connect_timeout=0.4,
+            max_connections=2,
+            transport=create_transport(2),
+        )
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(UpstreamTimeout) as caught:
+            await client.get_credits()
+        elapsed = loop.time() - started
+        await client.aclose()
+        stop.set()
+        await finished.wait()
+    assert elapsed < 1.5
+    assert caught.value.outcome_unknown
