@@ -10,6 +10,7 @@ from app.auth.callers import CallerResolver
 from app.catalog import Catalog
 from app.clock import Clock
 from app.services.admission import Admission
+from app.services.forwarding import Forwarder, Resolver
 from app.services.health import Health
 from app.services.settlement import PollSchedule, Settlement
 from app.services.tasks import TaskService
@@ -63,11 +64,19 @@ def build_services(
     )
     schedule = poll_schedule(settings)
     settlement = Settlement(task_store)
+    admission_store = AdmissionStore(
+        redis,
+        keys,
+        scripts,
+        claim_ttl_ms=settings.idempotency_ttl_seconds * 1000,
+        lease_ms=int(settings.create_lease_seconds * 1000),
+    )
     admission = Admission(
-        AdmissionStore(keys, scripts),
+        admission_store,
         clock,
         in_flight_retry_seconds=max(1, round(settings.settler_first_poll_max_seconds)),
     )
+    forwarder = Forwarder(admission_store, task_store, upstream, clock, schedule=schedule)
     return Services(
         settings=settings,
         catalog=catalog,
@@ -80,11 +89,13 @@ def build_services(
         tasks=TaskService(
             task_store,
             admission,
+            forwarder,
             settlement,
             upstream,
             clock,
             schedule=schedule,
             wait_poll_seconds=settings.wait_poll_seconds,
+            in_progress_wait_seconds=settings.idempotency_wait_seconds,
         ),
         usage=UsageService(
             SpendStore(redis, keys), team_store, clock, org_balance=upstream.balance
@@ -93,6 +104,9 @@ def build_services(
             SettleQueue(redis, keys, scripts),
             task_store,
             settlement,
+            Resolver(
+                admission_store, forwarder, clock, window=settings.rivya_idempotency_window_seconds
+            ),
             upstream,
             clock,
             SettlerConfig(

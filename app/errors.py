@@ -6,6 +6,7 @@ Services raise these; one handler renders them as ``{"error": {code, message, re
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from app.catalog import FieldError
 
@@ -23,15 +24,39 @@ class GatewayError(Exception):
         headers: Mapping[str, str] | None = None,
         upstream_request_id: str | None = None,
         outcome_unknown: bool = False,
+        upstream_status: int | None = None,
+        circuit_open: bool = False,
     ) -> None:
         self.message = message or self.default_message
         # True when Rivya may have acted although no answer came back (a timeout after the
         # request was sent, a dropped connection, an unreadable 2xx): never refund blindly.
         self.outcome_unknown = outcome_unknown
+        self.upstream_status = upstream_status  # Rivya's HTTP status, when it answered
+        self.circuit_open = circuit_open  # refused by the circuit breaker: nothing was sent
         self.details = list(details or [])
         self.headers = dict(headers or {})
         self.upstream_request_id = upstream_request_id
         super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What a replay of this answer needs (remembered with an idempotency claim)."""
+        return {
+            "code": self.code,
+            "status": self.status,
+            "message": self.message,
+            "details": [d.as_dict() for d in self.details],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GatewayError:
+        error = cls(
+            str(data.get("message", "")),
+            details=[
+                FieldError(str(d["field"]), str(d["message"])) for d in data.get("details", [])
+            ],
+        )
+        error.code, error.status = str(data["code"]), int(data["status"])
+        return error
 
 
 class ValidationFailed(GatewayError):

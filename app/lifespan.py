@@ -20,6 +20,7 @@ from app.logging import configure_logging
 from app.settings import Settings
 from app.store.redis import create_redis
 from app.upstream.client import RivyaClient
+from app.upstream.resilience import CircuitBreaker, RetryPolicy
 from app.upstream.transport import create_transport
 
 
@@ -43,6 +44,16 @@ def make_lifespan(
             connect_timeout=settings.rivya_connect_timeout_seconds,
             max_connections=settings.rivya_max_connections,
             transport=upstream_transport or create_transport(settings.rivya_max_connections),
+            clock=clock,
+            retry=RetryPolicy(
+                attempts=settings.rivya_retry_attempts,
+                budget_seconds=settings.rivya_retry_budget_seconds,
+            ),
+            breaker=CircuitBreaker(
+                clock,
+                threshold=settings.circuit_breaker_threshold,
+                cooldown=settings.circuit_breaker_cooldown_seconds,
+            ),
         )
         stopping = asyncio.Event()
         settler: asyncio.Task[None] | None = None

@@ -66,6 +66,15 @@ class Settings(StoreSettings):
     task_retention_days: int = Field(default=30, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
+    # Safe retries (issue 4): idempotency claims, upstream retries and the circuit breaker.
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
+    idempotency_wait_seconds: float = Field(default=10.0, ge=0)
+    rivya_retry_attempts: int = Field(default=3, ge=1, le=10)
+    rivya_retry_budget_seconds: float = Field(default=10.0, ge=0)
+    rivya_idempotency_window_seconds: float = Field(default=300.0, gt=0)
+    circuit_breaker_threshold: int = Field(default=5, ge=1)
+    circuit_breaker_cooldown_seconds: float = Field(default=10.0, gt=0)
+
     # Settlement: every replica runs a settler that polls the tasks it (or any replica) created
     # until they end, as rivya-api.md advises: first after 2-3 s, then every 5-10 s, jittered.
     settler_enabled: bool = True
@@ -123,6 +132,16 @@ class Settings(StoreSettings):
         if scheme not in {"http", "https"}:
             raise ValueError("RIVYA_BASE_URL must be an http(s) URL")
         return self
+
+    @property
+    def create_lease_seconds(self) -> float:
+        """How long a create being forwarded is left to its request: every attempt may take
+        the full timeout, plus the retry budget and a margin."""
+        return (
+            self.rivya_timeout_seconds * self.rivya_retry_attempts
+            + self.rivya_retry_budget_seconds
+            + 5
+        )
 
     @property
     def org_key(self) -> str:

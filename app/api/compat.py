@@ -7,9 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from app.api.responses import json_body, rivya_task_response
+from app.api.responses import created_headers, json_body, rivya_task_response
 from app.deps import IdempotencyKey, OptionalTeamCaller, ServicesDep, TeamCaller
-from app.services.admission import rate_limit_headers
 from app.services.generations import parse_rivya_create
 
 router = APIRouter(prefix="/api/v1", tags=["Rivya-compatible"])
@@ -26,8 +25,9 @@ async def create_generation(
         await json_body(request), services.catalog, idempotency_key=idempotency_key
     )
     created = await services.tasks.create(caller, generation)
+    # A fresh create is 201 (Created); a replay answers as a read does, 200.
     return rivya_task_response(
-        created.record, status=201, headers=rate_limit_headers(created.admitted.rate)
+        created.record, status=200 if created.replayed else 201, headers=created_headers(created)
     )
 
 

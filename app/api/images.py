@@ -7,11 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from app.api.responses import json_body, task_response
+from app.api.responses import created_headers, json_body, task_response
 from app.catalog import ModelSpec
 from app.deps import IdempotencyKey, ServicesDep, TeamCaller, WaitSeconds
 from app.schemas import ImageCreate, ModelList, ModelOut, TaskOut, Usage
-from app.services.admission import rate_limit_headers
 from app.services.generations import parse_image_create
 
 router = APIRouter(prefix="/v1", tags=["team API"])
@@ -51,7 +50,7 @@ async def create_image(
     record = created.record
     if wait > 0:
         record = await services.tasks.follow(created, wait=wait)
-    return task_response(record, rate_limit_headers(created.admitted.rate))
+    return task_response(record, created_headers(created))
 
 
 @router.get("/images/{task_id}", responses=_TASK_RESPONSES, summary="Read an image task")

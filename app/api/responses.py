@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from app.catalog import FieldError
 from app.domain import TaskRecord
 from app.errors import ValidationFailed
+from app.services.admission import rate_limit_headers
+from app.services.tasks import Created
 
 
 async def json_body(request: Request) -> Any:
@@ -23,6 +25,13 @@ async def json_body(request: Request) -> Any:
         # ValueError covers bad JSON, bad UTF-8 and integers past Python's digit limit;
         # RecursionError, absurdly deep nesting.
         raise ValidationFailed(details=[FieldError("body", "is not valid JSON")]) from None
+
+
+def created_headers(created: Created) -> dict[str, str]:
+    """RateLimit headers for an admitted create; ``Idempotent-Replayed`` for a replay."""
+    if created.replayed:
+        return {"Idempotent-Replayed": "true"}
+    return rate_limit_headers(created.rate) if created.rate else {}
 
 
 def task_response(record: TaskRecord, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -6,6 +6,7 @@ stamps, turns refusals into the contract's errors, and formats the IETF RateLimi
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 
@@ -13,7 +14,15 @@ from app.clock import Clock
 from app.domain import Team
 from app.errors import ApiKeyRevoked, BudgetExceeded, GatewayError, RateLimited
 from app.periods import period_bounds, stamps_at
-from app.store.admission import AdmissionStore, Admitted, RateState, Refused
+from app.services.generations import GenerationRequest
+from app.store.admission import (
+    AdmissionStore,
+    Admitted,
+    PendingCreate,
+    RateState,
+    Refused,
+    Repeat,
+)
 
 RATE_POLICY = "creates"
 
@@ -32,21 +41,30 @@ class Admission:
         self._store, self._clock = store, clock
         self._in_flight_retry = in_flight_retry_seconds
 
-    async def reserve(self, team: Team, credits: int) -> Admitted:
+    async def decide(
+        self, team: Team, request: GenerationRequest, *, key_id: str | None
+    ) -> Admitted | Repeat:
+        """Reserve the request's credits under the team's limits and claim its idempotency key,
+        or recognise a repeat. Refusals are raised as the contract's errors."""
         now = self._clock.now()
-        decision = await self._store.admit(
-            team.id,
-            credits=credits,
-            reservation_id=f"res_{uuid.uuid4().hex}",
+        reservation_id = f"res_{uuid.uuid4().hex}"
+        create = PendingCreate(
+            team=team.id,
+            reservation_id=reservation_id,
+            upstream_key=upstream_key(team.id, request.client_request_id, reservation_id),
+            body=request.rivya_body(),
+            credits=request.model.base_credits,
             stamps=stamps_at(now),
-            now_us=int(now * 1_000_000),
+            client_request_id=request.client_request_id,
+            key_id=key_id,
+            created_ms=int(now * 1000),
+        )
+        decision = await self._store.admit(
+            create, fingerprint=request.fingerprint(), now_us=int(now * 1_000_000)
         )
         if isinstance(decision, Refused):
-            raise self._refusal(decision, team, credits, now)
+            raise self._refusal(decision, team, create.credits, now)
         return decision
-
-    async def release(self, team: Team, admitted: Admitted) -> None:
-        await self._store.release(team.id, admitted.reservation_id, admitted.stamps)
 
     def _refusal(self, refused: Refused, team: Team, credits: int, now: float) -> GatewayError:
         if refused.reason == "budget":
@@ -69,6 +87,14 @@ class Admission:
             )
         # The team was deleted after its key was cached.
         return ApiKeyRevoked("This key's team no longer exists.")
+
+
+def upstream_key(team: str, client_request_id: str | None, reservation_id: str) -> str:
+    """The Idempotency-Key Rivya sees: derived from (team, client key) and the claim it belongs
+    to, so every resend of one create carries it, while a client key reused after its claim
+    expired can never be mistaken upstream for the old create."""
+    material = f"{team}\x00{client_request_id or ''}\x00{reservation_id}"
+    return "gw_" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
 def _period_phrase(team: Team, now: float) -> str:

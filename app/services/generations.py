@@ -7,6 +7,8 @@ params with defaults applied. Every bad field is reported at once, before anythi
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +42,14 @@ class GenerationRequest:
         if self.client_request_id is not None:
             body["client_request_id"] = self.client_request_id
         return body
+
+    def fingerprint(self) -> str:
+        """The request, normalised (defaults applied, keys sorted, no idempotency key) and
+        hashed: two requests with one fingerprint ask for the same thing."""
+        body = self.rivya_body()
+        body.pop("client_request_id", None)
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def parse_image_create(

@@ -1,46 +1,53 @@
 """Creating and reading tasks: the one path every create takes, whichever surface it came in on.
 
-A create is: admit (one Lua script: rate, in-flight, budget reservation) → Rivya → record (one
-Lua script: task + reservation + settle queue). A definite refusal by Rivya releases the
-reservation at once; an unknown outcome keeps it. Reads of a terminal task are served from
-Redis alone; a running task is refreshed from Rivya, and whoever sees it end settles it.
+A create is: admit (one Lua script: idempotency claim, rate, in-flight, budget reservation) →
+Rivya → record (one Lua script: task, reservation, settle queue, claim). A repeat of a claimed
+``client_request_id`` never reaches Rivya: it replays the task (with its current state), the
+remembered error, or a conflict. Reads of a terminal task are served from Redis alone; a
+running task is refreshed from Rivya, and whoever sees it end settles it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
-import uuid
 from dataclasses import dataclass
 
 from app import context
 from app.auth.callers import Caller
+from app.catalog import FieldError
 from app.clock import Clock
 from app.domain import TaskRecord
 from app.errors import (
     GatewayError,
+    IdempotencyConflict,
     ModelNotAllowed,
     NotFound,
+    RequestInProgress,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
 from app.services.admission import Admission
+from app.services.forwarding import Forwarder
 from app.services.generations import GenerationRequest
 from app.services.settlement import PollSchedule, Settlement
-from app.store.admission import Admitted
+from app.store.admission import Admitted, RateState, Repeat
 from app.store.tasks import StoredTask, TaskStore
 from app.upstream.client import RivyaClient
 
 log = logging.getLogger("app.tasks")
 
 MAX_WAIT_SECONDS = 60
+IN_PROGRESS_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
 class Created:
     record: TaskRecord
-    admitted: Admitted
+    rate: RateState | None  # None for a replay: nothing was admitted
+    replayed: bool = False
 
 
 class TaskService:
@@ -48,55 +55,64 @@ class TaskService:
         self,
         store: TaskStore,
         admission: Admission,
+        forwarder: Forwarder,
         settlement: Settlement,
         upstream: RivyaClient,
         clock: Clock,
         *,
         schedule: PollSchedule,
         wait_poll_seconds: float,
+        in_progress_wait_seconds: float,
     ) -> None:
-        self._store, self._admission, self._settlement = store, admission, settlement
-        self._upstream, self._clock = upstream, clock
+        self._store, self._admission, self._forwarder = store, admission, forwarder
+        self._settlement, self._upstream, self._clock = settlement, upstream, clock
         self._schedule, self._poll = schedule, wait_poll_seconds
+        self._in_progress_wait = in_progress_wait_seconds
         self._rng = random.Random()
 
     async def create(self, caller: Caller, request: GenerationRequest) -> Created:
         team = caller.team
         if not team.may_use(request.model.id):
             raise ModelNotAllowed(f"Team {team.id!r} may not use {request.model.id!r}.")
-        admitted = await self._admission.reserve(team, request.model.base_credits)
-        # A fresh upstream key per create: a retry of this very call can never make a second
-        # task at Rivya.
-        upstream_key = f"gw-{uuid.uuid4().hex}"
-        try:
-            task = await self._upstream.create_generation(
-                request.rivya_body(), idempotency_key=upstream_key
+        # Wait briefly while the first of several identical requests is still being forwarded,
+        # so that its repeats can answer with its task rather than with a 409.
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self._in_progress_wait
+        while True:
+            decision = await self._admission.decide(team, request, key_id=caller.key_id)
+            if isinstance(decision, Admitted):
+                record = await self._forwarder.forward(decision.create)
+                return Created(record, decision.rate)
+            if decision.kind != "in_progress" or loop.time() >= give_up_at:
+                return await self._repeat(caller, request, decision)
+            # Real time: this waits for another request, not for anything the clock drives.
+            await asyncio.sleep(IN_PROGRESS_POLL_SECONDS)
+
+    async def _repeat(self, caller: Caller, request: GenerationRequest, repeat: Repeat) -> Created:
+        crid = request.client_request_id
+        replayed = {"Idempotent-Replayed": "true"}
+        if repeat.kind == "replay" and repeat.task_id is not None:
+            stored = await self._store.get(caller.team.id, repeat.task_id)
+            if stored is None:  # the task outlived its retention; the claim did not
+                raise NotFound(f"Task {repeat.task_id!r} of this client_request_id has expired.")
+            context.note_task(repeat.task_id)
+            return Created(await self._follow(stored, wait=0), None, replayed=True)
+        if repeat.kind == "conflict":
+            task = f" (task {repeat.task_id})" if repeat.task_id else ""
+            raise IdempotencyConflict(
+                f"client_request_id {crid!r} was already used{task} for a different request.",
+                details=[FieldError("client_request_id", f"already used{task}")],
             )
-        except GatewayError as exc:
-            if exc.outcome_unknown:
-                log.warning(
-                    "create outcome unknown; reservation kept",
-                    extra={"team": team.id, "reservation": admitted.reservation_id},
-                )
-            else:
-                await self._admission.release(team, admitted)
-            raise
-        context.note_task(task.id)
-        record = TaskRecord(
-            team=team.id,
-            upstream=task,
-            client_request_id=request.client_request_id,
-            key_id=caller.key_id,
+        if repeat.kind == "remembered" and repeat.error is not None:
+            error = GatewayError.from_dict(repeat.error)
+            error.headers.update(replayed)
+            raise error
+        retry = max(1, -(-repeat.retry_after_ms // 1000))
+        raise RequestInProgress(
+            f"A request with client_request_id {crid!r} is still being forwarded to Rivya; "
+            f"retry in {retry} s for its outcome.",
+            headers={"Retry-After": str(retry)},
         )
-        now = self._clock.now()
-        await self._store.record(
-            record,
-            admitted,
-            created_ms=int(now * 1000),
-            first_poll_ms=int((now + self._schedule.first_poll(self._rng)) * 1000),
-        )
-        log.info("task created", extra={"task_id": task.id, "team": team.id})
-        return Created(record, admitted)
 
     async def get(self, caller: Caller, task_id: str, *, wait: float = 0) -> TaskRecord:
         stored = await self._store.get(caller.team.id, task_id)
@@ -107,9 +123,11 @@ class TaskService:
 
     async def follow(self, created: Created, *, wait: float) -> TaskRecord:
         """Hold a create's answer until its task ends or ``wait`` seconds pass. As rivya-api.md
-        asks, the first poll comes 2-3 s after creation, not at once."""
-        stored = StoredTask(created.record, created.admitted.stamps)
-        first_poll = self._schedule.first_poll(self._rng)
+        asks, the first poll of a new task comes 2-3 s after creation, not at once."""
+        stored = await self._store.get(created.record.team, created.record.id)
+        if stored is None:
+            return created.record
+        first_poll = 0.0 if created.replayed else self._schedule.first_poll(self._rng)
         return await self._follow(stored, wait=wait, first_delay=min(first_poll, wait))
 
     async def _follow(

@@ -1,10 +1,13 @@
-"""Admission and release of a create's credits: typed wrappers over ``admit.lua`` and
-``release.lua`` (one round trip each)."""
+"""Admission of a create: typed wrappers over ``admit.lua`` (claim + budget + rate + in-flight,
+one round trip), ``release.lua``, ``lease_create.lua`` and ``abandon.lua``."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from redis.asyncio import Redis
 
 from app.periods import PeriodStamps
 from app.store.keys import KeySpace
@@ -28,12 +31,63 @@ class RateState:
 
 
 @dataclass(frozen=True)
-class Admitted:
+class PendingCreate:
+    """An upstream create that holds a reservation and whose outcome is not known yet: enough
+    to send it again, with the same upstream key, from any replica."""
+
+    team: str
     reservation_id: str
+    upstream_key: str
+    body: dict[str, Any]
     credits: int
     stamps: PeriodStamps
+    client_request_id: str | None
+    key_id: str | None
+    created_ms: int
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "ukey": self.upstream_key,
+                "body": self.body,
+                "credits": self.credits,
+                "stamps": self.stamps.encode(),
+                "crid": self.client_request_id or "",
+                "key_id": self.key_id or "",
+                "created_ms": self.created_ms,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, team: str, reservation_id: str, text: str) -> PendingCreate:
+        data = json.loads(text)
+        return cls(
+            team=team,
+            reservation_id=reservation_id,
+            upstream_key=data["ukey"],
+            body=data["body"],
+            credits=int(data["credits"]),
+            stamps=PeriodStamps.decode(data["stamps"]),
+            client_request_id=data["crid"] or None,
+            key_id=data["key_id"] or None,
+            created_ms=int(data["created_ms"]),
+        )
+
+
+@dataclass(frozen=True)
+class Admitted:
+    create: PendingCreate
     budget_remaining: int | None
-    rate: RateState
+    rate: RateState | None  # None when an earlier create is being resolved, not a new one
+
+    @property
+    def reservation_id(self) -> str:
+        return self.create.reservation_id
+
+    @property
+    def stamps(self) -> PeriodStamps:
+        return self.create.stamps
 
 
 @dataclass(frozen=True)
@@ -47,45 +101,75 @@ class Refused:
     max_in_flight: int = 0
 
 
+@dataclass(frozen=True)
+class Repeat:
+    """The claim already answers this request: its task, or the error it got, or a conflict."""
+
+    kind: Literal["replay", "conflict", "remembered", "in_progress"]
+    task_id: str | None = None
+    error: dict[str, Any] | None = None
+    retry_after_ms: int = 0
+
+
+Decision = Admitted | Refused | Repeat
+
+
 def spend_keys(keys: KeySpace, team_id: str, stamps: PeriodStamps) -> list[str]:
     return [keys.spend(team_id, stamp) for stamp in stamps.all()]
 
 
 class AdmissionStore:
-    def __init__(self, keys: KeySpace, scripts: Scripts) -> None:
-        self._keys, self._scripts = keys, scripts
+    def __init__(
+        self, redis: Redis, keys: KeySpace, scripts: Scripts, *, claim_ttl_ms: int, lease_ms: int
+    ) -> None:
+        self._redis, self._keys, self._scripts = redis, keys, scripts
+        self._claim_ttl_ms, self._lease_ms = claim_ttl_ms, lease_ms
 
-    async def admit(
-        self,
-        team_id: str,
-        *,
-        credits: int,
-        reservation_id: str,
-        stamps: PeriodStamps,
-        now_us: int,
-    ) -> Admitted | Refused:
-        k = self._keys
+    async def admit(self, create: PendingCreate, *, fingerprint: str, now_us: int) -> Decision:
+        k, team = self._keys, create.team
+        crid = create.client_request_id or ""
         async with store_errors():
             reply = await self._scripts.admit(
                 keys=[
-                    k.team(team_id),
-                    k.rate(team_id),
-                    k.reservations(team_id),
-                    *spend_keys(k, team_id, stamps),
+                    k.team(team),
+                    k.rate(team),
+                    k.reservations(team),
+                    *spend_keys(k, team, create.stamps),
+                    k.idempotency(team, crid),
+                    k.pending_creates(team),
                 ],
-                args=[now_us, credits, reservation_id, stamps.encode(), SPEND_RETENTION_SECONDS],
+                args=[
+                    now_us,
+                    create.credits,
+                    create.reservation_id,
+                    create.stamps.encode(),
+                    SPEND_RETENTION_SECONDS,
+                    crid,
+                    fingerprint,
+                    self._claim_ttl_ms,
+                    create.to_json(),
+                    self._lease_ms,
+                ],
             )
-        kind, *values = reply
-        numbers = [int(v) for v in values]
+        kind, *values = [str(v) for v in reply]
         if kind == "ok":
-            remaining, rate_left, full_in_ms, burst, window_ms = numbers
+            remaining, rate_left, full_in_ms, burst, window_ms = (int(v) for v in values)
             return Admitted(
-                reservation_id=reservation_id,
-                credits=credits,
-                stamps=stamps,
+                create=create,
                 budget_remaining=None if remaining < 0 else remaining,
                 rate=RateState(burst, _seconds(window_ms), rate_left, _seconds(full_in_ms)),
             )
+        if kind == "resolve":
+            reservation_id, text = values
+            earlier = PendingCreate.from_json(team, reservation_id, text)
+            return Admitted(create=earlier, budget_remaining=None, rate=None)
+        if kind in ("replay", "conflict"):
+            return Repeat(kind, task_id=values[0] or None)  # type: ignore[arg-type]
+        if kind == "remembered":
+            return Repeat("remembered", error=json.loads(values[0]))
+        if kind == "in_progress":
+            return Repeat("in_progress", retry_after_ms=int(values[0]))
+        numbers = [int(v) for v in values]
         if kind == "budget":
             return Refused("budget", budget_remaining=max(numbers[0], 0), budget=numbers[1])
         if kind == "rate":
@@ -96,15 +180,59 @@ class AdmissionStore:
             return Refused("in_flight", in_flight=numbers[0], max_in_flight=numbers[1])
         return Refused("no_team")
 
-    async def release(self, team_id: str, reservation_id: str, stamps: PeriodStamps) -> int:
-        """Give back a reservation (a definite upstream refusal); returns the credits freed."""
-        k = self._keys
+    async def release(self, create: PendingCreate, *, remember: dict[str, Any] | None) -> int:
+        """Give back a definitely refused create's reservation; remember the error for replays
+        (``remember``) or forget the claim so a retry runs again. Returns the credits freed."""
         async with store_errors():
             released = await self._scripts.release(
-                keys=[k.reservations(team_id), *spend_keys(k, team_id, stamps)],
-                args=[reservation_id],
+                keys=self._settle_keys(create),
+                args=[
+                    create.reservation_id,
+                    create.client_request_id or "",
+                    json.dumps(remember) if remember else "",
+                ],
             )
         return int(released)
+
+    async def abandon(self, create: PendingCreate, error: dict[str, Any]) -> int:
+        """Count an unresolvable create as spent and close it; -1 if it was already closed."""
+        async with store_errors():
+            spent = await self._scripts.abandon(
+                keys=self._settle_keys(create),
+                args=[create.reservation_id, create.client_request_id or "", json.dumps(error)],
+            )
+        return int(spent)
+
+    async def lease(self, team: str, reservation_id: str, *, now_ms: int) -> PendingCreate | None:
+        """Take the lease on a pending create (None: someone holds it, or it is closed)."""
+        async with store_errors():
+            text = await self._scripts.lease_create(
+                keys=[self._keys.pending_creates(team)],
+                args=[reservation_id, now_ms, now_ms + self._lease_ms],
+            )
+        return PendingCreate.from_json(team, reservation_id, str(text)) if text else None
+
+    async def unlease(self, create: PendingCreate) -> None:
+        """Let go of a create still unknown, so the next retry may resolve it at once."""
+        async with store_errors():
+            await self._scripts.lease_create(
+                keys=[self._keys.pending_creates(create.team)],
+                args=[create.reservation_id, 0, 0],
+            )
+
+    async def pending(self, team: str) -> list[PendingCreate]:
+        async with store_errors():
+            raw = await self._redis.hgetall(self._keys.pending_creates(team))
+        return [PendingCreate.from_json(team, str(k), str(v)) for k, v in raw.items()]
+
+    def _settle_keys(self, create: PendingCreate) -> list[str]:
+        k, team = self._keys, create.team
+        return [
+            k.reservations(team),
+            *spend_keys(k, team, create.stamps),
+            k.idempotency(team, create.client_request_id or ""),
+            k.pending_creates(team),
+        ]
 
 
 def _seconds(ms: int) -> int:

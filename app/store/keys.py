@@ -47,6 +47,15 @@ class KeySpace:
         ``total``)."""
         return f"{self._team(team_id)}:spend:{stamp}"
 
+    def idempotency(self, team_id: str, client_request_id: str) -> str:
+        """Hash: the claim on (team, client_request_id): fingerprint, state, task or error."""
+        return f"{self._team(team_id)}:idem:{client_request_id}"
+
+    def pending_creates(self, team_id: str) -> str:
+        """Hash: reservation id -> the upstream create (key, body) not yet known to have
+        succeeded or failed; resent with the same upstream key until it is."""
+        return f"{self._team(team_id)}:creates"
+
     def settle_due(self, team_id: str) -> str:
         """Sorted set: the team's tasks not yet settled, scored by their next poll (ms). Shared
         by every replica's settler."""

@@ -22,6 +22,8 @@ class Scripts:
         self.record = self._register(redis, "record")
         self.observe = self._register(redis, "observe")
         self.claim_due = self._register(redis, "claim_due")
+        self.lease_create = self._register(redis, "lease_create")
+        self.abandon = self._register(redis, "abandon")
 
     @staticmethod
     def _register(redis: Redis, name: str) -> AsyncScript:

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from app.domain import TaskRecord
 from app.periods import PeriodStamps
-from app.store.admission import Admitted, spend_keys
+from app.store.admission import PendingCreate, spend_keys
 from app.store.keys import KeySpace
 from app.store.redis import store_errors, text_map
 from app.store.scripts import Scripts
@@ -43,10 +43,10 @@ class TaskStore:
         self._retention = retention_seconds
 
     async def record(
-        self, record: TaskRecord, admitted: Admitted, *, created_ms: int, first_poll_ms: int
-    ) -> int:
-        """Store a new task and attach its reservation (one round trip). Returns the credits
-        reserved for it (Rivya's figure)."""
+        self, record: TaskRecord, create: PendingCreate, *, created_ms: int, first_poll_ms: int
+    ) -> bool:
+        """Store a new task, attach its reservation, close its pending create and complete its
+        idempotency claim (one round trip). False if it was recorded already."""
         k, team, task = self._keys, record.team, record.upstream
         async with store_errors():
             reserved = await self._scripts.record(
@@ -54,11 +54,13 @@ class TaskStore:
                     k.task(team, task.id),
                     k.reservations(team),
                     k.team_tasks(team),
-                    *spend_keys(k, team, admitted.stamps),
+                    *spend_keys(k, team, create.stamps),
                     k.settle_due(team),
+                    k.idempotency(team, record.client_request_id or ""),
+                    k.pending_creates(team),
                 ],
                 args=[
-                    admitted.reservation_id,
+                    create.reservation_id,
                     task.id,
                     task.status,
                     task.model_dump_json(),
@@ -67,11 +69,11 @@ class TaskStore:
                     record.key_id or "",
                     created_ms,
                     self._retention,
-                    admitted.stamps.encode(),
+                    create.stamps.encode(),
                     first_poll_ms,
                 ],
             )
-        return int(reserved)
+        return int(reserved) >= 0
 
     async def get(self, team_id: str, task_id: str) -> StoredTask | None:
         async with store_errors():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from typing import Any, TypeVar
 
 import httpx
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from app import context
 from app.catalog import FieldError
+from app.clock import Clock, SystemClock
 from app.errors import (
     GatewayError,
     InsufficientCredits,
@@ -24,6 +26,12 @@ from app.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
     ValidationFailed,
+)
+from app.upstream.resilience import (
+    CircuitBreaker,
+    RetryPolicy,
+    is_retryable,
+    says_rivya_is_down,
 )
 from app.wire import RivyaCredits, RivyaErrorEnvelope, RivyaTask
 
@@ -41,8 +49,15 @@ class RivyaClient:
         connect_timeout: float,
         max_connections: int,
         transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+        retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._deadline = timeout
+        self._clock = clock or SystemClock()
+        self._retry = retry or RetryPolicy()
+        self.breaker = breaker or CircuitBreaker(self._clock)
+        self._rng = random.Random()
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {api_key}", "User-Agent": "rivya-gateway/0.1"},
@@ -58,21 +73,65 @@ class RivyaClient:
         await self._http.aclose()
 
     async def create_generation(self, body: dict[str, Any], *, idempotency_key: str) -> RivyaTask:
-        response = await self._send(
-            "POST", "/api/v1/generations", json=body, headers={"Idempotency-Key": idempotency_key}
+        """Create a task. Retried where safe: the same ``Idempotency-Key`` goes with every
+        attempt, so Rivya answers a repeat with the task it already made."""
+        return await self._call(
+            "POST",
+            "/api/v1/generations",
+            RivyaTask,
+            json=body,
+            headers={"Idempotency-Key": idempotency_key},
         )
-        return _parse(response, RivyaTask)
 
     async def get_generation(self, task_id: str) -> RivyaTask:
-        response = await self._send("GET", f"/api/v1/generations/{task_id}")
-        return _parse(response, RivyaTask)
+        return await self._call("GET", f"/api/v1/generations/{task_id}", RivyaTask)
 
     async def get_credits(self) -> RivyaCredits:
-        return _parse(await self._send("GET", "/api/v1/credits"), RivyaCredits)
+        return await self._call("GET", "/api/v1/credits", RivyaCredits)
 
     async def balance(self) -> int:
         """The organisation's current Rivya balance."""
         return (await self.get_credits()).current_credits
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        model: type[Model],
+        *,
+        json: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Model:
+        """One logical call: attempts with backoff while safe, within the retry budget, through
+        the circuit breaker."""
+        started = self._clock.now()
+        attempt = 0
+        while True:
+            self.breaker.before_call()
+            try:
+                result = _parse(await self._send(method, path, json=json, headers=headers), model)
+            except GatewayError as error:
+                if says_rivya_is_down(error):
+                    self.breaker.failed()
+                else:
+                    self.breaker.succeeded()  # Rivya answered: it is up, whatever it said
+                attempt += 1
+                delay = self._retry.delay(attempt - 1, error, self._rng)
+                spent = self._clock.now() - started
+                if (
+                    not is_retryable(error)
+                    or attempt >= self._retry.attempts
+                    or spent + delay > self._retry.budget_seconds
+                ):
+                    raise
+                log.warning(
+                    "retrying upstream call",
+                    extra={"upstream_path": path, "attempt": attempt + 1, "reason": error.code},
+                )
+                await self._clock.sleep(delay)
+                continue
+            self.breaker.succeeded()
+            return result
 
     async def _send(
         self,
@@ -138,6 +197,20 @@ def _error_for(response: httpx.Response) -> GatewayError:
     extra = {"upstream_status": status, "upstream_code": code or None}
     log.warning("upstream error", extra=extra)
 
+    error = _classify(status, code, message, upstream_id, details, response)
+    error.upstream_status = status
+    return error
+
+
+def _classify(
+    status: int,
+    code: str,
+    message: str,
+    upstream_id: str | None,
+    details: list[FieldError],
+    response: httpx.Response,
+) -> GatewayError:
+    extra = {"upstream_status": status, "upstream_code": code or None}
     if code == "insufficient_credits":
         log.error("the organisation's Rivya account is out of credits", extra=extra)
         return InsufficientCredits(upstream_request_id=upstream_id)

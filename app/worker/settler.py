@@ -1,5 +1,6 @@
 """The background settler: drives every task the gateway created to its end, so spend is settled
-even if no client ever polls, and across restarts (the queues live in Redis).
+even if no client ever polls, and across restarts (the queues live in Redis). It also resolves
+creates whose outcome was lost and that no client came back for.
 
 Every replica runs one. Each tick it leases the due tasks of each team (``claim_due.lua``), so
 N settlers share the work and no task is polled by two at once; a settler that dies just lets
@@ -17,6 +18,7 @@ from datetime import datetime
 
 from app.clock import Clock
 from app.errors import GatewayError, StoreUnavailable
+from app.services.forwarding import Resolver
 from app.services.settlement import PollSchedule, Settlement
 from app.store.settlement import SettleQueue
 from app.store.tasks import TaskStore
@@ -40,21 +42,25 @@ class Settler:
         queue: SettleQueue,
         tasks: TaskStore,
         settlement: Settlement,
+        resolver: Resolver,
         upstream: RivyaClient,
         clock: Clock,
         config: SettlerConfig,
     ) -> None:
         self._queue, self._tasks, self._settlement = queue, tasks, settlement
+        self._resolver = resolver
         self._upstream, self._clock, self._config = upstream, clock, config
         self._limit = asyncio.Semaphore(config.concurrency)
         self._rng = random.Random()
 
     async def run_once(self) -> int:
-        """Poll every task that is due now; returns how many were polled."""
+        """Poll every task that is due now, and resolve creates left unknown; returns how many
+        tasks and creates were handled."""
         now_ms = int(self._clock.now() * 1000)
         lease_ms = int(self._config.lease_seconds * 1000)
         polled = 0
         for team in await self._queue.teams():
+            polled += await self._resolver.run_once(team)
             due = await self._queue.claim(
                 team, now_ms=now_ms, lease_ms=lease_ms, limit=self._config.batch
             )

@@ -125,7 +125,7 @@ async def test_in_flight_cap_refuses_until_a_task_ends(gateway: Gateway, clock: 
 
 async def test_a_definite_upstream_refusal_releases_the_reservation(gateway: Gateway) -> None:
     key = await gateway.team_with_key("alpha", budget_credits=8)
-    gateway.sim.set_faults(error_status=503, error_count=1)
+    gateway.sim.set_faults(error_status=503, error_count=3)  # every attempt of the create
     assert (await create(gateway, key)).status_code == 503
     assert (await usage(gateway, key))["reserved_credits"] == 0
     assert (await create(gateway, key)).status_code == 202  # the budget was given back
@@ -139,7 +139,8 @@ async def test_a_timeout_keeps_the_reservation(
         settings = gateway_settings(redis_url, rivya_base_url=sim_url, rivya_timeout_seconds=0.3)
         async with running_gateway(settings, sim_app, clock, upstream_transport=None) as gw:
             key = await gw.team_with_key("alpha", budget_credits=16)
-            gw.sim.set_faults(hang_seconds=1, hang_count=1, hang_mode="after")
+            # Every attempt of the create is made upstream and its answer lost.
+            gw.sim.set_faults(hang_seconds=1, hang_count=3, hang_mode="after")
             assert (await create(gw, key)).status_code == 504
             assert (await usage(gw, key))["reserved_credits"] == 8
 

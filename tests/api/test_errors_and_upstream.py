@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -86,8 +87,9 @@ async def create(gateway: Gateway, key: str) -> httpx.Response:
     ("faults", "status", "code"),
     [
         ({"error_status": 500, "error_count": 1}, 502, "upstream_error"),
-        ({"error_status": 503, "error_count": 1}, 503, "upstream_unavailable"),
-        ({"error_status": 429, "error_count": 1, "retry_after": 7}, 503, "upstream_unavailable"),
+        # Retried where safe: these need to fail every attempt of the create.
+        ({"error_status": 503, "error_count": 3}, 503, "upstream_unavailable"),
+        ({"error_status": 429, "error_count": 2, "retry_after": 7}, 503, "upstream_unavailable"),
         ({"malformed_count": 1}, 502, "upstream_error"),
         (
             {"error_status": 402, "error_code": "insufficient_credits", "error_count": 1},
@@ -144,21 +146,46 @@ async def test_the_upstream_rejecting_the_org_key_never_shows_the_key(
     assert any("refused the organisation key" in r.getMessage() for r in caplog.records)
 
 
-async def test_an_upstream_that_hangs_past_the_timeout_is_upstream_timeout(
+@asynccontextmanager
+async def over_real_sockets(
+    redis_url: str, sim_app: FastAPI, clock: FakeClock, **settings: Any
+) -> AsyncIterator[Gateway]:
+    """A gateway whose upstream is the simulator behind a real uvicorn server: the only way
+    to see timeouts (httpx's ASGITransport has none)."""
+    async with served(sim_app) as sim_url:
+        config = gateway_settings(redis_url, rivya_base_url=sim_url, **settings)
+        async with running_gateway(config, sim_app, clock, upstream_transport=None) as gw:
+            yield gw
+
+
+async def test_an_upstream_that_never_answers_in_time_is_upstream_timeout(
     redis_url: str, sim_app: FastAPI, clock: FakeClock
 ) -> None:
-    async with served(sim_app) as sim_url:
-        settings = gateway_settings(redis_url, rivya_base_url=sim_url, rivya_timeout_seconds=0.3)
-        app = create_app(settings, clock=clock, configure_logs=False)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
-                gw = Gateway(app=app, sim_app=sim_app, http=http)
-                key = await gw.team_with_key("alpha")
-                gw.sim.set_faults(hang_seconds=3, hang_count=1)
-                assert_envelope(await create(gw, key), 504, "upstream_timeout")
-                # The hang was used up; the next create goes through over the same client.
-                assert (await create(gw, key)).status_code == 202
+    async with over_real_sockets(redis_url, sim_app, clock, rivya_timeout_seconds=0.3) as gw:
+        key = await gw.team_with_key("alpha")
+        gw.sim.set_faults(hang_seconds=3, hang_count=3)  # every attempt
+        assert_envelope(await create(gw, key), 504, "upstream_timeout")
+        # The hangs were used up; the next create goes through over the same client.
+        assert (await create(gw, key)).status_code == 202
+
+
+async def test_a_hang_then_recovery_is_retried_into_one_task(
+    redis_url: str, sim_app: FastAPI, clock: FakeClock
+) -> None:
+    async with over_real_sockets(redis_url, sim_app, clock, rivya_timeout_seconds=0.3) as gw:
+        key = await gw.team_with_key("alpha", budget_credits=16)
+        # Rivya makes the task, but its answer never arrives; the retry carries the same
+        # upstream Idempotency-Key, so Rivya answers with that same task.
+        gw.sim.set_faults(hang_seconds=2, hang_count=1, hang_mode="after")
+        response = await create(gw, key)
+        assert response.status_code == 202
+        assert len(gw.sim.tasks) == 1
+        assert response.json()["id"] in gw.sim.tasks
+        creates = gw.upstream_requests("/api/v1/generations")
+        assert len(creates) == 2
+        assert creates[0].header("idempotency-key") == creates[1].header("idempotency-key")
+        usage = (await gw.http.get("/v1/usage", headers=bearer(key))).json()
+        assert usage["reserved_credits"] == 8
 
 
 def _mock_upstream(handler: Callable[[httpx.Request], httpx.Response]) -> httpx.MockTransport:
@@ -166,19 +193,21 @@ def _mock_upstream(handler: Callable[[httpx.Request], httpx.Response]) -> httpx.
 
 
 async def test_replies_the_simulator_never_gives(redis_url: str, clock: FakeClock) -> None:
-    """A 2xx with an unexpected shape, an HTML 502 and a connection failure."""
+    """A 2xx with an unexpected shape, HTML 502s and connection failures."""
     replies: list[Callable[[httpx.Request], httpx.Response]] = [
         lambda r: httpx.Response(200, json={"unexpected": True}),
-        lambda r: httpx.Response(502, text="<html>Bad gateway</html>"),
+        *[lambda r: httpx.Response(502, text="<html>Bad gateway</html>")] * 3,
     ]
+    seen: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.method)
         if not replies:
             raise httpx.ConnectError("connection refused", request=request)
         return replies.pop(0)(request)
 
     app = create_app(
-        gateway_settings(redis_url),
+        gateway_settings(redis_url, circuit_breaker_threshold=100),
         upstream_transport=_mock_upstream(handler),
         clock=clock,
         configure_logs=False,
@@ -194,9 +223,10 @@ async def test_replies_the_simulator_never_gives(redis_url: str, clock: FakeCloc
                 await http.post("/v1/images", json={"prompt": "p"}, headers=bearer(key))
                 for _ in range(3)
             ]
-    assert_envelope(results[0], 502, "upstream_error")
-    assert_envelope(results[1], 502, "upstream_error")
-    assert_envelope(results[2], 503, "upstream_unavailable")
+    assert_envelope(results[0], 502, "upstream_error")  # unreadable: not retried
+    assert_envelope(results[1], 502, "upstream_error")  # 502 three times: retried, then given up
+    assert_envelope(results[2], 503, "upstream_unavailable")  # never connected, three times
+    assert len(seen) == 1 + 3 + 3
 
 
 async def test_reads_fall_back_to_the_last_known_state_when_rivya_is_down(

@@ -11,7 +11,7 @@ import pytest
 from app.clock import FakeClock, iso_timestamp
 from app.domain import TaskRecord, Team
 from app.periods import stamps_at
-from app.store.admission import AdmissionStore, Admitted, Refused
+from app.store.admission import AdmissionStore, Admitted, Decision, PendingCreate
 from app.store.keys import KeySpace
 from app.store.redis import create_redis
 from app.store.scripts import Scripts
@@ -38,19 +38,38 @@ class Stores:
         assert await self.teams.create(team)
         return team
 
-    async def admit(self, team_id: str = "alpha", credits: int = 8) -> Admitted | Refused:
+    def pending(
+        self, team_id: str = "alpha", credits: int = 8, crid: str | None = None
+    ) -> PendingCreate:
         self.counter += 1
         now = self.clock.now()
-        return await self.admission.admit(
-            team_id,
-            credits=credits,
+        return PendingCreate(
+            team=team_id,
             reservation_id=f"res_{self.counter}",
+            upstream_key=f"ukey_{self.counter}",
+            body={"model": "flux-kontext-max", "prompt": "p", "params": {}},
+            credits=credits,
             stamps=stamps_at(now),
-            now_us=int(now * 1_000_000),
+            client_request_id=crid,
+            key_id=None,
+            created_ms=int(now * 1000),
         )
 
-    async def admitted(self, team_id: str = "alpha", credits: int = 8) -> Admitted:
-        decision = await self.admit(team_id, credits)
+    async def admit(
+        self,
+        team_id: str = "alpha",
+        credits: int = 8,
+        crid: str | None = None,
+        fingerprint: str = "fp",
+    ) -> Decision:
+        create = self.pending(team_id, credits, crid)
+        now_us = int(self.clock.now() * 1_000_000)
+        return await self.admission.admit(create, fingerprint=fingerprint, now_us=now_us)
+
+    async def admitted(
+        self, team_id: str = "alpha", credits: int = 8, crid: str | None = None
+    ) -> Admitted:
+        decision = await self.admit(team_id, credits, crid)
         assert isinstance(decision, Admitted), decision
         return decision
 
@@ -58,10 +77,16 @@ class Stores:
         self, admitted: Admitted, team_id: str = "alpha", reserved: int | None = None
     ) -> StoredTask:
         self.counter += 1
-        task = rivya_task(f"task_{self.counter}", "queued", reserved=reserved or admitted.credits)
-        record = TaskRecord(team=team_id, upstream=task)
+        task = rivya_task(
+            f"task_{self.counter}", "queued", reserved=reserved or admitted.create.credits
+        )
+        record = TaskRecord(
+            team=team_id, upstream=task, client_request_id=admitted.create.client_request_id
+        )
         now_ms = int(self.clock.now() * 1000)
-        await self.tasks.record(record, admitted, created_ms=now_ms, first_poll_ms=now_ms + 2500)
+        await self.tasks.record(
+            record, admitted.create, created_ms=now_ms, first_poll_ms=now_ms + 2500
+        )
         return StoredTask(record, admitted.stamps)
 
     async def spent(self, team_id: str = "alpha", stamp: str | None = None) -> PeriodSpend:
@@ -91,7 +116,7 @@ async def stores(redis_url: str, clock: FakeClock) -> AsyncIterator[Stores]:
     scripts = Scripts(redis)
     yield Stores(
         teams=TeamStore(redis, keys, scripts),
-        admission=AdmissionStore(keys, scripts),
+        admission=AdmissionStore(redis, keys, scripts, claim_ttl_ms=86_400_000, lease_ms=60_000),
         tasks=TaskStore(redis, keys, scripts, retention_seconds=3600),
         spend=SpendStore(redis, keys),
         queue=SettleQueue(redis, keys, scripts),

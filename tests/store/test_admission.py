@@ -57,8 +57,8 @@ async def test_settling_twice_is_a_no_op(stores: Stores) -> None:
 async def test_release_gives_back_once(stores: Stores) -> None:
     await stores.team(budget_credits=8)
     admitted = await stores.admitted()
-    assert await stores.admission.release("alpha", admitted.reservation_id, admitted.stamps) == 8
-    assert await stores.admission.release("alpha", admitted.reservation_id, admitted.stamps) == 0
+    assert await stores.admission.release(admitted.create, remember=None) == 8
+    assert await stores.admission.release(admitted.create, remember=None) == 0
     spend = await stores.spent()
     assert (spend.reserved, spend.in_flight) == (0, 0)
     assert (await stores.admitted()).budget_remaining == 0

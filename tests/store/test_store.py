@@ -44,7 +44,7 @@ async def test_scripts_reload_themselves_after_a_script_flush(
     flusher = create_redis(redis_url)
     await flusher.script_flush()
     await flusher.aclose()
-    assert (await stores.admitted()).credits == 8  # NOSCRIPT handled by reloading
+    assert (await stores.admitted()).create.credits == 8  # NOSCRIPT handled by reloading
 
 
 async def test_an_unreachable_redis_raises_store_unavailable() -> None:

@@ -1,25 +1,60 @@
--- Admit one create, or refuse it: credit budget, rate limit (GCRA with burst) and in-flight cap
--- decided together, atomically. Nothing is written unless every check passes, so a refusal
--- consumes no rate, no slot and no credit.
+-- Admit one create, or refuse it, or recognise it as a repeat: idempotency claim, credit budget,
+-- rate limit (GCRA with burst) and in-flight cap decided together, atomically. Nothing is
+-- written unless every check passes, so a refusal consumes no rate, no slot and no credit, and
+-- a repeat can never reserve twice.
 -- KEYS[1]    team hash (policy: budget_credits, budget_period, rate_limit_per_minute, burst,
 --            max_in_flight; read here so an admin change applies to the very next create)
 -- KEYS[2]    rate limiter state: the GCRA theoretical arrival time, in microseconds
 -- KEYS[3]    reservations hash: reservation or task id -> "credits|stamps|created_ms"
 -- KEYS[4..7] spend hashes of the current day, week, month and total (fields: spent, reserved)
+-- KEYS[8]    the idempotency claim hash of (team, client_request_id); unused without one
+-- KEYS[9]    pending creates hash: reservation id -> JSON of the upstream create to (re)send
 -- ARGV[1]    now, microseconds since the epoch
 -- ARGV[2]    credits to reserve
 -- ARGV[3]    reservation id
 -- ARGV[4]    period stamps "day|week|month" (stored with the reservation)
 -- ARGV[5]    TTL of the day/week/month spend hashes, seconds
+-- ARGV[6]    client_request_id ("" for none)
+-- ARGV[7]    request fingerprint
+-- ARGV[8]    claim lifetime, ms
+-- ARGV[9]    the pending create, JSON (this script adds lease_until_ms)
+-- ARGV[10]   lease on a create being forwarded, ms
 -- Returns    {"ok", budget_remaining (-1: no budget), rate_remaining, rate_full_in_ms, burst,
 --             window_ms}
 --            {"budget", remaining, budget} | {"rate", retry_after_ms, burst, window_ms}
 --            {"in_flight", in_flight, max_in_flight} | {"no_team"}
+--            {"replay", task id} | {"conflict", task id or ""} | {"remembered", error JSON}
+--            {"in_progress", retry_after_ms} | {"resolve", reservation id, create JSON}
+local now, credits = tonumber(ARGV[1]), tonumber(ARGV[2])
+local now_ms = math.floor(now / 1000)
+
+if ARGV[6] ~= '' then
+  local claim = redis.call('HMGET', KEYS[8], 'fp', 'state', 'task', 'error', 'res', 'expires')
+  if claim[1] and tonumber(claim[6]) > now_ms then
+    if claim[1] ~= ARGV[7] then return {'conflict', claim[3] or ''} end
+    if claim[2] == 'done' then return {'replay', claim[3]} end
+    if claim[2] == 'error' then return {'remembered', claim[4]} end
+    local pending = redis.call('HGET', KEYS[9], claim[5])
+    if pending then
+      local create = cjson.decode(pending)
+      if create.lease_until_ms > now_ms then
+        return {'in_progress', create.lease_until_ms - now_ms}
+      end
+      -- Nobody is forwarding it any more (its answer was lost, or its gateway died): this
+      -- request takes it over, and will resend it with the same upstream key.
+      create.lease_until_ms = now_ms + tonumber(ARGV[10])
+      local encoded = cjson.encode(create)
+      redis.call('HSET', KEYS[9], claim[5], encoded)
+      return {'resolve', claim[5], encoded}
+    end
+    -- A pending claim whose create is gone was abandoned: start afresh below.
+  end
+end
+
 local policy = redis.call('HMGET', KEYS[1], 'budget_credits', 'budget_period',
   'rate_limit_per_minute', 'burst', 'max_in_flight')
 local rate = tonumber(policy[3])
 if not rate then return {'no_team'} end
-local now, credits = tonumber(ARGV[1]), tonumber(ARGV[2])
 local budget = tonumber(policy[1])
 local burst = tonumber(policy[4]) or rate
 local max_in_flight = tonumber(policy[5])
@@ -48,10 +83,20 @@ if max_in_flight and in_flight >= max_in_flight then
 end
 
 redis.call('SET', KEYS[2], string.format('%.0f', new_tat), 'PX', math.ceil(window / 1000) + 1000)
-redis.call('HSET', KEYS[3], ARGV[3], ARGV[2] .. '|' .. ARGV[4] .. '|' .. math.floor(now / 1000))
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[2] .. '|' .. ARGV[4] .. '|' .. now_ms)
 for i = 4, 7 do
   redis.call('HINCRBY', KEYS[i], 'reserved', credits)
   if i < 7 then redis.call('EXPIRE', KEYS[i], ARGV[5]) end
+end
+local create = cjson.decode(ARGV[9])
+create.lease_until_ms = now_ms + tonumber(ARGV[10])
+redis.call('HSET', KEYS[9], ARGV[3], cjson.encode(create))
+if ARGV[6] ~= '' then
+  local lifetime = tonumber(ARGV[8])
+  redis.call('DEL', KEYS[8])
+  redis.call('HSET', KEYS[8], 'fp', ARGV[7], 'state', 'pending', 'res', ARGV[3],
+    'expires', now_ms + lifetime)
+  redis.call('PEXPIRE', KEYS[8], lifetime + 60000)
 end
 local remaining = -1
 if budget then remaining = budget - used - credits end

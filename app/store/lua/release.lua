@@ -1,8 +1,23 @@
--- Give back a reservation whose create Rivya definitely refused. Releasing twice is a no-op.
+-- Give back a reservation whose create Rivya definitely refused, and settle its claim: an error
+-- about the request itself is remembered (a replay gets the same answer), a passing one (Rivya
+-- unavailable, rate limited, out of credits) is forgotten so a retry runs again. Releasing twice
+-- is a no-op.
 -- KEYS[1]    reservations hash
 -- KEYS[2..5] spend hashes of the reservation's day, week, month and total
+-- KEYS[6]    the idempotency claim hash (unused without a client_request_id)
+-- KEYS[7]    pending creates hash
 -- ARGV[1]    reservation id
+-- ARGV[2]    client_request_id ("" for none)
+-- ARGV[3]    the error to remember, JSON ("" to forget the claim instead)
 -- Returns    the credits released (0 if there was nothing to release)
+redis.call('HDEL', KEYS[7], ARGV[1])
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[6], 'res') == ARGV[1] then
+  if ARGV[3] ~= '' then
+    redis.call('HSET', KEYS[6], 'state', 'error', 'error', ARGV[3])
+  else
+    redis.call('DEL', KEYS[6])
+  end
+end
 local entry = redis.call('HGET', KEYS[1], ARGV[1])
 if not entry then return 0 end
 local credits = tonumber(string.match(entry, '^(%d+)')) or 0

@@ -1,0 +1,24 @@
+-- Give up on a create whose outcome could not be learned within Rivya's retry window: count
+-- its credits as spent (it may have run; the budget must never be under-counted), free its
+-- in-flight slot, and make its claim answer with the error from now on.
+-- KEYS[1]    reservations hash
+-- KEYS[2..5] spend hashes of the reservation's day, week, month and total
+-- KEYS[6]    the idempotency claim hash (unused without a client_request_id)
+-- KEYS[7]    pending creates hash
+-- ARGV[1]    reservation id    ARGV[2]  client_request_id ("" if none)
+-- ARGV[3]    the error to remember, JSON
+-- Returns    the credits counted as spent (-1 if the create was no longer pending)
+if redis.call('HDEL', KEYS[7], ARGV[1]) == 0 then return -1 end
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[6], 'res') == ARGV[1] then
+  redis.call('HSET', KEYS[6], 'state', 'error', 'error', ARGV[3])
+end
+local entry = redis.call('HGET', KEYS[1], ARGV[1])
+if not entry then return 0 end
+local credits = tonumber(string.match(entry, '^(%d+)')) or 0
+redis.call('HDEL', KEYS[1], ARGV[1])
+for i = 2, 5 do
+  redis.call('HINCRBY', KEYS[i], 'reserved', -credits)
+  redis.call('HINCRBY', KEYS[i], 'spent', credits)
+  redis.call('HINCRBY', KEYS[i], 'tasks_abandoned', 1)
+end
+return credits

@@ -1,0 +1,17 @@
+-- Take (or give up) the lease on a pending create whose outcome is still unknown, so that only
+-- one party at a time resends it with its upstream key: a client's retry, or a settler.
+-- KEYS[1]  pending creates hash
+-- ARGV[1]  reservation id
+-- ARGV[2]  now, ms
+-- ARGV[3]  lease until, ms (0 releases the lease: whoever comes next may resolve it)
+-- Returns  the create's JSON when the lease was taken or released, nil when it is held by
+--          someone else or the create is no longer pending
+local pending = redis.call('HGET', KEYS[1], ARGV[1])
+if not pending then return nil end
+local create = cjson.decode(pending)
+local until_ms = tonumber(ARGV[3])
+if until_ms > 0 and create.lease_until_ms > tonumber(ARGV[2]) then return nil end
+create.lease_until_ms = until_ms
+local encoded = cjson.encode(create)
+redis.call('HSET', KEYS[1], ARGV[1], encoded)
+return encoded

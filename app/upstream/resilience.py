@@ -1,0 +1,96 @@
+"""When to try Rivya again, and when to stop trying for a while.
+
+Retries: only where a repeat cannot do harm: a connection that never opened, a lost or late
+answer (every create carries its upstream Idempotency-Key, so Rivya returns the same task),
+502/503/504, and 429 after its Retry-After. Exponential backoff with full jitter, within a
+bounded budget of time.
+
+Circuit breaker: after ``threshold`` failures in a row that say "Rivya is down", calls fail fast
+(503, nothing sent) for ``cooldown`` seconds; then one probe goes through, and its outcome
+closes the circuit or opens it again. Per process: each replica learns on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+
+from app.clock import Clock
+from app.errors import (
+    GatewayError,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+log = logging.getLogger("app.upstream")
+
+
+def is_retryable(error: GatewayError) -> bool:
+    if isinstance(error, UpstreamUnavailable | UpstreamTimeout):
+        return not error.circuit_open
+    return isinstance(error, UpstreamError) and error.upstream_status in (502, 503, 504)
+
+
+def says_rivya_is_down(error: GatewayError) -> bool:
+    return isinstance(error, UpstreamUnavailable | UpstreamTimeout | UpstreamError) and not (
+        isinstance(error, UpstreamUnavailable) and error.circuit_open
+    )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3
+    budget_seconds: float = 10.0
+    base_delay: float = 0.2
+    max_delay: float = 2.0
+
+    def delay(self, attempt: int, error: GatewayError, rng: random.Random) -> float:
+        """How long to wait before attempt ``attempt + 1``; Retry-After wins when given."""
+        retry_after = error.headers.get("Retry-After")
+        if retry_after and retry_after.isdigit():
+            return float(retry_after)
+        return rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+class CircuitBreaker:
+    def __init__(self, clock: Clock, *, threshold: int = 5, cooldown: float = 10.0) -> None:
+        self._clock, self._threshold, self._cooldown = clock, threshold, cooldown
+        self._failures = 0
+        self._open_until: float | None = None
+        self._probing = False
+
+    @property
+    def state(self) -> str:
+        if self._open_until is None:
+            return "closed"
+        return "open" if self._clock.now() < self._open_until else "half_open"
+
+    def before_call(self) -> None:
+        """Raise at once while open; in half-open, let exactly one probe through."""
+        state = self.state
+        if state == "closed":
+            return
+        if state == "half_open" and not self._probing:
+            self._probing = True
+            return
+        wait = max(1, round((self._open_until or 0) - self._clock.now()))
+        raise UpstreamUnavailable(
+            "Rivya is failing; the gateway is not sending requests for a few seconds.",
+            headers={"Retry-After": str(wait)},
+            circuit_open=True,
+        )
+
+    def succeeded(self) -> None:
+        if self._open_until is not None:
+            log.warning("circuit to Rivya closed")
+        self._failures, self._open_until, self._probing = 0, None, False
+
+    def failed(self) -> None:
+        self._failures += 1
+        if self._probing or self._failures >= self._threshold:
+            if self._open_until is None or self._probing:
+                log.error("circuit to Rivya opened", extra={"failures": self._failures})
+            self._open_until = self._clock.now() + self._cooldown
+            self._probing = False
