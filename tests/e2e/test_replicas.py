@@ -134,3 +134,29 @@ def test_a_killed_gateways_tasks_are_settled_after_restart(replicas: Replicas) -
         time.sleep(0.1)  # polling the observable outcome, bounded by the deadline
         u = usage(second, key)
     assert (u["in_flight"], u["reserved_credits"], u["spent_credits"]) == (0, 0, 40)
+
+
+def test_thirty_concurrent_repeats_across_two_gateways_make_one_task(replicas: Replicas) -> None:
+    a, _ = replicas.start_gateway(SETTLER_ENABLED="false")
+    b, _ = replicas.start_gateway(SETTLER_ENABLED="false")
+    key = replicas.team_key("alpha", "--budget", "1000", "--rate", "10000")
+
+    async def repeats() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as http:
+            return await asyncio.gather(
+                *(
+                    http.post(
+                        f"{(a, b)[i % 2]}/v1/images",
+                        json={"prompt": "same", "client_request_id": "order-42"},
+                        headers={"Authorization": f"Bearer {key}"},
+                    )
+                    for i in range(30)
+                )
+            )
+
+    responses = asyncio.run(repeats())
+    assert {r.status_code for r in responses} == {202}
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert replicas.upstream_creates() == 1
+    u = usage(a, key)
+    assert u["reserved_credits"] + u["spent_credits"] == 8
