@@ -10,6 +10,7 @@ from app.auth.callers import CallerResolver
 from app.catalog import Catalog
 from app.clock import Clock
 from app.services.admission import Admission
+from app.services.files import FileService
 from app.services.forwarding import Forwarder, Resolver
 from app.services.health import Health
 from app.services.settlement import PollSchedule, Settlement
@@ -19,6 +20,7 @@ from app.services.usage import UsageService
 from app.settings import Settings
 from app.store.admission import AdmissionStore
 from app.store.apikeys import ApiKeyStore
+from app.store.files import FileStore
 from app.store.keys import KeySpace
 from app.store.scripts import Scripts
 from app.store.settlement import SettleQueue
@@ -38,6 +40,7 @@ class Services:
     callers: CallerResolver
     teams: TeamService
     tasks: TaskService
+    files: FileService
     usage: UsageService
     settler: Settler
 
@@ -77,6 +80,12 @@ def build_services(
         in_flight_retry_seconds=max(1, round(settings.settler_first_poll_max_seconds)),
     )
     forwarder = Forwarder(admission_store, task_store, upstream, clock, schedule=schedule)
+    files = FileService(
+        FileStore(redis, keys, retention_seconds=settings.task_retention_days * 86_400),
+        upstream,
+        catalog,
+        clock,
+    )
     return Services(
         settings=settings,
         catalog=catalog,
@@ -90,6 +99,7 @@ def build_services(
             task_store,
             admission,
             forwarder,
+            files,
             settlement,
             upstream,
             clock,
@@ -97,6 +107,7 @@ def build_services(
             wait_poll_seconds=settings.wait_poll_seconds,
             in_progress_wait_seconds=settings.idempotency_wait_seconds,
         ),
+        files=files,
         usage=UsageService(
             SpendStore(redis, keys), team_store, clock, org_balance=upstream.balance
         ),

@@ -8,13 +8,17 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from app.api import admin, compat, images, ops
+from app.api import admin, compat, files, images, ops
 from app.catalog import Catalog, load_catalog
 from app.clock import Clock, SystemClock
 from app.handlers import install_error_handlers
 from app.lifespan import make_lifespan
 from app.middleware import GatewayMiddleware
+from app.services.uploads import largest_upload
 from app.settings import Settings
+
+UPLOAD_PATHS = frozenset({"/v1/files", "/v1/images/edits", "/api/v1/files"})
+MULTIPART_OVERHEAD = 64 * 1024
 
 
 def create_app(
@@ -44,7 +48,20 @@ def create_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(GatewayMiddleware, max_body_bytes=settings.max_body_bytes)
-    for router in (images.router, compat.router, admin.router, ops.router):
+    app.add_middleware(
+        GatewayMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        # An upload may be as large as the largest file any model takes, plus its form fields.
+        upload_paths=UPLOAD_PATHS,
+        max_upload_bytes=largest_upload(catalog) + MULTIPART_OVERHEAD,
+    )
+    for router in (
+        images.router,
+        files.router,
+        files.compat_router,
+        compat.router,
+        admin.router,
+        ops.router,
+    ):
         app.include_router(router)
     return app

@@ -30,9 +30,18 @@ class _BodyTooLarge(HTTPException):
 
 
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        upload_paths: frozenset[str] = frozenset(),
+        max_upload_bytes: int = 0,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.upload_paths = upload_paths
+        self.max_upload_bytes = max(max_upload_bytes, max_body_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,10 +67,13 @@ class GatewayMiddleware:
             await send(message)
 
         declared = _header(scope, b"content-length")
+        limit = (
+            self.max_upload_bytes if scope.get("path") in self.upload_paths else self.max_body_bytes
+        )
         try:
-            if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
-                raise _BodyTooLarge(self.max_body_bytes)
-            await self.app(scope, self._capped(receive), send_wrapper)
+            if declared and declared.isdigit() and int(declared) > limit:
+                raise _BodyTooLarge(limit)
+            await self.app(scope, self._capped(receive, limit), send_wrapper)
         except _BodyTooLarge as exc:
             if not response_started:
                 await self._send_error(send_wrapper, PayloadTooLarge(str(exc.detail)))
@@ -87,8 +99,10 @@ class GatewayMiddleware:
                 },
             )
 
-    def _capped(self, receive: Receive) -> Receive:
-        """Count body bytes as they arrive, so a body with no Content-Length is capped too."""
+    @staticmethod
+    def _capped(receive: Receive, limit: int) -> Receive:
+        """Count body bytes as they arrive, so a body with no Content-Length is cut off at the
+        limit too, however large it is, and never buffered past it."""
         seen = 0
 
         async def wrapped() -> Message:
@@ -96,8 +110,8 @@ class GatewayMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body_bytes:
-                    raise _BodyTooLarge(self.max_body_bytes)
+                if seen > limit:
+                    raise _BodyTooLarge(limit)
             return message
 
         return wrapped

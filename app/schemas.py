@@ -34,6 +34,14 @@ class ImageCreate(BaseModel):
     )
 
 
+class FileOut(BaseModel):
+    id: str
+    kind: str
+    mime_type: str
+    size_bytes: int
+    created_at: str
+
+
 class TaskResultOut(BaseModel):
     primary_url: str
     urls: list[str]

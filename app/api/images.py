@@ -8,10 +8,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.api.responses import created_headers, json_body, task_response
-from app.catalog import ModelSpec
+from app.api.uploads import read_upload
+from app.catalog import FieldError, ModelSpec
 from app.deps import IdempotencyKey, ServicesDep, TeamCaller, WaitSeconds
+from app.errors import ValidationFailed
 from app.schemas import ImageCreate, ModelList, ModelOut, TaskOut, Usage
-from app.services.generations import parse_image_create
+from app.services.generations import edit_form_body, parse_image_create
 
 router = APIRouter(prefix="/v1", tags=["team API"])
 
@@ -51,6 +53,66 @@ async def create_image(
     if wait > 0:
         record = await services.tasks.follow(created, wait=wait)
     return task_response(record, created_headers(created))
+
+
+@router.post(
+    "/images/edits",
+    status_code=202,
+    responses=_TASK_RESPONSES,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["image", "prompt"],
+                        "properties": {
+                            "image": {"type": "string", "format": "binary"},
+                            **{
+                                name: {"type": "string"}
+                                for name in ImageCreate.model_fields
+                                if name != "reference_file_id"
+                            },
+                        },
+                    }
+                }
+            },
+        }
+    },
+    summary="Edit an image: upload the reference and create the task in one call",
+)
+async def edit_image(
+    request: Request,
+    caller: TeamCaller,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+    wait: WaitSeconds = 0,
+) -> JSONResponse:
+    upload = await read_upload(request, file_field="image")
+    if "reference_file_id" in upload.fields:
+        raise ValidationFailed(
+            details=[FieldError("reference_file_id", "an edit's reference is its image part")]
+        )
+    body = edit_form_body(upload.fields, services.catalog, services.default_model)
+    # Check the create's fields before uploading anything; the file reference is added after.
+    parse_image_create(
+        body, services.catalog, services.default_model, idempotency_key=idempotency_key
+    )
+    record = await services.files.upload(
+        caller.team, upload.data, name=upload.filename, kind="image", model_id=body.get("model")
+    )
+    generation = parse_image_create(
+        {**body, "reference_file_id": record.id},
+        services.catalog,
+        services.default_model,
+        idempotency_key=idempotency_key,
+    )
+    created = await services.tasks.create(caller, generation)
+    task = created.record
+    if wait > 0:
+        task = await services.tasks.follow(created, wait=wait)
+    return task_response(task, created_headers(created))
 
 
 @router.get("/images/{task_id}", responses=_TASK_RESPONSES, summary="Read an image task")

@@ -34,9 +34,18 @@ class GenerationRequest:
     prompt: str | None  # None only for a model whose catalogue entry makes it optional
     params: dict[str, ParamValue]
     client_request_id: str | None
+    # References as the caller gave them: (field, file id) and (field, URL); files.resolve
+    # turns them into Rivya's media items and the content digests the fingerprint uses.
+    reference_file_ids: tuple[tuple[str, str], ...] = ()
+    reference_urls: tuple[tuple[str, str], ...] = ()
+    references: tuple[dict[str, Any], ...] = ()
+    reference_digests: tuple[str, ...] = ()
 
     def rivya_body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model.id, "params": self.params}
+        params: dict[str, Any] = dict(self.params)
+        if self.references:
+            params["referenceMediaItems"] = list(self.references)
+        body: dict[str, Any] = {"model": self.model.id, "params": params}
         if self.prompt is not None:
             body["prompt"] = self.prompt
         if self.client_request_id is not None:
@@ -48,6 +57,10 @@ class GenerationRequest:
         hashed: two requests with one fingerprint ask for the same thing."""
         body = self.rivya_body()
         body.pop("client_request_id", None)
+        # A reference counts by its content, not its upload's URL: the same edit sent again
+        # is the same request even if its image was uploaded anew.
+        body["params"].pop("referenceMediaItems", None)
+        body["references"] = sorted(self.reference_digests)
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -77,8 +90,13 @@ def parse_image_create(
             errors.append(FieldError(field, message))
         else:
             params[spec.name] = converted
-    if "reference_file_id" in data:
-        errors.append(FieldError("reference_file_id", "file references are not supported yet"))
+    file_ids: tuple[tuple[str, str], ...] = ()
+    reference = data.get("reference_file_id")
+    if reference is not None:
+        if isinstance(reference, str) and reference:
+            file_ids = (("reference_file_id", reference),)
+        else:
+            errors.append(FieldError("reference_file_id", "must be a file id from POST /v1/files"))
     if model is None:
         raise ValidationFailed(details=errors)
     errors += model.validate_prompt(data.get("prompt"))
@@ -86,7 +104,9 @@ def parse_image_create(
     errors += [FieldError(_alias(model, e.field), e.message) for e in param_errors]
     if errors:
         raise ValidationFailed(details=errors)
-    return GenerationRequest(model, data.get("prompt"), normalised, crid)
+    return GenerationRequest(
+        model, data.get("prompt"), normalised, crid, reference_file_ids=file_ids
+    )
 
 
 def parse_rivya_create(
@@ -112,16 +132,58 @@ def parse_rivya_create(
         raw_params = {}
     if model is None:
         raise ValidationFailed(details=errors)
-    if "referenceMediaItems" in raw_params:
-        errors.append(
-            FieldError("params.referenceMediaItems", "file references are not supported yet")
-        )
+    urls = _media_item_urls(raw_params.get("referenceMediaItems"), errors)
     errors += model.validate_prompt(data.get("prompt"))
     normalised, param_errors = model.validate_params(raw_params)
     errors += param_errors
     if errors:
         raise ValidationFailed(details=errors)
-    return GenerationRequest(model, data.get("prompt"), normalised, crid)
+    return GenerationRequest(model, data.get("prompt"), normalised, crid, reference_urls=urls)
+
+
+def _media_item_urls(items: object, errors: list[FieldError]) -> tuple[tuple[str, str], ...]:
+    """The URLs of Rivya's ``params.referenceMediaItems``; each must later prove to be one of
+    the team's uploads (the rest of an item is rebuilt from that upload's record)."""
+    if items is None:
+        return ()
+    field = "params.referenceMediaItems"
+    if not isinstance(items, list):
+        errors.append(FieldError(field, "must be a list"))
+        return ()
+    urls = []
+    for index, item in enumerate(items):
+        url = item.get("url") if isinstance(item, dict) else None
+        if not isinstance(url, str) or not url:
+            errors.append(FieldError(f"{field}[{index}].url", "is required"))
+        else:
+            urls.append((f"{field}[{index}].url", url))
+    return tuple(urls)
+
+
+def edit_form_body(
+    fields: Mapping[str, str], catalog: Catalog, default_model: str
+) -> dict[str, Any]:
+    """The form fields of ``POST /v1/images/edits`` as the JSON body of ``POST /v1/images``:
+    form values are strings, so booleans and numbers are read by the catalogue's param types."""
+    model = catalog.get(fields.get("model") or default_model)
+    body: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    for name, text in fields.items():
+        spec = model.param_by_alias(name) if model else None
+        if spec is None or (spec.type != "number" and not spec.as_boolean):
+            body[name] = text  # strings stay strings: selects, text, prompt, model, keys
+        elif spec.as_boolean:
+            if text.lower() not in ("true", "false"):
+                errors.append(FieldError(name, "must be true or false"))
+            body[name] = text.lower() == "true"
+        else:
+            try:
+                body[name] = int(text) if spec.integer else float(text)
+            except ValueError:
+                errors.append(FieldError(name, "must be a number"))
+    if errors:
+        raise ValidationFailed(details=errors)
+    return body
 
 
 def _catalog_has_alias(catalog: Catalog, alias: str) -> bool:

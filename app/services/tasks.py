@@ -30,6 +30,7 @@ from app.errors import (
     UpstreamUnavailable,
 )
 from app.services.admission import Admission
+from app.services.files import FileService
 from app.services.forwarding import Forwarder
 from app.services.generations import GenerationRequest
 from app.services.settlement import PollSchedule, Settlement
@@ -56,6 +57,7 @@ class TaskService:
         store: TaskStore,
         admission: Admission,
         forwarder: Forwarder,
+        files: FileService,
         settlement: Settlement,
         upstream: RivyaClient,
         clock: Clock,
@@ -65,6 +67,7 @@ class TaskService:
         in_progress_wait_seconds: float,
     ) -> None:
         self._store, self._admission, self._forwarder = store, admission, forwarder
+        self._files = files
         self._settlement, self._upstream, self._clock = settlement, upstream, clock
         self._schedule, self._poll = schedule, wait_poll_seconds
         self._in_progress_wait = in_progress_wait_seconds
@@ -74,6 +77,7 @@ class TaskService:
         team = caller.team
         if not team.may_use(request.model.id):
             raise ModelNotAllowed(f"Team {team.id!r} may not use {request.model.id!r}.")
+        request = await self._files.resolve(team, request)
         # Wait briefly while the first of several identical requests is still being forwarded,
         # so that its repeats can answer with its task rather than with a 409.
         loop = asyncio.get_running_loop()

@@ -8,7 +8,7 @@ from typing import Any
 
 from app.catalog import Catalog, FieldError, FileRule, ModelSpec
 from app.clock import iso_timestamp
-from app.simulator.signatures import sniff
+from app.media import sniff
 
 FILE_KINDS = ("image", "video", "audio")
 MAX_CLIENT_REQUEST_ID = 128

@@ -66,6 +66,18 @@ class KeySpace:
         removed by the settler once deleted with nothing left to settle)."""
         return f"{self.prefix}:settle:teams"
 
+    def file(self, team_id: str, file_id: str) -> str:
+        """Hash: one uploaded file's record (Rivya's answer, the content's SHA-256)."""
+        return f"{self._team(team_id)}:file:{file_id}"
+
+    def file_by_content(self, team_id: str, sha256: str) -> str:
+        """String: the id of the team's upload with this content."""
+        return f"{self._team(team_id)}:file-sha:{sha256}"
+
+    def file_by_url(self, team_id: str, url_digest: str) -> str:
+        """String: the id of the team's upload with this Rivya URL (by the URL's digest)."""
+        return f"{self._team(team_id)}:file-url:{url_digest}"
+
     def team_tasks(self, team_id: str) -> str:
         """Sorted set: the team's task ids scored by creation time (ms)."""
         return f"{self._team(team_id)}:tasks"

@@ -33,7 +33,7 @@ from app.upstream.resilience import (
     is_retryable,
     says_rivya_is_down,
 )
-from app.wire import RivyaCredits, RivyaErrorEnvelope, RivyaTask
+from app.wire import RivyaCredits, RivyaErrorEnvelope, RivyaFile, RivyaTask
 
 log = logging.getLogger("app.upstream")
 Model = TypeVar("Model", bound=BaseModel)
@@ -86,6 +86,16 @@ class RivyaClient:
     async def get_generation(self, task_id: str) -> RivyaTask:
         return await self._call("GET", f"/api/v1/generations/{task_id}", RivyaTask)
 
+    async def upload_file(
+        self, data: bytes, *, name: str, mime_type: str, kind: str, model: str | None
+    ) -> RivyaFile:
+        """Send a checked file to Rivya's Files API (multipart ``file``, ``kind``, ``model``).
+        Retried where safe: a repeat at worst stores an unused copy, which costs nothing."""
+        form = {"kind": kind, **({"model": model} if model else {})}
+        return await self._call(
+            "POST", "/api/v1/files", RivyaFile, files={"file": (name, data, mime_type)}, data=form
+        )
+
     async def get_credits(self) -> RivyaCredits:
         return await self._call("GET", "/api/v1/credits", RivyaCredits)
 
@@ -101,6 +111,8 @@ class RivyaClient:
         *,
         json: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+        data: dict[str, str] | None = None,
     ) -> Model:
         """One logical call: attempts with backoff while safe, within the retry budget, through
         the circuit breaker."""
@@ -109,7 +121,10 @@ class RivyaClient:
         while True:
             self.breaker.before_call()
             try:
-                result = _parse(await self._send(method, path, json=json, headers=headers), model)
+                response = await self._send(
+                    method, path, json=json, headers=headers, files=files, data=data
+                )
+                result = _parse(response, model)
             except GatewayError as error:
                 if says_rivya_is_down(error):
                     self.breaker.failed()
@@ -140,6 +155,8 @@ class RivyaClient:
         *,
         json: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+        data: dict[str, str] | None = None,
     ) -> httpx.Response:
         request_headers = {"X-Request-ID": context.current_request_id(), **(headers or {})}
         try:
@@ -147,7 +164,7 @@ class RivyaClient:
             # RIVYA_TIMEOUT_SECONDS promises (a slow trickle of bytes cannot hold us longer).
             async with asyncio.timeout(self._deadline):
                 response = await self._http.request(
-                    method, path, json=json, headers=request_headers
+                    method, path, json=json, headers=request_headers, files=files, data=data
                 )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # Nothing was sent: a definite failure, safe to refund.

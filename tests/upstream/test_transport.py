@@ -12,6 +12,7 @@ import pytest
 
 from app.errors import UpstreamTimeout
 from app.upstream.client import RivyaClient
+from app.upstream.resilience import RetryPolicy
 from app.upstream.transport import create_transport
 from tests.support import free_port
 
@@ -118,6 +119,7 @@ async def test_a_trickling_answer_is_cut_off_at_the_overall_timeout() -> None:
             connect_timeout=0.4,
             max_connections=2,
             transport=create_transport(2),
+            retry=RetryPolicy(attempts=1),
         )
         loop = asyncio.get_running_loop()
         started = loop.time()

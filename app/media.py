@@ -1,4 +1,7 @@
-"""What a file really is, judged from its first bytes (never its name or declared type)."""
+"""What a file really is, judged from its first bytes (never its name or declared type).
+
+A neutral module like the catalogue: the gateway checks uploads with it and the simulator
+stands in for Rivya with it."""
 
 from __future__ import annotations
 

@@ -1,0 +1,73 @@
+"""Uploads (CONTRACT §4 ``/v1/files``, §5 ``/api/v1/files``): checked, forwarded, owned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from app.api.uploads import read_upload
+from app.catalog import FieldError
+from app.deps import ServicesDep, TeamCaller
+from app.errors import ValidationFailed
+from app.schemas import FileOut
+
+router = APIRouter(tags=["team API"])
+compat_router = APIRouter(prefix="/api/v1", tags=["Rivya-compatible"])
+
+_UPLOAD_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/v1/files", status_code=201, openapi_extra=_UPLOAD_DOC, summary="Upload a reference image"
+)
+async def upload_file(request: Request, caller: TeamCaller, services: ServicesDep) -> JSONResponse:
+    """Image files only: JPEG, PNG or WebP judged by their bytes, at most the catalogue's size."""
+    upload = await read_upload(request, file_field="file")
+    record = await services.files.upload(
+        caller.team, upload.data, name=upload.filename, kind="image"
+    )
+    return JSONResponse(FileOut.model_validate(record.public()).model_dump(), status_code=201)
+
+
+@router.get("/v1/files/{file_id}", summary="An uploaded file")
+async def get_file(file_id: str, caller: TeamCaller, services: ServicesDep) -> FileOut:
+    return FileOut.model_validate((await services.files.get(caller.team, file_id)).public())
+
+
+@compat_router.post("/files", status_code=201, openapi_extra=_UPLOAD_DOC, summary="Upload a file")
+async def upload_file_compat(
+    request: Request, caller: TeamCaller, services: ServicesDep
+) -> JSONResponse:
+    """Rivya's multipart: ``file``, ``kind`` (image, video, audio), optional ``model``."""
+    upload = await read_upload(request, file_field="file")
+    kind = upload.fields.get("kind")
+    if not kind:
+        raise ValidationFailed(details=[FieldError("kind", "is required")])
+    record = await services.files.upload(
+        caller.team,
+        upload.data,
+        name=upload.filename,
+        kind=kind,
+        model_id=upload.fields.get("model") or None,
+    )
+    return JSONResponse(record.upstream, status_code=201)
+
+
+@compat_router.get("/files/{file_id}", summary="File metadata (Rivya's shape)")
+async def get_file_compat(file_id: str, caller: TeamCaller, services: ServicesDep) -> JSONResponse:
+    return JSONResponse((await services.files.get(caller.team, file_id)).upstream)

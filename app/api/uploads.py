@@ -1,0 +1,45 @@
+"""Reading a multipart upload: one file part and a few small fields.
+
+The body itself is capped while it streams in (``GatewayMiddleware``), so a huge upload is cut
+off at the limit and never buffered; here the parts are read and shaped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
+
+from app.catalog import FieldError
+from app.errors import ValidationFailed
+
+MAX_FIELD_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Upload:
+    data: bytes
+    filename: str
+    fields: dict[str, str]
+
+
+async def read_upload(request: Request, *, file_field: str) -> Upload:
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise ValidationFailed(
+            details=[FieldError("body", "must be multipart/form-data with a file part")]
+        )
+    try:
+        form = await request.form(max_files=1, max_fields=32, max_part_size=MAX_FIELD_BYTES)
+    except MultiPartException as exc:
+        raise ValidationFailed(details=[FieldError("body", exc.message)]) from None
+    try:
+        part = form.get(file_field)
+        if not isinstance(part, UploadFile):
+            raise ValidationFailed(details=[FieldError(file_field, "a file part is required")])
+        data = await part.read()
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        return Upload(data=data, filename=part.filename or "", fields=fields)
+    finally:
+        await form.close()

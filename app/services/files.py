@@ -1,0 +1,104 @@
+"""Uploads and references: checking a file, forwarding it to Rivya's Files API, recording it
+for its team, and turning a team's references into Rivya's ``referenceMediaItems``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+
+from app.catalog import Catalog, FieldError
+from app.clock import Clock, iso_timestamp
+from app.domain import Team
+from app.errors import NotFound, UpstreamError, ValidationFailed
+from app.services.generations import GenerationRequest
+from app.services.uploads import check_file, file_rule
+from app.store.files import FileRecord, FileStore
+from app.upstream.client import RivyaClient
+
+
+class FileService:
+    def __init__(
+        self, store: FileStore, upstream: RivyaClient, catalog: Catalog, clock: Clock
+    ) -> None:
+        self._store, self._upstream, self._catalog, self._clock = store, upstream, catalog, clock
+
+    async def upload(
+        self, team: Team, data: bytes, *, name: str, kind: str, model_id: str | None = None
+    ) -> FileRecord:
+        model = None
+        if model_id is not None:
+            model = self._catalog.get(model_id)
+            if model is None:
+                raise ValidationFailed(details=[FieldError("model", f"unknown model {model_id!r}")])
+        checked = check_file(data, name=name, kind=kind, rule=file_rule(self._catalog, kind, model))
+        # The same content uploaded again by the same team is the same file: no second upload,
+        # and a repeated edit references the very same URL.
+        existing = await self._store.find_by_content(team.id, checked.sha256)
+        if existing is not None and existing.kind == kind:
+            return existing
+        rivya = await self._upstream.upload_file(
+            data, name=checked.name, mime_type=checked.mime_type, kind=kind, model=model_id
+        )
+        if not rivya.url:
+            raise UpstreamError("Rivya's answer to the upload carried no file URL.")
+        wire = rivya.model_dump(mode="json", exclude_none=True)
+        record = FileRecord(
+            id=rivya.id,
+            team=team.id,
+            kind=kind,
+            mime_type=checked.mime_type,
+            size_bytes=checked.size_bytes,
+            name=checked.name,
+            url=rivya.url,
+            sha256=checked.sha256,
+            created_at=str(wire.get("created_at") or iso_timestamp(self._clock.now())),
+            duration_token=rivya.duration,
+            upstream=wire,
+        )
+        await self._store.record(record)
+        return record
+
+    async def get(self, team: Team, file_id: str) -> FileRecord:
+        record = await self._store.get(team.id, file_id)
+        if record is None:
+            raise NotFound(f"No file {file_id!r}.")
+        return record
+
+    async def resolve(self, team: Team, request: GenerationRequest) -> GenerationRequest:
+        """Replace the request's references by the team's files, as Rivya's media items. A file
+        the team does not own, or any other URL, is refused: no cross-team use, no SSRF."""
+        if not request.reference_file_ids and not request.reference_urls:
+            return request
+        files: list[FileRecord] = []
+        errors: list[FieldError] = []
+        for field, file_id in request.reference_file_ids:
+            found = await self._store.get(team.id, file_id)
+            if found is None:
+                errors.append(FieldError(field, f"no file {file_id!r} uploaded by this team"))
+            else:
+                files.append(found)
+        for field, url in request.reference_urls:
+            found = await self._store.find_by_url(team.id, url)
+            if found is None:
+                errors.append(FieldError(field, "is not the URL of one of this team's uploads"))
+            else:
+                files.append(found)
+        for kind, count in Counter(f.kind for f in files).items():
+            rule = request.model.file_kinds.get(kind)
+            if rule is None:
+                errors.append(FieldError("reference", f"{request.model.id} takes no {kind} files"))
+            elif count > rule.max_files:
+                errors.append(
+                    FieldError(
+                        "reference",
+                        f"{request.model.id} takes at most {rule.max_files} "
+                        f"{kind} file(s); {count} given",
+                    )
+                )
+        if errors:
+            raise ValidationFailed(details=errors)
+        return dataclasses.replace(
+            request,
+            references=tuple(f.media_item() for f in files),
+            reference_digests=tuple(f.sha256 for f in files),
+        )

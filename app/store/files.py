@@ -1,0 +1,93 @@
+"""Uploaded files in Redis: Rivya's record of each, owned by the team that uploaded it.
+
+Like tasks, a file's key embeds its team: another team's file is simply not there. Two indexes
+per team find a file by its content (so an identical upload is not sent twice) and by its Rivya
+URL (so a drop-in ``referenceMediaItems`` entry can be checked to be the team's own).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from app.store.keys import KeySpace
+from app.store.redis import store_errors, text_map
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    id: str
+    team: str
+    kind: str
+    mime_type: str
+    size_bytes: int
+    name: str
+    url: str
+    sha256: str
+    created_at: str
+    duration_token: str | None
+    upstream: dict[str, Any]  # Rivya's JSON for the file, as it answered
+
+    def public(self) -> dict[str, Any]:
+        """The file as the gateway's own API shows it (CONTRACT §4)."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "mime_type": self.mime_type,
+            "size_bytes": self.size_bytes,
+            "created_at": self.created_at,
+        }
+
+    def media_item(self) -> dict[str, Any]:
+        """The file as Rivya's ``params.referenceMediaItems`` takes it."""
+        item: dict[str, Any] = {
+            "url": self.url,
+            "kind": self.kind,
+            "name": self.name,
+            "mimeType": self.mime_type,
+        }
+        if self.duration_token:
+            item["durationToken"] = self.duration_token
+        return item
+
+
+def url_digest(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:32]
+
+
+class FileStore:
+    def __init__(self, redis: Redis, keys: KeySpace, *, retention_seconds: int) -> None:
+        self._redis, self._keys, self._retention = redis, keys, retention_seconds
+
+    async def record(self, file: FileRecord) -> None:
+        k, team = self._keys, file.team
+        fields = {
+            "data": json.dumps({key: value for key, value in vars(file).items() if key != "team"}),
+        }
+        async with store_errors(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(k.file(team, file.id), mapping=fields)  # type: ignore[arg-type]
+            pipe.expire(k.file(team, file.id), self._retention)
+            pipe.set(k.file_by_content(team, file.sha256), file.id, ex=self._retention)
+            pipe.set(k.file_by_url(team, url_digest(file.url)), file.id, ex=self._retention)
+            await pipe.execute()
+
+    async def get(self, team: str, file_id: str) -> FileRecord | None:
+        async with store_errors():
+            raw = text_map(await self._redis.hgetall(self._keys.file(team, file_id)))
+        if not raw:
+            return None
+        return FileRecord(team=team, **json.loads(raw["data"]))
+
+    async def find_by_content(self, team: str, sha256: str) -> FileRecord | None:
+        async with store_errors():
+            file_id = await self._redis.get(self._keys.file_by_content(team, sha256))
+        return await self.get(team, str(file_id)) if file_id else None
+
+    async def find_by_url(self, team: str, url: str) -> FileRecord | None:
+        async with store_errors():
+            file_id = await self._redis.get(self._keys.file_by_url(team, url_digest(url)))
+        return await self.get(team, str(file_id)) if file_id else None
