@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from app.api.uploads import read_upload
+from app.api.uploads import multipart_doc, read_upload
 from app.catalog import FieldError
 from app.deps import ServicesDep, TeamCaller
 from app.errors import ValidationFailed
@@ -16,20 +14,9 @@ from app.schemas import FileOut
 router = APIRouter(tags=["team API"])
 compat_router = APIRouter(prefix="/api/v1", tags=["Rivya-compatible"])
 
-_UPLOAD_DOC: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            }
-        },
-    }
-}
+_UPLOAD_DOC = multipart_doc(
+    "file", {"kind": {"type": "string"}, "model": {"type": "string"}}, required=["file"]
+)
 
 
 @router.post(

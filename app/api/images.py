@@ -8,12 +8,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.api.responses import created_headers, json_body, task_response
-from app.api.uploads import read_upload
+from app.api.uploads import multipart_doc, read_upload
+from app.auth.callers import Caller
 from app.catalog import FieldError, ModelSpec
+from app.container import Services
 from app.deps import IdempotencyKey, ServicesDep, TeamCaller, WaitSeconds
 from app.errors import ValidationFailed
 from app.schemas import ImageCreate, ModelList, ModelOut, TaskOut, Usage
-from app.services.generations import edit_form_body, parse_image_create
+from app.services.generations import GenerationRequest, edit_form_body, parse_image_create
 
 router = APIRouter(prefix="/v1", tags=["team API"])
 
@@ -48,38 +50,18 @@ async def create_image(
         services.default_model,
         idempotency_key=idempotency_key,
     )
-    created = await services.tasks.create(caller, generation)
-    record = created.record
-    if wait > 0:
-        record = await services.tasks.follow(created, wait=wait)
-    return task_response(record, created_headers(created))
+    return await _create(caller, services, generation, wait)
 
 
 @router.post(
     "/images/edits",
     status_code=202,
     responses=_TASK_RESPONSES,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["image", "prompt"],
-                        "properties": {
-                            "image": {"type": "string", "format": "binary"},
-                            **{
-                                name: {"type": "string"}
-                                for name in ImageCreate.model_fields
-                                if name != "reference_file_id"
-                            },
-                        },
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=multipart_doc(
+        "image",
+        {n: {"type": "string"} for n in ImageCreate.model_fields if n != "reference_file_id"},
+        required=["image", "prompt"],
+    ),
     summary="Edit an image: upload the reference and create the task in one call",
 )
 async def edit_image(
@@ -108,11 +90,17 @@ async def edit_image(
         services.default_model,
         idempotency_key=idempotency_key,
     )
+    return await _create(caller, services, generation, wait)
+
+
+async def _create(
+    caller: Caller, services: Services, generation: GenerationRequest, wait: float
+) -> JSONResponse:
     created = await services.tasks.create(caller, generation)
-    task = created.record
+    record = created.record
     if wait > 0:
-        task = await services.tasks.follow(created, wait=wait)
-    return task_response(task, created_headers(created))
+        record = await services.tasks.follow(created, wait=wait)
+    return task_response(record, created_headers(created))
 
 
 @router.get("/images/{task_id}", responses=_TASK_RESPONSES, summary="Read an image task")

@@ -7,6 +7,7 @@ off at the limit and never buffered; here the parts are read and shaped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
 from starlette.datastructures import UploadFile
@@ -16,6 +17,15 @@ from app.catalog import FieldError
 from app.errors import ValidationFailed
 
 MAX_FIELD_BYTES = 64 * 1024
+
+
+def multipart_doc(file_field: str, fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """OpenAPI for a multipart body (the route reads it itself, under the upload cap)."""
+    properties = {file_field: {"type": "string", "format": "binary"}, **fields}
+    schema = {"type": "object", "required": required, "properties": properties}
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    }
 
 
 @dataclass(frozen=True)
