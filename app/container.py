@@ -73,6 +73,7 @@ def build_services(
         scripts,
         claim_ttl_ms=settings.idempotency_ttl_seconds * 1000,
         lease_ms=int(settings.create_lease_seconds * 1000),
+        resend_window_ms=int(settings.rivya_idempotency_window_seconds * 1000),
     )
     admission = Admission(
         admission_store,
@@ -80,6 +81,13 @@ def build_services(
         in_flight_retry_seconds=max(1, round(settings.settler_first_poll_max_seconds)),
     )
     forwarder = Forwarder(admission_store, task_store, upstream, clock, schedule=schedule)
+    resolver = Resolver(
+        admission_store,
+        forwarder,
+        clock,
+        window=settings.rivya_idempotency_window_seconds,
+        lease=settings.create_lease_seconds,
+    )
     files = FileService(
         FileStore(redis, keys, retention_seconds=settings.task_retention_days * 86_400),
         upstream,
@@ -90,7 +98,7 @@ def build_services(
         settings=settings,
         catalog=catalog,
         default_model=settings.default_model or catalog.default_model,
-        health=Health(redis),
+        health=Health(redis, upstream.breaker),
         callers=CallerResolver(
             key_store, team_store, clock, cache_seconds=settings.key_cache_seconds
         ),
@@ -99,6 +107,7 @@ def build_services(
             task_store,
             admission,
             forwarder,
+            resolver,
             files,
             settlement,
             upstream,
@@ -115,14 +124,13 @@ def build_services(
             SettleQueue(redis, keys, scripts),
             task_store,
             settlement,
-            Resolver(
-                admission_store, forwarder, clock, window=settings.rivya_idempotency_window_seconds
-            ),
+            resolver,
             upstream,
             clock,
             SettlerConfig(
                 schedule=schedule,
-                lease_seconds=settings.settler_lease_seconds,
+                # A lease must outlast the longest poll: every attempt, the retry budget.
+                lease_seconds=max(settings.settler_lease_seconds, settings.create_lease_seconds),
                 batch=settings.settler_batch,
                 concurrency=settings.settler_concurrency,
                 tick_seconds=settings.settler_tick_seconds,

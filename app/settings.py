@@ -122,6 +122,11 @@ class Settings(StoreSettings):
             )
         if self.settler_poll_min_seconds > self.settler_poll_max_seconds:
             raise ValueError("SETTLER_POLL_MIN_SECONDS exceeds SETTLER_POLL_MAX_SECONDS")
+        if self.idempotency_ttl_seconds < self.rivya_idempotency_window_seconds:
+            raise ValueError(
+                "IDEMPOTENCY_TTL_SECONDS must be at least RIVYA_IDEMPOTENCY_WINDOW_SECONDS: a "
+                "claim must outlive the resends of its create"
+            )
         for name, secret in (
             ("GATEWAY_ADMIN_TOKEN", self.gateway_admin_token),
             ("GATEWAY_TOKEN_SECRET", self.gateway_token_secret),

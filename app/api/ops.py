@@ -17,8 +17,8 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="Ready to serve: Redis reachable, settings valid")
 async def readyz(services: ServicesDep) -> JSONResponse:
-    checks = await services.health.checks()
-    ready = all(state == "ok" for state in checks.values())
+    checks = await services.health.report()
+    ready = checks["redis"] == "ok"
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,

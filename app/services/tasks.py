@@ -31,7 +31,7 @@ from app.errors import (
 )
 from app.services.admission import Admission
 from app.services.files import FileService
-from app.services.forwarding import Forwarder
+from app.services.forwarding import Forwarder, Resolver, unconfirmed_create
 from app.services.generations import GenerationRequest
 from app.services.settlement import PollSchedule, Settlement
 from app.store.admission import Admitted, RateState, Repeat
@@ -57,6 +57,7 @@ class TaskService:
         store: TaskStore,
         admission: Admission,
         forwarder: Forwarder,
+        resolver: Resolver,
         files: FileService,
         settlement: Settlement,
         upstream: RivyaClient,
@@ -67,7 +68,7 @@ class TaskService:
         in_progress_wait_seconds: float,
     ) -> None:
         self._store, self._admission, self._forwarder = store, admission, forwarder
-        self._files = files
+        self._files, self._resolver = files, resolver
         self._settlement, self._upstream, self._clock = settlement, upstream, clock
         self._schedule, self._poll = schedule, wait_poll_seconds
         self._in_progress_wait = in_progress_wait_seconds
@@ -85,8 +86,11 @@ class TaskService:
         while True:
             decision = await self._admission.decide(team, request, key_id=caller.key_id)
             if isinstance(decision, Admitted):
-                record = await self._forwarder.forward(decision.create)
-                return Created(record, decision.rate)
+                # No rate state: this request took over an earlier create of the same key
+                # whose outcome was lost, and resends it: its answer is a replay.
+                takeover = decision.rate is None
+                record = await self._forwarder.forward(decision.create, resend=takeover)
+                return Created(record, decision.rate, replayed=takeover)
             if decision.kind != "in_progress" or loop.time() >= give_up_at:
                 return await self._repeat(caller, request, decision)
             # Real time: this waits for another request, not for anything the clock drives.
@@ -107,10 +111,17 @@ class TaskService:
                 f"client_request_id {crid!r} was already used{task} for a different request.",
                 details=[FieldError("client_request_id", f"already used{task}")],
             )
+        if repeat.kind == "too_late" and repeat.create is not None:
+            # Lost, and too old to resend without risking a second task: count it as spent,
+            # and from now on answer what the resolver would have remembered.
+            await self._resolver.abandon(repeat.create)
+            unconfirmed = unconfirmed_create()
+            unconfirmed.headers.update(replayed)
+            raise unconfirmed
         if repeat.kind == "remembered" and repeat.error is not None:
-            error = GatewayError.from_dict(repeat.error)
-            error.headers.update(replayed)
-            raise error
+            remembered = GatewayError.from_dict(repeat.error)
+            remembered.headers.update(replayed)
+            raise remembered
         retry = max(1, -(-repeat.retry_after_ms // 1000))
         raise RequestInProgress(
             f"A request with client_request_id {crid!r} is still being forwarded to Rivya; "

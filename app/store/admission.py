@@ -49,7 +49,9 @@ class PendingCreate:
         return json.dumps(
             {
                 "ukey": self.upstream_key,
-                "body": self.body,
+                # A string, so Redis's cjson keeps it byte for byte: every resend of the create
+                # is the very request Rivya first saw.
+                "body": json.dumps(self.body, separators=(",", ":")),
                 "credits": self.credits,
                 "stamps": self.stamps.encode(),
                 "crid": self.client_request_id or "",
@@ -66,7 +68,7 @@ class PendingCreate:
             team=team,
             reservation_id=reservation_id,
             upstream_key=data["ukey"],
-            body=data["body"],
+            body=json.loads(data["body"]),
             credits=int(data["credits"]),
             stamps=PeriodStamps.decode(data["stamps"]),
             client_request_id=data["crid"] or None,
@@ -105,10 +107,11 @@ class Refused:
 class Repeat:
     """The claim already answers this request: its task, or the error it got, or a conflict."""
 
-    kind: Literal["replay", "conflict", "remembered", "in_progress"]
+    kind: Literal["replay", "conflict", "remembered", "in_progress", "too_late"]
     task_id: str | None = None
     error: dict[str, Any] | None = None
     retry_after_ms: int = 0
+    create: PendingCreate | None = None  # too_late: the lost create, to be given up
 
 
 Decision = Admitted | Refused | Repeat
@@ -120,10 +123,19 @@ def spend_keys(keys: KeySpace, team_id: str, stamps: PeriodStamps) -> list[str]:
 
 class AdmissionStore:
     def __init__(
-        self, redis: Redis, keys: KeySpace, scripts: Scripts, *, claim_ttl_ms: int, lease_ms: int
+        self,
+        redis: Redis,
+        keys: KeySpace,
+        scripts: Scripts,
+        *,
+        claim_ttl_ms: int,
+        lease_ms: int,
+        resend_window_ms: int,
     ) -> None:
         self._redis, self._keys, self._scripts = redis, keys, scripts
         self._claim_ttl_ms, self._lease_ms = claim_ttl_ms, lease_ms
+        # A lost create is resent only while the resend can finish inside Rivya's window.
+        self._last_resend_ms = max(resend_window_ms - lease_ms, 0)
 
     async def admit(self, create: PendingCreate, *, fingerprint: str, now_us: int) -> Decision:
         k, team = self._keys, create.team
@@ -149,6 +161,7 @@ class AdmissionStore:
                     self._claim_ttl_ms,
                     create.to_json(),
                     self._lease_ms,
+                    self._last_resend_ms,
                 ],
             )
         kind, *values = [str(v) for v in reply]
@@ -163,6 +176,10 @@ class AdmissionStore:
             reservation_id, text = values
             earlier = PendingCreate.from_json(team, reservation_id, text)
             return Admitted(create=earlier, budget_remaining=None, rate=None)
+        if kind == "too_late":
+            reservation_id, text = values
+            lost = PendingCreate.from_json(team, reservation_id, text)
+            return Repeat("too_late", create=lost)
         if kind in ("replay", "conflict"):
             return Repeat(kind, task_id=values[0] or None)  # type: ignore[arg-type]
         if kind == "remembered":
@@ -208,16 +225,17 @@ class AdmissionStore:
         async with store_errors():
             text = await self._scripts.lease_create(
                 keys=[self._keys.pending_creates(team)],
-                args=[reservation_id, now_ms, now_ms + self._lease_ms],
+                args=[reservation_id, now_ms, now_ms + self._lease_ms, "take"],
             )
         return PendingCreate.from_json(team, reservation_id, str(text)) if text else None
 
-    async def unlease(self, create: PendingCreate) -> None:
-        """Let go of a create still unknown, so the next retry may resolve it at once."""
+    async def unlease(self, create: PendingCreate, *, until_ms: int = 0) -> None:
+        """Hand back the lease on a create still unknown: the next taker may resend it from
+        ``until_ms`` (at once by default, so the client's own retry resolves it)."""
         async with store_errors():
             await self._scripts.lease_create(
                 keys=[self._keys.pending_creates(create.team)],
-                args=[create.reservation_id, 0, 0],
+                args=[create.reservation_id, 0, until_ms, "hand_back"],
             )
 
     async def pending(self, team: str) -> list[PendingCreate]:

@@ -62,8 +62,8 @@ class KeySpace:
         return f"{self._team(team_id)}:due"
 
     def settle_teams(self) -> str:
-        """Set: teams whose due set the settlers walk (teams are added when created, and
-        removed by the settler once deleted with nothing left to settle)."""
+        """Set: teams whose queues the settlers walk (added before a team is created, never
+        removed: a deleted team's tasks still settle)."""
         return f"{self.prefix}:settle:teams"
 
     def file(self, team_id: str, file_id: str) -> str:

@@ -43,13 +43,20 @@ class TaskStore:
         self._retention = retention_seconds
 
     async def record(
-        self, record: TaskRecord, create: PendingCreate, *, created_ms: int, first_poll_ms: int
+        self,
+        record: TaskRecord,
+        create: PendingCreate,
+        *,
+        created_ms: int,
+        first_poll_ms: int,
+        reserved: int,
     ) -> bool:
-        """Store a new task, attach its reservation, close its pending create and complete its
-        idempotency claim (one round trip). False if it was recorded already."""
+        """Store a new task, attach its reservation (``reserved`` credits), close its pending
+        create and complete its idempotency claim; settle it at once if Rivya reports it ended
+        (one round trip). False if it was recorded already."""
         k, team, task = self._keys, record.team, record.upstream
         async with store_errors():
-            reserved = await self._scripts.record(
+            outcome = await self._scripts.record(
                 keys=[
                     k.task(team, task.id),
                     k.reservations(team),
@@ -64,16 +71,18 @@ class TaskStore:
                     task.id,
                     task.status,
                     task.model_dump_json(),
-                    task.reserved_credits,
+                    reserved,
                     record.client_request_id or "",
                     record.key_id or "",
                     created_ms,
                     self._retention,
                     create.stamps.encode(),
                     first_poll_ms,
+                    task.final_credits,
+                    create.credits,
                 ],
             )
-        return int(reserved) >= 0
+        return int(outcome) >= 0
 
     async def get(self, team_id: str, task_id: str) -> StoredTask | None:
         async with store_errors():

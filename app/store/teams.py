@@ -44,15 +44,14 @@ class TeamStore:
     async def create(self, team: Team) -> bool:
         """Store a new team; False if the id is taken."""
         async with store_errors():
+            # Registered for settlement first (never removed: a deleted team's tasks still
+            # settle), so no team can ever have tasks the settlers do not walk.
+            await self._redis.sadd(self._keys.settle_teams(), team.id)
             created = await self._scripts.put_team(
                 keys=[self._keys.team(team.id)], args=["create", *_encode(team)]
             )
             if created:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    pipe.sadd(self._keys.teams_index(), team.id)
-                    # Never removed: a deleted team's tasks still settle.
-                    pipe.sadd(self._keys.settle_teams(), team.id)
-                    await pipe.execute()
+                await self._redis.sadd(self._keys.teams_index(), team.id)
         return bool(created)
 
     async def replace(self, team: Team) -> bool:

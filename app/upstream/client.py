@@ -118,8 +118,13 @@ class RivyaClient:
         the circuit breaker."""
         started = self._clock.now()
         attempt = 0
+        maybe_sent = False
         while True:
-            self.breaker.before_call()
+            try:
+                self.breaker.before_call()
+            except GatewayError as error:
+                error.outcome_unknown = maybe_sent  # refused now; an earlier attempt may count
+                raise
             try:
                 response = await self._send(
                     method, path, json=json, headers=headers, files=files, data=data
@@ -130,6 +135,10 @@ class RivyaClient:
                     self.breaker.failed()
                 else:
                     self.breaker.succeeded()  # Rivya answered: it is up, whatever it said
+                # Once an attempt may have reached Rivya, the call's outcome stays unknown,
+                # whatever later attempts say: a refused retry proves nothing about the first.
+                maybe_sent = maybe_sent or error.outcome_unknown
+                error.outcome_unknown = maybe_sent
                 attempt += 1
                 delay = self._retry.delay(attempt - 1, error, self._rng)
                 spent = self._clock.now() - started
@@ -145,6 +154,11 @@ class RivyaClient:
                 )
                 await self._clock.sleep(delay)
                 continue
+            except BaseException:
+                # Cancelled, or failed in a way we did not foresee: count it, so a half-open
+                # probe always reports and can never hold the circuit open for good.
+                self.breaker.failed()
+                raise
             self.breaker.succeeded()
             return result
 
@@ -249,6 +263,14 @@ def _classify(
             "Rivya is not accepting requests right now; retry later.",
             headers=headers,
             upstream_request_id=upstream_id,
+        )
+    if code == "idempotency_conflict":
+        # Rivya holds something else under this upstream key: whatever it is, we cannot call
+        # the create failed.
+        return UpstreamError(
+            "Rivya reports a conflict on this create's key.",
+            upstream_request_id=upstream_id,
+            outcome_unknown=True,
         )
     # Any other 5xx may have come after Rivya acted (a gateway timeout in front of it, a crash
     # after the insert): the outcome of a create is unknown, not failed.

@@ -34,9 +34,14 @@ def is_retryable(error: GatewayError) -> bool:
 
 
 def says_rivya_is_down(error: GatewayError) -> bool:
-    return isinstance(error, UpstreamUnavailable | UpstreamTimeout | UpstreamError) and not (
-        isinstance(error, UpstreamUnavailable) and error.circuit_open
-    )
+    """Timeouts, connections that failed, 5xx and unreadable answers; not a 4xx (Rivya
+    answered, the request was the problem) and not our own fast failure."""
+    if error.circuit_open:
+        return False
+    if isinstance(error, UpstreamUnavailable | UpstreamTimeout):
+        return True
+    status = error.upstream_status
+    return isinstance(error, UpstreamError) and (status is None or status >= 500)
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ class CircuitBreaker:
         self._clock, self._threshold, self._cooldown = clock, threshold, cooldown
         self._failures = 0
         self._open_until: float | None = None
-        self._probing = False
+        self._probe_started: float | None = None
 
     @property
     def state(self) -> str:
@@ -72,8 +77,12 @@ class CircuitBreaker:
         state = self.state
         if state == "closed":
             return
-        if state == "half_open" and not self._probing:
-            self._probing = True
+        now = self._clock.now()
+        # One probe at a time; a probe that never reported (its task vanished) is given up on
+        # after a cooldown, so the circuit can never stay open for good.
+        stale = self._probe_started is not None and now - self._probe_started > self._cooldown
+        if state == "half_open" and (self._probe_started is None or stale):
+            self._probe_started = now
             return
         wait = max(1, round((self._open_until or 0) - self._clock.now()))
         raise UpstreamUnavailable(
@@ -85,12 +94,13 @@ class CircuitBreaker:
     def succeeded(self) -> None:
         if self._open_until is not None:
             log.warning("circuit to Rivya closed")
-        self._failures, self._open_until, self._probing = 0, None, False
+        self._failures, self._open_until, self._probe_started = 0, None, None
 
     def failed(self) -> None:
         self._failures += 1
-        if self._probing or self._failures >= self._threshold:
-            if self._open_until is None or self._probing:
+        probing = self._probe_started is not None
+        if probing or self._failures >= self._threshold:
+            if self._open_until is None or probing:
                 log.error("circuit to Rivya opened", extra={"failures": self._failures})
             self._open_until = self._clock.now() + self._cooldown
-            self._probing = False
+            self._probe_started = None

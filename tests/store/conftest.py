@@ -77,15 +77,18 @@ class Stores:
         self, admitted: Admitted, team_id: str = "alpha", reserved: int | None = None
     ) -> StoredTask:
         self.counter += 1
-        task = rivya_task(
-            f"task_{self.counter}", "queued", reserved=reserved or admitted.create.credits
-        )
+        held = reserved or admitted.create.credits
+        task = rivya_task(f"task_{self.counter}", "queued", reserved=held)
         record = TaskRecord(
             team=team_id, upstream=task, client_request_id=admitted.create.client_request_id
         )
         now_ms = int(self.clock.now() * 1000)
         await self.tasks.record(
-            record, admitted.create, created_ms=now_ms, first_poll_ms=now_ms + 2500
+            record,
+            admitted.create,
+            created_ms=now_ms,
+            first_poll_ms=now_ms + 2500,
+            reserved=held,
         )
         return StoredTask(record, admitted.stamps)
 
@@ -116,7 +119,14 @@ async def stores(redis_url: str, clock: FakeClock) -> AsyncIterator[Stores]:
     scripts = Scripts(redis)
     yield Stores(
         teams=TeamStore(redis, keys, scripts),
-        admission=AdmissionStore(redis, keys, scripts, claim_ttl_ms=86_400_000, lease_ms=60_000),
+        admission=AdmissionStore(
+            redis,
+            keys,
+            scripts,
+            claim_ttl_ms=86_400_000,
+            lease_ms=60_000,
+            resend_window_ms=300_000,
+        ),
         tasks=TaskStore(redis, keys, scripts, retention_seconds=3600),
         spend=SpendStore(redis, keys),
         queue=SettleQueue(redis, keys, scripts),

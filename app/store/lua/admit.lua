@@ -19,14 +19,18 @@
 -- ARGV[8]    claim lifetime, ms
 -- ARGV[9]    the pending create, JSON (this script adds lease_until_ms)
 -- ARGV[10]   lease on a create being forwarded, ms
+-- ARGV[11]   the oldest a lost create may be and still be resent (Rivya's window less a lease), ms
 -- Returns    {"ok", budget_remaining (-1: no budget), rate_remaining, rate_full_in_ms, burst,
 --             window_ms}
 --            {"budget", remaining, budget} | {"rate", retry_after_ms, burst, window_ms}
 --            {"in_flight", in_flight, max_in_flight} | {"no_team"}
 --            {"replay", task id} | {"conflict", task id or ""} | {"remembered", error JSON}
 --            {"in_progress", retry_after_ms} | {"resolve", reservation id, create JSON}
+--            {"too_late", reservation id, create JSON}: lost, and too old to resend safely
 local now, credits = tonumber(ARGV[1]), tonumber(ARGV[2])
 local now_ms = math.floor(now / 1000)
+-- Decoded before anything is written: a script that fails half-way does not roll back.
+local new_create = cjson.decode(ARGV[9])
 
 if ARGV[6] ~= '' then
   local claim = redis.call('HMGET', KEYS[8], 'fp', 'state', 'task', 'error', 'res', 'expires')
@@ -39,6 +43,9 @@ if ARGV[6] ~= '' then
       local create = cjson.decode(pending)
       if create.lease_until_ms > now_ms then
         return {'in_progress', create.lease_until_ms - now_ms}
+      end
+      if now_ms - create.created_ms > tonumber(ARGV[11]) then
+        return {'too_late', claim[5], pending}
       end
       -- Nobody is forwarding it any more (its answer was lost, or its gateway died): this
       -- request takes it over, and will resend it with the same upstream key.
@@ -88,9 +95,8 @@ for i = 4, 7 do
   redis.call('HINCRBY', KEYS[i], 'reserved', credits)
   if i < 7 then redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 end
-local create = cjson.decode(ARGV[9])
-create.lease_until_ms = now_ms + tonumber(ARGV[10])
-redis.call('HSET', KEYS[9], ARGV[3], cjson.encode(create))
+new_create.lease_until_ms = now_ms + tonumber(ARGV[10])
+redis.call('HSET', KEYS[9], ARGV[3], cjson.encode(new_create))
 if ARGV[6] ~= '' then
   local lifetime = tonumber(ARGV[8])
   redis.call('DEL', KEYS[8])

@@ -3,15 +3,16 @@
 -- KEYS[1]  pending creates hash
 -- ARGV[1]  reservation id
 -- ARGV[2]  now, ms
--- ARGV[3]  lease until, ms (0 releases the lease: whoever comes next may resolve it)
--- Returns  the create's JSON when the lease was taken or released, nil when it is held by
---          someone else or the create is no longer pending
+-- ARGV[3]  lease until, ms
+-- ARGV[4]  "take": only if nobody holds it | "hand_back": set it whoever holds it (the holder
+--          giving it up; 0 or a time soon lets the next taker in)
+-- Returns  the create's JSON when the lease was taken or handed back, nil when it is held by
+--          someone else (take) or the create is no longer pending
 local pending = redis.call('HGET', KEYS[1], ARGV[1])
 if not pending then return nil end
 local create = cjson.decode(pending)
-local until_ms = tonumber(ARGV[3])
-if until_ms > 0 and create.lease_until_ms > tonumber(ARGV[2]) then return nil end
-create.lease_until_ms = until_ms
+if ARGV[4] == 'take' and create.lease_until_ms > tonumber(ARGV[2]) then return nil end
+create.lease_until_ms = tonumber(ARGV[3])
 local encoded = cjson.encode(create)
 redis.call('HSET', KEYS[1], ARGV[1], encoded)
 return encoded

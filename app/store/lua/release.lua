@@ -10,7 +10,9 @@
 -- ARGV[2]    client_request_id ("" for none)
 -- ARGV[3]    the error to remember, JSON ("" to forget the claim instead)
 -- Returns    the credits released (0 if there was nothing to release)
-redis.call('HDEL', KEYS[7], ARGV[1])
+-- Only a create still pending can be released: a late release after it was recorded or given
+-- up (a lease that lapsed mid-call) must touch neither the claim nor the money.
+if redis.call('HDEL', KEYS[7], ARGV[1]) == 0 then return 0 end
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[6], 'res') == ARGV[1] then
   if ARGV[3] ~= '' then
     redis.call('HSET', KEYS[6], 'state', 'error', 'error', ARGV[3])

@@ -1,0 +1,71 @@
+"""The circuit breaker and what counts as "Rivya is down"."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.clock import FakeClock
+from app.errors import (
+    GatewayError,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    ValidationFailed,
+)
+from app.upstream.resilience import CircuitBreaker, says_rivya_is_down
+
+
+def test_opens_after_the_threshold_and_fails_fast() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(clock, threshold=2, cooldown=10)
+    breaker.failed()
+    breaker.before_call()  # one failure: still closed
+    breaker.failed()
+    with pytest.raises(UpstreamUnavailable) as caught:
+        breaker.before_call()
+    assert caught.value.circuit_open
+    assert caught.value.headers["Retry-After"] == "10"
+
+
+def test_one_probe_after_the_cooldown_decides() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(clock, threshold=1, cooldown=10)
+    breaker.failed()
+    clock.advance(10)
+    breaker.before_call()  # the probe
+    with pytest.raises(UpstreamUnavailable):
+        breaker.before_call()  # only one at a time
+    breaker.failed()  # the probe failed: open again
+    assert breaker.state == "open"
+    clock.advance(10)
+    breaker.before_call()
+    breaker.succeeded()
+    assert breaker.state == "closed"
+
+
+def test_a_probe_that_never_reports_cannot_hold_the_circuit_open() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(clock, threshold=1, cooldown=10)
+    breaker.failed()
+    clock.advance(10)
+    breaker.before_call()  # a probe whose task is then cancelled and never reports
+    clock.advance(11)
+    breaker.before_call()  # a new probe is let through
+    breaker.succeeded()
+    assert breaker.state == "closed"
+
+
+@pytest.mark.parametrize(
+    ("error", "down"),
+    [
+        (UpstreamTimeout(), True),
+        (UpstreamUnavailable(), True),
+        (UpstreamError(upstream_status=500), True),
+        (UpstreamError(), True),  # unreadable answer
+        (UpstreamError(upstream_status=409), False),
+        (ValidationFailed(), False),
+        (UpstreamUnavailable(circuit_open=True), False),
+    ],
+)
+def test_what_says_rivya_is_down(error: GatewayError, down: bool) -> None:
+    assert says_rivya_is_down(error) is down
