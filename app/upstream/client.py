@@ -140,7 +140,7 @@ class RivyaClient:
                 maybe_sent = maybe_sent or error.outcome_unknown
                 error.outcome_unknown = maybe_sent
                 attempt += 1
-                delay = self._retry.delay(attempt - 1, error, self._rng)
+                delay = self._retry.delay(attempt - 1, error, self._rng, now=self._clock.now())
                 spent = self._clock.now() - started
                 if (
                     not is_retryable(error)

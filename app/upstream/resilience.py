@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 
 from app.clock import Clock
 from app.errors import (
@@ -51,12 +52,27 @@ class RetryPolicy:
     base_delay: float = 0.2
     max_delay: float = 2.0
 
-    def delay(self, attempt: int, error: GatewayError, rng: random.Random) -> float:
+    def delay(self, attempt: int, error: GatewayError, rng: random.Random, *, now: float) -> float:
         """How long to wait before attempt ``attempt + 1``; Retry-After wins when given."""
-        retry_after = error.headers.get("Retry-After")
-        if retry_after and retry_after.isdigit():
-            return float(retry_after)
+        wait = retry_after_seconds(error.headers.get("Retry-After"), now=now)
+        if wait is not None:
+            return wait
         return rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+def retry_after_seconds(value: str | None, *, now: float) -> float | None:
+    """``Retry-After`` as seconds: delta-seconds or an HTTP date (RFC 9110); None if absent or
+    unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(moment.timestamp() - now, 0.0)
 
 
 class CircuitBreaker:

@@ -12,7 +12,7 @@ from app.errors import (
     UpstreamUnavailable,
     ValidationFailed,
 )
-from app.upstream.resilience import CircuitBreaker, says_rivya_is_down
+from app.upstream.resilience import CircuitBreaker, retry_after_seconds, says_rivya_is_down
 
 
 def test_opens_after_the_threshold_and_fails_fast() -> None:
@@ -69,3 +69,20 @@ def test_a_probe_that_never_reports_cannot_hold_the_circuit_open() -> None:
 )
 def test_what_says_rivya_is_down(error: GatewayError, down: bool) -> None:
     assert says_rivya_is_down(error) is down
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("7", 7.0),
+        ("Wed, 21 Oct 2015 07:28:10 GMT", 10.0),  # an HTTP date, 10 s after "now"
+        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),  # already past
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_retry_after_takes_seconds_or_an_http_date(
+    value: str | None, seconds: float | None
+) -> None:
+    now = 1445412480.0  # Wed, 21 Oct 2015 07:28:00 GMT
+    assert retry_after_seconds(value, now=now) == seconds
