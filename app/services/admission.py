@@ -80,10 +80,11 @@ class Admission:
                 headers={"Retry-After": str(retry), **rate_limit_headers(refused.rate)},
             )
         if refused.reason == "in_flight":
+            rate = rate_limit_headers(refused.rate) if refused.rate else {}
             return RateLimited(
                 f"Team {team.id!r} has {refused.in_flight} tasks in flight, the most it may "
                 "have; retry when one ends.",
-                headers={"Retry-After": str(self._in_flight_retry)},
+                headers={"Retry-After": str(self._in_flight_retry), **rate},
             )
         # The team was deleted after its key was cached.
         return ApiKeyRevoked("This key's team no longer exists.")

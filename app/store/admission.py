@@ -194,7 +194,9 @@ class AdmissionStore:
             state = RateState(burst, _seconds(window_ms), 0, _seconds(retry_ms))
             return Refused("rate", retry_after_ms=retry_ms, rate=state)
         if kind == "in_flight":
-            return Refused("in_flight", in_flight=numbers[0], max_in_flight=numbers[1])
+            in_flight, most, rate_left, full_in_ms, burst, window_ms = numbers
+            state = RateState(burst, _seconds(window_ms), rate_left, _seconds(full_in_ms))
+            return Refused("in_flight", in_flight=in_flight, max_in_flight=most, rate=state)
         return Refused("no_team")
 
     async def release(self, create: PendingCreate, *, remember: dict[str, Any] | None) -> int:

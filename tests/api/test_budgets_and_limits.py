@@ -118,6 +118,9 @@ async def test_in_flight_cap_refuses_until_a_task_ends(gateway: Gateway, clock: 
     assert refused.status_code == 429
     assert "2 tasks in flight" in refused.json()["error"]["message"]
     assert refused.headers["retry-after"]
+    # Every 429 carries the IETF headers; this one consumed nothing of the rate bucket.
+    assert refused.headers["ratelimit-policy"] == '"creates";q=1000;w=60'
+    assert refused.headers["ratelimit"].startswith('"creates";r=998;')
     clock.advance(10)  # both tasks end upstream; reading one settles it and frees its slot
     assert (await gateway.http.get(f"/v1/images/{ids[0]}", headers=bearer(key))).status_code == 200
     assert (await create(gateway, key)).status_code == 202

@@ -23,7 +23,8 @@
 -- Returns    {"ok", budget_remaining (-1: no budget), rate_remaining, rate_full_in_ms, burst,
 --             window_ms}
 --            {"budget", remaining, budget} | {"rate", retry_after_ms, burst, window_ms}
---            {"in_flight", in_flight, max_in_flight} | {"no_team"}
+--            {"in_flight", in_flight, max_in_flight, rate_remaining, rate_full_in_ms, burst,
+--             window_ms} | {"no_team"}
 --            {"replay", task id} | {"conflict", task id or ""} | {"remembered", error JSON}
 --            {"in_progress", retry_after_ms} | {"resolve", reservation id, create JSON}
 --            {"too_late", reservation id, create JSON}: lost, and too old to resend safely
@@ -86,7 +87,9 @@ end
 
 local in_flight = redis.call('HLEN', KEYS[3])
 if max_in_flight and in_flight >= max_in_flight then
-  return {'in_flight', in_flight, max_in_flight}
+  -- The rate bucket as it stands (this refusal consumes nothing), for the RateLimit headers.
+  return {'in_flight', in_flight, max_in_flight, math.floor((window - (tat - now)) / interval),
+    math.ceil((tat - now) / 1000), burst, math.floor(window / 1000)}
 end
 
 redis.call('SET', KEYS[2], string.format('%.0f', new_tat), 'PX', math.ceil(window / 1000) + 1000)
