@@ -134,6 +134,7 @@ def build_services(
                 batch=settings.settler_batch,
                 concurrency=settings.settler_concurrency,
                 tick_seconds=settings.settler_tick_seconds,
+                give_up_after_seconds=settings.settler_give_up_after_seconds,
             ),
         ),
     )

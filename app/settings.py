@@ -83,6 +83,9 @@ class Settings(StoreSettings):
     settler_poll_min_seconds: float = Field(default=5.0, gt=0)
     settler_poll_max_seconds: float = Field(default=10.0, gt=0)
     settler_slow_after_seconds: float = Field(default=300.0, gt=0)  # then poll 3x less often
+    # Rivya's longest task is undocumented; past this a task that has not ended (or that Rivya
+    # no longer knows) is charged what it held and stops holding an in-flight slot.
+    settler_give_up_after_seconds: float = Field(default=86_400.0, gt=0)
     settler_tick_seconds: float = Field(default=0.5, gt=0)
     settler_lease_seconds: float = Field(default=30.0, gt=0)
     settler_batch: int = Field(default=100, ge=1)

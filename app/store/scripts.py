@@ -24,6 +24,7 @@ class Scripts:
         self.claim_due = self._register(redis, "claim_due")
         self.lease_create = self._register(redis, "lease_create")
         self.abandon = self._register(redis, "abandon")
+        self.give_up = self._register(redis, "give_up")
 
     @staticmethod
     def _register(redis: Redis, name: str) -> AsyncScript:

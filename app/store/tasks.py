@@ -111,3 +111,18 @@ class TaskStore:
                 args=[fresh.id, fresh.status, fresh.model_dump_json(), fresh.final_credits],
             )
         return Observed(int(outcome))
+
+    async def give_up(self, stored: StoredTask) -> int:
+        """Stop waiting for a task: its held credits count as spent; -1 if it had ended."""
+        k, team = self._keys, stored.record.team
+        async with store_errors():
+            spent = await self._scripts.give_up(
+                keys=[
+                    k.task(team, stored.record.id),
+                    k.reservations(team),
+                    *spend_keys(k, team, stored.stamps),
+                    k.settle_due(team),
+                ],
+                args=[stored.record.id],
+            )
+        return int(spent)

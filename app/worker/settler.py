@@ -34,6 +34,7 @@ class SettlerConfig:
     batch: int = 100
     concurrency: int = 16
     tick_seconds: float = 0.5
+    give_up_after_seconds: float = 86_400.0
 
 
 class Settler:
@@ -85,6 +86,16 @@ class Settler:
             stored = await self._tasks.get(team, task_id)
             if stored is None:  # expired or never recorded: nothing left to settle
                 await self._queue.drop(team, task_id)
+                return
+            now = self._clock.now()
+            age = now - _epoch(stored.record.upstream.created_at, fallback=now)
+            if age > self._config.give_up_after_seconds:
+                held = await self._tasks.give_up(stored)
+                if held >= 0:
+                    log.error(
+                        "gave up on a task Rivya never ended; its credits count as spent",
+                        extra={"team": team, "task_id": task_id, "credits": held},
+                    )
                 return
             try:
                 fresh = await self._upstream.get_generation(task_id)

@@ -239,3 +239,21 @@ async def test_usage_credits_and_the_spend_report(gateway: Gateway, clock: FakeC
     assert by_day["totals"]["spent_credits"] == 12
     bad = await gateway.http.get("/admin/spend?period=yesterday", headers=admin_headers())
     assert bad.status_code == 400
+
+
+async def test_the_settler_gives_up_on_a_task_rivya_no_longer_knows(
+    gateway: Gateway, clock: FakeClock
+) -> None:
+    key = await gateway.team_with_key("alpha", budget_credits=100, max_in_flight=1)
+    assert (await create(gateway, key)).status_code == 202
+    gateway.sim.tasks.clear()  # Rivya forgets it: every poll is now a 404
+    settler = gateway.app.state.services.settler
+    clock.advance(10)
+    await settler.run_once()
+    assert (await usage(gateway, key))["in_flight"] == 1  # still waiting
+    assert (await create(gateway, key)).status_code == 429
+    clock.advance(86_400)
+    await settler.run_once()
+    u = await usage(gateway, key)
+    assert (u["in_flight"], u["reserved_credits"], u["spent_credits"]) == (0, 0, 8)
+    assert (await create(gateway, key)).status_code == 202

@@ -69,3 +69,18 @@ async def test_a_resent_body_is_byte_for_byte_the_first(stores: Stores) -> None:
     taken = await stores.admission.lease("alpha", create.reservation_id, now_ms=0)
     assert taken is not None
     assert taken.body == body
+
+
+async def test_giving_up_charges_what_was_held_and_the_real_end_corrects_it(
+    stores: Stores,
+) -> None:
+    await stores.team(budget_credits=100, max_in_flight=1)
+    stored = await stores.record(await stores.admitted())
+    assert await stores.tasks.give_up(stored) == 8
+    assert await stores.tasks.give_up(stored) == -1  # once
+    spend = await stores.spent()
+    assert (spend.spent, spend.reserved, spend.in_flight) == (8, 0, 0)
+    # Rivya reports the end after all: the task failed, so it costs nothing.
+    await stores.tasks.observe(stored, rivya_task(stored.record.id, "failed"))
+    spend = await stores.spent()
+    assert (spend.spent, spend.reserved, spend.tasks_failed) == (0, 0, 1)

@@ -29,9 +29,16 @@ local reserved = entry and tonumber(string.match(entry, '^(%d+)')) or 0
 local final = tonumber(ARGV[4])
 if ARGV[2] == 'failed' then final = 0 end
 redis.call('HDEL', KEYS[2], ARGV[1])
+-- A task given up on was charged what it held; its real end corrects that charge.
+local given_up = tonumber(redis.call('HGET', KEYS[1], 'given_up') or '')
 for i = 3, 6 do
-  redis.call('HINCRBY', KEYS[i], 'reserved', -reserved)
-  redis.call('HINCRBY', KEYS[i], 'spent', final)
+  if given_up then
+    redis.call('HINCRBY', KEYS[i], 'spent', final - given_up)
+    redis.call('HINCRBY', KEYS[i], 'tasks_abandoned', -1)
+  else
+    redis.call('HINCRBY', KEYS[i], 'reserved', -reserved)
+    redis.call('HINCRBY', KEYS[i], 'spent', final)
+  end
   redis.call('HINCRBY', KEYS[i], 'tasks_' .. ARGV[2], 1)
 end
 redis.call('HSET', KEYS[1], 'final_credits', final)
