@@ -86,11 +86,9 @@ class TaskService:
         while True:
             decision = await self._admission.decide(team, request, key_id=caller.key_id)
             if isinstance(decision, Admitted):
-                # No rate state: this request took over an earlier create of the same key
-                # whose outcome was lost, and resends it: its answer is a replay.
-                takeover = decision.rate is None
-                record = await self._forwarder.forward(decision.create, resend=takeover)
-                return Created(record, decision.rate, replayed=takeover)
+                # A takeover resends an earlier create of this key: its answer is a replay.
+                record = await self._forwarder.forward(decision.create, resend=decision.takeover)
+                return Created(record, decision.rate, replayed=decision.takeover)
             if decision.kind != "in_progress" or loop.time() >= give_up_at:
                 return await self._repeat(caller, request, decision)
             # Real time: this waits for another request, not for anything the clock drives.

@@ -81,7 +81,10 @@ class PendingCreate:
 class Admitted:
     create: PendingCreate
     budget_remaining: int | None
-    rate: RateState | None  # None when an earlier create is being resolved, not a new one
+    rate: RateState | None  # None for a takeover: nothing new was admitted
+    # A takeover: this request took over an earlier create of the same key whose outcome was
+    # lost, and must resend it (it may already exist at Rivya).
+    takeover: bool = False
 
     @property
     def reservation_id(self) -> str:
@@ -175,7 +178,7 @@ class AdmissionStore:
         if kind == "resolve":
             reservation_id, text = values
             earlier = PendingCreate.from_json(team, reservation_id, text)
-            return Admitted(create=earlier, budget_remaining=None, rate=None)
+            return Admitted(create=earlier, budget_remaining=None, rate=None, takeover=True)
         if kind == "too_late":
             reservation_id, text = values
             lost = PendingCreate.from_json(team, reservation_id, text)

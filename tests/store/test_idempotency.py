@@ -65,6 +65,7 @@ async def test_an_unknown_outcome_is_taken_over_with_the_same_upstream_key(
     assert isinstance(takeover, Admitted)
     assert takeover.create.reservation_id == first.create.reservation_id
     assert takeover.create.upstream_key == first.create.upstream_key
+    assert takeover.takeover
     assert takeover.rate is None  # not a new create: nothing more was admitted
     assert (await stores.spent()).reserved == 8
     # The taker holds the lease now: a third request waits.
