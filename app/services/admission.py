@@ -58,6 +58,7 @@ class Admission:
             client_request_id=request.client_request_id,
             key_id=key_id,
             created_ms=int(now * 1000),
+            owner=uuid.uuid4().hex,
         )
         decision = await self._store.admit(
             create, fingerprint=request.fingerprint(), now_us=int(now * 1_000_000)

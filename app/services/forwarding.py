@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import random
+import uuid
 
 from app import context
 from app.clock import Clock
@@ -134,7 +135,9 @@ class Resolver:
         now_ms = int(self._clock.now() * 1000)
         tried = 0
         for pending in await self._admission.pending(team):
-            create = await self._admission.lease(team, pending.reservation_id, now_ms=now_ms)
+            create = await self._admission.lease(
+                team, pending.reservation_id, now_ms=now_ms, owner=uuid.uuid4().hex
+            )
             if create is None:  # someone is forwarding it, or it just closed
                 continue
             tried += 1

@@ -44,6 +44,9 @@ class PendingCreate:
     client_request_id: str | None
     key_id: str | None
     created_ms: int
+    # Whose lease this copy of the create stands for: only its holder may hand it back or
+    # release it. Set by whoever takes the lease; not part of the create itself.
+    owner: str = ""
 
     def to_json(self) -> str:
         return json.dumps(
@@ -74,6 +77,7 @@ class PendingCreate:
             client_request_id=data["crid"] or None,
             key_id=data["key_id"] or None,
             created_ms=int(data["created_ms"]),
+            owner=str(data.get("lease_owner", "")),
         )
 
 
@@ -165,6 +169,7 @@ class AdmissionStore:
                     create.to_json(),
                     self._lease_ms,
                     self._last_resend_ms,
+                    create.owner,
                 ],
             )
         kind, *values = [str(v) for v in reply]
@@ -212,6 +217,7 @@ class AdmissionStore:
                     create.reservation_id,
                     create.client_request_id or "",
                     json.dumps(remember) if remember else "",
+                    create.owner,
                 ],
             )
         return int(released)
@@ -225,12 +231,14 @@ class AdmissionStore:
             )
         return int(spent)
 
-    async def lease(self, team: str, reservation_id: str, *, now_ms: int) -> PendingCreate | None:
+    async def lease(
+        self, team: str, reservation_id: str, *, now_ms: int, owner: str
+    ) -> PendingCreate | None:
         """Take the lease on a pending create (None: someone holds it, or it is closed)."""
         async with store_errors():
             text = await self._scripts.lease_create(
                 keys=[self._keys.pending_creates(team)],
-                args=[reservation_id, now_ms, now_ms + self._lease_ms, "take"],
+                args=[reservation_id, now_ms, now_ms + self._lease_ms, "take", owner],
             )
         return PendingCreate.from_json(team, reservation_id, str(text)) if text else None
 
@@ -240,7 +248,7 @@ class AdmissionStore:
         async with store_errors():
             await self._scripts.lease_create(
                 keys=[self._keys.pending_creates(create.team)],
-                args=[create.reservation_id, 0, until_ms, "hand_back"],
+                args=[create.reservation_id, 0, until_ms, "hand_back", create.owner],
             )
 
     async def pending(self, team: str) -> list[PendingCreate]:

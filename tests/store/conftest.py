@@ -53,6 +53,7 @@ class Stores:
             client_request_id=crid,
             key_id=None,
             created_ms=int(now * 1000),
+            owner=f"owner_{self.counter}",
         )
 
     async def admit(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.domain import TaskRecord
-from app.store.admission import Repeat
+from app.store.admission import Admitted, Repeat
 from tests.store.conftest import Stores, rivya_task
 
 
@@ -66,7 +66,7 @@ async def test_a_resent_body_is_byte_for_byte_the_first(stores: Stores) -> None:
     create = create.__class__(**{**vars(create), "body": body})
     await stores.admission.admit(create, fingerprint="fp", now_us=int(stores.clock.now() * 1e6))
     await stores.admission.unlease(create)
-    taken = await stores.admission.lease("alpha", create.reservation_id, now_ms=0)
+    taken = await stores.admission.lease("alpha", create.reservation_id, now_ms=0, owner="me")
     assert taken is not None
     assert taken.body == body
 
@@ -84,3 +84,22 @@ async def test_giving_up_charges_what_was_held_and_the_real_end_corrects_it(
     await stores.tasks.observe(stored, rivya_task(stored.record.id, "failed"))
     spend = await stores.spent()
     assert (spend.spent, spend.reserved, spend.tasks_failed) == (0, 0, 1)
+
+
+async def test_a_holder_that_lost_its_lease_can_neither_release_nor_hand_it_back(
+    stores: Stores,
+) -> None:
+    await stores.team(budget_credits=100)
+    first = await stores.admitted(crid="paused")
+    stores.clock.advance(61)  # the first holder pauses past its 60 s lease
+    takeover = await stores.admit(crid="paused")
+    assert isinstance(takeover, Admitted)
+    assert takeover.takeover
+    # The paused holder wakes up and hears a definite refusal: it must not refund.
+    assert await stores.admission.release(first.create, remember=None) == 0
+    await stores.admission.unlease(first.create)  # nor free the new holder's lease
+    again = await stores.admit(crid="paused")
+    assert isinstance(again, Repeat)
+    assert again.kind == "in_progress"
+    spend = await stores.spent()
+    assert (spend.reserved, spend.in_flight) == (8, 1)

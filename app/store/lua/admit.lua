@@ -20,6 +20,7 @@
 -- ARGV[9]    the pending create, JSON (this script adds lease_until_ms)
 -- ARGV[10]   lease on a create being forwarded, ms
 -- ARGV[11]   the oldest a lost create may be and still be resent (Rivya's window less a lease), ms
+-- ARGV[12]   this request's lease owner token
 -- Returns    {"ok", budget_remaining (-1: no budget), rate_remaining, rate_full_in_ms, burst,
 --             window_ms}
 --            {"budget", remaining, budget} | {"rate", retry_after_ms, burst, window_ms}
@@ -51,6 +52,7 @@ if ARGV[6] ~= '' then
       -- Nobody is forwarding it any more (its answer was lost, or its gateway died): this
       -- request takes it over, and will resend it with the same upstream key.
       create.lease_until_ms = now_ms + tonumber(ARGV[10])
+      create.lease_owner = ARGV[12]
       local encoded = cjson.encode(create)
       redis.call('HSET', KEYS[9], claim[5], encoded)
       return {'resolve', claim[5], encoded}
@@ -99,6 +101,7 @@ for i = 4, 7 do
   if i < 7 then redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 end
 new_create.lease_until_ms = now_ms + tonumber(ARGV[10])
+new_create.lease_owner = ARGV[12]
 redis.call('HSET', KEYS[9], ARGV[3], cjson.encode(new_create))
 if ARGV[6] ~= '' then
   local lifetime = tonumber(ARGV[8])

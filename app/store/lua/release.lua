@@ -9,10 +9,14 @@
 -- ARGV[1]    reservation id
 -- ARGV[2]    client_request_id ("" for none)
 -- ARGV[3]    the error to remember, JSON ("" to forget the claim instead)
+-- ARGV[4]    the caller's lease owner token
 -- Returns    the credits released (0 if there was nothing to release)
--- Only a create still pending can be released: a late release after it was recorded or given
--- up (a lease that lapsed mid-call) must touch neither the claim nor the money.
-if redis.call('HDEL', KEYS[7], ARGV[1]) == 0 then return 0 end
+-- Only the holder of a create still pending can release it: a late release after it was
+-- recorded, given up or taken over (a lease that lapsed mid-call) must touch neither the claim
+-- nor the money.
+local pending = redis.call('HGET', KEYS[7], ARGV[1])
+if not pending or cjson.decode(pending).lease_owner ~= ARGV[4] then return 0 end
+redis.call('HDEL', KEYS[7], ARGV[1])
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[6], 'res') == ARGV[1] then
   if ARGV[3] ~= '' then
     redis.call('HSET', KEYS[6], 'state', 'error', 'error', ARGV[3])
