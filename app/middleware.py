@@ -67,9 +67,11 @@ class GatewayMiddleware:
             await send(message)
 
         declared = _header(scope, b"content-length")
-        limit = (
-            self.max_upload_bytes if scope.get("path") in self.upload_paths else self.max_body_bytes
-        )
+        path = str(scope.get("path", ""))
+        root = str(scope.get("root_path", ""))
+        if root and path.startswith(root):  # served under a prefix (uvicorn --root-path)
+            path = path[len(root) :]
+        limit = self.max_upload_bytes if path in self.upload_paths else self.max_body_bytes
         try:
             if declared and declared.isdigit() and int(declared) > limit:
                 raise _BodyTooLarge(limit)

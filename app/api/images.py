@@ -77,12 +77,14 @@ async def edit_image(
             details=[FieldError("reference_file_id", "an edit's reference is its image part")]
         )
     body = edit_form_body(upload.fields, services.catalog, services.default_model)
-    # Check the create's fields before uploading anything; the file reference is added after.
-    parse_image_create(
+    # Check the create's fields, and that the team may use its model, before uploading
+    # anything; the file reference is added after.
+    checked = parse_image_create(
         body, services.catalog, services.default_model, idempotency_key=idempotency_key
     )
+    services.tasks.check_model(caller, checked)
     record = await services.files.upload(
-        caller.team, upload.data, name=upload.filename, kind="image", model_id=body.get("model")
+        caller.team, upload.data, name=upload.filename, kind="image", model_id=checked.model.id
     )
     generation = parse_image_create(
         {**body, "reference_file_id": record.id},

@@ -36,7 +36,7 @@ class Upload:
 
 
 async def read_upload(request: Request, *, file_field: str) -> Upload:
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise ValidationFailed(
             details=[FieldError("body", "must be multipart/form-data with a file part")]
         )
@@ -49,7 +49,13 @@ async def read_upload(request: Request, *, file_field: str) -> Upload:
         if not isinstance(part, UploadFile):
             raise ValidationFailed(details=[FieldError(file_field, "a file part is required")])
         data = await part.read()
-        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        fields: dict[str, str] = {}
+        for name, value in form.multi_items():
+            if not isinstance(value, str):
+                continue
+            if name in fields:  # which of two prompts did the caller mean? Say, don't guess.
+                raise ValidationFailed(details=[FieldError(name, "is given more than once")])
+            fields[name] = value
         return Upload(data=data, filename=part.filename or "", fields=fields)
     finally:
         await form.close()

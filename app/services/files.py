@@ -3,6 +3,7 @@ for its team, and turning a team's references into Rivya's ``referenceMediaItems
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections import Counter
 
@@ -30,7 +31,9 @@ class FileService:
             model = self._catalog.get(model_id)
             if model is None:
                 raise ValidationFailed(details=[FieldError("model", f"unknown model {model_id!r}")])
-        checked = check_file(data, name=name, kind=kind, rule=file_rule(self._catalog, kind, model))
+        rule = file_rule(self._catalog, kind, model)
+        # Decoding is CPU work: off the event loop, so one upload never stalls other requests.
+        checked = await asyncio.to_thread(check_file, data, name=name, kind=kind, rule=rule)
         # The same content uploaded again by the same team is the same file: no second upload,
         # and a repeated edit references the very same URL.
         existing = await self._store.find_by_content(team.id, checked.sha256)

@@ -17,6 +17,9 @@ from typing import Any
 from app.catalog import Catalog, FieldError, ModelSpec, ParamValue
 from app.errors import ValidationFailed
 
+# A plain decimal number as a form field may carry it: no signs, spaces, underscores or
+# non-ASCII digits, which Python's int() and float() would otherwise accept.
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # the gateway's own surface
 # Rivya's own rule for its trace id: at most 128 characters. The drop-in surface keeps it, so a
 # Rivya client's ids work unchanged; they are idempotency keys all the same.
@@ -169,6 +172,8 @@ def edit_form_body(
     body: dict[str, Any] = {}
     errors: list[FieldError] = []
     for name, text in fields.items():
+        if name == "model" and not text:
+            continue  # an empty field means "the default", as a null does in JSON
         spec = model.param_by_alias(name) if model else None
         if spec is None or (spec.type != "number" and not spec.as_boolean):
             body[name] = text  # strings stay strings: selects, text, prompt, model, keys
@@ -176,11 +181,11 @@ def edit_form_body(
             if text.lower() not in ("true", "false"):
                 errors.append(FieldError(name, "must be true or false"))
             body[name] = text.lower() == "true"
+        elif _NUMBER.fullmatch(text):
+            number = float(text)
+            body[name] = int(number) if spec.integer and number.is_integer() else number
         else:
-            try:
-                body[name] = int(text) if spec.integer else float(text)
-            except ValueError:
-                errors.append(FieldError(name, "must be a number"))
+            errors.append(FieldError(name, "must be a number"))
     if errors:
         raise ValidationFailed(details=errors)
     return body

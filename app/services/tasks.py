@@ -74,10 +74,14 @@ class TaskService:
         self._in_progress_wait = in_progress_wait_seconds
         self._rng = random.Random()
 
+    @staticmethod
+    def check_model(caller: Caller, request: GenerationRequest) -> None:
+        if not caller.team.may_use(request.model.id):
+            raise ModelNotAllowed(f"Team {caller.team.id!r} may not use {request.model.id!r}.")
+
     async def create(self, caller: Caller, request: GenerationRequest) -> Created:
         team = caller.team
-        if not team.may_use(request.model.id):
-            raise ModelNotAllowed(f"Team {team.id!r} may not use {request.model.id!r}.")
+        self.check_model(caller, request)
         request = await self._files.resolve(team, request)
         # Wait briefly while the first of several identical requests is still being forwarded,
         # so that its repeats can answer with its task rather than with a 409.

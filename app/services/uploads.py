@@ -1,6 +1,7 @@
 """Checking an uploaded file before anything else happens: size, real type, decodability.
 
-No I/O: the bytes are already read, under a hard cap enforced while they streamed in. The
+No I/O: the bytes are already read, under a hard cap enforced while they streamed in. Decoding
+is CPU work: callers run ``check_file`` off the event loop (``asyncio.to_thread``). The
 rules (per kind: largest size, accepted types) come from the model catalogue, so video and
 audio models are a data change.
 """
@@ -19,9 +20,14 @@ from app.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from app.media import sniff
 
 # Sane image dimensions: Rivya's models work at a few megapixels; anything far beyond is a
-# mistake or a decompression bomb.
-MAX_SIDE = 12_000
-MAX_PIXELS = 50_000_000
+# mistake or a decompression bomb. Checked from the header, before any pixel is decoded.
+MAX_SIDE = 10_000
+MAX_PIXELS = 25_000_000
+# A progressive JPEG decodes once per scan; a few are normal, thousands are a CPU bomb.
+MAX_JPEG_SCANS = 64
+# The Pillow decoder each accepted type may use, and no other (no PCD, TGA, ... behind a JPEG
+# signature).
+PILLOW_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ def check_file(data: bytes, *, name: str, kind: str, rule: FileRule) -> CheckedF
         raise UnsupportedMediaType(f"{found} not an accepted {kind} type ({accepted}).")
     width = height = None
     if kind == "image":
-        width, height = _image_size(data)
+        width, height = _image_size(data, mime)
     return CheckedFile(
         kind=kind,
         mime_type=mime,
@@ -79,27 +85,39 @@ def check_file(data: bytes, *, name: str, kind: str, rule: FileRule) -> CheckedF
     )
 
 
-def _image_size(data: bytes) -> tuple[int, int]:
-    """Decode the whole image (a truncated file fails here) and check its dimensions."""
+def _image_size(data: bytes, mime: str) -> tuple[int, int]:
+    """Decode the whole image with the decoder of its sniffed type (a truncated file fails
+    here), after checking from its header that decoding it is cheap enough."""
+    fmt = PILLOW_FORMATS.get(mime)
+    if fmt is None:
+        raise UnsupportedMediaType(f"{mime} images cannot be checked.")
+    if fmt == "JPEG" and data.count(b"\xff\xda") > MAX_JPEG_SCANS:
+        # Inside a JPEG's coded data 0xFF is always stuffed (FF 00): FF DA is a scan marker.
+        raise _bad(f"has more than {MAX_JPEG_SCANS} JPEG scans")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(io.BytesIO(data), formats=[fmt]) as image:
                 width, height = image.size
+                if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
+                    raise _bad(f"is {width}x{height}; each side must be 1 to {MAX_SIDE} pixels")
                 if width * height > MAX_PIXELS:
                     raise _bad(f"is {width}x{height}; at most {MAX_PIXELS} pixels allowed")
+                if getattr(image, "is_animated", False):
+                    raise _bad("is animated; a reference must be a still image")
                 image.load()
+    except ValidationFailed:
+        raise
     except (
         UnidentifiedImageError,
         OSError,
         SyntaxError,
         ValueError,
+        EOFError,
         Image.DecompressionBombError,
         Image.DecompressionBombWarning,
     ) as exc:
         raise _bad("is not a complete, decodable image") from exc
-    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
-        raise _bad(f"is {width}x{height}; each side must be 1 to {MAX_SIDE} pixels")
     return width, height
 
 

@@ -55,6 +55,12 @@ class FileRecord:
         return item
 
 
+# How long identical content is answered with the earlier upload. Rivya's file lifetime is
+# undocumented: reuse stays short, and far inside the record's own retention, so a reused id
+# never vanishes moments after it is handed out.
+CONTENT_REUSE_SECONDS = 3600
+
+
 def url_digest(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:32]
 
@@ -71,7 +77,7 @@ class FileStore:
         async with store_errors(), self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(k.file(team, file.id), mapping=fields)  # type: ignore[arg-type]
             pipe.expire(k.file(team, file.id), self._retention)
-            pipe.set(k.file_by_content(team, file.sha256), file.id, ex=self._retention)
+            pipe.set(k.file_by_content(team, file.sha256), file.id, ex=CONTENT_REUSE_SECONDS)
             pipe.set(k.file_by_url(team, url_digest(file.url)), file.id, ex=self._retention)
             await pipe.execute()
 

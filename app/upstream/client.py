@@ -21,6 +21,8 @@ from app.errors import (
     GatewayError,
     InsufficientCredits,
     NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
     UpstreamAuthFailed,
     UpstreamError,
     UpstreamTimeout,
@@ -250,6 +252,14 @@ def _classify(
         return UpstreamAuthFailed(upstream_request_id=upstream_id)
     if status == 404:
         return NotFound(upstream_request_id=upstream_id)
+    if status == 413:
+        return PayloadTooLarge(
+            "Rivya refused the file as too large.", upstream_request_id=upstream_id
+        )
+    if status == 415:
+        return UnsupportedMediaType(
+            "Rivya refused the file's type.", upstream_request_id=upstream_id
+        )
     if status == 400 and code == "validation_failed":
         return ValidationFailed(
             f"Rivya rejected the request: {message}" if message else None,

@@ -284,3 +284,39 @@ async def test_a_bad_edit_field_stops_before_any_upload(gateway: Gateway) -> Non
     missing = await gateway.http.post("/v1/images/edits", data={"prompt": "p"}, headers=bearer(key))
     assert missing.status_code == 400
     assert uploads_upstream(gateway) == []
+
+
+async def test_an_edit_with_a_model_the_team_may_not_use_uploads_nothing(
+    gateway: Gateway,
+) -> None:
+    key = await gateway.team_with_key("alpha", allowed_models=["flux-kontext-pro"])
+    response = await edit(gateway, key, picture(), {"model": "flux-kontext-max"})
+    assert response.status_code == 403
+    assert uploads_upstream(gateway) == []
+
+
+async def test_edit_form_fields_are_read_strictly(gateway: Gateway) -> None:
+    key = await gateway.team_with_key("alpha")
+    for fields in (
+        {"safety_tolerance": "+3"},
+        {"safety_tolerance": " 3"},
+        {"safety_tolerance": "\u0663"},
+        {"safety_tolerance": "1_0"},
+    ):
+        response = await edit(gateway, key, picture(), fields)
+        assert response.status_code == 400, fields
+    repeated = await gateway.http.post(
+        "/v1/images/edits",
+        files=[
+            ("image", ("p.png", picture(), "image/png")),
+            ("prompt", (None, "first")),
+            ("prompt", (None, "second")),
+        ],
+        headers=bearer(key),
+    )
+    assert repeated.status_code == 400
+    assert repeated.json()["error"]["details"][0]["field"] == "prompt"
+    assert uploads_upstream(gateway) == []
+    ok = await edit(gateway, key, picture(), {"safety_tolerance": "3.0", "model": ""})
+    assert ok.status_code == 202, ok.text
+    assert ok.json()["model"] == "flux-kontext-max"
