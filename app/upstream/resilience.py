@@ -36,8 +36,9 @@ def is_retryable(error: GatewayError) -> bool:
 
 def says_rivya_is_down(error: GatewayError) -> bool:
     """Timeouts, connections that failed, 5xx and unreadable answers; not a 4xx (Rivya
-    answered, the request was the problem) and not our own fast failure."""
-    if error.circuit_open:
+    answered, the request was the problem), not a 429 (Rivya says "slower", which Retry-After
+    handles, and one team's burst must not shut every team out) and not our own fast failure."""
+    if error.circuit_open or error.upstream_status == 429:
         return False
     if isinstance(error, UpstreamUnavailable | UpstreamTimeout):
         return True

@@ -65,6 +65,8 @@ def test_a_probe_that_never_reports_cannot_hold_the_circuit_open() -> None:
         (UpstreamError(upstream_status=409), False),
         (ValidationFailed(), False),
         (UpstreamUnavailable(circuit_open=True), False),
+        (UpstreamUnavailable(upstream_status=429), False),  # "slower", not "down"
+        (UpstreamUnavailable(upstream_status=503), True),
     ],
 )
 def test_what_says_rivya_is_down(error: GatewayError, down: bool) -> None:
