@@ -26,10 +26,6 @@ def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
 
 
-def current() -> RequestContext | None:
-    return _current.get()
-
-
 def open_context(request_id: str) -> RequestContext:
     ctx = RequestContext(request_id=request_id)
     _current.set(ctx)

@@ -188,8 +188,10 @@ class AdmissionStore:
             reservation_id, text = values
             lost = PendingCreate.from_json(team, reservation_id, text)
             return Repeat("too_late", create=lost)
-        if kind in ("replay", "conflict"):
-            return Repeat(kind, task_id=values[0] or None)  # type: ignore[arg-type]
+        if kind == "replay":
+            return Repeat("replay", task_id=values[0])
+        if kind == "conflict":
+            return Repeat("conflict", task_id=values[0] or None)
         if kind == "remembered":
             return Repeat("remembered", error=json.loads(values[0]))
         if kind == "in_progress":

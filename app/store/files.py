@@ -15,7 +15,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from app.store.keys import KeySpace
-from app.store.redis import store_errors, text_map
+from app.store.redis import hash_fields, store_errors, text_map
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class FileStore:
             "data": json.dumps({key: value for key, value in vars(file).items() if key != "team"}),
         }
         async with store_errors(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(k.file(team, file.id), mapping=fields)  # type: ignore[arg-type]
+            pipe.hset(k.file(team, file.id), mapping=hash_fields(fields))
             pipe.expire(k.file(team, file.id), self._retention)
             pipe.set(k.file_by_content(team, file.sha256), file.id, ex=CONTENT_REUSE_SECONDS)
             pipe.set(k.file_by_url(team, url_digest(file.url)), file.id, ex=self._retention)
