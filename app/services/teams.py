@@ -52,7 +52,9 @@ class TeamService:
         current = await self.get(team_id)
         merged = {**current.model_dump(), **changes, "updated_at": self._now()}
         team = self._validated(merged)
-        if not await self._teams.replace(team):
+        # Validated as a whole, written field by field: a concurrent change to other fields
+        # is not overwritten with the values read above.
+        if not await self._teams.replace(team, only=[*changes, "updated_at"]):
             raise NotFound(f"No team {team_id!r}.")
         return team
 

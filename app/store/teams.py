@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -16,9 +17,10 @@ from app.store.scripts import Scripts
 _JSON_FIELDS = frozenset({"allowed_models", "cors_origins"})
 
 
-def _encode(team: Team) -> list[str]:
+def _encode(team: Team, only: Iterable[str] | None = None) -> list[str]:
+    fields = team.model_dump(mode="json", include=set(only) if only is not None else None)
     flat: list[str] = []
-    for field, value in team.model_dump(mode="json").items():
+    for field, value in fields.items():
         if field in _JSON_FIELDS:
             encoded = json.dumps(value)
         else:
@@ -54,11 +56,13 @@ class TeamStore:
                 await self._redis.sadd(self._keys.teams_index(), team.id)
         return bool(created)
 
-    async def replace(self, team: Team) -> bool:
-        """Overwrite an existing team's fields; False if it does not exist."""
+    async def replace(self, team: Team, only: Iterable[str] | None = None) -> bool:
+        """Overwrite an existing team's fields (just ``only``, when given, so two admins
+        changing different fields at once both keep their change); False if it does not
+        exist."""
         async with store_errors():
             written = await self._scripts.put_team(
-                keys=[self._keys.team(team.id)], args=["update", *_encode(team)]
+                keys=[self._keys.team(team.id)], args=["update", *_encode(team, only)]
             )
         return bool(written)
 

@@ -186,3 +186,23 @@ async def test_duplicate_team_and_unknown_team_or_key(gateway: Gateway) -> None:
         response = await gateway.http.request(method, path, json={}, headers=admin_headers())
         assert response.status_code == 404, (method, path)
         assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_a_patch_working_from_a_stale_read_keeps_the_other_change(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two admins patch different fields at once: the second read the team before the first
+    wrote. Only the fields a patch names are written, so both changes stick."""
+    await gateway.create_team("alpha")
+    teams = gateway.app.state.services.teams
+    stale = await teams.get("alpha")
+    await teams.update("alpha", {"budget_credits": 500})
+
+    async def read_before_that_write(_: str) -> object:
+        return stale
+
+    monkeypatch.setattr(teams, "get", read_before_that_write)
+    await teams.update("alpha", {"max_in_flight": 7})
+    monkeypatch.undo()
+    team = (await gateway.http.get("/admin/teams/alpha", headers=admin_headers())).json()
+    assert (team["budget_credits"], team["max_in_flight"]) == (500, 7)
