@@ -15,6 +15,12 @@ class Clock(Protocol):
 
     async def sleep(self, seconds: float) -> None: ...
 
+    def fake_time(self) -> float | None:
+        """None for a real clock (even a wrong one, which cannot know): the store's scripts then
+        read Redis's own TIME. A test's fake clock returns its time, which the scripts use
+        instead, so tests drive the store's decisions exactly."""
+        ...
+
 
 class SystemClock:
     def now(self) -> float:
@@ -22,6 +28,9 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+    def fake_time(self) -> float | None:
+        return None
 
 
 class FakeClock:
@@ -45,6 +54,16 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         self._now += max(seconds, 0.0)
         await asyncio.sleep(0)
+
+    def fake_time(self) -> float | None:
+        return self._now
+
+
+def script_time(clock: Clock) -> str:
+    """The time argument of the store's scripts (``_clock.lua``): "" to use Redis's own TIME,
+    or a fake clock's time in microseconds."""
+    fake = clock.fake_time()
+    return "" if fake is None else str(round(fake * 1_000_000))
 
 
 def iso_timestamp(epoch_seconds: float) -> str:

@@ -10,10 +10,11 @@ from app.auth.callers import CallerResolver
 from app.catalog import Catalog
 from app.clock import Clock
 from app.services.admission import Admission
+from app.services.aftercare import Aftercare
 from app.services.files import FileService
 from app.services.forwarding import Forwarder, Resolver
 from app.services.health import Health
-from app.services.settlement import PollSchedule, Settlement
+from app.services.settlement import PollSchedule, Settlement, SettlePass
 from app.services.tasks import TaskService
 from app.services.teams import TeamService
 from app.services.usage import UsageService
@@ -28,7 +29,7 @@ from app.store.spend import SpendStore
 from app.store.tasks import TaskStore
 from app.store.teams import TeamStore
 from app.upstream.client import RivyaClient
-from app.worker.settler import Settler, SettlerConfig
+from app.worker.settler import Settler
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Services:
     files: FileService
     usage: UsageService
     settler: Settler
+    aftercare: Aftercare
 
 
 def poll_schedule(settings: Settings) -> PollSchedule:
@@ -58,19 +60,34 @@ def poll_schedule(settings: Settings) -> PollSchedule:
 def build_services(
     settings: Settings, catalog: Catalog, redis: Redis, upstream: RivyaClient, clock: Clock
 ) -> Services:
+    aftercare = Aftercare()
     keys = KeySpace(settings.redis_key_prefix)
     scripts = Scripts(redis)
     team_store = TeamStore(redis, keys, scripts)
     key_store = ApiKeyStore(redis, keys)
     task_store = TaskStore(
-        redis, keys, scripts, retention_seconds=settings.task_retention_days * 86_400
+        redis, keys, scripts, clock, retention_seconds=settings.task_retention_days * 86_400
     )
     schedule = poll_schedule(settings)
-    settlement = Settlement(task_store)
+    settlement = Settlement(
+        task_store,
+        SettleQueue(redis, keys, scripts, clock),
+        upstream,
+        clock,
+        schedule=schedule,
+        settle_pass=SettlePass(
+            # A lease must outlast the longest poll: every attempt, the retry budget.
+            lease_seconds=max(settings.settler_lease_seconds, settings.create_lease_seconds),
+            batch=settings.settler_batch,
+            concurrency=settings.settler_concurrency,
+            give_up_after_seconds=settings.settler_give_up_after_seconds,
+        ),
+    )
     admission_store = AdmissionStore(
         redis,
         keys,
         scripts,
+        clock,
         claim_ttl_ms=settings.idempotency_ttl_seconds * 1000,
         lease_ms=int(settings.create_lease_seconds * 1000),
         resend_window_ms=int(settings.rivya_idempotency_window_seconds * 1000),
@@ -78,16 +95,14 @@ def build_services(
     admission = Admission(
         admission_store,
         clock,
+        aftercare,
         in_flight_retry_seconds=max(1, round(settings.settler_first_poll_max_seconds)),
+        cancel_wait_seconds=settings.admission_cancel_wait_seconds,
     )
-    forwarder = Forwarder(admission_store, task_store, upstream, clock, schedule=schedule)
-    resolver = Resolver(
-        admission_store,
-        forwarder,
-        clock,
-        window=settings.rivya_idempotency_window_seconds,
-        lease=settings.create_lease_seconds,
+    forwarder = Forwarder(
+        admission_store, task_store, upstream, clock, aftercare, schedule=schedule
     )
+    resolver = Resolver(admission_store, forwarder, concurrency=settings.settler_concurrency)
     files = FileService(
         FileStore(redis, keys, retention_seconds=settings.task_retention_days * 86_400),
         upstream,
@@ -110,9 +125,7 @@ def build_services(
             resolver,
             files,
             settlement,
-            upstream,
             clock,
-            schedule=schedule,
             wait_poll_seconds=settings.wait_poll_seconds,
             in_progress_wait_seconds=settings.idempotency_wait_seconds,
         ),
@@ -120,21 +133,6 @@ def build_services(
         usage=UsageService(
             SpendStore(redis, keys), team_store, clock, org_balance=upstream.balance
         ),
-        settler=Settler(
-            SettleQueue(redis, keys, scripts),
-            task_store,
-            settlement,
-            resolver,
-            upstream,
-            clock,
-            SettlerConfig(
-                schedule=schedule,
-                # A lease must outlast the longest poll: every attempt, the retry budget.
-                lease_seconds=max(settings.settler_lease_seconds, settings.create_lease_seconds),
-                batch=settings.settler_batch,
-                concurrency=settings.settler_concurrency,
-                tick_seconds=settings.settler_tick_seconds,
-                give_up_after_seconds=settings.settler_give_up_after_seconds,
-            ),
-        ),
+        settler=Settler(settlement, resolver, tick_seconds=settings.settler_tick_seconds),
+        aftercare=aftercare,
     )

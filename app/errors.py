@@ -23,19 +23,14 @@ class GatewayError(Exception):
         details: Sequence[FieldError] | None = None,
         headers: Mapping[str, str] | None = None,
         upstream_request_id: str | None = None,
-        outcome_unknown: bool = False,
-        upstream_status: int | None = None,
-        circuit_open: bool = False,
     ) -> None:
         self.message = message or self.default_message
-        # True when Rivya may have acted although no answer came back (a timeout after the
-        # request was sent, a dropped connection, an unreadable 2xx): never refund blindly.
-        self.outcome_unknown = outcome_unknown
-        self.upstream_status = upstream_status  # Rivya's HTTP status, when it answered
-        self.circuit_open = circuit_open  # refused by the circuit breaker: nothing was sent
         self.details = list(details or [])
         self.headers = dict(headers or {})
         self.upstream_request_id = upstream_request_id
+        # More fields of the envelope's "error" object (e.g. the client_request_id that names
+        # an unknown outcome).
+        self.extra: dict[str, str] = {}
         super().__init__(self.message)
 
     def to_dict(self) -> dict[str, Any]:
@@ -45,6 +40,7 @@ class GatewayError(Exception):
             "status": self.status,
             "message": self.message,
             "details": [d.as_dict() for d in self.details],
+            **self.extra,
         }
 
     @classmethod
@@ -56,6 +52,9 @@ class GatewayError(Exception):
             ],
         )
         error.code, error.status = str(data["code"]), int(data["status"])
+        error.extra = {
+            k: str(v) for k, v in data.items() if k not in ("code", "status", "message", "details")
+        }
         return error
 
 
@@ -136,7 +135,14 @@ class UpstreamAuthFailed(GatewayError):
 
 
 class StoreUnavailable(GatewayError):
-    code, status, default_message = "store_unavailable", 503, "The gateway's store is unavailable."
+    code, status = "store_unavailable", 503
+    default_message = "The gateway's store is unavailable; nothing was sent upstream. Retry soon."
+
+    def __init__(self, message: str | None = None, *, may_have_run: bool = True) -> None:
+        super().__init__(message)
+        # Whether the failed Redis command may have run all the same (a timeout after it was
+        # sent): decided where Redis is wrapped (store/redis.py).
+        self.may_have_run = may_have_run
 
 
 class UpstreamUnavailable(GatewayError):

@@ -18,6 +18,7 @@ from app.errors import (
     ValidationFailed,
     field_errors,
 )
+from app.upstream.failures import UpstreamFailure
 from app.wire import error_envelope
 
 
@@ -26,6 +27,7 @@ def error_response(error: GatewayError) -> JSONResponse:
     body = error_envelope(
         error.code, error.message, request_id, [d.as_dict() for d in error.details]
     )
+    body["error"].update(error.extra)
     if error.upstream_request_id:
         body["error"]["upstreamRequestId"] = error.upstream_request_id
     headers = {**error.headers, "X-Request-ID": request_id}
@@ -35,6 +37,13 @@ def error_response(error: GatewayError) -> JSONResponse:
 async def _gateway_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError)
     return error_response(exc)
+
+
+async def _upstream_failure(_: Request, exc: Exception) -> JSONResponse:
+    # The one edge where a Rivya failure becomes the contract's error; a create whose outcome is
+    # unknown names its client_request_id, so the caller's retry can learn what became of it.
+    assert isinstance(exc, UpstreamFailure)
+    return error_response(exc.contract_error(handle=context.current_client_request_id()))
 
 
 async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
@@ -63,5 +72,6 @@ async def _http_exception(_: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GatewayError, _gateway_error)
+    app.add_exception_handler(UpstreamFailure, _upstream_failure)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)

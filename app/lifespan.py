@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from app.catalog import Catalog
 from app.clock import Clock
-from app.container import build_services
+from app.container import Services, build_services
 from app.logging import configure_logging
 from app.settings import Settings
 from app.store.redis import create_redis
@@ -57,6 +57,7 @@ def make_lifespan(
         )
         stopping = asyncio.Event()
         settler: asyncio.Task[None] | None = None
+        services: Services | None = None
         try:
             services = build_services(settings, catalog, redis, upstream, clock)
             app.state.services = services
@@ -70,6 +71,8 @@ def make_lifespan(
             try:
                 if settler is not None:
                     await settler
+                if services is not None:
+                    await services.aftercare.aclose()
             finally:
                 await upstream.aclose()
                 await redis.aclose()

@@ -69,6 +69,9 @@ class Settings(StoreSettings):
     # Safe retries (issue 4): idempotency claims, upstream retries and the circuit breaker.
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
     idempotency_wait_seconds: float = Field(default=10.0, ge=0)
+    # How long a create whose admission answer was lost (Redis stalled past its timeout) waits
+    # for its cancel to land before answering 503; the cancel goes on in the background.
+    admission_cancel_wait_seconds: float = Field(default=5.0, ge=0)
     rivya_retry_attempts: int = Field(default=3, ge=1, le=10)
     rivya_retry_budget_seconds: float = Field(default=10.0, ge=0)
     rivya_idempotency_window_seconds: float = Field(default=300.0, gt=0)
@@ -129,6 +132,11 @@ class Settings(StoreSettings):
             raise ValueError(
                 "IDEMPOTENCY_TTL_SECONDS must be at least RIVYA_IDEMPOTENCY_WINDOW_SECONDS: a "
                 "claim must outlive the resends of its create"
+            )
+        if self.task_retention_days * 86_400 <= self.settler_give_up_after_seconds:
+            raise ValueError(
+                "TASK_RETENTION_DAYS must be longer than SETTLER_GIVE_UP_AFTER_SECONDS: a task's "
+                "record must outlive the settler's wait for its end"
             )
         for name, secret in (
             ("GATEWAY_ADMIN_TOKEN", self.gateway_admin_token),

@@ -6,23 +6,25 @@ stamps, turns refusals into the contract's errors, and formats the IETF RateLimi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import uuid
 from datetime import datetime
 
 from app.clock import Clock
+from app.creates import Admitted, PendingCreate, RateState, Refused, Repeat
 from app.domain import Team
-from app.errors import ApiKeyRevoked, BudgetExceeded, GatewayError, RateLimited
+from app.errors import ApiKeyRevoked, BudgetExceeded, GatewayError, RateLimited, StoreUnavailable
 from app.periods import period_bounds, stamps_at
+from app.services.aftercare import Aftercare
 from app.services.generations import GenerationRequest
-from app.store.admission import (
-    AdmissionStore,
-    Admitted,
-    PendingCreate,
-    RateState,
-    Refused,
-    Repeat,
-)
+from app.store.admission import AdmissionStore
+
+log = logging.getLogger("app.admission")
+
+# A cancel keeps trying while the admission's lease is certainly its own, less this margin.
+CANCEL_MARGIN_SECONDS = 5.0
 
 RATE_POLICY = "creates"
 
@@ -37,9 +39,18 @@ def rate_limit_headers(state: RateState) -> dict[str, str]:
 
 
 class Admission:
-    def __init__(self, store: AdmissionStore, clock: Clock, *, in_flight_retry_seconds: int):
-        self._store, self._clock = store, clock
+    def __init__(
+        self,
+        store: AdmissionStore,
+        clock: Clock,
+        aftercare: Aftercare,
+        *,
+        in_flight_retry_seconds: int,
+        cancel_wait_seconds: float,
+    ) -> None:
+        self._store, self._clock, self._aftercare = store, clock, aftercare
         self._in_flight_retry = in_flight_retry_seconds
+        self._cancel_wait = cancel_wait_seconds
 
     async def decide(
         self, team: Team, request: GenerationRequest, *, key_id: str | None
@@ -60,12 +71,45 @@ class Admission:
             created_ms=int(now * 1000),
             owner=uuid.uuid4().hex,
         )
-        decision = await self._store.admit(
-            create, fingerprint=request.fingerprint(), now_us=int(now * 1_000_000)
-        )
+        try:
+            decision = await self._store.admit(create, fingerprint=request.fingerprint())
+        except StoreUnavailable as lost:
+            if not lost.may_have_run:
+                raise
+            raise await self._cancel(create) from lost
         if isinstance(decision, Refused):
             raise self._refusal(decision, team, create.credits, now)
         return decision
+
+    async def _cancel(self, create: PendingCreate) -> StoreUnavailable:
+        """The admission's answer was lost, so this request never sends the create; but Redis
+        may have run the script (or may yet). Undo it by its owner token, so that it is never
+        sent by anyone and its credits come back, before saying so."""
+        job = self._aftercare.start(
+            "cancel an admission whose answer was lost",
+            lambda: self._store.cancel(create),
+            within_seconds=max(self._store.lease_seconds - CANCEL_MARGIN_SECONDS, 0),
+        )
+        done, _ = await asyncio.wait({job}, timeout=self._cancel_wait)
+        outcome = job.result() if done else None
+        if outcome in ("cancelled", "void"):
+            return StoreUnavailable(
+                "Redis did not answer in time; this create was not admitted and will never be "
+                "sent upstream. Retry soon."
+            )
+        if outcome == "taken":  # cannot happen within the lease; said loudly if it ever does
+            log.error("a lost admission was taken over before it could be cancelled")
+        log.warning(
+            "admission answer lost; cancelling in the background",
+            extra={"team": create.team, "reservation": create.reservation_id},
+        )
+        error = StoreUnavailable(
+            "Redis stopped answering while admitting this create. It was not sent, and this "
+            "gateway is cancelling it; retry with the same client_request_id to learn the outcome."
+        )
+        if create.client_request_id:
+            error.extra["client_request_id"] = create.client_request_id
+        return error
 
     def _refusal(self, refused: Refused, team: Team, credits: int, now: float) -> GatewayError:
         if refused.reason == "budget":
@@ -87,6 +131,8 @@ class Admission:
                 "have; retry when one ends.",
                 headers={"Retry-After": str(self._in_flight_retry), **rate},
             )
+        if refused.reason == "cancelled":  # only a late run of a cancelled admission hears this
+            return StoreUnavailable()
         # The team was deleted after its key was cached.
         return ApiKeyRevoked("This key's team no longer exists.")
 

@@ -13,27 +13,44 @@ idempotency claim. Used by requests and by the settler's resolver alike.
 A create that is being sent *again* (its first outcome was lost, or its holder died) may
 already exist at Rivya, so nothing its resend hears can prove otherwise: it is never released,
 only recorded or, past Rivya's retry window, counted as spent.
+
+Every send happens under the create's lease and ends before it does: whoever holds the lease is
+the only one sending the create. If Redis stops answering after Rivya did, the closing write is
+finished in the background (``Aftercare``), since only this process knows what Rivya said.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import random
 import uuid
+from dataclasses import dataclass
 
 from app import context
 from app.clock import Clock
+from app.creates import PendingCreate
 from app.domain import TaskRecord
-from app.errors import GatewayError, NotFound, UpstreamTimeout, ValidationFailed
+from app.errors import StoreUnavailable, UpstreamTimeout
+from app.services.aftercare import Aftercare
 from app.services.settlement import PollSchedule
-from app.store.admission import AdmissionStore, PendingCreate
+from app.store.admission import AdmissionStore, TooLate
 from app.store.tasks import TaskStore
 from app.upstream.client import RivyaClient
+from app.upstream.failures import UpstreamFailure, Why
+from app.wire import RivyaTask
 
 log = logging.getLogger("app.tasks")
 
-# Errors about the request itself: sending it again would get the same answer.
-REMEMBERED_ERRORS = (ValidationFailed, NotFound)
+# A send stops this long before its lease ends, so the lease is never lost mid-send.
+LEASE_MARGIN_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    record: TaskRecord
+    first_poll_in: float  # when the task's first poll is due, decided once, here
 
 
 class Forwarder:
@@ -43,26 +60,26 @@ class Forwarder:
         tasks: TaskStore,
         upstream: RivyaClient,
         clock: Clock,
+        aftercare: Aftercare,
         *,
         schedule: PollSchedule,
     ) -> None:
         self._admission, self._tasks, self._upstream = admission, tasks, upstream
-        self._clock, self._schedule = clock, schedule
+        self._clock, self._schedule, self._aftercare = clock, schedule, aftercare
         self._rng = random.Random()
+        self._send_within = max(admission.lease_seconds - LEASE_MARGIN_SECONDS, 1.0)
 
     async def forward(
         self, create: PendingCreate, *, resend: bool = False, retry_in: float = 0
-    ) -> TaskRecord:
+    ) -> Forwarded:
         """Send the create and close it. ``resend``: it may have been sent before. A create
         left unknown is offered to the next taker ``retry_in`` seconds from now."""
         try:
-            task = await self._upstream.create_generation(
-                create.body, idempotency_key=create.upstream_key
-            )
-        except GatewayError as exc:
-            exc.outcome_unknown = exc.outcome_unknown or resend
-            await self._after_failure(create, exc, retry_in)
-            raise
+            task = await self._send(create)
+        except UpstreamFailure as failure:
+            outcome = failure.after(resend)
+            await self._after_failure(create, outcome, retry_in)
+            raise outcome from failure.__cause__
         context.note_task(task.id)
         record = TaskRecord(
             team=create.team,
@@ -70,39 +87,69 @@ class Forwarder:
             client_request_id=create.client_request_id,
             key_id=create.key_id,
         )
-        now = self._clock.now()
-        await self._tasks.record(
-            record,
-            create,
-            created_ms=int(now * 1000),
-            first_poll_ms=int((now + self._schedule.first_poll(self._rng)) * 1000),
-            # Rivya's figure when it gives one; the catalogue's when it does not.
-            reserved=(
-                task.reserved_credits
-                if "reserved_credits" in task.model_fields_set
-                else create.credits
-            ),
+        first_poll_in = self._schedule.first_poll(self._rng)
+        # Rivya's figure when it gives one; the catalogue's when it does not.
+        reserved = (
+            task.reserved_credits if "reserved_credits" in task.model_fields_set else create.credits
         )
+
+        async def write() -> None:
+            recorded = await self._tasks.record(
+                record, create, first_poll_in=first_poll_in, reserved=reserved
+            )
+            if recorded.unreserved:
+                log.error(
+                    "money anomaly: a task was recorded without a live reservation; charged as "
+                    "new spend",
+                    extra={"team": create.team, "task_id": task.id, "credits": reserved},
+                )
+
+        try:
+            await write()
+        except StoreUnavailable:
+            # Rivya made the task: the caller gets it, and the record is written once Redis is
+            # back (or, should this process die first, by a resolver's resend of the create).
+            log.warning("task made but not yet recorded", extra={"task_id": task.id})
+            self._aftercare.start("record a task", write, within_seconds=self._send_within)
         log.info("task created", extra={"task_id": task.id, "team": create.team})
-        return record
+        return Forwarded(record, first_poll_in)
+
+    async def _send(self, create: PendingCreate) -> RivyaTask:
+        try:
+            async with asyncio.timeout(self._send_within):
+                return await self._upstream.create_generation(
+                    create.body, idempotency_key=create.upstream_key
+                )
+        except TimeoutError as exc:
+            # The lease is about to end, and with it our right to send: stop, outcome unknown.
+            raise UpstreamFailure(Why.TIMEOUT, may_have_acted=True) from exc
 
     async def _after_failure(
-        self, create: PendingCreate, exc: GatewayError, retry_in: float
+        self, create: PendingCreate, failure: UpstreamFailure, retry_in: float
     ) -> None:
-        if exc.outcome_unknown:
+        if failure.may_have_acted:
             # Rivya may have made the task. Keep the reservation and the claim, and let go of
             # the lease so the client's retry (same key) resends it with the same upstream key.
             log.warning(
                 "create outcome unknown; reservation kept",
                 extra={"team": create.team, "reservation": create.reservation_id},
             )
-            until = int((self._clock.now() + retry_in) * 1000) if retry_in else 0
-            await self._admission.unlease(create, until_ms=until)
-            if not isinstance(exc, UpstreamTimeout):
-                exc.message += " Retry with the same client_request_id to learn the outcome."
+            # If Redis is away, the lease lapses by itself and a resolver takes it from there.
+            with contextlib.suppress(StoreUnavailable):
+                await self._admission.unlease(create, after_seconds=retry_in)
             return
-        remember = exc.to_dict() if isinstance(exc, REMEMBERED_ERRORS) else None
-        await self._admission.release(create, remember=remember)
+        remember = failure.contract_error().to_dict() if failure.is_about_the_request else None
+
+        async def release() -> int:
+            return await self._admission.release(create, remember=remember)
+
+        try:
+            await release()
+        except StoreUnavailable:
+            # Rivya refused it, so it must be released, never resent: only this process knows.
+            self._aftercare.start(
+                "release a refused create", release, within_seconds=self._send_within
+            )
 
 
 def unconfirmed_create() -> UpstreamTimeout:
@@ -113,45 +160,49 @@ def unconfirmed_create() -> UpstreamTimeout:
 class Resolver:
     """Finishes creates whose outcome is unknown and that nobody is resolving: resends them with
     their upstream key (Rivya returns the task if it made one) while that key is still inside
-    Rivya's retry window; past it, counts their credits as spent, never as refunded."""
+    Rivya's retry window; past it, counts their credits as spent, never as refunded.
+
+    Each create is leased just before it is sent (the lease's time is Redis's), and the pass
+    sends at most ``concurrency`` at once."""
 
     def __init__(
         self,
         admission: AdmissionStore,
         forwarder: Forwarder,
-        clock: Clock,
         *,
-        window: float,
-        lease: float,
         backoff: float = 5.0,
+        concurrency: int = 8,
     ) -> None:
-        self._admission, self._forwarder, self._clock = admission, forwarder, clock
-        # A resend must *finish* inside Rivya's window: start none later than a lease before.
-        self._last_start_ms = int(max(window - lease, 0) * 1000)
+        self._admission, self._forwarder = admission, forwarder
         self._backoff = backoff
+        self._limit = asyncio.Semaphore(concurrency)
 
     async def run_once(self, team: str) -> int:
         """Resolve the team's abandoned creates; returns how many were tried."""
-        now_ms = int(self._clock.now() * 1000)
-        tried = 0
-        for pending in await self._admission.pending(team):
-            create = await self._admission.lease(
-                team, pending.reservation_id, now_ms=now_ms, owner=uuid.uuid4().hex
-            )
-            if create is None:  # someone is forwarding it, or it just closed
-                continue
-            tried += 1
-            if now_ms - create.created_ms > self._last_start_ms:
-                await self.abandon(create)
-                continue
+        pending = await self._admission.pending(team)
+        tried = await asyncio.gather(*(self._resolve(team, p.reservation_id) for p in pending))
+        return sum(tried)
+
+    async def _resolve(self, team: str, reservation_id: str) -> int:
+        async with self._limit:
+            lease = await self._admission.lease(team, reservation_id, owner=uuid.uuid4().hex)
+            if lease is None:  # someone is forwarding it, or it just closed
+                return 0
+            if isinstance(lease, TooLate):
+                await self.abandon(lease.create)
+                return 1
             try:
-                await self._forwarder.forward(create, resend=True, retry_in=self._backoff)
-            except GatewayError as exc:
+                await self._forwarder.forward(lease, resend=True, retry_in=self._backoff)
+            except UpstreamFailure as failure:
                 log.warning(
                     "resolving a create failed",
-                    extra={"team": team, "reservation": create.reservation_id, "reason": exc.code},
+                    extra={
+                        "team": team,
+                        "reservation": reservation_id,
+                        "reason": failure.why.value,
+                    },
                 )
-        return tried
+            return 1
 
     async def abandon(self, create: PendingCreate) -> None:
         spent = await self._admission.abandon(create, unconfirmed_create().to_dict())

@@ -1,18 +1,25 @@
-"""Following tasks to their end: when to poll Rivya next, and recording what it said.
+"""Following tasks to their end: when to poll Rivya next, asking it, and recording what it said.
 
 Used by the background settler and by client reads alike, so a task is settled exactly once,
-by whoever first sees it end.
+by whoever first sees it end. The settler's pass is here too: lease the due tasks, poll each,
+give up only after a last look, and settle the reservation of a task whose record is gone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from dataclasses import dataclass
+from datetime import datetime
 
 from app import context
+from app.clock import Clock
 from app.domain import TaskRecord
+from app.store.settlement import SettleQueue
 from app.store.tasks import Observed, StoredTask, TaskStore
+from app.upstream.client import RivyaClient
+from app.upstream.failures import UpstreamFailure, Why
 from app.wire import RivyaTask
 
 log = logging.getLogger("app.settlement")
@@ -37,9 +44,36 @@ class PollSchedule:
         return delay * self.slow_factor if age_seconds > self.slow_after else delay
 
 
+@dataclass(frozen=True)
+class SettlePass:
+    lease_seconds: float = 30.0
+    batch: int = 100
+    concurrency: int = 16
+    give_up_after_seconds: float = 86_400.0
+
+
 class Settlement:
-    def __init__(self, tasks: TaskStore) -> None:
-        self._tasks = tasks
+    def __init__(
+        self,
+        tasks: TaskStore,
+        queue: SettleQueue,
+        upstream: RivyaClient,
+        clock: Clock,
+        *,
+        schedule: PollSchedule,
+        settle_pass: SettlePass,
+    ) -> None:
+        self._tasks, self._queue, self._upstream = tasks, queue, upstream
+        self._clock, self._schedule, self._pass = clock, schedule, settle_pass
+        self._limit = asyncio.Semaphore(settle_pass.concurrency)
+        self._rng = random.Random()
+
+    async def refresh(self, stored: StoredTask) -> TaskRecord:
+        """Ask Rivya for the task and record its answer; returns the task as it now stands. A
+        failed poll degrades to the last known state (the task is the caller's, whatever Rivya
+        says about it right now)."""
+        fresh = await self._poll(stored.record.team, stored.record.id)
+        return stored.record if fresh is None else await self.observe(stored, fresh)
 
     async def observe(self, stored: StoredTask, fresh: RivyaTask) -> TaskRecord:
         """Record Rivya's view of the task; returns the task as it now stands."""
@@ -60,3 +94,75 @@ class Settlement:
         # Ours was as far along (another reader got there first): reread the truth.
         again = await self._tasks.get(stored.record.team, fresh.id)
         return again.record if again else stored.record
+
+    async def queued_teams(self) -> list[str]:
+        return await self._queue.teams()
+
+    async def settle_due(self, team: str) -> int:
+        """Poll the team's tasks that are due (at most a batch, ``concurrency`` at once);
+        returns how many were handled."""
+        due = await self._queue.claim(
+            team, lease_seconds=self._pass.lease_seconds, limit=self._pass.batch
+        )
+        await asyncio.gather(*(self._settle(team, task_id) for task_id in due))
+        return len(due)
+
+    async def _settle(self, team: str, task_id: str) -> None:
+        async with self._limit:
+            stored = await self._tasks.get(team, task_id)
+            if stored is None:
+                await self._settle_orphan(team, task_id)
+                return
+            fresh = await self._poll(team, task_id)
+            record = stored.record if fresh is None else await self.observe(stored, fresh)
+            if record.upstream.is_terminal:
+                return
+            age = self._clock.now() - _epoch(record.upstream.created_at, self._clock.now())
+            if age > self._pass.give_up_after_seconds:
+                # A last look came first (above): Rivya still cannot say, so stop waiting.
+                held = await self._tasks.give_up(stored)
+                if held >= 0:
+                    log.error(
+                        "gave up on a task Rivya never ended; its credits count as spent",
+                        extra={"team": team, "task_id": task_id, "credits": held},
+                    )
+                return
+            delay = self._schedule.next_poll(age, self._rng)
+            await self._queue.reschedule(team, task_id, in_seconds=delay)
+
+    async def _settle_orphan(self, team: str, task_id: str) -> None:
+        """A queued task whose record is gone (evicted, or lost with Redis's data): settle the
+        reservation it still holds, at Rivya's word if it has one, else at what it held."""
+        entry = await self._tasks.reservation(team, task_id)
+        if entry is None:  # nothing held: only the queue entry is left
+            await self._queue.drop(team, task_id)
+            return
+        fresh = await self._poll(team, task_id)
+        charge = -1
+        if fresh is not None and fresh.is_terminal:
+            charge = 0 if fresh.status == "failed" else fresh.final_credits
+        charged = await self._tasks.settle_orphan(team, task_id, entry, charge=charge)
+        if charged >= 0:
+            log.error(
+                "money anomaly: settled a task whose record was gone",
+                extra={"team": team, "task_id": task_id, "credits": charged},
+            )
+
+    async def _poll(self, team: str, task_id: str) -> RivyaTask | None:
+        try:
+            return await self._upstream.get_generation(task_id)
+        except UpstreamFailure as failure:
+            level = logging.INFO if failure.why is Why.CIRCUIT_OPEN else logging.WARNING
+            log.log(
+                level,
+                "task poll failed",
+                extra={"team": team, "task_id": task_id, "reason": failure.why.value},
+            )
+            return None
+
+
+def _epoch(timestamp: str, fallback: float) -> float:
+    try:
+        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return fallback

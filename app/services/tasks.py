@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, replace
 
 from app import context
 from app.auth.callers import Caller
 from app.catalog import FieldError
 from app.clock import Clock
+from app.creates import Admitted, RateState, Repeat
 from app.domain import TaskRecord
 from app.errors import (
     GatewayError,
@@ -25,18 +26,14 @@ from app.errors import (
     ModelNotAllowed,
     NotFound,
     RequestInProgress,
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
+    StoreUnavailable,
 )
 from app.services.admission import Admission
 from app.services.files import FileService
 from app.services.forwarding import Forwarder, Resolver, unconfirmed_create
 from app.services.generations import GenerationRequest
-from app.services.settlement import PollSchedule, Settlement
-from app.store.admission import Admitted, RateState, Repeat
+from app.services.settlement import Settlement
 from app.store.tasks import StoredTask, TaskStore
-from app.upstream.client import RivyaClient
 
 log = logging.getLogger("app.tasks")
 
@@ -49,6 +46,13 @@ class Created:
     record: TaskRecord
     rate: RateState | None  # None for a replay: nothing was admitted
     replayed: bool = False
+    first_poll_in: float = 0.0  # a new task is first polled this long after its creation
+
+
+def assigned_client_request_id() -> str:
+    """The handle a create without a client_request_id gets: if its outcome is ever unknown, a
+    retry with it learns the outcome instead of making a second task."""
+    return "gw-" + secrets.token_hex(12)
 
 
 class TaskService:
@@ -60,19 +64,16 @@ class TaskService:
         resolver: Resolver,
         files: FileService,
         settlement: Settlement,
-        upstream: RivyaClient,
         clock: Clock,
         *,
-        schedule: PollSchedule,
         wait_poll_seconds: float,
         in_progress_wait_seconds: float,
     ) -> None:
         self._store, self._admission, self._forwarder = store, admission, forwarder
         self._files, self._resolver = files, resolver
-        self._settlement, self._upstream, self._clock = settlement, upstream, clock
-        self._schedule, self._poll = schedule, wait_poll_seconds
+        self._settlement, self._clock = settlement, clock
+        self._poll = wait_poll_seconds
         self._in_progress_wait = in_progress_wait_seconds
-        self._rng = random.Random()
 
     @staticmethod
     def check_model(caller: Caller, request: GenerationRequest) -> None:
@@ -82,6 +83,9 @@ class TaskService:
     async def create(self, caller: Caller, request: GenerationRequest) -> Created:
         team = caller.team
         self.check_model(caller, request)
+        if request.client_request_id is None:
+            request = replace(request, client_request_id=assigned_client_request_id())
+        context.note_client_request_id(request.client_request_id)
         request = await self._files.resolve(team, request)
         # Wait briefly while the first of several identical requests is still being forwarded,
         # so that its repeats can answer with its task rather than with a 409.
@@ -91,8 +95,9 @@ class TaskService:
             decision = await self._admission.decide(team, request, key_id=caller.key_id)
             if isinstance(decision, Admitted):
                 # A takeover resends an earlier create of this key: its answer is a replay.
-                record = await self._forwarder.forward(decision.create, resend=decision.takeover)
-                return Created(record, decision.rate, replayed=decision.takeover)
+                sent = await self._forwarder.forward(decision.create, resend=decision.takeover)
+                first_poll = 0.0 if decision.takeover else sent.first_poll_in
+                return Created(sent.record, decision.rate, decision.takeover, first_poll)
             if decision.kind != "in_progress" or loop.time() >= give_up_at:
                 return await self._repeat(caller, request, decision)
             # Real time: this waits for another request, not for anything the clock drives.
@@ -141,11 +146,15 @@ class TaskService:
     async def follow(self, created: Created, *, wait: float) -> TaskRecord:
         """Hold a create's answer until its task ends or ``wait`` seconds pass. As rivya-api.md
         asks, the first poll of a new task comes 2-3 s after creation, not at once."""
-        stored = await self._store.get(created.record.team, created.record.id)
+        try:
+            stored = await self._store.get(created.record.team, created.record.id)
+        except StoreUnavailable:
+            # Rivya made the task; Redis will hear of it shortly. Answer what Rivya said.
+            return created.record
         if stored is None:
             return created.record
-        first_poll = 0.0 if created.replayed else self._schedule.first_poll(self._rng)
-        return await self._follow(stored, wait=wait, first_delay=min(first_poll, wait))
+        first_delay = min(created.first_poll_in, wait)
+        return await self._follow(stored, wait=wait, first_delay=first_delay)
 
     async def _follow(
         self, stored: StoredTask, *, wait: float, first_delay: float = 0
@@ -155,21 +164,9 @@ class TaskService:
         if first_delay > 0 and not record.upstream.is_terminal:
             await self._clock.sleep(first_delay)
         while not record.upstream.is_terminal:
-            record = await self._refresh(StoredTask(record, stored.stamps))
+            record = await self._settlement.refresh(StoredTask(record, stored.stamps))
             remaining = deadline - self._clock.now()
             if record.upstream.is_terminal or remaining <= 0:
                 break
             await self._clock.sleep(min(self._poll, remaining))
         return record
-
-    async def _refresh(self, stored: StoredTask) -> TaskRecord:
-        try:
-            fresh = await self._upstream.get_generation(stored.record.id)
-        except (UpstreamUnavailable, UpstreamTimeout, UpstreamError, NotFound) as exc:
-            # A status read degrades to the last known state rather than failing the caller
-            # (a task we recorded is the caller's, whatever Rivya says about it right now).
-            log.warning(
-                "task refresh failed", extra={"task_id": stored.record.id, "reason": exc.code}
-            )
-            return stored.record
-        return await self._settlement.observe(stored, fresh)

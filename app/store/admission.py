@@ -1,127 +1,35 @@
 """Admission of a create: typed wrappers over ``admit.lua`` (claim + budget + rate + in-flight,
-one round trip), ``release.lua``, ``lease_create.lua`` and ``abandon.lua``."""
+one round trip), ``cancel.lua``, ``release.lua``, ``lease_create.lua`` and ``abandon.lua``."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from redis.asyncio import Redis
 
+from app.clock import Clock, script_time
+from app.creates import Admitted, Decision, PendingCreate, RateState, Refused, Repeat
 from app.periods import PeriodStamps
 from app.store.keys import KeySpace
 from app.store.redis import store_errors
 from app.store.scripts import Scripts
 
+Cancelled = Literal["cancelled", "void", "taken"]
+
+
+@dataclass(frozen=True)
+class TooLate:
+    """A lost create too old to resend inside Rivya's window: to be given up, not resent."""
+
+    create: PendingCreate
+
+
+Lease = PendingCreate | TooLate | None
+
 # Day, week and month spend hashes outlive their period long enough for reports.
 SPEND_RETENTION_SECONDS = 400 * 86_400
-
-Refusal = Literal["budget", "rate", "in_flight", "no_team"]
-
-
-@dataclass(frozen=True)
-class RateState:
-    """What the IETF RateLimit headers report: a bucket of ``burst`` creates per ``window``."""
-
-    burst: int
-    window_seconds: int
-    remaining: int
-    full_in_seconds: int
-
-
-@dataclass(frozen=True)
-class PendingCreate:
-    """An upstream create that holds a reservation and whose outcome is not known yet: enough
-    to send it again, with the same upstream key, from any replica."""
-
-    team: str
-    reservation_id: str
-    upstream_key: str
-    body: dict[str, Any]
-    credits: int
-    stamps: PeriodStamps
-    client_request_id: str | None
-    key_id: str | None
-    created_ms: int
-    # Whose lease this copy of the create stands for: only its holder may hand it back or
-    # release it. Set by whoever takes the lease; not part of the create itself.
-    owner: str = ""
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "ukey": self.upstream_key,
-                # A string, so Redis's cjson keeps it byte for byte: every resend of the create
-                # is the very request Rivya first saw.
-                "body": json.dumps(self.body, separators=(",", ":")),
-                "credits": self.credits,
-                "stamps": self.stamps.encode(),
-                "crid": self.client_request_id or "",
-                "key_id": self.key_id or "",
-                "created_ms": self.created_ms,
-            },
-            separators=(",", ":"),
-        )
-
-    @classmethod
-    def from_json(cls, team: str, reservation_id: str, text: str) -> PendingCreate:
-        data = json.loads(text)
-        return cls(
-            team=team,
-            reservation_id=reservation_id,
-            upstream_key=data["ukey"],
-            body=json.loads(data["body"]),
-            credits=int(data["credits"]),
-            stamps=PeriodStamps.decode(data["stamps"]),
-            client_request_id=data["crid"] or None,
-            key_id=data["key_id"] or None,
-            created_ms=int(data["created_ms"]),
-            owner=str(data.get("lease_owner", "")),
-        )
-
-
-@dataclass(frozen=True)
-class Admitted:
-    create: PendingCreate
-    budget_remaining: int | None
-    rate: RateState | None  # None for a takeover: nothing new was admitted
-    # A takeover: this request took over an earlier create of the same key whose outcome was
-    # lost, and must resend it (it may already exist at Rivya).
-    takeover: bool = False
-
-    @property
-    def reservation_id(self) -> str:
-        return self.create.reservation_id
-
-    @property
-    def stamps(self) -> PeriodStamps:
-        return self.create.stamps
-
-
-@dataclass(frozen=True)
-class Refused:
-    reason: Refusal
-    budget_remaining: int = 0
-    budget: int = 0
-    retry_after_ms: int = 0
-    rate: RateState | None = None
-    in_flight: int = 0
-    max_in_flight: int = 0
-
-
-@dataclass(frozen=True)
-class Repeat:
-    """The claim already answers this request: its task, or the error it got, or a conflict."""
-
-    kind: Literal["replay", "conflict", "remembered", "in_progress", "too_late"]
-    task_id: str | None = None
-    error: dict[str, Any] | None = None
-    retry_after_ms: int = 0
-    create: PendingCreate | None = None  # too_late: the lost create, to be given up
-
-
-Decision = Admitted | Refused | Repeat
 
 
 def spend_keys(keys: KeySpace, team_id: str, stamps: PeriodStamps) -> list[str]:
@@ -134,17 +42,23 @@ class AdmissionStore:
         redis: Redis,
         keys: KeySpace,
         scripts: Scripts,
+        clock: Clock,
         *,
         claim_ttl_ms: int,
         lease_ms: int,
         resend_window_ms: int,
     ) -> None:
-        self._redis, self._keys, self._scripts = redis, keys, scripts
+        self._redis, self._keys, self._scripts, self._clock = redis, keys, scripts, clock
         self._claim_ttl_ms, self._lease_ms = claim_ttl_ms, lease_ms
-        # A lost create is resent only while the resend can finish inside Rivya's window.
+        # The resend cut-off, decided here only: a lost create is resent only while the resend
+        # can finish inside Rivya's window, so none starts later than a lease before its end.
         self._last_resend_ms = max(resend_window_ms - lease_ms, 0)
 
-    async def admit(self, create: PendingCreate, *, fingerprint: str, now_us: int) -> Decision:
+    @property
+    def lease_seconds(self) -> float:
+        return self._lease_ms / 1000
+
+    async def admit(self, create: PendingCreate, *, fingerprint: str) -> Decision:
         k, team = self._keys, create.team
         crid = create.client_request_id or ""
         async with store_errors():
@@ -156,9 +70,10 @@ class AdmissionStore:
                     *spend_keys(k, team, create.stamps),
                     k.idempotency(team, crid),
                     k.pending_creates(team),
+                    k.cancelled(team, create.reservation_id),
                 ],
                 args=[
-                    now_us,
+                    script_time(self._clock),
                     create.credits,
                     create.reservation_id,
                     create.stamps.encode(),
@@ -196,6 +111,8 @@ class AdmissionStore:
             return Repeat("remembered", error=json.loads(values[0]))
         if kind == "in_progress":
             return Repeat("in_progress", retry_after_ms=int(values[0]))
+        if kind == "void":
+            return Refused("cancelled")
         numbers = [int(v) for v in values]
         if kind == "budget":
             return Refused("budget", budget_remaining=max(numbers[0], 0), budget=numbers[1])
@@ -208,6 +125,26 @@ class AdmissionStore:
             state = RateState(burst, _seconds(window_ms), rate_left, _seconds(full_in_ms))
             return Refused("in_flight", in_flight=in_flight, max_in_flight=most, rate=state)
         return Refused("no_team")
+
+    async def cancel(self, create: PendingCreate) -> Cancelled:
+        """Undo an admission whose answer was lost, by its owner: see ``cancel.lua``."""
+        async with store_errors():
+            outcome = await self._scripts.cancel(
+                keys=[
+                    *self._settle_keys(create),
+                    self._keys.cancelled(create.team, create.reservation_id),
+                ],
+                args=[
+                    create.reservation_id,
+                    create.client_request_id or "",
+                    create.owner,
+                    # Longer than an admission could be delayed and still be answered.
+                    self._lease_ms * 2,
+                ],
+            )
+        result = str(outcome)
+        assert result in ("cancelled", "void", "taken"), result
+        return cast(Cancelled, result)
 
     async def release(self, create: PendingCreate, *, remember: dict[str, Any] | None) -> int:
         """Give back a definitely refused create's reservation; remember the error for replays
@@ -228,29 +165,54 @@ class AdmissionStore:
         """Count an unresolvable create as spent and close it; -1 if it was already closed."""
         async with store_errors():
             spent = await self._scripts.abandon(
-                keys=self._settle_keys(create),
-                args=[create.reservation_id, create.client_request_id or "", json.dumps(error)],
+                keys=[
+                    *self._settle_keys(create),
+                    self._keys.abandoned(create.team, create.reservation_id),
+                ],
+                args=[
+                    create.reservation_id,
+                    create.client_request_id or "",
+                    json.dumps(error),
+                    self._claim_ttl_ms,
+                ],
             )
         return int(spent)
 
-    async def lease(
-        self, team: str, reservation_id: str, *, now_ms: int, owner: str
-    ) -> PendingCreate | None:
-        """Take the lease on a pending create (None: someone holds it, or it is closed)."""
+    async def lease(self, team: str, reservation_id: str, *, owner: str) -> Lease:
+        """Take the lease on a pending create to resend it. ``None``: someone holds it, or it is
+        closed; ``too_late``: it is too old to resend inside Rivya's window (not taken)."""
         async with store_errors():
-            text = await self._scripts.lease_create(
+            reply = await self._scripts.lease_create(
                 keys=[self._keys.pending_creates(team)],
-                args=[reservation_id, now_ms, now_ms + self._lease_ms, "take", owner],
+                args=[
+                    reservation_id,
+                    script_time(self._clock),
+                    "take",
+                    owner,
+                    self._lease_ms,
+                    self._last_resend_ms,
+                ],
             )
-        return PendingCreate.from_json(team, reservation_id, str(text)) if text else None
+        if not reply:
+            return None
+        kind, text = (str(v) for v in reply)
+        create = PendingCreate.from_json(team, reservation_id, text)
+        return create if kind == "taken" else TooLate(create)
 
-    async def unlease(self, create: PendingCreate, *, until_ms: int = 0) -> None:
-        """Hand back the lease on a create still unknown: the next taker may resend it from
-        ``until_ms`` (at once by default, so the client's own retry resolves it)."""
+    async def unlease(self, create: PendingCreate, *, after_seconds: float = 0) -> None:
+        """Hand back the lease on a create still unknown: the next taker may resend it
+        ``after_seconds`` from now (at once by default, so the client's own retry resolves it)."""
         async with store_errors():
             await self._scripts.lease_create(
                 keys=[self._keys.pending_creates(create.team)],
-                args=[create.reservation_id, 0, until_ms, "hand_back", create.owner],
+                args=[
+                    create.reservation_id,
+                    script_time(self._clock),
+                    "hand_back",
+                    create.owner,
+                    int(after_seconds * 1000),
+                    0,
+                ],
             )
 
     async def pending(self, team: str) -> list[PendingCreate]:

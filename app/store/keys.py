@@ -56,6 +56,16 @@ class KeySpace:
         succeeded or failed; resent with the same upstream key until it is."""
         return f"{self._team(team_id)}:creates"
 
+    def abandoned(self, team_id: str, reservation_id: str) -> str:
+        """String (expiring): proof that this reservation's create was given up and charged as
+        spent: the credits charged. Only its presence lets a late task take them back."""
+        return f"{self._team(team_id)}:abandoned:{reservation_id}"
+
+    def cancelled(self, team_id: str, reservation_id: str) -> str:
+        """String (expiring): this reservation's admission was cancelled by its own request
+        (which never got the admission's answer); an admission that runs late must not run."""
+        return f"{self._team(team_id)}:cancelled:{reservation_id}"
+
     def settle_due(self, team_id: str) -> str:
         """Sorted set: the team's tasks not yet settled, scored by their next poll (ms). Shared
         by every replica's settler."""

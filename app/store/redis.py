@@ -16,7 +16,9 @@ from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
 from redis.exceptions import (
     ClusterDownError,
     MasterDownError,
@@ -30,6 +32,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from app.errors import StoreUnavailable
 
 
+def no_retries() -> Retry:
+    # redis-py resends a command after a timeout or a broken connection (10 times, by default).
+    # For the gateway's scripts that is wrong: one that timed out may have run, and running an
+    # admission twice would hold its credits twice. A failure is reported at once instead, and
+    # the caller decides (services/admission.py cancels an admission whose answer was lost).
+    return Retry(NoBackoff(), 0)
+
+
 def create_redis(url: str, *, timeout: float = 2.0) -> Redis:
     """A client for the URL; connections are opened lazily, so this does no I/O."""
     common = {
@@ -37,6 +47,7 @@ def create_redis(url: str, *, timeout: float = 2.0) -> Redis:
         "socket_connect_timeout": timeout,
         "decode_responses": True,
         "health_check_interval": 30,
+        "retry": no_retries(),
     }
     scheme = urlsplit(url).scheme
     if scheme == "redis+cluster":
@@ -45,6 +56,7 @@ def create_redis(url: str, *, timeout: float = 2.0) -> Redis:
             decode_responses=True,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
+            retry=no_retries(),
         )
         # RedisCluster speaks the same command API; the gateway uses nothing cluster-specific.
         return cast(Redis, cluster)
@@ -74,6 +86,7 @@ def _sentinel_master(url: str, timeout: float) -> Redis:
         decode_responses=True,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
+        retry=no_retries(),
     )
     return master
 
@@ -93,11 +106,23 @@ STORE_FAILURES = (
 
 @asynccontextmanager
 async def store_errors() -> AsyncIterator[None]:
-    """Turn an unreachable Redis into the contract's 503 ``store_unavailable``."""
+    """Turn an unreachable Redis into the contract's 503 ``store_unavailable``, saying whether
+    the command may have run: it may, unless the failure came before it was sent (no connection
+    could be made) or Redis refused it outright (read-only, out of memory, cluster down)."""
     try:
         yield
     except STORE_FAILURES as exc:
-        raise StoreUnavailable() from exc
+        raise StoreUnavailable(may_have_run=_may_have_run(exc)) from exc
+
+
+def _may_have_run(exc: BaseException) -> bool:
+    if isinstance(exc, ReadOnlyError | ClusterDownError | TryAgainError | OutOfMemoryError):
+        return False
+    if isinstance(exc, MasterDownError):
+        return False
+    # redis-py's own wording for a connection that could not be opened; nothing was sent.
+    message = str(exc)
+    return not ("connecting to" in message or "Timeout connecting" in message)
 
 
 def text_map(raw: Mapping[Any, Any]) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """The Lua scripts in ``store/lua``, registered once per client.
 
 redis-py's registered scripts run by EVALSHA and load themselves again on NOSCRIPT (after a
-Redis restart or SCRIPT FLUSH), so callers never see that error.
+Redis restart or SCRIPT FLUSH), so callers never see that error. Every script is prefixed with
+``lua/_clock.lua``: time comes from Redis, not from the replica that calls.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ class Scripts:
         self.lease_create = self._register(redis, "lease_create")
         self.abandon = self._register(redis, "abandon")
         self.give_up = self._register(redis, "give_up")
+        self.cancel = self._register(redis, "cancel")
+        self.reschedule = self._register(redis, "reschedule")
+        self.settle_orphan = self._register(redis, "settle_orphan")
 
     @staticmethod
     def _register(redis: Redis, name: str) -> AsyncScript:
-        return redis.register_script((LUA_DIR / f"{name}.lua").read_text(encoding="utf-8"))
+        prelude = (LUA_DIR / "_clock.lua").read_text(encoding="utf-8")
+        body = (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")
+        return redis.register_script(prelude + body)

@@ -4,33 +4,39 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from app.clock import Clock, script_time
 from app.store.keys import KeySpace
 from app.store.redis import store_errors
 from app.store.scripts import Scripts
 
 
 class SettleQueue:
-    def __init__(self, redis: Redis, keys: KeySpace, scripts: Scripts) -> None:
-        self._redis, self._keys, self._scripts = redis, keys, scripts
+    def __init__(self, redis: Redis, keys: KeySpace, scripts: Scripts, clock: Clock) -> None:
+        self._redis, self._keys, self._scripts, self._clock = redis, keys, scripts, clock
 
     async def teams(self) -> list[str]:
         async with store_errors():
             members = await self._redis.smembers(self._keys.settle_teams())
         return sorted(str(m) for m in members)
 
-    async def claim(self, team_id: str, *, now_ms: int, lease_ms: int, limit: int) -> list[str]:
+    async def claim(self, team_id: str, *, lease_seconds: float, limit: int) -> list[str]:
         """Lease up to ``limit`` due tasks of a team; nobody else polls them until the lease ends
         or they are rescheduled."""
         async with store_errors():
             due = await self._scripts.claim_due(
-                keys=[self._keys.settle_due(team_id)], args=[now_ms, lease_ms, limit]
+                keys=[self._keys.settle_due(team_id)],
+                args=[script_time(self._clock), int(lease_seconds * 1000), limit],
             )
         return [str(task_id) for task_id in due]
 
-    async def reschedule(self, team_id: str, task_id: str, *, at_ms: int) -> None:
-        """Set the next poll; XX: a task settled meanwhile (and so dequeued) stays dequeued."""
+    async def reschedule(self, team_id: str, task_id: str, *, in_seconds: float) -> None:
+        """Poll the task next ``in_seconds`` from now (by Redis's clock); a task settled
+        meanwhile (and so dequeued) stays dequeued."""
         async with store_errors():
-            await self._redis.zadd(self._keys.settle_due(team_id), {task_id: at_ms}, xx=True)
+            await self._scripts.reschedule(
+                keys=[self._keys.settle_due(team_id)],
+                args=[task_id, script_time(self._clock), int(in_seconds * 1000)],
+            )
 
     async def drop(self, team_id: str, task_id: str) -> None:
         async with store_errors():

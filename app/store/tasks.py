@@ -11,9 +11,11 @@ from enum import IntEnum
 
 from redis.asyncio import Redis
 
+from app.clock import Clock, script_time
+from app.creates import PendingCreate
 from app.domain import TaskRecord
 from app.periods import PeriodStamps
-from app.store.admission import PendingCreate, spend_keys
+from app.store.admission import spend_keys
 from app.store.keys import KeySpace
 from app.store.redis import store_errors, text_map
 from app.store.scripts import Scripts
@@ -30,6 +32,17 @@ class Observed(IntEnum):
 
 
 @dataclass(frozen=True)
+class Recorded:
+    """What recording a new task did."""
+
+    new: bool  # False: it was recorded already
+    settled: bool  # Rivya reported it ended: settled then and there
+    # It had no live reservation (a second task for one create, an admission lost with Redis's
+    # data): charged as new spend, and worth an operator's look.
+    unreserved: bool
+
+
+@dataclass(frozen=True)
 class StoredTask:
     record: TaskRecord
     stamps: PeriodStamps
@@ -37,23 +50,28 @@ class StoredTask:
 
 class TaskStore:
     def __init__(
-        self, redis: Redis, keys: KeySpace, scripts: Scripts, *, retention_seconds: int
+        self,
+        redis: Redis,
+        keys: KeySpace,
+        scripts: Scripts,
+        clock: Clock,
+        *,
+        retention_seconds: int,
     ) -> None:
         self._redis, self._keys, self._scripts = redis, keys, scripts
-        self._retention = retention_seconds
+        self._clock, self._retention = clock, retention_seconds
 
     async def record(
         self,
         record: TaskRecord,
         create: PendingCreate,
         *,
-        created_ms: int,
-        first_poll_ms: int,
+        first_poll_in: float,
         reserved: int,
-    ) -> bool:
+    ) -> Recorded:
         """Store a new task, attach its reservation (``reserved`` credits), close its pending
         create and complete its idempotency claim; settle it at once if Rivya reports it ended
-        (one round trip). False if it was recorded already."""
+        (one round trip). Its first poll is due ``first_poll_in`` seconds from now."""
         k, team, task = self._keys, record.team, record.upstream
         async with store_errors():
             outcome = await self._scripts.record(
@@ -65,6 +83,7 @@ class TaskStore:
                     k.settle_due(team),
                     k.idempotency(team, record.client_request_id or ""),
                     k.pending_creates(team),
+                    k.abandoned(team, create.reservation_id),
                 ],
                 args=[
                     create.reservation_id,
@@ -74,15 +93,15 @@ class TaskStore:
                     reserved,
                     record.client_request_id or "",
                     record.key_id or "",
-                    created_ms,
+                    script_time(self._clock),
                     self._retention,
                     create.stamps.encode(),
-                    first_poll_ms,
+                    int(first_poll_in * 1000),
                     task.final_credits,
-                    create.credits,
                 ],
             )
-        return int(outcome) >= 0
+        code, anomaly = (int(v) for v in outcome)
+        return Recorded(new=code >= 0, settled=code == 2, unreserved=anomaly == 1)
 
     async def get(self, team_id: str, task_id: str) -> StoredTask | None:
         async with store_errors():
@@ -126,3 +145,26 @@ class TaskStore:
                 args=[stored.record.id],
             )
         return int(spent)
+
+    async def reservation(self, team_id: str, task_id: str) -> str | None:
+        """The raw reservation entry a task holds (``credits|stamps|created_ms``), if any."""
+        async with store_errors():
+            entry = await self._redis.hget(self._keys.reservations(team_id), task_id)
+        return str(entry) if entry is not None else None
+
+    async def settle_orphan(self, team_id: str, task_id: str, entry: str, *, charge: int) -> int:
+        """Settle the reservation of a task whose record is gone: ``charge`` credits (Rivya's
+        final_credits), or -1 for what it held. Returns the credits charged, -1 if the entry
+        changed meanwhile."""
+        k = self._keys
+        stamps = PeriodStamps.decode(entry.split("|", 2)[1])
+        async with store_errors():
+            charged = await self._scripts.settle_orphan(
+                keys=[
+                    k.reservations(team_id),
+                    *spend_keys(k, team_id, stamps),
+                    k.settle_due(team_id),
+                ],
+                args=[task_id, entry, charge],
+            )
+        return int(charged)

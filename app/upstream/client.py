@@ -1,7 +1,7 @@
 """The one long-lived client for Rivya: org key injected here and nowhere else.
 
-Every Rivya answer is mapped to the contract's error codes (CONTRACT §9) at this boundary, so
-routes and services never see an httpx exception or a raw upstream status.
+Every failure is decided here, once, as an ``UpstreamFailure`` (upstream/failures.py): routes
+and services never see an httpx exception or a raw upstream status.
 """
 
 from __future__ import annotations
@@ -17,24 +17,8 @@ from pydantic import BaseModel, ValidationError
 from app import context
 from app.catalog import FieldError
 from app.clock import Clock, SystemClock
-from app.errors import (
-    GatewayError,
-    InsufficientCredits,
-    NotFound,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    UpstreamAuthFailed,
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-    ValidationFailed,
-)
-from app.upstream.resilience import (
-    CircuitBreaker,
-    RetryPolicy,
-    is_retryable,
-    says_rivya_is_down,
-)
+from app.upstream.failures import UpstreamFailure, Why, classify
+from app.upstream.resilience import CircuitBreaker, RetryPolicy
 from app.wire import RivyaCredits, RivyaErrorEnvelope, RivyaFile, RivyaTask
 
 log = logging.getLogger("app.upstream")
@@ -117,42 +101,42 @@ class RivyaClient:
         data: dict[str, str] | None = None,
     ) -> Model:
         """One logical call: attempts with backoff while safe, within the retry budget, through
-        the circuit breaker."""
+        the circuit breaker. Fails with one ``UpstreamFailure`` that says what the whole call
+        means (an earlier attempt that may have reached Rivya keeps its outcome unknown)."""
         started = self._clock.now()
         attempt = 0
         maybe_sent = False
         while True:
             try:
                 self.breaker.before_call()
-            except GatewayError as error:
-                error.outcome_unknown = maybe_sent  # refused now; an earlier attempt may count
-                raise
-            try:
                 response = await self._send(
                     method, path, json=json, headers=headers, files=files, data=data
                 )
                 result = _parse(response, model)
-            except GatewayError as error:
-                if says_rivya_is_down(error):
-                    self.breaker.failed()
-                else:
-                    self.breaker.succeeded()  # Rivya answered: it is up, whatever it said
-                # Once an attempt may have reached Rivya, the call's outcome stays unknown,
-                # whatever later attempts say: a refused retry proves nothing about the first.
-                maybe_sent = maybe_sent or error.outcome_unknown
-                error.outcome_unknown = maybe_sent
+            except UpstreamFailure as failure:
+                if failure.why is not Why.CIRCUIT_OPEN:
+                    if failure.says_rivya_is_down:
+                        self.breaker.failed()
+                    else:
+                        self.breaker.succeeded()  # Rivya answered: it is up, whatever it said
+                outcome = failure.after(maybe_sent)
+                maybe_sent = outcome.may_have_acted
                 attempt += 1
-                delay = self._retry.delay(attempt - 1, error, self._rng, now=self._clock.now())
+                delay = self._retry.delay(attempt - 1, outcome, self._rng, now=self._clock.now())
                 spent = self._clock.now() - started
                 if (
-                    not is_retryable(error)
+                    not outcome.retryable
                     or attempt >= self._retry.attempts
                     or spent + delay > self._retry.budget_seconds
                 ):
-                    raise
+                    raise outcome from failure.__cause__
                 log.warning(
                     "retrying upstream call",
-                    extra={"upstream_path": path, "attempt": attempt + 1, "reason": error.code},
+                    extra={
+                        "upstream_path": path,
+                        "attempt": attempt + 1,
+                        "reason": outcome.why.value,
+                    },
                 )
                 await self._clock.sleep(delay)
                 continue
@@ -183,23 +167,20 @@ class RivyaClient:
                     method, path, json=json, headers=request_headers, files=files, data=data
                 )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            # Nothing was sent: a definite failure, safe to refund.
             log.warning("upstream unreachable", extra={"upstream_path": path, "reason": str(exc)})
-            raise UpstreamUnavailable("Rivya could not be reached.") from exc
+            raise UpstreamFailure(Why.UNREACHABLE, may_have_acted=False) from exc
         except (httpx.TimeoutException, TimeoutError) as exc:
             log.warning("upstream timeout", extra={"upstream_path": path})
-            raise UpstreamTimeout(outcome_unknown=True) from exc
+            raise UpstreamFailure(Why.TIMEOUT, may_have_acted=True) from exc
         except httpx.TransportError as exc:
             log.warning(
                 "upstream connection lost", extra={"upstream_path": path, "reason": str(exc)}
             )
-            raise UpstreamUnavailable(
-                "The connection to Rivya was lost.", outcome_unknown=True
-            ) from exc
+            raise UpstreamFailure(Why.CONNECTION_LOST, may_have_acted=True) from exc
         context.note_upstream_request(response.headers.get("x-request-id"))
         if response.is_success:
             return response
-        raise _error_for(response)
+        raise _failure_for(response)
 
 
 def _parse(response: httpx.Response, model: type[Model]) -> Model:
@@ -207,13 +188,13 @@ def _parse(response: httpx.Response, model: type[Model]) -> Model:
         return model.model_validate_json(response.content)
     except ValidationError as exc:
         log.error("malformed upstream answer", extra={"upstream_status": response.status_code})
-        raise UpstreamError(
-            "Rivya sent an answer the gateway could not read.", outcome_unknown=True
+        raise UpstreamFailure(
+            Why.UNREADABLE, may_have_acted=True, status=response.status_code
         ) from exc
 
 
-def _error_for(response: httpx.Response) -> GatewayError:
-    """Translate one Rivya error answer into the contract's error."""
+def _failure_for(response: httpx.Response) -> UpstreamFailure:
+    """One Rivya error answer, read and classified."""
     status = response.status_code
     code, message, upstream_id, details = "", "", None, []
     try:
@@ -227,70 +208,22 @@ def _error_for(response: httpx.Response) -> GatewayError:
     except ValidationError:
         pass
     context.note_upstream_request(upstream_id)
-    extra = {"upstream_status": status, "upstream_code": code or None}
-    log.warning("upstream error", extra=extra)
-
-    error = _classify(status, code, message, upstream_id, details, response)
-    error.upstream_status = status
-    return error
-
-
-def _classify(
-    status: int,
-    code: str,
-    message: str,
-    upstream_id: str | None,
-    details: list[FieldError],
-    response: httpx.Response,
-) -> GatewayError:
-    extra = {"upstream_status": status, "upstream_code": code or None}
-    if code == "insufficient_credits":
-        log.error("the organisation's Rivya account is out of credits", extra=extra)
-        return InsufficientCredits(upstream_request_id=upstream_id)
-    if status == 401 or code.startswith("api_key_") or code == "api_scope_denied":
-        log.error("Rivya refused the organisation key", extra=extra)
-        return UpstreamAuthFailed(upstream_request_id=upstream_id)
-    if status == 404:
-        return NotFound(upstream_request_id=upstream_id)
-    if status == 413:
-        return PayloadTooLarge(
-            "Rivya refused the file as too large.", upstream_request_id=upstream_id
-        )
-    if status == 415:
-        return UnsupportedMediaType(
-            "Rivya refused the file's type.", upstream_request_id=upstream_id
-        )
-    if status == 400 and code == "validation_failed":
-        return ValidationFailed(
-            f"Rivya rejected the request: {message}" if message else None,
-            details=details,
-            upstream_request_id=upstream_id,
-        )
-    if status == 429 or status == 503 or code == "public_api_disabled":
-        retry_after = response.headers.get("retry-after")
-        headers = {"Retry-After": retry_after} if retry_after else {}
-        return UpstreamUnavailable(
-            "Rivya is not accepting requests right now; retry later.",
-            headers=headers,
-            upstream_request_id=upstream_id,
-        )
-    if code == "idempotency_conflict":
-        # Rivya holds something else under this upstream key: whatever it is, we cannot call
-        # the create failed.
-        return UpstreamError(
-            "Rivya reports a conflict on this create's key.",
-            upstream_request_id=upstream_id,
-            outcome_unknown=True,
-        )
-    # Any other 5xx may have come after Rivya acted (a gateway timeout in front of it, a crash
-    # after the insert): the outcome of a create is unknown, not failed.
-    if status == 504:
-        return UpstreamTimeout(upstream_request_id=upstream_id, outcome_unknown=True)
-    return UpstreamError(
-        f"Rivya answered HTTP {status}" + (f" ({code})." if code else "."),
+    failure = classify(
+        status,
+        code,
+        message=message,
+        retry_after=response.headers.get("retry-after"),
         upstream_request_id=upstream_id,
-        outcome_unknown=status >= 500,
+        details=details,
     )
+    extra = {"upstream_status": status, "upstream_code": code or None}
+    if failure.why is Why.NO_CREDITS:
+        log.error("the organisation's Rivya account is out of credits", extra=extra)
+    elif failure.why is Why.AUTH:
+        log.error("Rivya refused the organisation key", extra=extra)
+    else:
+        log.warning("upstream error", extra=extra)
+    return failure
 
 
 def _details(raw: object) -> list[FieldError]:

@@ -18,32 +18,9 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 from app.clock import Clock
-from app.errors import (
-    GatewayError,
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
+from app.upstream.failures import UpstreamFailure, Why
 
 log = logging.getLogger("app.upstream")
-
-
-def is_retryable(error: GatewayError) -> bool:
-    if isinstance(error, UpstreamUnavailable | UpstreamTimeout):
-        return not error.circuit_open
-    return isinstance(error, UpstreamError) and error.upstream_status in (502, 503, 504)
-
-
-def says_rivya_is_down(error: GatewayError) -> bool:
-    """Timeouts, connections that failed, 5xx and unreadable answers; not a 4xx (Rivya
-    answered, the request was the problem), not a 429 (Rivya says "slower", which Retry-After
-    handles, and one team's burst must not shut every team out) and not our own fast failure."""
-    if error.circuit_open or error.upstream_status == 429:
-        return False
-    if isinstance(error, UpstreamUnavailable | UpstreamTimeout):
-        return True
-    status = error.upstream_status
-    return isinstance(error, UpstreamError) and (status is None or status >= 500)
 
 
 @dataclass(frozen=True)
@@ -53,9 +30,11 @@ class RetryPolicy:
     base_delay: float = 0.2
     max_delay: float = 2.0
 
-    def delay(self, attempt: int, error: GatewayError, rng: random.Random, *, now: float) -> float:
+    def delay(
+        self, attempt: int, failure: UpstreamFailure, rng: random.Random, *, now: float
+    ) -> float:
         """How long to wait before attempt ``attempt + 1``; Retry-After wins when given."""
-        wait = retry_after_seconds(error.headers.get("Retry-After"), now=now)
+        wait = retry_after_seconds(failure.retry_after, now=now)
         if wait is not None:
             return wait
         return rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
@@ -102,11 +81,7 @@ class CircuitBreaker:
             self._probe_started = now
             return
         wait = max(1, round((self._open_until or 0) - self._clock.now()))
-        raise UpstreamUnavailable(
-            "Rivya is failing; the gateway is not sending requests for a few seconds.",
-            headers={"Retry-After": str(wait)},
-            circuit_open=True,
-        )
+        raise UpstreamFailure(Why.CIRCUIT_OPEN, may_have_acted=False, retry_after=str(wait))
 
     def succeeded(self) -> None:
         if self._open_until is not None:

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from app.clock import FakeClock, iso_timestamp
+from app.creates import Admitted, Decision, PendingCreate
 from app.domain import TaskRecord, Team
 from app.periods import stamps_at
-from app.store.admission import AdmissionStore, Admitted, Decision, PendingCreate
+from app.store.admission import AdmissionStore
 from app.store.keys import KeySpace
 from app.store.redis import create_redis
 from app.store.scripts import Scripts
@@ -64,8 +65,7 @@ class Stores:
         fingerprint: str = "fp",
     ) -> Decision:
         create = self.pending(team_id, credits, crid)
-        now_us = int(self.clock.now() * 1_000_000)
-        return await self.admission.admit(create, fingerprint=fingerprint, now_us=now_us)
+        return await self.admission.admit(create, fingerprint=fingerprint)
 
     async def admitted(
         self, team_id: str = "alpha", credits: int = 8, crid: str | None = None
@@ -83,14 +83,7 @@ class Stores:
         record = TaskRecord(
             team=team_id, upstream=task, client_request_id=admitted.create.client_request_id
         )
-        now_ms = int(self.clock.now() * 1000)
-        await self.tasks.record(
-            record,
-            admitted.create,
-            created_ms=now_ms,
-            first_poll_ms=now_ms + 2500,
-            reserved=held,
-        )
+        await self.tasks.record(record, admitted.create, first_poll_in=2.5, reserved=held)
         return StoredTask(record, admitted.stamps)
 
     async def spent(self, team_id: str = "alpha", stamp: str | None = None) -> PeriodSpend:
@@ -124,13 +117,14 @@ async def stores(redis_url: str, clock: FakeClock) -> AsyncIterator[Stores]:
             redis,
             keys,
             scripts,
+            clock,
             claim_ttl_ms=86_400_000,
             lease_ms=60_000,
             resend_window_ms=300_000,
         ),
-        tasks=TaskStore(redis, keys, scripts, retention_seconds=3600),
+        tasks=TaskStore(redis, keys, scripts, clock, retention_seconds=3600),
         spend=SpendStore(redis, keys),
-        queue=SettleQueue(redis, keys, scripts),
+        queue=SettleQueue(redis, keys, scripts, clock),
         clock=clock,
     )
     await redis.aclose()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.store.admission import Admitted, Repeat
+from app.creates import Admitted, Repeat
 from tests.store.conftest import Stores
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from app.creates import Admitted, PendingCreate, Repeat
 from app.domain import TaskRecord
-from app.store.admission import Admitted, Repeat
 from tests.store.conftest import Stores, rivya_task
 
 
@@ -12,7 +12,7 @@ async def test_a_task_recorded_already_ended_is_settled_at_once(stores: Stores) 
     admitted = await stores.admitted(crid="late")
     done = rivya_task("task_done", "succeeded", final=8)
     record = TaskRecord(team="alpha", upstream=done, client_request_id="late")
-    await stores.tasks.record(record, admitted.create, created_ms=1, first_poll_ms=2, reserved=8)
+    await stores.tasks.record(record, admitted.create, first_poll_in=0, reserved=8)
     spend = await stores.spent()
     assert (spend.spent, spend.reserved, spend.in_flight) == (8, 0, 0)
     assert (spend.tasks_succeeded, spend.tasks_created) == (1, 1)
@@ -64,10 +64,10 @@ async def test_a_resent_body_is_byte_for_byte_the_first(stores: Stores) -> None:
     create = stores.pending(crid="exact")
     body = {"model": "m", "prompt": "p", "params": {"list": [], "big": 12345678901234567}}
     create = create.__class__(**{**vars(create), "body": body})
-    await stores.admission.admit(create, fingerprint="fp", now_us=int(stores.clock.now() * 1e6))
+    await stores.admission.admit(create, fingerprint="fp")
     await stores.admission.unlease(create)
-    taken = await stores.admission.lease("alpha", create.reservation_id, now_ms=0, owner="me")
-    assert taken is not None
+    taken = await stores.admission.lease("alpha", create.reservation_id, owner="me")
+    assert isinstance(taken, PendingCreate)
     assert taken.body == body
 
 

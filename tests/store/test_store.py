@@ -49,7 +49,7 @@ async def test_scripts_reload_themselves_after_a_script_flush(
 
 async def test_an_unreachable_redis_raises_store_unavailable() -> None:
     redis = create_redis("redis://127.0.0.1:1/0", timeout=0.2)
-    store = TaskStore(redis, KeySpace("t"), Scripts(redis), retention_seconds=60)
+    store = TaskStore(redis, KeySpace("t"), Scripts(redis), FakeClock(), retention_seconds=60)
     with pytest.raises(StoreUnavailable):
         await store.get("alpha", "task_1")
     await redis.aclose()

@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.clock import FakeClock
-from app.errors import (
-    GatewayError,
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-    ValidationFailed,
-)
-from app.upstream.resilience import CircuitBreaker, retry_after_seconds, says_rivya_is_down
+from app.upstream.failures import UpstreamFailure, Why, classify
+from app.upstream.resilience import CircuitBreaker, retry_after_seconds
 
 
 def test_opens_after_the_threshold_and_fails_fast() -> None:
@@ -21,10 +15,12 @@ def test_opens_after_the_threshold_and_fails_fast() -> None:
     breaker.failed()
     breaker.before_call()  # one failure: still closed
     breaker.failed()
-    with pytest.raises(UpstreamUnavailable) as caught:
+    with pytest.raises(UpstreamFailure) as caught:
         breaker.before_call()
-    assert caught.value.circuit_open
-    assert caught.value.headers["Retry-After"] == "10"
+    assert caught.value.why is Why.CIRCUIT_OPEN
+    assert not caught.value.may_have_acted
+    error = caught.value.contract_error()
+    assert (error.status, error.headers["Retry-After"]) == (503, "10")
 
 
 def test_one_probe_after_the_cooldown_decides() -> None:
@@ -33,7 +29,7 @@ def test_one_probe_after_the_cooldown_decides() -> None:
     breaker.failed()
     clock.advance(10)
     breaker.before_call()  # the probe
-    with pytest.raises(UpstreamUnavailable):
+    with pytest.raises(UpstreamFailure):
         breaker.before_call()  # only one at a time
     breaker.failed()  # the probe failed: open again
     assert breaker.state == "open"
@@ -56,21 +52,54 @@ def test_a_probe_that_never_reports_cannot_hold_the_circuit_open() -> None:
 
 
 @pytest.mark.parametrize(
-    ("error", "down"),
+    ("failure", "down"),
     [
-        (UpstreamTimeout(), True),
-        (UpstreamUnavailable(), True),
-        (UpstreamError(upstream_status=500), True),
-        (UpstreamError(), True),  # unreadable answer
-        (UpstreamError(upstream_status=409), False),
-        (ValidationFailed(), False),
-        (UpstreamUnavailable(circuit_open=True), False),
-        (UpstreamUnavailable(upstream_status=429), False),  # "slower", not "down"
-        (UpstreamUnavailable(upstream_status=503), True),
+        (UpstreamFailure(Why.TIMEOUT, may_have_acted=True), True),
+        (UpstreamFailure(Why.UNREACHABLE, may_have_acted=False), True),
+        (classify(500, ""), True),
+        (UpstreamFailure(Why.UNREADABLE, may_have_acted=True), True),
+        (classify(409, "idempotency_conflict"), False),
+        (classify(400, "validation_failed"), False),
+        (UpstreamFailure(Why.CIRCUIT_OPEN, may_have_acted=False), False),
+        (classify(429, "rate_limited"), False),  # "slower", not "down"
+        (classify(503, "public_api_disabled"), True),
     ],
 )
-def test_what_says_rivya_is_down(error: GatewayError, down: bool) -> None:
-    assert says_rivya_is_down(error) is down
+def test_what_says_rivya_is_down(failure: UpstreamFailure, down: bool) -> None:
+    assert failure.says_rivya_is_down is down
+
+
+@pytest.mark.parametrize(
+    ("failure", "maybe", "status"),
+    [
+        (UpstreamFailure(Why.UNREACHABLE, may_have_acted=False), False, 503),
+        (UpstreamFailure(Why.TIMEOUT, may_have_acted=True), True, 504),
+        (UpstreamFailure(Why.CONNECTION_LOST, may_have_acted=True), True, 503),
+        (classify(500, ""), True, 502),
+        (classify(504, ""), True, 504),
+        (classify(400, "validation_failed"), False, 400),
+        (classify(429, "rate_limited"), False, 503),
+        (classify(402, "insufficient_credits"), False, 503),
+        (classify(401, "api_key_invalid"), False, 502),
+        (classify(409, "idempotency_conflict"), True, 502),
+    ],
+)
+def test_each_failure_is_decided_once_and_maps_to_one_contract_error(
+    failure: UpstreamFailure, maybe: bool, status: int
+) -> None:
+    assert failure.may_have_acted is maybe
+    error = failure.contract_error(handle="h-1")
+    assert error.status == status
+    # Only an unknown outcome names the handle a retry learns it by.
+    assert ("client_request_id" in error.extra) is maybe
+    assert ("h-1" in error.message) is maybe
+
+
+def test_an_earlier_attempt_that_may_have_acted_keeps_the_call_unknown() -> None:
+    refused = classify(503, "public_api_disabled")
+    assert not refused.may_have_acted
+    assert refused.after(earlier_maybe_sent=True).may_have_acted
+    assert not refused.after(earlier_maybe_sent=False).may_have_acted
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,16 @@
 -- Give up on a create whose outcome could not be learned within Rivya's retry window: count
 -- its credits as spent (it may have run; the budget must never be under-counted), free its
--- in-flight slot, and make its claim answer with the error from now on.
+-- in-flight slot, and make its claim answer with the error from now on. A mark records the
+-- abandonment, so that if its task turns up after all (a resend's late answer), record.lua can
+-- prove the charge was this one and move it back to a reservation.
 -- KEYS[1]    reservations hash
 -- KEYS[2..5] spend hashes of the reservation's day, week, month and total
 -- KEYS[6]    the idempotency claim hash (unused without a client_request_id)
 -- KEYS[7]    pending creates hash
+-- KEYS[8]    the reservation's abandonment mark
 -- ARGV[1]    reservation id    ARGV[2]  client_request_id ("" if none)
 -- ARGV[3]    the error to remember, JSON
+-- ARGV[4]    how long the mark is kept, ms (as long as a late answer could still arrive)
 -- Returns    the credits counted as spent (-1 if the create was no longer pending)
 if redis.call('HDEL', KEYS[7], ARGV[1]) == 0 then return -1 end
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[6], 'res') == ARGV[1] then
@@ -21,4 +25,5 @@ for i = 2, 5 do
   redis.call('HINCRBY', KEYS[i], 'spent', credits)
   redis.call('HINCRBY', KEYS[i], 'tasks_abandoned', 1)
 end
+redis.call('SET', KEYS[8], credits, 'PX', ARGV[4])
 return credits

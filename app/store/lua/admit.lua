@@ -9,7 +9,9 @@
 -- KEYS[4..7] spend hashes of the current day, week, month and total (fields: spent, reserved)
 -- KEYS[8]    the idempotency claim hash of (team, client_request_id); unused without one
 -- KEYS[9]    pending creates hash: reservation id -> JSON of the upstream create to (re)send
--- ARGV[1]    now, microseconds since the epoch
+-- KEYS[10]   this reservation's cancel mark (set by cancel.lua when its request lost this
+--            script's answer and cancelled before it ran: then it must not run at all)
+-- ARGV[1]    time: "" for Redis's own, or a test's fake clock's, microseconds (_clock.lua)
 -- ARGV[2]    credits to reserve
 -- ARGV[3]    reservation id
 -- ARGV[4]    period stamps "day|week|month" (stored with the reservation)
@@ -17,7 +19,7 @@
 -- ARGV[6]    client_request_id ("" for none)
 -- ARGV[7]    request fingerprint
 -- ARGV[8]    claim lifetime, ms
--- ARGV[9]    the pending create, JSON (this script adds lease_until_ms)
+-- ARGV[9]    the pending create, JSON (this script adds created_ms, lease_until_ms, lease_owner)
 -- ARGV[10]   lease on a create being forwarded, ms
 -- ARGV[11]   the oldest a lost create may be and still be resent (Rivya's window less a lease), ms
 -- ARGV[12]   this request's lease owner token
@@ -29,7 +31,9 @@
 --            {"replay", task id} | {"conflict", task id or ""} | {"remembered", error JSON}
 --            {"in_progress", retry_after_ms} | {"resolve", reservation id, create JSON}
 --            {"too_late", reservation id, create JSON}: lost, and too old to resend safely
-local now, credits = tonumber(ARGV[1]), tonumber(ARGV[2])
+--            {"void"}: cancelled before it ran
+if redis.call('EXISTS', KEYS[10]) == 1 then return {'void'} end
+local now, credits = clock_us(ARGV[1]), tonumber(ARGV[2])
 local now_ms = math.floor(now / 1000)
 -- Decoded before anything is written: a script that fails half-way does not roll back.
 local new_create = cjson.decode(ARGV[9])
@@ -100,6 +104,7 @@ for i = 4, 7 do
   redis.call('HINCRBY', KEYS[i], 'reserved', credits)
   if i < 7 then redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 end
+new_create.created_ms = now_ms
 new_create.lease_until_ms = now_ms + tonumber(ARGV[10])
 new_create.lease_owner = ARGV[12]
 redis.call('HSET', KEYS[9], ARGV[3], cjson.encode(new_create))

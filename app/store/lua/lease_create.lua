@@ -1,22 +1,28 @@
--- Take (or give up) the lease on a pending create whose outcome is still unknown, so that only
--- one party at a time resends it with its upstream key: a client's retry, or a settler.
+-- Take (or hand back) the lease on a pending create whose outcome is still unknown, so that only
+-- one party at a time resends it with its upstream key: a client's retry, or a resolver.
 -- KEYS[1]  pending creates hash
 -- ARGV[1]  reservation id
--- ARGV[2]  now, ms
--- ARGV[3]  lease until, ms
--- ARGV[4]  "take": only if nobody holds it | "hand_back": only by its holder (0 or a time soon
---          lets the next taker in)
--- ARGV[5]  the caller's owner token
--- Returns  the create's JSON when the lease was taken or handed back; nil when someone else
---          holds it, or the create is no longer pending
+-- ARGV[2]  time: "" for Redis's own, or a fake clock's (_clock.lua)
+-- ARGV[3]  "take": only if nobody holds it | "hand_back": only by its holder
+-- ARGV[4]  the caller's owner token
+-- ARGV[5]  take: how long the lease lasts, ms | hand_back: how soon the next taker may take it
+-- ARGV[6]  take: the oldest a create may be and still be resent (Rivya's window less a lease), ms
+-- Returns  {"taken", create JSON} | {"too_late", create JSON}: too old to resend safely, not
+--          taken | {"handed_back"} | {} when someone else holds it or it is no longer pending
 local pending = redis.call('HGET', KEYS[1], ARGV[1])
-if not pending then return nil end
+if not pending then return {} end
 local create = cjson.decode(pending)
-if ARGV[4] == 'take' and create.lease_until_ms > tonumber(ARGV[2]) then return nil end
--- A holder that paused past its lease must not hand back one another has since taken.
-if ARGV[4] == 'hand_back' and create.lease_owner ~= ARGV[5] then return nil end
-create.lease_until_ms = tonumber(ARGV[3])
-create.lease_owner = ARGV[5]
+local now_ms = math.floor(clock_us(ARGV[2]) / 1000)
+if ARGV[3] == 'take' then
+  if create.lease_until_ms > now_ms then return {} end
+  if now_ms - create.created_ms > tonumber(ARGV[6]) then return {'too_late', pending} end
+else
+  -- A holder that paused past its lease must not hand back one another has since taken.
+  if create.lease_owner ~= ARGV[4] then return {} end
+end
+create.lease_until_ms = now_ms + tonumber(ARGV[5])
+create.lease_owner = ARGV[4]
 local encoded = cjson.encode(create)
 redis.call('HSET', KEYS[1], ARGV[1], encoded)
-return encoded
+if ARGV[3] == 'take' then return {'taken', encoded} end
+return {'handed_back'}

@@ -1,8 +1,11 @@
 -- Attach a reservation to the task Rivya created: store the task, close the pending create and
 -- complete the idempotency claim. The reservation follows the task (re-keyed by task id, still
 -- holding its in-flight slot) at the credits Rivya says it holds; a task Rivya already reports
--- ended (a resend answered with a finished task) is settled here and then. A create given up
--- as spent whose task turns up after all takes those credits back as its reservation.
+-- ended (a resend answered with a finished task) is settled here and then.
+-- A refund needs proof. A task whose create was given up as spent (abandon.lua left a mark)
+-- takes those credits back as its reservation, consuming the mark. Any other task recorded
+-- without a live reservation (a second task for one create, an admission lost with Redis's
+-- data) is charged as new spend, and reported as an anomaly.
 -- Recording twice is a no-op.
 -- KEYS[1]    task hash
 -- KEYS[2]    reservations hash
@@ -11,33 +14,44 @@
 -- KEYS[8]    the team's settle queue (sorted set: task id -> next poll, ms)
 -- KEYS[9]    the idempotency claim hash (unused without a client_request_id)
 -- KEYS[10]   pending creates hash
+-- KEYS[11]   the reservation's abandonment mark (abandon.lua)
 -- ARGV[1]    reservation id          ARGV[2]  task id
 -- ARGV[3]    status                  ARGV[4]  Rivya's task JSON
 -- ARGV[5]    credits the task holds (Rivya's reserved_credits, else the catalogue's)
 -- ARGV[6]    client_request_id ("" if none)   ARGV[7]  key id ("" if none)
--- ARGV[8]    created, ms             ARGV[9]  task retention, seconds
+-- ARGV[8]    time: "" for Redis's own, or a fake clock's (_clock.lua)
+-- ARGV[9]    task retention, seconds
 -- ARGV[10]   period stamps "day|week|month"
--- ARGV[11]   first poll, ms
+-- ARGV[11]   delay until the first poll, ms
 -- ARGV[12]   final_credits (used when the status is terminal)
--- ARGV[13]   the credits the create was admitted with
--- Returns    1 recorded, 2 recorded and settled, -1 recorded already
-local was_pending = redis.call('HDEL', KEYS[10], ARGV[1]) == 1
-if ARGV[6] ~= '' and redis.call('HGET', KEYS[9], 'res') == ARGV[1] then
+-- Returns    {outcome, anomaly}: outcome 1 recorded, 2 recorded and settled, -1 recorded
+--            already; anomaly 1 when the task had no live reservation
+local now_ms = math.floor(clock_us(ARGV[8]) / 1000)
+redis.call('HDEL', KEYS[10], ARGV[1])
+if ARGV[6] ~= '' and redis.call('HGET', KEYS[9], 'res') == ARGV[1]
+    and redis.call('HGET', KEYS[9], 'state') ~= 'done' then
   redis.call('HSET', KEYS[9], 'state', 'done', 'task', ARGV[2])
   redis.call('HDEL', KEYS[9], 'error')
 end
-if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {-1, 0} end
 
 local entry = redis.call('HGET', KEYS[2], ARGV[1])
-local held = 0
+local held, anomaly = 0, 0
 if entry then
   held = tonumber(string.match(entry, '^(%d+)')) or 0
-elseif not was_pending then
-  held = tonumber(ARGV[13])
-  for i = 4, 7 do
-    redis.call('HINCRBY', KEYS[i], 'spent', -held)
-    redis.call('HINCRBY', KEYS[i], 'tasks_abandoned', -1)
-    redis.call('HINCRBY', KEYS[i], 'reserved', held)
+else
+  local abandoned = tonumber(redis.call('GET', KEYS[11]) or '')
+  if abandoned then
+    -- Charged as spent when given up; it held those credits, so they are held again.
+    redis.call('DEL', KEYS[11])
+    held = abandoned
+    for i = 4, 7 do
+      redis.call('HINCRBY', KEYS[i], 'spent', -held)
+      redis.call('HINCRBY', KEYS[i], 'tasks_abandoned', -1)
+      redis.call('HINCRBY', KEYS[i], 'reserved', held)
+    end
+  else
+    anomaly = 1
   end
 end
 redis.call('HDEL', KEYS[2], ARGV[1])
@@ -47,6 +61,7 @@ local final = 0
 if ARGV[3] == 'succeeded' then final = tonumber(ARGV[12]) end
 for i = 4, 7 do
   redis.call('HINCRBY', KEYS[i], 'tasks_created', 1)
+  if anomaly == 1 then redis.call('HINCRBY', KEYS[i], 'tasks_unreserved', 1) end
   if terminal then
     redis.call('HINCRBY', KEYS[i], 'reserved', -held)
     redis.call('HINCRBY', KEYS[i], 'spent', final)
@@ -56,13 +71,15 @@ for i = 4, 7 do
   end
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'upstream', ARGV[4], 'client_request_id', ARGV[6],
-  'key_id', ARGV[7], 'created_ms', ARGV[8], 'stamps', ARGV[10], 'reserved', actual)
+  'key_id', ARGV[7], 'created_ms', now_ms, 'stamps', ARGV[10], 'reserved', actual)
 redis.call('EXPIRE', KEYS[1], ARGV[9])
-redis.call('ZADD', KEYS[3], ARGV[8], ARGV[2])
+redis.call('ZADD', KEYS[3], now_ms, ARGV[2])
+-- The index lives as long as the tasks it points to.
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now_ms - tonumber(ARGV[9]) * 1000)
 if terminal then
   redis.call('HSET', KEYS[1], 'final_credits', final)
-  return 2
+  return {2, anomaly}
 end
-redis.call('HSET', KEYS[2], ARGV[2], actual .. '|' .. ARGV[10] .. '|' .. ARGV[8])
-redis.call('ZADD', KEYS[8], ARGV[11], ARGV[2])
-return 1
+redis.call('HSET', KEYS[2], ARGV[2], actual .. '|' .. ARGV[10] .. '|' .. now_ms)
+redis.call('ZADD', KEYS[8], now_ms + tonumber(ARGV[11]), ARGV[2])
+return {1, anomaly}

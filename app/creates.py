@@ -1,0 +1,117 @@
+"""A create's own types, shared by the services that decide on it and the store that keeps it:
+the upstream create waiting for its outcome, and what admission decided about it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from app.periods import PeriodStamps
+
+# "cancelled": its own request cancelled it before the admission ran (cancel.lua).
+Refusal = Literal["budget", "rate", "in_flight", "no_team", "cancelled"]
+
+
+@dataclass(frozen=True)
+class RateState:
+    """What the IETF RateLimit headers report: a bucket of ``burst`` creates per ``window``."""
+
+    burst: int
+    window_seconds: int
+    remaining: int
+    full_in_seconds: int
+
+
+@dataclass(frozen=True)
+class PendingCreate:
+    """An upstream create that holds a reservation and whose outcome is not known yet: enough
+    to send it again, with the same upstream key, from any replica."""
+
+    team: str
+    reservation_id: str
+    upstream_key: str
+    body: dict[str, Any]
+    credits: int
+    stamps: PeriodStamps
+    client_request_id: str | None
+    key_id: str | None
+    created_ms: int
+    # Whose lease this copy of the create stands for: only its holder may hand it back or
+    # release it. Set by whoever takes the lease; not part of the create itself.
+    owner: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "ukey": self.upstream_key,
+                # A string, so Redis's cjson keeps it byte for byte: every resend of the create
+                # is the very request Rivya first saw.
+                "body": json.dumps(self.body, separators=(",", ":")),
+                "credits": self.credits,
+                "stamps": self.stamps.encode(),
+                "crid": self.client_request_id or "",
+                "key_id": self.key_id or "",
+                "created_ms": self.created_ms,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, team: str, reservation_id: str, text: str) -> PendingCreate:
+        data = json.loads(text)
+        return cls(
+            team=team,
+            reservation_id=reservation_id,
+            upstream_key=data["ukey"],
+            body=json.loads(data["body"]),
+            credits=int(data["credits"]),
+            stamps=PeriodStamps.decode(data["stamps"]),
+            client_request_id=data["crid"] or None,
+            key_id=data["key_id"] or None,
+            created_ms=int(data["created_ms"]),
+            owner=str(data.get("lease_owner", "")),
+        )
+
+
+@dataclass(frozen=True)
+class Admitted:
+    create: PendingCreate
+    budget_remaining: int | None
+    rate: RateState | None  # None for a takeover: nothing new was admitted
+    # A takeover: this request took over an earlier create of the same key whose outcome was
+    # lost, and must resend it (it may already exist at Rivya).
+    takeover: bool = False
+
+    @property
+    def reservation_id(self) -> str:
+        return self.create.reservation_id
+
+    @property
+    def stamps(self) -> PeriodStamps:
+        return self.create.stamps
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: Refusal
+    budget_remaining: int = 0
+    budget: int = 0
+    retry_after_ms: int = 0
+    rate: RateState | None = None
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """The claim already answers this request: its task, or the error it got, or a conflict."""
+
+    kind: Literal["replay", "conflict", "remembered", "in_progress", "too_late"]
+    task_id: str | None = None
+    error: dict[str, Any] | None = None
+    retry_after_ms: int = 0
+    create: PendingCreate | None = None  # too_late: the lost create, to be given up
+
+
+Decision = Admitted | Refused | Repeat

@@ -1,0 +1,31 @@
+-- Cancel an admission whose answer its request never got (Redis stalled past the client's
+-- timeout, the connection broke): that request never sent the create, so it must never be sent,
+-- and its credits come back. If admit.lua has not run yet, a mark makes it refuse when it does.
+-- KEYS[1]    reservations hash
+-- KEYS[2..5] spend hashes of the reservation's day, week, month and total
+-- KEYS[6]    the idempotency claim hash (unused without a client_request_id)
+-- KEYS[7]    pending creates hash
+-- KEYS[8]    the reservation's cancel mark (admit.lua's KEYS[10])
+-- ARGV[1]    reservation id    ARGV[2]  client_request_id ("" if none)
+-- ARGV[3]    the request's lease owner token
+-- ARGV[4]    how long the mark is kept, ms (longer than any admission could be delayed)
+-- Returns    "cancelled": admitted, now undone | "void": never admitted, and now never will be
+--            | "taken": someone else holds the create now (it may be sent: not cancelled)
+local pending = redis.call('HGET', KEYS[7], ARGV[1])
+if not pending then
+  if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'taken' end
+  redis.call('SET', KEYS[8], '1', 'PX', ARGV[4])
+  return 'void'
+end
+if cjson.decode(pending).lease_owner ~= ARGV[3] then return 'taken' end
+redis.call('HDEL', KEYS[7], ARGV[1])
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[6], 'res') == ARGV[1] then
+  redis.call('DEL', KEYS[6])
+end
+local entry = redis.call('HGET', KEYS[1], ARGV[1])
+if entry then
+  local credits = tonumber(string.match(entry, '^(%d+)')) or 0
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  for i = 2, 5 do redis.call('HINCRBY', KEYS[i], 'reserved', -credits) end
+end
+return 'cancelled'

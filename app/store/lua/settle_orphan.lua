@@ -1,0 +1,24 @@
+-- Settle the reservation of a task whose record is gone (evicted, or lost with Redis's data)
+-- so that its credits and in-flight slot never stay held for good: at Rivya's final_credits when
+-- Rivya could say, else at what it held (it may have run; never refunded without proof).
+-- The caller read the reservation entry first, to learn its period stamps; the script acts only
+-- if the entry is still that one.
+-- KEYS[1]    reservations hash
+-- KEYS[2..5] spend hashes of the entry's day, week, month and total
+-- KEYS[6]    the team's settle queue
+-- ARGV[1]    task id
+-- ARGV[2]    the reservation entry as read ("credits|stamps|created_ms")
+-- ARGV[3]    the credits to charge: Rivya's final_credits, or -1 for "what it held"
+-- Returns    the credits charged, or -1 if the entry had changed or gone
+redis.call('ZREM', KEYS[6], ARGV[1])
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return -1 end
+local held = tonumber(string.match(ARGV[2], '^(%d+)')) or 0
+local charge = tonumber(ARGV[3])
+if charge < 0 then charge = held end
+redis.call('HDEL', KEYS[1], ARGV[1])
+for i = 2, 5 do
+  redis.call('HINCRBY', KEYS[i], 'reserved', -held)
+  redis.call('HINCRBY', KEYS[i], 'spent', charge)
+  redis.call('HINCRBY', KEYS[i], 'tasks_orphaned', 1)
+end
+return charge
