@@ -65,6 +65,17 @@ class TaskOut(BaseModel):
     error: TaskErrorOut | None
 
 
+class TaskList(BaseModel):
+    """``GET /v1/images``: a page of the team's tasks, newest first."""
+
+    object: Literal["list"] = "list"
+    data: list[TaskOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` (with the same filters) for the next page; null when "
+        "none are left. A page may hold fewer than `limit` tasks and still have one."
+    )
+
+
 class ModelParamOut(BaseModel):
     name: str
     type: str

@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,10 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 from redis import Redis as SyncRedis
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry as SyncRetry
 
 from app.clock import Clock
 from app.factory import create_app
@@ -29,6 +34,9 @@ from app.settings import Settings
 from app.simulator.app import create_simulator_app
 from app.simulator.settings import SimulatorSettings
 from app.simulator.state import SimState
+from app.store.keys import KeySpace
+from app.store.redis import create_redis
+from app.store.spend import PeriodSpend, SpendStore
 
 ORG_KEY = "rvya_sk_test_org_key_9f3c2a7d1e"
 ADMIN_TOKEN = "admin-test-token-5b8e1c"
@@ -72,6 +80,10 @@ class RedisServer:
                 "no",
                 "--dir",
                 self.dir,
+                # DEBUG SLEEP stalls the server on purpose: a Redis that runs a script but
+                # answers after the client has given up.
+                "--enable-debug-command",
+                "local",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -98,6 +110,30 @@ class RedisServer:
         client = SyncRedis(port=self.port)
         client.flushall()
         client.close()
+
+    def stall(self, seconds: float) -> None:
+        """Block the server for ``seconds``; returns once it is seen blocked (a PING times out),
+        while the stall goes on in a thread."""
+
+        def sleep() -> None:
+            client = SyncRedis(port=self.port, socket_timeout=seconds + 10)
+            client.execute_command("DEBUG", "SLEEP", seconds)  # type: ignore[no-untyped-call]
+            client.close()
+
+        threading.Thread(target=sleep, daemon=True).start()
+        probe = SyncRedis(
+            port=self.port,
+            socket_timeout=0.05,
+            socket_connect_timeout=0.05,
+            retry=SyncRetry(NoBackoff(), 0),  # one timeout is the answer: no quiet retries
+        )
+        try:
+            while True:
+                probe.ping()
+        except (RedisTimeoutError, RedisConnectionError):
+            pass  # blocked
+        finally:
+            probe.close()
 
 
 def gateway_settings(redis_url: str, **overrides: Any) -> Settings:
@@ -228,3 +264,26 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+async def total_spend(gw: Gateway, team: str) -> PeriodSpend:
+    """The team's all-time spend straight from Redis, the source of truth."""
+    settings = gw.app.state.services.settings
+    redis = create_redis(settings.redis_url)
+    try:
+        return await SpendStore(redis, KeySpace(settings.redis_key_prefix)).read(team, "total")
+    finally:
+        await redis.aclose()
+
+
+def rivya_charged(sim: SimState) -> int:
+    """What Rivya took from the org's account: its starting balance less what is left."""
+    return sim.settings.initial_credits - sim.current_credits()
+
+
+async def assert_books_close(gw: Gateway, *teams: str) -> None:
+    """Once every task has ended: the teams were charged exactly what Rivya charged, with
+    nothing reserved and nothing in flight."""
+    totals = [await total_spend(gw, team) for team in teams]
+    assert [(t.reserved, t.in_flight) for t in totals] == [(0, 0)] * len(teams)
+    assert sum(t.spent for t in totals) == rivya_charged(gw.sim)

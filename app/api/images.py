@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from app.api.responses import created_headers, json_body, task_response
@@ -14,8 +14,10 @@ from app.catalog import FieldError, ModelSpec
 from app.container import Services
 from app.deps import IdempotencyKey, ServicesDep, TeamCaller, WaitSeconds
 from app.errors import ValidationFailed
-from app.schemas import ImageCreate, ModelList, ModelOut, TaskOut, Usage
+from app.schemas import ImageCreate, ModelList, ModelOut, TaskList, TaskOut, Usage
 from app.services.generations import GenerationRequest, edit_form_body, parse_image_create
+from app.services.tasks import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
+from app.wire import TaskStatus
 
 router = APIRouter(prefix="/v1", tags=["team API"])
 
@@ -103,6 +105,44 @@ async def _create(
     if wait > 0:
         record = await services.tasks.follow(created, wait=wait)
     return task_response(record, created_headers(created))
+
+
+@router.get(
+    "/images",
+    responses={200: {"model": TaskList, "description": "A page of tasks, newest first."}},
+    summary="List this team's image tasks, newest first",
+)
+async def list_images(
+    caller: TeamCaller,
+    services: ServicesDep,
+    status: Annotated[TaskStatus | None, Query(description="Only tasks in this state.")] = None,
+    client_request_id: Annotated[
+        str | None, Query(max_length=128, description="Only the task of this client_request_id.")
+    ] = None,
+    since: Annotated[
+        str | None,
+        Query(description="ISO-8601 (UTC unless an offset is given): tasks created at or after."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = DEFAULT_LIST_LIMIT,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="A previous page's next_cursor.")
+    ] = None,
+) -> JSONResponse:
+    listing = await services.tasks.list_tasks(
+        caller,
+        status=status,
+        client_request_id=client_request_id,
+        since=since,
+        limit=limit,
+        cursor=cursor,
+    )
+    # Each item is exactly what GET /v1/images/{id} answers for that task.
+    body = {
+        "object": "list",
+        "data": [record.public() for record in listing.tasks],
+        "next_cursor": listing.next_cursor,
+    }
+    return JSONResponse(body)
 
 
 @router.get("/images/{task_id}", responses=_TASK_RESPONSES, summary="Read an image task")

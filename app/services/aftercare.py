@@ -61,6 +61,11 @@ class Aftercare:
     def pending(self) -> int:
         return len(self._jobs)
 
+    async def join(self) -> None:
+        """Wait until every write started so far has finished or given up."""
+        while self._jobs:
+            await asyncio.wait(set(self._jobs))
+
     async def aclose(self, *, grace_seconds: float = 5.0) -> None:
         """On shutdown: give the writes in progress a moment, then stop them."""
         if not self._jobs:

@@ -10,9 +10,13 @@ running task is refreshed from Rivya, and whoever sees it end settles it.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import logging
+import re
 import secrets
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from app import context
 from app.auth.callers import Caller
@@ -27,18 +31,26 @@ from app.errors import (
     NotFound,
     RequestInProgress,
     StoreUnavailable,
+    ValidationFailed,
 )
 from app.services.admission import Admission
 from app.services.files import FileService
 from app.services.forwarding import Forwarder, Resolver, unconfirmed_create
 from app.services.generations import GenerationRequest
 from app.services.settlement import Settlement
-from app.store.tasks import StoredTask, TaskStore
+from app.store.tasks import StoredTask, TaskFilter, TaskPage, TaskPosition, TaskStore
+from app.wire import TaskStatus
 
 log = logging.getLogger("app.tasks")
 
 MAX_WAIT_SECONDS = 60
 IN_PROGRESS_POLL_SECONDS = 0.05
+
+DEFAULT_LIST_LIMIT = 20
+MAX_LIST_LIMIT = 100
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A cursor is "<created ms>:<task id>"; the bound keeps a forged one from costing anything.
+_CURSOR_POSITION = re.compile(r"(\d{1,15}):([\x21-\x7e]{1,200})")
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,76 @@ class Created:
     rate: RateState | None  # None for a replay: nothing was admitted
     replayed: bool = False
     first_poll_in: float = 0.0  # a new task is first polled this long after its creation
+
+
+@dataclass(frozen=True)
+class TaskListing:
+    """A page of the team's tasks, newest first; ``next_cursor`` is None once none are left.
+    A page may be short (even empty) and still have a cursor: a listing reads a bounded part of
+    the team's index per call."""
+
+    tasks: list[TaskRecord]
+    next_cursor: str | None
+
+
+def encode_cursor(position: TaskPosition) -> str:
+    """Opaque and URL-safe: clients pass it back as-is, never build it."""
+    raw = f"{position.created_ms}:{position.task_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> TaskPosition:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        text = base64.b64decode(padded, altchars=b"-_", validate=True).decode("ascii")
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        text = ""
+    match = _CURSOR_POSITION.fullmatch(text)
+    # Only cursors this gateway encoded are accepted: re-encoding must give the same string.
+    if match is None or encode_cursor(position := _position(match)) != cursor:
+        raise ValidationFailed(
+            details=[FieldError("cursor", "is not a cursor from a previous page's next_cursor")]
+        )
+    return position
+
+
+def _position(match: re.Match[str]) -> TaskPosition:
+    return TaskPosition(int(match.group(1)), match.group(2))
+
+
+def parse_since(since: str) -> int:
+    """An ISO-8601 timestamp (UTC unless it names an offset) as epoch milliseconds."""
+    try:
+        moment = datetime.fromisoformat(since)
+    except ValueError:
+        raise ValidationFailed(
+            details=[FieldError("since", "must be an ISO-8601 time, e.g. 2026-05-11T00:00:00Z")]
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _listing_bounds(
+    *, limit: int, cursor: str | None, since: str | None
+) -> tuple[TaskPosition | None, int | None]:
+    """The cursor's position and ``since`` in ms, checked together so that one 400 names
+    every bad one."""
+    details: list[FieldError] = []
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        details.append(FieldError("limit", f"must be from 1 to {MAX_LIST_LIMIT}"))
+    after = since_ms = None
+    try:
+        after = decode_cursor(cursor) if cursor is not None else None
+    except ValidationFailed as bad:
+        details += bad.details
+    try:
+        since_ms = parse_since(since) if since is not None else None
+    except ValidationFailed as bad:
+        details += bad.details
+    if details:
+        raise ValidationFailed(details=details)
+    return after, since_ms
 
 
 def assigned_client_request_id() -> str:
@@ -142,6 +224,32 @@ class TaskService:
             raise NotFound(f"No task {task_id!r}.")
         context.note_task(task_id)
         return await self._follow(stored, wait=wait)
+
+    async def list_tasks(
+        self,
+        caller: Caller,
+        *,
+        status: TaskStatus | None = None,
+        client_request_id: str | None = None,
+        since: str | None = None,
+        limit: int = DEFAULT_LIST_LIMIT,
+        cursor: str | None = None,
+    ) -> TaskListing:
+        """The caller's team's tasks, newest first, as the gateway last knew them: the settler
+        keeps stored states current, so a listing never asks Rivya (it could not afford to for
+        a page of running tasks). Pass the same filters with each page's cursor."""
+        after, since_ms = _listing_bounds(limit=limit, cursor=cursor, since=since)
+        wanted = TaskFilter(status, client_request_id, since_ms)
+        team = caller.team.id
+        page: TaskPage | None = None
+        if client_request_id is not None:
+            # The claim names the task directly; claims expire long before tasks do, and an
+            # older task is then found by the scan.
+            page = await self._store.claimed_page(team, wanted, after=after)
+        if page is None:
+            page = await self._store.list_page(team, wanted, after=after, limit=limit)
+        resume = page.resume_after
+        return TaskListing(page.records, encode_cursor(resume) if resume else None)
 
     async def follow(self, created: Created, *, wait: float) -> TaskRecord:
         """Hold a create's answer until its task ends or ``wait`` seconds pass. As rivya-api.md

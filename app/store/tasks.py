@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple, cast
 
 from redis.asyncio import Redis
 
@@ -46,6 +47,66 @@ class Recorded:
 class StoredTask:
     record: TaskRecord
     stamps: PeriodStamps
+
+
+@dataclass(frozen=True, order=True)
+class TaskPosition:
+    """A task's place in the team's index. Listing runs newest first, i.e. by (created_ms,
+    task_id) descending; the id breaks ties between tasks created in the same millisecond."""
+
+    created_ms: int
+    task_id: str
+
+
+class _Row(NamedTuple):
+    """The task hash fields a listing shows or filters on (it holds more: stamps, reservation).
+    All None once the hash has expired while the index still names the task."""
+
+    status: str | None
+    upstream: str | None
+    client_request_id: str | None
+    key_id: str | None
+    created_ms: str | None
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """What a listing keeps; None keeps everything."""
+
+    status: str | None = None
+    client_request_id: str | None = None
+    since_ms: int | None = None  # created at or after
+
+    def keeps(self, position: TaskPosition, row: _Row) -> bool:
+        return (
+            (self.status is None or row.status == self.status)
+            and (self.client_request_id is None or row.client_request_id == self.client_request_id)
+            and (self.since_ms is None or position.created_ms >= self.since_ms)
+        )
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    records: list[TaskRecord]
+    # Where the next page resumes (strictly after it); None once nothing older is left.
+    resume_after: TaskPosition | None
+
+
+# Bounded work per listing call: a filter that matches little must not walk a whole index in
+# one request. Past this many index entries the page ends short, with a position to resume at.
+SCAN_PER_ITEM = 10
+MAX_SCAN = 1000
+
+
+def _task_record(
+    team_id: str, upstream: str, client_request_id: str | None, key_id: str | None
+) -> TaskRecord:
+    return TaskRecord(
+        team=team_id,
+        upstream=RivyaTask.model_validate_json(upstream),
+        client_request_id=client_request_id or None,
+        key_id=key_id or None,
+    )
 
 
 class TaskStore:
@@ -108,13 +169,103 @@ class TaskStore:
             raw = text_map(await self._redis.hgetall(self._keys.task(team_id, task_id)))
         if not raw:
             return None
-        record = TaskRecord(
-            team=team_id,
-            upstream=RivyaTask.model_validate_json(raw["upstream"]),
-            client_request_id=raw.get("client_request_id") or None,
-            key_id=raw.get("key_id") or None,
+        record = _task_record(
+            team_id, raw["upstream"], raw.get("client_request_id"), raw.get("key_id")
         )
         return StoredTask(record, PeriodStamps.decode(raw["stamps"]))
+
+    async def list_page(
+        self, team_id: str, wanted: TaskFilter, *, after: TaskPosition | None, limit: int
+    ) -> TaskPage:
+        """Up to ``limit`` of the team's tasks, newest first, strictly after ``after``. Reads
+        the index in chunks of ``limit + 1`` (one more tells whether anything follows), each
+        chunk's hashes in one pipeline, and stops after ``min(10 * limit, 1000)`` entries even
+        if the page is short: then it still says where to resume."""
+        index = self._keys.team_tasks(team_id)
+        high, offset = await self._resume_bound(index, after)
+        low = "-inf" if wanted.since_ms is None else str(wanted.since_ms)
+        budget = min(limit * SCAN_PER_ITEM, MAX_SCAN)
+        found: list[TaskRecord] = []
+        last = after
+        while budget > 0:
+            want = min(budget, limit + 1)
+            positions = await self._index_chunk(index, high, low, offset, want)
+            offset, budget = offset + len(positions), budget - len(positions)
+            # Defensive: a task recorded meanwhile at the resume score shifts the offsets by
+            # one; anything not strictly after the cursor was on an earlier page.
+            fresh = [p for p in positions if after is None or p < after]
+            rows = await self._listed_rows(team_id, [p.task_id for p in fresh])
+            for i, (position, row) in enumerate(zip(fresh, rows, strict=True)):
+                last = position
+                if row.upstream is None or not wanted.keeps(position, row):
+                    continue
+                found.append(_task_record(team_id, row.upstream, row.client_request_id, row.key_id))
+                if len(found) == limit:
+                    more = i < len(fresh) - 1 or len(positions) == want
+                    return TaskPage(found, position if more else None)
+            if len(positions) < want:  # the index has nothing older
+                return TaskPage(found, None)
+        return TaskPage(found, last)
+
+    async def claimed_page(
+        self, team_id: str, wanted: TaskFilter, *, after: TaskPosition | None
+    ) -> TaskPage | None:
+        """The task of the team's completed idempotency claim on ``wanted.client_request_id``,
+        found without a scan: a page of it alone if it passes the rest of the filter and lies
+        after ``after``. None when the claim leads to no task (expired, never made, not done,
+        the task gone): the caller scans instead."""
+        assert wanted.client_request_id is not None
+        claim = self._keys.idempotency(team_id, wanted.client_request_id)
+        async with store_errors():
+            state, task_id = await self._redis.hmget(claim, ["state", "task"])
+        if state != "done" or not task_id:
+            return None
+        [row] = await self._listed_rows(team_id, [str(task_id)])
+        if row.upstream is None or row.created_ms is None:
+            return None
+        if row.client_request_id != wanted.client_request_id:
+            return None
+        position = TaskPosition(int(row.created_ms), str(task_id))
+        if not wanted.keeps(position, row) or (after is not None and not position < after):
+            return TaskPage([], None)
+        record = _task_record(team_id, row.upstream, row.client_request_id, row.key_id)
+        return TaskPage([record], None)
+
+    async def _resume_bound(self, index: str, after: TaskPosition | None) -> tuple[str, int]:
+        """Where a newest-first read of the index starts: the highest score to read and how
+        many entries at that score to skip. Ties at the cursor's score are skipped by offset,
+        from the cursor's rank; a cursor whose task has left the index (pruned with everything
+        as old) simply resumes below its score."""
+        if after is None:
+            return "+inf", 0
+        async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
+            pipe.zscore(index, after.task_id)
+            pipe.zrevrank(index, after.task_id)
+            pipe.zcount(index, f"({after.created_ms}", "+inf")
+            score, rank, newer = await pipe.execute()
+        if score is None or rank is None or int(score) != after.created_ms:
+            return f"({after.created_ms}", 0
+        return str(after.created_ms), int(rank) - int(newer) + 1
+
+    async def _index_chunk(
+        self, index: str, high: str, low: str, offset: int, count: int
+    ) -> list[TaskPosition]:
+        async with store_errors():
+            raw = await self._redis.zrevrangebyscore(
+                index, high, low, start=offset, num=count, withscores=True
+            )
+        # WITHSCORES answers (member, score) pairs; the client decodes members to str.
+        entries = cast(list[tuple[str, float]], raw)
+        return [TaskPosition(int(score), str(member)) for member, score in entries]
+
+    async def _listed_rows(self, team_id: str, task_ids: list[str]) -> list[_Row]:
+        if not task_ids:
+            return []
+        async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
+            for task_id in task_ids:
+                pipe.hmget(self._keys.task(team_id, task_id), list(_Row._fields))
+            rows: list[list[str | None]] = await pipe.execute()
+        return [_Row(*row) for row in rows]
 
     async def observe(self, stored: StoredTask, fresh: RivyaTask) -> Observed:
         """Record Rivya's newer state (only ever forward); settle the task if it has ended."""
@@ -157,7 +308,8 @@ class TaskStore:
         final_credits), or -1 for what it held. Returns the credits charged, -1 if the entry
         changed meanwhile."""
         k = self._keys
-        stamps = PeriodStamps.decode(entry.split("|", 2)[1])
+        # "credits|day|week|month|created_ms": the stamps are the middle three fields.
+        stamps = PeriodStamps.decode("|".join(entry.split("|")[1:4]))
         async with store_errors():
             charged = await self._scripts.settle_orphan(
                 keys=[
