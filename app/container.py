@@ -113,7 +113,7 @@ def build_services(
         settings=settings,
         catalog=catalog,
         default_model=settings.default_model or catalog.default_model,
-        health=Health(redis, upstream.breaker),
+        health=Health(redis, keys, upstream.breaker),
         callers=CallerResolver(
             key_store, team_store, clock, cache_seconds=settings.key_cache_seconds
         ),

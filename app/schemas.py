@@ -12,6 +12,50 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.domain import TEAM_ID_PATTERN, ApiKeyRecord, BudgetPeriod, TeamPolicy
 
 
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="branch on this: the README lists every code")
+    message: str = Field(description="what happened, and what to do")
+    requestId: str = Field(description="equals the X-Request-ID response header")
+    details: list[ErrorDetail] | None = None
+    upstreamRequestId: str | None = None
+    client_request_id: str | None = Field(
+        default=None,
+        description=(
+            "On a create whose outcome is unknown (Rivya may have made the task): its handle, "
+            "yours or one the gateway assigned. Retry the same request with it to get the task "
+            "or its final error, never a second task."
+        ),
+    )
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+# What a create may answer when its outcome is unknown, or nothing was sent.
+CREATE_FAILURES: dict[int | str, dict[str, Any]] = {
+    502: {
+        "model": ErrorOut,
+        "description": "upstream_error: outcome unknown, see client_request_id",
+    },
+    503: {
+        "model": ErrorOut,
+        "description": (
+            "store_unavailable (nothing sent, ever), upstream_unavailable or insufficient_credits"
+        ),
+    },
+    504: {
+        "model": ErrorOut,
+        "description": "upstream_timeout: outcome unknown, see client_request_id",
+    },
+}
+
+
 class ImageCreate(BaseModel):
     """``POST /v1/images`` as documented for flux models; the live check is the catalogue's."""
 

@@ -9,12 +9,18 @@ from fastapi.responses import JSONResponse
 
 from app.api.responses import created_headers, json_body, rivya_task_response
 from app.deps import IdempotencyKey, OptionalTeamCaller, ServicesDep, TeamCaller
+from app.schemas import CREATE_FAILURES
 from app.services.generations import parse_rivya_create
 
 router = APIRouter(prefix="/api/v1", tags=["Rivya-compatible"])
 
 
-@router.post("/generations", status_code=201, summary="Create a generation (Rivya's shape)")
+@router.post(
+    "/generations",
+    status_code=201,
+    responses=CREATE_FAILURES,
+    summary="Create a generation (Rivya's shape)",
+)
 async def create_generation(
     request: Request,
     caller: TeamCaller,

@@ -14,7 +14,7 @@ from app.catalog import FieldError, ModelSpec
 from app.container import Services
 from app.deps import IdempotencyKey, ServicesDep, TeamCaller, WaitSeconds
 from app.errors import ValidationFailed
-from app.schemas import ImageCreate, ModelList, ModelOut, TaskList, TaskOut, Usage
+from app.schemas import CREATE_FAILURES, ImageCreate, ModelList, ModelOut, TaskList, TaskOut, Usage
 from app.services.generations import GenerationRequest, edit_form_body, parse_image_create
 from app.services.tasks import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from app.wire import TaskStatus
@@ -30,7 +30,7 @@ _TASK_RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/images",
     status_code=202,
-    responses=_TASK_RESPONSES,
+    responses={**_TASK_RESPONSES, **CREATE_FAILURES},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -58,7 +58,7 @@ async def create_image(
 @router.post(
     "/images/edits",
     status_code=202,
-    responses=_TASK_RESPONSES,
+    responses={**_TASK_RESPONSES, **CREATE_FAILURES},
     openapi_extra=multipart_doc(
         "image",
         {n: {"type": "string"} for n in ImageCreate.model_fields if n != "reference_file_id"},

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 import uuid
 from datetime import datetime
 
@@ -23,8 +24,9 @@ from app.store.admission import AdmissionStore
 
 log = logging.getLogger("app.admission")
 
-# A cancel keeps trying while the admission's lease is certainly its own, less this margin.
-CANCEL_MARGIN_SECONDS = 5.0
+# A cancel keeps trying while the admission's lease is certainly its own: until this share of
+# the lease (counted from before the admission was sent) has passed.
+CANCEL_SHARE_OF_LEASE = 0.8
 
 RATE_POLICY = "creates"
 
@@ -71,24 +73,27 @@ class Admission:
             created_ms=int(now * 1000),
             owner=uuid.uuid4().hex,
         )
+        sent_at = time.monotonic()
         try:
             decision = await self._store.admit(create, fingerprint=request.fingerprint())
         except StoreUnavailable as lost:
             if not lost.may_have_run:
                 raise
-            raise await self._cancel(create) from lost
+            raise await self._cancel(create, sent_at) from lost
         if isinstance(decision, Refused):
             raise self._refusal(decision, team, create.credits, now)
         return decision
 
-    async def _cancel(self, create: PendingCreate) -> StoreUnavailable:
+    async def _cancel(self, create: PendingCreate, sent_at: float) -> StoreUnavailable:
         """The admission's answer was lost, so this request never sends the create; but Redis
         may have run the script (or may yet). Undo it by its owner token, so that it is never
-        sent by anyone and its credits come back, before saying so."""
+        sent by anyone and its credits come back, before saying so. Real time (monotonic):
+        the lease, had the script run, began no earlier than ``sent_at``."""
+        cancel_until = sent_at + self._store.lease_seconds * CANCEL_SHARE_OF_LEASE
         job = self._aftercare.start(
             "cancel an admission whose answer was lost",
             lambda: self._store.cancel(create),
-            within_seconds=max(self._store.lease_seconds - CANCEL_MARGIN_SECONDS, 0),
+            within_seconds=max(cancel_until - time.monotonic(), 0),
         )
         done, _ = await asyncio.wait({job}, timeout=self._cancel_wait)
         outcome = job.result() if done else None

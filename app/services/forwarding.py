@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -74,11 +75,13 @@ class Forwarder:
     ) -> Forwarded:
         """Send the create and close it. ``resend``: it may have been sent before. A create
         left unknown is offered to the next taker ``retry_in`` seconds from now."""
+        # The lease was taken just before this call: our right to act ends within the lease.
+        lease_ends = time.monotonic() + self._send_within
         try:
             task = await self._send(create)
         except UpstreamFailure as failure:
             outcome = failure.after(resend)
-            await self._after_failure(create, outcome, retry_in)
+            await self._after_failure(create, outcome, retry_in, lease_ends)
             raise outcome from failure.__cause__
         context.note_task(task.id)
         record = TaskRecord(
@@ -110,7 +113,8 @@ class Forwarder:
             # Rivya made the task: the caller gets it, and the record is written once Redis is
             # back (or, should this process die first, by a resolver's resend of the create).
             log.warning("task made but not yet recorded", extra={"task_id": task.id})
-            self._aftercare.start("record a task", write, within_seconds=self._send_within)
+            left = lease_ends - time.monotonic()
+            self._aftercare.start("record a task", write, within_seconds=left)
         log.info("task created", extra={"task_id": task.id, "team": create.team})
         return Forwarded(record, first_poll_in)
 
@@ -125,7 +129,7 @@ class Forwarder:
             raise UpstreamFailure(Why.TIMEOUT, may_have_acted=True) from exc
 
     async def _after_failure(
-        self, create: PendingCreate, failure: UpstreamFailure, retry_in: float
+        self, create: PendingCreate, failure: UpstreamFailure, retry_in: float, lease_ends: float
     ) -> None:
         if failure.may_have_acted:
             # Rivya may have made the task. Keep the reservation and the claim, and let go of
@@ -147,9 +151,9 @@ class Forwarder:
             await release()
         except StoreUnavailable:
             # Rivya refused it, so it must be released, never resent: only this process knows.
-            self._aftercare.start(
-                "release a refused create", release, within_seconds=self._send_within
-            )
+            # Only while the lease is ours: past it, a resolver may act on the create instead.
+            left = lease_ends - time.monotonic()
+            self._aftercare.start("release a refused create", release, within_seconds=left)
 
 
 def unconfirmed_create() -> UpstreamTimeout:

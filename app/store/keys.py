@@ -14,6 +14,11 @@ class KeySpace:
     def _team(self, team_id: str) -> str:
         return f"{self.prefix}:{{team:{team_id}}}"
 
+    def data_marker(self) -> str:
+        """String: a random value set once, by the first gateway to start; if it changes or
+        vanishes, Redis lost the gateway's data (services/health.py)."""
+        return f"{self.prefix}:data-marker"
+
     def teams_index(self) -> str:
         """Set of every team id."""
         return f"{self.prefix}:teams"

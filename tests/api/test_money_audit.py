@@ -4,6 +4,7 @@ reserved or in flight)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -302,3 +303,40 @@ async def test_the_books_close_after_a_mixed_run(
         await settle_all(gw, clock, rounds=12)
         await assert_books_close(gw, "alpha", "beta")
         assert len(gw.sim.tasks) == 15  # every create Rivya acted on, exactly once
+
+
+# -- 8. Say what Redis must keep -----------------------------------------------------------
+
+
+async def test_readiness_reports_redis_losing_the_gateways_data_and_how_it_is_kept(
+    redis_server: RedisServer, gateway: Gateway
+) -> None:
+    first = (await gateway.http.get("/readyz")).json()["checks"]
+    assert first["redis_data"] == "ok"
+    assert first["redis_persistence"] == "appendonly is off"  # the tests' Redis keeps nothing
+    redis_server.flush()  # a restart without persistence, a failover to an empty replica
+    after = await gateway.http.get("/readyz")
+    assert after.status_code == 200  # it can serve; what it lost is for ops to reconcile
+    assert after.json()["checks"]["redis_data"] == "lost"
+
+
+async def test_two_replicas_resolving_the_same_lost_creates_resend_each_once(
+    redis_url: str, sim_app: FastAPI, clock: FakeClock, upstream: Upstream
+) -> None:
+    settings = audit_settings(redis_url, circuit_breaker_threshold=100)
+    async with (
+        running_gateway(settings, sim_app, clock, upstream_transport=upstream) as a,
+        running_gateway(settings, sim_app, clock, upstream_transport=upstream) as b,
+    ):
+        key = await a.team_with_key("alpha", budget_period="total", rate_limit_per_minute=1000)
+        upstream.steps = [upstream.lost] * 6
+        for _ in range(6):
+            assert (await create(a, key)).status_code == 504
+        resends = upstream.creates
+        await asyncio.gather(
+            a.app.state.services.settler.run_once(), b.app.state.services.settler.run_once()
+        )
+        assert upstream.creates == resends + 6  # each lost create resent by one replica
+        assert len(a.sim.tasks) == 6
+        await settle_all(a, clock)
+        await assert_books_close(a, "alpha")

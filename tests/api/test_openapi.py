@@ -7,6 +7,7 @@ from tests.support import Gateway
 CONTRACT_ROUTES = {
     ("post", "/v1/images"),
     ("get", "/v1/images/{task_id}"),
+    ("get", "/v1/images"),
     ("post", "/v1/images/edits"),
     ("post", "/v1/files"),
     ("get", "/v1/models"),
@@ -46,3 +47,14 @@ async def test_the_openapi_document_lists_the_contracts_routes(gateway: Gateway)
     docs = await gateway.http.get("/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+
+
+async def test_creates_document_the_handle_an_unknown_outcome_names(gateway: Gateway) -> None:
+    document = (await gateway.http.get("/openapi.json")).json()
+    body = document["components"]["schemas"]["ErrorBody"]["properties"]
+    assert "client_request_id" in body
+    for path in ("/v1/images", "/v1/images/edits", "/api/v1/generations"):
+        responses = document["paths"][path]["post"]["responses"]
+        assert {"502", "503", "504"} <= set(responses), path
+        schema = responses["504"]["content"]["application/json"]["schema"]
+        assert schema["$ref"].endswith("/ErrorOut")
