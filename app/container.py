@@ -14,6 +14,7 @@ from app.services.aftercare import Aftercare
 from app.services.files import FileService
 from app.services.forwarding import Forwarder, Resolver
 from app.services.health import Health
+from app.services.repeats import RepeatWaits
 from app.services.settlement import PollSchedule, Settlement, SettlePass
 from app.services.tasks import TaskService
 from app.services.teams import TeamService
@@ -99,8 +100,9 @@ def build_services(
         in_flight_retry_seconds=max(1, round(settings.settler_first_poll_max_seconds)),
         cancel_wait_seconds=settings.admission_cancel_wait_seconds,
     )
+    repeats = RepeatWaits(per_team=settings.idempotency_waiters_per_team)
     forwarder = Forwarder(
-        admission_store, task_store, upstream, clock, aftercare, schedule=schedule
+        admission_store, task_store, upstream, clock, aftercare, repeats, schedule=schedule
     )
     resolver = Resolver(admission_store, forwarder, concurrency=settings.settler_concurrency)
     files = FileService(
@@ -126,6 +128,7 @@ def build_services(
             files,
             settlement,
             clock,
+            repeats,
             wait_poll_seconds=settings.wait_poll_seconds,
             in_progress_wait_seconds=settings.idempotency_wait_seconds,
         ),

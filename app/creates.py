@@ -10,7 +10,7 @@ from typing import Any, Literal
 from app.periods import PeriodStamps
 
 # "cancelled": its own request cancelled it before the admission ran (cancel.lua).
-Refusal = Literal["budget", "rate", "in_flight", "no_team", "cancelled"]
+Refusal = Literal["budget", "rate", "in_flight", "no_team", "cancelled", "revoked", "model"]
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,15 @@ class Team(TeamPolicy):
     id: str = Field(pattern=TEAM_ID_PATTERN)
     created_at: str
     updated_at: str
+    # Set once when the team is created: a team made later with a deleted team's id is another
+    # team, with its own data (see ``space``). None for teams created before generations.
+    generation: str | None = Field(default=None, pattern=r"^[0-9a-f]{1,32}$")
+
+    @property
+    def space(self) -> str:
+        """Whose data this is in Redis: the id and its generation (store/keys.py puts every key
+        of a team under it), so nothing of a deleted team is seen by a new one of its id."""
+        return team_space(self.id, self.generation)
 
     @property
     def effective_burst(self) -> int:
@@ -50,15 +59,29 @@ class Team(TeamPolicy):
         return self.allowed_models is None or model_id in self.allowed_models
 
 
+def team_space(team_id: str, generation: str | None) -> str:
+    return f"{team_id}@{generation}" if generation else team_id
+
+
+def space_team_id(space: str) -> str:
+    """The team id a space belongs to."""
+    return space.partition("@")[0]
+
+
 class ApiKeyRecord(BaseModel):
     """A team key as stored: the secret itself is never kept, only its SHA-256."""
 
     key_id: str
     team: str
+    generation: str | None = None  # of the team it was issued for: a later team's is not it
     name: str | None = None
     secret_hash: str
     created_at: str
     revoked_at: str | None = None
+
+    @property
+    def team_space(self) -> str:
+        return team_space(self.team, self.generation)
 
     @property
     def revoked(self) -> bool:

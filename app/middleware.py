@@ -48,10 +48,11 @@ class GatewayMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        # The gateway's own id, always: a caller could otherwise reuse another request's id and
+        # blur the logs. The caller's id, if well formed, is kept beside it.
+        request_id = context.new_request_id()
         incoming = _header(scope, b"x-request-id")
-        request_id = (
-            incoming if incoming and _SAFE_REQUEST_ID.fullmatch(incoming) else None
-        ) or context.new_request_id()
+        client_request_id = incoming if incoming and _SAFE_REQUEST_ID.fullmatch(incoming) else None
         ctx = context.open_context(request_id)
         status = 500
         response_started = False
@@ -89,6 +90,7 @@ class GatewayMiddleware:
                 "request",
                 extra={
                     "request_id": request_id,
+                    "client_x_request_id": client_request_id,
                     "method": scope.get("method"),
                     "path": scope.get("path"),
                     "route": getattr(route, "path", None),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 from typing import Any, Literal, Self
 from urllib.parse import urlsplit
@@ -19,6 +21,25 @@ _FILE_BACKED = {
     "gateway_admin_token": "GATEWAY_ADMIN_TOKEN_FILE",
     "gateway_token_secret": "GATEWAY_TOKEN_SECRET_FILE",
 }
+
+
+# Secrets shipped in this repository's examples (compose, .env.example, make run, k8s), and the
+# words such examples use: a gateway holding one is open to anyone who read the repo.
+_PLACEHOLDER = re.compile(r"change[-_ ]?me|replace[-_ ]?me|placeholder|dev-admin-token", re.I)
+
+
+def is_placeholder(secret: str) -> bool:
+    return bool(_PLACEHOLDER.search(secret))
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class StoreSettings(BaseSettings):
@@ -69,6 +90,9 @@ class Settings(StoreSettings):
     # Safe retries (issue 4): idempotency claims, upstream retries and the circuit breaker.
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
     idempotency_wait_seconds: float = Field(default=10.0, ge=0)
+    # How many repeats of one team may wait at once in a process for a create still being
+    # forwarded; more are answered 409 request_in_progress at once.
+    idempotency_waiters_per_team: int = Field(default=8, ge=0)
     # How long a create whose admission answer was lost (Redis stalled past its timeout) waits
     # for its cancel to land before answering 503; the cancel goes on in the background.
     admission_cancel_wait_seconds: float = Field(default=5.0, ge=0)
@@ -138,12 +162,21 @@ class Settings(StoreSettings):
                 "TASK_RETENTION_DAYS must be longer than SETTLER_GIVE_UP_AFTER_SECONDS: a task's "
                 "record must outlive the settler's wait for its end"
             )
+        local_demo = self.rivya_simulator and _is_loopback(self.rivya_base_url)
         for name, secret in (
             ("GATEWAY_ADMIN_TOKEN", self.gateway_admin_token),
             ("GATEWAY_TOKEN_SECRET", self.gateway_token_secret),
         ):
             if secret is not None and 0 < len(secret.get_secret_value()) < 16:
                 raise ValueError(f"{name} must be at least 16 characters")
+            if secret is not None and is_placeholder(secret.get_secret_value()) and not local_demo:
+                # Shipped in examples, so known to anyone: only a local demo against the
+                # simulator (no money, nothing reachable from elsewhere) may use one.
+                raise ValueError(
+                    f"{name} is a well-known placeholder from the examples; set a random value "
+                    "(e.g. `openssl rand -hex 32`). Placeholders are accepted only with "
+                    "RIVYA_SIMULATOR=true and a loopback RIVYA_BASE_URL"
+                )
         scheme = urlsplit(self.rivya_base_url).scheme
         if scheme not in {"http", "https"}:
             raise ValueError("RIVYA_BASE_URL must be an http(s) URL")

@@ -29,6 +29,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry as SyncRetry
 
 from app.clock import Clock
+from app.domain import Team
 from app.factory import create_app
 from app.settings import Settings
 from app.simulator.app import create_simulator_app
@@ -266,12 +267,23 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
         await task
 
 
+async def team_space(gw: Gateway, team: str) -> str:
+    """Where the team's data lives in Redis (its id and generation: store/keys.py)."""
+    found: Team = await gw.app.state.services.teams.get(team)
+    return found.space
+
+
 async def total_spend(gw: Gateway, team: str) -> PeriodSpend:
     """The team's all-time spend straight from Redis, the source of truth."""
+    return await space_spend(gw, await team_space(gw, team))
+
+
+async def space_spend(gw: Gateway, space: str) -> PeriodSpend:
+    """All-time spend of one team space (a deleted team's included)."""
     settings = gw.app.state.services.settings
     redis = create_redis(settings.redis_url)
     try:
-        return await SpendStore(redis, KeySpace(settings.redis_key_prefix)).read(team, "total")
+        return await SpendStore(redis, KeySpace(settings.redis_key_prefix)).read(space, "total")
     finally:
         await redis.aclose()
 

@@ -1,8 +1,9 @@
 """Who is calling: turns an ``Authorization`` header into a ``Caller`` or a 401.
 
 Key records and their teams are cached in-process for ``KEY_CACHE_SECONDS`` so a hot key costs
-no Redis round trip; the secret is still verified on every request, and a revocation reaches
-every replica within that many seconds.
+no Redis round trip; the secret is still verified on every request. Reads may use a revoked key
+for at most that long; a paid create never can, since the admission script checks the key's and
+the team's standing itself (store/lua/admit.lua).
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ class CallerResolver:
         record, team = await self._lookup(key_id)
         if record is None or not matches(key, record.secret_hash):
             raise ApiKeyInvalid()
-        if record.revoked or team is None:
+        if team is None or team.generation != record.generation:
+            # Its team was deleted (and perhaps its id taken by a new team): not a key any more.
+            raise ApiKeyInvalid("This key's team no longer exists.")
+        if record.revoked:
             raise ApiKeyRevoked()
         context.note_team(team.id, key_id)
         return Caller(team=team, key_id=key_id)

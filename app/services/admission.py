@@ -16,7 +16,15 @@ from datetime import datetime
 from app.clock import Clock
 from app.creates import Admitted, PendingCreate, RateState, Refused, Repeat
 from app.domain import Team
-from app.errors import ApiKeyRevoked, BudgetExceeded, GatewayError, RateLimited, StoreUnavailable
+from app.errors import (
+    ApiKeyInvalid,
+    ApiKeyRevoked,
+    BudgetExceeded,
+    GatewayError,
+    ModelNotAllowed,
+    RateLimited,
+    StoreUnavailable,
+)
 from app.periods import period_bounds, stamps_at
 from app.services.aftercare import Aftercare
 from app.services.generations import GenerationRequest
@@ -62,9 +70,9 @@ class Admission:
         now = self._clock.now()
         reservation_id = f"res_{uuid.uuid4().hex}"
         create = PendingCreate(
-            team=team.id,
+            team=team.space,
             reservation_id=reservation_id,
-            upstream_key=upstream_key(team.id, request.client_request_id, reservation_id),
+            upstream_key=upstream_key(team.space, request.client_request_id, reservation_id),
             body=request.rivya_body(),
             credits=request.model.base_credits,
             stamps=stamps_at(now),
@@ -138,8 +146,12 @@ class Admission:
             )
         if refused.reason == "cancelled":  # only a late run of a cancelled admission hears this
             return StoreUnavailable()
-        # The team was deleted after its key was cached.
-        return ApiKeyRevoked("This key's team no longer exists.")
+        # An admin acted after this replica cached the key: the admission saw it at once.
+        if refused.reason == "revoked":
+            return ApiKeyRevoked()
+        if refused.reason == "model":
+            return ModelNotAllowed(f"Team {team.id!r} may no longer use this model.")
+        return ApiKeyInvalid("This key's team no longer exists.")
 
 
 def upstream_key(team: str, client_request_id: str | None, reservation_id: str) -> str:

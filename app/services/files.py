@@ -36,7 +36,7 @@ class FileService:
         checked = await asyncio.to_thread(check_file, data, name=name, kind=kind, rule=rule)
         # The same content uploaded again by the same team is the same file: no second upload,
         # and a repeated edit references the very same URL.
-        existing = await self._store.find_by_content(team.id, checked.sha256)
+        existing = await self._store.find_by_content(team.space, checked.sha256)
         if existing is not None and existing.kind == kind:
             return existing
         rivya = await self._upstream.upload_file(
@@ -47,7 +47,7 @@ class FileService:
         wire = rivya.model_dump(mode="json", exclude_none=True)
         record = FileRecord(
             id=rivya.id,
-            team=team.id,
+            team=team.space,
             kind=kind,
             mime_type=checked.mime_type,
             size_bytes=checked.size_bytes,
@@ -62,7 +62,7 @@ class FileService:
         return record
 
     async def get(self, team: Team, file_id: str) -> FileRecord:
-        record = await self._store.get(team.id, file_id)
+        record = await self._store.get(team.space, file_id)
         if record is None:
             raise NotFound(f"No file {file_id!r}.")
         return record
@@ -75,13 +75,13 @@ class FileService:
         files: list[FileRecord] = []
         errors: list[FieldError] = []
         for field, file_id in request.reference_file_ids:
-            found = await self._store.get(team.id, file_id)
+            found = await self._store.get(team.space, file_id)
             if found is None:
                 errors.append(FieldError(field, f"no file {file_id!r} uploaded by this team"))
             else:
                 files.append(found)
         for field, url in request.reference_urls:
-            found = await self._store.find_by_url(team.id, url)
+            found = await self._store.find_by_url(team.space, url)
             if found is None:
                 errors.append(FieldError(field, "is not the URL of one of this team's uploads"))
             else:

@@ -35,6 +35,7 @@ from app.creates import PendingCreate
 from app.domain import TaskRecord
 from app.errors import StoreUnavailable, UpstreamTimeout
 from app.services.aftercare import Aftercare
+from app.services.repeats import RepeatWaits
 from app.services.settlement import PollSchedule
 from app.store.admission import AdmissionStore, TooLate
 from app.store.tasks import TaskStore
@@ -62,9 +63,11 @@ class Forwarder:
         upstream: RivyaClient,
         clock: Clock,
         aftercare: Aftercare,
+        repeats: RepeatWaits,
         *,
         schedule: PollSchedule,
     ) -> None:
+        self._repeats = repeats
         self._admission, self._tasks, self._upstream = admission, tasks, upstream
         self._clock, self._schedule, self._aftercare = clock, schedule, aftercare
         self._rng = random.Random()
@@ -77,6 +80,15 @@ class Forwarder:
         left unknown is offered to the next taker ``retry_in`` seconds from now."""
         # The lease was taken just before this call: our right to act ends within the lease.
         lease_ends = time.monotonic() + self._send_within
+        try:
+            return await self._forward(create, resend, retry_in, lease_ends)
+        finally:
+            # Its repeats waiting in this process learn the outcome now, not at their next look.
+            self._repeats.closed(create.team, create.client_request_id)
+
+    async def _forward(
+        self, create: PendingCreate, resend: bool, retry_in: float, lease_ends: float
+    ) -> Forwarded:
         try:
             task = await self._send(create)
         except UpstreamFailure as failure:

@@ -37,6 +37,7 @@ from app.services.admission import Admission
 from app.services.files import FileService
 from app.services.forwarding import Forwarder, Resolver, unconfirmed_create
 from app.services.generations import GenerationRequest
+from app.services.repeats import FIRST_PAUSE_SECONDS, RepeatWaits, next_pause
 from app.services.settlement import Settlement
 from app.store.tasks import StoredTask, TaskFilter, TaskPage, TaskPosition, TaskStore
 from app.wire import TaskStatus
@@ -44,7 +45,6 @@ from app.wire import TaskStatus
 log = logging.getLogger("app.tasks")
 
 MAX_WAIT_SECONDS = 60
-IN_PROGRESS_POLL_SECONDS = 0.05
 
 DEFAULT_LIST_LIMIT = 20
 MAX_LIST_LIMIT = 100
@@ -147,10 +147,12 @@ class TaskService:
         files: FileService,
         settlement: Settlement,
         clock: Clock,
+        repeats: RepeatWaits,
         *,
         wait_poll_seconds: float,
         in_progress_wait_seconds: float,
     ) -> None:
+        self._repeats = repeats
         self._store, self._admission, self._forwarder = store, admission, forwarder
         self._files, self._resolver = files, resolver
         self._settlement, self._clock = settlement, clock
@@ -169,27 +171,40 @@ class TaskService:
             request = replace(request, client_request_id=assigned_client_request_id())
         context.note_client_request_id(request.client_request_id)
         request = await self._files.resolve(team, request)
-        # Wait briefly while the first of several identical requests is still being forwarded,
-        # so that its repeats can answer with its task rather than with a 409.
+        decision = await self._admission.decide(team, request, key_id=caller.key_id)
+        if isinstance(decision, Repeat) and decision.kind == "in_progress":
+            # The first of several identical requests is still being forwarded: wait briefly,
+            # so that its repeats can answer with its task rather than with a 409.
+            decision = await self._wait_for_first(caller, request, decision)
+        if isinstance(decision, Admitted):
+            # A takeover resends an earlier create of this key: its answer is a replay.
+            sent = await self._forwarder.forward(decision.create, resend=decision.takeover)
+            first_poll = 0.0 if decision.takeover else sent.first_poll_in
+            return Created(sent.record, decision.rate, decision.takeover, first_poll)
+        return await self._repeat(caller, request, decision)
+
+    async def _wait_for_first(
+        self, caller: Caller, request: GenerationRequest, decision: Admitted | Repeat
+    ) -> Admitted | Repeat:
+        space, crid = caller.team.space, request.client_request_id or ""
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + self._in_progress_wait
-        while True:
-            decision = await self._admission.decide(team, request, key_id=caller.key_id)
-            if isinstance(decision, Admitted):
-                # A takeover resends an earlier create of this key: its answer is a replay.
-                sent = await self._forwarder.forward(decision.create, resend=decision.takeover)
-                first_poll = 0.0 if decision.takeover else sent.first_poll_in
-                return Created(sent.record, decision.rate, decision.takeover, first_poll)
-            if decision.kind != "in_progress" or loop.time() >= give_up_at:
-                return await self._repeat(caller, request, decision)
-            # Real time: this waits for another request, not for anything the clock drives.
-            await asyncio.sleep(IN_PROGRESS_POLL_SECONDS)
+        pause = FIRST_PAUSE_SECONDS
+        async with self._repeats.waiting(space) as room:
+            while room and isinstance(decision, Repeat) and decision.kind == "in_progress":
+                left = give_up_at - loop.time()
+                if left <= 0:
+                    break
+                await self._repeats.pause(space, crid, min(pause, left))
+                pause = next_pause(pause)
+                decision = await self._admission.decide(caller.team, request, key_id=caller.key_id)
+        return decision
 
     async def _repeat(self, caller: Caller, request: GenerationRequest, repeat: Repeat) -> Created:
         crid = request.client_request_id
         replayed = {"Idempotent-Replayed": "true"}
         if repeat.kind == "replay" and repeat.task_id is not None:
-            stored = await self._store.get(caller.team.id, repeat.task_id)
+            stored = await self._store.get(caller.team.space, repeat.task_id)
             if stored is None:  # the task outlived its retention; the claim did not
                 raise NotFound(f"Task {repeat.task_id!r} of this client_request_id has expired.")
             context.note_task(repeat.task_id)
@@ -219,7 +234,7 @@ class TaskService:
         )
 
     async def get(self, caller: Caller, task_id: str, *, wait: float = 0) -> TaskRecord:
-        stored = await self._store.get(caller.team.id, task_id)
+        stored = await self._store.get(caller.team.space, task_id)
         if stored is None:
             raise NotFound(f"No task {task_id!r}.")
         context.note_task(task_id)
@@ -240,7 +255,7 @@ class TaskService:
         a page of running tasks). Pass the same filters with each page's cursor."""
         after, since_ms = _listing_bounds(limit=limit, cursor=cursor, since=since)
         wanted = TaskFilter(status, client_request_id, since_ms)
-        team = caller.team.id
+        team = caller.team.space
         page: TaskPage | None = None
         if client_request_id is not None:
             # The claim names the task directly; claims expire long before tasks do, and an

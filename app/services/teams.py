@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,16 @@ class ApplyResult:
     unchanged: list[str]
 
 
+def new_generation() -> str:
+    """A team's generation: random, so a re-created id never meets its predecessor's data."""
+    return secrets.token_hex(6)
+
+
+def _refuse_generation(fields: Mapping[str, Any], field: str) -> None:
+    if "generation" in fields:
+        raise ValidationFailed(details=[FieldError(field, "is set by the gateway, not given")])
+
+
 class TeamService:
     def __init__(self, teams: TeamStore, keys: ApiKeyStore, catalog: Catalog, clock: Clock):
         self._teams, self._keys, self._catalog, self._clock = teams, keys, catalog, clock
@@ -39,14 +50,16 @@ class TeamService:
 
     async def create(self, fields: Mapping[str, Any]) -> Team:
         now = self._now()
-        team = self._validated({**fields, "created_at": now, "updated_at": now})
+        _refuse_generation(fields, "generation")
+        fields = {**fields, "created_at": now, "updated_at": now}
+        team = self._validated(fields).model_copy(update={"generation": new_generation()})
         if not await self._teams.create(team):
             raise AlreadyExists(f"Team {team.id!r} already exists.")
         return team
 
     async def update(self, team_id: str, changes: Mapping[str, Any]) -> Team:
         """Apply a partial change (PATCH semantics: only the fields given change)."""
-        for forbidden in ("id", "created_at", "updated_at"):
+        for forbidden in ("id", "created_at", "updated_at", "generation"):
             if forbidden in changes:
                 raise ValidationFailed(details=[FieldError(forbidden, "cannot be changed")])
         current = await self.get(team_id)
@@ -68,11 +81,13 @@ class TeamService:
         return await self._teams.list()
 
     async def delete(self, team_id: str) -> None:
-        """Remove a team and revoke its keys; its tasks stay on record for spend reports."""
-        await self.get(team_id)
-        for record in await self._keys.list_for_team(team_id):
+        """Remove a team and revoke its keys. Its data stays under its generation's space,
+        where its tasks in flight still settle; a team created later with the same id has a new
+        generation and sees none of it."""
+        team = await self.get(team_id)
+        for record in await self._keys.list_for_team(team.space):
             await self._keys.revoke(record.key_id, self._now())
-        await self._teams.delete(team_id)
+        await self._teams.delete(team)
 
     async def apply(self, specs: Iterable[Mapping[str, Any]]) -> ApplyResult:
         """Make the named teams exactly as the specs say (``rivya-gateway teams apply``): a
@@ -86,6 +101,7 @@ class TeamService:
                 raise ValidationFailed(
                     details=[FieldError(f"teams[{index}].id", "every team needs an id")]
                 )
+            _refuse_generation(spec, f"teams[{index}].generation")
             wanted.append(self._validated({**spec, "created_at": now, "updated_at": now}))
         if len({team.id for team in wanted}) != len(wanted):
             raise ValidationFailed(details=[FieldError("teams", "a team id appears twice")])
@@ -93,10 +109,12 @@ class TeamService:
         for team in wanted:
             existing = await self._teams.get(team.id)
             if existing is None:
-                await self._teams.create(team)
+                await self._teams.create(team.model_copy(update={"generation": new_generation()}))
                 result.created.append(team.id)
                 continue
-            team = team.model_copy(update={"created_at": existing.created_at})
+            team = team.model_copy(
+                update={"created_at": existing.created_at, "generation": existing.generation}
+            )
             if team.model_dump(exclude={"updated_at"}) == existing.model_dump(
                 exclude={"updated_at"}
             ):
@@ -107,11 +125,12 @@ class TeamService:
         return result
 
     async def issue_key(self, team_id: str, name: str | None = None) -> IssuedKey:
-        await self.get(team_id)
+        team = await self.get(team_id)
         new = generate_key()
         record = ApiKeyRecord(
             key_id=new.key_id,
             team=team_id,
+            generation=team.generation,
             name=name,
             secret_hash=new.secret_hash,
             created_at=self._now(),
@@ -120,8 +139,8 @@ class TeamService:
         return IssuedKey(record=record, key=new.key)
 
     async def list_keys(self, team_id: str) -> list[ApiKeyRecord]:
-        await self.get(team_id)
-        return await self._keys.list_for_team(team_id)
+        team = await self.get(team_id)
+        return await self._keys.list_for_team(team.space)
 
     async def revoke_key(self, key_id: str) -> ApiKeyRecord:
         record = await self._keys.revoke(key_id, self._now())

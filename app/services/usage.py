@@ -32,7 +32,7 @@ class UsageService:
         if team is None:
             raise NotFound(f"No team {team_id!r}.")
         now = self._clock.now()
-        spend = await self._spend.read(team.id, stamps_at(now).stamp(team.budget_period))
+        spend = await self._spend.read(team.space, stamps_at(now).stamp(team.budget_period))
         start, end = period_bounds(team.budget_period, now)
         return {
             "team": team.id,
@@ -76,7 +76,7 @@ class UsageService:
                 team.budget_period,
                 stamps_at(now).stamp(team.budget_period),
             )
-            spend = await self._spend.read(team.id, stamp)
+            spend = await self._spend.read(team.space, stamp)
             # A budget only compares with a report of its own period.
             budget = team.budget_credits if kind == team.budget_period else None
             rows.append(_row(team, kind, stamp, budget, spend))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -26,7 +27,26 @@ class RequestRecord:
         return self.headers.get(name.lower())
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The record as ``/_sim/requests`` shows it: credentials redacted, as the gateway's own
+        logs do; a digest still tells which key was sent without showing it."""
+        data = asdict(self)
+        data["headers"] = {
+            name: redacted_credential(value) if name in _CREDENTIAL_HEADERS else value
+            for name, value in self.headers.items()
+        }
+        return data
+
+
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+
+
+def redacted_credential(value: str) -> str:
+    """``Bearer [REDACTED] sha256:1a2b3c4d5e6f``: the scheme and a digest, never the secret."""
+    scheme, _, secret = value.partition(" ")
+    if not secret:
+        scheme, secret = "", value
+    digest = hashlib.sha256(secret.encode()).hexdigest()[:12]
+    return f"{scheme + ' ' if scheme else ''}[REDACTED] sha256:{digest}"
 
 
 def headers_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:

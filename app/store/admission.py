@@ -60,17 +60,19 @@ class AdmissionStore:
 
     async def admit(self, create: PendingCreate, *, fingerprint: str) -> Decision:
         k, team = self._keys, create.team
+        team_id, _, generation = team.partition("@")
         crid = create.client_request_id or ""
         async with store_errors():
             reply = await self._scripts.admit(
                 keys=[
-                    k.team(team),
+                    k.team(team_id),
                     k.rate(team),
                     k.reservations(team),
                     *spend_keys(k, team, create.stamps),
                     k.idempotency(team, crid),
                     k.pending_creates(team),
                     k.cancelled(team, create.reservation_id),
+                    k.active_keys(team),
                 ],
                 args=[
                     script_time(self._clock),
@@ -85,6 +87,9 @@ class AdmissionStore:
                     self._lease_ms,
                     self._last_resend_ms,
                     create.owner,
+                    create.key_id or "",
+                    generation,
+                    str(create.body.get("model", "")),
                 ],
             )
         kind, *values = [str(v) for v in reply]
@@ -113,6 +118,10 @@ class AdmissionStore:
             return Repeat("in_progress", retry_after_ms=int(values[0]))
         if kind == "void":
             return Refused("cancelled")
+        if kind == "revoked":
+            return Refused("revoked")
+        if kind == "model":
+            return Refused("model")
         numbers = [int(v) for v in values]
         if kind == "budget":
             return Refused("budget", budget_remaining=max(numbers[0], 0), budget=numbers[1])

@@ -15,9 +15,11 @@ class ApiKeyStore:
 
     async def add(self, record: ApiKeyRecord) -> None:
         fields = {k: v for k, v in record.model_dump().items() if v is not None}
-        async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
+        space = record.team_space
+        async with store_errors(), self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._keys.api_key(record.key_id), mapping=hash_fields(fields))
-            pipe.sadd(self._keys.team_keys(record.team), record.key_id)
+            pipe.sadd(self._keys.team_keys(space), record.key_id)
+            pipe.sadd(self._keys.active_keys(space), record.key_id)
             await pipe.execute()
 
     async def get(self, key_id: str) -> ApiKeyRecord | None:
@@ -25,9 +27,9 @@ class ApiKeyStore:
             raw = text_map(await self._redis.hgetall(self._keys.api_key(key_id)))
         return ApiKeyRecord.model_validate(raw) if raw else None
 
-    async def list_for_team(self, team_id: str) -> list[ApiKeyRecord]:
+    async def list_for_team(self, space: str) -> list[ApiKeyRecord]:
         async with store_errors():
-            ids = sorted(str(i) for i in await self._redis.smembers(self._keys.team_keys(team_id)))
+            ids = sorted(str(i) for i in await self._redis.smembers(self._keys.team_keys(space)))
             async with self._redis.pipeline(transaction=False) as pipe:
                 for key_id in ids:
                     pipe.hgetall(self._keys.api_key(key_id))
@@ -40,8 +42,10 @@ class ApiKeyStore:
         record = await self.get(key_id)
         if record is None:
             return None
-        if record.revoked_at is None:
-            async with store_errors():
+        async with store_errors():
+            # Out of the active set first: from then on no admission accepts the key, on any
+            # replica, whatever their caches hold.
+            await self._redis.srem(self._keys.active_keys(record.team_space), key_id)
+            if record.revoked_at is None:
                 await self._redis.hsetnx(self._keys.api_key(key_id), "revoked_at", when)
-            record = await self.get(key_id)
-        return record
+        return await self.get(key_id)

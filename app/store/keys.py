@@ -1,7 +1,10 @@
 """Every Redis key name the gateway uses, in one place, under a configurable prefix.
 
 Keys that belong to one team carry the hash tag ``{team:<id>}`` so a script touching several
-of them runs on one Redis Cluster slot.
+of them runs on one Redis Cluster slot. A team's data is keyed by its *space*
+(``<id>@<generation>``, ``Team.space``): a team created later with a deleted team's id has
+another generation, so it sees and inherits nothing of the old one, whose tasks still settle
+under the old space. The team's own policy hash is keyed by id alone.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ class KeySpace:
     def __init__(self, prefix: str = "gw") -> None:
         self.prefix = prefix
 
-    def _team(self, team_id: str) -> str:
-        return f"{self.prefix}:{{team:{team_id}}}"
+    def _team(self, space: str) -> str:
+        team_id, _, generation = space.partition("@")
+        tagged = f"{self.prefix}:{{team:{team_id}}}"
+        return f"{tagged}:{generation}" if generation else tagged
 
     def data_marker(self) -> str:
         """String: a random value set once, by the first gateway to start; if it changes or
@@ -27,9 +32,14 @@ class KeySpace:
         """Hash: the team's policy fields."""
         return f"{self._team(team_id)}:team"
 
-    def team_keys(self, team_id: str) -> str:
+    def team_keys(self, space: str) -> str:
         """Set: ids of the team's API keys (revoked ones included)."""
-        return f"{self._team(team_id)}:keys"
+        return f"{self._team(space)}:keys"
+
+    def active_keys(self, space: str) -> str:
+        """Set: ids of the team's keys not revoked. Read by the admission script, so a revoked
+        key starts no paid create from the moment its revocation is answered."""
+        return f"{self._team(space)}:active-keys"
 
     def api_key(self, key_id: str) -> str:
         """Hash: one API key's record (team, name, secret hash, revocation)."""

@@ -48,7 +48,7 @@ class TeamStore:
         async with store_errors():
             # Registered for settlement first (never removed: a deleted team's tasks still
             # settle), so no team can ever have tasks the settlers do not walk.
-            await self._redis.sadd(self._keys.settle_teams(), team.id)
+            await self._redis.sadd(self._keys.settle_teams(), team.space)
             created = await self._scripts.put_team(
                 keys=[self._keys.team(team.id)], args=["create", *_encode(team)]
             )
@@ -61,8 +61,11 @@ class TeamStore:
         changing different fields at once both keep their change); False if it does not
         exist."""
         async with store_errors():
+            # A team's generation is its identity: set when it is created, never by an update.
+            fields = set(only) if only is not None else set(Team.model_fields)
             written = await self._scripts.put_team(
-                keys=[self._keys.team(team.id)], args=["update", *_encode(team, only)]
+                keys=[self._keys.team(team.id)],
+                args=["update", *_encode(team, fields - {"generation"})],
             )
         return bool(written)
 
@@ -80,8 +83,10 @@ class TeamStore:
                 rows = [text_map(row) for row in await pipe.execute()]
         return [_decode(row) for row in rows if row]
 
-    async def delete(self, team_id: str) -> bool:
+    async def delete(self, team: Team) -> bool:
         async with store_errors():
-            removed = await self._redis.delete(self._keys.team(team_id))
-            await self._redis.srem(self._keys.teams_index(), team_id)
+            removed = await self._redis.delete(self._keys.team(team.id))
+            await self._redis.srem(self._keys.teams_index(), team.id)
+            # No key of this team passes admission any more (revoked or not).
+            await self._redis.delete(self._keys.active_keys(team.space))
         return bool(removed)

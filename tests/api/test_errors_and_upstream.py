@@ -40,14 +40,12 @@ async def test_framework_errors_use_the_envelope(gateway: Gateway) -> None:
     assert_envelope(await gateway.http.delete("/v1/models"), 405, "method_not_allowed")
 
 
-async def test_request_id_is_returned_and_an_incoming_one_is_kept(gateway: Gateway) -> None:
+async def test_request_id_is_returned_and_always_the_gateways_own(gateway: Gateway) -> None:
     response = await gateway.http.get("/healthz")
     assert response.headers["x-request-id"].startswith("req_")
     echoed = await gateway.http.get("/nowhere", headers={"X-Request-ID": "trace-abc.1"})
-    assert echoed.headers["x-request-id"] == "trace-abc.1"
-    assert echoed.json()["error"]["requestId"] == "trace-abc.1"
-    unsafe = await gateway.http.get("/healthz", headers={"X-Request-ID": "bad id\twith junk"})
-    assert unsafe.headers["x-request-id"].startswith("req_")
+    assert echoed.headers["x-request-id"].startswith("req_")  # logged apart (test_request_ids)
+    assert echoed.json()["error"]["requestId"] == echoed.headers["x-request-id"]
 
 
 async def test_an_unexpected_exception_is_a_500_that_leaks_nothing(

@@ -8,7 +8,7 @@ from typing import Any
 from app.clock import FakeClock, iso_timestamp
 from app.store.keys import KeySpace
 from app.store.redis import create_redis
-from tests.support import Gateway, bearer
+from tests.support import Gateway, bearer, team_space
 
 CREDITS_PER_TASK = 8  # flux-kontext-max, the default model
 
@@ -191,7 +191,11 @@ async def test_a_task_is_found_by_client_request_id_after_its_claim_expired(
     settings = gateway.app.state.services.settings
     redis = create_redis(settings.redis_url)
     try:
-        await redis.delete(KeySpace(settings.redis_key_prefix).idempotency("alpha", "order-1"))
+        await redis.delete(
+            KeySpace(settings.redis_key_prefix).idempotency(
+                await team_space(gateway, "alpha"), "order-1"
+            )
+        )
     finally:
         await redis.aclose()
 
@@ -308,7 +312,9 @@ async def test_an_expired_task_is_skipped(gateway: Gateway, clock: FakeClock) ->
     settings = gateway.app.state.services.settings
     redis = create_redis(settings.redis_url)
     try:
-        await redis.delete(KeySpace(settings.redis_key_prefix).task("alpha", ids[1]))
+        await redis.delete(
+            KeySpace(settings.redis_key_prefix).task(await team_space(gateway, "alpha"), ids[1])
+        )
     finally:
         await redis.aclose()
 

@@ -12,6 +12,8 @@ import httpx
 import pytest
 from redis import Redis as SyncRedis
 
+from app.domain import team_space
+from app.store.keys import KeySpace
 from tests.e2e.test_processes import ADMIN, Stack
 from tests.support import RedisServer
 
@@ -75,8 +77,10 @@ def test_a_create_admitted_during_a_redis_stall_is_never_sent(
         # Nothing is left that anyone could send: no pending create, no reservation but the
         # warm task's.
         redis = SyncRedis(port=redis_server.port, decode_responses=True)
-        assert redis.hlen("gw:{team:alpha}:creates") == 0
-        assert list(redis.hgetall("gw:{team:alpha}:reservations")) == [warm.json()["id"]]
+        keys = KeySpace("gw")
+        alpha = team_space("alpha", str(redis.hget(keys.team("alpha"), "generation")))
+        assert redis.hlen(keys.pending_creates(alpha)) == 0
+        assert list(redis.hgetall(keys.reservations(alpha))) == [warm.json()["id"]]
 
         # Well past the stalled create's lease, with the settler and its resolver running:
         # the warm task settles, and the stalled create has still not reached Rivya.

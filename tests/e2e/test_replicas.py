@@ -155,8 +155,29 @@ def test_thirty_concurrent_repeats_across_two_gateways_make_one_task(replicas: R
             )
 
     responses = asyncio.run(repeats())
-    assert {r.status_code for r in responses} == {202}
-    assert len({r.json()["id"] for r in responses}) == 1
+    # Up to IDEMPOTENCY_WAITERS_PER_TEAM (8) repeats wait per gateway for the first's task;
+    # the rest are told to come back (409 request_in_progress), and do.
+    assert {r.status_code for r in responses} <= {202, 409}
+    told = [r for r in responses if r.status_code == 409]
+    assert all(r.json()["error"]["code"] == "request_in_progress" for r in told)
+    assert all(int(r.headers["retry-after"]) >= 1 for r in told)
+    again = asyncio.run(repeats())
+    assert {r.status_code for r in again} == {202}
+    ids = {r.json()["id"] for r in [*responses, *again] if r.status_code == 202}
+    assert len(ids) == 1
     assert replicas.upstream_creates() == 1
     u = usage(a, key)
     assert u["reserved_credits"] + u["spent_credits"] == 8
+
+
+def test_a_revoked_key_makes_no_paid_create_on_either_gateway(replicas: Replicas) -> None:
+    # Both gateways cache keys for a minute; the admission script still sees the revoke at once.
+    a, _ = replicas.start_gateway(SETTLER_ENABLED="false", KEY_CACHE_SECONDS="60")
+    b, _ = replicas.start_gateway(SETTLER_ENABLED="false", KEY_CACHE_SECONDS="60")
+    key = replicas.team_key("alpha", "--rate", "10000", "--max-in-flight", "1000")
+    assert asyncio.run(burst_of_creates([a, b], key, 4)) == [202] * 4  # cached on both
+    [entry] = json.loads(replicas.cli("keys", "list", "alpha").stdout)
+    assert replicas.cli("keys", "revoke", entry["key_id"]).returncode == 0
+    statuses = asyncio.run(burst_of_creates([a, b], key, 10))
+    assert statuses == [401] * 10
+    assert replicas.upstream_creates() == 4

@@ -10,9 +10,10 @@ import pytest
 
 from app.clock import FakeClock, iso_timestamp
 from app.creates import Admitted, Decision, PendingCreate
-from app.domain import TaskRecord, Team
+from app.domain import ApiKeyRecord, TaskRecord, Team
 from app.periods import stamps_at
 from app.store.admission import AdmissionStore
+from app.store.apikeys import ApiKeyStore
 from app.store.keys import KeySpace
 from app.store.redis import create_redis
 from app.store.scripts import Scripts
@@ -22,10 +23,13 @@ from app.store.tasks import StoredTask, TaskStore
 from app.store.teams import TeamStore
 from app.wire import RivyaTask
 
+TEST_KEY_ID = "key_test"
+
 
 @dataclass
 class Stores:
     teams: TeamStore
+    keys: ApiKeyStore
     admission: AdmissionStore
     tasks: TaskStore
     spend: SpendStore
@@ -37,6 +41,10 @@ class Stores:
         now = iso_timestamp(self.clock.now())
         team = Team.model_validate({"id": team_id, "created_at": now, "updated_at": now, **policy})
         assert await self.teams.create(team)
+        # The key every create below is made with: admission checks it is still active.
+        await self.keys.add(
+            ApiKeyRecord(key_id=TEST_KEY_ID, team=team_id, secret_hash="x" * 64, created_at=now)
+        )
         return team
 
     def pending(
@@ -52,7 +60,7 @@ class Stores:
             credits=credits,
             stamps=stamps_at(now),
             client_request_id=crid,
-            key_id=None,
+            key_id=TEST_KEY_ID,
             created_ms=int(now * 1000),
             owner=f"owner_{self.counter}",
         )
@@ -113,6 +121,7 @@ async def stores(redis_url: str, clock: FakeClock) -> AsyncIterator[Stores]:
     scripts = Scripts(redis)
     yield Stores(
         teams=TeamStore(redis, keys, scripts),
+        keys=ApiKeyStore(redis, keys),
         admission=AdmissionStore(
             redis,
             keys,

@@ -11,6 +11,7 @@
 -- KEYS[9]    pending creates hash: reservation id -> JSON of the upstream create to (re)send
 -- KEYS[10]   this reservation's cancel mark (set by cancel.lua when its request lost this
 --            script's answer and cancelled before it ran: then it must not run at all)
+-- KEYS[11]   the team's active keys (a set of key ids: revoked keys are taken out)
 -- ARGV[1]    time: "" for Redis's own, or a test's fake clock's, microseconds (_clock.lua)
 -- ARGV[2]    credits to reserve
 -- ARGV[3]    reservation id
@@ -23,6 +24,8 @@
 -- ARGV[10]   lease on a create being forwarded, ms
 -- ARGV[11]   the oldest a lost create may be and still be resent (Rivya's window less a lease), ms
 -- ARGV[12]   this request's lease owner token
+-- ARGV[13]   the caller's key id      ARGV[14]  the team generation the key was issued for
+-- ARGV[15]   the model
 -- Returns    {"ok", budget_remaining (-1: no budget), rate_remaining, rate_full_in_ms, burst,
 --             window_ms}
 --            {"budget", remaining, budget} | {"rate", retry_after_ms, burst, window_ms}
@@ -31,8 +34,23 @@
 --            {"replay", task id} | {"conflict", task id or ""} | {"remembered", error JSON}
 --            {"in_progress", retry_after_ms} | {"resolve", reservation id, create JSON}
 --            {"too_late", reservation id, create JSON}: lost, and too old to resend safely
---            {"void"}: cancelled before it ran
+--            {"void"}: cancelled before it ran | {"revoked"}: the key is revoked
+--            {"no_team"}: the team was deleted (or its id is another team's now)
+--            {"model"}: the team may no longer use the model
 if redis.call('EXISTS', KEYS[10]) == 1 then return {'void'} end
+-- The caller's standing, as of now: an admin's revoke, delete or model change is answered only
+-- once written here, so from that moment no paid create starts, on any replica.
+local standing = redis.call('HMGET', KEYS[1], 'generation', 'allowed_models')
+if standing[1] == false and redis.call('EXISTS', KEYS[1]) == 0 then return {'no_team'} end
+if (standing[1] or '') ~= ARGV[14] then return {'no_team'} end
+if redis.call('SISMEMBER', KEYS[11], ARGV[13]) == 0 then return {'revoked'} end
+if standing[2] and standing[2] ~= '' and standing[2] ~= 'null' then
+  local allowed = false
+  for _, model in ipairs(cjson.decode(standing[2])) do
+    if model == ARGV[15] then allowed = true end
+  end
+  if not allowed then return {'model'} end
+end
 local now, credits = clock_us(ARGV[1]), tonumber(ARGV[2])
 local now_ms = math.floor(now / 1000)
 -- Decoded before anything is written: a script that fails half-way does not roll back.
