@@ -112,6 +112,18 @@ class RedisServer:
         client.flushall()
         client.close()
 
+    def go_down(self) -> None:
+        """An outage that keeps the data: snapshot, then stop (connections refused)."""
+        client = SyncRedis(port=self.port)
+        client.save()
+        client.close()
+        self.stop()
+
+    def come_back(self) -> None:
+        self.start()  # loads the snapshot from the same directory
+        # ...once: a later plain restart must come back empty, as it always did.
+        Path(self.dir, "dump.rdb").unlink(missing_ok=True)
+
     def stall(self, seconds: float) -> None:
         """Block the server for ``seconds``; returns once it is seen blocked (a PING times out),
         while the stall goes on in a thread."""

@@ -110,6 +110,14 @@ class Admission:
                 "Redis did not answer in time; this create was not admitted and will never be "
                 "sent upstream. Retry soon."
             )
+        if outcome == "other" and create.client_request_id:
+            error = StoreUnavailable(
+                "Redis did not answer in time. This request sent nothing, but its "
+                f"client_request_id {create.client_request_id!r} names a create of an earlier "
+                "request that may be made, or already is: retry with it to learn the outcome."
+            )
+            error.extra["client_request_id"] = create.client_request_id
+            return error
         if outcome == "taken":  # cannot happen within the lease; said loudly if it ever does
             log.error("a lost admission was taken over before it could be cancelled")
         log.warning(

@@ -25,9 +25,8 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app import context
 from app.clock import Clock
@@ -47,6 +46,8 @@ log = logging.getLogger("app.tasks")
 
 # A send stops this long before its lease ends, so the lease is never lost mid-send.
 LEASE_MARGIN_SECONDS = 2.0
+# How long a closing write this process alone can make is retried while Redis is away.
+AFTERCARE_SECONDS = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -79,21 +80,21 @@ class Forwarder:
         """Send the create and close it. ``resend``: it may have been sent before. A create
         left unknown is offered to the next taker ``retry_in`` seconds from now."""
         # The lease was taken just before this call: our right to act ends within the lease.
-        lease_ends = time.monotonic() + self._send_within
         try:
-            return await self._forward(create, resend, retry_in, lease_ends)
+            return await self._forward(create, resend, retry_in)
         finally:
             # Its repeats waiting in this process learn the outcome now, not at their next look.
             self._repeats.closed(create.team, create.client_request_id)
 
-    async def _forward(
-        self, create: PendingCreate, resend: bool, retry_in: float, lease_ends: float
-    ) -> Forwarded:
+    async def _forward(self, create: PendingCreate, resend: bool, retry_in: float) -> Forwarded:
         try:
             task = await self._send(create)
         except UpstreamFailure as failure:
             outcome = failure.after(resend)
-            await self._after_failure(create, outcome, retry_in, lease_ends)
+            if not await self._after_failure(create, outcome, retry_in):
+                # Rivya refused it, but Redis did not hear so yet: until the release lands, a
+                # resolver could still send it, so to the caller its outcome is not final.
+                outcome = replace(outcome, may_have_acted=True)
             raise outcome from failure.__cause__
         context.note_task(task.id)
         record = TaskRecord(
@@ -125,8 +126,9 @@ class Forwarder:
             # Rivya made the task: the caller gets it, and the record is written once Redis is
             # back (or, should this process die first, by a resolver's resend of the create).
             log.warning("task made but not yet recorded", extra={"task_id": task.id})
-            left = lease_ends - time.monotonic()
-            self._aftercare.start("record a task", write, within_seconds=left)
+            # Not bound by the lease: recording is idempotent, and only this process knows the
+            # task (past Rivya's window no resend could find it again).
+            self._aftercare.start("record a task", write, within_seconds=AFTERCARE_SECONDS)
         log.info("task created", extra={"task_id": task.id, "team": create.team})
         return Forwarded(record, first_poll_in)
 
@@ -141,8 +143,9 @@ class Forwarder:
             raise UpstreamFailure(Why.TIMEOUT, may_have_acted=True) from exc
 
     async def _after_failure(
-        self, create: PendingCreate, failure: UpstreamFailure, retry_in: float, lease_ends: float
-    ) -> None:
+        self, create: PendingCreate, failure: UpstreamFailure, retry_in: float
+    ) -> bool:
+        """Close the create as the failure says; False if Redis could not be told yet."""
         if failure.may_have_acted:
             # Rivya may have made the task. Keep the reservation and the claim, and let go of
             # the lease so the client's retry (same key) resends it with the same upstream key.
@@ -153,7 +156,7 @@ class Forwarder:
             # If Redis is away, the lease lapses by itself and a resolver takes it from there.
             with contextlib.suppress(StoreUnavailable):
                 await self._admission.unlease(create, after_seconds=retry_in)
-            return
+            return True
         remember = failure.contract_error().to_dict() if failure.is_about_the_request else None
 
         async def release() -> int:
@@ -163,9 +166,13 @@ class Forwarder:
             await release()
         except StoreUnavailable:
             # Rivya refused it, so it must be released, never resent: only this process knows.
-            # Only while the lease is ours: past it, a resolver may act on the create instead.
-            left = lease_ends - time.monotonic()
-            self._aftercare.start("release a refused create", release, within_seconds=left)
+            # A release after the lease lapsed and a resolver took the create over is refused
+            # by its owner check, harmlessly.
+            self._aftercare.start(
+                "release a refused create", release, within_seconds=AFTERCARE_SECONDS
+            )
+            return False
+        return True
 
 
 def unconfirmed_create() -> UpstreamTimeout:

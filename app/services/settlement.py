@@ -24,6 +24,9 @@ from app.wire import RivyaTask
 
 log = logging.getLogger("app.settlement")
 
+# A task given up on is still asked about this rarely, until its record expires.
+GIVEN_UP_POLL_SECONDS = 3600.0
+
 
 @dataclass(frozen=True)
 class PollSchedule:
@@ -119,14 +122,21 @@ class Settlement:
                 return
             age = self._clock.now() - _epoch(record.upstream.created_at, self._clock.now())
             if age > self._pass.give_up_after_seconds:
-                # A last look came first (above): Rivya still cannot say, so stop waiting.
-                held = await self._tasks.give_up(stored)
+                # A last look came first (above): Rivya still cannot say, so stop waiting. Its
+                # age is judged again by Redis's clock (this replica's may be off); a task given
+                # up stays queued, looked at rarely, so a late end still corrects its charge.
+                held = await self._tasks.give_up(
+                    stored,
+                    after_seconds=self._pass.give_up_after_seconds,
+                    look_again_in=GIVEN_UP_POLL_SECONDS,
+                )
                 if held >= 0:
                     log.error(
                         "gave up on a task Rivya never ended; its credits count as spent",
                         extra={"team": team, "task_id": task_id, "credits": held},
                     )
-                return
+                if held != -2:
+                    return
             delay = self._schedule.next_poll(age, self._rng)
             await self._queue.reschedule(team, task_id, in_seconds=delay)
 

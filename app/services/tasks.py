@@ -39,7 +39,7 @@ from app.services.forwarding import Forwarder, Resolver, unconfirmed_create
 from app.services.generations import GenerationRequest
 from app.services.repeats import FIRST_PAUSE_SECONDS, RepeatWaits, next_pause
 from app.services.settlement import Settlement
-from app.store.tasks import StoredTask, TaskFilter, TaskPage, TaskPosition, TaskStore
+from app.store.tasks import StoredTask, TaskFilter, TaskPosition, TaskStore
 from app.wire import TaskStatus
 
 log = logging.getLogger("app.tasks")
@@ -255,14 +255,9 @@ class TaskService:
         a page of running tasks). Pass the same filters with each page's cursor."""
         after, since_ms = _listing_bounds(limit=limit, cursor=cursor, since=since)
         wanted = TaskFilter(status, client_request_id, since_ms)
-        team = caller.team.space
-        page: TaskPage | None = None
-        if client_request_id is not None:
-            # The claim names the task directly; claims expire long before tasks do, and an
-            # older task is then found by the scan.
-            page = await self._store.claimed_page(team, wanted, after=after)
-        if page is None:
-            page = await self._store.list_page(team, wanted, after=after, limit=limit)
+        # A client_request_id filter scans too (bounded, with a cursor): a key reused after its
+        # claim expired names several tasks, and every one of them is listed.
+        page = await self._store.list_page(caller.team.space, wanted, after=after, limit=limit)
         resume = page.resume_after
         return TaskListing(page.records, encode_cursor(resume) if resume else None)
 

@@ -16,7 +16,7 @@ from app.store.keys import KeySpace
 from app.store.redis import store_errors
 from app.store.scripts import Scripts
 
-Cancelled = Literal["cancelled", "void", "taken"]
+Cancelled = Literal["cancelled", "void", "taken", "other"]
 
 
 @dataclass(frozen=True)
@@ -147,12 +147,12 @@ class AdmissionStore:
                     create.reservation_id,
                     create.client_request_id or "",
                     create.owner,
-                    # Longer than an admission could be delayed and still be answered.
-                    self._lease_ms * 2,
+                    # Far longer than an admission could be delayed in Redis or on the wire.
+                    self._claim_ttl_ms,
                 ],
             )
         result = str(outcome)
-        assert result in ("cancelled", "void", "taken"), result
+        assert result in ("cancelled", "void", "taken", "other"), result
         return cast(Cancelled, result)
 
     async def release(self, create: PendingCreate, *, remember: dict[str, Any] | None) -> int:

@@ -24,6 +24,7 @@ from redis.exceptions import (
     MasterDownError,
     OutOfMemoryError,
     ReadOnlyError,
+    ResponseError,
     TryAgainError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -104,15 +105,24 @@ STORE_FAILURES = (
 )
 
 
+# Error replies by which Redis refuses a command before running it, for a while: not enough
+# replicas (min-replicas-to-write), a failed snapshot (MISCONF), a busy script, loading, ...
+_REFUSALS = ("NOREPLICAS", "MISCONF", "BUSY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
+
+
 @asynccontextmanager
 async def store_errors() -> AsyncIterator[None]:
     """Turn an unreachable Redis into the contract's 503 ``store_unavailable``, saying whether
     the command may have run: it may, unless the failure came before it was sent (no connection
-    could be made) or Redis refused it outright (read-only, out of memory, cluster down)."""
+    could be made) or Redis refused it outright (read-only, out of memory, too few replicas)."""
     try:
         yield
     except STORE_FAILURES as exc:
         raise StoreUnavailable(may_have_run=_may_have_run(exc)) from exc
+    except ResponseError as exc:
+        if not str(exc).startswith(_REFUSALS):
+            raise  # a script's own error is a bug, not an outage
+        raise StoreUnavailable(may_have_run=False) from exc
 
 
 def _may_have_run(exc: BaseException) -> bool:

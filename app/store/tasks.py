@@ -207,30 +207,6 @@ class TaskStore:
                 return TaskPage(found, None)
         return TaskPage(found, last)
 
-    async def claimed_page(
-        self, team_id: str, wanted: TaskFilter, *, after: TaskPosition | None
-    ) -> TaskPage | None:
-        """The task of the team's completed idempotency claim on ``wanted.client_request_id``,
-        found without a scan: a page of it alone if it passes the rest of the filter and lies
-        after ``after``. None when the claim leads to no task (expired, never made, not done,
-        the task gone): the caller scans instead."""
-        assert wanted.client_request_id is not None
-        claim = self._keys.idempotency(team_id, wanted.client_request_id)
-        async with store_errors():
-            state, task_id = await self._redis.hmget(claim, ["state", "task"])
-        if state != "done" or not task_id:
-            return None
-        [row] = await self._listed_rows(team_id, [str(task_id)])
-        if row.upstream is None or row.created_ms is None:
-            return None
-        if row.client_request_id != wanted.client_request_id:
-            return None
-        position = TaskPosition(int(row.created_ms), str(task_id))
-        if not wanted.keeps(position, row) or (after is not None and not position < after):
-            return TaskPage([], None)
-        record = _task_record(team_id, row.upstream, row.client_request_id, row.key_id)
-        return TaskPage([record], None)
-
     async def _resume_bound(self, index: str, after: TaskPosition | None) -> tuple[str, int]:
         """Where a newest-first read of the index starts: the highest score to read and how
         many entries at that score to skip. Ties at the cursor's score are skipped by offset,
@@ -282,8 +258,12 @@ class TaskStore:
             )
         return Observed(int(outcome))
 
-    async def give_up(self, stored: StoredTask) -> int:
-        """Stop waiting for a task: its held credits count as spent; -1 if it had ended."""
+    async def give_up(
+        self, stored: StoredTask, *, after_seconds: float, look_again_in: float
+    ) -> int:
+        """Stop waiting for a task older than ``after_seconds`` by Redis's clock: its held
+        credits count as spent, and it is looked at again only every ``look_again_in`` seconds.
+        -1 if it had ended or was given up already; -2 if it is not that old yet."""
         k, team = self._keys, stored.record.team
         async with store_errors():
             spent = await self._scripts.give_up(
@@ -293,7 +273,12 @@ class TaskStore:
                     *spend_keys(k, team, stored.stamps),
                     k.settle_due(team),
                 ],
-                args=[stored.record.id],
+                args=[
+                    stored.record.id,
+                    script_time(self._clock),
+                    int(after_seconds * 1000),
+                    int(look_again_in * 1000),
+                ],
             )
         return int(spent)
 
@@ -316,6 +301,7 @@ class TaskStore:
                     k.reservations(team_id),
                     *spend_keys(k, team_id, stamps),
                     k.settle_due(team_id),
+                    k.task(team_id, task_id),
                 ],
                 args=[task_id, entry, charge],
             )

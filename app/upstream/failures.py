@@ -91,8 +91,10 @@ class UpstreamFailure(Exception):
 
     def after(self, earlier_maybe_sent: bool) -> UpstreamFailure:
         """This failure as the outcome of a whole call whose earlier attempts may have reached
-        Rivya: once one may have, the call's outcome stays unknown, whatever later ones say."""
-        if self.may_have_acted or not earlier_maybe_sent:
+        Rivya: once one may have, the call's outcome stays unknown, whatever later ones say;
+        except a judgement of the request itself (400, 404), which the same bytes got every
+        time: no attempt of them can have made a task."""
+        if self.may_have_acted or not earlier_maybe_sent or self.is_about_the_request:
             return self
         return replace(self, may_have_acted=True)
 

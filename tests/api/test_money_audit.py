@@ -55,6 +55,11 @@ class Upstream(httpx.AsyncBaseTransport):
         await self.sim.handle_async_request(request)
         raise httpx.ReadTimeout("the answer was lost", request=request)
 
+    async def lost_before_arriving(self, request: httpx.Request) -> httpx.Response:
+        """The connection breaks after sending, before Rivya saw anything: nothing made, but
+        the gateway cannot know that."""
+        raise httpx.ReadTimeout("the answer was lost", request=request)
+
     async def acted_then_502(self, request: httpx.Request) -> httpx.Response:
         """Rivya makes the task, then a proxy in front of it answers 502."""
         await self.sim.handle_async_request(request)

@@ -365,3 +365,20 @@ async def test_the_openapi_document_describes_the_listing(gateway: Gateway) -> N
     }
     assert "TaskList" in str(operation["responses"]["200"])
     assert "get" in document["paths"]["/v1/images/{task_id}"]
+
+
+async def test_a_client_request_id_reused_after_its_claim_expired_lists_both_tasks(
+    gateway: Gateway, clock: FakeClock
+) -> None:
+    key = await gateway.team_with_key("alpha", budget_period="total")
+    body = {"prompt": "a shoe", "client_request_id": "order-17"}
+    old = (await gateway.http.post("/v1/images", json=body, headers=bearer(key))).json()["id"]
+    clock.advance(86_400 + 120)  # the claim expired (IDEMPOTENCY_TTL_SECONDS); tasks live on
+    new = (await gateway.http.post("/v1/images", json=body, headers=bearer(key))).json()["id"]
+    filtered = await listed(gateway, key, client_request_id="order-17")
+    assert [t["id"] for t in filtered["data"]] == [new, old]
+    for _ in range(3):
+        clock.advance(15)
+        await gateway.app.state.services.settler.run_once()
+    usage = (await gateway.http.get("/v1/usage", headers=bearer(key))).json()
+    assert (usage["spent_credits"], usage["reserved_credits"], usage["in_flight"]) == (16, 0, 0)

@@ -3,9 +3,12 @@ runs, a lost create is resent only inside Rivya's window by the time Redis keeps
 
 from __future__ import annotations
 
-from app.creates import Refused
+from redis import Redis as SyncRedis
+
+from app.creates import Admitted, Refused
 from app.domain import TaskRecord
 from app.store.admission import TooLate
+from app.store.keys import KeySpace
 from tests.store.conftest import Stores, rivya_task
 
 
@@ -115,3 +118,52 @@ async def test_the_resend_cut_off_is_judged_when_the_lease_is_taken(stores: Stor
     late = await stores.admission.lease("alpha", admitted.create.reservation_id, owner="b")
     assert isinstance(late, TooLate)  # not taken: nobody may send it any more
     assert await stores.admission.abandon(late.create, {"code": "x", "status": 504}) == 8
+
+
+async def test_a_retry_whose_takeover_answer_was_lost_never_claims_nothing_will_be_sent(
+    stores: Stores,
+) -> None:
+    await stores.team(budget_period="total", rate_limit_per_minute=100)
+    first = await stores.admitted(crid="X")  # sent, its answer lost
+    await stores.admission.unlease(first.create)
+    retry = stores.pending(crid="X")
+    decision = await stores.admission.admit(retry, fingerprint="fp")
+    assert isinstance(decision, Admitted)
+    assert decision.takeover  # ...whose answer the retry never got
+    assert await stores.admission.cancel(retry) == "other"  # not "void"
+    # The takeover's lease went back at once: a resolver may resend the earlier create now.
+    lease = await stores.admission.lease("alpha", first.reservation_id, owner="resolver")
+    assert lease is not None
+
+
+async def test_a_repeat_whose_in_progress_answer_was_lost_names_the_key(stores: Stores) -> None:
+    await stores.team(budget_period="total", rate_limit_per_minute=100)
+    await stores.admitted(crid="X")  # being forwarded right now
+    repeat = stores.pending(crid="X")
+    await stores.admission.admit(repeat, fingerprint="fp")
+    assert await stores.admission.cancel(repeat) == "other"
+
+
+async def test_a_task_recorded_again_after_its_record_vanished_is_no_orphan(
+    stores: Stores, redis_url: str
+) -> None:
+    await stores.team(budget_period="total", rate_limit_per_minute=100)
+    stored = await stores.record(await stores.admitted())
+    task_id = stored.record.id
+    redis = SyncRedis.from_url(redis_url)
+    redis.delete(KeySpace("t").task("alpha", task_id))  # evicted
+    redis.close()
+    entry = await stores.tasks.reservation("alpha", task_id)
+    assert entry is not None
+    again = await stores.admitted()  # a resend finds the same task, and records it again
+    task = TaskRecord(team="alpha", upstream=rivya_task(task_id, "queued"))
+    await stores.tasks.record(task, again.create, first_poll_in=2.5, reserved=8)
+    assert await stores.tasks.settle_orphan("alpha", task_id, entry, charge=-1) == -1
+    spend = await stores.spent(stamp="total")
+    assert (spend.spent, spend.reserved, spend.in_flight) == (0, 8, 1)  # one task, held once
+    assert await stores.queue.pending("alpha") == 1
+    restored = await stores.tasks.get("alpha", task_id)
+    assert restored is not None
+    await stores.tasks.observe(restored, rivya_task(task_id, "succeeded", final=8))
+    spend = await stores.spent(stamp="total")
+    assert (spend.spent, spend.reserved, spend.in_flight) == (8, 0, 0)

@@ -76,14 +76,19 @@ async def test_giving_up_charges_what_was_held_and_the_real_end_corrects_it(
 ) -> None:
     await stores.team(budget_credits=100, max_in_flight=1)
     stored = await stores.record(await stores.admitted())
-    assert await stores.tasks.give_up(stored) == 8
-    assert await stores.tasks.give_up(stored) == -1  # once
+    give_up = {"after_seconds": 60, "look_again_in": 3600}
+    assert await stores.tasks.give_up(stored, **give_up) == -2  # not old enough, by Redis
+    stores.clock.advance(61)
+    assert await stores.tasks.give_up(stored, **give_up) == 8
+    assert await stores.tasks.give_up(stored, **give_up) == -1  # once
+    assert await stores.queue.pending("alpha") == 1  # still looked at, rarely
     spend = await stores.spent()
     assert (spend.spent, spend.reserved, spend.in_flight) == (8, 0, 0)
     # Rivya reports the end after all: the task failed, so it costs nothing.
     await stores.tasks.observe(stored, rivya_task(stored.record.id, "failed"))
     spend = await stores.spent()
     assert (spend.spent, spend.reserved, spend.tasks_failed) == (0, 0, 1)
+    assert await stores.queue.pending("alpha") == 0
 
 
 async def test_a_holder_that_lost_its_lease_can_neither_release_nor_hand_it_back(

@@ -11,11 +11,25 @@
 -- ARGV[4]    how long the mark is kept, ms (longer than any admission could be delayed)
 -- Returns    "cancelled": admitted, now undone | "void": never admitted, and now never will be
 --            | "taken": someone else holds the create now (it may be sent: not cancelled)
+--            | "other": never admitted, but the key names another request's create (a repeat,
+--            or a takeover of a lost create, whose lease is handed back at once): that one may
+--            be, or have been, sent
 local pending = redis.call('HGET', KEYS[7], ARGV[1])
 if not pending then
   if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'taken' end
   redis.call('SET', KEYS[8], '1', 'PX', ARGV[4])
-  return 'void'
+  local claimed = ARGV[2] ~= '' and redis.call('HGET', KEYS[6], 'res')
+  if not claimed or claimed == ARGV[1] then return 'void' end
+  local other = redis.call('HGET', KEYS[7], claimed)
+  if other then
+    local create = cjson.decode(other)
+    if create.lease_owner == ARGV[3] then
+      -- This request took the lost create over and will never send it: the next taker may.
+      create.lease_until_ms = 0
+      redis.call('HSET', KEYS[7], claimed, cjson.encode(create))
+    end
+  end
+  return 'other'
 end
 if cjson.decode(pending).lease_owner ~= ARGV[3] then return 'taken' end
 redis.call('HDEL', KEYS[7], ARGV[1])

@@ -1,18 +1,29 @@
 -- Stop waiting for a task Rivya never ended (or no longer knows): count its held credits as
--- spent (never refunded: it may have run) and free its in-flight slot. If Rivya reports its end
--- after all, observe.lua corrects the charge to final_credits.
+-- spent (never refunded: it may have run) and free its in-flight slot. It stays queued, polled
+-- rarely, so that if Rivya reports its end after all, observe.lua corrects the charge to
+-- final_credits. Its age is judged by Redis's clock, from when it was recorded.
 -- KEYS[1]    task hash
 -- KEYS[2]    reservations hash
 -- KEYS[3..6] spend hashes of the task's day, week, month and total
 -- KEYS[7]    the team's settle queue
 -- ARGV[1]    task id
--- Returns    the credits counted as spent (-1: the task had ended, or was given up, already)
-redis.call('ZREM', KEYS[7], ARGV[1])
+-- ARGV[2]    time: "" for Redis's own, or a fake clock's (_clock.lua)
+-- ARGV[3]    the age past which a task is given up, ms
+-- ARGV[4]    how soon to look again at a task given up, ms
+-- Returns    the credits counted as spent; -1 if it had ended or was given up already;
+--            -2 if it is not that old yet (by Redis's clock)
+local now_ms = math.floor(clock_us(ARGV[2]) / 1000)
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status or status == 'succeeded' or status == 'failed'
-    or redis.call('HEXISTS', KEYS[1], 'given_up') == 1 then
+if not status or status == 'succeeded' or status == 'failed' then
+  redis.call('ZREM', KEYS[7], ARGV[1])
   return -1
 end
+if redis.call('HEXISTS', KEYS[1], 'given_up') == 1 then
+  redis.call('ZADD', KEYS[7], 'XX', now_ms + tonumber(ARGV[4]), ARGV[1])
+  return -1
+end
+local created = tonumber(redis.call('HGET', KEYS[1], 'created_ms') or '') or 0
+if now_ms - created < tonumber(ARGV[3]) then return -2 end
 local entry = redis.call('HGET', KEYS[2], ARGV[1])
 local held = entry and tonumber(string.match(entry, '^(%d+)')) or 0
 redis.call('HDEL', KEYS[2], ARGV[1])
@@ -22,4 +33,5 @@ for i = 3, 6 do
   redis.call('HINCRBY', KEYS[i], 'tasks_abandoned', 1)
 end
 redis.call('HSET', KEYS[1], 'given_up', held)
+redis.call('ZADD', KEYS[7], 'XX', now_ms + tonumber(ARGV[4]), ARGV[1])
 return held

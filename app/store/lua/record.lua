@@ -36,6 +36,21 @@ end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {-1, 0} end
 
 local entry = redis.call('HGET', KEYS[2], ARGV[1])
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then
+  -- The task already holds a reservation (its record was lost, and a resend found the same
+  -- task): one task, one reservation. This create's own hold goes back; that is proven.
+  if entry then
+    local dup = tonumber(string.match(entry, '^(%d+)')) or 0
+    redis.call('HDEL', KEYS[2], ARGV[1])
+    for i = 4, 7 do redis.call('HINCRBY', KEYS[i], 'reserved', -dup) end
+  end
+  local kept = redis.call('HGET', KEYS[2], ARGV[2])
+  redis.call('HSET', KEYS[1], 'status', ARGV[3], 'upstream', ARGV[4], 'client_request_id',
+    ARGV[6], 'key_id', ARGV[7], 'created_ms', string.match(kept, '(%d+)$') or now_ms,
+    'stamps', ARGV[10], 'reserved', ARGV[5])
+  redis.call('EXPIRE', KEYS[1], ARGV[9])
+  return {-1, 0}
+end
 local held, anomaly = 0, 0
 if entry then
   held = tonumber(string.match(entry, '^(%d+)')) or 0

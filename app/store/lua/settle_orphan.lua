@@ -6,12 +6,18 @@
 -- KEYS[1]    reservations hash
 -- KEYS[2..5] spend hashes of the entry's day, week, month and total
 -- KEYS[6]    the team's settle queue
+-- KEYS[7]    the task hash (it must still be gone: a task recorded again is no orphan)
 -- ARGV[1]    task id
 -- ARGV[2]    the reservation entry as read ("credits|stamps|created_ms")
 -- ARGV[3]    the credits to charge: Rivya's final_credits, or -1 for "what it held"
 -- Returns    the credits charged, or -1 if the entry had changed or gone
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current ~= ARGV[2] or redis.call('EXISTS', KEYS[7]) == 1 then
+  -- Gone: only the queue entry is left. Changed: the task was recorded again; leave it be.
+  if not current then redis.call('ZREM', KEYS[6], ARGV[1]) end
+  return -1
+end
 redis.call('ZREM', KEYS[6], ARGV[1])
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return -1 end
 local held = tonumber(string.match(ARGV[2], '^(%d+)')) or 0
 local charge = tonumber(ARGV[3])
 if charge < 0 then charge = held end
