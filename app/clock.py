@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import UTC, datetime
 from typing import Protocol
@@ -14,6 +15,10 @@ class Clock(Protocol):
         ...
 
     async def sleep(self, seconds: float) -> None: ...
+
+    async def sleep_until(self, event: asyncio.Event, seconds: float) -> None:
+        """Sleep ``seconds``, or less if ``event`` is set meanwhile."""
+        ...
 
     def fake_time(self) -> float | None:
         """None for a real clock (even a wrong one, which cannot know): the store's scripts then
@@ -28,6 +33,10 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+    async def sleep_until(self, event: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout=seconds)
 
     def fake_time(self) -> float | None:
         return None
@@ -54,6 +63,11 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         self._now += max(seconds, 0.0)
         await asyncio.sleep(0)
+
+    async def sleep_until(self, event: asyncio.Event, seconds: float) -> None:
+        # Time moves only when told: the wait is the time it stands for, unless already woken.
+        if not event.is_set():
+            await self.sleep(seconds)
 
     def fake_time(self) -> float | None:
         return self._now

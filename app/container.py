@@ -14,6 +14,7 @@ from app.services.aftercare import Aftercare
 from app.services.files import FileService
 from app.services.forwarding import Forwarder, Resolver
 from app.services.health import Health
+from app.services.limits import CachedBalance, ReadLimiter
 from app.services.repeats import RepeatWaits
 from app.services.settlement import PollSchedule, Settlement, SettlePass
 from app.services.tasks import TaskService
@@ -46,6 +47,7 @@ class Services:
     usage: UsageService
     settler: Settler
     aftercare: Aftercare
+    reads: ReadLimiter
 
 
 def poll_schedule(settings: Settings) -> PollSchedule:
@@ -134,8 +136,18 @@ def build_services(
         ),
         files=files,
         usage=UsageService(
-            SpendStore(redis, keys), team_store, clock, org_balance=upstream.balance
+            SpendStore(redis, keys),
+            team_store,
+            clock,
+            org_balance=CachedBalance(
+                upstream.balance, clock, seconds=settings.org_balance_cache_seconds
+            ),
         ),
         settler=Settler(settlement, resolver, tick_seconds=settings.settler_tick_seconds),
         aftercare=aftercare,
+        reads=ReadLimiter(
+            clock,
+            per_minute=settings.reads_per_minute_per_team,
+            burst=settings.read_burst_per_team,
+        ),
     )

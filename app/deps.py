@@ -32,6 +32,15 @@ async def _team_caller(request: Request, services: ServicesDep, _: BearerDoc) ->
 TeamCaller = Annotated[Caller, Depends(_team_caller)]
 
 
+async def _team_reader(caller: TeamCaller, services: ServicesDep) -> Caller:
+    services.reads.check(caller.team.space)
+    return caller
+
+
+# A team caller on a read route: counted against the team's read rate (services/limits.py).
+TeamReader = Annotated[Caller, Depends(_team_reader)]
+
+
 async def _optional_team_caller(request: Request, services: ServicesDep) -> Caller | None:
     authorization = request.headers.get("authorization")
     if authorization is None:

@@ -118,6 +118,12 @@ class Settings(StoreSettings):
     settler_batch: int = Field(default=100, ge=1)
     settler_concurrency: int = Field(default=16, ge=1)
 
+    # Reads (per process): a team's reads per minute and burst, and how long the org's Rivya
+    # balance (GET /api/v1/credits for a team without a budget) is reused.
+    reads_per_minute_per_team: int = Field(default=1200, ge=1)
+    read_burst_per_team: int = Field(default=120, ge=1)
+    org_balance_cache_seconds: float = Field(default=10.0, ge=0)
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

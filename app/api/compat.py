@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.api.responses import created_headers, json_body, rivya_task_response
-from app.deps import IdempotencyKey, OptionalTeamCaller, ServicesDep, TeamCaller
+from app.deps import IdempotencyKey, OptionalTeamCaller, ServicesDep, TeamCaller, TeamReader
 from app.schemas import CREATE_FAILURES
 from app.services.generations import parse_rivya_create
 
@@ -38,12 +38,12 @@ async def create_generation(
 
 
 @router.get("/generations/{task_id}", summary="Read a generation (Rivya's shape)")
-async def get_generation(task_id: str, caller: TeamCaller, services: ServicesDep) -> JSONResponse:
+async def get_generation(task_id: str, caller: TeamReader, services: ServicesDep) -> JSONResponse:
     return rivya_task_response(await services.tasks.get(caller, task_id))
 
 
 @router.get("/credits", summary="The team's remaining budget, as Rivya's credits")
-async def credits(caller: TeamCaller, services: ServicesDep) -> dict[str, int]:
+async def credits(caller: TeamReader, services: ServicesDep) -> dict[str, int]:
     return {"current_credits": await services.usage.credits(caller.team.id)}
 
 

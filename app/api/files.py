@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.uploads import multipart_doc, read_upload
 from app.catalog import FieldError
-from app.deps import ServicesDep, TeamCaller
+from app.deps import ServicesDep, TeamCaller, TeamReader
 from app.errors import ValidationFailed
 from app.schemas import FileOut
 
@@ -32,7 +32,7 @@ async def upload_file(request: Request, caller: TeamCaller, services: ServicesDe
 
 
 @router.get("/v1/files/{file_id}", summary="An uploaded file")
-async def get_file(file_id: str, caller: TeamCaller, services: ServicesDep) -> FileOut:
+async def get_file(file_id: str, caller: TeamReader, services: ServicesDep) -> FileOut:
     return FileOut.model_validate((await services.files.get(caller.team, file_id)).public())
 
 
@@ -56,5 +56,5 @@ async def upload_file_compat(
 
 
 @compat_router.get("/files/{file_id}", summary="File metadata (Rivya's shape)")
-async def get_file_compat(file_id: str, caller: TeamCaller, services: ServicesDep) -> JSONResponse:
+async def get_file_compat(file_id: str, caller: TeamReader, services: ServicesDep) -> JSONResponse:
     return JSONResponse((await services.files.get(caller.team, file_id)).upstream)

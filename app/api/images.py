@@ -12,7 +12,7 @@ from app.api.uploads import multipart_doc, read_upload
 from app.auth.callers import Caller
 from app.catalog import FieldError, ModelSpec
 from app.container import Services
-from app.deps import IdempotencyKey, ServicesDep, TeamCaller, WaitSeconds
+from app.deps import IdempotencyKey, ServicesDep, TeamCaller, TeamReader, WaitSeconds
 from app.errors import ValidationFailed
 from app.schemas import CREATE_FAILURES, ImageCreate, ModelList, ModelOut, TaskList, TaskOut, Usage
 from app.services.generations import GenerationRequest, edit_form_body, parse_image_create
@@ -113,7 +113,7 @@ async def _create(
     summary="List this team's image tasks, newest first",
 )
 async def list_images(
-    caller: TeamCaller,
+    caller: TeamReader,
     services: ServicesDep,
     status: Annotated[TaskStatus | None, Query(description="Only tasks in this state.")] = None,
     client_request_id: Annotated[
@@ -147,18 +147,18 @@ async def list_images(
 
 @router.get("/images/{task_id}", responses=_TASK_RESPONSES, summary="Read an image task")
 async def get_image(
-    task_id: str, caller: TeamCaller, services: ServicesDep, wait: WaitSeconds = 0
+    task_id: str, caller: TeamReader, services: ServicesDep, wait: WaitSeconds = 0
 ) -> JSONResponse:
     return task_response(await services.tasks.get(caller, task_id, wait=wait))
 
 
 @router.get("/usage", summary="This team's spend, budget and limits in the current period")
-async def usage(caller: TeamCaller, services: ServicesDep) -> Usage:
+async def usage(caller: TeamReader, services: ServicesDep) -> Usage:
     return Usage.model_validate(await services.usage.usage(caller.team.id))
 
 
 @router.get("/models", summary="Models this team may use")
-async def list_models(caller: TeamCaller, services: ServicesDep) -> ModelList:
+async def list_models(caller: TeamReader, services: ServicesDep) -> ModelList:
     models = [m for m in services.catalog.models if caller.team.may_use(m.id)]
     return ModelList(data=[_model_out(m) for m in models if m.api_status == "available"])
 

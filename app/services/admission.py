@@ -39,12 +39,12 @@ CANCEL_SHARE_OF_LEASE = 0.8
 RATE_POLICY = "creates"
 
 
-def rate_limit_headers(state: RateState) -> dict[str, str]:
+def rate_limit_headers(state: RateState, policy: str = RATE_POLICY) -> dict[str, str]:
     """``RateLimit-Policy`` / ``RateLimit`` as in draft-ietf-httpapi-ratelimit-headers: a quota
-    of ``burst`` creates per window, what remains of it, and when it is whole again."""
+    of ``burst`` requests per window, what remains of it, and when it is whole again."""
     return {
-        "RateLimit-Policy": f'"{RATE_POLICY}";q={state.burst};w={max(state.window_seconds, 1)}',
-        "RateLimit": f'"{RATE_POLICY}";r={state.remaining};t={state.full_in_seconds}',
+        "RateLimit-Policy": f'"{policy}";q={state.burst};w={max(state.window_seconds, 1)}',
+        "RateLimit": f'"{policy}";r={state.remaining};t={state.full_in_seconds}',
     }
 
 

@@ -8,10 +8,11 @@ once. So a burst of repeats costs a bounded number of Redis calls, not twenty a 
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
+from app.services.signals import Signals
 
 FIRST_PAUSE_SECONDS = 0.05
 LONGEST_PAUSE_SECONDS = 1.0
@@ -21,7 +22,7 @@ class RepeatWaits:
     def __init__(self, *, per_team: int) -> None:
         self._per_team = per_team
         self._waiting: Counter[str] = Counter()
-        self._closed: dict[tuple[str, str], asyncio.Event] = {}
+        self._closed = Signals()
 
     @asynccontextmanager
     async def waiting(self, team: str) -> AsyncIterator[bool]:
@@ -40,22 +41,12 @@ class RepeatWaits:
     async def pause(self, team: str, client_request_id: str, seconds: float) -> None:
         """Wait ``seconds``, or less if the create of that key closes here meanwhile. Real time:
         this waits for another request, not for anything a clock drives."""
-        key = (team, client_request_id)
-        event = self._closed.setdefault(key, asyncio.Event())
-        try:
-            await asyncio.wait_for(event.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
-        finally:
-            if self._closed.get(key) is event and event.is_set():
-                del self._closed[key]
+        await self._closed.wait((team, client_request_id), seconds)
 
     def closed(self, team: str, client_request_id: str | None) -> None:
         """The create of this key has an outcome now (a task, an error, or unknown)."""
-        if client_request_id is not None and (
-            event := self._closed.pop((team, client_request_id), None)
-        ):
-            event.set()
+        if client_request_id is not None:
+            self._closed.fire((team, client_request_id))
 
 
 def next_pause(pause: float) -> float:

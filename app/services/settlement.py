@@ -16,6 +16,7 @@ from datetime import datetime
 from app import context
 from app.clock import Clock
 from app.domain import TaskRecord
+from app.services.signals import Signals
 from app.store.settlement import SettleQueue
 from app.store.tasks import Observed, StoredTask, TaskStore
 from app.upstream.client import RivyaClient
@@ -70,17 +71,37 @@ class Settlement:
         self._clock, self._schedule, self._pass = clock, schedule, settle_pass
         self._limit = asyncio.Semaphore(settle_pass.concurrency)
         self._rng = random.Random()
+        # Fired with a task id whenever this process records a newer state of that task.
+        self.updates = Signals()
 
     async def refresh(self, stored: StoredTask) -> TaskRecord:
-        """Ask Rivya for the task and record its answer; returns the task as it now stands. A
+        """The task as it stands, asking Rivya first only if the task's next poll is due: a
+        reader shares the settlers' schedule, so however many read or wait on a task, on
+        however many replicas, Rivya hears about it no more often than the schedule says. A
         failed poll degrades to the last known state (the task is the caller's, whatever Rivya
         says about it right now)."""
-        fresh = await self._poll(stored.record.team, stored.record.id)
-        return stored.record if fresh is None else await self.observe(stored, fresh)
+        record, team = stored.record, stored.record.team
+        if record.upstream.is_terminal or not await self._queue.claim_one(
+            team, record.id, lease_seconds=self._pass.lease_seconds
+        ):
+            return record
+        fresh = await self._poll(team, record.id)
+        if fresh is not None:
+            record = await self.observe(stored, fresh)
+        if not record.upstream.is_terminal:
+            await self._reschedule(team, record)
+        return record
+
+    async def _reschedule(self, team: str, record: TaskRecord) -> None:
+        age = self._clock.now() - _epoch(record.upstream.created_at, self._clock.now())
+        delay = self._schedule.next_poll(age, self._rng)
+        await self._queue.reschedule(team, record.id, in_seconds=delay)
 
     async def observe(self, stored: StoredTask, fresh: RivyaTask) -> TaskRecord:
         """Record Rivya's view of the task; returns the task as it now stands."""
         outcome = await self._tasks.observe(stored, fresh)
+        if outcome in (Observed.SETTLED, Observed.PROGRESSED):
+            self.updates.fire(fresh.id)  # its waiters in this process look again at once
         if outcome is Observed.SETTLED:
             context.note_task(fresh.id)
             log.info(
@@ -137,8 +158,7 @@ class Settlement:
                     )
                 if held != -2:
                     return
-            delay = self._schedule.next_poll(age, self._rng)
-            await self._queue.reschedule(team, task_id, in_seconds=delay)
+            await self._reschedule(team, record)
 
     async def _settle_orphan(self, team: str, task_id: str) -> None:
         """A queued task whose record is gone (evicted, or lost with Redis's data): settle the

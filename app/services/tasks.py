@@ -281,10 +281,21 @@ class TaskService:
         record = stored.record
         if first_delay > 0 and not record.upstream.is_terminal:
             await self._clock.sleep(first_delay)
+            record = await self._reread(stored)
         while not record.upstream.is_terminal:
             record = await self._settlement.refresh(StoredTask(record, stored.stamps))
             remaining = deadline - self._clock.now()
             if record.upstream.is_terminal or remaining <= 0:
                 break
-            await self._clock.sleep(min(self._poll, remaining))
+            # Woken at once when this process records news of the task; else look again at
+            # Redis (what another replica's settler learnt) every WAIT_POLL_SECONDS.
+            await self._wait_for_news(record.id, min(self._poll, remaining))
+            record = await self._reread(StoredTask(record, stored.stamps))
         return record
+
+    async def _wait_for_news(self, task_id: str, seconds: float) -> None:
+        await self._settlement.updates.wait(task_id, seconds, clock=self._clock)
+
+    async def _reread(self, stored: StoredTask) -> TaskRecord:
+        again = await self._store.get(stored.record.team, stored.record.id)
+        return again.record if again else stored.record

@@ -28,6 +28,7 @@ class Scripts:
         self.give_up = self._register(redis, "give_up")
         self.cancel = self._register(redis, "cancel")
         self.reschedule = self._register(redis, "reschedule")
+        self.claim_poll = self._register(redis, "claim_poll")
         self.settle_orphan = self._register(redis, "settle_orphan")
 
     @staticmethod

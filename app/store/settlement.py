@@ -29,6 +29,15 @@ class SettleQueue:
             )
         return [str(task_id) for task_id in due]
 
+    async def claim_one(self, team_id: str, task_id: str, *, lease_seconds: float) -> bool:
+        """Take one task's poll if it is due (``claim_poll.lua``): True means poll it now."""
+        async with store_errors():
+            claimed = await self._scripts.claim_poll(
+                keys=[self._keys.settle_due(team_id)],
+                args=[task_id, script_time(self._clock), int(lease_seconds * 1000)],
+            )
+        return bool(claimed)
+
     async def reschedule(self, team_id: str, task_id: str, *, in_seconds: float) -> None:
         """Poll the task next ``in_seconds`` from now (by Redis's clock); a task settled
         meanwhile (and so dequeued) stays dequeued."""

@@ -58,11 +58,14 @@ async def test_create_returns_a_queued_task_and_sends_rivya_its_own_shape(
     assert sent.header("idempotency-key")
 
 
-async def test_upstream_sees_the_org_key_and_never_the_callers(gateway: Gateway) -> None:
+async def test_upstream_sees_the_org_key_and_never_the_callers(
+    gateway: Gateway, clock: FakeClock
+) -> None:
     key = await gateway.team_with_key("alpha")
     created = await gateway.http.post(
         "/v1/images", json={"prompt": "a fox"}, headers={**bearer(key), "Cookie": "s=1"}
     )
+    clock.advance(3)  # the task's first poll is due (2-3 s after creation)
     await gateway.http.get(f"/v1/images/{created.json()['id']}", headers=bearer(key))
     requests = gateway.upstream_requests()
     assert len(requests) == 2
@@ -85,7 +88,7 @@ async def test_task_runs_to_success_and_a_terminal_read_is_served_from_redis(
     assert processing.status_code == 202
     assert processing.json()["status"] == "processing"
 
-    clock.advance(5)
+    clock.advance(10)  # its next poll is due (5-10 s later)
     done = await gateway.http.get(f"/v1/images/{task_id}", headers=bearer(key))
     assert done.status_code == 200
     body = done.json()

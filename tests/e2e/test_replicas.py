@@ -181,3 +181,39 @@ def test_a_revoked_key_makes_no_paid_create_on_either_gateway(replicas: Replicas
     statuses = asyncio.run(burst_of_creates([a, b], key, 10))
     assert statuses == [401] * 10
     assert replicas.upstream_creates() == 4
+
+
+def test_reads_and_waits_on_two_gateways_cost_rivya_only_the_poll_schedule(
+    replicas: Replicas,
+) -> None:
+    a, _ = replicas.start_gateway()
+    b, _ = replicas.start_gateway()
+    key = replicas.team_key("alpha", "--rate", "10000", "--max-in-flight", "1000")
+    auth = {"Authorization": f"Bearer {key}"}
+    ids = [
+        httpx.post(f"{a}/v1/images", json={"prompt": f"p{i}"}, headers=auth).json()["id"]
+        for i in range(5)
+    ]
+
+    async def readers() -> list[int]:
+        async with httpx.AsyncClient(timeout=30) as http:
+            waits = [
+                http.get(f"{(a, b)[i % 2]}/v1/images/{ids[i % 5]}?wait=10", headers=auth)
+                for i in range(30)
+            ]
+            reads = [
+                http.get(f"{(a, b)[i % 2]}/v1/images/{ids[i % 5]}", headers=auth) for i in range(50)
+            ]
+            credits = [http.get(f"{(a, b)[i % 2]}/api/v1/credits", headers=auth) for i in range(20)]
+            answers = await asyncio.gather(*waits, *reads, *credits)
+        return [r.status_code for r in answers]
+
+    statuses = asyncio.run(readers())
+    assert set(statuses[:30]) == {200}  # every wait saw its task end
+    log = httpx.get(f"{replicas.sim_url}/_sim/requests").json()["data"]
+    polls = [r for r in log if r["method"] == "GET" and "/generations/" in r["path"]]
+    balance = [r for r in log if r["path"] == "/api/v1/credits"]
+    # 100 reads became at most the schedule's polls (first at 2-3 s; these tasks end in 0.6 s)
+    # and one balance call per gateway.
+    assert len(polls) <= 2 * len(ids), len(polls)
+    assert len(balance) <= 2
