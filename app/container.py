@@ -11,7 +11,7 @@ from app.catalog import Catalog
 from app.clock import Clock
 from app.services.admission import Admission
 from app.services.aftercare import Aftercare
-from app.services.files import FileService
+from app.services.files import FileService, UploadLimits
 from app.services.forwarding import Forwarder, Resolver
 from app.services.health import Health
 from app.services.limits import CachedBalance, ReadLimiter
@@ -19,6 +19,7 @@ from app.services.repeats import RepeatWaits
 from app.services.settlement import PollSchedule, Settlement, SettlePass
 from app.services.tasks import TaskService
 from app.services.teams import TeamService
+from app.services.uploads import DecodeBudget
 from app.services.usage import UsageService
 from app.settings import Settings
 from app.store.admission import AdmissionStore
@@ -108,10 +109,18 @@ def build_services(
     )
     resolver = Resolver(admission_store, forwarder, concurrency=settings.settler_concurrency)
     files = FileService(
-        FileStore(redis, keys, retention_seconds=settings.task_retention_days * 86_400),
+        FileStore(
+            redis, keys, scripts, clock, retention_seconds=settings.task_retention_days * 86_400
+        ),
         upstream,
         catalog,
         clock,
+        decodes=DecodeBudget(
+            settings.decode_memory_mb * 1_048_576, wait_seconds=settings.decode_wait_seconds
+        ),
+        limits=UploadLimits(
+            per_minute=settings.uploads_per_minute_per_team, burst=settings.upload_burst_per_team
+        ),
     )
     return Services(
         settings=settings,

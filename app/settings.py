@@ -118,6 +118,13 @@ class Settings(StoreSettings):
     settler_batch: int = Field(default=100, ge=1)
     settler_concurrency: int = Field(default=16, ge=1)
 
+    # Uploads: a team's uploads per minute and burst (all replicas together), and the memory one
+    # process lets image decodes take at once (the k8s memory limit is sized to it).
+    uploads_per_minute_per_team: int = Field(default=30, ge=1)
+    upload_burst_per_team: int = Field(default=10, ge=1)
+    decode_memory_mb: int = Field(default=160, ge=16)
+    decode_wait_seconds: float = Field(default=10.0, ge=0)
+
     # Reads (per process): a team's reads per minute and burst, and how long the org's Rivya
     # balance (GET /api/v1/credits for a team without a budget) is reused.
     reads_per_minute_per_team: int = Field(default=1200, ge=1)

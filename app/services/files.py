@@ -6,22 +6,37 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
+from dataclasses import dataclass
 
 from app.catalog import Catalog, FieldError
 from app.clock import Clock, iso_timestamp
 from app.domain import Team
-from app.errors import NotFound, UpstreamError, ValidationFailed
+from app.errors import NotFound, RateLimited, UpstreamError, ValidationFailed
 from app.services.generations import GenerationRequest
-from app.services.uploads import check_file, file_rule
+from app.services.uploads import DecodeBudget, decode_fully, file_rule, precheck, read_header
 from app.store.files import FileRecord, FileStore
 from app.upstream.client import RivyaClient
 
 
+@dataclass(frozen=True)
+class UploadLimits:
+    per_minute: int  # a team's uploads per minute (all replicas together)
+    burst: int
+
+
 class FileService:
     def __init__(
-        self, store: FileStore, upstream: RivyaClient, catalog: Catalog, clock: Clock
+        self,
+        store: FileStore,
+        upstream: RivyaClient,
+        catalog: Catalog,
+        clock: Clock,
+        *,
+        decodes: DecodeBudget,
+        limits: UploadLimits,
     ) -> None:
         self._store, self._upstream, self._catalog, self._clock = store, upstream, catalog, clock
+        self._decodes, self._limits = decodes, limits
 
     async def upload(
         self, team: Team, data: bytes, *, name: str, kind: str, model_id: str | None = None
@@ -32,13 +47,27 @@ class FileService:
             if model is None:
                 raise ValidationFailed(details=[FieldError("model", f"unknown model {model_id!r}")])
         rule = file_rule(self._catalog, kind, model)
-        # Decoding is CPU work: off the event loop, so one upload never stalls other requests.
-        checked = await asyncio.to_thread(check_file, data, name=name, kind=kind, rule=rule)
-        # The same content uploaded again by the same team is the same file: no second upload,
-        # and a repeated edit references the very same URL.
+        checked = precheck(data, name=name, kind=kind, rule=rule)
+        # The same content uploaded again by the same team is the same file: no second upload
+        # and no second decode, and a repeated edit references the very same URL.
         existing = await self._store.find_by_content(team.space, checked.sha256)
         if existing is not None and existing.kind == kind:
             return existing
+        wait_ms = await self._store.admit_upload(
+            team.space, per_minute=self._limits.per_minute, burst=self._limits.burst
+        )
+        if wait_ms:
+            retry = max(1, -(-wait_ms // 1000))
+            raise RateLimited(
+                f"Team {team.id!r} may upload {self._limits.per_minute} files a minute; retry "
+                f"in {retry} s.",
+                headers={"Retry-After": str(retry)},
+            )
+        if kind == "image":
+            header = read_header(data, checked.mime_type)
+            async with self._decodes.reserve(header.decode_bytes):
+                # CPU work: off the event loop, so one upload never stalls other requests.
+                await asyncio.to_thread(decode_fully, data, checked.mime_type, header)
         rivya = await self._upstream.upload_file(
             data, name=checked.name, mime_type=checked.mime_type, kind=kind, model=model_id
         )

@@ -1,22 +1,28 @@
 """Checking an uploaded file before anything else happens: size, real type, decodability.
 
-No I/O: the bytes are already read, under a hard cap enforced while they streamed in. Decoding
-is CPU work: callers run ``check_file`` off the event loop (``asyncio.to_thread``). The
+No I/O: the bytes are already read, under a hard cap enforced while they streamed in. The checks
+go from cheap to dear: size and real type (``precheck``), then the header (``read_header``:
+dimensions, scans, animation, and what decoding will cost), and only then a full decode
+(``decode_fully``), which callers run off the event loop within a per-process memory budget
+(``DecodeBudget``): a 1 KB file can describe a 400 MB image. The
 rules (per kind: largest size, accepted types) come from the model catalogue, so video and
 audio models are a data change.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import warnings
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
 from app.catalog import Catalog, FieldError, FileRule, ModelSpec
-from app.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from app.errors import PayloadTooLarge, RateLimited, UnsupportedMediaType, ValidationFailed
 from app.media import sniff
 
 # Sane image dimensions: Rivya's models work at a few megapixels; anything far beyond is a
@@ -28,17 +34,6 @@ MAX_JPEG_SCANS = 64
 # The Pillow decoder each accepted type may use, and no other (no PCD, TGA, ... behind a JPEG
 # signature).
 PILLOW_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
-
-
-@dataclass(frozen=True)
-class CheckedFile:
-    kind: str
-    mime_type: str
-    size_bytes: int
-    name: str
-    sha256: str
-    width: int | None = None
-    height: int | None = None
 
 
 def file_rule(catalog: Catalog, kind: str, model: ModelSpec | None = None) -> FileRule:
@@ -61,9 +56,24 @@ def largest_upload(catalog: Catalog) -> int:
     )
 
 
-def check_file(data: bytes, *, name: str, kind: str, rule: FileRule) -> CheckedFile:
+@dataclass(frozen=True)
+class Prechecked:
+    """What the bytes are, judged without decoding a pixel: size, real type, digest."""
+
+    kind: str
+    mime_type: str
+    size_bytes: int
+    name: str
+    sha256: str
+
+
+def precheck(data: bytes, *, name: str, kind: str, rule: FileRule) -> Prechecked:
+    """Size and real type: cheap, so first; the digest lets identical content skip decoding."""
     if len(data) > rule.max_bytes:
-        raise PayloadTooLarge(f"The file is {len(data)} bytes; at most {rule.max_bytes} allowed.")
+        raise PayloadTooLarge(
+            f"The file is {len(data)} bytes; a {kind} may be at most {rule.max_bytes} bytes "
+            f"({rule.max_bytes / 1_048_576:g} MiB)."
+        )
     if not data:
         raise ValidationFailed(details=[FieldError("file", "is empty")])
     mime = sniff(data, kind)
@@ -71,23 +81,22 @@ def check_file(data: bytes, *, name: str, kind: str, rule: FileRule) -> CheckedF
         accepted = ", ".join(rule.mime_types)
         found = f"{mime} is" if mime else "the file's content is not"
         raise UnsupportedMediaType(f"{found} not an accepted {kind} type ({accepted}).")
-    width = height = None
-    if kind == "image":
-        width, height = _image_size(data, mime)
-    return CheckedFile(
-        kind=kind,
-        mime_type=mime,
-        size_bytes=len(data),
-        name=_safe_name(name, mime),
-        sha256=hashlib.sha256(data).hexdigest(),
-        width=width,
-        height=height,
+    return Prechecked(
+        kind, mime, len(data), _safe_name(name, mime), hashlib.sha256(data).hexdigest()
     )
 
 
-def _image_size(data: bytes, mime: str) -> tuple[int, int]:
-    """Decode the whole image with the decoder of its sniffed type (a truncated file fails
-    here), after checking from its header that decoding it is cheap enough."""
+@dataclass(frozen=True)
+class ImageHeader:
+    width: int
+    height: int
+    # What decoding it is expected to take at most, in bytes of memory (from the header alone).
+    decode_bytes: int
+
+
+def read_header(data: bytes, mime: str) -> ImageHeader:
+    """Dimensions and decoding cost from the header, with every header-level refusal: too
+    large, too many pixels, too many JPEG scans, animated. No pixel is decoded."""
     fmt = PILLOW_FORMATS.get(mime)
     if fmt is None:
         raise UnsupportedMediaType(f"{mime} images cannot be checked.")
@@ -95,30 +104,65 @@ def _image_size(data: bytes, mime: str) -> tuple[int, int]:
         # Inside a JPEG's coded data 0xFF is always stuffed (FF 00): FF DA is a scan marker.
         raise _bad(f"has more than {MAX_JPEG_SCANS} JPEG scans")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=[fmt]) as image:
-                width, height = image.size
-                if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
-                    raise _bad(f"is {width}x{height}; each side must be 1 to {MAX_SIDE} pixels")
-                if width * height > MAX_PIXELS:
-                    raise _bad(f"is {width}x{height}; at most {MAX_PIXELS} pixels allowed")
-                if getattr(image, "is_animated", False):
-                    raise _bad("is animated; a reference must be a still image")
-                image.load()
+        with _no_bomb_warnings(), Image.open(io.BytesIO(data), formats=[fmt]) as image:
+            width, height = image.size
+            if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
+                raise _bad(f"is {width}x{height}; each side must be 1 to {MAX_SIDE} pixels")
+            if width * height > MAX_PIXELS:
+                raise _bad(f"is {width}x{height}; at most {MAX_PIXELS} pixels allowed")
+            if getattr(image, "is_animated", False):
+                raise _bad("is animated; a reference must be a still image")
+            bands = len(image.getbands())
     except ValidationFailed:
         raise
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-        EOFError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ) as exc:
+    except _DECODE_ERRORS as exc:
         raise _bad("is not a complete, decodable image") from exc
-    return width, height
+    return ImageHeader(width, height, _decode_cost(fmt, width, height, bands))
+
+
+def _decode_cost(fmt: str, width: int, height: int, bands: int) -> int:
+    """Memory a verifying decode takes, as measured with Pillow: a JPEG is decoded at 1/8 scale
+    (every scan is still read, so a damaged file still fails) and costs little; libwebp decodes
+    into a buffer of its own before Pillow copies it out; PNG inflates into the image itself."""
+    pixels = width * height
+    if fmt == "JPEG":
+        return pixels * bands // 32 + 1_048_576
+    if fmt == "WEBP":
+        return pixels * 8
+    return pixels * bands * 2
+
+
+def decode_fully(data: bytes, mime: str, header: ImageHeader) -> None:
+    """Decode the image with the decoder of its sniffed type, so a truncated or corrupt file
+    fails here. CPU and memory bound by ``header``'s cost: run it off the event loop, within a
+    ``DecodeBudget``."""
+    fmt = PILLOW_FORMATS[mime]
+    try:
+        with _no_bomb_warnings(), Image.open(io.BytesIO(data), formats=[fmt]) as image:
+            if fmt == "JPEG":
+                image.draft(image.mode, (max(header.width // 8, 1), max(header.height // 8, 1)))
+            image.load()
+    except _DECODE_ERRORS as exc:
+        raise _bad("is not a complete, decodable image") from exc
+
+
+_DECODE_ERRORS = (
+    UnidentifiedImageError,
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    Image.DecompressionBombError,
+    Image.DecompressionBombWarning,
+)
+
+
+@contextmanager
+def _no_bomb_warnings() -> Iterator[None]:
+    """Pillow's decompression-bomb warning as an error (a refusal, never a log line)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
 
 
 def _bad(message: str) -> ValidationFailed:
@@ -130,3 +174,42 @@ def _safe_name(name: str, mime: str) -> str:
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     cleaned = "".join(c for c in base if c.isprintable())[:120].strip()
     return cleaned or "upload." + mime.rsplit("/", 1)[-1]
+
+
+class DecodeBudget:
+    """Memory this process lets image decodes take at once: a decode reserves what its header
+    says it will cost, and waits (a while) for room. One that could never fit is refused."""
+
+    def __init__(self, total_bytes: int, *, wait_seconds: float) -> None:
+        self._total, self._wait = total_bytes, wait_seconds
+        self._used = 0
+        self._room = asyncio.Condition()
+
+    @property
+    def in_use(self) -> int:
+        return self._used
+
+    @asynccontextmanager
+    async def reserve(self, cost: int) -> AsyncIterator[None]:
+        if cost > self._total:
+            raise _bad(
+                f"would take about {cost // 1_048_576} MB to decode; this gateway checks images "
+                f"of at most {self._total // 1_048_576} MB decoded (use fewer pixels, or JPEG)"
+            )
+        async with self._room:
+            try:
+                await asyncio.wait_for(
+                    self._room.wait_for(lambda: self._used + cost <= self._total), self._wait
+                )
+            except TimeoutError:
+                raise RateLimited(
+                    "Too many images are being checked on this gateway right now; retry soon.",
+                    headers={"Retry-After": "2"},
+                ) from None
+            self._used += cost
+        try:
+            yield
+        finally:
+            async with self._room:
+                self._used -= cost
+                self._room.notify_all()

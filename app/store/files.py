@@ -14,8 +14,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from app.clock import Clock, script_time
 from app.store.keys import KeySpace
 from app.store.redis import hash_fields, store_errors, text_map
+from app.store.scripts import Scripts
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,27 @@ def url_digest(url: str) -> str:
 
 
 class FileStore:
-    def __init__(self, redis: Redis, keys: KeySpace, *, retention_seconds: int) -> None:
-        self._redis, self._keys, self._retention = redis, keys, retention_seconds
+    def __init__(
+        self,
+        redis: Redis,
+        keys: KeySpace,
+        scripts: Scripts,
+        clock: Clock,
+        *,
+        retention_seconds: int,
+    ) -> None:
+        self._redis, self._keys, self._scripts = redis, keys, scripts
+        self._clock, self._retention = clock, retention_seconds
+
+    async def admit_upload(self, team: str, *, per_minute: int, burst: int) -> int:
+        """Take one upload of the team's rate (``admit_upload.lua``): 0 when admitted, else
+        the milliseconds until one more would be."""
+        async with store_errors():
+            wait_ms = await self._scripts.admit_upload(
+                keys=[self._keys.upload_rate(team)],
+                args=[script_time(self._clock), per_minute, burst],
+            )
+        return int(wait_ms)
 
     async def record(self, file: FileRecord) -> None:
         k, team = self._keys, file.team

@@ -91,6 +91,10 @@ class KeySpace:
         removed: a deleted team's tasks still settle)."""
         return f"{self.prefix}:settle:teams"
 
+    def upload_rate(self, space: str) -> str:
+        """String: the team's GCRA upload-rate state (theoretical arrival time, microseconds)."""
+        return f"{self._team(space)}:upload-rate"
+
     def file(self, team_id: str, file_id: str) -> str:
         """Hash: one uploaded file's record (Rivya's answer, the content's SHA-256)."""
         return f"{self._team(team_id)}:file:{file_id}"

@@ -29,6 +29,7 @@ class Scripts:
         self.cancel = self._register(redis, "cancel")
         self.reschedule = self._register(redis, "reschedule")
         self.claim_poll = self._register(redis, "claim_poll")
+        self.admit_upload = self._register(redis, "admit_upload")
         self.settle_orphan = self._register(redis, "settle_orphan")
 
     @staticmethod

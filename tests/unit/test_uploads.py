@@ -10,11 +10,25 @@ from PIL import Image
 
 from app.catalog import FileRule
 from app.errors import GatewayError
-from app.services.uploads import check_file
+from app.services.uploads import (
+    DecodeBudget,
+    ImageHeader,
+    decode_fully,
+    precheck,
+    read_header,
+)
 
 RULE = FileRule(
     max_files=1, max_bytes=10 * 1024 * 1024, mime_types=("image/jpeg", "image/png", "image/webp")
 )
+
+
+def check_file(data: bytes, *, name: str, kind: str, rule: FileRule) -> ImageHeader:
+    """Every check an upload goes through, in order, without the budget."""
+    checked = precheck(data, name=name, kind=kind, rule=rule)
+    header = read_header(data, checked.mime_type)
+    decode_fully(data, checked.mime_type, header)
+    return header
 
 
 def jpeg_segments(data: bytes) -> list[tuple[int, bytes]]:
@@ -85,5 +99,51 @@ def test_animated_images_are_refused() -> None:
 def test_a_progressive_jpeg_of_normal_make_passes() -> None:
     out = io.BytesIO()
     Image.new("RGB", (640, 480), (10, 120, 200)).save(out, "JPEG", progressive=True)
-    checked = check_file(out.getvalue(), name="ok.jpg", kind="image", rule=RULE)
-    assert (checked.mime_type, checked.width, checked.height) == ("image/jpeg", 640, 480)
+    header = check_file(out.getvalue(), name="ok.jpg", kind="image", rule=RULE)
+    assert (header.width, header.height) == (640, 480)
+
+
+def lossless_webp(side: int) -> bytes:
+    """A plain square as lossless WebP: a kilobyte of file, side x side pixels to decode."""
+    out = io.BytesIO()
+    Image.new("RGB", (side, side), "white").save(out, "WEBP", lossless=True)
+    return out.getvalue()
+
+
+def test_a_tiny_webp_of_a_huge_image_is_costed_from_its_header() -> None:
+    bomb = lossless_webp(4000)
+    assert len(bomb) < 2_000
+    header = read_header(bomb, "image/webp")
+    assert header.decode_bytes >= 4000 * 4000 * 4  # what libwebp and Pillow will hold
+
+
+async def test_a_decode_that_could_never_fit_the_budget_is_refused_at_once() -> None:
+    budget = DecodeBudget(64 * 1_048_576, wait_seconds=1)
+    header = read_header(lossless_webp(4000), "image/webp")
+    with pytest.raises(GatewayError) as caught:
+        async with budget.reserve(header.decode_bytes):
+            pass
+    assert "to decode" in caught.value.details[0].message
+    assert budget.in_use == 0
+
+
+async def test_decodes_wait_for_room_and_give_up_with_a_429() -> None:
+    budget = DecodeBudget(100, wait_seconds=0.05)
+    async with budget.reserve(80):
+        with pytest.raises(GatewayError) as caught:
+            async with budget.reserve(30):
+                pass
+        assert caught.value.status == 429
+        assert budget.in_use == 80
+    async with budget.reserve(30):
+        assert budget.in_use == 30
+    assert budget.in_use == 0
+
+
+def test_a_damaged_jpeg_still_fails_its_reduced_decode() -> None:
+    out = io.BytesIO()
+    Image.effect_noise((1024, 1024), 64).convert("RGB").save(out, "JPEG")
+    cut = out.getvalue()[: len(out.getvalue()) // 2]  # truncated in its scan data
+    with pytest.raises(GatewayError) as caught:
+        check_file(cut, name="cut.jpg", kind="image", rule=RULE)
+    assert "decodable" in caught.value.details[0].message
