@@ -57,10 +57,6 @@ class Aftercare:
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_DELAY_SECONDS)
 
-    @property
-    def pending(self) -> int:
-        return len(self._jobs)
-
     async def join(self) -> None:
         """Wait until every write started so far has finished or given up."""
         while self._jobs:

@@ -79,7 +79,6 @@ class Forwarder:
     ) -> Forwarded:
         """Send the create and close it. ``resend``: it may have been sent before. A create
         left unknown is offered to the next taker ``retry_in`` seconds from now."""
-        # The lease was taken just before this call: our right to act ends within the lease.
         try:
             return await self._forward(create, resend, retry_in)
         finally:

@@ -42,7 +42,3 @@ class Signals:
     def fire(self, key: Hashable) -> None:
         if (event := self._events.pop(key, None)) is not None:
             event.set()
-
-    @property
-    def keys_waited_on(self) -> int:
-        return len(self._events)

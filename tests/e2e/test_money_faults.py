@@ -14,7 +14,7 @@ from redis import Redis as SyncRedis
 
 from app.domain import team_space
 from app.store.keys import KeySpace
-from tests.e2e.test_processes import ADMIN, Stack
+from tests.e2e.test_processes import ADMIN, Stack, running_stack
 from tests.support import RedisServer
 
 pytestmark = pytest.mark.e2e
@@ -22,8 +22,9 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def stalling_stack(redis_url: str, redis_server: RedisServer, tmp_path: Path) -> Iterator[Stack]:
-    stack = Stack(redis_server, tmp_path)
-    stack.env.update(
+    yield from running_stack(
+        redis_server,
+        tmp_path,
         REDIS_TIMEOUT_SECONDS="0.3",
         KEY_CACHE_SECONDS="60",
         # A create's lease: 1 s x 1 attempt + 0 s + 5 s = 6 s, so a resolver would act soon.
@@ -32,18 +33,6 @@ def stalling_stack(redis_url: str, redis_server: RedisServer, tmp_path: Path) ->
         RIVYA_RETRY_BUDGET_SECONDS="0",
         SETTLER_TICK_SECONDS="0.2",
     )
-    sim_port = stack.sim_url.rsplit(":", 1)[1]
-    gw_port = stack.gw_url.rsplit(":", 1)[1]
-    try:
-        stack.start(
-            ["simulator", "--port", sim_port],
-            tmp_path / "sim.log",
-            f"{stack.sim_url}/api/v1/models",
-        )
-        stack.start(["serve", "--port", gw_port], stack.gateway_log, f"{stack.gw_url}/readyz")
-        yield stack
-    finally:
-        stack.stop()
 
 
 def creates_at_rivya(stack: Stack) -> int:

@@ -88,9 +88,10 @@ class Stack:
             handle.close()
 
 
-@pytest.fixture
-def stack(redis_url: str, redis_server: RedisServer, tmp_path: Path) -> Iterator[Stack]:
+def running_stack(redis_server: RedisServer, tmp_path: Path, **env: str) -> Iterator[Stack]:
+    """The simulator and a gateway (with ``env`` on top of the defaults), stopped afterwards."""
     stack = Stack(redis_server, tmp_path)
+    stack.env.update(env)
     sim_port = stack.sim_url.rsplit(":", 1)[1]
     gw_port = stack.gw_url.rsplit(":", 1)[1]
     try:
@@ -103,6 +104,11 @@ def stack(redis_url: str, redis_server: RedisServer, tmp_path: Path) -> Iterator
         yield stack
     finally:
         stack.stop()
+
+
+@pytest.fixture
+def stack(redis_url: str, redis_server: RedisServer, tmp_path: Path) -> Iterator[Stack]:
+    yield from running_stack(redis_server, tmp_path)
 
 
 def test_walkthrough_from_cli_key_to_result_image(stack: Stack) -> None:
