@@ -161,7 +161,11 @@ AdminCommand = Callable[[TeamService, argparse.Namespace], Awaitable[Any]]
 @asynccontextmanager
 async def _store() -> AsyncIterator[tuple[Redis, KeySpace, StoreSettings]]:
     settings = StoreSettings()
-    redis = create_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
+    redis = create_redis(
+        settings.redis_url,
+        timeout=settings.redis_timeout_seconds,
+        max_connections=settings.redis_max_connections,
+    )
     try:
         yield redis, KeySpace(settings.redis_key_prefix), settings
     finally:

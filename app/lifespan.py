@@ -36,7 +36,11 @@ def make_lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if configure_logs:
             configure_logging(settings.log_level, _secrets(settings))
-        redis = create_redis(settings.redis_url, timeout=settings.redis_timeout_seconds)
+        redis = create_redis(
+            settings.redis_url,
+            timeout=settings.redis_timeout_seconds,
+            max_connections=settings.redis_max_connections,
+        )
         upstream = RivyaClient(
             base_url=settings.rivya_base_url,
             api_key=settings.org_key,
@@ -61,6 +65,13 @@ def make_lifespan(
         try:
             services = build_services(settings, catalog, redis, upstream, clock)
             app.state.services = services
+            # Keys issued before admission checked an active-keys set join it (once Redis
+            # answers): without this they could not create after an upgrade.
+            services.aftercare.start(
+                "backfill active keys",
+                services.teams.backfill_active_keys,
+                within_seconds=BACKFILL_SECONDS,
+            )
             if settings.settler_enabled:
                 settler = asyncio.create_task(
                     services.settler.run_forever(stopping), name="settler"
@@ -78,6 +89,9 @@ def make_lifespan(
                 await redis.aclose()
 
     return lifespan
+
+
+BACKFILL_SECONDS = 3600.0
 
 
 def _secrets(settings: Settings) -> list[str]:

@@ -56,6 +56,7 @@ class StoreSettings(BaseSettings):
     redis_url: str = "redis://localhost:6379/0"
     redis_key_prefix: str = Field(default="gw", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
     redis_timeout_seconds: float = Field(default=2.0, gt=0)
+    redis_max_connections: int = Field(default=200, ge=1)
     catalog_path: Path | None = None  # None: the packaged app/models.yaml
 
 

@@ -31,6 +31,8 @@ async def create_generation(
         await json_body(request), services.catalog, idempotency_key=idempotency_key
     )
     created = await services.tasks.create(caller, generation)
+    if created.replayed:
+        services.reads.check(caller.team.space)  # a replay is a read
     # A fresh create is 201 (Created); a replay answers as a read does, 200.
     return rivya_task_response(
         created.record, status=200 if created.replayed else 201, headers=created_headers(created)
@@ -44,12 +46,14 @@ async def get_generation(task_id: str, caller: TeamReader, services: ServicesDep
 
 @router.get("/credits", summary="The team's remaining budget, as Rivya's credits")
 async def credits(caller: TeamReader, services: ServicesDep) -> dict[str, int]:
-    return {"current_credits": await services.usage.credits(caller.team.id)}
+    return {"current_credits": await services.usage.credits(caller.team)}
 
 
 @router.get("/models", summary="Models, as Rivya lists them")
 async def list_models(caller: OptionalTeamCaller, services: ServicesDep) -> dict[str, Any]:
     """Public like Rivya's; with a team key, only the models that team may use."""
+    if caller is not None:
+        services.reads.check(caller.team.space)
     models = [
         m
         for m in services.catalog.models

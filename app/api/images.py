@@ -101,6 +101,8 @@ async def _create(
     caller: Caller, services: Services, generation: GenerationRequest, wait: float
 ) -> JSONResponse:
     created = await services.tasks.create(caller, generation)
+    if created.replayed:
+        services.reads.check(caller.team.space)  # a replay (and its wait) is a read
     record = created.record
     if wait > 0:
         record = await services.tasks.follow(created, wait=wait)
@@ -154,7 +156,7 @@ async def get_image(
 
 @router.get("/usage", summary="This team's spend, budget and limits in the current period")
 async def usage(caller: TeamReader, services: ServicesDep) -> Usage:
-    return Usage.model_validate(await services.usage.usage(caller.team.id))
+    return Usage.model_validate(await services.usage.usage(caller.team))
 
 
 @router.get("/models", summary="Models this team may use")

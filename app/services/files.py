@@ -3,7 +3,6 @@ for its team, and turning a team's references into Rivya's ``referenceMediaItems
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections import Counter
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from app.clock import Clock, iso_timestamp
 from app.domain import Team
 from app.errors import NotFound, RateLimited, UpstreamError, ValidationFailed
 from app.services.generations import GenerationRequest
-from app.services.uploads import DecodeBudget, decode_fully, file_rule, precheck, read_header
+from app.services.uploads import DecodeBudget, file_rule, precheck, read_header
 from app.store.files import FileRecord, FileStore
 from app.upstream.client import RivyaClient
 
@@ -65,9 +64,8 @@ class FileService:
             )
         if kind == "image":
             header = read_header(data, checked.mime_type)
-            async with self._decodes.reserve(header.decode_bytes):
-                # CPU work: off the event loop, so one upload never stalls other requests.
-                await asyncio.to_thread(decode_fully, data, checked.mime_type, header)
+            # CPU work, off the event loop, so one upload never stalls other requests.
+            await self._decodes.decode(data, checked.mime_type, header)
         rivya = await self._upstream.upload_file(
             data, name=checked.name, mime_type=checked.mime_type, kind=kind, model=model_id
         )

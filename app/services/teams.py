@@ -138,6 +138,10 @@ class TeamService:
         await self._keys.add(record)
         return IssuedKey(record=record, key=new.key)
 
+    async def backfill_active_keys(self) -> int:
+        """Every team's unrevoked keys into its active set; returns how many there are."""
+        return sum([await self._keys.backfill_active(t.space) for t in await self._teams.list()])
+
     async def list_keys(self, team_id: str) -> list[ApiKeyRecord]:
         team = await self.get(team_id)
         return await self._keys.list_for_team(team.space)

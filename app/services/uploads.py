@@ -100,7 +100,8 @@ def read_header(data: bytes, mime: str) -> ImageHeader:
     fmt = PILLOW_FORMATS.get(mime)
     if fmt is None:
         raise UnsupportedMediaType(f"{mime} images cannot be checked.")
-    if fmt == "JPEG" and data.count(b"\xff\xda") > MAX_JPEG_SCANS:
+    scans = data.count(b"\xff\xda") if fmt == "JPEG" else 0
+    if scans > MAX_JPEG_SCANS:
         # Inside a JPEG's coded data 0xFF is always stuffed (FF 00): FF DA is a scan marker.
         raise _bad(f"has more than {MAX_JPEG_SCANS} JPEG scans")
     try:
@@ -117,18 +118,24 @@ def read_header(data: bytes, mime: str) -> ImageHeader:
         raise
     except _DECODE_ERRORS as exc:
         raise _bad("is not a complete, decodable image") from exc
-    return ImageHeader(width, height, _decode_cost(fmt, width, height, bands))
+    cost = _decode_cost(fmt, width, height, bands, multi_scan=scans > 1)
+    return ImageHeader(width, height, cost)
 
 
-def _decode_cost(fmt: str, width: int, height: int, bands: int) -> int:
-    """Memory a verifying decode takes, as measured with Pillow: a JPEG is decoded at 1/8 scale
-    (every scan is still read, so a damaged file still fails) and costs little; libwebp decodes
-    into a buffer of its own before Pillow copies it out; PNG inflates into the image itself."""
+def _decode_cost(fmt: str, width: int, height: int, bands: int, *, multi_scan: bool) -> int:
+    """Memory a verifying decode takes, as measured with Pillow 12-13 (with a margin): a baseline
+    JPEG is decoded at 1/8 scale (every scan is still read, so a damaged file still fails) and
+    costs little, but a progressive (multi-scan) one keeps every coefficient at full size, about
+    2 bytes per pixel and band, whatever the scale; libwebp decodes into buffers of its own
+    before Pillow copies the image out (about 16 bytes a pixel, lossy or lossless); PNG
+    inflates into the image itself."""
     pixels = width * height
     if fmt == "JPEG":
+        if multi_scan:
+            return pixels * bands * 2 + 1_048_576
         return pixels * bands // 32 + 1_048_576
     if fmt == "WEBP":
-        return pixels * 8
+        return pixels * 16
     return pixels * bands * 2
 
 
@@ -189,8 +196,21 @@ class DecodeBudget:
     def in_use(self) -> int:
         return self._used
 
+    async def decode(self, data: bytes, mime: str, header: ImageHeader) -> None:
+        """``decode_fully`` in a worker thread, within the budget. The reservation lasts as long
+        as the thread does: a request cancelled meanwhile cannot free memory still in use."""
+        async with self._reserved(header.decode_bytes) as release:
+            job = asyncio.ensure_future(asyncio.to_thread(decode_fully, data, mime, header))
+            release.after(job)
+            await asyncio.shield(job)
+
     @asynccontextmanager
     async def reserve(self, cost: int) -> AsyncIterator[None]:
+        async with self._reserved(cost):
+            yield
+
+    @asynccontextmanager
+    async def _reserved(self, cost: int) -> AsyncIterator[_Release]:
         if cost > self._total:
             raise _bad(
                 f"would take about {cost // 1_048_576} MB to decode; this gateway checks images "
@@ -207,9 +227,34 @@ class DecodeBudget:
                     headers={"Retry-After": "2"},
                 ) from None
             self._used += cost
+        release = _Release(self, cost)
         try:
-            yield
+            yield release
         finally:
+            release.now_or_when_done()
+
+    def _give_back(self, cost: int) -> None:
+        async def notify() -> None:
             async with self._room:
-                self._used -= cost
                 self._room.notify_all()
+
+        self._used -= cost
+        asyncio.ensure_future(notify())  # noqa: RUF006 (short-lived, holds no resource)
+
+
+class _Release:
+    """Gives a reservation back once: when its block ends, or when the job it was tied to
+    ends, whichever is later."""
+
+    def __init__(self, budget: DecodeBudget, cost: int) -> None:
+        self._budget, self._cost = budget, cost
+        self._job: asyncio.Future[None] | None = None
+
+    def after(self, job: asyncio.Future[None]) -> None:
+        self._job = job
+
+    def now_or_when_done(self) -> None:
+        if self._job is not None and not self._job.done():
+            self._job.add_done_callback(lambda _: self._budget._give_back(self._cost))
+        else:
+            self._budget._give_back(self._cost)

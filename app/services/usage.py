@@ -9,7 +9,7 @@ from typing import Any
 from app.catalog import FieldError
 from app.clock import Clock
 from app.domain import BudgetPeriod, Team
-from app.errors import NotFound, UpstreamUnavailable, ValidationFailed
+from app.errors import ApiKeyInvalid, UpstreamUnavailable, ValidationFailed
 from app.periods import parse_report_period, period_bounds, stamps_at
 from app.store.spend import PeriodSpend, SpendStore
 from app.store.teams import TeamStore
@@ -27,10 +27,12 @@ class UsageService:
         self._spend, self._teams, self._clock = spend, teams, clock
         self._org_balance = org_balance
 
-    async def usage(self, team_id: str) -> dict[str, Any]:
-        team = await self._teams.get(team_id)
-        if team is None:
-            raise NotFound(f"No team {team_id!r}.")
+    async def usage(self, caller_team: Team) -> dict[str, Any]:
+        """The caller's team's usage, as stored now; a key whose team was deleted (or whose id
+        is another team's now) is told so, even while its replica still caches it."""
+        team = await self._teams.get(caller_team.id)
+        if team is None or team.generation != caller_team.generation:
+            raise ApiKeyInvalid("This key's team no longer exists.")
         now = self._clock.now()
         spend = await self._spend.read(team.space, stamps_at(now).stamp(team.budget_period))
         start, end = period_bounds(team.budget_period, now)
@@ -49,11 +51,11 @@ class UsageService:
             "in_flight": spend.in_flight,
         }
 
-    async def credits(self, team_id: str) -> int:
+    async def credits(self, team: Team) -> int:
         """``GET /api/v1/credits``: with a budget, what the team may still spend this period.
         Without one the team may spend up to the organisation's balance, so that is Rivya's
         own figure."""
-        remaining = (await self.usage(team_id))["remaining_credits"]
+        remaining = (await self.usage(team))["remaining_credits"]
         if remaining is None:
             if self._org_balance is None:
                 raise UpstreamUnavailable("The organisation's balance is not available here.")

@@ -43,9 +43,26 @@ class ApiKeyStore:
         if record is None:
             return None
         async with store_errors():
-            # Out of the active set first: from then on no admission accepts the key, on any
-            # replica, whatever their caches hold.
-            await self._redis.srem(self._keys.active_keys(record.team_space), key_id)
+            # Marked revoked, then out of the active set: once this returns no admission
+            # accepts the key, on any replica, whatever their caches hold. (In this order, a
+            # concurrent backfill cannot put it back: see ``backfill_active``.)
             if record.revoked_at is None:
                 await self._redis.hsetnx(self._keys.api_key(key_id), "revoked_at", when)
+            await self._redis.srem(self._keys.active_keys(record.team_space), key_id)
         return await self.get(key_id)
+
+    async def backfill_active(self, space: str) -> int:
+        """Put the team's unrevoked keys in its active set (keys issued before there was one).
+        Added first, then checked: a key revoked meanwhile is marked before it is removed, so
+        either this sees the mark and takes it out again, or the revoke's removal comes after
+        this addition. Returns how many keys are active."""
+        async with store_errors():
+            ids = [str(i) for i in await self._redis.smembers(self._keys.team_keys(space))]
+            active = 0
+            for key_id in ids:
+                await self._redis.sadd(self._keys.active_keys(space), key_id)
+                if await self._redis.hget(self._keys.api_key(key_id), "revoked_at"):
+                    await self._redis.srem(self._keys.active_keys(space), key_id)
+                else:
+                    active += 1
+        return active

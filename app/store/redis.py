@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
@@ -22,6 +22,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import (
     ClusterDownError,
     MasterDownError,
+    MaxConnectionsError,
     OutOfMemoryError,
     ReadOnlyError,
     ResponseError,
@@ -41,8 +42,10 @@ def no_retries() -> Retry:
     return Retry(NoBackoff(), 0)
 
 
-def create_redis(url: str, *, timeout: float = 2.0) -> Redis:
-    """A client for the URL; connections are opened lazily, so this does no I/O."""
+def create_redis(url: str, *, timeout: float = 2.0, max_connections: int = 200) -> Redis:
+    """A client for the URL; connections are opened lazily, so this does no I/O. A request
+    finding every connection busy waits for one (up to ``timeout``) rather than failing at once:
+    a burst from one team must not turn every other team's requests into 503s."""
     common = {
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
@@ -63,7 +66,10 @@ def create_redis(url: str, *, timeout: float = 2.0) -> Redis:
         return cast(Redis, cluster)
     if scheme == "redis+sentinel":
         return _sentinel_master(url, timeout)
-    return Redis.from_url(url, **common)  # type: ignore[arg-type]
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=timeout, **common
+    )
+    return Redis.from_pool(pool)  # owns the pool: closing the client closes its connections
 
 
 def _sentinel_master(url: str, timeout: float) -> Redis:
@@ -99,6 +105,7 @@ STORE_FAILURES = (
     OSError,
     ReadOnlyError,
     ClusterDownError,
+    MaxConnectionsError,
     TryAgainError,
     MasterDownError,
     OutOfMemoryError,
@@ -128,6 +135,8 @@ async def store_errors() -> AsyncIterator[None]:
 def _may_have_run(exc: BaseException) -> bool:
     if isinstance(exc, ReadOnlyError | ClusterDownError | TryAgainError | OutOfMemoryError):
         return False
+    if isinstance(exc, MaxConnectionsError) or "No connection available" in str(exc):
+        return False  # no connection was free: nothing was sent
     if isinstance(exc, MasterDownError):
         return False
     # redis-py's own wording for a connection that could not be opened; nothing was sent.
