@@ -9,12 +9,14 @@ from redis.asyncio import Redis
 from app.auth.callers import CallerResolver
 from app.catalog import Catalog
 from app.clock import Clock
+from app.metrics import Metrics
 from app.services.admission import Admission
 from app.services.aftercare import Aftercare
 from app.services.files import FileService, UploadLimits
 from app.services.forwarding import Forwarder, Resolver
 from app.services.health import Health
 from app.services.limits import CachedBalance, ReadLimiter
+from app.services.observed import Observed
 from app.services.repeats import RepeatWaits
 from app.services.settlement import PollSchedule, Settlement, SettlePass
 from app.services.tasks import TaskService
@@ -49,6 +51,8 @@ class Services:
     settler: Settler
     aftercare: Aftercare
     reads: ReadLimiter
+    metrics: Metrics
+    observed: Observed
 
 
 def poll_schedule(settings: Settings) -> PollSchedule:
@@ -62,8 +66,14 @@ def poll_schedule(settings: Settings) -> PollSchedule:
 
 
 def build_services(
-    settings: Settings, catalog: Catalog, redis: Redis, upstream: RivyaClient, clock: Clock
+    settings: Settings,
+    catalog: Catalog,
+    redis: Redis,
+    upstream: RivyaClient,
+    clock: Clock,
+    metrics: Metrics | None = None,
 ) -> Services:
+    metrics = metrics or Metrics()
     aftercare = Aftercare()
     keys = KeySpace(settings.redis_key_prefix)
     scripts = Scripts(redis)
@@ -73,12 +83,14 @@ def build_services(
         redis, keys, scripts, clock, retention_seconds=settings.task_retention_days * 86_400
     )
     schedule = poll_schedule(settings)
+    queue = SettleQueue(redis, keys, scripts, clock)
     settlement = Settlement(
         task_store,
-        SettleQueue(redis, keys, scripts, clock),
+        queue,
         upstream,
         clock,
         schedule=schedule,
+        metrics=metrics,
         settle_pass=SettlePass(
             # A lease must outlast the longest poll: every attempt, the retry budget.
             lease_seconds=max(settings.settler_lease_seconds, settings.create_lease_seconds),
@@ -100,14 +112,17 @@ def build_services(
         admission_store,
         clock,
         aftercare,
+        metrics,
         in_flight_retry_seconds=max(1, round(settings.settler_first_poll_max_seconds)),
         cancel_wait_seconds=settings.admission_cancel_wait_seconds,
     )
     repeats = RepeatWaits(per_team=settings.idempotency_waiters_per_team)
     forwarder = Forwarder(
-        admission_store, task_store, upstream, clock, aftercare, repeats, schedule=schedule
+        admission_store, task_store, upstream, clock, aftercare, repeats, metrics, schedule=schedule
     )
-    resolver = Resolver(admission_store, forwarder, concurrency=settings.settler_concurrency)
+    resolver = Resolver(
+        admission_store, forwarder, metrics, concurrency=settings.settler_concurrency
+    )
     files = FileService(
         FileStore(
             redis, keys, scripts, clock, retention_seconds=settings.task_retention_days * 86_400
@@ -120,6 +135,14 @@ def build_services(
         ),
         limits=UploadLimits(
             per_minute=settings.uploads_per_minute_per_team, burst=settings.upload_burst_per_team
+        ),
+    )
+    usage = UsageService(
+        SpendStore(redis, keys),
+        team_store,
+        clock,
+        org_balance=CachedBalance(
+            upstream.balance, clock, seconds=settings.org_balance_cache_seconds
         ),
     )
     return Services(
@@ -144,16 +167,11 @@ def build_services(
             in_progress_wait_seconds=settings.idempotency_wait_seconds,
         ),
         files=files,
-        usage=UsageService(
-            SpendStore(redis, keys),
-            team_store,
-            clock,
-            org_balance=CachedBalance(
-                upstream.balance, clock, seconds=settings.org_balance_cache_seconds
-            ),
-        ),
+        usage=usage,
         settler=Settler(settlement, resolver, tick_seconds=settings.settler_tick_seconds),
         aftercare=aftercare,
+        metrics=metrics,
+        observed=Observed(usage, queue, upstream.breaker, clock),
         reads=ReadLimiter(
             clock,
             per_minute=settings.reads_per_minute_per_team,

@@ -13,6 +13,7 @@ from app.catalog import Catalog, load_catalog
 from app.clock import Clock, SystemClock
 from app.handlers import install_error_handlers
 from app.lifespan import make_lifespan
+from app.metrics import Metrics
 from app.middleware import GatewayMiddleware
 from app.services.uploads import largest_upload
 from app.settings import Settings
@@ -33,6 +34,7 @@ def create_app(
     catalog = catalog or load_catalog(settings.catalog_path)
     if settings.default_model and catalog.get(settings.default_model) is None:
         raise ValueError(f"DEFAULT_MODEL {settings.default_model!r} is not in the catalogue")
+    metrics = Metrics()  # this app's own registry: two apps in one test do not share counters
     app = FastAPI(
         title="Rivya Gateway",
         version="0.1.0",
@@ -42,6 +44,7 @@ def create_app(
             settings,
             catalog,
             clock or SystemClock(),
+            metrics,
             upstream_transport=upstream_transport,
             configure_logs=configure_logs,
         ),
@@ -54,6 +57,7 @@ def create_app(
         # An upload may be as large as the largest file any model takes, plus its form fields.
         upload_paths=UPLOAD_PATHS,
         max_upload_bytes=largest_upload(catalog) + MULTIPART_OVERHEAD,
+        metrics=metrics,
     )
     for router in (
         images.router,

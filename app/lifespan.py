@@ -17,6 +17,7 @@ from app.catalog import Catalog
 from app.clock import Clock
 from app.container import Services, build_services
 from app.logging import configure_logging
+from app.metrics import Metrics
 from app.settings import Settings
 from app.store.redis import create_redis
 from app.upstream.client import RivyaClient
@@ -28,6 +29,7 @@ def make_lifespan(
     settings: Settings,
     catalog: Catalog,
     clock: Clock,
+    metrics: Metrics,
     *,
     upstream_transport: httpx.AsyncBaseTransport | None,
     configure_logs: bool,
@@ -49,6 +51,7 @@ def make_lifespan(
             max_connections=settings.rivya_max_connections,
             transport=upstream_transport or create_transport(settings.rivya_max_connections),
             clock=clock,
+            metrics=metrics,
             retry=RetryPolicy(
                 attempts=settings.rivya_retry_attempts,
                 budget_seconds=settings.rivya_retry_budget_seconds,
@@ -63,7 +66,7 @@ def make_lifespan(
         settler: asyncio.Task[None] | None = None
         services: Services | None = None
         try:
-            services = build_services(settings, catalog, redis, upstream, clock)
+            services = build_services(settings, catalog, redis, upstream, clock, metrics)
             app.state.services = services
             # Keys issued before admission checked an active-keys set join it (once Redis
             # answers): without this they could not create after an upgrade.

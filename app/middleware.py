@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import context
 from app.errors import GatewayError, PayloadTooLarge
+from app.metrics import Metrics
 from app.wire import error_envelope
 
 access_log = logging.getLogger("app.access")
@@ -37,8 +38,10 @@ class GatewayMiddleware:
         max_body_bytes: int,
         upload_paths: frozenset[str] = frozenset(),
         max_upload_bytes: int = 0,
+        metrics: Metrics | None = None,
     ) -> None:
         self.app = app
+        self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.upload_paths = upload_paths
         self.max_upload_bytes = max(max_upload_bytes, max_body_bytes)
@@ -86,6 +89,11 @@ class GatewayMiddleware:
                 await self._send_error(send_wrapper, GatewayError())
         finally:
             route = scope.get("route")
+            elapsed = time.perf_counter() - started
+            if self.metrics is not None:
+                template = getattr(route, "path", None) or "unmatched"
+                self.metrics.requests.labels(template, ctx.team or "", str(status)).inc()
+                self.metrics.request_seconds.labels(template).observe(elapsed)
             access_log.info(
                 "request",
                 extra={
@@ -95,7 +103,7 @@ class GatewayMiddleware:
                     "path": scope.get("path"),
                     "route": getattr(route, "path", None),
                     "status": status,
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "latency_ms": round(elapsed * 1000, 2),
                     "team": ctx.team,
                     "key_id": ctx.key_id,
                     "task_id": ctx.task_id,

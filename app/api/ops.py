@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.deps import ServicesDep
+from app.metrics import Snapshot
 
 router = APIRouter(tags=["ops"])
 
@@ -13,6 +15,12 @@ router = APIRouter(tags=["ops"])
 @router.get("/healthz", summary="The process is alive (even while Redis is down)")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def metrics(services: ServicesDep) -> Response:
+    body = services.metrics.render(Snapshot(await services.observed.gauges()))
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/readyz", summary="Ready to serve: Redis reachable, settings valid")

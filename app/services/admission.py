@@ -25,6 +25,7 @@ from app.errors import (
     RateLimited,
     StoreUnavailable,
 )
+from app.metrics import Metrics
 from app.periods import period_bounds, stamps_at
 from app.services.aftercare import Aftercare
 from app.services.generations import GenerationRequest
@@ -54,11 +55,13 @@ class Admission:
         store: AdmissionStore,
         clock: Clock,
         aftercare: Aftercare,
+        metrics: Metrics,
         *,
         in_flight_retry_seconds: int,
         cancel_wait_seconds: float,
     ) -> None:
         self._store, self._clock, self._aftercare = store, clock, aftercare
+        self._metrics = metrics
         self._in_flight_retry = in_flight_retry_seconds
         self._cancel_wait = cancel_wait_seconds
 
@@ -89,6 +92,7 @@ class Admission:
                 raise
             raise await self._cancel(create, sent_at) from lost
         if isinstance(decision, Refused):
+            self._metrics.refusals.labels(decision.reason, team.id).inc()
             raise self._refusal(decision, team, create.credits, now)
         return decision
 

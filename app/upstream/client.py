@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from typing import Any, TypeVar
 
 import httpx
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from app import context
 from app.catalog import FieldError
 from app.clock import Clock, SystemClock
+from app.metrics import Metrics
 from app.upstream.failures import UpstreamFailure, Why, classify
 from app.upstream.resilience import CircuitBreaker, RetryPolicy
 from app.wire import RivyaCredits, RivyaErrorEnvelope, RivyaFile, RivyaTask
@@ -38,7 +40,9 @@ class RivyaClient:
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
         breaker: CircuitBreaker | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._deadline = timeout
         self._clock = clock or SystemClock()
         self._retry = retry or RetryPolicy()
@@ -159,6 +163,34 @@ class RivyaClient:
         data: dict[str, str] | None = None,
     ) -> httpx.Response:
         request_headers = {"X-Request-ID": context.current_request_id(), **(headers or {})}
+        started = time.perf_counter()
+        try:
+            response = await self._attempt(method, path, request_headers, json, files, data)
+        except UpstreamFailure as failure:
+            self._observe(method, path, failure.why.value, started)
+            raise
+        self._observe(method, path, "ok", started)
+        return response
+
+    def _observe(self, method: str, path: str, outcome: str, started: float) -> None:
+        if self._metrics is None:
+            return
+        # Task and file ids are cut from the path: one series per route, not per task.
+        route = "/".join(path.split("/")[:4])
+        seconds = time.perf_counter() - started
+        self._metrics.upstream_seconds.labels(method, route, outcome).observe(seconds)
+        if outcome != "ok":
+            self._metrics.upstream_errors.labels(outcome).inc()
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        request_headers: dict[str, str],
+        json: dict[str, Any] | None,
+        files: dict[str, tuple[str, bytes, str]] | None,
+        data: dict[str, str] | None,
+    ) -> httpx.Response:
         try:
             # httpx's timeouts are per phase; this bounds the whole answer, as the contract's
             # RIVYA_TIMEOUT_SECONDS promises (a slow trickle of bytes cannot hold us longer).

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.test_processes import Stack
 from tests.support import RedisServer, free_port
@@ -217,3 +218,35 @@ def test_reads_and_waits_on_two_gateways_cost_rivya_only_the_poll_schedule(
     # and one balance call per gateway.
     assert len(polls) <= 2 * len(ids), len(polls)
     assert len(balance) <= 2
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = httpx.get(f"{url}/metrics").text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_of_two_gateways_add_up_and_agree_with_the_api(replicas: Replicas) -> None:
+    a, _ = replicas.start_gateway(**FAST_SETTLER)
+    b, _ = replicas.start_gateway(**FAST_SETTLER)
+    key = replicas.team_key("alpha", "--budget", "80", "--rate", "10000", "--max-in-flight", "1000")
+    statuses = asyncio.run(burst_of_creates([a, b], key, 12))
+    assert statuses.count(202) == 10  # the budget holds ten
+    deadline = time.monotonic() + 20
+    while usage(a, key)["in_flight"] and time.monotonic() < deadline:
+        time.sleep(0.1)  # the settlers of both end every task
+    api = usage(a, key)
+    team = (("period", "month"), ("team", "alpha"))
+    created = (("route", "/v1/images"), ("status", "202"), ("team", "alpha"))
+    refused = (("reason", "budget"), ("team", "alpha"))
+    per_gateway = [scrape(url) for url in (a, b)]
+    for samples in per_gateway:  # figures from Redis: the same on every replica, and the API's
+        assert samples[("gateway_team_spent_credits", team)] == api["spent_credits"] == 80
+        assert samples[("gateway_team_reserved_credits", team)] == 0
+        assert samples[("gateway_team_in_flight", (("team", "alpha"),))] == 0
+    # Per-process counters: summed across replicas, they count every request once.
+    assert sum(s.get(("gateway_requests_total", created), 0) for s in per_gateway) == 10
+    assert sum(s.get(("gateway_refusals_total", refused), 0) for s in per_gateway) == 2

@@ -1,0 +1,86 @@
+"""Every Prometheus metric the gateway exports, named in one place.
+
+Two kinds. Per-process counters and histograms (requests, latency, refusals, upstream calls,
+money events), kept in this process's own registry: every replica (one uvicorn worker each)
+exports its own, and Prometheus sums them across pods (``sum by (route, status)``). And figures
+whose truth is in Redis (spend, reservations, budgets, tasks in flight, settler lag), read at
+scrape time so that every replica reports the same numbers as the API: never add those up
+across replicas (``max by (team)``).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "gateway_requests",
+            "Requests answered, by route, team and status.",
+            ["route", "team", "status"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "gateway_request_seconds",
+            "Time to answer a request, by route.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.refusals = Counter(
+            "gateway_refusals",
+            "Creates refused by a policy, by reason and team.",
+            ["reason", "team"],
+            registry=r,
+        )
+        self.upstream_seconds = Histogram(
+            "gateway_upstream_seconds",
+            "Time of one call to Rivya, by method, path and outcome.",
+            ["method", "path", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.upstream_errors = Counter(
+            "gateway_upstream_errors",
+            "Failed calls to Rivya, by why (upstream/failures.py).",
+            ["why"],
+            registry=r,
+        )
+        self.money_events = Counter(
+            "gateway_money_events",
+            "Money events worth an operator's look: unreserved_task, orphan_settled, "
+            "abandoned, given_up.",
+            ["kind"],
+            registry=r,
+        )
+
+    def render(self, *extra: Collector) -> bytes:
+        """This process's metrics plus ``extra`` collectors (figures read at scrape time)."""
+        text = generate_latest(self.registry)
+        if extra:
+            scrape = CollectorRegistry(auto_describe=False)
+            for collector in extra:
+                scrape.register(collector)
+            text += generate_latest(scrape)
+        return text
+
+
+class Snapshot(Collector):
+    """Gauges computed before the scrape (Redis reads are async; collectors are not)."""
+
+    def __init__(self, families: list[GaugeMetricFamily]) -> None:
+        self._families = families
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        return self._families
+
+
+def gauge(name: str, documentation: str, labels: list[str] | None = None) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, labels=labels)
