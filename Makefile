@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install run test lint typecheck containers check bench clean
+.PHONY: install run test lint typecheck containers rules check bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,11 @@ containers: install
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 
-check: lint typecheck containers test
+rules:
+	promtool check rules deploy/prometheus/rules.yaml
+	cd deploy/prometheus && promtool test rules rules.test.yaml
+
+check: lint typecheck containers rules test
 
 bench: install
 	$(BIN)/python -m bench.load --seconds 10 --concurrency 32 --upstream static

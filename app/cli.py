@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from app.catalog import load_catalog
 from app.clock import SystemClock
 from app.errors import GatewayError
+from app.logging import configure_logging
 from app.schemas import KeyOut
 from app.services.teams import TeamService
 from app.services.usage import UsageService
@@ -152,7 +153,13 @@ def _serve(args: argparse.Namespace) -> None:
 def _simulator(args: argparse.Namespace) -> None:
     import uvicorn
 
-    uvicorn.run("app.simulator.main:app", host=args.host, port=args.port, workers=1)
+    from app.simulator.settings import SimulatorSettings
+
+    # The same one-JSON-object-a-line logs as the gateway, its key redacted like the org key.
+    configure_logging("INFO", [SimulatorSettings().api_key.get_secret_value()])
+    uvicorn.run(
+        "app.simulator.main:app", host=args.host, port=args.port, workers=1, log_config=None
+    )
 
 
 AdminCommand = Callable[[TeamService, argparse.Namespace], Awaitable[Any]]

@@ -24,7 +24,12 @@ _PATTERNS = [
 ]
 
 # Attributes every LogRecord has; anything else given through ``extra=`` is a field.
-_RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# The record's own attributes, and uvicorn's ANSI-coloured copy of its message: not fields.
+_RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 class Redactor:

@@ -185,6 +185,14 @@ def test_walkthrough_from_cli_key_to_result_image(stack: Stack) -> None:
         for a in access
     )
     assert all(a["request_id"] for a in access)
+    # Every line of both processes is one JSON object, with no terminal colours in it.
+    for path in (stack.gateway_log, stack.tmp / "sim.log"):
+        text = path.read_text()
+        assert text.strip()
+        assert "\x1b[" not in text
+        for line in text.splitlines():
+            assert "color_message" not in json.loads(line), line
+        assert ORG_KEY not in text
 
 
 def test_teams_apply_is_declarative_and_idempotent(stack: Stack) -> None:
