@@ -58,7 +58,7 @@ class Health:
             fresh = secrets.token_hex(8)
             seen = await self._redis.set(key, fresh, nx=True, get=True)
             current = fresh if seen is None else str(seen)
-        except STORE_FAILURES:
+        except (ResponseError, *STORE_FAILURES):  # SET NX GET needs Redis 7
             return "unknown"
         if self._marker is None:
             self._marker = current
