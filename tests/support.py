@@ -28,7 +28,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry as SyncRetry
 
-from app.clock import Clock
+from app.clock import Clock, FakeClock
 from app.domain import Team
 from app.factory import create_app
 from app.settings import Settings
@@ -298,6 +298,14 @@ async def space_spend(gw: Gateway, space: str) -> PeriodSpend:
         return await SpendStore(redis, KeySpace(settings.redis_key_prefix)).read(space, "total")
     finally:
         await redis.aclose()
+
+
+async def settle_all(gw: Gateway, clock: FakeClock, rounds: int = 6) -> None:
+    """Let every task end at the simulator and the settler see it: the fake clock moves on,
+    no real waiting."""
+    for _ in range(rounds):
+        clock.advance(15)
+        await gw.app.state.services.settler.run_once()
 
 
 def rivya_charged(sim: SimState) -> int:

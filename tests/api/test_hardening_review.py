@@ -21,6 +21,7 @@ from tests.support import (
     bearer,
     gateway_settings,
     running_gateway,
+    settle_all,
 )
 
 
@@ -61,9 +62,7 @@ async def test_keys_issued_before_active_key_sets_still_create_after_an_upgrade(
         await gw.http.delete(f"/admin/keys/{record['key_id']}", headers=admin_headers())
         refused = await gw.http.post("/v1/images", json={"prompt": "p"}, headers=bearer(key))
         assert refused.status_code == 401
-        for _ in range(3):
-            clock.advance(15)
-            await gw.app.state.services.settler.run_once()
+        await settle_all(gw, clock, rounds=3)
         await assert_books_close(gw, "legacy")
 
 
@@ -92,9 +91,7 @@ async def test_replays_count_as_reads(redis_url: str, sim_app: FastAPI, clock: F
             for _ in range(6)
         ]
         assert statuses == [202, 202, 202, 202, 429, 429]  # the create, then 3 replays
-        for _ in range(3):
-            clock.advance(15)
-            await gw.app.state.services.settler.run_once()
+        await settle_all(gw, clock, rounds=3)
         await assert_books_close(gw, "alpha")
 
 
@@ -116,9 +113,7 @@ async def test_a_burst_that_takes_every_redis_connection_makes_others_wait_not_f
         assert set(answers) == {200}  # four connections, forty-five requests: all served
         made = await gw.http.post("/v1/images", json={"prompt": "p"}, headers=bearer(quiet))
         assert made.status_code == 202
-        for _ in range(3):
-            clock.advance(15)
-            await gw.app.state.services.settler.run_once()
+        await settle_all(gw, clock, rounds=3)
         await assert_books_close(gw, "quiet")
 
 

@@ -15,6 +15,7 @@ from tests.support import (
     bearer,
     gateway_settings,
     running_gateway,
+    settle_all,
 )
 
 
@@ -55,9 +56,7 @@ async def test_metrics_agree_with_the_api(
         assert samples[("gateway_upstream_seconds_count", creates)] == 3
         spend = (await gw.http.get("/admin/spend", headers=admin_headers())).json()
         assert spend["totals"]["spent_credits"] == samples[("gateway_team_spent_credits", team)]
-        for _ in range(3):
-            clock.advance(15)
-            await gw.app.state.services.settler.run_once()
+        await settle_all(gw, clock, rounds=3)
         settled = await scrape(gw)
         assert settled[("gateway_team_spent_credits", team)] == 24
         assert settled[("gateway_settler_lag_seconds", ())] == 0

@@ -23,6 +23,7 @@ from tests.support import (
     bearer,
     gateway_settings,
     running_gateway,
+    settle_all,
     team_space,
     total_spend,
 )
@@ -85,13 +86,6 @@ def audit_settings(redis_url: str, **overrides: Any) -> Any:
     }
     values.update(overrides)
     return gateway_settings(redis_url, **values)
-
-
-async def settle_all(gw: Gateway, clock: FakeClock, rounds: int = 6) -> None:
-    """Let every task end at the simulator and the settler see it (no real waiting)."""
-    for _ in range(rounds):
-        clock.advance(15)
-        await gw.app.state.services.settler.run_once()
 
 
 async def create(gw: Gateway, key: str, **body: Any) -> httpx.Response:

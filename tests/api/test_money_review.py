@@ -12,13 +12,14 @@ from redis import Redis as SyncRedis
 
 from app.clock import FakeClock, SystemClock
 from tests.api.test_clock_skew import SkewedClock, skew_settings
-from tests.api.test_money_audit import Upstream, audit_settings, create, settle_all
+from tests.api.test_money_audit import Upstream, audit_settings, create
 from tests.support import (
     RedisServer,
     assert_books_close,
     bearer,
     rivya_charged,
     running_gateway,
+    settle_all,
     simulator_app,
     total_spend,
 )

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from app.clock import FakeClock
 from tests.api.test_clock_skew import HeldCreates
-from tests.support import assert_books_close, bearer, gateway_settings, running_gateway
+from tests.support import assert_books_close, bearer, gateway_settings, running_gateway, settle_all
 
 
 async def evalsha_calls(redis_url: str) -> int:
@@ -54,7 +54,5 @@ async def test_twenty_repeats_cost_a_bounded_number_of_admissions(
         # the record: dozens, where polling every 50 ms made it 20 a second for each repeat.
         assert spent <= 20 + 5 * 8 + 1, spent
         assert held.creates == 1
-        for _ in range(3):
-            clock.advance(15)
-            await gw.app.state.services.settler.run_once()
+        await settle_all(gw, clock, rounds=3)
         await assert_books_close(gw, "alpha")

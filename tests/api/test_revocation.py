@@ -19,6 +19,7 @@ from tests.support import (
     gateway_settings,
     rivya_charged,
     running_gateway,
+    settle_all,
     space_spend,
     team_space,
 )
@@ -26,12 +27,6 @@ from tests.support import (
 
 async def create(gw: Gateway, key: str, **body: Any) -> Any:
     return await gw.http.post("/v1/images", json={"prompt": "p", **body}, headers=bearer(key))
-
-
-async def settle(gw: Gateway, clock: FakeClock) -> None:
-    for _ in range(3):
-        clock.advance(15)
-        await gw.app.state.services.settler.run_once()
 
 
 async def test_a_revoked_key_starts_no_paid_create_on_any_replica(
@@ -56,7 +51,7 @@ async def test_a_revoked_key_starts_no_paid_create_on_any_replica(
             assert refused.status_code == 401
             assert refused.json()["error"]["code"] == "api_key_revoked"
         assert len(a.sim.tasks) == 2  # nothing sent after the revoke
-        await settle(a, clock)
+        await settle_all(a, clock)
         await assert_books_close(a, "alpha")
 
 
@@ -78,7 +73,7 @@ async def test_a_model_taken_away_is_refused_at_once(
         assert refused.json()["error"]["code"] == "model_not_allowed"
         assert (await create(gw, key, model="flux-kontext-pro")).status_code == 202
         assert len(gw.sim.tasks) == 2
-        await settle(gw, clock)
+        await settle_all(gw, clock)
         await assert_books_close(gw, "alpha")
 
 
@@ -133,7 +128,7 @@ async def test_a_new_team_with_a_deleted_teams_id_inherits_nothing(
         assert (await gw.http.get("/v1/usage", headers=bearer(new_key))).json()["in_flight"] == 1
 
         # The deleted team's task still settles, in the deleted team's books.
-        await settle(gw, clock)
+        await settle_all(gw, clock)
         usage = (await gw.http.get("/v1/usage", headers=bearer(new_key))).json()
         assert (usage["spent_credits"], usage["reserved_credits"]) == (8, 0)  # its one task
         old_books = await space_spend(gw, old_space)

@@ -8,7 +8,7 @@ from typing import Any
 from app.clock import FakeClock, iso_timestamp
 from app.store.keys import KeySpace
 from app.store.redis import create_redis
-from tests.support import Gateway, bearer, team_space
+from tests.support import Gateway, bearer, settle_all, team_space
 
 CREDITS_PER_TASK = 8  # flux-kontext-max, the default model
 
@@ -377,8 +377,6 @@ async def test_a_client_request_id_reused_after_its_claim_expired_lists_both_tas
     new = (await gateway.http.post("/v1/images", json=body, headers=bearer(key))).json()["id"]
     filtered = await listed(gateway, key, client_request_id="order-17")
     assert [t["id"] for t in filtered["data"]] == [new, old]
-    for _ in range(3):
-        clock.advance(15)
-        await gateway.app.state.services.settler.run_once()
+    await settle_all(gateway, clock, rounds=3)
     usage = (await gateway.http.get("/v1/usage", headers=bearer(key))).json()
     assert (usage["spent_credits"], usage["reserved_credits"], usage["in_flight"]) == (16, 0, 0)
