@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
 from redis.asyncio import Redis
 
 from app.auth.callers import CallerResolver
@@ -12,12 +13,15 @@ from app.clock import Clock
 from app.metrics import Metrics
 from app.services.admission import Admission
 from app.services.aftercare import Aftercare
+from app.services.alerts import BudgetAlerts, Webhook
 from app.services.files import FileService, UploadLimits
 from app.services.forwarding import Forwarder, Resolver
 from app.services.health import Health
 from app.services.limits import CachedBalance, ReadLimiter
 from app.services.observed import Observed
+from app.services.reconciliation import Reconciliation
 from app.services.repeats import RepeatWaits
+from app.services.reports import Reports
 from app.services.settlement import PollSchedule, Settlement, SettlePass
 from app.services.tasks import TaskService
 from app.services.teams import TeamService
@@ -28,6 +32,8 @@ from app.store.admission import AdmissionStore
 from app.store.apikeys import ApiKeyStore
 from app.store.files import FileStore
 from app.store.keys import KeySpace
+from app.store.ledger import LedgerStore
+from app.store.reconciliation import BaselineStore
 from app.store.scripts import Scripts
 from app.store.settlement import SettleQueue
 from app.store.spend import SpendStore
@@ -53,6 +59,8 @@ class Services:
     reads: ReadLimiter
     metrics: Metrics
     observed: Observed
+    reports: Reports
+    reconciliation: Reconciliation
 
 
 def poll_schedule(settings: Settings) -> PollSchedule:
@@ -72,11 +80,13 @@ def build_services(
     upstream: RivyaClient,
     clock: Clock,
     metrics: Metrics | None = None,
+    *,
+    alert_client: httpx.AsyncClient | None = None,
 ) -> Services:
     metrics = metrics or Metrics()
     aftercare = Aftercare()
     keys = KeySpace(settings.redis_key_prefix)
-    scripts = Scripts(redis)
+    scripts = Scripts(redis, ledger_max_entries=settings.ledger_max_entries_per_team)
     team_store = TeamStore(redis, keys, scripts)
     key_store = ApiKeyStore(redis, keys)
     task_store = TaskStore(
@@ -90,7 +100,6 @@ def build_services(
         upstream,
         clock,
         schedule=schedule,
-        metrics=metrics,
         settle_pass=SettlePass(
             # A lease must outlast the longest poll: every attempt, the retry budget.
             lease_seconds=max(settings.settler_lease_seconds, settings.create_lease_seconds),
@@ -107,22 +116,22 @@ def build_services(
         claim_ttl_ms=settings.idempotency_ttl_seconds * 1000,
         lease_ms=int(settings.create_lease_seconds * 1000),
         resend_window_ms=int(settings.rivya_idempotency_window_seconds * 1000),
+        alert_thresholds=tuple(settings.budget_alert_thresholds),
     )
     admission = Admission(
         admission_store,
         clock,
         aftercare,
         metrics,
+        BudgetAlerts(aftercare, clock, _webhook(settings, alert_client)),
         in_flight_retry_seconds=max(1, round(settings.settler_first_poll_max_seconds)),
         cancel_wait_seconds=settings.admission_cancel_wait_seconds,
     )
     repeats = RepeatWaits(per_team=settings.idempotency_waiters_per_team)
     forwarder = Forwarder(
-        admission_store, task_store, upstream, clock, aftercare, repeats, metrics, schedule=schedule
+        admission_store, task_store, upstream, clock, aftercare, repeats, schedule=schedule
     )
-    resolver = Resolver(
-        admission_store, forwarder, metrics, concurrency=settings.settler_concurrency
-    )
+    resolver = Resolver(admission_store, forwarder, concurrency=settings.settler_concurrency)
     files = FileService(
         FileStore(
             redis, keys, scripts, clock, retention_seconds=settings.task_retention_days * 86_400
@@ -137,13 +146,20 @@ def build_services(
             per_minute=settings.uploads_per_minute_per_team, burst=settings.upload_burst_per_team
         ),
     )
-    usage = UsageService(
-        SpendStore(redis, keys),
-        team_store,
+    spend = SpendStore(redis, keys)
+    ledger = LedgerStore(redis, keys)
+    org_balance = CachedBalance(upstream.balance, clock, seconds=settings.org_balance_cache_seconds)
+    usage = UsageService(spend, team_store, clock, org_balance=org_balance)
+    reconciliation = Reconciliation(
+        BaselineStore(redis, keys),
+        spend,
+        ledger,
+        queue,
+        upstream.balance,
+        org_balance,
+        upstream.breaker,
         clock,
-        org_balance=CachedBalance(
-            upstream.balance, clock, seconds=settings.org_balance_cache_seconds
-        ),
+        low_balance_credits=settings.org_balance_low_credits,
     )
     return Services(
         settings=settings,
@@ -171,10 +187,24 @@ def build_services(
         settler=Settler(settlement, resolver, tick_seconds=settings.settler_tick_seconds),
         aftercare=aftercare,
         metrics=metrics,
-        observed=Observed(usage, queue, upstream.breaker, clock),
+        observed=Observed(usage, queue, upstream.breaker, clock, spend, reconciliation),
+        reports=Reports(team_store, spend, ledger, task_store, clock),
+        reconciliation=reconciliation,
         reads=ReadLimiter(
             clock,
             per_minute=settings.reads_per_minute_per_team,
             burst=settings.read_burst_per_team,
         ),
+    )
+
+
+def _webhook(settings: Settings, client: httpx.AsyncClient | None) -> Webhook | None:
+    secret = settings.alert_webhook_secret
+    if settings.alert_webhook_url is None or secret is None or client is None:
+        return None
+    return Webhook(
+        settings.alert_webhook_url,
+        secret.get_secret_value(),
+        client,
+        attempts=settings.alert_webhook_attempts,
     )

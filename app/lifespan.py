@@ -7,7 +7,7 @@ down, answer 503 ``store_unavailable`` meanwhile, and recover by itself when it 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
@@ -16,11 +16,13 @@ from fastapi import FastAPI
 from app.catalog import Catalog
 from app.clock import Clock
 from app.container import Services, build_services
+from app.errors import GatewayError
 from app.logging import configure_logging
 from app.metrics import Metrics
 from app.settings import Settings
 from app.store.redis import create_redis
 from app.upstream.client import RivyaClient
+from app.upstream.failures import UpstreamFailure
 from app.upstream.resilience import CircuitBreaker, RetryPolicy
 from app.upstream.transport import create_transport
 
@@ -32,6 +34,7 @@ def make_lifespan(
     metrics: Metrics,
     *,
     upstream_transport: httpx.AsyncBaseTransport | None,
+    alert_transport: httpx.AsyncBaseTransport | None = None,
     configure_logs: bool,
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
@@ -62,12 +65,32 @@ def make_lifespan(
                 cooldown=settings.circuit_breaker_cooldown_seconds,
             ),
         )
+        # Alerts go to ops' own receiver: a client of their own, never carrying the org key.
+        alerts = (
+            httpx.AsyncClient(
+                transport=alert_transport,
+                timeout=settings.alert_webhook_timeout_seconds,
+                follow_redirects=False,
+            )
+            if settings.alert_webhook_url
+            else None
+        )
         stopping = asyncio.Event()
         settler: asyncio.Task[None] | None = None
         services: Services | None = None
         try:
-            services = build_services(settings, catalog, redis, upstream, clock, metrics)
+            services = build_services(
+                settings, catalog, redis, upstream, clock, metrics, alert_client=alerts
+            )
             app.state.services = services
+            if settings.reconciliation_baseline_at_start:
+                # The first gateway to start on a Redis sets the reconciliation baseline
+                # (nothing is in flight yet); later starts keep it.
+                services.aftercare.start(
+                    "set the reconciliation baseline",
+                    _first_baseline(services),
+                    within_seconds=BACKFILL_SECONDS,
+                )
             # Keys issued before admission checked an active-keys set join it (once Redis
             # answers): without this they could not create after an upgrade.
             services.aftercare.start(
@@ -89,17 +112,37 @@ def make_lifespan(
                     await services.aftercare.aclose()
             finally:
                 await upstream.aclose()
+                if alerts is not None:
+                    await alerts.aclose()
                 await redis.aclose()
 
     return lifespan
 
 
 BACKFILL_SECONDS = 3600.0
+BASELINE_RETRY_SECONDS = 30.0
+
+
+def _first_baseline(services: Services) -> Callable[[], Awaitable[None]]:
+    async def attempt() -> None:
+        # Rivya may be down at startup too: keep asking until it answers (or shutdown).
+        while True:
+            try:
+                await services.reconciliation.set_baseline(at_start=True)
+                return
+            except (UpstreamFailure, GatewayError):
+                await asyncio.sleep(BASELINE_RETRY_SECONDS)
+
+    return attempt
 
 
 def _secrets(settings: Settings) -> list[str]:
     values = [settings.org_key]
-    for secret in (settings.gateway_admin_token, settings.gateway_token_secret):
+    for secret in (
+        settings.gateway_admin_token,
+        settings.gateway_token_secret,
+        settings.alert_webhook_secret,
+    ):
         if secret is not None:
             values.append(secret.get_secret_value())
     return values

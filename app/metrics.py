@@ -1,17 +1,17 @@
 """Every Prometheus metric the gateway exports, named in one place.
 
-Two kinds. Per-process counters and histograms (requests, latency, refusals, upstream calls,
-money events), kept in this process's own registry: every replica (one uvicorn worker each)
-exports its own, and Prometheus sums them across pods (``sum by (route, status)``). And figures
-whose truth is in Redis (spend, reservations, budgets, tasks in flight, settler lag), read at
-scrape time so that every replica reports the same numbers as the API: never add those up
-across replicas (``max by (team)``).
+Two kinds. Per-process counters and histograms (requests, latency, refusals, upstream calls),
+kept in this process's own registry: every replica (one uvicorn worker each) exports its own,
+and Prometheus sums them across pods (``sum by (route, status)``). And figures whose truth is in
+Redis (spend, reservations, budgets, tasks in flight, settler lag, credits per model, ledger
+events, the drift from Rivya's balance), read at scrape time so that every replica reports the
+same numbers as the API: never add those up across replicas (``max by (team)``).
 """
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -53,13 +53,6 @@ class Metrics:
             ["why"],
             registry=r,
         )
-        self.money_events = Counter(
-            "gateway_money_events",
-            "Money events worth an operator's look: unreserved_task, orphan_settled, "
-            "abandoned, given_up.",
-            ["kind"],
-            registry=r,
-        )
 
     def render(self, *extra: Collector) -> bytes:
         """This process's metrics plus ``extra`` collectors (figures read at scrape time)."""
@@ -75,12 +68,17 @@ class Metrics:
 class Snapshot(Collector):
     """Gauges computed before the scrape (Redis reads are async; collectors are not)."""
 
-    def __init__(self, families: list[GaugeMetricFamily]) -> None:
+    def __init__(self, families: list[Metric]) -> None:
         self._families = families
 
-    def collect(self) -> list[GaugeMetricFamily]:
+    def collect(self) -> list[Metric]:
         return self._families
 
 
 def gauge(name: str, documentation: str, labels: list[str] | None = None) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, labels=labels)
+
+
+def counter(name: str, documentation: str, labels: list[str]) -> CounterMetricFamily:
+    """A counter whose value is read from Redis (monotonic there), exported as ``<name>_total``."""
+    return CounterMetricFamily(name, documentation, labels=labels)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The simulator's well-known development key: used only when no org key is configured and the
 # upstream is a loopback address (the built-in simulator run locally).
@@ -20,6 +20,7 @@ _FILE_BACKED = {
     "rivya_api_key": "RIVYA_API_KEY_FILE",
     "gateway_admin_token": "GATEWAY_ADMIN_TOKEN_FILE",
     "gateway_token_secret": "GATEWAY_TOKEN_SECRET_FILE",
+    "alert_webhook_secret": "ALERT_WEBHOOK_SECRET_FILE",
 }
 
 
@@ -58,6 +59,9 @@ class StoreSettings(BaseSettings):
     redis_timeout_seconds: float = Field(default=2.0, gt=0)
     redis_max_connections: int = Field(default=200, ge=1)
     catalog_path: Path | None = None  # None: the packaged app/models.yaml
+    # Each team's spend ledger keeps about this many of its latest money moves (a Redis stream,
+    # ~150 bytes an entry): at 100,000, a busy team's last few weeks in ~15 MB at most.
+    ledger_max_entries_per_team: int = Field(default=100_000, ge=1000)
 
 
 class Settings(StoreSettings):
@@ -132,8 +136,41 @@ class Settings(StoreSettings):
     read_burst_per_team: int = Field(default=120, ge=1)
     org_balance_cache_seconds: float = Field(default=10.0, ge=0)
 
+    # Ops (issue 10): budget alerts, the org balance warning.
+    # A team crossing one of these percentages of its budget (spent + reserved) in a period is
+    # reported once: a log event and, with ALERT_WEBHOOK_URL, one signed POST.
+    budget_alert_thresholds: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [80, 100]
+    )
+    alert_webhook_url: str | None = None
+    alert_webhook_secret: SecretStr | None = None
+    alert_webhook_secret_file: Path | None = None
+    alert_webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    alert_webhook_attempts: int = Field(default=4, ge=1, le=10)
+    # Below this many credits in the org's Rivya account, /admin/upstream, the dashboard, the
+    # metrics and a log warning say the balance is low. None: no warning.
+    org_balance_low_credits: int | None = Field(default=None, ge=0)
+    # The first gateway to start on an empty Redis takes Rivya's balance as the reconciliation
+    # baseline (later starts keep it; POST /admin/upstream/baseline resets it).
+    reconciliation_baseline_at_start: bool = True
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("budget_alert_thresholds", mode="before")
+    @classmethod
+    def _thresholds(cls, value: Any) -> Any:
+        # "80,100" (or JSON's [80, 100]) in the environment.
+        if isinstance(value, str):
+            return [part for part in value.strip(" []").replace(" ", "").split(",") if part]
+        return value
+
+    @field_validator("budget_alert_thresholds")
+    @classmethod
+    def _thresholds_in_range(cls, value: list[int]) -> list[int]:
+        if any(not 1 <= t <= 1000 for t in value):
+            raise ValueError("each threshold is a percentage of the budget, 1 to 1000")
+        return sorted(set(value))
 
     @model_validator(mode="before")
     @classmethod
@@ -194,6 +231,14 @@ class Settings(StoreSettings):
         scheme = urlsplit(self.rivya_base_url).scheme
         if scheme not in {"http", "https"}:
             raise ValueError("RIVYA_BASE_URL must be an http(s) URL")
+        if self.alert_webhook_url is not None:
+            if urlsplit(self.alert_webhook_url).scheme not in {"http", "https"}:
+                raise ValueError("ALERT_WEBHOOK_URL must be an http(s) URL")
+            if self.alert_webhook_secret is None or len(self.alert_webhook_secret) < 16:
+                raise ValueError(
+                    "ALERT_WEBHOOK_URL needs ALERT_WEBHOOK_SECRET (16+ characters): receivers "
+                    "check each alert's signature with it"
+                )
         return self
 
     @property

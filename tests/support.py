@@ -160,6 +160,8 @@ def gateway_settings(redis_url: str, **overrides: Any) -> Settings:
         "rivya_timeout_seconds": 5.0,
         "redis_timeout_seconds": 0.5,
         "settler_enabled": False,  # tests drive the settler with run_once()
+        # No Rivya call at startup: tests check every upstream request a request makes.
+        "reconciliation_baseline_at_start": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

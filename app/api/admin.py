@@ -1,14 +1,18 @@
-"""The admin API (CONTRACT §7): teams and their keys, behind ``GATEWAY_ADMIN_TOKEN``."""
+"""The admin API (CONTRACT §7), behind ``GATEWAY_ADMIN_TOKEN``: teams and their keys; spend,
+the ledger and tasks across teams; the reconciliation with Rivya's balance."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
 
 from app.deps import AdminOnly, ServicesDep
 from app.domain import Team
 from app.schemas import DataList, KeyCreate, KeyCreated, KeyOut, TeamCreate, TeamPatch
+from app.services.tasks import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
+from app.wire import TaskStatus
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminOnly])
 
@@ -60,6 +64,67 @@ async def spend(
     ] = "current",
 ) -> dict[str, Any]:
     return await services.usage.report(period)
+
+
+@router.get("/spend/daily", summary="Spend per team per UTC day (JSON, or CSV for export)")
+async def spend_daily(
+    services: ServicesDep,
+    days: Annotated[int, Query(ge=1, le=400, description="How many days, ending today")] = 30,
+    team: Annotated[str | None, Query(description="One team only")] = None,
+    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+) -> Response:
+    if format == "csv":
+        body = await services.reports.daily_csv(days, team)
+        return Response(
+            body,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="spend-{days}d.csv"'},
+        )
+    return JSONResponse(await services.reports.daily(days, team))
+
+
+@router.get("/teams/{team_id}/ledger", summary="A team's spend ledger, newest first")
+async def ledger(
+    team_id: str,
+    services: ServicesDep,
+    since: Annotated[str | None, Query(description="ISO-8601: entries at or after")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=64, description="next_cursor")] = None,
+) -> dict[str, Any]:
+    return await services.reports.ledger(team_id, before=cursor, since=since, limit=limit)
+
+
+@router.get("/tasks", summary="Recent tasks of every team (or one), newest first")
+async def tasks(
+    services: ServicesDep,
+    team: Annotated[str | None, Query(description="One team only")] = None,
+    status: Annotated[TaskStatus | None, Query(description="Only tasks in this state")] = None,
+    since: Annotated[str | None, Query(description="ISO-8601: created at or after")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = DEFAULT_LIST_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=512, description="next_cursor")] = None,
+) -> dict[str, Any]:
+    found, next_cursor = await services.reports.tasks(
+        team_id=team, status=status, since=since, limit=limit, cursor=cursor
+    )
+    return {
+        "object": "list",
+        "data": [{**record.public(), "team": owner.id} for owner, record in found],
+        "next_cursor": next_cursor,
+    }
+
+
+@router.get("/upstream", summary="Rivya's balance and health, and the books' drift from it")
+async def upstream(services: ServicesDep) -> dict[str, Any]:
+    return await services.reconciliation.report()
+
+
+@router.post(
+    "/upstream/baseline",
+    summary="Reconcile from now: take Rivya's balance and the books as the new baseline",
+)
+async def reset_baseline(services: ServicesDep) -> dict[str, Any]:
+    await services.reconciliation.set_baseline()
+    return await services.reconciliation.report()
 
 
 @router.delete("/keys/{key_id}", summary="Revoke a key")

@@ -33,7 +33,6 @@ from app.clock import Clock
 from app.creates import PendingCreate
 from app.domain import TaskRecord
 from app.errors import StoreUnavailable, UpstreamTimeout
-from app.metrics import Metrics
 from app.services.aftercare import Aftercare
 from app.services.repeats import RepeatWaits
 from app.services.settlement import PollSchedule
@@ -66,11 +65,10 @@ class Forwarder:
         clock: Clock,
         aftercare: Aftercare,
         repeats: RepeatWaits,
-        metrics: Metrics,
         *,
         schedule: PollSchedule,
     ) -> None:
-        self._repeats, self._metrics = repeats, metrics
+        self._repeats = repeats
         self._admission, self._tasks, self._upstream = admission, tasks, upstream
         self._clock, self._schedule, self._aftercare = clock, schedule, aftercare
         self._rng = random.Random()
@@ -115,7 +113,6 @@ class Forwarder:
                 record, create, first_poll_in=first_poll_in, reserved=reserved
             )
             if recorded.unreserved:
-                self._metrics.money_events.labels("unreserved_task").inc()
                 log.error(
                     "money anomaly: a task was recorded without a live reservation; charged as "
                     "new spend",
@@ -194,12 +191,11 @@ class Resolver:
         self,
         admission: AdmissionStore,
         forwarder: Forwarder,
-        metrics: Metrics,
         *,
         backoff: float = 5.0,
         concurrency: int = 8,
     ) -> None:
-        self._admission, self._forwarder, self._metrics = admission, forwarder, metrics
+        self._admission, self._forwarder = admission, forwarder
         self._backoff = backoff
         self._limit = asyncio.Semaphore(concurrency)
 
@@ -233,7 +229,6 @@ class Resolver:
     async def abandon(self, create: PendingCreate) -> None:
         spent = await self._admission.abandon(create, unconfirmed_create().to_dict())
         if spent >= 0:
-            self._metrics.money_events.labels("abandoned").inc()
             log.error(
                 "create abandoned as spent: its outcome could not be learned",
                 extra={"team": create.team, "reservation": create.reservation_id, "credits": spent},

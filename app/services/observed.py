@@ -1,5 +1,6 @@
 """The figures ``/metrics`` reads from Redis at scrape time (spend, budgets, reservations,
-tasks in flight, settler lag) and this process's view of Rivya (the circuit), as gauges.
+tasks in flight, settler lag, credits per model and ledger events) and this process's view of
+Rivya (the circuit, the balance as last asked, the drift of the books from it).
 
 Spend comes from Redis, the source of truth, so every replica reports the same numbers as
 ``GET /admin/spend``: aggregate these with ``max``, never ``sum``, across replicas.
@@ -7,25 +8,38 @@ Spend comes from Redis, the source of truth, so every replica reports the same n
 
 from __future__ import annotations
 
-from prometheus_client.core import GaugeMetricFamily
+import asyncio
+from collections import defaultdict
+
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from app.clock import Clock
 from app.errors import StoreUnavailable
-from app.metrics import gauge
+from app.metrics import counter, gauge
+from app.services.reconciliation import Reconciliation
 from app.services.usage import UsageService
 from app.store.settlement import SettleQueue
+from app.store.spend import SpendStore
 from app.upstream.resilience import CircuitBreaker
 
 CIRCUIT_STATES = ("closed", "half_open", "open")
+BALANCE_SCRAPE_SECONDS = 2.0
 
 
 class Observed:
     def __init__(
-        self, usage: UsageService, queue: SettleQueue, breaker: CircuitBreaker, clock: Clock
+        self,
+        usage: UsageService,
+        queue: SettleQueue,
+        breaker: CircuitBreaker,
+        clock: Clock,
+        spend: SpendStore,
+        reconciliation: Reconciliation,
     ) -> None:
         self._usage, self._queue, self._breaker, self._clock = usage, queue, breaker, clock
+        self._spend, self._reconciliation = spend, reconciliation
 
-    async def gauges(self) -> list[GaugeMetricFamily]:
+    async def gauges(self) -> list[Metric]:
         circuit = gauge(
             "gateway_rivya_circuit", "This replica's circuit to Rivya: 1 for its state.", ["state"]
         )
@@ -38,7 +52,72 @@ class Observed:
             redis_up.add_metric([], 0.0)
             return [circuit, redis_up]
         redis_up.add_metric([], 1.0)
-        return [circuit, redis_up, *families]
+        return [circuit, redis_up, *families, *await self._flows(), *await self._rivya()]
+
+    async def _flows(self) -> list[Metric]:
+        """All-time credits per team and model, and ledger events: counters kept in Redis by
+        the money scripts (a deleted team's figures add to its id's)."""
+        names = {
+            "reserved": "Credits reserved at admission.",
+            "settled": "Credits charged: tasks settled at Rivya's final_credits, or given up.",
+            "released": "Reserved credits given back unspent (refused, failed, cancelled).",
+            "refunded": "Charges taken back (a task given up that then failed, a reclaim).",
+        }
+        flows: dict[str, dict[tuple[str, str], int]] = {f: defaultdict(int) for f in names}
+        events: dict[tuple[str, str], int] = defaultdict(int)
+        spaces = await self._queue.teams()
+        for space, figures in zip(spaces, await self._spend.flows(spaces), strict=True):
+            team = space.partition("@")[0]
+            for (flow, model), credits in figures.sums.items():
+                if flow in flows:
+                    flows[flow][team, model] += credits
+            for event, count in figures.events.items():
+                events[team, event] += count
+        families: list[Metric] = []
+        for flow, documentation in names.items():
+            family = counter(f"gateway_credits_{flow}", documentation, ["team", "model"])
+            for labels, credits in sorted(flows[flow].items()):
+                family.add_metric(list(labels), credits)
+            families.append(family)
+        ledger = counter(
+            "gateway_ledger_events",
+            "Money moves by ledger event: reserve, settle, release, cancel, adjust; and those "
+            "worth a look: unreserved, abandon, give_up, correct, reclaim, orphan.",
+            ["team", "event"],
+        )
+        for labels, count in sorted(events.items()):
+            ledger.add_metric(list(labels), count)
+        return [*families, ledger]
+
+    async def _rivya(self) -> list[Metric]:
+        """Rivya's balance as this process last asked (at most every ORG_BALANCE_CACHE_SECONDS)
+        and the drift of the books from it."""
+        try:
+            # A scrape must not hang on Rivya: without an answer in time, these are left out.
+            credits, drift = await asyncio.wait_for(
+                self._reconciliation.drift(), BALANCE_SCRAPE_SECONDS
+            )
+        except TimeoutError:
+            return []
+        families: list[Metric] = []
+        if credits is not None:
+            balance = gauge("gateway_rivya_balance_credits", "The org's Rivya balance.")
+            balance.add_metric([], credits)
+            low = gauge(
+                "gateway_rivya_balance_low",
+                "1 when the balance is below ORG_BALANCE_LOW_CREDITS.",
+            )
+            low.add_metric([], 1.0 if self._reconciliation.is_low(credits) else 0.0)
+            families += [balance, low]
+        if drift is not None:
+            family = gauge(
+                "gateway_reconciliation_drift_credits",
+                "What Rivya's balance fell by since the baseline, less what the gateway charged "
+                "and holds: 0 when the books match (GET /admin/upstream explains).",
+            )
+            family.add_metric([], drift)
+            families.append(family)
+        return families
 
     async def _from_redis(self) -> list[GaugeMetricFamily]:
         labels = ["team", "period"]

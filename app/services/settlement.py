@@ -16,7 +16,6 @@ from datetime import datetime
 from app import context
 from app.clock import Clock
 from app.domain import TaskRecord
-from app.metrics import Metrics
 from app.services.signals import Signals
 from app.store.settlement import SettleQueue
 from app.store.tasks import Observed, StoredTask, TaskStore
@@ -67,9 +66,7 @@ class Settlement:
         *,
         schedule: PollSchedule,
         settle_pass: SettlePass,
-        metrics: Metrics,
     ) -> None:
-        self._metrics = metrics
         self._tasks, self._queue, self._upstream = tasks, queue, upstream
         self._clock, self._schedule, self._pass = clock, schedule, settle_pass
         self._limit = asyncio.Semaphore(settle_pass.concurrency)
@@ -155,7 +152,6 @@ class Settlement:
                     look_again_in=GIVEN_UP_POLL_SECONDS,
                 )
                 if held >= 0:
-                    self._metrics.money_events.labels("given_up").inc()
                     log.error(
                         "gave up on a task Rivya never ended; its credits count as spent",
                         extra={"team": team, "task_id": task_id, "credits": held},
@@ -177,7 +173,6 @@ class Settlement:
             charge = 0 if fresh.status == "failed" else fresh.final_credits
         charged = await self._tasks.settle_orphan(team, task_id, entry, charge=charge)
         if charged >= 0:
-            self._metrics.money_events.labels("orphan_settled").inc()
             log.error(
                 "money anomaly: settled a task whose record was gone",
                 extra={"team": team, "task_id": task_id, "credits": charged},

@@ -109,7 +109,7 @@ def parse_since(since: str) -> int:
     return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
-def _listing_bounds(
+def listing_bounds(
     *, limit: int, cursor: str | None, since: str | None
 ) -> tuple[TaskPosition | None, int | None]:
     """The cursor's position and ``since`` in ms, checked together so that one 400 names
@@ -253,7 +253,7 @@ class TaskService:
         """The caller's team's tasks, newest first, as the gateway last knew them: the settler
         keeps stored states current, so a listing never asks Rivya (it could not afford to for
         a page of running tasks). Pass the same filters with each page's cursor."""
-        after, since_ms = _listing_bounds(limit=limit, cursor=cursor, since=since)
+        after, since_ms = listing_bounds(limit=limit, cursor=cursor, since=since)
         wanted = TaskFilter(status, client_request_id, since_ms)
         # A client_request_id filter scans too (bounded, with a cursor): a key reused after its
         # claim expired names several tasks, and every one of them is listed.

@@ -14,6 +14,14 @@ from app.periods import parse_report_period, period_bounds, stamps_at
 from app.store.spend import PeriodSpend, SpendStore
 from app.store.teams import TeamStore
 
+# admit.lua's refusal reasons, named as the error codes callers got.
+REFUSAL_CODES = {
+    "budget": "budget_exceeded",
+    "rate": "rate_limited",
+    "in_flight": "in_flight_limited",
+    "model": "model_not_allowed",
+}
+
 
 class UsageService:
     def __init__(
@@ -90,6 +98,12 @@ class UsageService:
             status: sum(row["tasks"][status] for row in rows)
             for status in ("created", "pending", "succeeded", "failed")
         }
+        for breakdown in ("by_model", "refusals"):
+            summed: dict[str, int] = {}
+            for row in rows:
+                for name, count in row[breakdown].items():
+                    summed[name] = summed.get(name, 0) + count
+            totals[breakdown] = summed
         return {"period": period, "teams": rows, "totals": totals}
 
 
@@ -112,6 +126,8 @@ def _row(
             "succeeded": spend.tasks_succeeded,
             "failed": spend.tasks_failed,
         },
+        "by_model": spend.by_model,  # spent credits per model
+        "refusals": {REFUSAL_CODES.get(k, k): n for k, n in spend.refusals.items()},
     }
 
 

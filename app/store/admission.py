@@ -47,12 +47,14 @@ class AdmissionStore:
         claim_ttl_ms: int,
         lease_ms: int,
         resend_window_ms: int,
+        alert_thresholds: tuple[int, ...] = (),
     ) -> None:
         self._redis, self._keys, self._scripts, self._clock = redis, keys, scripts, clock
         self._claim_ttl_ms, self._lease_ms = claim_ttl_ms, lease_ms
         # The resend cut-off, decided here only: a lost create is resent only while the resend
         # can finish inside Rivya's window, so none starts later than a lease before its end.
         self._last_resend_ms = max(resend_window_ms - lease_ms, 0)
+        self._alert_thresholds = ",".join(str(t) for t in alert_thresholds)
 
     @property
     def lease_seconds(self) -> float:
@@ -73,6 +75,7 @@ class AdmissionStore:
                     k.pending_creates(team),
                     k.cancelled(team, create.reservation_id),
                     k.active_keys(team),
+                    k.ledger(team),
                 ],
                 args=[
                     script_time(self._clock),
@@ -90,15 +93,18 @@ class AdmissionStore:
                     create.key_id or "",
                     generation,
                     str(create.body.get("model", "")),
+                    self._alert_thresholds,
                 ],
             )
         kind, *values = [str(v) for v in reply]
         if kind == "ok":
-            remaining, rate_left, full_in_ms, burst, window_ms = (int(v) for v in values)
+            remaining, rate_left, full_in_ms, burst, window_ms = (int(v) for v in values[:5])
             return Admitted(
                 create=create,
                 budget_remaining=None if remaining < 0 else remaining,
                 rate=RateState(burst, _seconds(window_ms), rate_left, _seconds(full_in_ms)),
+                thresholds_crossed=_thresholds(values[5]),
+                budget=None if int(values[6]) < 0 else int(values[6]),
             )
         if kind == "resolve":
             reservation_id, text = values
@@ -122,9 +128,15 @@ class AdmissionStore:
             return Refused("revoked")
         if kind == "model":
             return Refused("model")
-        numbers = [int(v) for v in values]
         if kind == "budget":
-            return Refused("budget", budget_remaining=max(numbers[0], 0), budget=numbers[1])
+            remaining, budget = int(values[0]), int(values[1])
+            return Refused(
+                "budget",
+                budget_remaining=max(remaining, 0),
+                budget=budget,
+                thresholds_crossed=_thresholds(values[2]),
+            )
+        numbers = [int(v) for v in values]
         if kind == "rate":
             retry_ms, burst, window_ms = numbers
             state = RateState(burst, _seconds(window_ms), 0, _seconds(retry_ms))
@@ -142,6 +154,7 @@ class AdmissionStore:
                 keys=[
                     *self._settle_keys(create),
                     self._keys.cancelled(create.team, create.reservation_id),
+                    self._keys.ledger(create.team),
                 ],
                 args=[
                     create.reservation_id,
@@ -160,7 +173,7 @@ class AdmissionStore:
         (``remember``) or forget the claim so a retry runs again. Returns the credits freed."""
         async with store_errors():
             released = await self._scripts.release(
-                keys=self._settle_keys(create),
+                keys=[*self._settle_keys(create), self._keys.ledger(create.team)],
                 args=[
                     create.reservation_id,
                     create.client_request_id or "",
@@ -177,6 +190,7 @@ class AdmissionStore:
                 keys=[
                     *self._settle_keys(create),
                     self._keys.abandoned(create.team, create.reservation_id),
+                    self._keys.ledger(create.team),
                 ],
                 args=[
                     create.reservation_id,
@@ -237,6 +251,10 @@ class AdmissionStore:
             k.idempotency(team, create.client_request_id or ""),
             k.pending_creates(team),
         ]
+
+
+def _thresholds(text: str) -> tuple[int, ...]:
+    return tuple(int(t) for t in text.split(",") if t)
 
 
 def _seconds(ms: int) -> int:

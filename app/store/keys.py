@@ -107,6 +107,15 @@ class KeySpace:
         """String: the id of the team's upload with this Rivya URL (by the URL's digest)."""
         return f"{self._team(team_id)}:file-url:{url_digest}"
 
+    def ledger(self, space: str) -> str:
+        """Stream: the team's append-only spend ledger, one entry per money move (reserve,
+        settle, release, …; ``lua/_money.lua``), capped at ``LEDGER_MAX_ENTRIES``."""
+        return f"{self._team(space)}:ledger"
+
+    def reconciliation(self) -> str:
+        """String (JSON): the baseline the reconciliation with Rivya's balance counts from."""
+        return f"{self.prefix}:reconciliation-baseline"
+
     def team_tasks(self, team_id: str) -> str:
         """Sorted set: the team's task ids scored by creation time (ms)."""
         return f"{self._team(team_id)}:tasks"

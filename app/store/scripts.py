@@ -2,7 +2,9 @@
 
 redis-py's registered scripts run by EVALSHA and load themselves again on NOSCRIPT (after a
 Redis restart or SCRIPT FLUSH), so callers never see that error. Every script is prefixed with
-``lua/_clock.lua``: time comes from Redis, not from the replica that calls.
+``lua/_clock.lua`` (time comes from Redis, not from the replica that calls) and
+``lua/_money.lua`` (every money move updates the spend figures and the ledger together), after
+the ledger's cap: replicas with the same settings run the very same scripts.
 """
 
 from __future__ import annotations
@@ -15,8 +17,17 @@ from redis.commands.core import AsyncScript
 LUA_DIR = Path(__file__).with_name("lua")
 
 
+PRELUDES = ("_clock", "_money")
+DEFAULT_LEDGER_MAX_ENTRIES = 100_000
+
+
 class Scripts:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(
+        self, redis: Redis, *, ledger_max_entries: int = DEFAULT_LEDGER_MAX_ENTRIES
+    ) -> None:
+        self._prelude = f"local LEDGER_MAX_ENTRIES = {int(ledger_max_entries)}\n" + "".join(
+            (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8") for name in PRELUDES
+        )
         self.put_team = self._register(redis, "put_team")
         self.admit = self._register(redis, "admit")
         self.release = self._register(redis, "release")
@@ -32,8 +43,6 @@ class Scripts:
         self.admit_upload = self._register(redis, "admit_upload")
         self.settle_orphan = self._register(redis, "settle_orphan")
 
-    @staticmethod
-    def _register(redis: Redis, name: str) -> AsyncScript:
-        prelude = (LUA_DIR / "_clock.lua").read_text(encoding="utf-8")
+    def _register(self, redis: Redis, name: str) -> AsyncScript:
         body = (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")
-        return redis.register_script(prelude + body)
+        return redis.register_script(self._prelude + body)

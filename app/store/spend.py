@@ -1,8 +1,9 @@
-"""Reading spend: a period's spent and reserved credits, task counts, and tasks in flight."""
+"""Reading spend: a period's spent and reserved credits (in all and per model), task counts,
+refusals, tasks in flight; the money flows per model; and the team's ledger."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from redis.asyncio import Redis
 
@@ -18,6 +19,8 @@ class PeriodSpend:
     tasks_succeeded: int
     tasks_failed: int
     in_flight: int
+    by_model: dict[str, int] = field(default_factory=dict)  # spent credits per model
+    refusals: dict[str, int] = field(default_factory=dict)  # creates refused, by reason
 
     @property
     def tasks_pending(self) -> int:
@@ -34,16 +37,66 @@ class SpendStore:
             pipe.hgetall(self._keys.spend(team_id, stamp))
             pipe.hlen(self._keys.reservations(team_id))
             raw, in_flight = await pipe.execute()
-        fields = text_map(raw)
+        return replace(_period(text_map(raw)), in_flight=int(in_flight))
 
-        def number(name: str) -> int:
-            return int(fields.get(name, 0))
+    async def days(self, team_ids: list[str], stamps: list[str]) -> list[list[PeriodSpend]]:
+        """Each team's figures for each of ``stamps`` (in one round trip): rows by team."""
+        async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
+            for team_id in team_ids:
+                for stamp in stamps:
+                    pipe.hgetall(self._keys.spend(team_id, stamp))
+            raw = await pipe.execute()
+        rows = [_period(text_map(r)) for r in raw]
+        return [rows[i * len(stamps) : (i + 1) * len(stamps)] for i in range(len(team_ids))]
 
-        return PeriodSpend(
-            spent=number("spent"),
-            reserved=number("reserved"),
-            tasks_created=number("tasks_created"),
-            tasks_succeeded=number("tasks_succeeded"),
-            tasks_failed=number("tasks_failed"),
-            in_flight=int(in_flight),
-        )
+    async def flows(self, team_ids: list[str]) -> list[MoneyFlows]:
+        """Each team's all-time money flows per model and ledger events (the ``total`` hash)."""
+        async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
+            for team_id in team_ids:
+                pipe.hgetall(self._keys.spend(team_id, "total"))
+            raw = await pipe.execute()
+        return [_flows(text_map(r)) for r in raw]
+
+
+@dataclass(frozen=True)
+class MoneyFlows:
+    """Since the team began (monotonic, for Prometheus counters): per model, credits reserved,
+    charged, given back unspent and charges taken back; and how many of each ledger event."""
+
+    spent: int
+    reserved: int
+    sums: dict[tuple[str, str], int]  # (flow, model) -> credits
+    events: dict[str, int]
+
+
+def _prefixed(fields: dict[str, str], prefix: str) -> dict[str, int]:
+    return {k[len(prefix) :]: int(v) for k, v in fields.items() if k.startswith(prefix)}
+
+
+def _period(fields: dict[str, str]) -> PeriodSpend:
+    def number(name: str) -> int:
+        return int(fields.get(name, 0))
+
+    return PeriodSpend(
+        spent=number("spent"),
+        reserved=number("reserved"),
+        tasks_created=number("tasks_created"),
+        tasks_succeeded=number("tasks_succeeded"),
+        tasks_failed=number("tasks_failed"),
+        in_flight=0,
+        by_model=_prefixed(fields, "spent:"),
+        refusals=_prefixed(fields, "refused:"),
+    )
+
+
+def _flows(fields: dict[str, str]) -> MoneyFlows:
+    sums = {}
+    for name, credits in _prefixed(fields, "sum:").items():
+        flow, _, model = name.partition(":")
+        sums[flow, model] = credits
+    return MoneyFlows(
+        spent=int(fields.get("spent", 0)),
+        reserved=int(fields.get("reserved", 0)),
+        sums=sums,
+        events=_prefixed(fields, "events:"),
+    )

@@ -88,6 +88,7 @@ class TaskFilter:
 @dataclass(frozen=True)
 class TaskPage:
     records: list[TaskRecord]
+    positions: list[TaskPosition]  # each record's place in the index
     # Where the next page resumes (strictly after it); None once nothing older is left.
     resume_after: TaskPosition | None
 
@@ -145,6 +146,7 @@ class TaskStore:
                     k.idempotency(team, record.client_request_id or ""),
                     k.pending_creates(team),
                     k.abandoned(team, create.reservation_id),
+                    k.ledger(team),
                 ],
                 args=[
                     create.reservation_id,
@@ -159,6 +161,7 @@ class TaskStore:
                     create.stamps.encode(),
                     int(first_poll_in * 1000),
                     task.final_credits,
+                    task.model,
                 ],
             )
         code, anomaly = (int(v) for v in outcome)
@@ -186,6 +189,7 @@ class TaskStore:
         low = "-inf" if wanted.since_ms is None else str(wanted.since_ms)
         budget = min(limit * SCAN_PER_ITEM, MAX_SCAN)
         found: list[TaskRecord] = []
+        places: list[TaskPosition] = []
         last = after
         while budget > 0:
             want = min(budget, limit + 1)
@@ -200,18 +204,20 @@ class TaskStore:
                 if row.upstream is None or not wanted.keeps(position, row):
                     continue
                 found.append(_task_record(team_id, row.upstream, row.client_request_id, row.key_id))
+                places.append(position)
                 if len(found) == limit:
                     more = i < len(fresh) - 1 or len(positions) == want
-                    return TaskPage(found, position if more else None)
+                    return TaskPage(found, places, position if more else None)
             if len(positions) < want:  # the index has nothing older
-                return TaskPage(found, None)
-        return TaskPage(found, last)
+                return TaskPage(found, places, None)
+        return TaskPage(found, places, last)
 
     async def _resume_bound(self, index: str, after: TaskPosition | None) -> tuple[str, int]:
         """Where a newest-first read of the index starts: the highest score to read and how
         many entries at that score to skip. Ties at the cursor's score are skipped by offset,
-        from the cursor's rank; a cursor whose task has left the index (pruned with everything
-        as old) simply resumes below its score."""
+        from the cursor's rank; a cursor whose task is not in the index (pruned, or another
+        team's in a listing across teams) resumes at its score, and the listing's own
+        comparison skips the ties not older than it."""
         if after is None:
             return "+inf", 0
         async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
@@ -220,7 +226,7 @@ class TaskStore:
             pipe.zcount(index, f"({after.created_ms}", "+inf")
             score, rank, newer = await pipe.execute()
         if score is None or rank is None or int(score) != after.created_ms:
-            return f"({after.created_ms}", 0
+            return str(after.created_ms), 0
         return str(after.created_ms), int(rank) - int(newer) + 1
 
     async def _index_chunk(
@@ -253,6 +259,7 @@ class TaskStore:
                     k.reservations(team),
                     *spend_keys(k, team, stored.stamps),
                     k.settle_due(team),
+                    k.ledger(team),
                 ],
                 args=[fresh.id, fresh.status, fresh.model_dump_json(), fresh.final_credits],
             )
@@ -272,6 +279,7 @@ class TaskStore:
                     k.reservations(team),
                     *spend_keys(k, team, stored.stamps),
                     k.settle_due(team),
+                    k.ledger(team),
                 ],
                 args=[
                     stored.record.id,
@@ -283,7 +291,7 @@ class TaskStore:
         return int(spent)
 
     async def reservation(self, team_id: str, task_id: str) -> str | None:
-        """The raw reservation entry a task holds (``credits|stamps|created_ms``), if any."""
+        """The raw reservation entry a task holds (``credits|stamps|created_ms|model``)."""
         async with store_errors():
             entry = await self._redis.hget(self._keys.reservations(team_id), task_id)
         return str(entry) if entry is not None else None
@@ -293,7 +301,7 @@ class TaskStore:
         final_credits), or -1 for what it held. Returns the credits charged, -1 if the entry
         changed meanwhile."""
         k = self._keys
-        # "credits|day|week|month|created_ms": the stamps are the middle three fields.
+        # "credits|day|week|month|created_ms|model": the stamps are fields two to four.
         stamps = PeriodStamps.decode("|".join(entry.split("|")[1:4]))
         async with store_errors():
             charged = await self._scripts.settle_orphan(
@@ -302,6 +310,7 @@ class TaskStore:
                     *spend_keys(k, team_id, stamps),
                     k.settle_due(team_id),
                     k.task(team_id, task_id),
+                    k.ledger(team_id),
                 ],
                 args=[task_id, entry, charge],
             )

@@ -276,7 +276,8 @@ async def test_a_team_sees_only_its_own_tasks(gateway: Gateway, clock: FakeClock
     assert await listed_ids(gateway, beta, client_request_id="a-0") == []
     cursor = (await listed(gateway, alpha, limit=1))["next_cursor"]
     assert cursor is not None
-    assert await listed_ids(gateway, beta, cursor=cursor) == []
+    # (A foreign cursor is only a place in time: beta's own older tasks may follow it.)
+    assert set(await listed_ids(gateway, beta, cursor=cursor)) <= {ours}
 
     await run_to_the_end(gateway, clock)
     await assert_books_close(gateway, alpha, succeeded=3)

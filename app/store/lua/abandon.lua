@@ -8,6 +8,7 @@
 -- KEYS[6]    the idempotency claim hash (unused without a client_request_id)
 -- KEYS[7]    pending creates hash
 -- KEYS[8]    the reservation's abandonment mark
+-- KEYS[9]    the team's ledger (_money.lua)
 -- ARGV[1]    reservation id    ARGV[2]  client_request_id ("" if none)
 -- ARGV[3]    the error to remember, JSON
 -- ARGV[4]    how long the mark is kept, ms (as long as a late answer could still arrive)
@@ -18,12 +19,10 @@ if ARGV[2] ~= '' and redis.call('HGET', KEYS[6], 'res') == ARGV[1] then
 end
 local entry = redis.call('HGET', KEYS[1], ARGV[1])
 if not entry then return 0 end
-local credits = tonumber(string.match(entry, '^(%d+)')) or 0
+local held = reservation_of(entry)
 redis.call('HDEL', KEYS[1], ARGV[1])
-for i = 2, 5 do
-  redis.call('HINCRBY', KEYS[i], 'reserved', -credits)
-  redis.call('HINCRBY', KEYS[i], 'spent', credits)
-  redis.call('HINCRBY', KEYS[i], 'tasks_abandoned', 1)
-end
-redis.call('SET', KEYS[8], credits, 'PX', ARGV[4])
-return credits
+local spend = {KEYS[2], KEYS[3], KEYS[4], KEYS[5]}
+move(spend, KEYS[9], 'abandon', ARGV[1], '', held.model, -held.credits, held.credits)
+for _, key in ipairs(spend) do redis.call('HINCRBY', key, 'tasks_abandoned', 1) end
+redis.call('SET', KEYS[8], held.credits, 'PX', ARGV[4])
+return held.credits

@@ -1,7 +1,9 @@
 -- Admit one create, or refuse it, or recognise it as a repeat: idempotency claim, credit budget,
--- rate limit (GCRA with burst) and in-flight cap decided together, atomically. Nothing is
--- written unless every check passes, so a refusal consumes no rate, no slot and no credit, and
--- a repeat can never reserve twice.
+-- rate limit (GCRA with burst) and in-flight cap decided together, atomically. Nothing of the
+-- money or the limits is written unless every check passes, so a refusal consumes no rate, no
+-- slot and no credit, and a repeat can never reserve twice; a refusal is only counted (for ops).
+-- A budget threshold crossed (or a create refused for budget) is marked once per budget and
+-- period in the period's hash, so exactly one replica reports each crossing.
 -- KEYS[1]    team hash (policy: budget_credits, budget_period, rate_limit_per_minute, burst,
 --            max_in_flight; read here so an admin change applies to the very next create)
 -- KEYS[2]    rate limiter state: the GCRA theoretical arrival time, in microseconds
@@ -12,6 +14,7 @@
 -- KEYS[10]   this reservation's cancel mark (set by cancel.lua when its request lost this
 --            script's answer and cancelled before it ran: then it must not run at all)
 -- KEYS[11]   the team's active keys (a set of key ids: revoked keys are taken out)
+-- KEYS[12]   the team's ledger (a stream: _money.lua)
 -- ARGV[1]    time: "" for Redis's own, or a test's fake clock's, microseconds (_clock.lua)
 -- ARGV[2]    credits to reserve
 -- ARGV[3]    reservation id
@@ -26,9 +29,11 @@
 -- ARGV[12]   this request's lease owner token
 -- ARGV[13]   the caller's key id      ARGV[14]  the team generation the key was issued for
 -- ARGV[15]   the model
+-- ARGV[16]   budget alert thresholds, percent, comma-separated ("80,100"; "" for none)
 -- Returns    {"ok", budget_remaining (-1: no budget), rate_remaining, rate_full_in_ms, burst,
---             window_ms}
---            {"budget", remaining, budget} | {"rate", retry_after_ms, burst, window_ms}
+--             window_ms, thresholds crossed now ("80,100" or ""), budget (-1: none)}
+--            {"budget", remaining, budget, thresholds crossed now}
+--            {"rate", retry_after_ms, burst, window_ms}
 --            {"in_flight", in_flight, max_in_flight, rate_remaining, rate_full_in_ms, burst,
 --             window_ms} | {"no_team"}
 --            {"replay", task id} | {"conflict", task id or ""} | {"remembered", error JSON}
@@ -38,6 +43,14 @@
 --            {"no_team"}: the team was deleted (or its id is another team's now)
 --            {"model"}: the team may no longer use the model
 if redis.call('EXISTS', KEYS[10]) == 1 then return {'void'} end
+-- Period hashes other than the total expire (ARGV[5]) whoever writes them first.
+local function keep(hash) if hash ~= KEYS[7] then redis.call('EXPIRE', hash, ARGV[5]) end end
+local function refused(reason)
+  for i = 4, 7 do
+    redis.call('HINCRBY', KEYS[i], 'refused:' .. reason, 1)
+    keep(KEYS[i])
+  end
+end
 -- The caller's standing, as of now: an admin's revoke, delete or model change is answered only
 -- once written here, so from that moment no paid create starts, on any replica.
 local standing = redis.call('HMGET', KEYS[1], 'generation', 'allowed_models')
@@ -49,10 +62,25 @@ if standing[2] and standing[2] ~= '' and standing[2] ~= 'null' then
   for _, model in ipairs(cjson.decode(standing[2])) do
     if model == ARGV[15] then allowed = true end
   end
-  if not allowed then return {'model'} end
+  if not allowed then
+    refused('model')
+    return {'model'}
+  end
 end
 local now, credits = clock_us(ARGV[1]), tonumber(ARGV[2])
 local now_ms = math.floor(now / 1000)
+-- The thresholds `held` credits reach of `budget` that nobody reported yet in this period.
+local function crossings(hash, budget, held)
+  local crossed = {}
+  for threshold in string.gmatch(ARGV[16], '%d+') do
+    if held * 100 >= budget * tonumber(threshold)
+        and redis.call('HSETNX', hash, 'alerted:' .. budget .. ':' .. threshold, now_ms) == 1 then
+      crossed[#crossed + 1] = threshold
+    end
+  end
+  keep(hash)
+  return table.concat(crossed, ',')
+end
 -- Decoded before anything is written: a script that fails half-way does not roll back.
 local new_create = cjson.decode(ARGV[9])
 
@@ -92,11 +120,15 @@ local burst = tonumber(policy[4]) or rate
 local max_in_flight = tonumber(policy[5])
 
 local used = 0
+local budget_hash = KEYS[({day = 4, week = 5, month = 6, total = 7})[policy[2]] or 6]
 if budget then
-  local index = ({day = 4, week = 5, month = 6, total = 7})[policy[2]] or 6
-  local spend = redis.call('HMGET', KEYS[index], 'spent', 'reserved')
+  local spend = redis.call('HMGET', budget_hash, 'spent', 'reserved')
   used = (tonumber(spend[1]) or 0) + (tonumber(spend[2]) or 0)
-  if used + credits > budget then return {'budget', budget - used, budget} end
+  if used + credits > budget then
+    refused('budget')
+    -- Refused for budget: as far as this create goes, the budget is used up.
+    return {'budget', budget - used, budget, crossings(budget_hash, budget, budget)}
+  end
 end
 
 -- GCRA: one create every `interval`; up to `burst` at once.
@@ -106,22 +138,22 @@ local tat = tonumber(redis.call('GET', KEYS[2]) or '') or now
 if tat < now then tat = now end
 local new_tat = tat + interval
 if new_tat - now > window then
+  refused('rate')
   return {'rate', math.ceil((new_tat - window - now) / 1000), burst, math.floor(window / 1000)}
 end
 
 local in_flight = redis.call('HLEN', KEYS[3])
 if max_in_flight and in_flight >= max_in_flight then
   -- The rate bucket as it stands (this refusal consumes nothing), for the RateLimit headers.
+  refused('in_flight')
   return {'in_flight', in_flight, max_in_flight, math.floor((window - (tat - now)) / interval),
     math.ceil((tat - now) / 1000), burst, math.floor(window / 1000)}
 end
 
 redis.call('SET', KEYS[2], string.format('%.0f', new_tat), 'PX', math.ceil(window / 1000) + 1000)
-redis.call('HSET', KEYS[3], ARGV[3], ARGV[2] .. '|' .. ARGV[4] .. '|' .. now_ms)
-for i = 4, 7 do
-  redis.call('HINCRBY', KEYS[i], 'reserved', credits)
-  if i < 7 then redis.call('EXPIRE', KEYS[i], ARGV[5]) end
-end
+redis.call('HSET', KEYS[3], ARGV[3], reservation_entry(credits, ARGV[4], now_ms, ARGV[15]))
+move({KEYS[4], KEYS[5], KEYS[6], KEYS[7]}, KEYS[12], 'reserve', ARGV[3], '', ARGV[15], credits, 0)
+for i = 4, 6 do keep(KEYS[i]) end
 new_create.created_ms = now_ms
 new_create.lease_until_ms = now_ms + tonumber(ARGV[10])
 new_create.lease_owner = ARGV[12]
@@ -133,7 +165,10 @@ if ARGV[6] ~= '' then
     'expires', now_ms + lifetime)
   redis.call('PEXPIRE', KEYS[8], lifetime + 60000)
 end
-local remaining = -1
-if budget then remaining = budget - used - credits end
+local remaining, crossed = -1, ''
+if budget then
+  remaining = budget - used - credits
+  crossed = crossings(budget_hash, budget, used + credits)
+end
 return {'ok', remaining, math.floor((window - (new_tat - now)) / interval),
-  math.ceil((new_tat - now) / 1000), burst, math.floor(window / 1000)}
+  math.ceil((new_tat - now) / 1000), burst, math.floor(window / 1000), crossed, budget or -1}

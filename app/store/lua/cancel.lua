@@ -6,6 +6,7 @@
 -- KEYS[6]    the idempotency claim hash (unused without a client_request_id)
 -- KEYS[7]    pending creates hash
 -- KEYS[8]    the reservation's cancel mark (admit.lua's KEYS[10])
+-- KEYS[9]    the team's ledger (_money.lua)
 -- ARGV[1]    reservation id    ARGV[2]  client_request_id ("" if none)
 -- ARGV[3]    the request's lease owner token
 -- ARGV[4]    how long the mark is kept, ms (longer than any admission could be delayed)
@@ -38,8 +39,9 @@ if ARGV[2] ~= '' and redis.call('HGET', KEYS[6], 'res') == ARGV[1] then
 end
 local entry = redis.call('HGET', KEYS[1], ARGV[1])
 if entry then
-  local credits = tonumber(string.match(entry, '^(%d+)')) or 0
+  local held = reservation_of(entry)
   redis.call('HDEL', KEYS[1], ARGV[1])
-  for i = 2, 5 do redis.call('HINCRBY', KEYS[i], 'reserved', -credits) end
+  move({KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, KEYS[9], 'cancel', ARGV[1], '', held.model,
+    -held.credits, 0)
 end
 return 'cancelled'

@@ -6,6 +6,7 @@
 -- KEYS[2]    reservations hash
 -- KEYS[3..6] spend hashes of the task's day, week, month and total
 -- KEYS[7]    the team's settle queue
+-- KEYS[8]    the team's ledger (_money.lua)
 -- ARGV[1]    task id
 -- ARGV[2]    time: "" for Redis's own, or a fake clock's (_clock.lua)
 -- ARGV[3]    the age past which a task is given up, ms
@@ -25,13 +26,13 @@ end
 local created = tonumber(redis.call('HGET', KEYS[1], 'created_ms') or '') or 0
 if now_ms - created < tonumber(ARGV[3]) then return -2 end
 local entry = redis.call('HGET', KEYS[2], ARGV[1])
-local held = entry and tonumber(string.match(entry, '^(%d+)')) or 0
+local held = entry and reservation_of(entry).credits or 0
+local model = redis.call('HGET', KEYS[1], 'model') or (entry and reservation_of(entry).model)
+  or 'unknown'
 redis.call('HDEL', KEYS[2], ARGV[1])
-for i = 3, 6 do
-  redis.call('HINCRBY', KEYS[i], 'reserved', -held)
-  redis.call('HINCRBY', KEYS[i], 'spent', held)
-  redis.call('HINCRBY', KEYS[i], 'tasks_abandoned', 1)
-end
+local spend = {KEYS[3], KEYS[4], KEYS[5], KEYS[6]}
+move(spend, KEYS[8], 'give_up', ARGV[1], ARGV[1], model, -held, held)
+for _, key in ipairs(spend) do redis.call('HINCRBY', key, 'tasks_abandoned', 1) end
 redis.call('HSET', KEYS[1], 'given_up', held)
 redis.call('ZADD', KEYS[7], 'XX', now_ms + tonumber(ARGV[4]), ARGV[1])
 return held

@@ -5,6 +5,7 @@
 -- KEYS[2]    reservations hash
 -- KEYS[3..6] spend hashes of the task's day, week, month and total (from its stamps)
 -- KEYS[7]    the team's settle queue
+-- KEYS[8]    the team's ledger (_money.lua)
 -- ARGV[1]    task id     ARGV[2]  status     ARGV[3]  Rivya's task JSON
 -- ARGV[4]    final_credits
 -- Returns    2 settled now, 1 progress recorded, 0 nothing newer (or already settled),
@@ -25,21 +26,23 @@ redis.call('HSET', KEYS[1], 'status', ARGV[2], 'upstream', ARGV[3])
 if new < 2 then return 1 end
 
 local entry = redis.call('HGET', KEYS[2], ARGV[1])
-local reserved = entry and tonumber(string.match(entry, '^(%d+)')) or 0
+local reserved = entry and reservation_of(entry).credits or 0
+local model = redis.call('HGET', KEYS[1], 'model') or (entry and reservation_of(entry).model)
+  or 'unknown'
 local final = tonumber(ARGV[4])
 if ARGV[2] == 'failed' then final = 0 end
 redis.call('HDEL', KEYS[2], ARGV[1])
 -- A task given up on was charged what it held; its real end corrects that charge.
 local given_up = tonumber(redis.call('HGET', KEYS[1], 'given_up') or '')
-for i = 3, 6 do
-  if given_up then
-    redis.call('HINCRBY', KEYS[i], 'spent', final - given_up)
-    redis.call('HINCRBY', KEYS[i], 'tasks_abandoned', -1)
-  else
-    redis.call('HINCRBY', KEYS[i], 'reserved', -reserved)
-    redis.call('HINCRBY', KEYS[i], 'spent', final)
-  end
-  redis.call('HINCRBY', KEYS[i], 'tasks_' .. ARGV[2], 1)
+local spend = {KEYS[3], KEYS[4], KEYS[5], KEYS[6]}
+if given_up then
+  move(spend, KEYS[8], 'correct', ARGV[1], ARGV[1], model, 0, final - given_up)
+else
+  move(spend, KEYS[8], 'settle', ARGV[1], ARGV[1], model, -reserved, final)
+end
+for _, key in ipairs(spend) do
+  if given_up then redis.call('HINCRBY', key, 'tasks_abandoned', -1) end
+  redis.call('HINCRBY', key, 'tasks_' .. ARGV[2], 1)
 end
 redis.call('HSET', KEYS[1], 'final_credits', final)
 redis.call('ZREM', KEYS[7], ARGV[1])

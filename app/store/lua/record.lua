@@ -15,6 +15,7 @@
 -- KEYS[9]    the idempotency claim hash (unused without a client_request_id)
 -- KEYS[10]   pending creates hash
 -- KEYS[11]   the reservation's abandonment mark (abandon.lua)
+-- KEYS[12]   the team's ledger (_money.lua)
 -- ARGV[1]    reservation id          ARGV[2]  task id
 -- ARGV[3]    status                  ARGV[4]  Rivya's task JSON
 -- ARGV[5]    credits the task holds (Rivya's reserved_credits, else the catalogue's)
@@ -24,6 +25,7 @@
 -- ARGV[10]   period stamps "day|week|month"
 -- ARGV[11]   delay until the first poll, ms
 -- ARGV[12]   final_credits (used when the status is terminal)
+-- ARGV[13]   the task's model
 -- Returns    {outcome, anomaly}: outcome 1 recorded, 2 recorded and settled, -1 recorded
 --            already; anomaly 1 when the task had no live reservation
 local now_ms = math.floor(clock_us(ARGV[8]) / 1000)
@@ -35,36 +37,34 @@ if ARGV[6] ~= '' and redis.call('HGET', KEYS[9], 'res') == ARGV[1]
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {-1, 0} end
 
+local spend = {KEYS[4], KEYS[5], KEYS[6], KEYS[7]}
 local entry = redis.call('HGET', KEYS[2], ARGV[1])
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then
   -- The task already holds a reservation (its record was lost, and a resend found the same
   -- task): one task, one reservation. This create's own hold goes back; that is proven.
   if entry then
-    local dup = tonumber(string.match(entry, '^(%d+)')) or 0
+    local dup = reservation_of(entry)
     redis.call('HDEL', KEYS[2], ARGV[1])
-    for i = 4, 7 do redis.call('HINCRBY', KEYS[i], 'reserved', -dup) end
+    move(spend, KEYS[12], 'release', ARGV[1], ARGV[2], dup.model, -dup.credits, 0)
   end
-  local kept = redis.call('HGET', KEYS[2], ARGV[2])
+  local kept = reservation_of(redis.call('HGET', KEYS[2], ARGV[2]))
   redis.call('HSET', KEYS[1], 'status', ARGV[3], 'upstream', ARGV[4], 'client_request_id',
-    ARGV[6], 'key_id', ARGV[7], 'created_ms', string.match(kept, '(%d+)$') or now_ms,
-    'stamps', ARGV[10], 'reserved', ARGV[5])
+    ARGV[6], 'key_id', ARGV[7], 'created_ms', kept.created_ms, 'stamps', ARGV[10],
+    'reserved', ARGV[5], 'model', ARGV[13])
   redis.call('EXPIRE', KEYS[1], ARGV[9])
   return {-1, 0}
 end
 local held, anomaly = 0, 0
 if entry then
-  held = tonumber(string.match(entry, '^(%d+)')) or 0
+  held = reservation_of(entry).credits
 else
   local abandoned = tonumber(redis.call('GET', KEYS[11]) or '')
   if abandoned then
     -- Charged as spent when given up; it held those credits, so they are held again.
     redis.call('DEL', KEYS[11])
     held = abandoned
-    for i = 4, 7 do
-      redis.call('HINCRBY', KEYS[i], 'spent', -held)
-      redis.call('HINCRBY', KEYS[i], 'tasks_abandoned', -1)
-      redis.call('HINCRBY', KEYS[i], 'reserved', held)
-    end
+    move(spend, KEYS[12], 'reclaim', ARGV[1], ARGV[2], ARGV[13], held, -held)
+    for _, key in ipairs(spend) do redis.call('HINCRBY', key, 'tasks_abandoned', -1) end
   else
     anomaly = 1
   end
@@ -74,19 +74,22 @@ local actual = tonumber(ARGV[5])
 local terminal = ARGV[3] == 'succeeded' or ARGV[3] == 'failed'
 local final = 0
 if ARGV[3] == 'succeeded' then final = tonumber(ARGV[12]) end
-for i = 4, 7 do
-  redis.call('HINCRBY', KEYS[i], 'tasks_created', 1)
-  if anomaly == 1 then redis.call('HINCRBY', KEYS[i], 'tasks_unreserved', 1) end
-  if terminal then
-    redis.call('HINCRBY', KEYS[i], 'reserved', -held)
-    redis.call('HINCRBY', KEYS[i], 'spent', final)
-    redis.call('HINCRBY', KEYS[i], 'tasks_' .. ARGV[3], 1)
-  elseif actual ~= held then
-    redis.call('HINCRBY', KEYS[i], 'reserved', actual - held)
-  end
+-- An unreserved task is an anomaly whatever it does to the money: it is always in the ledger.
+if terminal then
+  move(spend, KEYS[12], anomaly == 1 and 'unreserved' or 'settle', ARGV[2], ARGV[2], ARGV[13],
+    -held, final)
+elseif actual ~= held or anomaly == 1 then
+  move(spend, KEYS[12], anomaly == 1 and 'unreserved' or 'adjust', ARGV[2], ARGV[2], ARGV[13],
+    actual - held, 0)
+end
+for _, key in ipairs(spend) do
+  redis.call('HINCRBY', key, 'tasks_created', 1)
+  if anomaly == 1 then redis.call('HINCRBY', key, 'tasks_unreserved', 1) end
+  if terminal then redis.call('HINCRBY', key, 'tasks_' .. ARGV[3], 1) end
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'upstream', ARGV[4], 'client_request_id', ARGV[6],
-  'key_id', ARGV[7], 'created_ms', now_ms, 'stamps', ARGV[10], 'reserved', actual)
+  'key_id', ARGV[7], 'created_ms', now_ms, 'stamps', ARGV[10], 'reserved', actual,
+  'model', ARGV[13])
 redis.call('EXPIRE', KEYS[1], ARGV[9])
 redis.call('ZADD', KEYS[3], now_ms, ARGV[2])
 -- The index lives as long as the tasks it points to.
@@ -95,6 +98,6 @@ if terminal then
   redis.call('HSET', KEYS[1], 'final_credits', final)
   return {2, anomaly}
 end
-redis.call('HSET', KEYS[2], ARGV[2], actual .. '|' .. ARGV[10] .. '|' .. now_ms)
+redis.call('HSET', KEYS[2], ARGV[2], reservation_entry(actual, ARGV[10], now_ms, ARGV[13]))
 redis.call('ZADD', KEYS[8], now_ms + tonumber(ARGV[11]), ARGV[2])
 return {1, anomaly}

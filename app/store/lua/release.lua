@@ -6,6 +6,7 @@
 -- KEYS[2..5] spend hashes of the reservation's day, week, month and total
 -- KEYS[6]    the idempotency claim hash (unused without a client_request_id)
 -- KEYS[7]    pending creates hash
+-- KEYS[8]    the team's ledger (_money.lua)
 -- ARGV[1]    reservation id
 -- ARGV[2]    client_request_id ("" for none)
 -- ARGV[3]    the error to remember, JSON ("" to forget the claim instead)
@@ -26,7 +27,8 @@ if ARGV[2] ~= '' and redis.call('HGET', KEYS[6], 'res') == ARGV[1] then
 end
 local entry = redis.call('HGET', KEYS[1], ARGV[1])
 if not entry then return 0 end
-local credits = tonumber(string.match(entry, '^(%d+)')) or 0
+local held = reservation_of(entry)
 redis.call('HDEL', KEYS[1], ARGV[1])
-for i = 2, 5 do redis.call('HINCRBY', KEYS[i], 'reserved', -credits) end
-return credits
+move({KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, KEYS[8], 'release', ARGV[1], '', held.model,
+  -held.credits, 0)
+return held.credits

@@ -7,6 +7,7 @@
 -- KEYS[2..5] spend hashes of the entry's day, week, month and total
 -- KEYS[6]    the team's settle queue
 -- KEYS[7]    the task hash (it must still be gone: a task recorded again is no orphan)
+-- KEYS[8]    the team's ledger (_money.lua)
 -- ARGV[1]    task id
 -- ARGV[2]    the reservation entry as read ("credits|stamps|created_ms")
 -- ARGV[3]    the credits to charge: Rivya's final_credits, or -1 for "what it held"
@@ -18,13 +19,11 @@ if current ~= ARGV[2] or redis.call('EXISTS', KEYS[7]) == 1 then
   return -1
 end
 redis.call('ZREM', KEYS[6], ARGV[1])
-local held = tonumber(string.match(ARGV[2], '^(%d+)')) or 0
+local held = reservation_of(ARGV[2])
 local charge = tonumber(ARGV[3])
-if charge < 0 then charge = held end
+if charge < 0 then charge = held.credits end
 redis.call('HDEL', KEYS[1], ARGV[1])
-for i = 2, 5 do
-  redis.call('HINCRBY', KEYS[i], 'reserved', -held)
-  redis.call('HINCRBY', KEYS[i], 'spent', charge)
-  redis.call('HINCRBY', KEYS[i], 'tasks_orphaned', 1)
-end
+local spend = {KEYS[2], KEYS[3], KEYS[4], KEYS[5]}
+move(spend, KEYS[8], 'orphan', ARGV[1], ARGV[1], held.model, -held.credits, charge)
+for _, key in ipairs(spend) do redis.call('HINCRBY', key, 'tasks_orphaned', 1) end
 return charge

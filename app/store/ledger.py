@@ -1,0 +1,78 @@
+"""Reading a team's spend ledger: the stream ``lua/_money.lua`` appends one entry to for every
+money move, inside the script that makes it. Entries are never changed; the oldest go once a
+team has more than ``LEDGER_MAX_ENTRIES_PER_TEAM``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+from redis.asyncio import Redis
+
+from app.store.keys import KeySpace
+from app.store.redis import store_errors
+
+# Events that mean the books may not match Rivya's: a task recorded with no live reservation,
+# a create or task charged without knowing its outcome, a charge corrected later, a settled
+# reservation whose task record was gone.
+SUSPECT_EVENTS = frozenset({"unreserved", "abandon", "give_up", "correct", "reclaim", "orphan"})
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    id: str  # the stream id: "<Redis time, ms>-<sequence>", ordered
+    event: str
+    ref: str  # the reservation or task id the credits belong to
+    task: str | None
+    model: str
+    reserved: int  # change to the credits held
+    spent: int  # change to the credits charged
+
+    @property
+    def at_ms(self) -> int:
+        return int(self.id.split("-", 1)[0])
+
+
+class LedgerStore:
+    def __init__(self, redis: Redis, keys: KeySpace) -> None:
+        self._redis, self._keys = redis, keys
+
+    async def page(
+        self, space: str, *, before: str | None = None, since_ms: int | None = None, limit: int
+    ) -> list[LedgerEntry]:
+        """Up to ``limit`` entries, newest first, strictly older than the entry ``before``
+        and no older than ``since_ms``."""
+        high = f"({before}" if before else "+"
+        low = str(since_ms) if since_ms is not None else "-"
+        async with store_errors():
+            raw = await self._redis.xrevrange(self._keys.ledger(space), high, low, count=limit)
+        return [_entry(entry_id, fields) for entry_id, fields in cast(list[Any], raw)]
+
+    async def suspects(
+        self, spaces: list[str], *, since_ms: int, scan: int
+    ) -> list[tuple[str, LedgerEntry]]:
+        """(space, entry) for the suspect entries among each team's latest ``scan`` entries
+        since ``since_ms``."""
+        async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
+            for space in spaces:
+                pipe.xrevrange(self._keys.ledger(space), "+", str(since_ms), count=scan)
+            rows = await pipe.execute()
+        return [
+            (space, entry)
+            for space, row in zip(spaces, rows, strict=True)
+            for entry in (_entry(i, f) for i, f in cast(list[Any], row))
+            if entry.event in SUSPECT_EVENTS
+        ]
+
+
+def _entry(entry_id: Any, fields: dict[Any, Any]) -> LedgerEntry:
+    text = {str(k): str(v) for k, v in fields.items()}
+    return LedgerEntry(
+        id=str(entry_id),
+        event=text.get("event", ""),
+        ref=text.get("ref", ""),
+        task=text.get("task") or None,
+        model=text.get("model", "unknown"),
+        reserved=int(text.get("reserved", 0)),
+        spent=int(text.get("spent", 0)),
+    )

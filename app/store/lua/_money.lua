@@ -1,0 +1,47 @@
+-- Prepended to every script after _clock.lua (store/scripts.py), which defines LEDGER_MAX_ENTRIES
+-- first. Every change to a team's spent or reserved credits goes through move(): the period
+-- hashes, the per-model figures and the append-only ledger change together, inside the script
+-- that decides the change, so they can never disagree and the ledger costs no round trip.
+
+-- A reservation entry (the reservations hash) is "credits|day|week|month|created_ms|model";
+-- entries written before the model was recorded end at created_ms.
+local function reservation_of(entry)
+  local parts = {}
+  for part in string.gmatch(entry, '[^|]+') do parts[#parts + 1] = part end
+  return {
+    credits = tonumber(parts[1]) or 0,
+    stamps = (parts[2] or '') .. '|' .. (parts[3] or '') .. '|' .. (parts[4] or ''),
+    created_ms = parts[5] or '0',
+    model = parts[6] or 'unknown',
+  }
+end
+
+local function reservation_entry(credits, stamps, created_ms, model)
+  return credits .. '|' .. stamps .. '|' .. created_ms .. '|' .. model
+end
+
+-- spend: the four period hashes (day, week, month, total), in that order.
+-- event:  reserve, release, settle, adjust, reclaim, abandon, give_up, correct, orphan or
+--         unreserved (a task recorded with no live reservation: an anomaly).
+-- ref:    the reservation or task id the money belongs to; task: the task id, "" if none yet.
+-- reserved, spent: the changes, in credits.
+-- The total hash also keeps monotonic sums per model for Prometheus counters: credits reserved,
+-- charged (settled), given back unspent (released) and charges taken back (refunded).
+local function move(spend, ledger, event, ref, task, model, reserved, spent)
+  for _, key in ipairs(spend) do
+    if reserved ~= 0 then redis.call('HINCRBY', key, 'reserved', reserved) end
+    if spent ~= 0 then
+      redis.call('HINCRBY', key, 'spent', spent)
+      redis.call('HINCRBY', key, 'spent:' .. model, spent)
+    end
+  end
+  local total = spend[4]
+  if reserved > 0 then redis.call('HINCRBY', total, 'sum:reserved:' .. model, reserved) end
+  if spent > 0 then redis.call('HINCRBY', total, 'sum:settled:' .. model, spent) end
+  if spent < 0 then redis.call('HINCRBY', total, 'sum:refunded:' .. model, -spent) end
+  local unspent = -reserved - math.max(spent, 0)
+  if unspent > 0 then redis.call('HINCRBY', total, 'sum:released:' .. model, unspent) end
+  redis.call('HINCRBY', total, 'events:' .. event, 1)
+  redis.call('XADD', ledger, 'MAXLEN', '~', LEDGER_MAX_ENTRIES, '*', 'event', event, 'ref', ref,
+    'task', task, 'model', model, 'reserved', reserved, 'spent', spent)
+end
