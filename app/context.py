@@ -15,6 +15,8 @@ class RequestContext:
     request_id: str
     team: str | None = None
     key_id: str | None = None
+    subject: str | None = None  # the end user a browser token names; None for a team key
+    credits: int | None = None  # credits this request reserved (an admitted create)
     task_id: str | None = None
     upstream_request_id: str | None = None
     # The create's idempotency key (given, or assigned by the gateway): the handle an unknown
@@ -43,6 +45,11 @@ def current_request_id() -> str:
 def note_team(team: str, key_id: str | None = None) -> None:
     if (ctx := _current.get()) is not None:
         ctx.team, ctx.key_id = team, key_id
+
+
+def note_credits(credits: int) -> None:
+    if (ctx := _current.get()) is not None:
+        ctx.credits = credits
 
 
 def note_task(task_id: str) -> None:

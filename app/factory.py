@@ -26,6 +26,7 @@ def create_app(
     settings: Settings | None = None,
     *,
     upstream_transport: httpx.AsyncBaseTransport | None = None,
+    alert_transport: httpx.AsyncBaseTransport | None = None,
     clock: Clock | None = None,
     catalog: Catalog | None = None,
     configure_logs: bool = True,
@@ -46,6 +47,7 @@ def create_app(
             clock or SystemClock(),
             metrics,
             upstream_transport=upstream_transport,
+            alert_transport=alert_transport,
             configure_logs=configure_logs,
         ),
     )

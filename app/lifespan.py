@@ -40,7 +40,7 @@ def make_lifespan(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if configure_logs:
-            configure_logging(settings.log_level, _secrets(settings))
+            configure_logging(settings.log_level, secrets_of(settings))
         redis = create_redis(
             settings.redis_url,
             timeout=settings.redis_timeout_seconds,
@@ -136,7 +136,7 @@ def _first_baseline(services: Services) -> Callable[[], Awaitable[None]]:
     return attempt
 
 
-def _secrets(settings: Settings) -> list[str]:
+def secrets_of(settings: Settings) -> list[str]:
     values = [settings.org_key]
     for secret in (
         settings.gateway_admin_token,

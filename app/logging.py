@@ -17,10 +17,15 @@ from typing import Any
 REDACTED = "[REDACTED]"
 
 _PATTERNS = [
-    re.compile(r"(?i)(bearer\s+)[^\s\"',;\\]+"),
+    re.compile(r"(?i)((?:bearer|basic)\s+)[^\s\"',;\\]+"),  # Authorization values
     re.compile(r"rvya_sk_[A-Za-z0-9_\-]+"),  # Rivya org keys
     re.compile(r"rgw_[0-9a-f]+_[A-Za-z0-9_\-]+"),  # gateway team keys
-    re.compile(r"whsec_[A-Za-z0-9_\-]+"),
+    re.compile(r"whsec_[A-Za-z0-9_\-]+"),  # webhook signing secrets
+    re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"),  # JWTs (browser tokens)
+    # Credentials put in a URL's query or a form: key=…, token=…, secret=…, signature=…
+    re.compile(
+        r"(?i)\b((?:api[_-]?key|access[_-]?token|token|secret|password|signature)=)[^&\s\"',;]+"
+    ),
 ]
 
 # Attributes every LogRecord has; anything else given through ``extra=`` is a field.

@@ -106,7 +106,9 @@ class GatewayMiddleware:
                     "latency_ms": round(elapsed * 1000, 2),
                     "team": ctx.team,
                     "key_id": ctx.key_id,
+                    "subject": ctx.subject,
                     "task_id": ctx.task_id,
+                    "credits_reserved": ctx.credits,
                     "upstream_request_id": ctx.upstream_request_id,
                 },
             )

@@ -234,6 +234,7 @@ async def running_gateway(
     *,
     raise_app_exceptions: bool = True,
     upstream_transport: httpx.AsyncBaseTransport | Literal["asgi"] | None = "asgi",
+    alert_transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[Gateway]:
     """A gateway app with its lifespan running; the upstream is the simulator in-process, or
     (``upstream_transport=None``) whatever ``settings.rivya_base_url`` points at."""
@@ -242,6 +243,7 @@ async def running_gateway(
         upstream_transport=(
             httpx.ASGITransport(app=sim_app) if upstream_transport == "asgi" else upstream_transport
         ),
+        alert_transport=alert_transport,
         clock=clock,
         configure_logs=False,
     )

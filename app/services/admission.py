@@ -13,6 +13,7 @@ import time
 import uuid
 from datetime import datetime
 
+from app import context
 from app.clock import Clock
 from app.creates import Admitted, PendingCreate, RateState, Refused, Repeat
 from app.domain import Team
@@ -98,6 +99,8 @@ class Admission:
             self._report_crossings(team, create, decision)
             raise self._refusal(decision, team, create.credits, now)
         if isinstance(decision, Admitted):
+            if not decision.takeover:
+                context.note_credits(create.credits)
             self._report_crossings(team, create, decision)
         return decision
 

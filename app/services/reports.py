@@ -18,6 +18,8 @@ from app.store.tasks import TaskFilter, TaskPosition, TaskStore
 from app.store.teams import TeamStore
 
 MAX_DAYS = 400  # day hashes are kept 400 days (store/admission.py)
+# The daily report's per-day lists, in the CSV's column order after date and team.
+DAILY_FIELDS = ("spent", "reserved", "tasks_created", "tasks_succeeded", "tasks_failed")
 CSV_COLUMNS = (
     "date",
     "team",
@@ -53,14 +55,7 @@ class Reports:
         return {
             "days": dates,
             "teams": [
-                {
-                    "team": team.id,
-                    "spent": [day.spent for day in row],
-                    "reserved": [day.reserved for day in row],
-                    "tasks_created": [day.tasks_created for day in row],
-                    "tasks_succeeded": [day.tasks_succeeded for day in row],
-                    "tasks_failed": [day.tasks_failed for day in row],
-                }
+                {"team": team.id, **{f: [getattr(day, f) for day in row] for f in DAILY_FIELDS}}
                 for team, row in zip(teams, rows, strict=True)
             ],
             "totals": [sum(row[i].spent for row in rows) for i in range(len(dates))],
@@ -74,9 +69,7 @@ class Reports:
         writer.writerow(CSV_COLUMNS)
         for row in report["teams"]:
             for i, date in enumerate(report["days"]):
-                writer.writerow(
-                    [date, row["team"], *(row[column][i] for column in CSV_COLUMNS[2:])]
-                )
+                writer.writerow([date, row["team"], *(row[field][i] for field in DAILY_FIELDS)])
         return out.getvalue()
 
     async def ledger(

@@ -139,7 +139,15 @@ async def test_no_key_appears_in_any_formatted_log_line(
         await gw.http.post("/v1/images", json={"prompt": "p"}, headers=bearer(key))
     text = json_log.getvalue()
     lines = [json.loads(line) for line in text.splitlines()]
-    assert any(line["msg"] == "request" and line["status"] == 202 for line in lines)
+    [created] = [line for line in lines if line["msg"] == "request" and line["status"] == 202]
+    # One line per request, with what ops ask of it: who, what, how long, which task, what cost.
+    assert created["route"] == "/v1/images"
+    assert created["team"] == "alpha"
+    assert created["task_id"].startswith("task_")
+    assert created["credits_reserved"] == 8
+    assert created["subject"] is None  # a team key names no end user
+    assert created["latency_ms"] > 0
+    assert created["request_id"].startswith("req_")
     assert any("refused the organisation key" in line["msg"] for line in lines)
     for secret in (ORG_KEY, key, key[:-3] + "abc", ADMIN_TOKEN):
         assert secret not in text

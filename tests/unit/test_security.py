@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.auth.keys import generate_key, hash_key, key_id_of, matches
+from app.lifespan import secrets_of as lifespan_secrets
 from app.logging import JsonFormatter, Redactor
 from app.settings import SIMULATOR_DEV_KEY, Settings
 
@@ -43,6 +44,51 @@ def test_redaction_covers_configured_secrets_and_credential_shapes() -> None:
     for secret in ("abc.def", "rvya_sk_live_XYZ", "s3cr-et", "admin-token-123456"):
         assert secret not in line
     assert line.count("[REDACTED]") == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("Authorization: Bearer abc.def-ghi", "abc.def-ghi"),
+        ("authorization: basic dXNlcjpwYXNz", "dXNlcjpwYXNz"),
+        ("org key rvya_sk_live_AbC-12_x", "rvya_sk_live_AbC-12_x"),
+        ("team key rgw_0123456789abcdef_s3cr-et_X", "s3cr-et_X"),
+        ("webhook whsec_AbCdEf012345", "whsec_AbCdEf012345"),
+        ("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MSJ9.c2lnbmF0dXJl", "eyJzdWIiOiJ1MSJ9"),
+        ("GET /x?api_key=k3y-value&x=1", "k3y-value"),
+        ("POST token=tok3n_value", "tok3n_value"),
+        ("secret=hunter2hunter2", "hunter2hunter2"),
+        ("sig signature=ab12cd34", "ab12cd34"),
+        ("configured: the-admin-token-value", "the-admin-token-value"),
+        ("configured: alert-signing-secret-0123", "alert-signing-secret-0123"),
+    ],
+)
+def test_every_secret_shape_is_redacted(text: str, secret: str) -> None:
+    redact = Redactor(["the-admin-token-value", "alert-signing-secret-0123"])
+    line = JsonFormatter(redact).format(
+        logging.makeLogRecord({"msg": text, "extra_field": {"nested": [text]}})
+    )
+    assert secret not in line
+    assert json.loads(line)["msg"].count("[REDACTED]") == 1
+
+
+def test_every_configured_secret_is_redacted() -> None:
+    settings = Settings(
+        _env_file=None,
+        rivya_api_key="an-org-key-without-its-usual-prefix",
+        gateway_admin_token="admin-token-0123456789",
+        gateway_token_secret="token-secret-0123456789",
+        alert_webhook_url="https://hooks.example/x",
+        alert_webhook_secret="webhook-secret-0123456789",
+    )
+    redact = Redactor(lifespan_secrets(settings))
+    for secret in (
+        "an-org-key-without-its-usual-prefix",
+        "admin-token-0123456789",
+        "token-secret-0123456789",
+        "webhook-secret-0123456789",
+    ):
+        assert secret not in redact(f"oops: {secret}")
 
 
 def test_redaction_keeps_every_line_valid_json() -> None:
