@@ -24,14 +24,17 @@ from app.clock import SystemClock
 from app.errors import GatewayError
 from app.logging import configure_logging
 from app.schemas import KeyOut
+from app.services.reports import Reports
 from app.services.teams import TeamService
 from app.services.usage import UsageService
 from app.settings import StoreSettings
 from app.store.apikeys import ApiKeyStore
 from app.store.keys import KeySpace
+from app.store.ledger import LedgerStore
 from app.store.redis import create_redis
 from app.store.scripts import Scripts
 from app.store.spend import SpendStore
+from app.store.tasks import TaskStore
 from app.store.teams import TeamStore
 
 # Team flags shared by `teams create` and `teams update`: (flag, field, type, help).
@@ -107,6 +110,12 @@ def _parser() -> argparse.ArgumentParser:
     spend = commands.add_parser("spend", help="spend per team against budget")
     spend.add_argument("--period", default="current", help="current, YYYY-MM-DD or YYYY-MM")
     spend.add_argument("--json", action="store_true", help="print the report as JSON")
+    spend.add_argument(
+        "--daily",
+        type=int,
+        metavar="DAYS",
+        help="instead: spend per team per UTC day over the last DAYS days, as CSV",
+    )
     spend.set_defaults(run=_spend)
 
     keys = commands.add_parser("keys", help="manage team keys").add_subparsers(title="keys")
@@ -200,9 +209,13 @@ def _admin(command: AdminCommand) -> Callable[[argparse.Namespace], Awaitable[No
 async def _spend(args: argparse.Namespace) -> None:
     async with _store() as (redis, keys, _):
         teams = TeamStore(redis, keys, Scripts(redis))
-        report = await UsageService(SpendStore(redis, keys), teams, SystemClock()).report(
-            args.period
-        )
+        spend = SpendStore(redis, keys)
+        if args.daily is not None:
+            tasks = TaskStore(redis, keys, Scripts(redis), SystemClock(), retention_seconds=1)
+            reports = Reports(teams, spend, LedgerStore(redis, keys), tasks, SystemClock())
+            print(await reports.daily_csv(args.daily), end="")
+            return
+        report = await UsageService(spend, teams, SystemClock()).report(args.period)
     if args.json:
         print(json.dumps(report, indent=2))
         return

@@ -3,6 +3,7 @@ started through the `rivya-gateway` CLI, talking over real sockets."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import subprocess
@@ -158,6 +159,25 @@ def test_walkthrough_from_cli_key_to_result_image(stack: Stack) -> None:
         table = stack.cli("spend").stdout
         assert "design" in table
         assert "800" in table
+        # The same figures as the admin API's daily export, in the terminal.
+        daily = stack.cli("spend", "--daily", "3").stdout
+        exported = http.get(
+            "/admin/spend/daily",
+            params={"days": 3, "format": "csv"},
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        )
+        assert daily.splitlines()[0] == exported.text.splitlines()[0]
+
+        def held(text: str) -> dict[tuple[str, str], int]:
+            # Settling moves credits from reserved to spent; what is held stays the same.
+            rows = csv.DictReader(io.StringIO(text))
+            return {
+                (r["date"], r["team"]): int(r["spent_credits"]) + int(r["reserved_credits"])
+                for r in rows
+            }
+
+        assert held(daily) == held(exported.text)
+        assert sum(held(daily).values()) == 12
 
         listed = stack.cli("keys", "list", "design")
         [entry] = json.loads(listed.stdout)
