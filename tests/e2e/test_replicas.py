@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.test_processes import Stack
+from tests.e2e.test_processes import ORG_KEY, Stack
 from tests.support import RedisServer, free_port
 
 pytestmark = pytest.mark.e2e
@@ -50,6 +50,13 @@ class Replicas(Stack):
         assert created.returncode == 0, created.stderr
         key: str = json.loads(self.cli("keys", "create", team).stdout)["key"]
         return key
+
+    def rivya_balance(self) -> int:
+        answer = httpx.get(
+            f"{self.sim_url}/api/v1/credits", headers={"Authorization": f"Bearer {ORG_KEY}"}
+        )
+        balance: int = answer.json()["current_credits"]
+        return balance
 
     def upstream_creates(self) -> int:
         log = httpx.get(f"{self.sim_url}/_sim/requests").json()["data"]
@@ -230,8 +237,9 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def test_metrics_of_two_gateways_add_up_and_agree_with_the_api(replicas: Replicas) -> None:
-    a, _ = replicas.start_gateway(**FAST_SETTLER)
-    b, _ = replicas.start_gateway(**FAST_SETTLER)
+    # Each scrape asks Rivya's balance afresh (by default it is reused for 10 s).
+    a, _ = replicas.start_gateway(**FAST_SETTLER, ORG_BALANCE_CACHE_SECONDS="0")
+    b, _ = replicas.start_gateway(**FAST_SETTLER, ORG_BALANCE_CACHE_SECONDS="0")
     key = replicas.team_key("alpha", "--budget", "80", "--rate", "10000", "--max-in-flight", "1000")
     statuses = asyncio.run(burst_of_creates([a, b], key, 12))
     assert statuses.count(202) == 10  # the budget holds ten
@@ -247,6 +255,13 @@ def test_metrics_of_two_gateways_add_up_and_agree_with_the_api(replicas: Replica
         assert samples[("gateway_team_spent_credits", team)] == api["spent_credits"] == 80
         assert samples[("gateway_team_reserved_credits", team)] == 0
         assert samples[("gateway_team_in_flight", (("team", "alpha"),))] == 0
+        model = (("model", "flux-kontext-max"), ("team", "alpha"))
+        assert samples[("gateway_credits_settled_total", model)] == 80
+        assert samples[("gateway_credits_reserved_total", model)] == 80
+        reserves = (("event", "reserve"), ("team", "alpha"))
+        assert samples[("gateway_ledger_events_total", reserves)] == 10
+        assert samples[("gateway_rivya_balance_credits", ())] == replicas.rivya_balance()
+        assert samples[("gateway_reconciliation_drift_credits", ())] == 0
     # Per-process counters: summed across replicas, they count every request once.
     assert sum(s.get(("gateway_requests_total", created), 0) for s in per_gateway) == 10
     assert sum(s.get(("gateway_refusals_total", refused), 0) for s in per_gateway) == 2
