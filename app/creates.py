@@ -11,6 +11,17 @@ from app.periods import PeriodStamps
 
 # "cancelled": its own request cancelled it before the admission ran (cancel.lua).
 Refusal = Literal["budget", "rate", "in_flight", "no_team", "cancelled", "revoked", "model"]
+# Each refusal as ops see it (metrics, the spend report): the error code its caller got, and
+# in_flight_limited for the in-flight cap (answered 429 rate_limited too).
+REFUSAL_CODES: dict[str, str] = {
+    "budget": "budget_exceeded",
+    "rate": "rate_limited",
+    "in_flight": "in_flight_limited",
+    "no_team": "api_key_invalid",
+    "cancelled": "store_unavailable",
+    "revoked": "api_key_revoked",
+    "model": "model_not_allowed",
+}
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,8 @@ class Metrics:
         )
         self.upstream_errors = Counter(
             "gateway_upstream_errors",
-            "Failed calls to Rivya, by why (upstream/failures.py).",
-            ["why"],
+            "Failed calls to Rivya, by why (upstream/failures.py) and Rivya's error code.",
+            ["why", "code"],
             registry=r,
         )
 

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from app import context
 from app.clock import Clock
-from app.creates import Admitted, PendingCreate, RateState, Refused, Repeat
+from app.creates import REFUSAL_CODES, Admitted, PendingCreate, RateState, Refused, Repeat
 from app.domain import Team
 from app.errors import (
     ApiKeyInvalid,
@@ -95,7 +95,7 @@ class Admission:
                 raise
             raise await self._cancel(create, sent_at) from lost
         if isinstance(decision, Refused):
-            self._metrics.refusals.labels(decision.reason, team.id).inc()
+            self._metrics.refusals.labels(REFUSAL_CODES[decision.reason], team.id).inc()
             self._report_crossings(team, create, decision)
             raise self._refusal(decision, team, create.credits, now)
         if isinstance(decision, Admitted):

@@ -8,19 +8,12 @@ from typing import Any
 
 from app.catalog import FieldError
 from app.clock import Clock
+from app.creates import REFUSAL_CODES
 from app.domain import BudgetPeriod, Team
 from app.errors import ApiKeyInvalid, UpstreamUnavailable, ValidationFailed
 from app.periods import parse_report_period, period_bounds, stamps_at
 from app.store.spend import PeriodSpend, SpendStore
 from app.store.teams import TeamStore
-
-# admit.lua's refusal reasons, named as the error codes callers got.
-REFUSAL_CODES = {
-    "budget": "budget_exceeded",
-    "rate": "rate_limited",
-    "in_flight": "in_flight_limited",
-    "model": "model_not_allowed",
-}
 
 
 class UsageService:

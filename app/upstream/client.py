@@ -167,12 +167,14 @@ class RivyaClient:
         try:
             response = await self._attempt(method, path, request_headers, json, files, data)
         except UpstreamFailure as failure:
-            self._observe(method, path, failure.why.value, started)
+            self._observe(method, path, failure.why.value, started, code=failure.metric_code)
             raise
         self._observe(method, path, "ok", started)
         return response
 
-    def _observe(self, method: str, path: str, outcome: str, started: float) -> None:
+    def _observe(
+        self, method: str, path: str, outcome: str, started: float, *, code: str = ""
+    ) -> None:
         if self._metrics is None:
             return
         # Task and file ids are cut from the path: one series per route, not per task.
@@ -180,7 +182,7 @@ class RivyaClient:
         seconds = time.perf_counter() - started
         self._metrics.upstream_seconds.labels(method, route, outcome).observe(seconds)
         if outcome != "ok":
-            self._metrics.upstream_errors.labels(outcome).inc()
+            self._metrics.upstream_errors.labels(outcome, code).inc()
 
     async def _attempt(
         self,

@@ -63,6 +63,26 @@ _RETRYABLE = frozenset(
 )
 
 
+# Rivya's documented error codes (rivya-api.md, docs/rivya-api.md in this repo).
+RIVYA_ERROR_CODES = frozenset(
+    {
+        "public_api_disabled",
+        "api_key_missing",
+        "api_key_invalid",
+        "api_key_revoked",
+        "api_key_expired",
+        "api_scope_denied",
+        "rate_limited",
+        "validation_failed",
+        "not_found",
+        "webhook_url_rejected",
+        "idempotency_conflict",
+        "insufficient_credits",
+        "generation_failed",
+    }
+)
+
+
 @dataclass(eq=False)
 class UpstreamFailure(Exception):
     why: Why
@@ -78,6 +98,14 @@ class UpstreamFailure(Exception):
 
     def __post_init__(self) -> None:
         super().__init__(self.why.value)
+
+    @property
+    def metric_code(self) -> str:
+        """Rivya's error code for metrics: one of its documented codes, "other" for any other
+        (so a misbehaving upstream cannot mint label values), "" for no HTTP answer."""
+        if not self.code:
+            return ""
+        return self.code if self.code in RIVYA_ERROR_CODES else "other"
 
     @property
     def says_rivya_is_down(self) -> bool:

@@ -46,7 +46,7 @@ async def test_metrics_agree_with_the_api(
         assert samples[("gateway_team_reserved_credits", team)] == usage["reserved_credits"]
         assert samples[("gateway_team_budget_remaining_credits", team)] == 0
         assert samples[("gateway_team_in_flight", (("team", "alpha"),))] == usage["in_flight"]
-        refused = (("reason", "budget"), ("team", "alpha"))
+        refused = (("reason", "budget_exceeded"), ("team", "alpha"))
         assert samples[("gateway_refusals_total", refused)] == 1
         created = (("route", "/v1/images"), ("status", "202"), ("team", "alpha"))
         assert samples[("gateway_requests_total", created)] == 3

@@ -249,7 +249,7 @@ def test_metrics_of_two_gateways_add_up_and_agree_with_the_api(replicas: Replica
     api = usage(a, key)
     team = (("period", "month"), ("team", "alpha"))
     created = (("route", "/v1/images"), ("status", "202"), ("team", "alpha"))
-    refused = (("reason", "budget"), ("team", "alpha"))
+    refused = (("reason", "budget_exceeded"), ("team", "alpha"))
     per_gateway = [scrape(url) for url in (a, b)]
     for samples in per_gateway:  # figures from Redis: the same on every replica, and the API's
         assert samples[("gateway_team_spent_credits", team)] == api["spent_credits"] == 80
