@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from app.api import admin, compat, files, images, ops
+from app.api import admin, compat, dashboard, files, images, ops
 from app.catalog import Catalog, load_catalog
 from app.clock import Clock, SystemClock
 from app.handlers import install_error_handlers
@@ -68,6 +68,7 @@ def create_app(
         compat.router,
         admin.router,
         ops.router,
+        dashboard.router,
     ):
         app.include_router(router)
     return app

@@ -1,0 +1,321 @@
+"""The ops dashboard in a real headless Chromium (Debian's, driven by Playwright) against real
+processes: redis-server, the simulator and a gateway. What the page shows must equal what the
+admin API says; its admin actions must change what the API says; and no secret may outlive the
+tab's session storage (no localStorage, no cookie, no URL, nothing in the page after a reload).
+
+Screenshots at 1440x900 and 1366x768 are kept as artefacts in ``TEST_ARTIFACTS_DIR`` (default
+``.artifacts/screenshots``)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, expect, sync_playwright
+
+from tests.e2e.test_processes import ADMIN, Stack, running_stack
+from tests.support import RedisServer, project_root
+
+pytestmark = pytest.mark.e2e
+
+TIMEOUT_MS = 15_000
+TOKEN_KEY = "rivya-gateway.admin-token"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def stack(redis_url: str, redis_server: RedisServer, tmp_path: Path) -> Iterator[Stack]:
+    yield from running_stack(redis_server, tmp_path)
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("chromium is not installed (.ci/run installs it with apt-get)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium,
+            headless=True,
+            args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def artifacts_dir() -> Path:
+    path = Path(os.environ.get("TEST_ARTIFACTS_DIR") or project_root() / ".artifacts/screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class Admin:
+    """The admin API over plain httpx: the figures the page must agree with."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self.http = http
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = self.http.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def send(self, method: str, path: str, body: Any, status: int = 200) -> Any:
+        response = self.http.request(method, path, json=body)
+        assert response.status_code == status, response.text
+        return response.json()
+
+
+def seed(stack: Stack, admin: Admin) -> list[dict[str, Any]]:
+    """Two teams, three tasks that succeed (one image each at the simulator) and one refusal;
+    returns the tasks, once the books are closed (nothing reserved, nothing in flight)."""
+    admin.send(
+        "POST", "/admin/teams", {"id": "design", "name": "Design", "budget_credits": 800}, 201
+    )
+    admin.send(
+        "POST",
+        "/admin/teams",
+        {"id": "search", "name": "Search", "budget_credits": 4, "budget_period": "total"},
+        201,
+    )
+    keys = {
+        team: admin.send("POST", f"/admin/teams/{team}/keys", {"name": "seed"}, 201)["key"]
+        for team in ("design", "search")
+    }
+    tasks = []
+    with httpx.Client(base_url=stack.gw_url, timeout=30) as http:
+        for team, model, prompt in (
+            ("design", "flux-kontext-max", "a lighthouse at dusk"),
+            ("design", "flux-kontext-max", "a red bicycle"),
+            ("search", "flux-kontext-pro", "a blue door"),
+        ):
+            created = http.post(
+                "/v1/images",
+                params={"wait": 20},
+                json={"prompt": prompt, "model": model, "aspect_ratio": "1:1"},
+                headers={"Authorization": f"Bearer {keys[team]}"},
+            )
+            assert created.status_code == 200, created.text
+            assert created.json()["status"] == "succeeded"
+            tasks.append(created.json())
+        refused = http.post(
+            "/v1/images",
+            json={"prompt": "over budget", "model": "flux-kontext-pro"},
+            headers={"Authorization": f"Bearer {keys['search']}"},
+        )
+        assert refused.status_code == 402, refused.text
+    # The settler settles in the background: wait for the books to close (a condition, polled).
+    deadline = time.monotonic() + 20
+    while True:
+        totals = admin.get("/admin/spend", period="current")["totals"]
+        if (totals["reserved_credits"], totals["in_flight"]) == (0, 0):
+            break
+        assert time.monotonic() < deadline, totals
+        time.sleep(0.1)
+    return tasks
+
+
+def sign_in(page: Page, token: str) -> None:
+    expect(page.locator("#login")).to_be_visible()
+    page.fill("#token", token)
+    page.press("#token", "Enter")
+
+
+def test_the_dashboard_shows_the_apis_figures_and_keeps_no_secret(
+    stack: Stack, browser: Browser
+) -> None:
+    expect.set_options(timeout=TIMEOUT_MS)
+    with httpx.Client(
+        base_url=stack.gw_url, timeout=30, headers={"Authorization": f"Bearer {ADMIN}"}
+    ) as http:
+        admin = Admin(http)
+        tasks = seed(stack, admin)
+
+        context = browser.new_context(viewport={"width": 1440, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        seen_urls: list[str] = []
+        page.on("request", lambda request: seen_urls.append(request.url))
+        page.on("framenavigated", lambda frame: seen_urls.append(frame.url))
+        dialogs: list[tuple[str, str]] = []
+
+        def accept(dialog: Dialog) -> None:
+            dialogs.append((dialog.type, dialog.message))
+            dialog.accept()
+
+        page.on("dialog", accept)
+        page_errors: list[str] = []
+        page.on("pageerror", lambda error: page_errors.append(str(error)))
+        csp_violations: list[str] = []
+
+        def console(message: ConsoleMessage) -> None:
+            if "Content Security Policy" in message.text:
+                csp_violations.append(message.text)
+
+        page.on("console", console)
+
+        # The prompt first; then the page loads with the token.
+        page.goto(f"{stack.gw_url}/dashboard")
+        expect(page.locator("#app")).to_be_hidden()
+        sign_in(page, ADMIN)
+        expect(page.locator("#app")).to_be_visible()
+        expect(page.locator("#login")).to_be_hidden()
+        expect(page.locator("#updated-at")).to_have_attribute(
+            "data-updated", re.compile(r"^\d{4}-")
+        )
+
+        # Bars: each team's spent and budget as GET /admin/spend has them.
+        spend = admin.get("/admin/spend", period="current")
+        assert {row["team"] for row in spend["teams"]} == {"design", "search"}
+        for row in spend["teams"]:
+            bar = page.locator(f'#budgets .budget[data-team="{row["team"]}"]')
+            expect(bar).to_have_attribute("data-spent", str(row["spent_credits"]))
+            expect(bar).to_have_attribute("data-budget", str(row["budget_credits"]))
+            expect(bar.locator(".spent")).to_have_text(str(row["spent_credits"]))
+            expect(bar.locator(".budget-value")).to_have_text(str(row["budget_credits"]))
+        rows = {row["team"]: row for row in spend["teams"]}
+        # flux-kontext-max is 8 credits a task, flux-kontext-pro 4
+        assert (rows["design"]["spent_credits"], rows["search"]["spent_credits"]) == (16, 4)
+        expect(page.locator("#total-spent")).to_have_attribute("data-credits", "20")
+
+        # Refusals today (UTC), as the API counts them (search's refused create among them).
+        today = admin.get("/admin/spend", period=time.strftime("%Y-%m-%d", time.gmtime()))
+        refusals = sum(today["totals"]["refusals"].values())
+        assert refusals >= 1
+        expect(page.locator("#total-refusals")).to_have_attribute("data-count", str(refusals))
+        search_today = next(row for row in today["teams"] if row["team"] == "search")
+        search_refusals = sum(search_today["refusals"].values())
+        expect(page.locator('#refusals tr[data-team="search"]')).to_have_attribute(
+            "data-total", str(search_refusals)
+        )
+
+        # The 30-day chart: today's column holds today's total.
+        daily = admin.get("/admin/spend/daily", days=30)
+        assert len(daily["days"]) == 30
+        today = page.locator(f'#daily-chart .day[data-day="{daily["days"][-1]}"]')
+        expect(today).to_have_attribute("data-total", str(daily["totals"][-1]))
+        expect(page.locator("#daily-chart .day")).to_have_count(30)
+        with page.expect_download() as download:
+            page.click("#daily-csv")
+        csv = Path(download.value.path()).read_text()
+        assert "design" in csv
+        assert ADMIN not in download.value.url
+
+        # A thumbnail of a succeeded task, loaded from the simulator's result URL.
+        task = tasks[0]
+        thumb = page.locator(f'#tasks-recent [data-task="{task["id"]}"] img.thumb')
+        expect(thumb).to_have_attribute("src", task["result"]["primary_url"])
+        thumb.scroll_into_view_if_needed()
+        page.wait_for_function(
+            "id => { const i = document.querySelector(`[data-task='${id}'] img.thumb`);"
+            " return i !== null && i.complete && i.naturalWidth > 0; }",
+            arg=task["id"],
+        )
+        assert thumb.evaluate("img => img.naturalWidth") > 0
+
+        # Rivya's balance and the circuit as GET /admin/upstream has them.
+        upstream = admin.get("/admin/upstream")
+        balance = upstream["rivya"]["current_credits"]
+        assert isinstance(balance, int)
+        expect(page.locator("#rivya-balance")).to_have_attribute("data-credits", str(balance))
+        expect(page.locator("#rivya-circuit")).to_have_attribute(
+            "data-state", upstream["rivya"]["circuit"]
+        )
+        expect(page.locator("#rivya-circuit")).to_have_text(
+            upstream["rivya"]["circuit"].replace("_", " ")
+        )
+
+        # Admin action: set a budget (behind a confirm); the API has it, the bar shows it.
+        page.select_option("#action-team", "search")
+        page.fill("#budget-input", "250")
+        page.click("#budget-submit")
+        expect(page.locator("#action-status")).to_contain_text("250")
+        assert admin.get("/admin/teams/search")["budget_credits"] == 250
+        expect(page.locator('#budgets .budget[data-team="search"]')).to_have_attribute(
+            "data-budget", "250"
+        )
+
+        # Admin action: issue a key; it is shown once, then revoked (behind a confirm).
+        page.select_option("#action-team", "design")
+        page.fill("#key-name", "dashboard-e2e")
+        page.click("#key-submit")
+        expect(page.locator("#new-key")).to_be_visible()
+        expect(page.locator("#new-key-value")).to_have_text(re.compile(r"^rgw_"))
+        key = page.locator("#new-key-value").inner_text()
+        key_id = page.locator("#new-key-id").inner_text()
+        assert key_id.removeprefix("key_") in key  # the key names its id
+        models = httpx.get(
+            f"{stack.gw_url}/v1/models", headers={"Authorization": f"Bearer {key}"}, timeout=10
+        )
+        assert models.status_code == 200  # the key shown is the key issued
+        listed = page.locator(f'#keys li[data-key-id="{key_id}"]')
+        expect(listed).to_have_attribute("data-revoked", "false")
+        assert page.content().count(key) == 1  # in the "copy it now" box only
+        page.click(f'#keys button[data-revoke="{key_id}"]')
+        expect(listed).to_have_attribute("data-revoked", "true")
+        [revoked] = [
+            k for k in admin.get("/admin/teams/design/keys")["data"] if k["key_id"] == key_id
+        ]
+        assert revoked["revoked_at"] is not None
+        assert [kind for kind, _ in dialogs] == ["confirm"] * 3
+        assert "search" in dialogs[0][1]
+        assert "250" in dialogs[0][1]
+        assert "design" in dialogs[1][1]
+        assert key_id in dialogs[2][1]
+        page.click("#new-key-hide")
+        expect(page.locator("#new-key")).to_be_hidden()
+        assert key not in page.content()
+
+        # Screenshots for a person to look at, at both laptop sizes; no horizontal scrolling.
+        out = artifacts_dir()
+        for width, height in ((1440, 900), (1366, 768)):
+            page.set_viewport_size({"width": width, "height": height})
+            page.evaluate("window.scrollTo(0, 0)")  # the sticky header belongs at the top
+            page.mouse.move(0, 0)  # no hover highlight left over from the clicks
+            expect(page.locator("#updated-at")).to_be_visible()
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            shot = out / f"dashboard-{width}x{height}.png"
+            page.screenshot(path=str(shot), full_page=True)
+            data = shot.read_bytes()
+            assert data.startswith(PNG_MAGIC)
+            assert len(data) > 10_000
+
+        # Nothing secret outlives the tab: after a reload the token is in sessionStorage only.
+        page.reload()
+        expect(page.locator("#app")).to_be_visible()
+        expect(page.locator('#budgets .budget[data-team="search"]')).to_be_visible()
+        html = page.content()
+        assert ADMIN not in html
+        assert key not in html
+        assert page.evaluate("localStorage.length") == 0
+        assert page.evaluate("document.cookie") == ""
+        assert context.cookies() == []
+        assert page.evaluate("Object.keys(sessionStorage)") == [TOKEN_KEY]
+        assert page.evaluate(f"sessionStorage.getItem('{TOKEN_KEY}')") == ADMIN
+        assert seen_urls
+        assert not [url for url in seen_urls if ADMIN in url or key in url]
+
+        # Signing out forgets the token; a wrong one brings the prompt back with the error.
+        page.click("#sign-out")
+        expect(page.locator("#login")).to_be_visible()
+        assert page.evaluate("sessionStorage.length") == 0
+        sign_in(page, "not-the-admin-token")
+        expect(page.locator("#login-error")).to_be_visible()
+        expect(page.locator("#login-error")).to_contain_text("api_key_invalid")
+        expect(page.locator("#login")).to_be_visible()
+        expect(page.locator("#app")).to_be_hidden()
+        assert page.evaluate("sessionStorage.length") == 0
+        assert "not-the-admin-token" not in page.url
+
+        assert page_errors == []
+        assert csp_violations == []
+        context.close()
