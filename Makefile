@@ -18,6 +18,7 @@ run: install
 
 test: install
 	bash scripts/ensure-redis-server.sh
+	bash scripts/ensure-chromium.sh
 	$(BIN)/pytest
 
 lint: install
