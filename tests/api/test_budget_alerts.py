@@ -17,6 +17,7 @@ from app.clock import FakeClock
 from tests.support import (
     ADMIN_TOKEN,
     ORG_KEY,
+    RedisServer,
     assert_books_close,
     bearer,
     gateway_settings,
@@ -141,6 +142,31 @@ async def test_an_alert_is_retried_with_the_same_id_until_the_receiver_takes_it(
         assert len(receiver.received) == 3  # two 503s, then taken
         assert len({r.headers["X-Gateway-Event-Id"] for r in receiver.received}) == 1
         assert all(verified(r) for r in receiver.received)
+        await settle_all(gw, clock)
+        await assert_books_close(gw, "design")
+
+
+async def test_a_crossing_whose_admission_was_cancelled_is_reported_when_it_really_happens(
+    redis_server: RedisServer, redis_url: str, sim_app: FastAPI, clock: FakeClock
+) -> None:
+    receiver = Receiver()
+    settings = alert_settings(redis_url, budget_alert_thresholds="100", redis_timeout_seconds=0.3)
+    async with running_gateway(
+        settings, sim_app, clock, alert_transport=httpx.MockTransport(receiver.handle)
+    ) as gw:
+        key = await gw.team_with_key("design", budget_credits=16, budget_period="month")
+        assert (
+            await gw.http.post("/v1/images", json={"prompt": "a"}, headers=bearer(key))
+        ).status_code == 202
+        redis_server.stall(1.5)  # Redis admits the second create after its request gave up
+        lost = await gw.http.post("/v1/images", json={"prompt": "b"}, headers=bearer(key))
+        assert lost.status_code == 503
+        await gw.app.state.services.aftercare.join()
+        assert receiver.received == []  # that admission was undone: nothing was crossed
+        third = await gw.http.post("/v1/images", json={"prompt": "c"}, headers=bearer(key))
+        assert third.status_code == 202  # now 16 of 16, for real
+        await gw.app.state.services.aftercare.join()
+        assert [e["threshold_percent"] for e in receiver.events()] == [100]
         await settle_all(gw, clock)
         await assert_books_close(gw, "design")
 

@@ -154,6 +154,21 @@ redis.call('SET', KEYS[2], string.format('%.0f', new_tat), 'PX', math.ceil(windo
 redis.call('HSET', KEYS[3], ARGV[3], reservation_entry(credits, ARGV[4], now_ms, ARGV[15]))
 move({KEYS[4], KEYS[5], KEYS[6], KEYS[7]}, KEYS[12], 'reserve', ARGV[3], '', ARGV[15], credits, 0)
 for i = 4, 6 do keep(KEYS[i]) end
+local remaining, crossed = -1, ''
+if budget then
+  remaining = budget - used - credits
+  crossed = crossings(budget_hash, budget, used + credits)
+  if crossed ~= '' then
+    -- Kept with the create, so that cancel.lua, undoing an admission whose answer was lost
+    -- (its crossing never reported), takes the marks back and the real crossing is reported.
+    local marks = {}
+    for threshold in string.gmatch(crossed, '%d+') do
+      marks[#marks + 1] = 'alerted:' .. budget .. ':' .. threshold
+    end
+    new_create.alert_marks = marks
+    new_create.alert_period = policy[2] or 'month'
+  end
+end
 new_create.created_ms = now_ms
 new_create.lease_until_ms = now_ms + tonumber(ARGV[10])
 new_create.lease_owner = ARGV[12]
@@ -164,11 +179,6 @@ if ARGV[6] ~= '' then
   redis.call('HSET', KEYS[8], 'fp', ARGV[7], 'state', 'pending', 'res', ARGV[3],
     'expires', now_ms + lifetime)
   redis.call('PEXPIRE', KEYS[8], lifetime + 60000)
-end
-local remaining, crossed = -1, ''
-if budget then
-  remaining = budget - used - credits
-  crossed = crossings(budget_hash, budget, used + credits)
 end
 return {'ok', remaining, math.floor((window - (new_tat - now)) / interval),
   math.ceil((new_tat - now) / 1000), burst, math.floor(window / 1000), crossed, budget or -1}
