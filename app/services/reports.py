@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import UTC, datetime, timedelta
@@ -117,8 +118,10 @@ class Reports:
         wanted = TaskFilter(status, None, since_ms)
         found: list[tuple[TaskPosition, Team, TaskRecord]] = []
         bound: TaskPosition | None = None  # nothing older than this is known complete
-        for team in teams:
-            page = await self._tasks.list_page(team.space, wanted, after=after, limit=limit)
+        pages = await asyncio.gather(
+            *(self._tasks.list_page(t.space, wanted, after=after, limit=limit) for t in teams)
+        )
+        for team, page in zip(teams, pages, strict=True):
             found += [
                 (position, team, record)
                 for position, record in zip(page.positions, page.records, strict=True)

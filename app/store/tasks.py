@@ -97,6 +97,7 @@ class TaskPage:
 # one request. Past this many index entries the page ends short, with a position to resume at.
 SCAN_PER_ITEM = 10
 MAX_SCAN = 1000
+MAX_TIES = 10_000  # tasks of one team recorded in one millisecond: far more than any rate allows
 
 
 def _task_record(
@@ -216,8 +217,8 @@ class TaskStore:
         """Where a newest-first read of the index starts: the highest score to read and how
         many entries at that score to skip. Ties at the cursor's score are skipped by offset,
         from the cursor's rank; a cursor whose task is not in the index (pruned, or another
-        team's in a listing across teams) resumes at its score, and the listing's own
-        comparison skips the ties not older than it."""
+        team's in a listing across teams) resumes at its score past the ties that sort before
+        it (newest-first order breaks ties by id, descending)."""
         if after is None:
             return "+inf", 0
         async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
@@ -226,7 +227,11 @@ class TaskStore:
             pipe.zcount(index, f"({after.created_ms}", "+inf")
             score, rank, newer = await pipe.execute()
         if score is None or rank is None or int(score) != after.created_ms:
-            return str(after.created_ms), 0
+            async with store_errors():
+                tied = await self._redis.zrevrangebyscore(
+                    index, after.created_ms, after.created_ms, start=0, num=MAX_TIES
+                )
+            return str(after.created_ms), sum(1 for task in tied if str(task) > after.task_id)
         return str(after.created_ms), int(rank) - int(newer) + 1
 
     async def _index_chunk(

@@ -81,6 +81,34 @@ async def test_tasks_of_every_team_page_through_newest_first_each_once(
     await assert_books_close(gateway, "alpha", "beta")
 
 
+async def test_paging_across_teams_through_tasks_made_in_one_millisecond(
+    gateway: Gateway, clock: FakeClock
+) -> None:
+    # The clock stands still: every task has the same creation time, ordered by id alone.
+    made: dict[str, list[str]] = {}
+    for team, count in (("alpha", 3), ("beta", 25)):
+        key = await gateway.team_with_key(team, rate_limit_per_minute=1000, max_in_flight=100)
+        answers = [
+            await gateway.http.post("/v1/images", json={"prompt": "p"}, headers=bearer(key))
+            for _ in range(count)
+        ]
+        made[team] = [a.json()["id"] for a in answers]
+    seen: list[str] = []
+    cursor = None
+    for _ in range(100):  # each page must make progress: 28 tasks, one a page
+        params: dict[str, Any] = {"limit": 1}
+        if cursor:
+            params["cursor"] = cursor
+        page = await admin_get(gateway, "/admin/tasks", **params)
+        seen += [t["id"] for t in page["data"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(made["alpha"] + made["beta"])  # each exactly once
+    await settle_all(gateway, clock)
+    await assert_books_close(gateway, "alpha", "beta")
+
+
 async def test_daily_spend_as_json_and_csv_equals_the_books(
     gateway: Gateway, clock: FakeClock
 ) -> None:
