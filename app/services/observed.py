@@ -58,9 +58,11 @@ class Observed:
         """All-time credits per team and model, and ledger events: counters kept in Redis by
         the money scripts (a deleted team's figures add to its id's)."""
         names = {
-            "reserved": "Credits reserved at admission.",
+            "reserved": "Credits brought onto the books: held at admission (or charged beyond "
+            "any hold). Less released: what the team holds and has spent now.",
             "settled": "Credits charged: tasks settled at Rivya's final_credits, or given up.",
-            "released": "Reserved credits given back unspent (refused, failed, cancelled).",
+            "released": "Credits taken off the books unspent: holds given back (refused, failed, "
+            "cancelled) and charges refunded.",
             "refunded": "Charges taken back (a task given up that then failed, a reclaim).",
         }
         flows: dict[str, dict[tuple[str, str], int]] = {f: defaultdict(int) for f in names}

@@ -100,7 +100,8 @@ async def test_ledger_metrics_and_reconciliation_agree_with_rivya_after_a_mixed_
             assert settled - refunded == books.spent
             reserved = samples[("gateway_credits_reserved_total", labels)]
             released = samples.get(("gateway_credits_released_total", labels), 0)
-            assert reserved == settled + released  # every reserved credit charged or given back
+            # Every credit brought onto the books was charged (net) or given back.
+            assert reserved - released == books.spent == settled - refunded
             reserves = sum(1 for e in entries if e["event"] == "reserve")
             assert samples[("gateway_ledger_events_total", (("event", "reserve"), ("team", team)))]
             assert reserves * 8 == reserved
@@ -163,5 +164,7 @@ async def test_a_task_given_up_is_a_suspect_and_its_late_end_corrects_the_charge
         labels = (("model", "flux-kontext-max"), ("team", "alpha"))
         assert samples[("gateway_credits_settled_total", labels)] == 8
         assert samples[("gateway_credits_refunded_total", labels)] == 8
+        assert samples[("gateway_credits_reserved_total", labels)] == 8
+        assert samples[("gateway_credits_released_total", labels)] == 8
         give_ups = (("event", "give_up"), ("team", "alpha"))
         assert samples[("gateway_ledger_events_total", give_ups)] == 1

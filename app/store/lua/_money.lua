@@ -25,8 +25,11 @@ end
 --         unreserved (a task recorded with no live reservation: an anomaly).
 -- ref:    the reservation or task id the money belongs to; task: the task id, "" if none yet.
 -- reserved, spent: the changes, in credits.
--- The total hash also keeps monotonic sums per model for Prometheus counters: credits reserved,
--- charged (settled), given back unspent (released) and charges taken back (refunded).
+-- The total hash also keeps monotonic sums per model for Prometheus counters. Each move's net
+-- (reserved + spent) either brings credits onto the team's books (sum:reserved: a hold, or a
+-- charge beyond any hold) or takes them off unspent (sum:released: a hold given back, a charge
+-- refunded); so reserved - released = what the team holds and has spent now. Charges and
+-- charges taken back are sum:settled and sum:refunded (settled - refunded = spent).
 local function move(spend, ledger, event, ref, task, model, reserved, spent)
   for _, key in ipairs(spend) do
     if reserved ~= 0 then redis.call('HINCRBY', key, 'reserved', reserved) end
@@ -35,12 +38,11 @@ local function move(spend, ledger, event, ref, task, model, reserved, spent)
       redis.call('HINCRBY', key, 'spent:' .. model, spent)
     end
   end
-  local total = spend[4]
-  if reserved > 0 then redis.call('HINCRBY', total, 'sum:reserved:' .. model, reserved) end
+  local total, net = spend[4], reserved + spent
+  if net > 0 then redis.call('HINCRBY', total, 'sum:reserved:' .. model, net) end
+  if net < 0 then redis.call('HINCRBY', total, 'sum:released:' .. model, -net) end
   if spent > 0 then redis.call('HINCRBY', total, 'sum:settled:' .. model, spent) end
   if spent < 0 then redis.call('HINCRBY', total, 'sum:refunded:' .. model, -spent) end
-  local unspent = -reserved - math.max(spent, 0)
-  if unspent > 0 then redis.call('HINCRBY', total, 'sum:released:' .. model, unspent) end
   redis.call('HINCRBY', total, 'events:' .. event, 1)
   redis.call('XADD', ledger, 'MAXLEN', '~', LEDGER_MAX_ENTRIES, '*', 'event', event, 'ref', ref,
     'task', task, 'model', model, 'reserved', reserved, 'spent', spent)

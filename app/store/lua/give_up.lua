@@ -27,8 +27,8 @@ local created = tonumber(redis.call('HGET', KEYS[1], 'created_ms') or '') or 0
 if now_ms - created < tonumber(ARGV[3]) then return -2 end
 local entry = redis.call('HGET', KEYS[2], ARGV[1])
 local held = entry and reservation_of(entry).credits or 0
-local model = redis.call('HGET', KEYS[1], 'model') or (entry and reservation_of(entry).model)
-  or 'unknown'
+local model = redis.call('HGET', KEYS[1], 'model')
+  or cjson.decode(redis.call('HGET', KEYS[1], 'upstream') or '{}').model or 'unknown'
 redis.call('HDEL', KEYS[2], ARGV[1])
 local spend = {KEYS[3], KEYS[4], KEYS[5], KEYS[6]}
 move(spend, KEYS[8], 'give_up', ARGV[1], ARGV[1], model, -held, held)

@@ -27,8 +27,8 @@ if new < 2 then return 1 end
 
 local entry = redis.call('HGET', KEYS[2], ARGV[1])
 local reserved = entry and reservation_of(entry).credits or 0
-local model = redis.call('HGET', KEYS[1], 'model') or (entry and reservation_of(entry).model)
-  or 'unknown'
+-- Tasks recorded before the model was kept with them: Rivya's own view names it.
+local model = redis.call('HGET', KEYS[1], 'model') or cjson.decode(ARGV[3]).model or 'unknown'
 local final = tonumber(ARGV[4])
 if ARGV[2] == 'failed' then final = 0 end
 redis.call('HDEL', KEYS[2], ARGV[1])
