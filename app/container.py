@@ -159,7 +159,9 @@ def build_services(
         org_balance,
         upstream.breaker,
         clock,
+        aftercare,
         low_balance_credits=settings.org_balance_low_credits,
+        figures_max_age=settings.org_balance_cache_seconds,
     )
     return Services(
         settings=settings,

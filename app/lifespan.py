@@ -7,6 +7,7 @@ down, answer 503 ``store_unavailable`` meanwhile, and recover by itself when it 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -120,18 +121,24 @@ def make_lifespan(
 
 
 BACKFILL_SECONDS = 3600.0
-BASELINE_RETRY_SECONDS = 30.0
+BASELINE_RETRY_SECONDS = 10.0
+BASELINE_QUIET_WAIT_SECONDS = 600.0
 
 
 def _first_baseline(services: Services) -> Callable[[], Awaitable[None]]:
     async def attempt() -> None:
-        # Rivya may be down at startup too: keep asking until it answers (or shutdown).
+        # Rivya may be down at start, or creates in flight (an upgrade under traffic): a
+        # baseline taken then is uncertain by what is in flight, so wait a while for a quiet
+        # moment, then take it anyway. Until shutdown, or a baseline exists.
+        quiet_until = time.monotonic() + BASELINE_QUIET_WAIT_SECONDS
         while True:
             try:
-                await services.reconciliation.set_baseline(at_start=True)
-                return
+                quiet = time.monotonic() < quiet_until
+                if await services.reconciliation.first_baseline(wait_for_quiet=quiet):
+                    return
             except (UpstreamFailure, GatewayError):
-                await asyncio.sleep(BASELINE_RETRY_SECONDS)
+                pass
+            await asyncio.sleep(BASELINE_RETRY_SECONDS)
 
     return attempt
 

@@ -8,7 +8,6 @@ Spend comes from Redis, the source of truth, so every replica reports the same n
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -46,13 +45,14 @@ class Observed:
         for state in CIRCUIT_STATES:
             circuit.add_metric([state], 1.0 if self._breaker.state == state else 0.0)
         redis_up = gauge("gateway_redis_up", "1 if Redis answered this scrape's reads.")
+        rivya = await self._rivya()  # never raises: unknown figures are left out
         try:
-            families = await self._from_redis()
+            families = [*await self._from_redis(), *await self._flows()]
         except StoreUnavailable:
             redis_up.add_metric([], 0.0)
-            return [circuit, redis_up]
+            return [circuit, redis_up, *rivya]
         redis_up.add_metric([], 1.0)
-        return [circuit, redis_up, *families, *await self._flows(), *await self._rivya()]
+        return [circuit, redis_up, *families, *rivya]
 
     async def _flows(self) -> list[Metric]:
         """All-time credits per team and model, and ledger events: counters kept in Redis by
@@ -92,15 +92,13 @@ class Observed:
         return [*families, ledger]
 
     async def _rivya(self) -> list[Metric]:
-        """Rivya's balance as this process last asked (at most every ORG_BALANCE_CACHE_SECONDS)
-        and the drift of the books from it."""
-        try:
-            # A scrape must not hang on Rivya: without an answer in time, these are left out.
-            credits, drift = await asyncio.wait_for(
-                self._reconciliation.drift(), BALANCE_SCRAPE_SECONDS
-            )
-        except TimeoutError:
+        """Rivya's balance and the drift of the books from it, refreshed at most every
+        ORG_BALANCE_CACHE_SECONDS. A scrape never waits long for Rivya: it shows the last
+        figures known (none before the first)."""
+        figures = await self._reconciliation.latest(wait=BALANCE_SCRAPE_SECONDS)
+        if figures is None:
             return []
+        credits, drift = figures.balance, figures.drift
         families: list[Metric] = []
         if credits is not None:
             balance = gauge("gateway_rivya_balance_credits", "The org's Rivya balance.")
@@ -117,8 +115,14 @@ class Observed:
                 "What Rivya's balance fell by since the baseline, less what the gateway charged "
                 "and holds: 0 when the books match (GET /admin/upstream explains).",
             )
-            family.add_metric([], drift)
-            families.append(family)
+            family.add_metric([], drift.credits)
+            unexplained = gauge(
+                "gateway_reconciliation_unexplained_credits",
+                "The drift beyond what credits in flight (now, or at the baseline) explain: "
+                "alert when it is not 0.",
+            )
+            unexplained.add_metric([], drift.unexplained)
+            families += [family, unexplained]
         return families
 
     async def _from_redis(self) -> list[GaugeMetricFamily]:

@@ -6,14 +6,19 @@ So from a baseline (Rivya's balance and the gateway's totals at one moment) on:
 
     drift = (baseline balance - balance now) - (spent since) - (reserved now - reserved then)
 
-is 0 when every credit Rivya took is on some team's books. It is briefly negative while a
-create is admitted but not yet at Rivya, and lastingly off when credits moved without the
-gateway knowing (another key on the org's account, a top-up) or when the gateway charged
-without knowing the outcome (a create or task given up: the ledger's suspect events).
+is 0 when every credit Rivya took is on some team's books. Two things move it without anything
+being wrong, and both are bounded: credits reserved now may not be at Rivya yet (a create
+admitted, not yet sent; a task failed and refunded, not yet settled), which can make drift
+negative by up to what is reserved now; and so could credits reserved when the baseline was
+taken, which can make it positive by up to what was reserved then (``uncertain_credits``; 0 for
+a baseline taken with nothing in flight). What lies beyond those bounds is **unexplained**:
+credits moved without the gateway knowing (another key on the org's account, a top-up), or the
+gateway charged without knowing the outcome (the ledger's suspect events).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,7 +26,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.clock import Clock
-from app.errors import GatewayError
+from app.errors import GatewayError, StoreUnavailable
+from app.services.aftercare import Aftercare
 from app.store.ledger import LedgerStore
 from app.store.reconciliation import Baseline, BaselineStore
 from app.store.settlement import SettleQueue
@@ -32,6 +38,7 @@ from app.upstream.resilience import CircuitBreaker
 log = logging.getLogger("app.reconciliation")
 
 SUSPECT_SCAN_PER_TEAM = 1000  # ledger entries read per team for suspects: bounded work
+REFRESH_SECONDS = 60.0  # the longest one refresh of the figures for scrapes may take
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,39 @@ class Books:
 
     spent: int
     reserved: int
+
+
+@dataclass(frozen=True)
+class Drift:
+    rivya_spent: int  # what Rivya's balance fell by since the baseline
+    spent: int  # what the gateway charged since
+    reserved: int  # how much more it holds than then
+    credits: int  # rivya_spent - spent - reserved
+    unexplained: int  # the part no credits in flight (now or at the baseline) can explain
+
+
+@dataclass(frozen=True)
+class Figures:
+    """For scrapes: Rivya's balance and the drift, read together (the books right after the
+    balance), at ``at``. None where unknown."""
+
+    at: float
+    balance: int | None
+    drift: Drift | None
+
+
+def drift_of(baseline: Baseline, books: Books, balance: int) -> Drift:
+    rivya_spent = baseline.rivya_credits - balance
+    spent = books.spent - baseline.gateway_spent
+    reserved = books.reserved - baseline.gateway_reserved
+    credits = rivya_spent - spent - reserved
+    if credits > baseline.uncertain_credits:
+        unexplained = credits - baseline.uncertain_credits
+    elif credits < -books.reserved:
+        unexplained = credits + books.reserved
+    else:
+        unexplained = 0
+    return Drift(rivya_spent, spent, reserved, credits, unexplained)
 
 
 class Reconciliation:
@@ -53,50 +93,70 @@ class Reconciliation:
         cached_balance: Callable[[], Awaitable[int]],
         breaker: CircuitBreaker,
         clock: Clock,
+        aftercare: Aftercare,
         *,
         low_balance_credits: int | None,
+        figures_max_age: float,
     ) -> None:
         self._baselines, self._spend, self._ledger = baselines, spend, ledger
         self._queue, self._balance, self._breaker, self._clock = queue, balance, breaker, clock
-        self._cached_balance = cached_balance
+        self._aftercare, self._cached_balance = aftercare, cached_balance
         self.low_balance_credits = low_balance_credits
+        self._max_age = figures_max_age
         self._was_low = False
+        self._figures: Figures | None = None
+        self._refreshing: asyncio.Task[Any] | None = None
 
     async def books(self) -> Books:
         flows = await self._spend.flows(await self._queue.teams())
         return Books(sum(f.spent for f in flows), sum(f.reserved for f in flows))
 
-    async def set_baseline(self, *, at_start: bool = False) -> Baseline | None:
-        """Take Rivya's balance and the gateway's books now as the baseline. Best taken while
-        nothing is in flight: a create admitted but not yet at Rivya would count as drift.
-        ``at_start``: only if there is none yet, with the balance this process caches (so the
-        start costs Rivya one call, shared with the first reads)."""
-        if at_start and await self._baselines.get() is not None:
-            return None
-        books = await self.books()
-        baseline = Baseline(
-            rivya_credits=await (self._cached_balance if at_start else self._balance)(),
+    async def set_baseline(self) -> Baseline:
+        """Take Rivya's balance and the gateway's books now as the baseline. Credits reserved
+        at that moment may or may not be at Rivya: they are kept as the baseline's uncertainty
+        (so take it when little is in flight)."""
+        baseline = await self._take(self._balance)
+        await self._baselines.put(baseline)
+        return baseline
+
+    async def first_baseline(self, *, wait_for_quiet: bool) -> bool:
+        """At start: set a baseline if there is none (the first of racing replicas wins).
+        With ``wait_for_quiet``, only while nothing is reserved (False: try again later). The
+        balance is this process's cached one (fetched now, and shared with the first reads).
+        True once a baseline exists."""
+        if await self._baselines.get() is not None:
+            return True
+        baseline = await self._take(self._cached_balance)
+        if wait_for_quiet and baseline.uncertain_credits:
+            return False
+        await self._baselines.put(baseline, only_if_absent=True)
+        return True
+
+    async def _take(self, balance_of: Callable[[], Awaitable[int]]) -> Baseline:
+        balance = await balance_of()
+        books = await self.books()  # right after the balance: what moved between is in flight
+        return Baseline(
+            rivya_credits=balance,
             gateway_spent=books.spent,
             gateway_reserved=books.reserved,
             set_at_ms=int(self._clock.now() * 1000),
+            uncertain_credits=books.reserved,
         )
-        stored = await self._baselines.put(baseline, only_if_absent=at_start)
-        return baseline if stored else None
 
-    async def balance(self, *, cached: bool = False) -> tuple[int | None, str | None]:
-        """Rivya's balance (``cached``: as this process last asked, for scrapes), or why it
-        could not be read; warns once as it falls below the threshold."""
+    async def balance(self) -> tuple[int | None, str | None]:
+        """Rivya's balance, or why it could not be read; warns once as it falls below the
+        threshold."""
         try:
-            credits = await (self._cached_balance if cached else self._balance)()
+            credits = await self._balance()
         except UpstreamFailure as failure:
             return None, failure.contract_error().message
         except GatewayError as refused:  # the circuit is open
             return None, refused.message
-        self.note_balance(credits)
+        self._note_balance(credits)
         return credits, None
 
-    def note_balance(self, credits: int) -> None:
-        low = self.low_balance_credits is not None and credits < self.low_balance_credits
+    def _note_balance(self, credits: int) -> None:
+        low = self.is_low(credits)
         if low and not self._was_low:
             log.warning(
                 "rivya balance low",
@@ -108,45 +168,74 @@ class Reconciliation:
         threshold = self.low_balance_credits
         return threshold is not None and credits is not None and credits < threshold
 
+    async def latest(self, *, wait: float) -> Figures | None:
+        """The figures for a scrape: refreshed (one refresh at a time, in the background) once
+        older than ``ORG_BALANCE_CACHE_SECONDS``; waits at most ``wait`` for a refresh, else
+        answers the last figures known (None before the first)."""
+        figures = self._figures
+        if figures is None or self._clock.now() - figures.at >= self._max_age:
+            if self._refreshing is None or self._refreshing.done():
+                self._refreshing = self._aftercare.start(
+                    "refresh the reconciliation figures",
+                    self._refresh,
+                    within_seconds=REFRESH_SECONDS,
+                )
+            await asyncio.wait({self._refreshing}, timeout=wait)
+        return self._figures
+
+    async def _refresh(self) -> None:
+        at = self._clock.now()
+        credits, _ = await self.balance()
+        drift = None
+        if credits is not None:
+            try:
+                baseline = await self._baselines.get()
+                if baseline is not None:
+                    drift = drift_of(baseline, await self.books(), credits)
+            except StoreUnavailable:
+                pass  # the drift is unknown this time; the balance is still worth showing
+        self._figures = Figures(at, credits, drift)
+
     async def report(self) -> dict[str, Any]:
         credits, error = await self.balance()
         baseline = await self._baselines.get()
         report: dict[str, Any] = {
-            "rivya": {
-                "current_credits": credits,
-                "error": error,
-                "circuit": self._breaker.state,
-            },
+            "rivya": {"current_credits": credits, "error": error, "circuit": self._breaker.state},
             "low_balance_credits": self.low_balance_credits,
             "balance_low": self.is_low(credits),
             "baseline": None,
             "since_baseline": None,
             "drift_credits": None,
+            "unexplained_credits": None,
             "suspect_tasks": [],
             "explanation": None,
         }
         if baseline is None:
+            report["explanation"] = "No baseline yet: POST /admin/upstream/baseline sets one."
             return report
         books = await self.books()
-        rivya_spent, spent, reserved, drift = _since(baseline, books, credits)
         report["baseline"] = {
             "rivya_credits": baseline.rivya_credits,
             "set_at": _iso_ms(baseline.set_at_ms),
+            "uncertain_credits": baseline.uncertain_credits,
         }
-        report["since_baseline"] = {
-            "rivya_spent": rivya_spent,
-            "gateway_spent": spent,
-            "gateway_reserved": reserved,
-        }
-        if drift is None:
+        if credits is None:
             return report
-        report["drift_credits"] = drift
+        drift = drift_of(baseline, books, credits)
+        report["since_baseline"] = {
+            "rivya_spent": drift.rivya_spent,
+            "gateway_spent": drift.spent,
+            "gateway_reserved": drift.reserved,
+        }
+        report["drift_credits"] = drift.credits
+        report["unexplained_credits"] = drift.unexplained
         suspects = await self._ledger.suspects(
             await self._queue.teams(), since_ms=baseline.set_at_ms, scan=SUSPECT_SCAN_PER_TEAM
         )
         report["suspect_tasks"] = [
             {
                 "team": space.partition("@")[0],
+                "space": space,
                 "ref": entry.ref,
                 "task": entry.task,
                 "event": entry.event,
@@ -160,42 +249,21 @@ class Reconciliation:
         report["explanation"] = _explain(drift, books.reserved, bool(suspects))
         return report
 
-    async def drift(self) -> tuple[int | None, int | None]:
-        """Rivya's balance (as cached) and the drift, for scrapes: None where unknown."""
-        credits, _ = await self.balance(cached=True)
-        baseline = await self._baselines.get()
-        if baseline is None:
-            return credits, None
-        return credits, _since(baseline, await self.books(), credits)[3]
 
-
-def _since(
-    baseline: Baseline, books: Books, credits: int | None
-) -> tuple[int | None, int, int, int | None]:
-    """Since the baseline: what Rivya's balance fell by, what the gateway charged, how much
-    more it holds, and the drift (None without Rivya's balance)."""
-    spent = books.spent - baseline.gateway_spent
-    reserved = books.reserved - baseline.gateway_reserved
-    if credits is None:
-        return None, spent, reserved, None
-    rivya_spent = baseline.rivya_credits - credits
-    return rivya_spent, spent, reserved, rivya_spent - spent - reserved
-
-
-def _explain(drift: int, reserved: int, suspects: bool) -> str:
-    if drift == 0:
+def _explain(drift: Drift, reserved: int, suspects: bool) -> str:
+    if drift.credits == 0:
         return "The books match Rivya's balance."
-    if drift < 0 and reserved > 0:
+    if drift.unexplained == 0:
         return (
-            "The gateway holds reservations for creates Rivya may not have reached yet; "
-            "look again once nothing is in flight."
+            "Credits in flight explain the difference: reserved now "
+            f"({reserved}) or when the baseline was taken. Look again once they have settled."
         )
     if suspects:
         return (
             "Some creates or tasks were charged without the gateway learning their outcome "
             "(suspect_tasks): their real cost may differ from the charge."
         )
-    if drift > 0:
+    if drift.unexplained > 0:
         return (
             "No gateway task explains it: credits were spent on the org's Rivya account "
             "outside the gateway (another key, the Rivya console). Reset the baseline "

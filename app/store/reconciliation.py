@@ -19,6 +19,9 @@ class Baseline:
     gateway_spent: int
     gateway_reserved: int
     set_at_ms: int
+    # Credits reserved when it was taken, which Rivya may or may not have held then: the drift
+    # may be off by up to this much without anything being wrong.
+    uncertain_credits: int = 0
 
 
 class BaselineStore:

@@ -122,7 +122,7 @@ async def test_ledger_metrics_and_reconciliation_agree_with_rivya_after_a_mixed_
             )
             assert made.status_code < 300, made.text
         drifted = await admin_get(gw, "/admin/upstream")
-        assert drifted["drift_credits"] == 8
+        assert drifted["drift_credits"] == drifted["unexplained_credits"] == 8
         assert drifted["suspect_tasks"] == []
         assert "outside the gateway" in drifted["explanation"]
         assert ORG_KEY not in str(drifted)
@@ -168,3 +168,32 @@ async def test_a_task_given_up_is_a_suspect_and_its_late_end_corrects_the_charge
         assert samples[("gateway_credits_released_total", labels)] == 8
         give_ups = (("event", "give_up"), ("team", "alpha"))
         assert samples[("gateway_ledger_events_total", give_ups)] == 1
+
+
+async def test_credits_in_flight_move_the_drift_but_explain_it(
+    redis_url: str, sim_app: FastAPI, clock: FakeClock
+) -> None:
+    async with running_gateway(audit_settings(redis_url), sim_app, clock) as gw:
+        key = await gw.team_with_key("alpha", rate_limit_per_minute=1000)
+        # A task Rivya failed and refunded, which the gateway has not polled yet: a baseline
+        # taken now counts its 8 credits as held, while Rivya holds nothing.
+        gw.sim.set_faults(force_fail_next=1)
+        assert (await create(gw, key)).status_code == 202
+        clock.advance(120)
+        taken = await gw.http.post("/admin/upstream/baseline", headers=admin_headers())
+        assert taken.json()["baseline"]["uncertain_credits"] == 8
+        # Creates admitted and sent meanwhile, not yet settled: Rivya holds them too.
+        for _ in range(3):
+            assert (await create(gw, key)).status_code == 202
+        during = await admin_get(gw, "/admin/upstream")
+        assert during["unexplained_credits"] == 0
+        samples = await scrape(gw)
+        assert samples[("gateway_reconciliation_unexplained_credits", ())] == 0
+        await settle_all(gw, clock)
+        await assert_books_close(gw, "alpha")
+        # The failed task settled at 0: the drift is what the baseline could not know, and
+        # within its uncertainty, so nothing is unexplained and no alert fires.
+        after = await admin_get(gw, "/admin/upstream")
+        assert after["drift_credits"] == 8
+        assert after["unexplained_credits"] == 0
+        assert "in flight" in after["explanation"]
