@@ -22,10 +22,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from app.clock import Clock
+from app.clock import Clock, iso_timestamp
 from app.errors import GatewayError, StoreUnavailable
 from app.services.aftercare import Aftercare
 from app.store.ledger import LedgerStore
@@ -277,4 +276,4 @@ def _explain(drift: Drift, reserved: int, suspects: bool) -> str:
 
 
 def _iso_ms(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return iso_timestamp(ms / 1000)

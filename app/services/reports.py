@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.catalog import FieldError
-from app.clock import Clock
+from app.clock import Clock, iso_timestamp
 from app.domain import TaskRecord, Team
 from app.errors import NotFound, ValidationFailed
 from app.services.tasks import MAX_LIST_LIMIT, encode_cursor, listing_bounds, parse_since
@@ -157,7 +157,7 @@ def _is_stream_id(text: str) -> bool:
 def _ledger_row(entry: LedgerEntry) -> dict[str, Any]:
     return {
         "id": entry.id,
-        "at": datetime.fromtimestamp(entry.at_ms / 1000, tz=UTC).isoformat(timespec="milliseconds"),
+        "at": iso_timestamp(entry.at_ms / 1000),
         "event": entry.event,
         "ref": entry.ref,
         "task": entry.task,

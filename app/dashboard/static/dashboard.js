@@ -417,7 +417,11 @@
     const drift = setText("drift",
       up.drift_credits === null || up.drift_credits === undefined ? "no baseline"
         : fmt(up.drift_credits), { credits: up.drift_credits });
-    drift.classList.toggle("warn", Boolean(up.drift_credits));
+    // Credits in flight move the drift without anything being wrong: warn on the rest only.
+    drift.classList.toggle("warn", Boolean(up.unexplained_credits));
+    setText("drift-note", up.unexplained_credits
+      ? `${fmt(up.unexplained_credits)} unexplained` : "Rivya vs. the gateway's books",
+    { credits: up.unexplained_credits ?? "" });
 
     const facts = [
       ["Rivya balance", rivya.current_credits === null ? "unknown" : fmt(rivya.current_credits)],
@@ -437,7 +441,11 @@
       facts.push(["Since the baseline", `Rivya charged ${fmt(since.rivya_spent)} · gateway ` +
         `settled ${fmt(since.gateway_spent)} + reserved ${fmt(since.gateway_reserved)}`]);
     }
-    facts.push(["Drift", up.drift_credits === null ? "–" : `${fmt(up.drift_credits)} credits`]);
+    facts.push(["Drift", up.drift_credits === null ? "–" : `${fmt(up.drift_credits)} credits`
+      + (up.unexplained_credits ? ` (${fmt(up.unexplained_credits)} unexplained)` : "")]);
+    if (up.baseline && up.baseline.uncertain_credits) {
+      facts.push(["In flight at the baseline", `${fmt(up.baseline.uncertain_credits)} credits`]);
+    }
     if (up.explanation) facts.push(["In short", up.explanation]);
     const list = h("dl", { class: "facts" }, ...facts.flatMap(([term, value]) =>
       [h("dt", { text: term }), h("dd", { text: value })]));
