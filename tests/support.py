@@ -222,6 +222,13 @@ def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
+async def admin_get(gw: Gateway, path: str, **params: Any) -> Any:
+    """GET an admin route that must answer 200; its JSON."""
+    response = await gw.http.get(path, params=params, headers=admin_headers())
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 

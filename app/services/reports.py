@@ -12,13 +12,14 @@ from app.catalog import FieldError
 from app.clock import Clock, iso_timestamp
 from app.domain import TaskRecord, Team
 from app.errors import NotFound, ValidationFailed
-from app.services.tasks import MAX_LIST_LIMIT, encode_cursor, listing_bounds, parse_since
+from app.services.tasks import decode_cursor, encode_cursor, listing_bounds
 from app.store.ledger import LedgerEntry, LedgerStore
 from app.store.spend import SpendStore
 from app.store.tasks import TaskFilter, TaskPosition, TaskStore
 from app.store.teams import TeamStore
 
 MAX_DAYS = 400  # day hashes are kept 400 days (store/admission.py)
+MAX_LEDGER_PAGE = 1000
 # The daily report's per-day lists, in the CSV's column order after date and team.
 DAILY_FIELDS = ("spent", "reserved", "tasks_created", "tasks_succeeded", "tasks_failed")
 CSV_COLUMNS = (
@@ -77,18 +78,13 @@ class Reports:
         self, team_id: str, *, before: str | None, since: str | None, limit: int
     ) -> dict[str, Any]:
         """A page of the team's ledger, newest first; ``next_cursor`` resumes after it."""
-        details = []
-        if not 1 <= limit <= MAX_LIST_LIMIT * 10:
-            details.append(FieldError("limit", f"must be from 1 to {MAX_LIST_LIMIT * 10}"))
-        if before is not None and not _is_stream_id(before):
-            details.append(FieldError("cursor", "is not a cursor from a previous page"))
-        since_ms = None
-        try:
-            since_ms = parse_since(since) if since is not None else None
-        except ValidationFailed as bad:
-            details += bad.details
-        if details:
-            raise ValidationFailed(details=details)
+        before, since_ms = listing_bounds(
+            limit=limit,
+            cursor=before,
+            since=since,
+            decode=_ledger_cursor,
+            max_limit=MAX_LEDGER_PAGE,
+        )
         team = await self._team(team_id)
         entries = await self._ledger.page(
             team.space, before=before, since_ms=since_ms, limit=limit + 1
@@ -113,7 +109,9 @@ class Reports:
         """Tasks of one team or of all, newest first, with a cursor. Across teams each team's
         index is read from the cursor on and the pages merged; a team whose scan stopped short
         bounds the page, so no task is ever skipped."""
-        after, since_ms = listing_bounds(limit=limit, cursor=cursor, since=since)
+        after, since_ms = listing_bounds(
+            limit=limit, cursor=cursor, since=since, decode=decode_cursor
+        )
         teams = await self._chosen(team_id)
         wanted = TaskFilter(status, None, since_ms)
         found: list[tuple[TaskPosition, Team, TaskRecord]] = []
@@ -149,9 +147,14 @@ class Reports:
         return team
 
 
-def _is_stream_id(text: str) -> bool:
+def _ledger_cursor(text: str) -> str:
+    """A ledger cursor is the id of the last entry seen: "<ms>-<sequence>"."""
     ms, _, seq = text.partition("-")
-    return ms.isdigit() and seq.isdigit() and len(text) <= 40
+    if not (ms.isdigit() and seq.isdigit() and len(text) <= 40):
+        raise ValidationFailed(
+            details=[FieldError("cursor", "is not a cursor from a previous page's next_cursor")]
+        )
+    return text
 
 
 def _ledger_row(entry: LedgerEntry) -> dict[str, Any]:

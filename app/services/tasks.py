@@ -15,8 +15,10 @@ import binascii
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from app import context
 from app.auth.callers import Caller
@@ -109,17 +111,26 @@ def parse_since(since: str) -> int:
     return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
+Position = TypeVar("Position")
+
+
 def listing_bounds(
-    *, limit: int, cursor: str | None, since: str | None
-) -> tuple[TaskPosition | None, int | None]:
-    """The cursor's position and ``since`` in ms, checked together so that one 400 names
-    every bad one."""
+    *,
+    limit: int,
+    cursor: str | None,
+    since: str | None,
+    decode: Callable[[str], Position],
+    max_limit: int = MAX_LIST_LIMIT,
+) -> tuple[Position | None, int | None]:
+    """The cursor's position (``decode``d) and ``since`` in ms, checked together so that one
+    400 names every bad one."""
     details: list[FieldError] = []
-    if not 1 <= limit <= MAX_LIST_LIMIT:
-        details.append(FieldError("limit", f"must be from 1 to {MAX_LIST_LIMIT}"))
-    after = since_ms = None
+    if not 1 <= limit <= max_limit:
+        details.append(FieldError("limit", f"must be from 1 to {max_limit}"))
+    after = None
+    since_ms = None
     try:
-        after = decode_cursor(cursor) if cursor is not None else None
+        after = decode(cursor) if cursor is not None else None
     except ValidationFailed as bad:
         details += bad.details
     try:
@@ -253,7 +264,9 @@ class TaskService:
         """The caller's team's tasks, newest first, as the gateway last knew them: the settler
         keeps stored states current, so a listing never asks Rivya (it could not afford to for
         a page of running tasks). Pass the same filters with each page's cursor."""
-        after, since_ms = listing_bounds(limit=limit, cursor=cursor, since=since)
+        after, since_ms = listing_bounds(
+            limit=limit, cursor=cursor, since=since, decode=decode_cursor
+        )
         wanted = TaskFilter(status, client_request_id, since_ms)
         # A client_request_id filter scans too (bounded, with a cursor): a key reused after its
         # claim expired names several tasks, and every one of them is listed.

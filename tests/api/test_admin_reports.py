@@ -9,13 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.clock import FakeClock
-from tests.support import Gateway, admin_headers, assert_books_close, bearer, settle_all
-
-
-async def admin_get(gw: Gateway, path: str, **params: Any) -> Any:
-    response = await gw.http.get(path, params=params, headers=admin_headers())
-    assert response.status_code == 200, response.text
-    return response.json()
+from tests.support import Gateway, admin_get, admin_headers, assert_books_close, bearer, settle_all
 
 
 async def make_tasks(gw: Gateway, clock: FakeClock) -> dict[str, list[str]]:

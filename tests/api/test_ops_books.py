@@ -16,6 +16,7 @@ from tests.api.test_money_audit import Upstream, audit_settings, create
 from tests.support import (
     ORG_KEY,
     Gateway,
+    admin_get,
     admin_headers,
     assert_books_close,
     rivya_charged,
@@ -24,12 +25,6 @@ from tests.support import (
     simulator_app,
     total_spend,
 )
-
-
-async def admin_get(gw: Gateway, path: str, **params: Any) -> Any:
-    response = await gw.http.get(path, params=params, headers=admin_headers())
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 async def whole_ledger(gw: Gateway, team: str) -> list[dict[str, Any]]:
