@@ -107,10 +107,7 @@ class Admission:
     def _report_crossings(
         self, team: Team, create: PendingCreate, decision: Admitted | Refused
     ) -> None:
-        if isinstance(decision, Admitted):
-            budget, remaining, refused = decision.budget, decision.budget_remaining, False
-        else:
-            budget, remaining, refused = decision.budget, decision.budget_remaining, True
+        budget, remaining = decision.budget, decision.budget_remaining
         for threshold in decision.thresholds_crossed:
             assert budget is not None
             self._alerts.crossed(
@@ -120,7 +117,7 @@ class Admission:
                     threshold_percent=threshold,
                     budget_credits=budget,
                     used_credits=budget - (remaining or 0),
-                    refused=refused,
+                    refused=isinstance(decision, Refused),
                 )
             )
 

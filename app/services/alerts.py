@@ -19,12 +19,11 @@ import hmac
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from app.clock import Clock
+from app.clock import Clock, iso_timestamp
 from app.domain import Team
 from app.services.aftercare import Aftercare
 
@@ -48,7 +47,7 @@ class Crossing:
             "id": f"budget:{self.team.space}:{self.period_id}:{self.budget_credits}:"
             f"{self.threshold_percent}",
             "type": "budget.threshold_crossed",
-            "created_at": datetime.fromtimestamp(now, tz=UTC).isoformat(timespec="seconds"),
+            "created_at": iso_timestamp(now),
             "team": self.team.id,
             "budget_period": self.team.budget_period,
             "period_id": self.period_id,
