@@ -8,8 +8,10 @@ import httpx
 from redis.asyncio import Redis
 
 from app.auth.callers import CallerResolver
+from app.auth.tokens import TokenSigner
 from app.catalog import Catalog
 from app.clock import Clock
+from app.cors import KnownOrigins
 from app.metrics import Metrics
 from app.services.admission import Admission
 from app.services.aftercare import Aftercare
@@ -25,6 +27,7 @@ from app.services.reports import Reports
 from app.services.settlement import PollSchedule, Settlement, SettlePass
 from app.services.tasks import TaskService
 from app.services.teams import TeamService
+from app.services.tokens import TokenService
 from app.services.uploads import DecodeBudget
 from app.services.usage import UsageService
 from app.settings import Settings
@@ -39,6 +42,7 @@ from app.store.settlement import SettleQueue
 from app.store.spend import SpendStore
 from app.store.tasks import TaskStore
 from app.store.teams import TeamStore
+from app.store.tokens import TokenRevocationStore
 from app.upstream.client import RivyaClient
 from app.worker.settler import Settler
 
@@ -61,6 +65,8 @@ class Services:
     observed: Observed
     reports: Reports
     reconciliation: Reconciliation
+    tokens: TokenService
+    known_origins: KnownOrigins
 
 
 def poll_schedule(settings: Settings) -> PollSchedule:
@@ -86,7 +92,11 @@ def build_services(
     metrics = metrics or Metrics()
     aftercare = Aftercare()
     keys = KeySpace(settings.redis_key_prefix)
-    scripts = Scripts(redis, ledger_max_entries=settings.ledger_max_entries_per_team)
+    scripts = Scripts(
+        redis,
+        ledger_max_entries=settings.ledger_max_entries_per_team,
+        token_credits_ttl_seconds=settings.task_retention_days * 86_400,
+    )
     team_store = TeamStore(redis, keys, scripts)
     key_store = ApiKeyStore(redis, keys)
     task_store = TaskStore(
@@ -147,6 +157,7 @@ def build_services(
         ),
     )
     spend = SpendStore(redis, keys)
+    revocations = TokenRevocationStore(redis, keys)
     ledger = LedgerStore(redis, keys)
     org_balance = CachedBalance(upstream.balance, clock, seconds=settings.org_balance_cache_seconds)
     usage = UsageService(spend, team_store, clock, org_balance=org_balance)
@@ -163,14 +174,26 @@ def build_services(
         low_balance_credits=settings.org_balance_low_credits,
         figures_max_age=settings.org_balance_cache_seconds,
     )
+    callers = CallerResolver(
+        key_store,
+        team_store,
+        revocations,
+        clock,
+        cache_seconds=settings.key_cache_seconds,
+        signer=token_signer(settings),
+    )
+
+    async def every_teams_origins() -> list[list[str]]:
+        return [team.cors_origins for team in await team_store.list()]
+
     return Services(
         settings=settings,
         catalog=catalog,
         default_model=settings.default_model or catalog.default_model,
         health=Health(redis, keys, upstream.breaker),
-        callers=CallerResolver(
-            key_store, team_store, clock, cache_seconds=settings.key_cache_seconds
-        ),
+        callers=callers,
+        tokens=TokenService(token_signer(settings), revocations, callers, clock),
+        known_origins=KnownOrigins(every_teams_origins, settings.key_cache_seconds),
         teams=TeamService(team_store, key_store, catalog, clock),
         tasks=TaskService(
             task_store,
@@ -198,6 +221,13 @@ def build_services(
             burst=settings.read_burst_per_team,
         ),
     )
+
+
+def token_signer(settings: Settings) -> TokenSigner | None:
+    secret, previous = settings.gateway_token_secret, settings.gateway_token_previous_secret
+    if secret is None or not secret.get_secret_value():
+        return None
+    return TokenSigner(secret.get_secret_value(), previous.get_secret_value() if previous else None)
 
 
 def _webhook(settings: Settings, client: httpx.AsyncClient | None) -> Webhook | None:

@@ -17,6 +17,7 @@ class RequestContext:
     key_id: str | None = None
     subject: str | None = None  # the end user a browser token names; None for a team key
     credits: int | None = None  # credits this request reserved (an admitted create)
+    origin_allowed: bool = False  # the caller's team allows the request's Origin (CORS)
     task_id: str | None = None
     upstream_request_id: str | None = None
     # The create's idempotency key (given, or assigned by the gateway): the handle an unknown
@@ -37,6 +38,15 @@ def open_context(request_id: str) -> RequestContext:
     return ctx
 
 
+def current() -> RequestContext | None:
+    return _current.get()
+
+
+def note_origin_allowed() -> None:
+    if (ctx := _current.get()) is not None:
+        ctx.origin_allowed = True
+
+
 def current_request_id() -> str:
     ctx = _current.get()
     return ctx.request_id if ctx else new_request_id()
@@ -45,6 +55,11 @@ def current_request_id() -> str:
 def note_team(team: str, key_id: str | None = None) -> None:
     if (ctx := _current.get()) is not None:
         ctx.team, ctx.key_id = team, key_id
+
+
+def note_subject(subject: str) -> None:
+    if (ctx := _current.get()) is not None:
+        ctx.subject = subject
 
 
 def note_credits(credits: int) -> None:

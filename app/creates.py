@@ -10,18 +10,39 @@ from typing import Any, Literal
 from app.periods import PeriodStamps
 
 # "cancelled": its own request cancelled it before the admission ran (cancel.lua).
-Refusal = Literal["budget", "rate", "in_flight", "no_team", "cancelled", "revoked", "model"]
+Refusal = Literal[
+    "budget",
+    "rate",
+    "in_flight",
+    "no_team",
+    "cancelled",
+    "revoked",
+    "model",
+    "subject_rate",
+    "token_cap",
+]
 # Each refusal as ops see it (metrics, the spend report): the error code its caller got, and
 # in_flight_limited for the in-flight cap (answered 429 rate_limited too).
 REFUSAL_CODES: dict[str, str] = {
     "budget": "budget_exceeded",
     "rate": "rate_limited",
     "in_flight": "in_flight_limited",
+    "subject_rate": "rate_limited",
+    "token_cap": "budget_exceeded",
     "no_team": "api_key_invalid",
     "cancelled": "store_unavailable",
     "revoked": "api_key_revoked",
     "model": "model_not_allowed",
 }
+
+
+@dataclass(frozen=True)
+class TokenLimits:
+    """What admission checks for a create made with a browser token, besides the team's."""
+
+    issued_at: int  # revoked if at or before the team's or the subject's "not before"
+    subject_rate_per_minute: int | None  # the team's per_subject_rate_limit_per_minute
+    max_credits: int | None  # the token's own cap
 
 
 @dataclass(frozen=True)
@@ -51,6 +72,17 @@ class PendingCreate:
     # Whose lease this copy of the create stands for: only its holder may hand it back or
     # release it. Set by whoever takes the lease; not part of the create itself.
     owner: str = ""
+    subject: str | None = None  # a browser token's end user: only it sees the task
+    token_id: str | None = None  # the browser token whose own credit cap it counts against
+
+    @property
+    def claim_id(self) -> str:
+        """What the idempotency claim is keyed by: the client_request_id, within the subject
+        for a browser token (end users of one team never see each other's requests)."""
+        crid = self.client_request_id or ""
+        if not crid or self.subject is None:
+            return crid
+        return f"s{len(self.subject)}:{self.subject}:{crid}"
 
     def to_json(self) -> str:
         return json.dumps(
@@ -64,6 +96,8 @@ class PendingCreate:
                 "crid": self.client_request_id or "",
                 "key_id": self.key_id or "",
                 "created_ms": self.created_ms,
+                "sub": self.subject or "",
+                "tok": self.token_id or "",
             },
             separators=(",", ":"),
         )
@@ -82,6 +116,8 @@ class PendingCreate:
             key_id=data["key_id"] or None,
             created_ms=int(data["created_ms"]),
             owner=str(data.get("lease_owner", "")),
+            subject=data.get("sub") or None,
+            token_id=data.get("tok") or None,
         )
 
 

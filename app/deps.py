@@ -1,6 +1,10 @@
-"""Dependency aliases for routes, declared once: ``ServicesDep``, ``TeamCaller``, ``AdminOnly``,
-``IdempotencyKey``, ``WaitSeconds``. All are async: FastAPI runs sync dependencies in a thread
-pool, a hop per request for nothing."""
+"""Dependency aliases for routes, declared once: ``ServicesDep``, ``TeamCaller`` (a team key or a
+browser token), ``KeyCaller`` (a team key only: a token gets 403), their ``…Reader`` forms,
+``AdminOnly``, ``IdempotencyKey``, ``WaitSeconds``. All are async: FastAPI runs sync
+dependencies in a thread pool, a hop per request for nothing.
+
+A request that carries an ``Origin`` (a browser's) must come from one of its team's
+``cors_origins``, whatever its credential: else 403 ``origin_not_allowed``."""
 
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ from fastapi import Depends, Header, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth.callers import Caller, check_admin
+from app.auth.origins import check_origin
 from app.container import Services
+from app.errors import Forbidden
 
 # Declared so OpenAPI shows the bearer scheme; the header itself is read and judged by auth.
 _bearer = HTTPBearer(auto_error=False)
@@ -26,10 +32,27 @@ ServicesDep = Annotated[Services, Depends(_services)]
 
 
 async def _team_caller(request: Request, services: ServicesDep, _: BearerDoc) -> Caller:
-    return await services.callers.team_caller(request.headers.get("authorization"))
+    caller = await services.callers.team_caller(request.headers.get("authorization"))
+    check_origin(request.headers.get("origin"), caller.team)
+    return caller
 
 
+# A team key, or a browser token: the routes a browser token may use (create and read tasks,
+# upload files, its own usage).
 TeamCaller = Annotated[Caller, Depends(_team_caller)]
+
+
+async def _key_caller(caller: TeamCaller) -> Caller:
+    if caller.token is not None:
+        raise Forbidden(
+            "A browser token may only create and read its tasks, upload files and read its "
+            "usage; this route needs the team's key."
+        )
+    return caller
+
+
+# A team key only: a browser token gets 403 forbidden.
+KeyCaller = Annotated[Caller, Depends(_key_caller)]
 
 
 async def _team_reader(caller: TeamCaller, services: ServicesDep) -> Caller:
@@ -41,11 +64,19 @@ async def _team_reader(caller: TeamCaller, services: ServicesDep) -> Caller:
 TeamReader = Annotated[Caller, Depends(_team_reader)]
 
 
+async def _key_reader(caller: KeyCaller, services: ServicesDep) -> Caller:
+    services.reads.check(caller.team.space)
+    return caller
+
+
+KeyReader = Annotated[Caller, Depends(_key_reader)]
+
+
 async def _optional_team_caller(request: Request, services: ServicesDep) -> Caller | None:
     authorization = request.headers.get("authorization")
     if authorization is None:
         return None
-    return await services.callers.team_caller(authorization)
+    return await _key_caller(await _team_caller(request, services, None))
 
 
 OptionalTeamCaller = Annotated[Caller | None, Depends(_optional_team_caller)]

@@ -95,6 +95,8 @@ class TaskRecord(BaseModel):
     upstream: RivyaTask
     client_request_id: str | None = None
     key_id: str | None = None
+    subject: str | None = None  # made with a browser token: only its subject sees it
+    token_id: str | None = None  # the token whose credit cap it counts against
 
     @property
     def id(self) -> str:

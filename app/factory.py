@@ -8,9 +8,10 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from app.api import admin, compat, dashboard, files, images, ops
+from app.api import admin, compat, dashboard, files, images, ops, tokens
 from app.catalog import Catalog, load_catalog
 from app.clock import Clock, SystemClock
+from app.cors import CorsMiddleware
 from app.handlers import install_error_handlers
 from app.lifespan import make_lifespan
 from app.metrics import Metrics
@@ -53,6 +54,7 @@ def create_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(CorsMiddleware)  # inside GatewayMiddleware: it reads the request context
     app.add_middleware(
         GatewayMiddleware,
         max_body_bytes=settings.max_body_bytes,
@@ -63,6 +65,7 @@ def create_app(
     )
     for router in (
         images.router,
+        tokens.router,
         files.router,
         files.compat_router,
         compat.router,

@@ -148,6 +148,7 @@ def secrets_of(settings: Settings) -> list[str]:
     for secret in (
         settings.gateway_admin_token,
         settings.gateway_token_secret,
+        settings.gateway_token_previous_secret,
         settings.alert_webhook_secret,
     ):
         if secret is not None:

@@ -182,6 +182,39 @@ class TeamPatch(BaseModel):
     per_subject_rate_limit_per_minute: int | None = Field(default=None, ge=1)
 
 
+SUBJECT_PATTERN = r"^[A-Za-z0-9._:@|-]{1,128}$"
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    subject: str = Field(
+        pattern=SUBJECT_PATTERN,
+        description="The end user the token acts for (your own id for them): 1-128 characters "
+        "of A-Z a-z 0-9 . _ : @ | -. Its tasks and files are visible only to it.",
+    )
+    ttl_seconds: int = Field(default=900, ge=1, le=3600, description="At most an hour.")
+    max_credits: int | None = Field(
+        default=None, ge=0, description="A credit cap of the token's own (reserved like a budget)."
+    )
+
+
+class TokenOut(BaseModel):
+    token: str = Field(description="Give it to the browser: Authorization: Bearer <token>.")
+    token_id: str
+    subject: str
+    expires_at: str
+    max_credits: int | None
+
+
+class TokenRevoke(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    subject: str | None = Field(
+        default=None, pattern=SUBJECT_PATTERN, description="None: every token of the team."
+    )
+
+
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

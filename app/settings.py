@@ -21,6 +21,7 @@ _FILE_BACKED = {
     "gateway_admin_token": "GATEWAY_ADMIN_TOKEN_FILE",
     "gateway_token_secret": "GATEWAY_TOKEN_SECRET_FILE",
     "alert_webhook_secret": "ALERT_WEBHOOK_SECRET_FILE",
+    "gateway_token_previous_secret": "GATEWAY_TOKEN_PREVIOUS_SECRET_FILE",
 }
 
 
@@ -84,6 +85,10 @@ class Settings(StoreSettings):
     gateway_admin_token_file: Path | None = None
     gateway_token_secret: SecretStr | None = None
     gateway_token_secret_file: Path | None = None
+    # During a rotation: tokens signed with the previous secret are still accepted (they live an
+    # hour at most: remove it an hour after the new secret is in place).
+    gateway_token_previous_secret: SecretStr | None = None
+    gateway_token_previous_secret_file: Path | None = None
 
     # Behaviour
     default_model: str | None = None  # None: the catalogue's default (flux-kontext-max)
@@ -217,6 +222,7 @@ class Settings(StoreSettings):
         for name, secret in (
             ("GATEWAY_ADMIN_TOKEN", self.gateway_admin_token),
             ("GATEWAY_TOKEN_SECRET", self.gateway_token_secret),
+            ("GATEWAY_TOKEN_PREVIOUS_SECRET", self.gateway_token_previous_secret),
         ):
             if secret is not None and 0 < len(secret.get_secret_value()) < 16:
                 raise ValueError(f"{name} must be at least 16 characters")

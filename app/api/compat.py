@@ -8,7 +8,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.api.responses import created_headers, json_body, rivya_task_response
-from app.deps import IdempotencyKey, OptionalTeamCaller, ServicesDep, TeamCaller, TeamReader
+from app.deps import (
+    IdempotencyKey,
+    KeyReader,
+    OptionalTeamCaller,
+    ServicesDep,
+    TeamCaller,
+    TeamReader,
+)
 from app.schemas import CREATE_FAILURES
 from app.services.generations import parse_rivya_create
 
@@ -45,7 +52,7 @@ async def get_generation(task_id: str, caller: TeamReader, services: ServicesDep
 
 
 @router.get("/credits", summary="The team's remaining budget, as Rivya's credits")
-async def credits(caller: TeamReader, services: ServicesDep) -> dict[str, int]:
+async def credits(caller: KeyReader, services: ServicesDep) -> dict[str, int]:
     return {"current_credits": await services.usage.credits(caller.team)}
 
 

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.uploads import multipart_doc, read_upload
 from app.catalog import FieldError
-from app.deps import ServicesDep, TeamCaller, TeamReader
+from app.deps import KeyReader, ServicesDep, TeamCaller
 from app.errors import ValidationFailed
 from app.schemas import FileOut
 
@@ -26,13 +26,13 @@ async def upload_file(request: Request, caller: TeamCaller, services: ServicesDe
     """Image files only: JPEG, PNG or WebP judged by their bytes, at most the catalogue's size."""
     upload = await read_upload(request, file_field="file")
     record = await services.files.upload(
-        caller.team, upload.data, name=upload.filename, kind="image"
+        caller.team, upload.data, name=upload.filename, kind="image", subject=caller.subject
     )
     return JSONResponse(FileOut.model_validate(record.public()).model_dump(), status_code=201)
 
 
 @router.get("/v1/files/{file_id}", summary="An uploaded file")
-async def get_file(file_id: str, caller: TeamReader, services: ServicesDep) -> FileOut:
+async def get_file(file_id: str, caller: KeyReader, services: ServicesDep) -> FileOut:
     return FileOut.model_validate((await services.files.get(caller.team, file_id)).public())
 
 
@@ -51,10 +51,11 @@ async def upload_file_compat(
         name=upload.filename,
         kind=kind,
         model_id=upload.fields.get("model") or None,
+        subject=caller.subject,
     )
     return JSONResponse(record.upstream, status_code=201)
 
 
 @compat_router.get("/files/{file_id}", summary="File metadata (Rivya's shape)")
-async def get_file_compat(file_id: str, caller: TeamReader, services: ServicesDep) -> JSONResponse:
+async def get_file_compat(file_id: str, caller: KeyReader, services: ServicesDep) -> JSONResponse:
     return JSONResponse((await services.files.get(caller.team, file_id)).upstream)

@@ -12,7 +12,7 @@ from app.api.uploads import multipart_doc, read_upload
 from app.auth.callers import Caller
 from app.catalog import FieldError, ModelSpec
 from app.container import Services
-from app.deps import IdempotencyKey, ServicesDep, TeamCaller, TeamReader, WaitSeconds
+from app.deps import IdempotencyKey, KeyReader, ServicesDep, TeamCaller, TeamReader, WaitSeconds
 from app.errors import ValidationFailed
 from app.schemas import CREATE_FAILURES, ImageCreate, ModelList, ModelOut, TaskList, TaskOut, Usage
 from app.services.generations import GenerationRequest, edit_form_body, parse_image_create
@@ -86,7 +86,12 @@ async def edit_image(
     )
     services.tasks.check_model(caller, checked)
     record = await services.files.upload(
-        caller.team, upload.data, name=upload.filename, kind="image", model_id=checked.model.id
+        caller.team,
+        upload.data,
+        name=upload.filename,
+        kind="image",
+        model_id=checked.model.id,
+        subject=caller.subject,
     )
     generation = parse_image_create(
         {**body, "reference_file_id": record.id},
@@ -154,13 +159,22 @@ async def get_image(
     return task_response(await services.tasks.get(caller, task_id, wait=wait))
 
 
-@router.get("/usage", summary="This team's spend, budget and limits in the current period")
-async def usage(caller: TeamReader, services: ServicesDep) -> Usage:
-    return Usage.model_validate(await services.usage.usage(caller.team))
+@router.get(
+    "/usage",
+    summary="This team's spend, budget and limits in the current period "
+    "(a browser token: its own spend, cap and limits)",
+)
+async def usage(caller: TeamReader, services: ServicesDep) -> dict[str, Any]:
+    if caller.token is not None:
+        return await services.usage.token_usage(caller.team, caller.token)
+    usage: dict[str, Any] = Usage.model_validate(
+        await services.usage.usage(caller.team)
+    ).model_dump()
+    return usage
 
 
 @router.get("/models", summary="Models this team may use")
-async def list_models(caller: TeamReader, services: ServicesDep) -> ModelList:
+async def list_models(caller: KeyReader, services: ServicesDep) -> ModelList:
     models = [m for m in services.catalog.models if caller.team.may_use(m.id)]
     return ModelList(data=[_model_out(m) for m in models if m.api_status == "available"])
 

@@ -1,9 +1,11 @@
 """Who is calling: turns an ``Authorization`` header into a ``Caller`` or a 401.
 
-Key records and their teams are cached in-process for ``KEY_CACHE_SECONDS`` so a hot key costs
-no Redis round trip; the secret is still verified on every request. Reads may use a revoked key
-for at most that long; a paid create never can, since the admission script checks the key's and
-the team's standing itself (store/lua/admit.lua).
+A team key, or a browser token minted with one (``auth/tokens.py``). Key records, their teams
+and the teams' token revocations are cached in-process for ``KEY_CACHE_SECONDS`` so a hot key or
+token costs no Redis round trip; the secret or signature is still verified on every request.
+Reads may use a revoked key or token for at most that long; a paid create never can, since the
+admission script checks the key's, the token's and the team's standing itself
+(store/lua/admit.lua).
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from dataclasses import dataclass
 
 from app import context
 from app.auth.keys import key_id_of, matches, tokens_equal
+from app.auth.tokens import BrowserToken, TokenSigner, looks_like_token
 from app.clock import Clock
 from app.domain import ApiKeyRecord, Team
-from app.errors import ApiKeyInvalid, ApiKeyMissing, ApiKeyRevoked
+from app.errors import ApiKeyInvalid, ApiKeyMissing, ApiKeyRevoked, Forbidden
 from app.store.apikeys import ApiKeyStore
 from app.store.teams import TeamStore
+from app.store.tokens import TEAM_WIDE, TokenRevocationStore
 
 _MAX_CACHED = 10_000
 
@@ -24,7 +28,13 @@ _MAX_CACHED = 10_000
 @dataclass(frozen=True)
 class Caller:
     team: Team
-    key_id: str
+    key_id: str  # the team key used, or the one that minted the browser token
+    token: BrowserToken | None = None
+
+    @property
+    def subject(self) -> str | None:
+        """The end user a browser token acts for; None for a team key (it sees everything)."""
+        return self.token.subject if self.token else None
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -38,14 +48,70 @@ def bearer_token(authorization: str | None) -> str:
 
 class CallerResolver:
     def __init__(
-        self, keys: ApiKeyStore, teams: TeamStore, clock: Clock, *, cache_seconds: float
+        self,
+        keys: ApiKeyStore,
+        teams: TeamStore,
+        revocations: TokenRevocationStore,
+        clock: Clock,
+        *,
+        cache_seconds: float,
+        signer: TokenSigner | None,
     ) -> None:
         self._keys, self._teams, self._clock = keys, teams, clock
+        self._revocations, self._signer = revocations, signer
         self._ttl = cache_seconds
         self._cache: dict[str, tuple[float, ApiKeyRecord, Team | None]] = {}
+        self._revoked: dict[str, tuple[float, dict[str, float]]] = {}
 
     async def team_caller(self, authorization: str | None) -> Caller:
-        key = bearer_token(authorization)
+        credential = bearer_token(authorization)
+        if looks_like_token(credential):
+            return await self._token_caller(credential)
+        return await self._key_caller(credential)
+
+    def is_token(self, authorization: str | None) -> bool:
+        """Whether the credential is shaped like a browser token (not whether it is valid)."""
+        try:
+            return looks_like_token(bearer_token(authorization))
+        except ApiKeyMissing:
+            return False
+
+    async def _token_caller(self, credential: str) -> Caller:
+        if self._signer is None:
+            raise ApiKeyInvalid("Browser tokens are not enabled: GATEWAY_TOKEN_SECRET is not set.")
+        token = self._signer.verify(credential, now=int(self._clock.now()))
+        record, team = await self._lookup(token.key_id)
+        if record is None or team is None or team.id != token.team:
+            raise ApiKeyInvalid("This token's team no longer exists.")
+        if (team.generation or "") != token.generation or record.generation != team.generation:
+            raise ApiKeyInvalid("This token's team no longer exists.")
+        if record.revoked:
+            raise ApiKeyRevoked("The key that minted this token has been revoked.")
+        revoked = await self._revocations_of(team.space)
+        not_before = max(revoked.get(TEAM_WIDE, 0.0), revoked.get(token.subject, 0.0))
+        if token.issued_at <= not_before:
+            raise ApiKeyRevoked("This token has been revoked.")
+        context.note_team(team.id, token.key_id)
+        context.note_subject(token.subject)
+        return Caller(team=team, key_id=token.key_id, token=token)
+
+    async def _revocations_of(self, space: str) -> dict[str, float]:
+        now = self._clock.now()
+        cached = self._revoked.get(space)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        revoked = await self._revocations.all(space)
+        if self._ttl > 0:
+            if len(self._revoked) >= _MAX_CACHED:
+                self._revoked = {k: v for k, v in self._revoked.items() if v[0] > now}
+            self._revoked[space] = (now + self._ttl, revoked)
+        return revoked
+
+    def forget_revocations(self, space: str) -> None:
+        """This replica revoked tokens: it stops honouring them at once, not after its cache."""
+        self._revoked.pop(space, None)
+
+    async def _key_caller(self, key: str) -> Caller:
         key_id = key_id_of(key)
         if key_id is None:
             raise ApiKeyInvalid()
@@ -77,8 +143,11 @@ class CallerResolver:
 
 
 def check_admin(authorization: str | None, admin_token: str | None) -> None:
-    """Admin routes accept the admin token and nothing else (a team key included)."""
+    """Admin routes accept the admin token and nothing else (a team key included; a browser
+    token is told it is out of its scope)."""
     token = bearer_token(authorization)
+    if looks_like_token(token):
+        raise Forbidden("A browser token may not use the admin API.")
     if admin_token is None:
         raise ApiKeyInvalid("The admin API is disabled: GATEWAY_ADMIN_TOKEN is not set.")
     if not tokens_equal(token, admin_token):

@@ -14,8 +14,17 @@ import uuid
 from datetime import datetime
 
 from app import context
+from app.auth.tokens import BrowserToken
 from app.clock import Clock
-from app.creates import REFUSAL_CODES, Admitted, PendingCreate, RateState, Refused, Repeat
+from app.creates import (
+    REFUSAL_CODES,
+    Admitted,
+    PendingCreate,
+    RateState,
+    Refused,
+    Repeat,
+    TokenLimits,
+)
 from app.domain import Team
 from app.errors import (
     ApiKeyInvalid,
@@ -40,6 +49,7 @@ log = logging.getLogger("app.admission")
 CANCEL_SHARE_OF_LEASE = 0.8
 
 RATE_POLICY = "creates"
+SUBJECT_RATE_POLICY = "creates-per-user"
 
 
 def rate_limit_headers(state: RateState, policy: str = RATE_POLICY) -> dict[str, str]:
@@ -69,10 +79,16 @@ class Admission:
         self._cancel_wait = cancel_wait_seconds
 
     async def decide(
-        self, team: Team, request: GenerationRequest, *, key_id: str | None
+        self,
+        team: Team,
+        request: GenerationRequest,
+        *,
+        key_id: str | None,
+        token: BrowserToken | None = None,
     ) -> Admitted | Repeat:
-        """Reserve the request's credits under the team's limits and claim its idempotency key,
-        or recognise a repeat. Refusals are raised as the contract's errors."""
+        """Reserve the request's credits under the team's limits (and a browser token's: its
+        subject's rate, its own cap) and claim its idempotency key, or recognise a repeat.
+        Refusals are raised as the contract's errors."""
         now = self._clock.now()
         reservation_id = f"res_{uuid.uuid4().hex}"
         create = PendingCreate(
@@ -86,10 +102,21 @@ class Admission:
             key_id=key_id,
             created_ms=int(now * 1000),
             owner=uuid.uuid4().hex,
+            subject=token.subject if token else None,
+            token_id=token.token_id if token and token.max_credits is not None else None,
         )
+        limits = None
+        if token is not None:
+            limits = TokenLimits(
+                issued_at=token.issued_at,
+                subject_rate_per_minute=team.per_subject_rate_limit_per_minute,
+                max_credits=token.max_credits,
+            )
         sent_at = time.monotonic()
         try:
-            decision = await self._store.admit(create, fingerprint=request.fingerprint())
+            decision = await self._store.admit(
+                create, fingerprint=request.fingerprint(), token=limits
+            )
         except StoreUnavailable as lost:
             if not lost.may_have_run:
                 raise
@@ -180,6 +207,22 @@ class Admission:
                 f"Team {team.id!r} has {refused.in_flight} tasks in flight, the most it may "
                 "have; retry when one ends.",
                 headers={"Retry-After": str(self._in_flight_retry), **rate},
+            )
+        if refused.reason == "token_cap":
+            return BudgetExceeded(
+                f"This token may spend {refused.budget} credits and has "
+                f"{refused.budget_remaining} left; this task needs {credits}. Ask for a new "
+                "token."
+            )
+        if refused.reason == "subject_rate" and refused.rate is not None:
+            retry = max(1, -(-refused.retry_after_ms // 1000))
+            return RateLimited(
+                f"This user may create {team.per_subject_rate_limit_per_minute} tasks a minute "
+                f"in team {team.id!r}; retry in {retry} s.",
+                headers={
+                    "Retry-After": str(retry),
+                    **rate_limit_headers(refused.rate, SUBJECT_RATE_POLICY),
+                },
             )
         if refused.reason == "cancelled":  # only a late run of a cancelled admission hears this
             return StoreUnavailable()

@@ -38,8 +38,17 @@ class FileService:
         self._decodes, self._limits = decodes, limits
 
     async def upload(
-        self, team: Team, data: bytes, *, name: str, kind: str, model_id: str | None = None
+        self,
+        team: Team,
+        data: bytes,
+        *,
+        name: str,
+        kind: str,
+        model_id: str | None = None,
+        subject: str | None = None,
     ) -> FileRecord:
+        """Check and upload a file for the team (for one end user: ``subject``, a browser
+        token's, whose files no other user of the team may reference)."""
         model = None
         if model_id is not None:
             model = self._catalog.get(model_id)
@@ -49,7 +58,7 @@ class FileService:
         checked = precheck(data, name=name, kind=kind, rule=rule)
         # The same content uploaded again by the same team is the same file: no second upload
         # and no second decode, and a repeated edit references the very same URL.
-        existing = await self._store.find_by_content(team.space, checked.sha256)
+        existing = await self._store.find_by_content(team.space, checked.sha256, subject)
         if existing is not None and existing.kind == kind:
             return existing
         wait_ms = await self._store.admit_upload(
@@ -84,6 +93,7 @@ class FileService:
             created_at=str(wire.get("created_at") or iso_timestamp(self._clock.now())),
             duration_token=rivya.duration,
             upstream=wire,
+            subject=subject,
         )
         await self._store.record(record)
         return record
@@ -94,22 +104,25 @@ class FileService:
             raise NotFound(f"No file {file_id!r}.")
         return record
 
-    async def resolve(self, team: Team, request: GenerationRequest) -> GenerationRequest:
+    async def resolve(
+        self, team: Team, request: GenerationRequest, subject: str | None = None
+    ) -> GenerationRequest:
         """Replace the request's references by the team's files, as Rivya's media items. A file
-        the team does not own, or any other URL, is refused: no cross-team use, no SSRF."""
+        the team does not own (or, for a browser token, its subject did not upload), or any
+        other URL, is refused: no cross-team or cross-user use, no SSRF."""
         if not request.reference_file_ids and not request.reference_urls:
             return request
         files: list[FileRecord] = []
         errors: list[FieldError] = []
         for field, file_id in request.reference_file_ids:
             found = await self._store.get(team.space, file_id)
-            if found is None:
+            if found is None or (subject is not None and found.subject != subject):
                 errors.append(FieldError(field, f"no file {file_id!r} uploaded by this team"))
             else:
                 files.append(found)
         for field, url in request.reference_urls:
             found = await self._store.find_by_url(team.space, url)
-            if found is None:
+            if found is None or (subject is not None and found.subject != subject):
                 errors.append(FieldError(field, "is not the URL of one of this team's uploads"))
             else:
                 files.append(found)

@@ -142,6 +142,10 @@ def listing_bounds(
     return after, since_ms
 
 
+def _visible(record: TaskRecord, caller: Caller) -> bool:
+    return caller.subject is None or record.subject == caller.subject
+
+
 def assigned_client_request_id() -> str:
     """The handle a create without a client_request_id gets: if its outcome is ever unknown, a
     retry with it learns the outcome instead of making a second task."""
@@ -181,8 +185,10 @@ class TaskService:
         if request.client_request_id is None:
             request = replace(request, client_request_id=assigned_client_request_id())
         context.note_client_request_id(request.client_request_id)
-        request = await self._files.resolve(team, request)
-        decision = await self._admission.decide(team, request, key_id=caller.key_id)
+        request = await self._files.resolve(team, request, caller.subject)
+        decision = await self._admission.decide(
+            team, request, key_id=caller.key_id, token=caller.token
+        )
         if isinstance(decision, Repeat) and decision.kind == "in_progress":
             # The first of several identical requests is still being forwarded: wait briefly,
             # so that its repeats can answer with its task rather than with a 409.
@@ -208,7 +214,9 @@ class TaskService:
                     break
                 await self._repeats.pause(space, crid, min(pause, left))
                 pause = next_pause(pause)
-                decision = await self._admission.decide(caller.team, request, key_id=caller.key_id)
+                decision = await self._admission.decide(
+                    caller.team, request, key_id=caller.key_id, token=caller.token
+                )
         return decision
 
     async def _repeat(self, caller: Caller, request: GenerationRequest, repeat: Repeat) -> Created:
@@ -246,7 +254,8 @@ class TaskService:
 
     async def get(self, caller: Caller, task_id: str, *, wait: float = 0) -> TaskRecord:
         stored = await self._store.get(caller.team.space, task_id)
-        if stored is None:
+        # A browser token sees its own subject's tasks only: another's is as missing as any.
+        if stored is None or not _visible(stored.record, caller):
             raise NotFound(f"No task {task_id!r}.")
         context.note_task(task_id)
         return await self._follow(stored, wait=wait)
@@ -267,7 +276,7 @@ class TaskService:
         after, since_ms = listing_bounds(
             limit=limit, cursor=cursor, since=since, decode=decode_cursor
         )
-        wanted = TaskFilter(status, client_request_id, since_ms)
+        wanted = TaskFilter(status, client_request_id, since_ms, subject=caller.subject)
         # A client_request_id filter scans too (bounded, with a cursor): a key reused after its
         # claim expired names several tasks, and every one of them is listed.
         page = await self._store.list_page(caller.team.space, wanted, after=after, limit=limit)

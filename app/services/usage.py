@@ -6,8 +6,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from app.auth.tokens import BrowserToken
 from app.catalog import FieldError
-from app.clock import Clock
+from app.clock import Clock, iso_timestamp
 from app.creates import REFUSAL_CODES
 from app.domain import BudgetPeriod, Team
 from app.errors import ApiKeyInvalid, UpstreamUnavailable, ValidationFailed
@@ -50,6 +51,30 @@ class UsageService:
             "burst": team.effective_burst,
             "max_in_flight": team.max_in_flight,
             "in_flight": spend.in_flight,
+        }
+
+    async def token_usage(self, caller_team: Team, token: BrowserToken) -> dict[str, Any]:
+        """What a browser token may see: its own cap and spend, its subject's rate limit, and
+        the team's limits it shares (not the team's budget or spend)."""
+        team = await self._teams.get(caller_team.id)
+        if team is None or team.generation != caller_team.generation:
+            raise ApiKeyInvalid("This token's team no longer exists.")
+        spent = reserved = remaining = None
+        if token.max_credits is not None:
+            spent, reserved = await self._spend.token(team.space, token.token_id)
+            remaining = max(token.max_credits - spent - reserved, 0)
+        return {
+            "team": team.id,
+            "subject": token.subject,
+            "token_id": token.token_id,
+            "expires_at": iso_timestamp(token.expires_at),
+            "max_credits": token.max_credits,
+            "spent_credits": spent,
+            "reserved_credits": reserved,
+            "remaining_credits": remaining,
+            "per_subject_rate_limit_per_minute": team.per_subject_rate_limit_per_minute,
+            "rate_limit_per_minute": team.rate_limit_per_minute,
+            "max_in_flight": team.max_in_flight,
         }
 
     async def credits(self, team: Team) -> int:
@@ -120,8 +145,17 @@ def _row(
             "failed": spend.tasks_failed,
         },
         "by_model": spend.by_model,  # spent credits per model
-        "refusals": {REFUSAL_CODES.get(k, k): n for k, n in spend.refusals.items()},
+        "refusals": _by_code(spend.refusals),
     }
+
+
+def _by_code(refusals: dict[str, int]) -> dict[str, int]:
+    """admit.lua's refusal reasons, summed under the error code each caller got."""
+    codes: dict[str, int] = {}
+    for reason, count in refusals.items():
+        code = REFUSAL_CODES.get(reason, reason)
+        codes[code] = codes.get(code, 0) + count
+    return codes
 
 
 def _remaining(budget: int | None, spend: PeriodSpend) -> int | None:

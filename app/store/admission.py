@@ -10,7 +10,15 @@ from typing import Any, Literal, cast
 from redis.asyncio import Redis
 
 from app.clock import Clock, script_time
-from app.creates import Admitted, Decision, PendingCreate, RateState, Refused, Repeat
+from app.creates import (
+    Admitted,
+    Decision,
+    PendingCreate,
+    RateState,
+    Refused,
+    Repeat,
+    TokenLimits,
+)
 from app.periods import PeriodStamps
 from app.store.keys import KeySpace
 from app.store.redis import store_errors
@@ -60,10 +68,13 @@ class AdmissionStore:
     def lease_seconds(self) -> float:
         return self._lease_ms / 1000
 
-    async def admit(self, create: PendingCreate, *, fingerprint: str) -> Decision:
+    async def admit(
+        self, create: PendingCreate, *, fingerprint: str, token: TokenLimits | None = None
+    ) -> Decision:
         k, team = self._keys, create.team
         team_id, _, generation = team.partition("@")
-        crid = create.client_request_id or ""
+        crid = create.claim_id
+        subject = create.subject or ""
         async with store_errors():
             reply = await self._scripts.admit(
                 keys=[
@@ -76,6 +87,9 @@ class AdmissionStore:
                     k.cancelled(team, create.reservation_id),
                     k.active_keys(team),
                     k.ledger(team),
+                    k.token_revocations(team),
+                    k.subject_rate(team, subject),
+                    self._token_credits(create),
                 ],
                 args=[
                     script_time(self._clock),
@@ -94,6 +108,11 @@ class AdmissionStore:
                     generation,
                     str(create.body.get("model", "")),
                     self._alert_thresholds,
+                    subject,
+                    token.issued_at if token else 0,
+                    (token.subject_rate_per_minute or 0) if token else 0,
+                    _or_none(token.max_credits if token else None),
+                    create.token_id or "",
                 ],
             )
         kind, *values = [str(v) for v in reply]
@@ -128,6 +147,14 @@ class AdmissionStore:
             return Refused("revoked")
         if kind == "model":
             return Refused("model")
+        if kind == "token_cap":
+            return Refused(
+                "token_cap", budget_remaining=max(int(values[0]), 0), budget=int(values[1])
+            )
+        if kind == "subject_rate":
+            retry_ms, burst, window_ms = (int(v) for v in values)
+            state = RateState(burst, _seconds(window_ms), 0, _seconds(retry_ms))
+            return Refused("subject_rate", retry_after_ms=retry_ms, rate=state)
         if kind == "budget":
             remaining, budget = int(values[0]), int(values[1])
             return Refused(
@@ -155,10 +182,11 @@ class AdmissionStore:
                     *self._settle_keys(create),
                     self._keys.cancelled(create.team, create.reservation_id),
                     self._keys.ledger(create.team),
+                    self._token_credits(create),
                 ],
                 args=[
                     create.reservation_id,
-                    create.client_request_id or "",
+                    create.claim_id,
                     create.owner,
                     # Far longer than an admission could be delayed in Redis or on the wire.
                     self._claim_ttl_ms,
@@ -173,10 +201,14 @@ class AdmissionStore:
         (``remember``) or forget the claim so a retry runs again. Returns the credits freed."""
         async with store_errors():
             released = await self._scripts.release(
-                keys=[*self._settle_keys(create), self._keys.ledger(create.team)],
+                keys=[
+                    *self._settle_keys(create),
+                    self._keys.ledger(create.team),
+                    self._token_credits(create),
+                ],
                 args=[
                     create.reservation_id,
-                    create.client_request_id or "",
+                    create.claim_id,
                     json.dumps(remember) if remember else "",
                     create.owner,
                 ],
@@ -191,10 +223,11 @@ class AdmissionStore:
                     *self._settle_keys(create),
                     self._keys.abandoned(create.team, create.reservation_id),
                     self._keys.ledger(create.team),
+                    self._token_credits(create),
                 ],
                 args=[
                     create.reservation_id,
-                    create.client_request_id or "",
+                    create.claim_id,
                     json.dumps(error),
                     self._claim_ttl_ms,
                 ],
@@ -248,9 +281,17 @@ class AdmissionStore:
         return [
             k.reservations(team),
             *spend_keys(k, team, create.stamps),
-            k.idempotency(team, create.client_request_id or ""),
+            k.idempotency(team, create.claim_id),
             k.pending_creates(team),
         ]
+
+    def _token_credits(self, create: PendingCreate) -> str:
+        # Always a key of the team's slot; used only when the create counts against a token.
+        return self._keys.token_credits(create.team, create.token_id or "-")
+
+
+def _or_none(value: int | None) -> int:
+    return -1 if value is None else value
 
 
 def _thresholds(text: str) -> tuple[int, ...]:

@@ -33,6 +33,11 @@ class FileRecord:
     created_at: str
     duration_token: str | None
     upstream: dict[str, Any]  # Rivya's JSON for the file, as it answered
+    subject: str | None = None  # uploaded with a browser token: only its subject may use it
+
+    @property
+    def content_scope(self) -> str:
+        return content_scope(self.sha256, self.subject)
 
     def public(self) -> dict[str, Any]:
         """The file as the gateway's own API shows it (CONTRACT §4)."""
@@ -61,6 +66,15 @@ class FileRecord:
 # undocumented: reuse stays short, and far inside the record's own retention, so a reused id
 # never vanishes moments after it is handed out.
 CONTENT_REUSE_SECONDS = 3600
+
+
+def content_scope(sha256: str, subject: str | None) -> str:
+    """Identical content is one file per team, or per end user for browser tokens."""
+    return (
+        sha256
+        if subject is None
+        else f"{sha256}:{hashlib.sha256(subject.encode()).hexdigest()[:24]}"
+    )
 
 
 def url_digest(url: str) -> str:
@@ -98,7 +112,7 @@ class FileStore:
         async with store_errors(), self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(k.file(team, file.id), mapping=hash_fields(fields))
             pipe.expire(k.file(team, file.id), self._retention)
-            pipe.set(k.file_by_content(team, file.sha256), file.id, ex=CONTENT_REUSE_SECONDS)
+            pipe.set(k.file_by_content(team, file.content_scope), file.id, ex=CONTENT_REUSE_SECONDS)
             pipe.set(k.file_by_url(team, url_digest(file.url)), file.id, ex=self._retention)
             await pipe.execute()
 
@@ -109,9 +123,12 @@ class FileStore:
             return None
         return FileRecord(team=team, **json.loads(raw["data"]))
 
-    async def find_by_content(self, team: str, sha256: str) -> FileRecord | None:
+    async def find_by_content(
+        self, team: str, sha256: str, subject: str | None = None
+    ) -> FileRecord | None:
+        scope = content_scope(sha256, subject)
         async with store_errors():
-            file_id = await self._redis.get(self._keys.file_by_content(team, sha256))
+            file_id = await self._redis.get(self._keys.file_by_content(team, scope))
         return await self.get(team, str(file_id)) if file_id else None
 
     async def find_by_url(self, team: str, url: str) -> FileRecord | None:

@@ -107,6 +107,20 @@ class KeySpace:
         """String: the id of the team's upload with this Rivya URL (by the URL's digest)."""
         return f"{self._team(team_id)}:file-url:{url_digest}"
 
+    def token_revocations(self, space: str) -> str:
+        """Sorted set: subject -> the time (s) before which its browser tokens are revoked;
+        member "*" for the whole team. Entries older than a token's longest life are pruned."""
+        return f"{self._team(space)}:token-revocations"
+
+    def subject_rate(self, space: str, subject: str) -> str:
+        """String: one end user's GCRA create-rate state (theoretical arrival time, us)."""
+        return f"{self._team(space)}:subject-rate:{subject}"
+
+    def token_credits(self, space: str, token_id: str) -> str:
+        """Hash: spent/reserved credits of one browser token with a credit cap (like a budget
+        of its own, moved by the same money scripts)."""
+        return f"{self._team(space)}:token-credits:{token_id}"
+
     def ledger(self, space: str) -> str:
         """Stream: the team's append-only spend ledger, one entry per money move (reserve,
         settle, release, …; ``lua/_money.lua``), capped at ``LEDGER_MAX_ENTRIES``."""

@@ -19,13 +19,23 @@ LUA_DIR = Path(__file__).with_name("lua")
 
 PRELUDES = ("_clock", "_money")
 DEFAULT_LEDGER_MAX_ENTRIES = 100_000
+# A capped token's credits hash must outlive its tasks' settlement (TASK_RETENTION_DAYS).
+DEFAULT_TOKEN_CREDITS_TTL_SECONDS = 30 * 86_400
 
 
 class Scripts:
     def __init__(
-        self, redis: Redis, *, ledger_max_entries: int = DEFAULT_LEDGER_MAX_ENTRIES
+        self,
+        redis: Redis,
+        *,
+        ledger_max_entries: int = DEFAULT_LEDGER_MAX_ENTRIES,
+        token_credits_ttl_seconds: int = DEFAULT_TOKEN_CREDITS_TTL_SECONDS,
     ) -> None:
-        self._prelude = f"local LEDGER_MAX_ENTRIES = {int(ledger_max_entries)}\n" + "".join(
+        constants = (
+            f"local LEDGER_MAX_ENTRIES = {int(ledger_max_entries)}\n"
+            f"local TOKEN_CREDITS_TTL = {int(token_credits_ttl_seconds)}\n"
+        )
+        self._prelude = constants + "".join(
             (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8") for name in PRELUDES
         )
         self.put_team = self._register(redis, "put_team")

@@ -39,6 +39,13 @@ class SpendStore:
             raw, in_flight = await pipe.execute()
         return replace(_period(text_map(raw)), in_flight=int(in_flight))
 
+    async def token(self, space: str, token_id: str) -> tuple[int, int]:
+        """A capped browser token's own (spent, reserved) credits."""
+        key = self._keys.token_credits(space, token_id)
+        async with store_errors():
+            raw = await self._redis.hmget(key, ["spent", "reserved"])
+        return int(raw[0] or 0), int(raw[1] or 0)
+
     async def days(self, team_ids: list[str], stamps: list[str]) -> list[list[PeriodSpend]]:
         """Each team's figures for each of ``stamps`` (in one round trip): rows by team."""
         async with store_errors(), self._redis.pipeline(transaction=False) as pipe:

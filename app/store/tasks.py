@@ -67,6 +67,8 @@ class _Row(NamedTuple):
     client_request_id: str | None
     key_id: str | None
     created_ms: str | None
+    subject: str | None
+    token: str | None
 
 
 @dataclass(frozen=True)
@@ -76,10 +78,12 @@ class TaskFilter:
     status: str | None = None
     client_request_id: str | None = None
     since_ms: int | None = None  # created at or after
+    subject: str | None = None  # a browser token's: only its own tasks
 
     def keeps(self, position: TaskPosition, row: _Row) -> bool:
         return (
-            (self.status is None or row.status == self.status)
+            (self.subject is None or row.subject == self.subject)
+            and (self.status is None or row.status == self.status)
             and (self.client_request_id is None or row.client_request_id == self.client_request_id)
             and (self.since_ms is None or position.created_ms >= self.since_ms)
         )
@@ -100,14 +104,17 @@ MAX_SCAN = 1000
 MAX_TIES = 10_000  # tasks of one team recorded in one millisecond: far more than any rate allows
 
 
-def _task_record(
-    team_id: str, upstream: str, client_request_id: str | None, key_id: str | None
-) -> TaskRecord:
+def _task_record(team_id: str, row: _Row | dict[str, str]) -> TaskRecord:
+    fields = row._asdict() if isinstance(row, _Row) else row
+    upstream = fields["upstream"]
+    assert upstream is not None
     return TaskRecord(
         team=team_id,
         upstream=RivyaTask.model_validate_json(upstream),
-        client_request_id=client_request_id or None,
-        key_id=key_id or None,
+        client_request_id=fields.get("client_request_id") or None,
+        key_id=fields.get("key_id") or None,
+        subject=fields.get("subject") or None,
+        token_id=fields.get("token") or None,
     )
 
 
@@ -144,10 +151,11 @@ class TaskStore:
                     k.team_tasks(team),
                     *spend_keys(k, team, create.stamps),
                     k.settle_due(team),
-                    k.idempotency(team, record.client_request_id or ""),
+                    k.idempotency(team, create.claim_id),
                     k.pending_creates(team),
                     k.abandoned(team, create.reservation_id),
                     k.ledger(team),
+                    k.token_credits(team, create.token_id or "-"),
                 ],
                 args=[
                     create.reservation_id,
@@ -155,7 +163,7 @@ class TaskStore:
                     task.status,
                     task.model_dump_json(),
                     reserved,
-                    record.client_request_id or "",
+                    create.claim_id,
                     record.key_id or "",
                     script_time(self._clock),
                     self._retention,
@@ -163,6 +171,8 @@ class TaskStore:
                     int(first_poll_in * 1000),
                     task.final_credits,
                     task.model,
+                    create.subject or "",
+                    create.token_id or "",
                 ],
             )
         code, anomaly = (int(v) for v in outcome)
@@ -173,9 +183,7 @@ class TaskStore:
             raw = text_map(await self._redis.hgetall(self._keys.task(team_id, task_id)))
         if not raw:
             return None
-        record = _task_record(
-            team_id, raw["upstream"], raw.get("client_request_id"), raw.get("key_id")
-        )
+        record = _task_record(team_id, raw)
         return StoredTask(record, PeriodStamps.decode(raw["stamps"]))
 
     async def list_page(
@@ -204,7 +212,7 @@ class TaskStore:
                 last = position
                 if row.upstream is None or not wanted.keeps(position, row):
                     continue
-                found.append(_task_record(team_id, row.upstream, row.client_request_id, row.key_id))
+                found.append(_task_record(team_id, row))
                 places.append(position)
                 if len(found) == limit:
                     more = i < len(fresh) - 1 or len(positions) == want
@@ -265,6 +273,7 @@ class TaskStore:
                     *spend_keys(k, team, stored.stamps),
                     k.settle_due(team),
                     k.ledger(team),
+                    k.token_credits(team, stored.record.token_id or "-"),
                 ],
                 args=[fresh.id, fresh.status, fresh.model_dump_json(), fresh.final_credits],
             )
@@ -285,6 +294,7 @@ class TaskStore:
                     *spend_keys(k, team, stored.stamps),
                     k.settle_due(team),
                     k.ledger(team),
+                    k.token_credits(team, stored.record.token_id or "-"),
                 ],
                 args=[
                     stored.record.id,
@@ -306,8 +316,10 @@ class TaskStore:
         final_credits), or -1 for what it held. Returns the credits charged, -1 if the entry
         changed meanwhile."""
         k = self._keys
-        # "credits|day|week|month|created_ms|model": the stamps are fields two to four.
-        stamps = PeriodStamps.decode("|".join(entry.split("|")[1:4]))
+        # "credits|day|week|month|created_ms|model|token": the stamps are fields two to four.
+        fields = entry.split("|")
+        stamps = PeriodStamps.decode("|".join(fields[1:4]))
+        token_id = fields[6] if len(fields) > 6 and fields[6] else "-"
         async with store_errors():
             charged = await self._scripts.settle_orphan(
                 keys=[
@@ -316,6 +328,7 @@ class TaskStore:
                     k.settle_due(team_id),
                     k.task(team_id, task_id),
                     k.ledger(team_id),
+                    k.token_credits(team_id, token_id),
                 ],
                 args=[task_id, entry, charge],
             )

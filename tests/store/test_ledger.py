@@ -24,8 +24,8 @@ async def test_a_task_in_flight_across_the_upgrade_settles_under_its_model(
         # As the previous version left it: an entry without the model, a task hash without it.
         entry = sync.hget(keys.reservations("alpha"), task_id)
         assert isinstance(entry, str)
-        assert entry.endswith("|flux-kontext-max")
-        sync.hset(keys.reservations("alpha"), task_id, entry.rsplit("|", 1)[0])
+        assert entry.split("|")[5] == "flux-kontext-max"
+        sync.hset(keys.reservations("alpha"), task_id, "|".join(entry.split("|")[:5]))
         sync.hdel(keys.task("alpha", task_id), "model")
         await stores.tasks.observe(stored, rivya_task(task_id, "succeeded", final=8))
         total = sync.hgetall(keys.spend("alpha", "total"))

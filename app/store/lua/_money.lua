@@ -3,24 +3,39 @@
 -- hashes, the per-model figures and the append-only ledger change together, inside the script
 -- that decides the change, so they can never disagree and the ledger costs no round trip.
 
--- A reservation entry (the reservations hash) is "credits|day|week|month|created_ms|model";
--- entries written before the model was recorded end at created_ms.
+-- A reservation entry (the reservations hash) is
+-- "credits|day|week|month|created_ms|model|token": token is the browser token whose own credit
+-- cap the credits also count against ("" for none). Entries written before end earlier.
 local function reservation_of(entry)
   local parts = {}
-  for part in string.gmatch(entry, '[^|]+') do parts[#parts + 1] = part end
+  for part in string.gmatch(entry .. '|', '([^|]*)|') do parts[#parts + 1] = part end
+  local model = parts[6]
+  if model == nil or model == '' then model = 'unknown' end
   return {
     credits = tonumber(parts[1]) or 0,
     stamps = (parts[2] or '') .. '|' .. (parts[3] or '') .. '|' .. (parts[4] or ''),
     created_ms = parts[5] or '0',
-    model = parts[6] or 'unknown',
+    model = model,
+    token = parts[7] or '',
   }
 end
 
-local function reservation_entry(credits, stamps, created_ms, model)
-  return credits .. '|' .. stamps .. '|' .. created_ms .. '|' .. model
+local function reservation_entry(credits, stamps, created_ms, model, token)
+  return credits .. '|' .. stamps .. '|' .. created_ms .. '|' .. model .. '|' .. (token or '')
 end
 
--- spend: the four period hashes (day, week, month, total), in that order.
+-- The hashes a move changes: the four period hashes, and the token's own credits hash when
+-- the credits count against a browser token's cap (token ~= "").
+local function books(day, week, month, total, token, token_hash)
+  local hashes = {day, week, month, total}
+  if token and token ~= '' then
+    hashes[5] = token_hash
+    redis.call('EXPIRE', token_hash, TOKEN_CREDITS_TTL)
+  end
+  return hashes
+end
+
+-- spend: the four period hashes (day, week, month, total), in that order, and the token's.
 -- event:  reserve, release, settle, adjust, reclaim, abandon, give_up, correct, orphan or
 --         unreserved (a task recorded with no live reservation: an anomaly).
 -- ref:    the reservation or task id the money belongs to; task: the task id, "" if none yet.

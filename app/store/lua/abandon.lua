@@ -9,6 +9,7 @@
 -- KEYS[7]    pending creates hash
 -- KEYS[8]    the reservation's abandonment mark
 -- KEYS[9]    the team's ledger (_money.lua)
+-- KEYS[10]   the token's own credits hash (used when the reservation names a token)
 -- ARGV[1]    reservation id    ARGV[2]  client_request_id ("" if none)
 -- ARGV[3]    the error to remember, JSON
 -- ARGV[4]    how long the mark is kept, ms (as long as a late answer could still arrive)
@@ -21,7 +22,7 @@ local entry = redis.call('HGET', KEYS[1], ARGV[1])
 if not entry then return 0 end
 local held = reservation_of(entry)
 redis.call('HDEL', KEYS[1], ARGV[1])
-local spend = {KEYS[2], KEYS[3], KEYS[4], KEYS[5]}
+local spend = books(KEYS[2], KEYS[3], KEYS[4], KEYS[5], held.token, KEYS[10])
 move(spend, KEYS[9], 'abandon', ARGV[1], '', held.model, -held.credits, held.credits)
 for _, key in ipairs(spend) do redis.call('HINCRBY', key, 'tasks_abandoned', 1) end
 redis.call('SET', KEYS[8], held.credits, 'PX', ARGV[4])

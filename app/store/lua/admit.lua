@@ -15,6 +15,9 @@
 --            script's answer and cancelled before it ran: then it must not run at all)
 -- KEYS[11]   the team's active keys (a set of key ids: revoked keys are taken out)
 -- KEYS[12]   the team's ledger (a stream: _money.lua)
+-- KEYS[13]   the team's browser-token revocations (subject or "*" -> not before, s)
+-- KEYS[14]   the subject's GCRA rate state (a browser token's end user)
+-- KEYS[15]   the browser token's own credits hash (spent, reserved), for its cap
 -- ARGV[1]    time: "" for Redis's own, or a test's fake clock's, microseconds (_clock.lua)
 -- ARGV[2]    credits to reserve
 -- ARGV[3]    reservation id
@@ -30,6 +33,9 @@
 -- ARGV[13]   the caller's key id      ARGV[14]  the team generation the key was issued for
 -- ARGV[15]   the model
 -- ARGV[16]   budget alert thresholds, percent, comma-separated ("80,100"; "" for none)
+-- ARGV[17]   the browser token's subject ("" for a team key)
+-- ARGV[18]   the token's issued-at time, s       ARGV[19]  the subject's creates per minute (0: none)
+-- ARGV[20]   the token's credit cap (-1: none)   ARGV[21]  the token id ("" for no cap)
 -- Returns    {"ok", budget_remaining (-1: no budget), rate_remaining, rate_full_in_ms, burst,
 --             window_ms, thresholds crossed now ("80,100" or ""), budget (-1: none)}
 --            {"budget", remaining, budget, thresholds crossed now}
@@ -42,6 +48,8 @@
 --            {"void"}: cancelled before it ran | {"revoked"}: the key is revoked
 --            {"no_team"}: the team was deleted (or its id is another team's now)
 --            {"model"}: the team may no longer use the model
+--            {"token_cap", remaining, cap}: past the browser token's own credit cap
+--            {"subject_rate", retry_after_ms, burst, window_ms}: past the subject's rate
 if redis.call('EXISTS', KEYS[10]) == 1 then return {'void'} end
 -- Period hashes other than the total expire (ARGV[5]) whoever writes them first.
 local function keep(hash) if hash ~= KEYS[7] then redis.call('EXPIRE', hash, ARGV[5]) end end
@@ -57,6 +65,15 @@ local standing = redis.call('HMGET', KEYS[1], 'generation', 'allowed_models')
 if standing[1] == false and redis.call('EXISTS', KEYS[1]) == 0 then return {'no_team'} end
 if (standing[1] or '') ~= ARGV[14] then return {'no_team'} end
 if redis.call('SISMEMBER', KEYS[11], ARGV[13]) == 0 then return {'revoked'} end
+if ARGV[17] ~= '' then
+  -- A browser token: revoked if issued at or before its team's or its subject's "not before".
+  local issued = tonumber(ARGV[18])
+  local team_nb = tonumber(redis.call('ZSCORE', KEYS[13], '*') or '')
+  local subject_nb = tonumber(redis.call('ZSCORE', KEYS[13], ARGV[17]) or '')
+  if (team_nb and issued <= team_nb) or (subject_nb and issued <= subject_nb) then
+    return {'revoked'}
+  end
+end
 if standing[2] and standing[2] ~= '' and standing[2] ~= 'null' then
   local allowed = false
   for _, model in ipairs(cjson.decode(standing[2])) do
@@ -119,6 +136,16 @@ local budget = tonumber(policy[1])
 local burst = tonumber(policy[4]) or rate
 local max_in_flight = tonumber(policy[5])
 
+local cap = tonumber(ARGV[20])
+if cap >= 0 then
+  local held = redis.call('HMGET', KEYS[15], 'spent', 'reserved')
+  local token_used = (tonumber(held[1]) or 0) + (tonumber(held[2]) or 0)
+  if token_used + credits > cap then
+    refused('token_cap')
+    return {'token_cap', cap - token_used, cap}
+  end
+end
+
 local used = 0
 local budget_hash = KEYS[({day = 4, week = 5, month = 6, total = 7})[policy[2]] or 6]
 if budget then
@@ -141,6 +168,22 @@ if new_tat - now > window then
   refused('rate')
   return {'rate', math.ceil((new_tat - window - now) / 1000), burst, math.floor(window / 1000)}
 end
+-- The subject's own bucket (per_subject_rate_limit_per_minute, burst the same), checked before
+-- anything is written, so a refusal by either consumes neither.
+local subject_rate = tonumber(ARGV[19])
+local subject_interval, subject_tat = 0, 0
+if ARGV[17] ~= '' and subject_rate > 0 then
+  subject_interval = math.floor(60000000 / subject_rate)
+  local subject_window = subject_interval * subject_rate
+  subject_tat = tonumber(redis.call('GET', KEYS[14]) or '') or now
+  if subject_tat < now then subject_tat = now end
+  subject_tat = subject_tat + subject_interval
+  if subject_tat - now > subject_window then
+    refused('subject_rate')
+    return {'subject_rate', math.ceil((subject_tat - subject_window - now) / 1000),
+      subject_rate, math.floor(subject_window / 1000)}
+  end
+end
 
 local in_flight = redis.call('HLEN', KEYS[3])
 if max_in_flight and in_flight >= max_in_flight then
@@ -151,8 +194,13 @@ if max_in_flight and in_flight >= max_in_flight then
 end
 
 redis.call('SET', KEYS[2], string.format('%.0f', new_tat), 'PX', math.ceil(window / 1000) + 1000)
-redis.call('HSET', KEYS[3], ARGV[3], reservation_entry(credits, ARGV[4], now_ms, ARGV[15]))
-move({KEYS[4], KEYS[5], KEYS[6], KEYS[7]}, KEYS[12], 'reserve', ARGV[3], '', ARGV[15], credits, 0)
+if subject_interval > 0 then
+  redis.call('SET', KEYS[14], string.format('%.0f', subject_tat), 'PX',
+    math.ceil(subject_interval * subject_rate / 1000) + 1000)
+end
+redis.call('HSET', KEYS[3], ARGV[3], reservation_entry(credits, ARGV[4], now_ms, ARGV[15], ARGV[21]))
+move(books(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[21], KEYS[15]), KEYS[12], 'reserve', ARGV[3],
+  '', ARGV[15], credits, 0)
 for i = 4, 6 do keep(KEYS[i]) end
 local remaining, crossed = -1, ''
 if budget then

@@ -7,6 +7,7 @@
 -- KEYS[7]    pending creates hash
 -- KEYS[8]    the reservation's cancel mark (admit.lua's KEYS[10])
 -- KEYS[9]    the team's ledger (_money.lua)
+-- KEYS[10]   the token's own credits hash (used when the reservation names a token)
 -- ARGV[1]    reservation id    ARGV[2]  client_request_id ("" if none)
 -- ARGV[3]    the request's lease owner token
 -- ARGV[4]    how long the mark is kept, ms (longer than any admission could be delayed)
@@ -47,7 +48,7 @@ local entry = redis.call('HGET', KEYS[1], ARGV[1])
 if entry then
   local held = reservation_of(entry)
   redis.call('HDEL', KEYS[1], ARGV[1])
-  move({KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, KEYS[9], 'cancel', ARGV[1], '', held.model,
-    -held.credits, 0)
+  move(books(KEYS[2], KEYS[3], KEYS[4], KEYS[5], held.token, KEYS[10]), KEYS[9], 'cancel',
+    ARGV[1], '', held.model, -held.credits, 0)
 end
 return 'cancelled'

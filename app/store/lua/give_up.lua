@@ -7,6 +7,7 @@
 -- KEYS[3..6] spend hashes of the task's day, week, month and total
 -- KEYS[7]    the team's settle queue
 -- KEYS[8]    the team's ledger (_money.lua)
+-- KEYS[9]   the token's own credits hash (used when the reservation names a token)
 -- ARGV[1]    task id
 -- ARGV[2]    time: "" for Redis's own, or a fake clock's (_clock.lua)
 -- ARGV[3]    the age past which a task is given up, ms
@@ -30,7 +31,8 @@ local held = entry and reservation_of(entry).credits or 0
 local model = redis.call('HGET', KEYS[1], 'model')
   or cjson.decode(redis.call('HGET', KEYS[1], 'upstream') or '{}').model or 'unknown'
 redis.call('HDEL', KEYS[2], ARGV[1])
-local spend = {KEYS[3], KEYS[4], KEYS[5], KEYS[6]}
+local token = redis.call('HGET', KEYS[1], 'token') or ''
+local spend = books(KEYS[3], KEYS[4], KEYS[5], KEYS[6], token, KEYS[9])
 move(spend, KEYS[8], 'give_up', ARGV[1], ARGV[1], model, -held, held)
 for _, key in ipairs(spend) do redis.call('HINCRBY', key, 'tasks_abandoned', 1) end
 redis.call('HSET', KEYS[1], 'given_up', held)

@@ -6,6 +6,7 @@
 -- KEYS[3..6] spend hashes of the task's day, week, month and total (from its stamps)
 -- KEYS[7]    the team's settle queue
 -- KEYS[8]    the team's ledger (_money.lua)
+-- KEYS[9]   the token's own credits hash (used when the reservation names a token)
 -- ARGV[1]    task id     ARGV[2]  status     ARGV[3]  Rivya's task JSON
 -- ARGV[4]    final_credits
 -- Returns    2 settled now, 1 progress recorded, 0 nothing newer (or already settled),
@@ -34,7 +35,8 @@ if ARGV[2] == 'failed' then final = 0 end
 redis.call('HDEL', KEYS[2], ARGV[1])
 -- A task given up on was charged what it held; its real end corrects that charge.
 local given_up = tonumber(redis.call('HGET', KEYS[1], 'given_up') or '')
-local spend = {KEYS[3], KEYS[4], KEYS[5], KEYS[6]}
+local spend = books(KEYS[3], KEYS[4], KEYS[5], KEYS[6],
+  redis.call('HGET', KEYS[1], 'token') or '', KEYS[9])
 if given_up then
   move(spend, KEYS[8], 'correct', ARGV[1], ARGV[1], model, 0, final - given_up)
 else

@@ -16,6 +16,7 @@
 -- KEYS[10]   pending creates hash
 -- KEYS[11]   the reservation's abandonment mark (abandon.lua)
 -- KEYS[12]   the team's ledger (_money.lua)
+-- KEYS[13]   the token's own credits hash (used when the reservation names a token)
 -- ARGV[1]    reservation id          ARGV[2]  task id
 -- ARGV[3]    status                  ARGV[4]  Rivya's task JSON
 -- ARGV[5]    credits the task holds (Rivya's reserved_credits, else the catalogue's)
@@ -26,6 +27,8 @@
 -- ARGV[11]   delay until the first poll, ms
 -- ARGV[12]   final_credits (used when the status is terminal)
 -- ARGV[13]   the task's model
+-- ARGV[14]   the browser token's subject ("" for a team key): only it (and the team's keys)
+--            may see the task        ARGV[15]  the token id whose cap it counts against ("")
 -- Returns    {outcome, anomaly}: outcome 1 recorded, 2 recorded and settled, -1 recorded
 --            already; anomaly 1 when the task had no live reservation
 local now_ms = math.floor(clock_us(ARGV[8]) / 1000)
@@ -37,7 +40,7 @@ if ARGV[6] ~= '' and redis.call('HGET', KEYS[9], 'res') == ARGV[1]
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {-1, 0} end
 
-local spend = {KEYS[4], KEYS[5], KEYS[6], KEYS[7]}
+local spend = books(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[15], KEYS[13])
 local entry = redis.call('HGET', KEYS[2], ARGV[1])
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then
   -- The task already holds a reservation (its record was lost, and a resend found the same
@@ -45,12 +48,13 @@ if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then
   if entry then
     local dup = reservation_of(entry)
     redis.call('HDEL', KEYS[2], ARGV[1])
-    move(spend, KEYS[12], 'release', ARGV[1], ARGV[2], dup.model, -dup.credits, 0)
+    move(books(KEYS[4], KEYS[5], KEYS[6], KEYS[7], dup.token, KEYS[13]), KEYS[12], 'release',
+      ARGV[1], ARGV[2], dup.model, -dup.credits, 0)
   end
   local kept = reservation_of(redis.call('HGET', KEYS[2], ARGV[2]))
   redis.call('HSET', KEYS[1], 'status', ARGV[3], 'upstream', ARGV[4], 'client_request_id',
     ARGV[6], 'key_id', ARGV[7], 'created_ms', kept.created_ms, 'stamps', ARGV[10],
-    'reserved', ARGV[5], 'model', ARGV[13])
+    'reserved', ARGV[5], 'model', ARGV[13], 'subject', ARGV[14], 'token', kept.token)
   redis.call('EXPIRE', KEYS[1], ARGV[9])
   return {-1, 0}
 end
@@ -89,7 +93,7 @@ for _, key in ipairs(spend) do
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'upstream', ARGV[4], 'client_request_id', ARGV[6],
   'key_id', ARGV[7], 'created_ms', now_ms, 'stamps', ARGV[10], 'reserved', actual,
-  'model', ARGV[13])
+  'model', ARGV[13], 'subject', ARGV[14], 'token', ARGV[15])
 redis.call('EXPIRE', KEYS[1], ARGV[9])
 redis.call('ZADD', KEYS[3], now_ms, ARGV[2])
 -- The index lives as long as the tasks it points to.
@@ -98,6 +102,7 @@ if terminal then
   redis.call('HSET', KEYS[1], 'final_credits', final)
   return {2, anomaly}
 end
-redis.call('HSET', KEYS[2], ARGV[2], reservation_entry(actual, ARGV[10], now_ms, ARGV[13]))
+redis.call('HSET', KEYS[2], ARGV[2],
+  reservation_entry(actual, ARGV[10], now_ms, ARGV[13], ARGV[15]))
 redis.call('ZADD', KEYS[8], now_ms + tonumber(ARGV[11]), ARGV[2])
 return {1, anomaly}

@@ -7,6 +7,7 @@
 -- KEYS[6]    the idempotency claim hash (unused without a client_request_id)
 -- KEYS[7]    pending creates hash
 -- KEYS[8]    the team's ledger (_money.lua)
+-- KEYS[9]   the token's own credits hash (used when the reservation names a token)
 -- ARGV[1]    reservation id
 -- ARGV[2]    client_request_id ("" for none)
 -- ARGV[3]    the error to remember, JSON ("" to forget the claim instead)
@@ -29,6 +30,6 @@ local entry = redis.call('HGET', KEYS[1], ARGV[1])
 if not entry then return 0 end
 local held = reservation_of(entry)
 redis.call('HDEL', KEYS[1], ARGV[1])
-move({KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, KEYS[8], 'release', ARGV[1], '', held.model,
-  -held.credits, 0)
+move(books(KEYS[2], KEYS[3], KEYS[4], KEYS[5], held.token, KEYS[9]), KEYS[8], 'release',
+  ARGV[1], '', held.model, -held.credits, 0)
 return held.credits

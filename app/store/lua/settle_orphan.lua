@@ -8,6 +8,7 @@
 -- KEYS[6]    the team's settle queue
 -- KEYS[7]    the task hash (it must still be gone: a task recorded again is no orphan)
 -- KEYS[8]    the team's ledger (_money.lua)
+-- KEYS[9]   the token's own credits hash (used when the reservation names a token)
 -- ARGV[1]    task id
 -- ARGV[2]    the reservation entry as read ("credits|stamps|created_ms")
 -- ARGV[3]    the credits to charge: Rivya's final_credits, or -1 for "what it held"
@@ -23,7 +24,7 @@ local held = reservation_of(ARGV[2])
 local charge = tonumber(ARGV[3])
 if charge < 0 then charge = held.credits end
 redis.call('HDEL', KEYS[1], ARGV[1])
-local spend = {KEYS[2], KEYS[3], KEYS[4], KEYS[5]}
+local spend = books(KEYS[2], KEYS[3], KEYS[4], KEYS[5], held.token, KEYS[9])
 move(spend, KEYS[8], 'orphan', ARGV[1], ARGV[1], held.model, -held.credits, charge)
 for _, key in ipairs(spend) do redis.call('HINCRBY', key, 'tasks_orphaned', 1) end
 return charge

@@ -1,0 +1,42 @@
+"""Browser tokens (CONTRACT §3, §4): a team's backend mints one per end user with its key, and
+may revoke a user's tokens; ops may revoke a team's (``/admin``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from app.deps import AdminOnly, KeyCaller, ServicesDep
+from app.schemas import TokenCreate, TokenOut, TokenRevoke
+
+router = APIRouter(tags=["team API"])
+
+
+@router.post("/v1/tokens", status_code=201, summary="Mint a browser token for one end user")
+async def mint_token(body: TokenCreate, caller: KeyCaller, services: ServicesDep) -> TokenOut:
+    minted = await services.tokens.mint(
+        caller, subject=body.subject, ttl_seconds=body.ttl_seconds, max_credits=body.max_credits
+    )
+    return TokenOut.model_validate(minted)
+
+
+@router.post("/v1/tokens/revoke", summary="Revoke the tokens of one end user (or all)")
+async def revoke_tokens(
+    caller: KeyCaller, services: ServicesDep, body: TokenRevoke | None = None
+) -> dict[str, Any]:
+    return await services.tokens.revoke(caller.team, body.subject if body else None)
+
+
+@router.post(
+    "/admin/teams/{team_id}/tokens/revoke",
+    dependencies=[AdminOnly],
+    tags=["admin"],
+    summary="Revoke a team's browser tokens (of one subject, or all)",
+)
+async def admin_revoke_tokens(
+    team_id: str, services: ServicesDep, body: TokenRevoke | None = None
+) -> dict[str, Any]:
+    return await services.tokens.revoke(
+        await services.teams.get(team_id), body.subject if body else None
+    )

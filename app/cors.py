@@ -1,0 +1,132 @@
+"""CORS for browser frontends (pure ASGI middleware, inside ``GatewayMiddleware``).
+
+- A preflight (``OPTIONS`` with ``Access-Control-Request-Method``) carries no credential, so
+  it is answered for the origins some team allows (cached ``KEY_CACHE_SECONDS``), on the routes
+  a browser token may use: 204 with the allowed methods and headers, ``Vary: Origin`` and a
+  max-age; any other origin or route gets 403 and no CORS headers.
+- Every other answer to a request with an ``Origin`` carries ``Access-Control-Allow-Origin``
+  when its caller's team allows that origin (``auth/origins.py`` refuses the request
+  otherwise, with 403 ``origin_not_allowed`` and no CORS headers), or, before any team is known
+  (a 401: an expired token), when some team allows it, so the page can read why and mint anew.
+- ``Access-Control-Allow-Credentials`` is never sent: credentials are bearer headers, not
+  cookies, and never go with a wildcard.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import context
+from app.auth.origins import origin_allowed
+from app.errors import OriginNotAllowed, StoreUnavailable
+from app.wire import error_envelope
+
+BROWSER_PATHS = ("/v1/images", "/v1/files", "/v1/usage", "/api/v1/generations", "/api/v1/files")
+ALLOW_METHODS = "GET, POST, OPTIONS"
+ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-ID"
+EXPOSE_HEADERS = (
+    "X-Request-ID, Retry-After, RateLimit, RateLimit-Policy, Idempotent-Replayed, Location"
+)
+MAX_AGE_SECONDS = 600
+
+
+class KnownOrigins:
+    """Every origin some team allows, read from Redis at most every ``seconds``."""
+
+    def __init__(self, load: Callable[[], Awaitable[list[list[str]]]], seconds: float) -> None:
+        self._load, self._seconds = load, max(seconds, 1.0)
+        self._origins: list[str] = []
+        self._expires = 0.0
+
+    async def allows(self, origin: str) -> bool:
+        if time.monotonic() >= self._expires:
+            try:
+                self._origins = [o for team in await self._load() for o in team]
+            except StoreUnavailable:
+                return False  # fail closed: no browser may call while the store is away
+            self._expires = time.monotonic() + self._seconds
+        return origin_allowed(origin, self._origins)
+
+
+def browser_path(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in BROWSER_PATHS)
+
+
+class CorsMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        origin = _header(scope, b"origin")
+        if scope["type"] != "http" or origin is None:
+            await self.app(scope, receive, send)
+            return
+        known: KnownOrigins = scope["app"].state.services.known_origins
+        if scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
+            await self._preflight(scope, send, origin, known)
+            return
+        some_team_allows = await known.allows(origin)
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                ctx = context.current()
+                # The caller's team decided (auth/origins.py) when it is known; before that,
+                # any team's allowing the origin lets the page read the error.
+                allowed = ctx.origin_allowed if ctx and ctx.team else some_team_allows
+                if allowed:
+                    headers = list(message.get("headers", []))
+                    headers += _cors_headers(origin)
+                    headers.append((b"access-control-expose-headers", EXPOSE_HEADERS.encode()))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+    @staticmethod
+    async def _preflight(scope: Scope, send: Send, origin: str, known: KnownOrigins) -> None:
+        path = str(scope.get("path", ""))
+        if browser_path(path) and await known.allows(origin):
+            headers = [
+                *_cors_headers(origin),
+                (b"access-control-allow-methods", ALLOW_METHODS.encode()),
+                (b"access-control-allow-headers", ALLOW_HEADERS.encode()),
+                (b"access-control-max-age", str(MAX_AGE_SECONDS).encode()),
+                (b"content-length", b"0"),
+            ]
+            await send({"type": "http.response.start", "status": 204, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        error = OriginNotAllowed(
+            f"Origin {origin!r} may not call {path!r} from a browser: an admin adds it to a "
+            "team's cors_origins (browser tokens reach the image, file and usage routes only)."
+        )
+        body = json.dumps(
+            error_envelope(error.code, error.message, context.current_request_id())
+        ).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"vary", b"Origin"),
+        ]
+        await send({"type": "http.response.start", "status": error.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _cors_headers(origin: str) -> list[tuple[bytes, bytes]]:
+    # The origin itself, never "*": it then varies by Origin, and caches must know.
+    return [
+        (b"access-control-allow-origin", origin.encode("latin-1")),
+        (b"vary", b"Origin"),
+    ]
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None

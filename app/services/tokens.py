@@ -1,0 +1,71 @@
+"""Minting and revoking browser tokens (``POST /v1/tokens``, ``POST /v1/tokens/revoke`` and the
+admin route): a team's backend gives each end user a short-lived token instead of its key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.auth.callers import Caller, CallerResolver
+from app.auth.tokens import DEFAULT_TTL_SECONDS, TokenSigner
+from app.clock import Clock, iso_timestamp
+from app.domain import Team
+from app.errors import Forbidden, GatewayError
+from app.store.tokens import TokenRevocationStore
+
+
+class TokensDisabled(GatewayError):
+    code, status, default_message = (
+        "forbidden",
+        403,
+        "Browser tokens are not enabled on this gateway: set GATEWAY_TOKEN_SECRET.",
+    )
+
+
+class TokenService:
+    def __init__(
+        self,
+        signer: TokenSigner | None,
+        revocations: TokenRevocationStore,
+        callers: CallerResolver,
+        clock: Clock,
+    ) -> None:
+        self._signer, self._revocations = signer, revocations
+        self._callers, self._clock = callers, clock
+
+    async def mint(
+        self,
+        caller: Caller,
+        *,
+        subject: str,
+        ttl_seconds: int = DEFAULT_TTL_SECONDS,
+        max_credits: int | None = None,
+    ) -> dict[str, Any]:
+        if caller.token is not None:
+            raise Forbidden("A browser token may not mint tokens: use the team's key.")
+        if self._signer is None:
+            raise TokensDisabled()
+        team = caller.team
+        token, claims = self._signer.mint(
+            team=team.id,
+            generation=team.generation or "",
+            subject=subject,
+            key_id=caller.key_id,
+            now=int(self._clock.now()),
+            ttl_seconds=ttl_seconds,
+            max_credits=max_credits,
+        )
+        return {
+            "token": token,
+            "token_id": claims.token_id,
+            "subject": subject,
+            "expires_at": iso_timestamp(claims.expires_at),
+            "max_credits": max_credits,
+        }
+
+    async def revoke(self, team: Team, subject: str | None) -> dict[str, Any]:
+        """Every token of ``subject`` (None: of the team) issued until now stops working: at
+        once for paid creates, within KEY_CACHE_SECONDS for reads on other replicas."""
+        now = self._clock.now()
+        await self._revocations.revoke(team.space, subject, now=now)
+        self._callers.forget_revocations(team.space)
+        return {"team": team.id, "subject": subject, "revoked_before": iso_timestamp(now)}
