@@ -219,13 +219,14 @@ class Settings(StoreSettings):
                 "record must outlive the settler's wait for its end"
             )
         local_demo = self.rivya_simulator and _is_loopback(self.rivya_base_url)
-        for name, secret in (
-            ("GATEWAY_ADMIN_TOKEN", self.gateway_admin_token),
-            ("GATEWAY_TOKEN_SECRET", self.gateway_token_secret),
-            ("GATEWAY_TOKEN_PREVIOUS_SECRET", self.gateway_token_previous_secret),
+        for name, secret, shortest in (
+            ("GATEWAY_ADMIN_TOKEN", self.gateway_admin_token, 16),
+            # HS256 keys: at least the hash's 32 bytes (RFC 7518 §3.2).
+            ("GATEWAY_TOKEN_SECRET", self.gateway_token_secret, 32),
+            ("GATEWAY_TOKEN_PREVIOUS_SECRET", self.gateway_token_previous_secret, 32),
         ):
-            if secret is not None and 0 < len(secret.get_secret_value()) < 16:
-                raise ValueError(f"{name} must be at least 16 characters")
+            if secret is not None and 0 < len(secret.get_secret_value()) < shortest:
+                raise ValueError(f"{name} must be at least {shortest} characters")
             if secret is not None and is_placeholder(secret.get_secret_value()) and not local_demo:
                 # Shipped in examples, so known to anyone: only a local demo against the
                 # simulator (no money, nothing reachable from elsewhere) may use one.

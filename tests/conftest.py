@@ -9,7 +9,14 @@ import pytest
 from fastapi import FastAPI
 
 from app.clock import FakeClock
-from tests.support import Gateway, RedisServer, gateway_settings, running_gateway, simulator_app
+from tests.support import (
+    Gateway,
+    RedisServer,
+    gateway_settings,
+    running_gateway,
+    simulator_app,
+    token_settings,
+)
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +43,15 @@ def clock() -> FakeClock:
 @pytest.fixture
 def sim_app(clock: FakeClock) -> FastAPI:
     return simulator_app(clock)
+
+
+@pytest.fixture
+async def token_gateway(
+    redis_url: str, sim_app: FastAPI, clock: FakeClock
+) -> AsyncIterator[Gateway]:
+    """A gateway that mints browser tokens (GATEWAY_TOKEN_SECRET set)."""
+    async with running_gateway(token_settings(redis_url), sim_app, clock) as gw:
+        yield gw
 
 
 @pytest.fixture

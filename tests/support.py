@@ -218,6 +218,24 @@ class Gateway:
         return [r for r in self.sim.requests if path_contains in r.path]
 
 
+TOKEN_SECRET = "token-signing-secret-0123456789abcdef"
+
+
+def token_settings(redis_url: str, **overrides: Any) -> Settings:
+    """A gateway that mints browser tokens."""
+    return gateway_settings(redis_url, gateway_token_secret=TOKEN_SECRET, **overrides)
+
+
+async def mint_token(gw: Gateway, key: str, subject: str, **body: Any) -> str:
+    """A browser token for ``subject``, minted with the team's ``key``."""
+    answer = await gw.http.post(
+        "/v1/tokens", json={"subject": subject, **body}, headers=bearer(key)
+    )
+    assert answer.status_code == 201, answer.text
+    token: str = answer.json()["token"]
+    return token
+
+
 def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 

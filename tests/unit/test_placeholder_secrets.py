@@ -39,7 +39,10 @@ def test_a_placeholder_is_refused_even_with_the_simulator_elsewhere() -> None:
 
 def test_a_placeholder_secret_signing_browser_tokens_is_refused() -> None:
     with pytest.raises(ValidationError, match="GATEWAY_TOKEN_SECRET"):
-        settings(rivya_api_key="rvya_sk_real", gateway_token_secret="change-me-token-secret")
+        settings(
+            rivya_api_key="rvya_sk_real",
+            gateway_token_secret="change-me-token-secret-0123456789abc",
+        )
 
 
 def test_a_local_demo_against_the_simulator_may_use_one() -> None:

@@ -77,7 +77,7 @@ def test_every_configured_secret_is_redacted() -> None:
         _env_file=None,
         rivya_api_key="an-org-key-without-its-usual-prefix",
         gateway_admin_token="admin-token-0123456789",
-        gateway_token_secret="token-secret-0123456789",
+        gateway_token_secret="token-secret-0123456789abcdef0123456789",
         alert_webhook_url="https://hooks.example/x",
         alert_webhook_secret="webhook-secret-0123456789",
     )
@@ -85,7 +85,7 @@ def test_every_configured_secret_is_redacted() -> None:
     for secret in (
         "an-org-key-without-its-usual-prefix",
         "admin-token-0123456789",
-        "token-secret-0123456789",
+        "token-secret-0123456789abcdef0123456789",
         "webhook-secret-0123456789",
     ):
         assert secret not in redact(f"oops: {secret}")
