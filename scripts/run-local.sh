@@ -10,6 +10,8 @@ GATEWAY_PORT=${GATEWAY_PORT:-8080}
 SIM_PORT=${SIM_PORT:-8081}
 LOCAL_REDIS_PORT=${LOCAL_REDIS_PORT:-6390}
 export GATEWAY_ADMIN_TOKEN=${GATEWAY_ADMIN_TOKEN:-dev-admin-token-local}
+# Browser tokens work out of the box locally (a placeholder: accepted only with the simulator).
+export GATEWAY_TOKEN_SECRET=${GATEWAY_TOKEN_SECRET:-dev-token-secret-local-placeholder-0001}
 mkdir -p "$RUN_DIR"
 
 pids=()
