@@ -40,7 +40,7 @@ REFUSAL_CODES: dict[str, str] = {
 class TokenLimits:
     """What admission checks for a create made with a browser token, besides the team's."""
 
-    issued_at: int  # revoked if at or before the team's or the subject's "not before"
+    issued_at_ms: int  # revoked if at or before the team's or the subject's "not before"
     subject_rate_per_minute: int | None  # the team's per_subject_rate_limit_per_minute
     max_credits: int | None  # the token's own cap
 
@@ -82,7 +82,8 @@ class PendingCreate:
         crid = self.client_request_id or ""
         if not crid or self.subject is None:
             return crid
-        return f"s{len(self.subject)}:{self.subject}:{crid}"
+        # \x1e: no client_request_id can hold it, so no team key's id is ever a subject's.
+        return f"\x1e{self.subject}\x1e{crid}"
 
     def to_json(self) -> str:
         return json.dumps(

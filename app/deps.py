@@ -56,7 +56,11 @@ KeyCaller = Annotated[Caller, Depends(_key_caller)]
 
 
 async def _team_reader(caller: TeamCaller, services: ServicesDep) -> Caller:
-    services.reads.check(caller.team.space)
+    # A browser-token user reads under a bucket of its own: one user cannot starve the team.
+    subject = caller.subject
+    services.reads.check(
+        caller.team.space if subject is None else f"{caller.team.space}\x1e{subject}"
+    )
     return caller
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.domain import TEAM_ID_PATTERN, ApiKeyRecord, BudgetPeriod, TeamPolicy
 
@@ -208,11 +208,18 @@ class TokenOut(BaseModel):
 
 
 class TokenRevoke(BaseModel):
+    """One user's tokens, or (``all``, explicitly) every token of the team."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    subject: str | None = Field(
-        default=None, pattern=SUBJECT_PATTERN, description="None: every token of the team."
-    )
+    subject: str | None = Field(default=None, pattern=SUBJECT_PATTERN)
+    all: bool = Field(default=False, description="true: every browser token of the team.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> TokenRevoke:
+        if (self.subject is None) == (not self.all):
+            raise ValueError("give a subject, or all: true (not both)")
+        return self
 
 
 class KeyCreate(BaseModel):

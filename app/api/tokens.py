@@ -23,9 +23,9 @@ async def mint_token(body: TokenCreate, caller: KeyCaller, services: ServicesDep
 
 @router.post("/v1/tokens/revoke", summary="Revoke the tokens of one end user (or all)")
 async def revoke_tokens(
-    caller: KeyCaller, services: ServicesDep, body: TokenRevoke | None = None
+    body: TokenRevoke, caller: KeyCaller, services: ServicesDep
 ) -> dict[str, Any]:
-    return await services.tokens.revoke(caller.team, body.subject if body else None)
+    return await services.tokens.revoke(caller.team, body.subject)
 
 
 @router.post(
@@ -35,8 +35,6 @@ async def revoke_tokens(
     summary="Revoke a team's browser tokens (of one subject, or all)",
 )
 async def admin_revoke_tokens(
-    team_id: str, services: ServicesDep, body: TokenRevoke | None = None
+    team_id: str, body: TokenRevoke, services: ServicesDep
 ) -> dict[str, Any]:
-    return await services.tokens.revoke(
-        await services.teams.get(team_id), body.subject if body else None
-    )
+    return await services.tokens.revoke(await services.teams.get(team_id), body.subject)

@@ -79,7 +79,7 @@ class CallerResolver:
     async def _token_caller(self, credential: str) -> Caller:
         if self._signer is None:
             raise ApiKeyInvalid("Browser tokens are not enabled: GATEWAY_TOKEN_SECRET is not set.")
-        token = self._signer.verify(credential, now=int(self._clock.now()))
+        token = self._signer.verify(credential, now=self._clock.now())
         record, team = await self._lookup(token.key_id)
         if record is None or team is None or team.id != token.team:
             raise ApiKeyInvalid("This token's team no longer exists.")

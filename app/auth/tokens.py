@@ -36,9 +36,13 @@ class BrowserToken:
     generation: str
     subject: str
     key_id: str  # the team key that minted it: revoking that key stops its tokens' creates
-    issued_at: int
+    issued_at_ms: int  # to the millisecond: a token minted just after a revocation is valid
     expires_at: int
     max_credits: int | None
+
+    @property
+    def issued_at(self) -> float:
+        return self.issued_at_ms / 1000
 
 
 def key_id_for(secret: str) -> str:
@@ -66,18 +70,19 @@ class TokenSigner:
         generation: str,
         subject: str,
         key_id: str,
-        now: int,
+        now: float,
         ttl_seconds: int,
         max_credits: int | None,
     ) -> tuple[str, BrowserToken]:
+        issued_ms = int(now * 1000)
         claims = BrowserToken(
             token_id="tok_" + secrets.token_hex(12),
             team=team,
             generation=generation,
             subject=subject,
             key_id=key_id,
-            issued_at=now,
-            expires_at=now + ttl_seconds,
+            issued_at_ms=issued_ms,
+            expires_at=issued_ms // 1000 + ttl_seconds,
             max_credits=max_credits,
         )
         payload: dict[str, Any] = {
@@ -88,16 +93,17 @@ class TokenSigner:
             "team": team,
             "gen": generation,
             "key": key_id,
-            "iat": now,
-            "nbf": now,
+            "iat": issued_ms // 1000,
+            "nbf": issued_ms // 1000,
             "exp": claims.expires_at,
+            "iat_ms": issued_ms,
         }
         if max_credits is not None:
             payload["cap"] = max_credits
         kid, secret = self._current
         return jwt.encode(payload, secret, algorithm=ALGORITHM, headers={"kid": kid}), claims
 
-    def verify(self, token: str, *, now: int) -> BrowserToken:
+    def verify(self, token: str, *, now: float) -> BrowserToken:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError:
@@ -129,9 +135,17 @@ class TokenSigner:
             raise TokenExpired()
         if claims.issued_at - LEEWAY_SECONDS > now:
             raise ApiKeyInvalid("The token is not valid yet.")
-        if claims.expires_at - claims.issued_at > MAX_TTL_SECONDS:
+        if claims.expires_at - claims.issued_at_ms // 1000 > MAX_TTL_SECONDS:
             raise ApiKeyInvalid("The token lives longer than tokens may.")
         return claims
+
+
+def _issued_ms(payload: dict[str, Any]) -> int:
+    seconds = int(payload["iat"])
+    millis = int(payload.get("iat_ms", seconds * 1000))
+    if millis // 1000 != seconds:
+        raise ValueError("iat_ms disagrees with iat")
+    return millis
 
 
 def _claims(payload: dict[str, Any]) -> BrowserToken:
@@ -143,7 +157,7 @@ def _claims(payload: dict[str, Any]) -> BrowserToken:
             generation=str(payload["gen"]),
             subject=str(payload["sub"]),
             key_id=str(payload["key"]),
-            issued_at=int(payload["iat"]),
+            issued_at_ms=_issued_ms(payload),
             expires_at=int(payload["exp"]),
             max_credits=int(cap) if cap is not None else None,
         )

@@ -103,12 +103,13 @@ class Admission:
             created_ms=int(now * 1000),
             owner=uuid.uuid4().hex,
             subject=token.subject if token else None,
-            token_id=token.token_id if token and token.max_credits is not None else None,
+            # Every token's spend is kept (its usage shows it); its cap, if any, bounds it.
+            token_id=token.token_id if token else None,
         )
         limits = None
         if token is not None:
             limits = TokenLimits(
-                issued_at=token.issued_at,
+                issued_at_ms=token.issued_at_ms,
                 subject_rate_per_minute=team.per_subject_rate_limit_per_minute,
                 max_credits=token.max_credits,
             )

@@ -62,7 +62,10 @@ class FileService:
         if existing is not None and existing.kind == kind:
             return existing
         wait_ms = await self._store.admit_upload(
-            team.space, per_minute=self._limits.per_minute, burst=self._limits.burst
+            team.space,
+            per_minute=self._limits.per_minute,
+            burst=self._limits.burst,
+            subject=subject,
         )
         if wait_ms:
             retry = max(1, -(-wait_ms // 1000))

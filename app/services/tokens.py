@@ -50,7 +50,7 @@ class TokenService:
             generation=team.generation or "",
             subject=subject,
             key_id=caller.key_id,
-            now=int(self._clock.now()),
+            now=self._clock.now(),
             ttl_seconds=ttl_seconds,
             max_credits=max_credits,
         )

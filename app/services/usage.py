@@ -59,9 +59,9 @@ class UsageService:
         team = await self._teams.get(caller_team.id)
         if team is None or team.generation != caller_team.generation:
             raise ApiKeyInvalid("This token's team no longer exists.")
-        spent = reserved = remaining = None
+        spent, reserved = await self._spend.token(team.space, token.token_id)
+        remaining = None
         if token.max_credits is not None:
-            spent, reserved = await self._spend.token(team.space, token.token_id)
             remaining = max(token.max_credits - spent - reserved, 0)
         return {
             "team": team.id,

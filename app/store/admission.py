@@ -109,7 +109,7 @@ class AdmissionStore:
                     str(create.body.get("model", "")),
                     self._alert_thresholds,
                     subject,
-                    token.issued_at if token else 0,
+                    token.issued_at_ms if token else 0,
                     (token.subject_rate_per_minute or 0) if token else 0,
                     _or_none(token.max_credits if token else None),
                     create.token_id or "",

@@ -94,13 +94,20 @@ class FileStore:
         self._redis, self._keys, self._scripts = redis, keys, scripts
         self._clock, self._retention = clock, retention_seconds
 
-    async def admit_upload(self, team: str, *, per_minute: int, burst: int) -> int:
+    async def admit_upload(
+        self, team: str, *, per_minute: int, burst: int, subject: str | None = None
+    ) -> int:
         """Take one upload of the team's rate (``admit_upload.lua``): 0 when admitted, else
         the milliseconds until one more would be."""
         async with store_errors():
             wait_ms = await self._scripts.admit_upload(
-                keys=[self._keys.upload_rate(team)],
-                args=[script_time(self._clock), per_minute, burst],
+                keys=[self._keys.upload_rate(team), self._keys.upload_rate(team, subject or "")],
+                args=[
+                    script_time(self._clock),
+                    per_minute,
+                    burst,
+                    "1" if subject is not None else "0",
+                ],
             )
         return int(wait_ms)
 

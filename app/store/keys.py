@@ -91,8 +91,11 @@ class KeySpace:
         removed: a deleted team's tasks still settle)."""
         return f"{self.prefix}:settle:teams"
 
-    def upload_rate(self, space: str) -> str:
-        """String: the team's GCRA upload-rate state (theoretical arrival time, microseconds)."""
+    def upload_rate(self, space: str, subject: str | None = None) -> str:
+        """String: the team's GCRA upload-rate state (theoretical arrival time, microseconds),
+        or one browser-token user's own."""
+        if subject is not None:
+            return f"{self._team(space)}:upload-rate:subject:{subject}"
         return f"{self._team(space)}:upload-rate"
 
     def file(self, team_id: str, file_id: str) -> str:
@@ -117,8 +120,8 @@ class KeySpace:
         return f"{self._team(space)}:subject-rate:{subject}"
 
     def token_credits(self, space: str, token_id: str) -> str:
-        """Hash: spent/reserved credits of one browser token with a credit cap (like a budget
-        of its own, moved by the same money scripts)."""
+        """Hash: spent/reserved credits of one browser token (its usage, and its cap if it has
+        one: a budget of its own, moved by the same money scripts)."""
         return f"{self._team(space)}:token-credits:{token_id}"
 
     def ledger(self, space: str) -> str:

@@ -158,8 +158,11 @@ async def test_revoking_a_subject_a_team_or_the_minting_key_stops_its_tokens(
     assert (await create(gw, await mint(gw, key, "user-ann"))).status_code == 202
 
     clock.advance(1)
+    # Every token of the team: said explicitly (an empty body is a 400, never "all").
+    empty = await gw.http.post("/v1/tokens/revoke", json={}, headers=bearer(key))
+    assert empty.status_code == 400
     team_wide = await gw.http.post(
-        "/admin/teams/web/tokens/revoke", json={}, headers=admin_headers()
+        "/admin/teams/web/tokens/revoke", json={"all": True}, headers=admin_headers()
     )
     assert team_wide.status_code == 200
     assert (await create(gw, bob)).status_code == 401
@@ -246,3 +249,52 @@ def _b64(data: dict[str, Any]) -> str:
 
 def _kid(token: str) -> dict[str, str]:
     return {"kid": jwt.get_unverified_header(token)["kid"]}
+
+
+async def test_a_token_minted_just_after_a_revocation_works(gw: Gateway, clock: FakeClock) -> None:
+    key = await gw.team_with_key("web")
+    clock.advance(0.3)  # revocation and mint within one second: told apart to the millisecond
+    await gw.http.post("/v1/tokens/revoke", json={"subject": "user-ann"}, headers=bearer(key))
+    clock.advance(0.2)
+    fresh = await mint(gw, key, "user-ann")
+    assert (await gw.http.get("/v1/usage", headers=bearer(fresh))).status_code == 200
+    assert (await create(gw, fresh)).status_code == 202
+    await settle_all(gw, clock)
+    await assert_books_close(gw, "web")
+
+
+async def test_no_client_request_id_of_the_team_key_is_a_users(
+    gw: Gateway, clock: FakeClock
+) -> None:
+    key = await gw.team_with_key("web", rate_limit_per_minute=1000)
+    ann = await mint(gw, key, "user-ann")
+    by_key = await create(gw, key, client_request_id="s8:user-ann:x")
+    mine = await create(gw, ann, client_request_id="x")
+    assert mine.json()["id"] != by_key.json()["id"]
+    assert "Idempotent-Replayed" not in mine.headers
+    await settle_all(gw, clock)
+    await assert_books_close(gw, "web")
+
+
+async def test_one_users_reads_cannot_starve_the_team(gw: Gateway, clock: FakeClock) -> None:
+    key = await gw.team_with_key("web")
+    hostile, other = await mint(gw, key, "user-ann"), await mint(gw, key, "user-bob")
+    statuses = [
+        (await gw.http.get("/v1/images", headers=bearer(hostile))).status_code for _ in range(200)
+    ]
+    assert 429 in statuses
+    assert (await gw.http.get("/v1/images", headers=bearer(other))).status_code == 200
+    assert (await gw.http.get("/v1/images", headers=bearer(key))).status_code == 200
+
+
+async def test_an_uncapped_tokens_usage_shows_what_it_spent(gw: Gateway, clock: FakeClock) -> None:
+    key = await gw.team_with_key("web", rate_limit_per_minute=1000)
+    ann = await mint(gw, key, "user-ann")
+    for _ in range(2):
+        assert (await create(gw, ann)).status_code == 202
+    await settle_all(gw, clock)
+    usage = (await gw.http.get("/v1/usage", headers=bearer(ann))).json()
+    assert (usage["spent_credits"], usage["reserved_credits"]) == (16, 0)
+    assert usage["max_credits"] is None
+    assert usage["remaining_credits"] is None
+    await assert_books_close(gw, "web")

@@ -34,8 +34,8 @@
 -- ARGV[15]   the model
 -- ARGV[16]   budget alert thresholds, percent, comma-separated ("80,100"; "" for none)
 -- ARGV[17]   the browser token's subject ("" for a team key)
--- ARGV[18]   the token's issued-at time, s       ARGV[19]  the subject's creates per minute (0: none)
--- ARGV[20]   the token's credit cap (-1: none)   ARGV[21]  the token id ("" for no cap)
+-- ARGV[18]   the token's issued-at time, ms      ARGV[19]  the subject's creates per minute (0: none)
+-- ARGV[20]   the token's credit cap (-1: none)   ARGV[21]  the token id ("" for a team key)
 -- Returns    {"ok", budget_remaining (-1: no budget), rate_remaining, rate_full_in_ms, burst,
 --             window_ms, thresholds crossed now ("80,100" or ""), budget (-1: none)}
 --            {"budget", remaining, budget, thresholds crossed now}
@@ -67,7 +67,7 @@ if (standing[1] or '') ~= ARGV[14] then return {'no_team'} end
 if redis.call('SISMEMBER', KEYS[11], ARGV[13]) == 0 then return {'revoked'} end
 if ARGV[17] ~= '' then
   -- A browser token: revoked if issued at or before its team's or its subject's "not before".
-  local issued = tonumber(ARGV[18])
+  local issued = tonumber(ARGV[18]) / 1000
   local team_nb = tonumber(redis.call('ZSCORE', KEYS[13], '*') or '')
   local subject_nb = tonumber(redis.call('ZSCORE', KEYS[13], ARGV[17]) or '')
   if (team_nb and issued <= team_nb) or (subject_nb and issued <= subject_nb) then
