@@ -163,7 +163,7 @@ class TaskStore:
                     task.status,
                     task.model_dump_json(),
                     reserved,
-                    create.claim_id,
+                    record.client_request_id or "",  # as the caller gave it (shown, filtered)
                     record.key_id or "",
                     script_time(self._clock),
                     self._retention,

@@ -71,6 +71,11 @@ async def test_a_token_creates_and_reads_only_its_subjects_tasks(
     second = await create(gw, bob, client_request_id="same-id")
     assert first.status_code == second.status_code == 202
     assert first.json()["id"] != second.json()["id"]
+    assert first.json()["client_request_id"] == second.json()["client_request_id"] == "same-id"
+    listed_again = await gw.http.get(
+        "/v1/images", params={"client_request_id": "same-id"}, headers=bearer(ann)
+    )
+    assert [t["id"] for t in listed_again.json()["data"]] == [first.json()["id"]]
     again = await create(gw, ann, client_request_id="same-id")
     assert again.json()["id"] == first.json()["id"]
     assert again.headers["Idempotent-Replayed"] == "true"
