@@ -303,3 +303,14 @@ async def test_an_uncapped_tokens_usage_shows_what_it_spent(gw: Gateway, clock: 
     assert usage["max_credits"] is None
     assert usage["remaining_credits"] is None
     await assert_books_close(gw, "web")
+
+
+async def test_a_token_never_reaches_another_teams_tasks(gw: Gateway, clock: FakeClock) -> None:
+    web, other = await gw.team_with_key("web"), await gw.team_with_key("other")
+    theirs = (await create(gw, other)).json()["id"]
+    token = await mint(gw, web, "user-ann")
+    for path in (f"/v1/images/{theirs}", f"/api/v1/generations/{theirs}"):
+        assert (await gw.http.get(path, headers=bearer(token))).status_code == 404
+    assert (await gw.http.get("/v1/images", headers=bearer(token))).json()["data"] == []
+    await settle_all(gw, clock)
+    await assert_books_close(gw, "web", "other")

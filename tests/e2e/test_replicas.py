@@ -21,6 +21,7 @@ from tests.support import RedisServer, free_port
 
 pytestmark = pytest.mark.e2e
 
+SIM_INITIAL_CREDITS = 100_000  # the simulator's starting balance (its default)
 FAST_SETTLER = {
     "SETTLER_FIRST_POLL_MIN_SECONDS": "0.2",
     "SETTLER_FIRST_POLL_MAX_SECONDS": "0.3",
@@ -265,3 +266,42 @@ def test_metrics_of_two_gateways_add_up_and_agree_with_the_api(replicas: Replica
     # Per-process counters: summed across replicas, they count every request once.
     assert sum(s.get(("gateway_requests_total", created), 0) for s in per_gateway) == 10
     assert sum(s.get(("gateway_refusals_total", refused), 0) for s in per_gateway) == 2
+
+
+def test_a_browser_tokens_cap_and_its_users_rate_hold_across_two_gateways(
+    replicas: Replicas,
+) -> None:
+    secret = {"GATEWAY_TOKEN_SECRET": "e2e-token-signing-secret-0123456789abcdef"}
+    a, _ = replicas.start_gateway(**FAST_SETTLER, **secret)
+    b, _ = replicas.start_gateway(**FAST_SETTLER, **secret)
+    key = replicas.team_key(
+        "web", "--rate", "10000", "--max-in-flight", "1000", "--subject-rate", "4"
+    )
+
+    def mint(subject: str, **body: Any) -> str:
+        answer = httpx.post(
+            f"{b}/v1/tokens",
+            json={"subject": subject, **body},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert answer.status_code == 201, answer.text
+        token: str = answer.json()["token"]
+        return token
+
+    capped = mint("user-ann", max_credits=24)  # three tasks of 8
+    statuses = asyncio.run(burst_of_creates([a, b], capped, 12))
+    assert sorted(statuses) == [202] * 3 + [402] * 9
+    limited = asyncio.run(burst_of_creates([a, b], mint("user-bob"), 12))
+    assert sorted(limited) == [202] * 4 + [429] * 8  # bursts of the per-user rate
+    deadline = time.monotonic() + 20
+    while usage(a, key)["in_flight"] and time.monotonic() < deadline:
+        time.sleep(0.1)  # the settlers of both end every task
+    spent = usage(b, capped)
+    assert (spent["spent_credits"], spent["reserved_credits"], spent["remaining_credits"]) == (
+        24,
+        0,
+        0,
+    )
+    team = usage(a, key)
+    assert (team["spent_credits"], team["reserved_credits"]) == (56, 0)
+    assert SIM_INITIAL_CREDITS - replicas.rivya_balance() == 56  # what Rivya charged
