@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable
 
@@ -23,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import context
 from app.auth.origins import origin_allowed
 from app.errors import OriginNotAllowed, StoreUnavailable
-from app.wire import error_envelope
+from app.middleware import scope_header, send_error
 
 BROWSER_PATHS = ("/v1/images", "/v1/files", "/v1/usage", "/api/v1/generations", "/api/v1/files")
 ALLOW_METHODS = "GET, POST, OPTIONS"
@@ -61,12 +60,12 @@ class CorsMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        origin = _header(scope, b"origin")
+        origin = scope_header(scope, b"origin")
         if scope["type"] != "http" or origin is None:
             await self.app(scope, receive, send)
             return
         known: KnownOrigins = scope["app"].state.services.known_origins
-        if scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
+        if scope["method"] == "OPTIONS" and scope_header(scope, b"access-control-request-method"):
             await self._preflight(scope, send, origin, known)
             return
         some_team_allows = await known.allows(origin)
@@ -104,16 +103,7 @@ class CorsMiddleware:
             f"Origin {origin!r} may not call {path!r} from a browser: an admin adds it to a "
             "team's cors_origins (browser tokens reach the image, file and usage routes only)."
         )
-        body = json.dumps(
-            error_envelope(error.code, error.message, context.current_request_id())
-        ).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"vary", b"Origin"),
-        ]
-        await send({"type": "http.response.start", "status": error.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, error, [(b"vary", b"Origin")])
 
 
 def _cors_headers(origin: str) -> list[tuple[bytes, bytes]]:
@@ -122,11 +112,3 @@ def _cors_headers(origin: str) -> list[tuple[bytes, bytes]]:
         (b"access-control-allow-origin", origin.encode("latin-1")),
         (b"vary", b"Origin"),
     ]
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
-    for key, value in headers:
-        if key == name:
-            return value.decode("latin-1")
-    return None

@@ -54,7 +54,7 @@ class GatewayMiddleware:
         # The gateway's own id, always: a caller could otherwise reuse another request's id and
         # blur the logs. The caller's id, if well formed, is kept beside it.
         request_id = context.new_request_id()
-        incoming = _header(scope, b"x-request-id")
+        incoming = scope_header(scope, b"x-request-id")
         client_request_id = incoming if incoming and _SAFE_REQUEST_ID.fullmatch(incoming) else None
         ctx = context.open_context(request_id)
         status = 500
@@ -70,7 +70,7 @@ class GatewayMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        declared = _header(scope, b"content-length")
+        declared = scope_header(scope, b"content-length")
         path = str(scope.get("path", ""))
         root = str(scope.get("root_path", ""))
         if root and path.startswith(root):  # served under a prefix (uvicorn --root-path)
@@ -82,11 +82,11 @@ class GatewayMiddleware:
             await self.app(scope, self._capped(receive, limit), send_wrapper)
         except _BodyTooLarge as exc:
             if not response_started:
-                await self._send_error(send_wrapper, PayloadTooLarge(str(exc.detail)))
+                await send_error(send_wrapper, PayloadTooLarge(str(exc.detail)))
         except Exception:
             error_log.exception("unhandled error", extra={"request_id": request_id})
             if not response_started:
-                await self._send_error(send_wrapper, GatewayError())
+                await send_error(send_wrapper, GatewayError())
         finally:
             route = scope.get("route")
             elapsed = time.perf_counter() - started
@@ -130,20 +130,24 @@ class GatewayMiddleware:
 
         return wrapped
 
-    @staticmethod
-    async def _send_error(send: Send, error: GatewayError) -> None:
-        body = json.dumps(
-            error_envelope(error.code, error.message, context.current_request_id())
-        ).encode()
-        headers: list[tuple[bytes, bytes]] = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": error.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+
+async def send_error(
+    send: Send, error: GatewayError, extra_headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """An error in the contract's envelope, straight from ASGI middleware."""
+    body = json.dumps(
+        error_envelope(error.code, error.message, context.current_request_id())
+    ).encode()
+    headers: list[tuple[bytes, bytes]] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *(extra_headers or []),
+    ]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def scope_header(scope: Scope, name: bytes) -> str | None:
     headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
     for key, value in headers:
         if key == name:
