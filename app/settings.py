@@ -34,6 +34,13 @@ def is_placeholder(secret: str) -> bool:
     return bool(_PLACEHOLDER.search(secret))
 
 
+def _is_local_service(url: str) -> bool:
+    """Loopback, or a bare service name (``simulator`` in docker-compose): never a public
+    host, so never the real Rivya."""
+    host = urlsplit(url).hostname or ""
+    return _is_loopback(url) or (bool(host) and "." not in host and ":" not in host)
+
+
 def _is_loopback(url: str) -> bool:
     host = urlsplit(url).hostname or ""
     if host == "localhost":
@@ -194,6 +201,13 @@ class Settings(StoreSettings):
 
     @model_validator(mode="after")
     def _org_key_present(self) -> Self:
+        if self.rivya_simulator and not _is_local_service(self.rivya_base_url):
+            raise ValueError(
+                f"RIVYA_SIMULATOR=true but RIVYA_BASE_URL={self.rivya_base_url} is not a local "
+                "simulator (loopback, or a bare service name like http://simulator:8081): the "
+                "simulator's dev key would go to a public host. For the real Rivya, remove "
+                "RIVYA_SIMULATOR and set RIVYA_API_KEY"
+            )
         if self.rivya_api_key is None or not self.rivya_api_key.get_secret_value():
             if not self.rivya_simulator:
                 raise ValueError(

@@ -135,6 +135,14 @@ def test_only_an_explicit_simulator_upstream_needs_no_org_key() -> None:
     assert settings.org_key == SIMULATOR_DEV_KEY
 
 
+@pytest.mark.parametrize(
+    "url", ["https://rivya.ai", "https://api.rivya.ai", "http://10.0.0.5:8081", "http://sim.corp"]
+)
+def test_simulator_mode_never_sends_its_dev_key_to_a_public_host(url: str) -> None:
+    with pytest.raises(ValidationError, match="not a local simulator"):
+        Settings(_env_file=None, rivya_base_url=url, rivya_simulator=True)
+
+
 def test_a_settings_error_never_echoes_a_secret() -> None:
     with pytest.raises(ValidationError) as caught:
         Settings(
