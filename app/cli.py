@@ -14,28 +14,31 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import ValidationError
-from redis.asyncio import Redis
 
 from app.catalog import load_catalog
 from app.clock import SystemClock
-from app.errors import GatewayError
+from app.container import AdminServices, build_admin
+from app.errors import GatewayError, StoreUnavailable
 from app.logging import configure_logging
 from app.schemas import KeyOut
-from app.services.reports import Reports
-from app.services.teams import TeamService
-from app.services.usage import UsageService
-from app.settings import StoreSettings
-from app.store.apikeys import ApiKeyStore
-from app.store.keys import KeySpace
-from app.store.ledger import LedgerStore
+from app.settings import Settings, StoreSettings
 from app.store.redis import create_redis
-from app.store.scripts import Scripts
-from app.store.spend import SpendStore
-from app.store.tasks import TaskStore
-from app.store.teams import TeamStore
+
+TEAM_COLUMNS = (
+    "id",
+    "name",
+    "budget_credits",
+    "budget_period",
+    "rate_limit_per_minute",
+    "max_in_flight",
+    "allowed_models",
+    "cors_origins",
+)
+KEY_COLUMNS = ("key_id", "team", "name", "created_at", "revoked_at")
 
 # Team flags shared by `teams create` and `teams update`: (flag, field, type, help).
 _TEAM_FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
@@ -66,10 +69,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         for detail in exc.details:
             print(f"  {detail.field}: {detail.message}", file=sys.stderr)
         sys.exit(1)
-    except (ValidationError, yaml.YAMLError, OSError, ValueError) as exc:
-        # Settings, the YAML file or the file system: say what, without a traceback.
+    except ValidationError as exc:
+        print(f"error: {settings_problem(exc)}", file=sys.stderr)
+        sys.exit(1)
+    except (yaml.YAMLError, OSError, ValueError) as exc:
+        # The YAML file or the file system: say what, without a traceback.
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
+
+
+def settings_problem(exc: ValidationError) -> str:
+    """A settings error as a person reads it: which setting, and what is wrong with it."""
+    lines = []
+    for error in exc.errors():
+        name = "_".join(str(part) for part in error["loc"]).upper()
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{name}: {message}" if name else message)
+    return "\n  ".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,30 +102,42 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, default=8081)
     sim.set_defaults(run=_simulator)
 
+    # Every command that reads or changes the gateway's state: where Redis is, and JSON output.
+    store = argparse.ArgumentParser(add_help=False)
+    store.add_argument(
+        "--redis-url",
+        help="the gateway's Redis (default: REDIS_URL from the environment, .env, or .run/env "
+        "written by `make run`)",
+    )
+    store.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    def admin(group: Any, name: str, help_: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = group.add_parser(name, help=help_, parents=[store])
+        return parser
+
     teams = commands.add_parser("teams", help="manage teams").add_subparsers(title="teams")
-    teams.add_parser("list", help="list teams").set_defaults(run=_admin(_teams_list))
-    get = teams.add_parser("get", help="show a team")
+    admin(teams, "list", "list teams").set_defaults(run=_admin(_teams_list, TEAM_COLUMNS))
+    get = admin(teams, "get", "show a team")
     get.add_argument("team")
     get.set_defaults(run=_admin(_teams_get))
-    create = teams.add_parser("create", help="create a team")
+    create = admin(teams, "create", "create a team")
     create.add_argument("team")
     _team_flags(create)
     create.set_defaults(run=_admin(_teams_create))
-    update = teams.add_parser("update", help="change some of a team's settings")
+    update = admin(teams, "update", "change some of a team's settings")
     update.add_argument("team")
     _team_flags(update)
     update.add_argument("--no-budget", action="store_true", help="remove the budget")
     update.set_defaults(run=_admin(_teams_update))
-    delete = teams.add_parser("delete", help="delete a team and revoke its keys")
+    delete = admin(teams, "delete", "delete a team and revoke its keys")
     delete.add_argument("team")
     delete.set_defaults(run=_admin(_teams_delete))
-    apply = teams.add_parser("apply", help="create or update teams from a YAML file")
+    apply = admin(teams, "apply", "create or update teams from a YAML file")
     apply.add_argument("file", type=Path)
     apply.set_defaults(run=_admin(_teams_apply))
 
-    spend = commands.add_parser("spend", help="spend per team against budget")
+    spend = commands.add_parser("spend", help="spend per team against budget", parents=[store])
     spend.add_argument("--period", default="current", help="current, YYYY-MM-DD or YYYY-MM")
-    spend.add_argument("--json", action="store_true", help="print the report as JSON")
     spend.add_argument(
         "--daily",
         type=int,
@@ -119,14 +147,14 @@ def _parser() -> argparse.ArgumentParser:
     spend.set_defaults(run=_spend)
 
     keys = commands.add_parser("keys", help="manage team keys").add_subparsers(title="keys")
-    key_create = keys.add_parser("create", help="issue a key (printed once)")
+    key_create = admin(keys, "create", "issue a key (printed once)")
     key_create.add_argument("team")
     key_create.add_argument("--name")
     key_create.set_defaults(run=_admin(_keys_create))
-    key_list = keys.add_parser("list", help="list a team's keys")
+    key_list = admin(keys, "list", "list a team's keys")
     key_list.add_argument("team")
-    key_list.set_defaults(run=_admin(_keys_list))
-    key_revoke = keys.add_parser("revoke", help="revoke a key")
+    key_list.set_defaults(run=_admin(_keys_list, KEY_COLUMNS))
+    key_revoke = admin(keys, "revoke", "revoke a key")
     key_revoke.add_argument("key_id")
     key_revoke.set_defaults(run=_admin(_keys_revoke))
     return parser
@@ -146,6 +174,8 @@ def _team_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
+
+    Settings()  # refuse bad settings here, in one clear message, before uvicorn starts
 
     # One worker per process: state lives in Redis, so scale with replicas, not workers.
     uvicorn.run(
@@ -171,51 +201,97 @@ def _simulator(args: argparse.Namespace) -> None:
     )
 
 
-AdminCommand = Callable[[TeamService, argparse.Namespace], Awaitable[Any]]
+AdminCommand = Callable[[AdminServices, argparse.Namespace], Awaitable[Any]]
+
+
+def store_settings(args: argparse.Namespace) -> StoreSettings:
+    """REDIS_URL and friends: ``--redis-url``, else the environment, .env, then .run/env (what
+    ``make run`` wrote about the instance it started)."""
+    redis_url = getattr(args, "redis_url", None)
+    return StoreSettings(redis_url=redis_url) if redis_url else StoreSettings()
 
 
 @asynccontextmanager
-async def _store() -> AsyncIterator[tuple[Redis, KeySpace, StoreSettings]]:
-    settings = StoreSettings()
+async def _admin_services(args: argparse.Namespace) -> AsyncIterator[AdminServices]:
+    """The same composition as the app's (``container.build_admin``), over Redis alone."""
+    settings = store_settings(args)
     redis = create_redis(
         settings.redis_url,
         timeout=settings.redis_timeout_seconds,
         max_connections=settings.redis_max_connections,
     )
     try:
-        yield redis, KeySpace(settings.redis_key_prefix), settings
+        yield build_admin(settings, load_catalog(settings.catalog_path), redis, SystemClock())
+    except StoreUnavailable as lost:
+        raise StoreUnavailable(
+            f"{lost.message} Tried REDIS_URL={redacted_url(settings.redis_url)}: after "
+            "`make run` the CLI reads it from .run/env; else set REDIS_URL or pass --redis-url."
+        ) from lost
     finally:
         await redis.aclose()
 
 
-def _admin(command: AdminCommand) -> Callable[[argparse.Namespace], Awaitable[None]]:
-    """Run a team/key command against Redis and print its result as JSON."""
+def redacted_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _admin(
+    command: AdminCommand, columns: tuple[str, ...] = ()
+) -> Callable[[argparse.Namespace], Awaitable[None]]:
+    """Run a team/key command and print its result: a table (``columns``) or ``key: value``
+    lines in a terminal, JSON with ``--json``."""
 
     async def run(args: argparse.Namespace) -> None:
-        async with _store() as (redis, keys, settings):
-            service = TeamService(
-                TeamStore(redis, keys, Scripts(redis)),
-                ApiKeyStore(redis, keys),
-                load_catalog(settings.catalog_path),
-                SystemClock(),
-            )
-            result = await command(service, args)
-        if result is not None:
+        async with _admin_services(args) as services:
+            result = await command(services, args)
+        if result is None:
+            return
+        if getattr(args, "json", False):
             print(json.dumps(result, indent=2))
+        else:
+            print(render(result, columns))
 
     return run
 
 
+def render(result: Any, columns: tuple[str, ...]) -> str:
+    if isinstance(result, list):
+        return table(result, columns)
+    if isinstance(result, dict):
+        width = max((len(k) for k in result), default=0)
+        return "\n".join(f"{k:<{width}}  {_cell(v)}" for k, v in result.items())
+    return str(result)
+
+
+def table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
+    if not rows:
+        return "(none)"
+    cols = columns or tuple(rows[0])
+    cells = [[_cell(row.get(c)) for c in cols] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "-"
+    return str(value)
+
+
 async def _spend(args: argparse.Namespace) -> None:
-    async with _store() as (redis, keys, _):
-        teams = TeamStore(redis, keys, Scripts(redis))
-        spend = SpendStore(redis, keys)
+    async with _admin_services(args) as services:
         if args.daily is not None:
-            tasks = TaskStore(redis, keys, Scripts(redis), SystemClock(), retention_seconds=1)
-            reports = Reports(teams, spend, LedgerStore(redis, keys), tasks, SystemClock())
-            print(await reports.daily_csv(args.daily), end="")
+            print(await services.reports.daily_csv(args.daily), end="")
             return
-        report = await UsageService(spend, teams, SystemClock()).report(args.period)
+        report = await services.usage.report(args.period)
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -242,43 +318,43 @@ def _blank(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
-async def _teams_list(service: TeamService, _: argparse.Namespace) -> Any:
-    return [t.model_dump() for t in await service.list_teams()]
+async def _teams_list(services: AdminServices, _: argparse.Namespace) -> Any:
+    return [t.model_dump() for t in await services.teams.list_teams()]
 
 
-async def _teams_get(service: TeamService, args: argparse.Namespace) -> Any:
-    return (await service.get(args.team)).model_dump()
+async def _teams_get(services: AdminServices, args: argparse.Namespace) -> Any:
+    return (await services.teams.get(args.team)).model_dump()
 
 
-async def _teams_create(service: TeamService, args: argparse.Namespace) -> Any:
-    return (await service.create({"id": args.team, **_team_fields(args)})).model_dump()
+async def _teams_create(services: AdminServices, args: argparse.Namespace) -> Any:
+    return (await services.teams.create({"id": args.team, **_team_fields(args)})).model_dump()
 
 
-async def _teams_update(service: TeamService, args: argparse.Namespace) -> Any:
-    return (await service.update(args.team, _team_fields(args))).model_dump()
+async def _teams_update(services: AdminServices, args: argparse.Namespace) -> Any:
+    return (await services.teams.update(args.team, _team_fields(args))).model_dump()
 
 
-async def _teams_delete(service: TeamService, args: argparse.Namespace) -> Any:
-    await service.delete(args.team)
+async def _teams_delete(services: AdminServices, args: argparse.Namespace) -> Any:
+    await services.teams.delete(args.team)
     return {"deleted": args.team}
 
 
-async def _teams_apply(service: TeamService, args: argparse.Namespace) -> Any:
+async def _teams_apply(services: AdminServices, args: argparse.Namespace) -> Any:
     document = yaml.safe_load(args.file.read_text(encoding="utf-8")) or {}
     specs = document.get("teams", []) if isinstance(document, dict) else document
-    result = await service.apply(specs)
+    result = await services.teams.apply(specs)
     return {"created": result.created, "updated": result.updated, "unchanged": result.unchanged}
 
 
-async def _keys_create(service: TeamService, args: argparse.Namespace) -> Any:
-    issued = await service.issue_key(args.team, args.name)
+async def _keys_create(services: AdminServices, args: argparse.Namespace) -> Any:
+    issued = await services.teams.issue_key(args.team, args.name)
     print("This key is shown once; store it now.", file=sys.stderr)
     return {**KeyOut.of(issued.record).model_dump(), "key": issued.key}
 
 
-async def _keys_list(service: TeamService, args: argparse.Namespace) -> Any:
-    return [KeyOut.of(r).model_dump() for r in await service.list_keys(args.team)]
+async def _keys_list(services: AdminServices, args: argparse.Namespace) -> Any:
+    return [KeyOut.of(r).model_dump() for r in await services.teams.list_keys(args.team)]
 
 
-async def _keys_revoke(service: TeamService, args: argparse.Namespace) -> Any:
-    return KeyOut.of(await service.revoke_key(args.key_id)).model_dump()
+async def _keys_revoke(services: AdminServices, args: argparse.Namespace) -> Any:
+    return KeyOut.of(await services.teams.revoke_key(args.key_id)).model_dump()

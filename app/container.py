@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -30,7 +31,7 @@ from app.services.teams import TeamService
 from app.services.tokens import TokenService
 from app.services.uploads import DecodeBudget
 from app.services.usage import UsageService
-from app.settings import Settings
+from app.settings import Settings, StoreSettings
 from app.store.admission import AdmissionStore
 from app.store.apikeys import ApiKeyStore
 from app.store.files import FileStore
@@ -69,6 +70,46 @@ class Services:
     known_origins: KnownOrigins
 
 
+@dataclass(frozen=True)
+class AdminServices:
+    """What managing teams, keys and spend takes: Redis only, no org key. The app's services
+    and the CLI (``rivya-gateway teams|keys|spend``) are both built from it."""
+
+    teams: TeamService
+    usage: UsageService
+    reports: Reports
+
+
+def scripts_for(settings: StoreSettings, redis: Redis) -> Scripts:
+    return Scripts(
+        redis,
+        ledger_max_entries=settings.ledger_max_entries_per_team,
+        token_credits_ttl_seconds=settings.task_retention_days * 86_400,
+    )
+
+
+def build_admin(
+    settings: StoreSettings,
+    catalog: Catalog,
+    redis: Redis,
+    clock: Clock,
+    *,
+    org_balance: Callable[[], Awaitable[int]] | None = None,
+) -> AdminServices:
+    keys = KeySpace(settings.redis_key_prefix)
+    scripts = scripts_for(settings, redis)
+    team_store = TeamStore(redis, keys, scripts)
+    spend = SpendStore(redis, keys)
+    tasks = TaskStore(
+        redis, keys, scripts, clock, retention_seconds=settings.task_retention_days * 86_400
+    )
+    return AdminServices(
+        teams=TeamService(team_store, ApiKeyStore(redis, keys), catalog, clock),
+        usage=UsageService(spend, team_store, clock, org_balance=org_balance),
+        reports=Reports(team_store, spend, LedgerStore(redis, keys), tasks, clock),
+    )
+
+
 def poll_schedule(settings: Settings) -> PollSchedule:
     return PollSchedule(
         first_min=settings.settler_first_poll_min_seconds,
@@ -92,11 +133,7 @@ def build_services(
     metrics = metrics or Metrics()
     aftercare = Aftercare()
     keys = KeySpace(settings.redis_key_prefix)
-    scripts = Scripts(
-        redis,
-        ledger_max_entries=settings.ledger_max_entries_per_team,
-        token_credits_ttl_seconds=settings.task_retention_days * 86_400,
-    )
+    scripts = scripts_for(settings, redis)
     team_store = TeamStore(redis, keys, scripts)
     key_store = ApiKeyStore(redis, keys)
     task_store = TaskStore(
@@ -160,7 +197,8 @@ def build_services(
     revocations = TokenRevocationStore(redis, keys)
     ledger = LedgerStore(redis, keys)
     org_balance = CachedBalance(upstream.balance, clock, seconds=settings.org_balance_cache_seconds)
-    usage = UsageService(spend, team_store, clock, org_balance=org_balance)
+    admin = build_admin(settings, catalog, redis, clock, org_balance=org_balance)
+    usage = admin.usage
     reconciliation = Reconciliation(
         BaselineStore(redis, keys),
         spend,
@@ -194,7 +232,7 @@ def build_services(
         callers=callers,
         tokens=TokenService(token_signer(settings), revocations, callers, clock),
         known_origins=KnownOrigins(every_teams_origins, settings.key_cache_seconds),
-        teams=TeamService(team_store, key_store, catalog, clock),
+        teams=admin.teams,
         tasks=TaskService(
             task_store,
             admission,
@@ -213,7 +251,7 @@ def build_services(
         aftercare=aftercare,
         metrics=metrics,
         observed=Observed(usage, queue, upstream.breaker, clock, spend, reconciliation),
-        reports=Reports(team_store, spend, ledger, task_store, clock),
+        reports=admin.reports,
         reconciliation=reconciliation,
         reads=ReadLimiter(
             clock,

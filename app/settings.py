@@ -51,11 +51,23 @@ def _is_loopback(url: str) -> bool:
         return False
 
 
+_ENV = SettingsConfigDict(
+    env_file=".env",
+    env_file_encoding="utf-8",
+    extra="ignore",
+    case_sensitive=False,
+    hide_input_in_errors=True,  # a startup error must never print a secret
+)
+# The CLI also reads what `make run` wrote about the instance it started (REDIS_URL, …);
+# a .env of your own, or the environment, wins over it.
+MAKE_RUN_ENV = Path(".run/env")
+
+
 class StoreSettings(BaseSettings):
     """What reaching the store takes: enough for the admin CLI, which needs no org key."""
 
     model_config = SettingsConfigDict(
-        env_file=".env",
+        env_file=(MAKE_RUN_ENV, ".env"),
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
@@ -70,10 +82,13 @@ class StoreSettings(BaseSettings):
     # Each team's spend ledger keeps about this many of its latest money moves (a Redis stream,
     # ~150 bytes an entry): at 100,000, a busy team's last few weeks in ~15 MB at most.
     ledger_max_entries_per_team: int = Field(default=100_000, ge=1000)
+    task_retention_days: int = Field(default=30, ge=1)
 
 
 class Settings(StoreSettings):
     """Everything the gateway process needs, validated at start."""
+
+    model_config = _ENV
 
     # Upstream
     rivya_api_key: SecretStr | None = None
@@ -101,7 +116,6 @@ class Settings(StoreSettings):
     default_model: str | None = None  # None: the catalogue's default (flux-kontext-max)
     key_cache_seconds: float = Field(default=2.0, ge=0)
     wait_poll_seconds: float = Field(default=2.0, gt=0)
-    task_retention_days: int = Field(default=30, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
     # Safe retries (issue 4): idempotency claims, upstream retries and the circuit breaker.

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # `make run`: a Redis (REDIS_URL, or a local redis-server started here), the Rivya simulator and
-# the gateway, then a demo team with a fresh key and a curl to paste. Ctrl-C stops everything.
+# the gateway, then a demo team with a key and a curl to paste. Ctrl-C stops everything.
+# It writes .run/env (REDIS_URL, the admin token, the gateway's URL), which the CLI reads, so
+# `.venv/bin/rivya-gateway teams list` reaches the same state with no settings. Run twice, it
+# says the first is running instead of starting another; the demo key is kept in .run/demo-key
+# and reused while it works.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +17,15 @@ export GATEWAY_ADMIN_TOKEN=${GATEWAY_ADMIN_TOKEN:-dev-admin-token-local}
 # Browser tokens work out of the box locally (a placeholder: accepted only with the simulator).
 export GATEWAY_TOKEN_SECRET=${GATEWAY_TOKEN_SECRET:-dev-token-secret-local-placeholder-0001}
 mkdir -p "$RUN_DIR"
+GW="http://127.0.0.1:${GATEWAY_PORT}"
+
+gateway_up() { "$BIN/python" -c "import httpx,sys; httpx.get(sys.argv[1], timeout=1).raise_for_status()" "$GW/readyz" 2>/dev/null; }
+if gateway_up; then
+  echo "A gateway is already running at $GW (logs in $RUN_DIR/): nothing started."
+  if [ -s "$RUN_DIR/demo-key" ]; then echo "Its demo key:  export GW_KEY=$(cat "$RUN_DIR/demo-key")"; fi
+  echo "Stop it with Ctrl-C in its terminal, or use another port: GATEWAY_PORT=8082 SIM_PORT=8083 make run"
+  exit 0
+fi
 
 pids=()
 cleanup() {
@@ -60,16 +73,34 @@ wait_for "http://127.0.0.1:${GATEWAY_PORT}/readyz" gateway "$RUN_DIR/gateway.log
 
 "$BIN/rivya-gateway" teams get demo >/dev/null 2>&1 ||
   "$BIN/rivya-gateway" teams create demo --name "Demo team" --budget 800 --period day >/dev/null
-KEY=$("$BIN/rivya-gateway" keys create demo --name "make run" 2>/dev/null |
-  "$BIN/python" -c "import json,sys; print(json.load(sys.stdin)['key'])")
-GW="http://127.0.0.1:${GATEWAY_PORT}"
+
+# What the CLI needs to reach this instance's state (it reads .run/env, then .env).
+umask 077
+cat >"$RUN_DIR/env" <<ENV
+# Written by make run: the CLI (rivya-gateway) reads this file, so it reaches this instance.
+REDIS_URL=$REDIS_URL
+GATEWAY_ADMIN_TOKEN=$GATEWAY_ADMIN_TOKEN
+GATEWAY_URL=$GW
+ENV
+
+# The demo key from an earlier run, while it still works; else a new one.
+KEY=""
+if [ -s "$RUN_DIR/demo-key" ] && "$BIN/python" -c "import httpx,sys; httpx.get(sys.argv[1] + '/v1/usage', headers={'Authorization': 'Bearer ' + sys.argv[2]}, timeout=5).raise_for_status()" "$GW" "$(cat "$RUN_DIR/demo-key")" 2>/dev/null; then
+  KEY=$(cat "$RUN_DIR/demo-key")
+  KEY_NOTE="Demo team 'demo' key (kept from an earlier run in $RUN_DIR/demo-key):"
+else
+  KEY=$("$BIN/rivya-gateway" keys create demo --name "make run" --json 2>/dev/null |
+    "$BIN/python" -c "import json,sys; print(json.load(sys.stdin)['key'])")
+  printf '%s' "$KEY" >"$RUN_DIR/demo-key"
+  KEY_NOTE="Demo team 'demo' has a new key (kept in $RUN_DIR/demo-key):"
+fi
 
 cat <<MSG
 
 Rivya Gateway is running at $GW (upstream: the simulator at http://127.0.0.1:${SIM_PORT}).
 Logs: $RUN_DIR/gateway.log, $RUN_DIR/simulator.log.  Admin token: \$GATEWAY_ADMIN_TOKEN ($GATEWAY_ADMIN_TOKEN).
 
-Demo team 'demo' has a new key (shown once):
+$KEY_NOTE
   export GW_KEY=$KEY
 
 Create an image, waiting up to 30 s for it to finish:

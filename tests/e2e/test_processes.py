@@ -113,10 +113,12 @@ def stack(redis_url: str, redis_server: RedisServer, tmp_path: Path) -> Iterator
 
 
 def test_walkthrough_from_cli_key_to_result_image(stack: Stack) -> None:
-    created = stack.cli("teams", "create", "design", "--name", "Design", "--budget", "800")
+    created = stack.cli(
+        "teams", "create", "design", "--name", "Design", "--budget", "800", "--json"
+    )
     assert created.returncode == 0, created.stderr
     assert json.loads(created.stdout)["budget_credits"] == 800
-    issued = stack.cli("keys", "create", "design", "--name", "laptop")
+    issued = stack.cli("keys", "create", "design", "--name", "laptop", "--json")
     assert issued.returncode == 0, issued.stderr
     assert "shown once" in issued.stderr
     key = json.loads(issued.stdout)["key"]
@@ -179,7 +181,7 @@ def test_walkthrough_from_cli_key_to_result_image(stack: Stack) -> None:
         assert held(daily) == held(exported.text)
         assert sum(held(daily).values()) == 12
 
-        listed = stack.cli("keys", "list", "design")
+        listed = stack.cli("keys", "list", "design", "--json")
         [entry] = json.loads(listed.stdout)
         assert "key" not in entry
         assert stack.cli("keys", "revoke", entry["key_id"]).returncode == 0
@@ -222,7 +224,7 @@ def test_teams_apply_is_declarative_and_idempotent(stack: Stack) -> None:
         "  - id: design\n    budget_credits: 800\n    budget_period: week\n"
         "  - id: search\n    rate_limit_per_minute: 30\n    allowed_models: [flux-kontext-pro]\n"
     )
-    first = stack.cli("teams", "apply", str(spec))
+    first = stack.cli("teams", "apply", str(spec), "--json")
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout) == {
         "created": ["design", "search"],
@@ -230,14 +232,14 @@ def test_teams_apply_is_declarative_and_idempotent(stack: Stack) -> None:
         "unchanged": [],
     }
     spec.write_text(spec.read_text().replace("800", "900"))
-    second = json.loads(stack.cli("teams", "apply", str(spec)).stdout)
+    second = json.loads(stack.cli("teams", "apply", str(spec), "--json").stdout)
     assert second == {"created": [], "updated": ["design"], "unchanged": ["search"]}
     admin = {"Authorization": f"Bearer {ADMIN}"}
     team = httpx.get(f"{stack.gw_url}/admin/teams/design", headers=admin).json()
     assert team["budget_credits"] == 900
     # Declarative: a field taken out of the file goes back to its default.
     spec.write_text(spec.read_text().replace("    allowed_models: [flux-kontext-pro]\n", ""))
-    third = json.loads(stack.cli("teams", "apply", str(spec)).stdout)
+    third = json.loads(stack.cli("teams", "apply", str(spec), "--json").stdout)
     assert third["updated"] == ["search"]
     search = httpx.get(f"{stack.gw_url}/admin/teams/search", headers=admin).json()
     assert search["allowed_models"] is None
@@ -262,3 +264,66 @@ def test_the_gateway_refuses_to_start_without_the_org_key(tmp_path: Path, redis_
     )
     assert result.returncode != 0
     assert "RIVYA_API_KEY" in result.stdout + result.stderr
+
+
+def test_the_cli_reaches_what_make_run_started_with_no_settings(stack: Stack) -> None:
+    # `make run` writes .run/env in the repo; the CLI, run from there, reads it.
+    (stack.tmp / ".run").mkdir()
+    (stack.tmp / ".run" / "env").write_text(f"REDIS_URL={stack.redis.url}\n")
+    without = {k: v for k, v in stack.env.items() if k != "REDIS_URL"}
+    created = subprocess.run(
+        [CLI, "teams", "create", "design", "--budget", "800"],
+        env=without,
+        cwd=stack.tmp,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert created.returncode == 0, created.stderr
+    listed = subprocess.run(
+        [CLI, "teams", "list"],
+        env=without,
+        cwd=stack.tmp,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    # A table a person reads: a header, then one line per team.
+    header, row = listed.stdout.splitlines()
+    assert header.split()[:4] == ["id", "name", "budget_credits", "budget_period"]
+    assert row.split()[:4] == ["design", "-", "800", "month"]
+    # Another Redis, named on the command line; and a failure names what it tried.
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    failed = subprocess.run(
+        [CLI, "teams", "list", "--redis-url", down],
+        env=without,
+        cwd=stack.tmp,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert failed.returncode == 1
+    assert "store_unavailable" in failed.stderr
+    assert down in failed.stderr
+    assert "Traceback" not in failed.stderr
+
+
+def test_bad_settings_stop_the_gateway_with_one_clear_message(stack: Stack) -> None:
+    env = {**stack.env, "RIVYA_SIMULATOR": "true", "RIVYA_BASE_URL": "https://rivya.ai"}
+    env.pop("RIVYA_API_KEY", None)
+    started = subprocess.run(
+        [CLI, "serve", "--port", str(free_port())],
+        env=env,
+        cwd=stack.tmp,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert started.returncode == 1
+    assert started.stderr.startswith("error: RIVYA_SIMULATOR=true but RIVYA_BASE_URL")
+    assert "pydantic" not in started.stderr
+    assert "Traceback" not in started.stderr

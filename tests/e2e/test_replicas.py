@@ -49,7 +49,7 @@ class Replicas(Stack):
     def team_key(self, team: str, *flags: str) -> str:
         created = self.cli("teams", "create", team, *flags)
         assert created.returncode == 0, created.stderr
-        key: str = json.loads(self.cli("keys", "create", team).stdout)["key"]
+        key: str = json.loads(self.cli("keys", "create", team, "--json").stdout)["key"]
         return key
 
     def rivya_balance(self) -> int:
@@ -185,7 +185,7 @@ def test_a_revoked_key_makes_no_paid_create_on_either_gateway(replicas: Replicas
     b, _ = replicas.start_gateway(SETTLER_ENABLED="false", KEY_CACHE_SECONDS="60")
     key = replicas.team_key("alpha", "--rate", "10000", "--max-in-flight", "1000")
     assert asyncio.run(burst_of_creates([a, b], key, 4)) == [202] * 4  # cached on both
-    [entry] = json.loads(replicas.cli("keys", "list", "alpha").stdout)
+    [entry] = json.loads(replicas.cli("keys", "list", "alpha", "--json").stdout)
     assert replicas.cli("keys", "revoke", entry["key_id"]).returncode == 0
     statuses = asyncio.run(burst_of_creates([a, b], key, 10))
     assert statuses == [401] * 10
