@@ -134,6 +134,14 @@ def _parser() -> argparse.ArgumentParser:
     delete.set_defaults(run=_admin(_teams_delete))
     apply = admin(teams, "apply", "create or update teams from a YAML file")
     apply.add_argument("file", type=Path)
+    apply.add_argument(
+        "--dry-run", action="store_true", help="show what would change; change nothing"
+    )
+    apply.add_argument(
+        "--prune",
+        action="store_true",
+        help="fields a team's entry leaves out go back to their defaults (else they are kept)",
+    )
     apply.set_defaults(run=_admin(_teams_apply))
 
     spend = commands.add_parser("spend", help="spend per team against budget", parents=[store])
@@ -342,8 +350,26 @@ async def _teams_delete(services: AdminServices, args: argparse.Namespace) -> An
 async def _teams_apply(services: AdminServices, args: argparse.Namespace) -> Any:
     document = yaml.safe_load(args.file.read_text(encoding="utf-8")) or {}
     specs = document.get("teams", []) if isinstance(document, dict) else document
-    result = await services.teams.apply(specs)
-    return {"created": result.created, "updated": result.updated, "unchanged": result.unchanged}
+    result = await services.teams.apply(specs, prune=args.prune, dry_run=args.dry_run)
+    if args.json:
+        return {
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+            "changes": result.changes,
+            "dry_run": result.dry_run,
+        }
+    verb = "would be" if result.dry_run else ""
+    lines = []
+    for team, changes in result.changes.items():
+        what = "created" if team in result.created else "updated"
+        lines.append(f"{team}: {verb} {what}".replace("  ", " "))
+        for name, (before, after) in changes.items():
+            lines.append(f"  {name}: {_cell(before)} -> {_cell(after)}")
+    for team in result.unchanged:
+        lines.append(f"{team}: unchanged")
+    print("\n".join(lines) or "(no teams in the file)")
+    return None
 
 
 async def _keys_create(services: AdminServices, args: argparse.Namespace) -> Any:

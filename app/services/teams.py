@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -29,6 +29,23 @@ class ApplyResult:
     created: list[str]
     updated: list[str]
     unchanged: list[str]
+    # What changed (or, on a dry run, would): team -> field -> [before, after].
+    changes: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    dry_run: bool = False
+
+
+_NOT_POLICY = frozenset({"id", "created_at", "updated_at", "generation"})
+
+
+def _diff(before: Team | None, after: Team) -> dict[str, list[Any]]:
+    """The policy fields that differ: field -> [before, after] (before None for a new team)."""
+    old = before.model_dump() if before is not None else {}
+    new = after.model_dump()
+    return {
+        name: [old.get(name), value]
+        for name, value in new.items()
+        if name not in _NOT_POLICY and (before is None or old.get(name) != value)
+    }
 
 
 def new_generation() -> str:
@@ -89,39 +106,52 @@ class TeamService:
             await self._keys.revoke(record.key_id, self._now())
         await self._teams.delete(team)
 
-    async def apply(self, specs: Iterable[Mapping[str, Any]]) -> ApplyResult:
-        """Make the named teams exactly as the specs say (``rivya-gateway teams apply``): a
-        field left out of a spec goes back to its default. Every spec is checked before any is
-        written; teams not named are left alone."""
+    async def apply(
+        self, specs: Iterable[Mapping[str, Any]], *, prune: bool = False, dry_run: bool = False
+    ) -> ApplyResult:
+        """Create or update the named teams from specs (``rivya-gateway teams apply``). A field
+        a spec leaves out keeps its current value, so a file never widens access by omission;
+        with ``prune`` it goes back to its default. Every spec is checked before any is
+        written; teams not named are left alone; ``dry_run`` writes nothing and says what would
+        change."""
         specs = list(specs)
         now = self._now()
-        wanted: list[Team] = []
         for index, spec in enumerate(specs):
             if not isinstance(spec, Mapping) or not isinstance(spec.get("id"), str):
                 raise ValidationFailed(
                     details=[FieldError(f"teams[{index}].id", "every team needs an id")]
                 )
             _refuse_generation(spec, f"teams[{index}].generation")
-            wanted.append(self._validated({**spec, "created_at": now, "updated_at": now}))
-        if len({team.id for team in wanted}) != len(wanted):
+        if len({spec["id"] for spec in specs}) != len(specs):
             raise ValidationFailed(details=[FieldError("teams", "a team id appears twice")])
-        result = ApplyResult([], [], [])
-        for team in wanted:
-            existing = await self._teams.get(team.id)
+        plans: list[tuple[Team, Team | None]] = []
+        for spec in specs:
+            existing = await self._teams.get(spec["id"])
+            base: dict[str, Any] = {"created_at": now}
+            if existing is not None and not prune:
+                base = existing.model_dump(exclude={"generation"})
+            elif existing is not None:
+                base = {"created_at": existing.created_at}
+            plans.append((self._validated({**base, **spec, "updated_at": now}), existing))
+        result = ApplyResult([], [], [], dry_run=dry_run)
+        for team, existing in plans:
             if existing is None:
-                await self._teams.create(team.model_copy(update={"generation": new_generation()}))
+                result.changes[team.id] = _diff(None, team)
+                if not dry_run:
+                    await self._teams.create(
+                        team.model_copy(update={"generation": new_generation()})
+                    )
                 result.created.append(team.id)
                 continue
-            team = team.model_copy(
-                update={"created_at": existing.created_at, "generation": existing.generation}
-            )
-            if team.model_dump(exclude={"updated_at"}) == existing.model_dump(
-                exclude={"updated_at"}
-            ):
+            team = team.model_copy(update={"generation": existing.generation})
+            changed = _diff(existing, team)
+            if not changed:
                 result.unchanged.append(team.id)
-            else:
+                continue
+            result.changes[team.id] = changed
+            if not dry_run:
                 await self._teams.replace(team)
-                result.updated.append(team.id)
+            result.updated.append(team.id)
         return result
 
     async def issue_key(self, team_id: str, name: str | None = None) -> IssuedKey:

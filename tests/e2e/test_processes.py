@@ -226,21 +226,38 @@ def test_teams_apply_is_declarative_and_idempotent(stack: Stack) -> None:
     )
     first = stack.cli("teams", "apply", str(spec), "--json")
     assert first.returncode == 0, first.stderr
-    assert json.loads(first.stdout) == {
-        "created": ["design", "search"],
-        "updated": [],
-        "unchanged": [],
-    }
+    applied = json.loads(first.stdout)
+    assert (applied["created"], applied["updated"], applied["unchanged"]) == (
+        ["design", "search"],
+        [],
+        [],
+    )
     spec.write_text(spec.read_text().replace("800", "900"))
     second = json.loads(stack.cli("teams", "apply", str(spec), "--json").stdout)
-    assert second == {"created": [], "updated": ["design"], "unchanged": ["search"]}
+    assert (second["created"], second["updated"], second["unchanged"]) == (
+        [],
+        ["design"],
+        ["search"],
+    )
+    assert second["changes"] == {"design": {"budget_credits": [800, 900]}}
     admin = {"Authorization": f"Bearer {ADMIN}"}
     team = httpx.get(f"{stack.gw_url}/admin/teams/design", headers=admin).json()
     assert team["budget_credits"] == 900
-    # Declarative: a field taken out of the file goes back to its default.
+    # A field taken out of the file is kept: a file never widens access by omission.
     spec.write_text(spec.read_text().replace("    allowed_models: [flux-kontext-pro]\n", ""))
     third = json.loads(stack.cli("teams", "apply", str(spec), "--json").stdout)
-    assert third["updated"] == ["search"]
+    assert third["unchanged"] == ["design", "search"]
+    search = httpx.get(f"{stack.gw_url}/admin/teams/search", headers=admin).json()
+    assert search["allowed_models"] == ["flux-kontext-pro"]
+    # --prune resets it, and --dry-run shows that first, changing nothing.
+    preview = stack.cli("teams", "apply", str(spec), "--prune", "--dry-run")
+    assert preview.returncode == 0, preview.stderr
+    assert "search: would be updated" in preview.stdout
+    assert "allowed_models: flux-kontext-pro -> -" in preview.stdout
+    search = httpx.get(f"{stack.gw_url}/admin/teams/search", headers=admin).json()
+    assert search["allowed_models"] == ["flux-kontext-pro"]
+    pruned = json.loads(stack.cli("teams", "apply", str(spec), "--prune", "--json").stdout)
+    assert pruned["changes"]["search"]["allowed_models"] == [["flux-kontext-pro"], None]
     search = httpx.get(f"{stack.gw_url}/admin/teams/search", headers=admin).json()
     assert search["allowed_models"] is None
     # All or nothing: one bad team, and none is written.
