@@ -31,6 +31,9 @@ def error_response(error: GatewayError) -> JSONResponse:
     if error.upstream_request_id:
         body["error"]["upstreamRequestId"] = error.upstream_request_id
     headers = {**error.headers, "X-Request-ID": request_id}
+    if error.status == 401:
+        # RFC 9110: a 401 names the scheme it wants.
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="rivya-gateway"')
     return JSONResponse(body, status_code=error.status, headers=headers)
 
 

@@ -36,8 +36,11 @@ def created_headers(created: Created) -> dict[str, str]:
 
 def task_response(record: TaskRecord, headers: dict[str, str] | None = None) -> JSONResponse:
     """The gateway's task shape: 200 once the task has ended, 202 while it has not."""
-    status = 200 if record.upstream.is_terminal else 202
-    return JSONResponse(record.public(), status_code=status, headers=headers)
+    if record.upstream.is_terminal:
+        return JSONResponse(record.public(), headers=headers)
+    # Still running: where to look for its end (RFC 9110, 202 Accepted).
+    location = {"Location": f"/v1/images/{record.id}"}
+    return JSONResponse(record.public(), status_code=202, headers={**(headers or {}), **location})
 
 
 def rivya_task_response(

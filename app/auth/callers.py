@@ -145,10 +145,19 @@ class CallerResolver:
 def check_admin(authorization: str | None, admin_token: str | None) -> None:
     """Admin routes accept the admin token and nothing else (a team key included; a browser
     token is told it is out of its scope)."""
-    token = bearer_token(authorization)
+    try:
+        token = bearer_token(authorization)
+    except ApiKeyMissing:
+        raise ApiKeyMissing(
+            "The admin API needs the admin token (the GATEWAY_ADMIN_TOKEN setting): "
+            "Authorization: Bearer <admin token>."
+        ) from None
     if looks_like_token(token):
         raise Forbidden("A browser token may not use the admin API.")
     if admin_token is None:
         raise ApiKeyInvalid("The admin API is disabled: GATEWAY_ADMIN_TOKEN is not set.")
     if not tokens_equal(token, admin_token):
-        raise ApiKeyInvalid()
+        raise ApiKeyInvalid(
+            "The admin API takes the admin token (the GATEWAY_ADMIN_TOKEN setting); this "
+            "credential is not it (a team key never is)."
+        )

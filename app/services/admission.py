@@ -198,14 +198,14 @@ class Admission:
         if refused.reason == "rate" and refused.rate is not None:
             retry = max(1, -(-refused.retry_after_ms // 1000))
             return RateLimited(
-                f"Team {team.id!r} may create {team.rate_limit_per_minute} tasks a minute "
+                f"Team {team.id!r} may create {tasks(team.rate_limit_per_minute)} a minute "
                 f"(bursts of {team.effective_burst}); retry in {retry} s.",
                 headers={"Retry-After": str(retry), **rate_limit_headers(refused.rate)},
             )
         if refused.reason == "in_flight":
             rate = rate_limit_headers(refused.rate) if refused.rate else {}
             return RateLimited(
-                f"Team {team.id!r} has {refused.in_flight} tasks in flight, the most it may "
+                f"Team {team.id!r} has {tasks(refused.in_flight)} in flight, the most it may "
                 "have; retry when one ends.",
                 headers={"Retry-After": str(self._in_flight_retry), **rate},
             )
@@ -218,8 +218,8 @@ class Admission:
         if refused.reason == "subject_rate" and refused.rate is not None:
             retry = max(1, -(-refused.retry_after_ms // 1000))
             return RateLimited(
-                f"This user may create {team.per_subject_rate_limit_per_minute} tasks a minute "
-                f"in team {team.id!r}; retry in {retry} s.",
+                f"This user may create {tasks(team.per_subject_rate_limit_per_minute or 0)} "
+                f"a minute in team {team.id!r}; retry in {retry} s.",
                 headers={
                     "Retry-After": str(retry),
                     **rate_limit_headers(refused.rate, SUBJECT_RATE_POLICY),
@@ -233,6 +233,10 @@ class Admission:
         if refused.reason == "model":
             return ModelNotAllowed(f"Team {team.id!r} may no longer use this model.")
         return ApiKeyInvalid("This key's team no longer exists.")
+
+
+def tasks(count: int) -> str:
+    return f"{count} task" if count == 1 else f"{count} tasks"
 
 
 def upstream_key(team: str, client_request_id: str | None, reservation_id: str) -> str:

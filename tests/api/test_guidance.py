@@ -1,0 +1,42 @@
+"""Errors that say what to do: which credential a route wants, where a running task is."""
+
+from __future__ import annotations
+
+from app.clock import FakeClock
+from tests.support import Gateway, assert_books_close, bearer, settle_all
+
+
+async def test_every_401_names_the_bearer_scheme(gateway: Gateway) -> None:
+    key = await gateway.team_with_key("web")
+    for headers in ({}, bearer("rgw_0123456789abcdef_wrong"), bearer(key[:-2] + "xx")):
+        answer = await gateway.http.get("/v1/usage", headers=headers)
+        assert answer.status_code == 401
+        assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_the_admin_api_says_it_wants_the_admin_token(gateway: Gateway) -> None:
+    key = await gateway.team_with_key("web")
+    missing = await gateway.http.get("/admin/teams")
+    assert missing.status_code == 401
+    assert "GATEWAY_ADMIN_TOKEN" in missing.json()["error"]["message"]
+    with_key = await gateway.http.get("/admin/teams", headers=bearer(key))
+    assert with_key.status_code == 401
+    assert with_key.json()["error"]["code"] == "api_key_invalid"
+    assert "GATEWAY_ADMIN_TOKEN" in with_key.json()["error"]["message"]
+    assert "team key" in with_key.json()["error"]["message"]
+
+
+async def test_a_running_task_says_where_to_look_and_counts_read_well(
+    gateway: Gateway, clock: FakeClock
+) -> None:
+    key = await gateway.team_with_key("web", rate_limit_per_minute=1000, max_in_flight=1)
+    created = await gateway.http.post("/v1/images", json={"prompt": "p"}, headers=bearer(key))
+    assert created.status_code == 202
+    assert created.headers["Location"] == f"/v1/images/{created.json()['id']}"
+    followed = await gateway.http.get(created.headers["Location"], headers=bearer(key))
+    assert followed.json()["id"] == created.json()["id"]
+    full = await gateway.http.post("/v1/images", json={"prompt": "p"}, headers=bearer(key))
+    assert full.status_code == 429
+    assert "has 1 task in flight" in full.json()["error"]["message"]
+    await settle_all(gateway, clock)
+    await assert_books_close(gateway, "web")
