@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from app.clock import FakeClock
-from tests.support import Gateway, bearer
+from tests.support import Gateway, bearer, project_root
 
 
 def picture(
@@ -320,3 +320,13 @@ async def test_edit_form_fields_are_read_strictly(gateway: Gateway) -> None:
     ok = await edit(gateway, key, picture(), {"safety_tolerance": "3.0", "model": ""})
     assert ok.status_code == 202, ok.text
     assert ok.json()["model"] == "flux-kontext-max"
+
+
+async def test_the_readmes_sample_image_is_accepted(gateway: Gateway) -> None:
+    key = await gateway.team_with_key("web")
+    sample = (project_root() / "examples" / "shoe.jpg").read_bytes()
+    answer = await gateway.http.post(
+        "/v1/files", files={"file": ("shoe.jpg", sample, "image/jpeg")}, headers=bearer(key)
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["mime_type"] == "image/jpeg"
