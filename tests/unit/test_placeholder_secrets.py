@@ -18,7 +18,7 @@ def settings(**values: Any) -> Settings:
     "token",
     [
         "change-me-admin-token",  # docker-compose.yml, before
-        "change-me-admin-token-16+",  # .env.example
+        "change-me-admin-token-16+",  # .env.example, before
         "REPLACE_ME_long_random_admin_token",  # deploy/k8s/secret.example.yaml
         "dev-admin-token-local",  # make run
     ],
