@@ -8,16 +8,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
+from app.api.answers import ADMIN, answers
 from app.deps import AdminOnly, ServicesDep
 from app.domain import Team
+from app.errors import AlreadyExists, NotFound
 from app.schemas import DataList, KeyCreate, KeyCreated, KeyOut, TeamCreate, TeamPatch
 from app.services.tasks import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from app.wire import TaskStatus
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminOnly])
+router = APIRouter(
+    prefix="/admin", tags=["admin"], dependencies=[AdminOnly], responses=answers(*ADMIN)
+)
+_TEAM = answers(NotFound)  # routes naming a team (or key) that may not exist
 
 
-@router.post("/teams", status_code=201, summary="Create a team")
+@router.post("/teams", status_code=201, responses=answers(AlreadyExists), summary="Create a team")
 async def create_team(body: TeamCreate, services: ServicesDep) -> Team:
     return await services.teams.create(body.model_dump())
 
@@ -27,23 +32,27 @@ async def list_teams(services: ServicesDep) -> DataList:
     return DataList(data=await services.teams.list_teams())
 
 
-@router.get("/teams/{team_id}", summary="Read a team")
+@router.get("/teams/{team_id}", responses=_TEAM, summary="Read a team")
 async def get_team(team_id: str, services: ServicesDep) -> Team:
     return await services.teams.get(team_id)
 
 
-@router.patch("/teams/{team_id}", summary="Change some of a team's settings")
+@router.patch("/teams/{team_id}", responses=_TEAM, summary="Change some of a team's settings")
 async def update_team(team_id: str, body: TeamPatch, services: ServicesDep) -> Team:
     return await services.teams.update(team_id, body.model_dump(exclude_unset=True))
 
 
-@router.delete("/teams/{team_id}", status_code=204, summary="Delete a team, revoking its keys")
+@router.delete(
+    "/teams/{team_id}", responses=_TEAM, status_code=204, summary="Delete a team, revoking its keys"
+)
 async def delete_team(team_id: str, services: ServicesDep) -> Response:
     await services.teams.delete(team_id)
     return Response(status_code=204)
 
 
-@router.post("/teams/{team_id}/keys", status_code=201, summary="Issue a key (shown once)")
+@router.post(
+    "/teams/{team_id}/keys", responses=_TEAM, status_code=201, summary="Issue a key (shown once)"
+)
 async def create_key(
     team_id: str, services: ServicesDep, body: KeyCreate | None = None
 ) -> KeyCreated:
@@ -51,7 +60,7 @@ async def create_key(
     return KeyCreated(**KeyOut.of(issued.record).model_dump(), key=issued.key)
 
 
-@router.get("/teams/{team_id}/keys", summary="List a team's keys (no secrets)")
+@router.get("/teams/{team_id}/keys", responses=_TEAM, summary="List a team's keys (no secrets)")
 async def list_keys(team_id: str, services: ServicesDep) -> DataList:
     return DataList(data=[KeyOut.of(r) for r in await services.teams.list_keys(team_id)])
 
@@ -66,7 +75,9 @@ async def spend(
     return await services.usage.report(period)
 
 
-@router.get("/spend/daily", summary="Spend per team per UTC day (JSON, or CSV for export)")
+@router.get(
+    "/spend/daily", responses=_TEAM, summary="Spend per team per UTC day (JSON, or CSV for export)"
+)
 async def spend_daily(
     services: ServicesDep,
     days: Annotated[int, Query(ge=1, le=400, description="How many days, ending today")] = 30,
@@ -83,7 +94,9 @@ async def spend_daily(
     return JSONResponse(await services.reports.daily(days, team))
 
 
-@router.get("/teams/{team_id}/ledger", summary="A team's spend ledger, newest first")
+@router.get(
+    "/teams/{team_id}/ledger", responses=_TEAM, summary="A team's spend ledger, newest first"
+)
 async def ledger(
     team_id: str,
     services: ServicesDep,
@@ -94,7 +107,7 @@ async def ledger(
     return await services.reports.ledger(team_id, before=cursor, since=since, limit=limit)
 
 
-@router.get("/tasks", summary="Recent tasks of every team (or one), newest first")
+@router.get("/tasks", responses=_TEAM, summary="Recent tasks of every team (or one), newest first")
 async def tasks(
     services: ServicesDep,
     team: Annotated[str | None, Query(description="One team only")] = None,
@@ -127,6 +140,6 @@ async def reset_baseline(services: ServicesDep) -> dict[str, Any]:
     return await services.reconciliation.report()
 
 
-@router.delete("/keys/{key_id}", summary="Revoke a key")
+@router.delete("/keys/{key_id}", responses=_TEAM, summary="Revoke a key")
 async def revoke_key(key_id: str, services: ServicesDep) -> KeyOut:
     return KeyOut.of(await services.teams.revoke_key(key_id))

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from app.api.answers import CREATE, KEY_ONLY, READ, TEAM, UPSTREAM, answers
 from app.api.responses import created_headers, json_body, rivya_task_response
 from app.deps import (
     IdempotencyKey,
@@ -16,7 +17,8 @@ from app.deps import (
     TeamCaller,
     TeamReader,
 )
-from app.schemas import CREATE_FAILURES
+from app.errors import NotFound, RateLimited
+from app.schemas import RivyaCreate, inline_schema
 from app.services.generations import parse_rivya_create
 
 router = APIRouter(prefix="/api/v1", tags=["Rivya-compatible"])
@@ -25,7 +27,13 @@ router = APIRouter(prefix="/api/v1", tags=["Rivya-compatible"])
 @router.post(
     "/generations",
     status_code=201,
-    responses=CREATE_FAILURES,
+    responses=answers(*TEAM, *CREATE),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": inline_schema(RivyaCreate)}},
+        }
+    },
     summary="Create a generation (Rivya's shape)",
 )
 async def create_generation(
@@ -46,17 +54,27 @@ async def create_generation(
     )
 
 
-@router.get("/generations/{task_id}", summary="Read a generation (Rivya's shape)")
+@router.get(
+    "/generations/{task_id}",
+    responses=answers(*TEAM, *READ, NotFound),
+    summary="Read a generation (Rivya's shape)",
+)
 async def get_generation(task_id: str, caller: TeamReader, services: ServicesDep) -> JSONResponse:
     return rivya_task_response(await services.tasks.get(caller, task_id))
 
 
-@router.get("/credits", summary="The team's remaining budget, as Rivya's credits")
+@router.get(
+    "/credits",
+    responses=answers(*KEY_ONLY, RateLimited, *UPSTREAM),
+    summary="The team's remaining budget, as Rivya's credits",
+)
 async def credits(caller: KeyReader, services: ServicesDep) -> dict[str, int]:
     return {"current_credits": await services.usage.credits(caller.team)}
 
 
-@router.get("/models", summary="Models, as Rivya lists them")
+@router.get(
+    "/models", responses=answers(*KEY_ONLY, RateLimited), summary="Models, as Rivya lists them"
+)
 async def list_models(caller: OptionalTeamCaller, services: ServicesDep) -> dict[str, Any]:
     """Public like Rivya's; with a team key, only the models that team may use."""
     if caller is not None:

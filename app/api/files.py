@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from app.api.answers import KEY_ONLY, READ, TEAM, UPLOAD, answers
 from app.api.uploads import multipart_doc, read_upload
 from app.catalog import FieldError
 from app.deps import KeyReader, ServicesDep, TeamCaller
-from app.errors import ValidationFailed
+from app.errors import NotFound, ValidationFailed
 from app.schemas import FileOut
 
 router = APIRouter(tags=["team API"])
@@ -20,7 +21,11 @@ _UPLOAD_DOC = multipart_doc(
 
 
 @router.post(
-    "/v1/files", status_code=201, openapi_extra=_UPLOAD_DOC, summary="Upload a reference image"
+    "/v1/files",
+    status_code=201,
+    responses=answers(*TEAM, *UPLOAD),
+    openapi_extra=_UPLOAD_DOC,
+    summary="Upload a reference image",
 )
 async def upload_file(request: Request, caller: TeamCaller, services: ServicesDep) -> JSONResponse:
     """Image files only: JPEG, PNG or WebP judged by their bytes, at most the catalogue's size."""
@@ -31,12 +36,22 @@ async def upload_file(request: Request, caller: TeamCaller, services: ServicesDe
     return JSONResponse(FileOut.model_validate(record.public()).model_dump(), status_code=201)
 
 
-@router.get("/v1/files/{file_id}", summary="An uploaded file")
+@router.get(
+    "/v1/files/{file_id}",
+    responses=answers(*KEY_ONLY, *READ, NotFound),
+    summary="An uploaded file",
+)
 async def get_file(file_id: str, caller: KeyReader, services: ServicesDep) -> FileOut:
     return FileOut.model_validate((await services.files.get(caller.team, file_id)).public())
 
 
-@compat_router.post("/files", status_code=201, openapi_extra=_UPLOAD_DOC, summary="Upload a file")
+@compat_router.post(
+    "/files",
+    status_code=201,
+    responses=answers(*TEAM, *UPLOAD),
+    openapi_extra=_UPLOAD_DOC,
+    summary="Upload a file",
+)
 async def upload_file_compat(
     request: Request, caller: TeamCaller, services: ServicesDep
 ) -> JSONResponse:
@@ -56,6 +71,10 @@ async def upload_file_compat(
     return JSONResponse(record.upstream, status_code=201)
 
 
-@compat_router.get("/files/{file_id}", summary="File metadata (Rivya's shape)")
+@compat_router.get(
+    "/files/{file_id}",
+    responses=answers(*KEY_ONLY, *READ, NotFound),
+    summary="File metadata (Rivya's shape)",
+)
 async def get_file_compat(file_id: str, caller: KeyReader, services: ServicesDep) -> JSONResponse:
     return JSONResponse((await services.files.get(caller.team, file_id)).upstream)

@@ -7,14 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from app.api.answers import CREATE, KEY_ONLY, READ, TEAM, UPLOAD, answers
 from app.api.responses import created_headers, json_body, task_response
 from app.api.uploads import multipart_doc, read_upload
 from app.auth.callers import Caller
 from app.catalog import FieldError, ModelSpec
 from app.container import Services
 from app.deps import IdempotencyKey, KeyReader, ServicesDep, TeamCaller, TeamReader, WaitSeconds
-from app.errors import ValidationFailed
-from app.schemas import CREATE_FAILURES, ImageCreate, ModelList, ModelOut, TaskList, TaskOut, Usage
+from app.errors import NotFound, RateLimited, ValidationFailed
+from app.schemas import ImageCreate, ModelList, ModelOut, TaskList, TaskOut, Usage
 from app.services.generations import GenerationRequest, edit_form_body, parse_image_create
 from app.services.tasks import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from app.wire import TaskStatus
@@ -30,7 +31,7 @@ _TASK_RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/images",
     status_code=202,
-    responses={**_TASK_RESPONSES, **CREATE_FAILURES},
+    responses={**_TASK_RESPONSES, **answers(*TEAM, *CREATE)},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -58,7 +59,7 @@ async def create_image(
 @router.post(
     "/images/edits",
     status_code=202,
-    responses={**_TASK_RESPONSES, **CREATE_FAILURES},
+    responses={**_TASK_RESPONSES, **answers(*TEAM, *CREATE, *UPLOAD)},
     openapi_extra=multipart_doc(
         "image",
         {n: {"type": "string"} for n in ImageCreate.model_fields if n != "reference_file_id"},
@@ -116,7 +117,10 @@ async def _create(
 
 @router.get(
     "/images",
-    responses={200: {"model": TaskList, "description": "A page of tasks, newest first."}},
+    responses={
+        200: {"model": TaskList, "description": "A page of tasks, newest first."},
+        **answers(*TEAM, *READ),
+    },
     summary="List this team's image tasks, newest first",
 )
 async def list_images(
@@ -152,7 +156,11 @@ async def list_images(
     return JSONResponse(body)
 
 
-@router.get("/images/{task_id}", responses=_TASK_RESPONSES, summary="Read an image task")
+@router.get(
+    "/images/{task_id}",
+    responses={**_TASK_RESPONSES, **answers(*TEAM, *READ, NotFound)},
+    summary="Read an image task",
+)
 async def get_image(
     task_id: str, caller: TeamReader, services: ServicesDep, wait: WaitSeconds = 0
 ) -> JSONResponse:
@@ -161,6 +169,7 @@ async def get_image(
 
 @router.get(
     "/usage",
+    responses=answers(*TEAM, RateLimited),
     summary="This team's spend, budget and limits in the current period "
     "(a browser token: its own spend, cap and limits)",
 )
@@ -173,7 +182,9 @@ async def usage(caller: TeamReader, services: ServicesDep) -> dict[str, Any]:
     return usage
 
 
-@router.get("/models", summary="Models this team may use")
+@router.get(
+    "/models", responses=answers(*KEY_ONLY, RateLimited), summary="Models this team may use"
+)
 async def list_models(caller: KeyReader, services: ServicesDep) -> ModelList:
     models = [m for m in services.catalog.models if caller.team.may_use(m.id)]
     return ModelList(data=[_model_out(m) for m in models if m.api_status == "available"])

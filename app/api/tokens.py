@@ -7,13 +7,20 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from app.api.answers import ADMIN_TEAM, KEY_ONLY, answers
 from app.deps import AdminOnly, KeyCaller, ServicesDep
+from app.errors import ValidationFailed
 from app.schemas import TokenCreate, TokenOut, TokenRevoke
 
 router = APIRouter(tags=["team API"])
 
 
-@router.post("/v1/tokens", status_code=201, summary="Mint a browser token for one end user")
+@router.post(
+    "/v1/tokens",
+    status_code=201,
+    responses=answers(*KEY_ONLY, ValidationFailed),
+    summary="Mint a browser token for one end user",
+)
 async def mint_token(body: TokenCreate, caller: KeyCaller, services: ServicesDep) -> TokenOut:
     minted = await services.tokens.mint(
         caller, subject=body.subject, ttl_seconds=body.ttl_seconds, max_credits=body.max_credits
@@ -21,7 +28,11 @@ async def mint_token(body: TokenCreate, caller: KeyCaller, services: ServicesDep
     return TokenOut.model_validate(minted)
 
 
-@router.post("/v1/tokens/revoke", summary="Revoke the tokens of one end user (or all)")
+@router.post(
+    "/v1/tokens/revoke",
+    responses=answers(*KEY_ONLY, ValidationFailed),
+    summary="Revoke the tokens of one end user (or all)",
+)
 async def revoke_tokens(
     body: TokenRevoke, caller: KeyCaller, services: ServicesDep
 ) -> dict[str, Any]:
@@ -32,6 +43,7 @@ async def revoke_tokens(
     "/admin/teams/{team_id}/tokens/revoke",
     dependencies=[AdminOnly],
     tags=["admin"],
+    responses=answers(*ADMIN_TEAM),
     summary="Revoke a team's browser tokens (of one subject, or all)",
 )
 async def admin_revoke_tokens(
