@@ -169,8 +169,13 @@ class ModelSpec(BaseModel):
                 continue  # file references are checked by the files rules, not here
             spec = self.param(name)
             if spec is None:
+                # The gateway's own spelling, sent to the Rivya-shaped surface: say which.
+                ours = self.param_by_alias(name)
+                hint = f": did you mean {ours.name!r}?" if ours else ""
                 errors.append(
-                    FieldError(f"{field_prefix}{name}", f"is not a parameter of model {self.id}")
+                    FieldError(
+                        f"{field_prefix}{name}", f"is not a parameter of model {self.id}{hint}"
+                    )
                 )
                 continue
             checked, message = spec.check(value)

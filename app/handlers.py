@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -55,13 +56,17 @@ async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
     return error_response(ValidationFailed(details=field_errors(errors)))
 
 
-async def _http_exception(_: Request, exc: Exception) -> JSONResponse:
+async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     error: GatewayError
     if exc.status_code == 404:
         error = NotFound("No such route.")
     elif exc.status_code == 405:
-        error = MethodNotAllowed()
+        allowed = _methods_of(request)
+        error = MethodNotAllowed(f"{request.url.path} answers {', '.join(allowed)}.")
+        # Starlette names the first route's methods only; a path may have several routes.
+        error.headers["Allow"] = ", ".join(allowed)
+        return error_response(error)
     elif exc.status_code == 413:
         error = PayloadTooLarge(str(exc.detail))
     elif exc.status_code == 400:
@@ -71,6 +76,16 @@ async def _http_exception(_: Request, exc: Exception) -> JSONResponse:
         error.status = exc.status_code
     error.headers.update(exc.headers or {})
     return error_response(error)
+
+
+def _methods_of(request: Request) -> list[str]:
+    """Every method the path answers, from the routes as the OpenAPI document lists them."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            methods |= {method.upper() for method in operations}
+    return sorted(methods)
 
 
 def install_error_handlers(app: FastAPI) -> None:

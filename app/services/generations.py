@@ -75,7 +75,9 @@ def parse_image_create(
     data = _with_idempotency_key(_object(body), idempotency_key)
     errors: list[FieldError] = []
     model = _model(data.get("model") or default_model, catalog, "model", errors)
-    crid = _client_request_id(data.get("client_request_id"), errors, CLIENT_REQUEST_ID)
+    crid = _client_request_id(
+        data.get("client_request_id"), errors, CLIENT_REQUEST_ID, _key_field(idempotency_key)
+    )
     params: dict[str, object] = {}
     for field, value in data.items():
         if field in _IMAGE_FIELDS:
@@ -84,7 +86,9 @@ def parse_image_create(
         if spec is None:
             # With an unknown model, only fields no model knows are reported as unknown.
             if model is not None or not _catalog_has_alias(catalog, field):
-                errors.append(FieldError(field, "is not a known field"))
+                rivya = model.param(field) if model else None
+                hint = f": did you mean {rivya.alias!r}?" if rivya else ""
+                errors.append(FieldError(field, f"is not a known field{hint}"))
             continue
         if value is None:
             continue  # an explicit null means "use the default"
@@ -126,7 +130,9 @@ def parse_rivya_create(
         errors.append(FieldError("model", "is required"))
         raise ValidationFailed(details=errors)
     model = _model(data["model"], catalog, "model", errors)
-    crid = _client_request_id(data.get("client_request_id"), errors, RIVYA_CLIENT_REQUEST_ID)
+    crid = _client_request_id(
+        data.get("client_request_id"), errors, RIVYA_CLIENT_REQUEST_ID, _key_field(idempotency_key)
+    )
     raw_params = data.get("params", {})
     if raw_params is None:
         raw_params = {}
@@ -232,8 +238,13 @@ def _model(
     return model
 
 
+def _key_field(header: str | None) -> str:
+    """Where the idempotency key came from, to name it in an error as the caller sent it."""
+    return "client_request_id" if header is None else "Idempotency-Key"
+
+
 def _client_request_id(
-    value: object, errors: list[FieldError], rule: re.Pattern[str]
+    value: object, errors: list[FieldError], rule: re.Pattern[str], field: str
 ) -> str | None:
     if value is None:
         return None
@@ -243,7 +254,7 @@ def _client_request_id(
             if rule is CLIENT_REQUEST_ID
             else "1-128 printable characters"
         )
-        errors.append(FieldError("client_request_id", f"must be {allowed}"))
+        errors.append(FieldError(field, f"must be {allowed}"))
         return None
     return value
 

@@ -40,3 +40,37 @@ async def test_a_running_task_says_where_to_look_and_counts_read_well(
     assert "has 1 task in flight" in full.json()["error"]["message"]
     await settle_all(gateway, clock)
     await assert_books_close(gateway, "web")
+
+
+async def test_the_other_surfaces_spelling_gets_a_did_you_mean(gateway: Gateway) -> None:
+    key = await gateway.team_with_key("web")
+    ours = await gateway.http.post(
+        "/v1/images", json={"prompt": "p", "aspectRatio": "1:1"}, headers=bearer(key)
+    )
+    assert ours.status_code == 400
+    [detail] = ours.json()["error"]["details"]
+    assert detail["field"] == "aspectRatio"
+    assert "did you mean 'aspect_ratio'" in detail["message"]
+    theirs = await gateway.http.post(
+        "/api/v1/generations",
+        json={"model": "flux-kontext-max", "prompt": "p", "params": {"aspect_ratio": "1:1"}},
+        headers=bearer(key),
+    )
+    assert theirs.status_code == 400
+    assert "did you mean 'aspectRatio'" in theirs.json()["error"]["details"][0]["message"]
+    # A bad Idempotency-Key is reported as the header it came in.
+    header = await gateway.http.post(
+        "/v1/images",
+        json={"prompt": "p"},
+        headers={**bearer(key), "Idempotency-Key": "spaces are not allowed"},
+    )
+    assert header.status_code == 400
+    assert header.json()["error"]["details"][0]["field"] == "Idempotency-Key"
+    assert gateway.upstream_requests("/generations") == []
+
+
+async def test_a_wrong_method_names_every_method_the_path_answers(gateway: Gateway) -> None:
+    answer = await gateway.http.put("/v1/images")
+    assert answer.status_code == 405
+    assert answer.json()["error"]["code"] == "method_not_allowed"
+    assert set(answer.headers["Allow"].split(", ")) >= {"GET", "POST"}
