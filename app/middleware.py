@@ -26,8 +26,15 @@ class _BodyTooLarge(HTTPException):
     """Raised from ``receive``: an HTTPException, so FastAPI's body parsing lets it through to
     the error handlers instead of wrapping it into a generic 400."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"The request body is larger than {limit} bytes.")
+    def __init__(self, limit: int, *, upload: bool = False) -> None:
+        if upload:
+            message = (
+                f"The upload is larger than {limit} bytes; a file may be at most "
+                f"{limit // 1_048_576} MiB (the catalogue's largest), with its form fields."
+            )
+        else:
+            message = f"The JSON body is larger than {limit} bytes (MAX_BODY_BYTES)."
+        super().__init__(413, message)
 
 
 class GatewayMiddleware:
@@ -75,11 +82,12 @@ class GatewayMiddleware:
         root = str(scope.get("root_path", ""))
         if root and path.startswith(root):  # served under a prefix (uvicorn --root-path)
             path = path[len(root) :]
-        limit = self.max_upload_bytes if path in self.upload_paths else self.max_body_bytes
+        upload = path in self.upload_paths
+        limit = self.max_upload_bytes if upload else self.max_body_bytes
         try:
             if declared and declared.isdigit() and int(declared) > limit:
-                raise _BodyTooLarge(limit)
-            await self.app(scope, self._capped(receive, limit), send_wrapper)
+                raise _BodyTooLarge(limit, upload=upload)
+            await self.app(scope, self._capped(receive, limit, upload), send_wrapper)
         except _BodyTooLarge as exc:
             if not response_started:
                 await send_error(send_wrapper, PayloadTooLarge(str(exc.detail)))
@@ -114,7 +122,7 @@ class GatewayMiddleware:
             )
 
     @staticmethod
-    def _capped(receive: Receive, limit: int) -> Receive:
+    def _capped(receive: Receive, limit: int, upload: bool) -> Receive:
         """Count body bytes as they arrive, so a body with no Content-Length is cut off at the
         limit too, however large it is, and never buffered past it."""
         seen = 0
@@ -125,7 +133,7 @@ class GatewayMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise _BodyTooLarge(limit)
+                    raise _BodyTooLarge(limit, upload=upload)
             return message
 
         return wrapped

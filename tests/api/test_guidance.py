@@ -74,3 +74,21 @@ async def test_a_wrong_method_names_every_method_the_path_answers(gateway: Gatew
     assert answer.status_code == 405
     assert answer.json()["error"]["code"] == "method_not_allowed"
     assert set(answer.headers["Allow"].split(", ")) >= {"GET", "POST"}
+
+
+async def test_a_body_too_large_says_which_limit(gateway: Gateway) -> None:
+    key = await gateway.team_with_key("web")
+    json_body = await gateway.http.post(
+        "/v1/images",
+        content=b'{"prompt": "' + b"x" * 2_000_000 + b'"}',
+        headers={**bearer(key), "Content-Type": "application/json"},
+    )
+    assert json_body.status_code == 413
+    assert "JSON body" in json_body.json()["error"]["message"]
+    upload = await gateway.http.post(
+        "/v1/files",
+        files={"file": ("big.png", b"\x89PNG" + b"0" * 11_000_000, "image/png")},
+        headers=bearer(key),
+    )
+    assert upload.status_code == 413
+    assert "10 MiB" in upload.json()["error"]["message"]
