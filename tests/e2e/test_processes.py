@@ -70,10 +70,12 @@ class Stack:
         self.processes.append(process)
         _wait_ready(ready, process, log)
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [CLI, *args],
-            env=self.env,
+            env=self.env if env is None else env,
             cwd=self.tmp,
             capture_output=True,
             text=True,
@@ -288,40 +290,16 @@ def test_the_cli_reaches_what_make_run_started_with_no_settings(stack: Stack) ->
     (stack.tmp / ".run").mkdir()
     (stack.tmp / ".run" / "env").write_text(f"REDIS_URL={stack.redis.url}\n")
     without = {k: v for k, v in stack.env.items() if k != "REDIS_URL"}
-    created = subprocess.run(
-        [CLI, "teams", "create", "design", "--budget", "800"],
-        env=without,
-        cwd=stack.tmp,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=30,
-    )
+    created = stack.cli("teams", "create", "design", "--budget", "800", env=without)
     assert created.returncode == 0, created.stderr
-    listed = subprocess.run(
-        [CLI, "teams", "list"],
-        env=without,
-        cwd=stack.tmp,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=30,
-    )
+    listed = stack.cli("teams", "list", env=without)
     # A table a person reads: a header, then one line per team.
     header, row = listed.stdout.splitlines()
     assert header.split()[:4] == ["id", "name", "budget_credits", "budget_period"]
     assert row.split()[:4] == ["design", "-", "800", "month"]
     # Another Redis, named on the command line; and a failure names what it tried.
     down = f"redis://127.0.0.1:{free_port()}/0"
-    failed = subprocess.run(
-        [CLI, "teams", "list", "--redis-url", down],
-        env=without,
-        cwd=stack.tmp,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    failed = stack.cli("teams", "list", "--redis-url", down, env=without)
     assert failed.returncode == 1
     assert "store_unavailable" in failed.stderr
     assert down in failed.stderr
@@ -331,15 +309,7 @@ def test_the_cli_reaches_what_make_run_started_with_no_settings(stack: Stack) ->
 def test_bad_settings_stop_the_gateway_with_one_clear_message(stack: Stack) -> None:
     env = {**stack.env, "RIVYA_SIMULATOR": "true", "RIVYA_BASE_URL": "https://rivya.ai"}
     env.pop("RIVYA_API_KEY", None)
-    started = subprocess.run(
-        [CLI, "serve", "--port", str(free_port())],
-        env=env,
-        cwd=stack.tmp,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    started = stack.cli("serve", "--port", str(free_port()), env=env)
     assert started.returncode == 1
     assert started.stderr.startswith("error: RIVYA_SIMULATOR=true but RIVYA_BASE_URL")
     assert "pydantic" not in started.stderr
