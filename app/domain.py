@@ -11,6 +11,7 @@ from app.wire import RivyaTask
 
 TEAM_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 BudgetPeriod = Literal["day", "week", "month", "total"]
+ORIGIN_PATTERN = r"^(\*|https?://[^/\s]+)$"
 
 
 class TeamPolicy(BaseModel):
@@ -25,14 +26,18 @@ class TeamPolicy(BaseModel):
     burst: int | None = Field(default=None, ge=1, le=100_000)
     max_in_flight: int = Field(default=20, ge=1, le=100_000)
     allowed_models: list[str] | None = None
-    cors_origins: list[str] = Field(default_factory=list)
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        # The schema states the pattern the check below applies (one constant, both places).
+        json_schema_extra={"items": {"type": "string", "pattern": ORIGIN_PATTERN}},
+    )
     per_subject_rate_limit_per_minute: int | None = Field(default=None, ge=1, le=100_000)
 
     @field_validator("cors_origins")
     @classmethod
     def _origins(cls, origins: list[str]) -> list[str]:
         for origin in origins:
-            if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+            if not re.fullmatch(ORIGIN_PATTERN, origin):
                 raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
         return origins
 

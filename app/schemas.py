@@ -42,7 +42,7 @@ class ImageCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(description="Non-empty; the model's prompt limit applies.")
+    prompt: str = Field(min_length=1, description="Non-empty; the model's prompt limit applies.")
     model: str | None = Field(default=None, description="Default: flux-kontext-max.")
     aspect_ratio: Literal["21:9", "16:9", "4:3", "1:1", "3:4", "9:16"] | None = None
     output_format: Literal["jpeg", "png"] | None = None

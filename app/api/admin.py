@@ -69,7 +69,11 @@ async def list_keys(team_id: str, services: ServicesDep) -> DataList:
 async def spend(
     services: ServicesDep,
     period: Annotated[
-        str, Query(description="current (each team's own period), YYYY-MM-DD or YYYY-MM")
+        str,
+        Query(
+            pattern=r"^(current|\d{4}-\d{2}(-\d{2})?)$",
+            description="current (each team's own period), YYYY-MM-DD or YYYY-MM",
+        ),
     ] = "current",
 ) -> dict[str, Any]:
     return await services.usage.report(period)

@@ -15,8 +15,15 @@ from app.schemas import FileOut
 router = APIRouter(tags=["team API"])
 compat_router = APIRouter(prefix="/api/v1", tags=["Rivya-compatible"])
 
-_UPLOAD_DOC = multipart_doc(
-    "file", {"kind": {"type": "string"}, "model": {"type": "string"}}, required=["file"]
+_UPLOAD_DOC = multipart_doc("file", {}, required=["file"])
+# Rivya's multipart, as the drop-in surface takes it.
+_RIVYA_UPLOAD_DOC = multipart_doc(
+    "file",
+    {
+        "kind": {"type": "string", "enum": ["image", "video", "audio"]},
+        "model": {"type": "string", "description": "Apply this model's file rules."},
+    },
+    required=["file", "kind"],
 )
 
 
@@ -49,7 +56,7 @@ async def get_file(file_id: str, caller: KeyReader, services: ServicesDep) -> Fi
     "/files",
     status_code=201,
     responses=answers(*TEAM, *UPLOAD),
-    openapi_extra=_UPLOAD_DOC,
+    openapi_extra=_RIVYA_UPLOAD_DOC,
     summary="Upload a file",
 )
 async def upload_file_compat(

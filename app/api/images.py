@@ -22,6 +22,13 @@ from app.wire import TaskStatus
 
 router = APIRouter(prefix="/v1", tags=["team API"])
 
+# The edit's form fields: those of POST /v1/images, typed as there (a form sends them as text).
+EDIT_FORM_FIELDS = {
+    name: next((s for s in schema.get("anyOf", [schema]) if s.get("type") != "null"), schema)
+    for name, schema in ImageCreate.model_json_schema()["properties"].items()
+    if name != "reference_file_id"
+}
+
 _TASK_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": TaskOut, "description": "The task has ended."},
     202: {"model": TaskOut, "description": "The task is queued or processing."},
@@ -60,11 +67,7 @@ async def create_image(
     "/images/edits",
     status_code=202,
     responses={**_TASK_RESPONSES, **answers(*TEAM, *CREATE, *UPLOAD)},
-    openapi_extra=multipart_doc(
-        "image",
-        {n: {"type": "string"} for n in ImageCreate.model_fields if n != "reference_file_id"},
-        required=["image", "prompt"],
-    ),
+    openapi_extra=multipart_doc("image", EDIT_FORM_FIELDS, required=["image", "prompt"]),
     summary="Edit an image: upload the reference and create the task in one call",
 )
 async def edit_image(

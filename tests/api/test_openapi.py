@@ -129,3 +129,41 @@ def _error_classes() -> list[type[GatewayError]]:
         found.append(cls)
         pending.extend(cls.__subclasses__())
     return found
+
+
+async def test_the_schema_states_the_checks_the_gateway_makes(gateway: Gateway) -> None:
+    document = (await gateway.http.get("/openapi.json")).json()
+    paths, schemas = document["paths"], document["components"]["schemas"]
+    key = await gateway.team_with_key("web")
+
+    create = paths["/v1/images"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert create["properties"]["prompt"]["minLength"] == 1
+    empty = await gateway.http.post("/v1/images", json={"prompt": ""}, headers=bearer(key))
+    assert empty.status_code == 400
+
+    edit = paths["/v1/images/edits"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert edit["schema"]["properties"]["safety_tolerance"]["type"] == "integer"
+    assert edit["schema"]["properties"]["aspect_ratio"]["enum"][0] == "21:9"
+
+    rivya_upload = paths["/api/v1/files"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert "kind" in rivya_upload["schema"]["required"]
+    no_kind = await gateway.http.post(
+        "/api/v1/files", files={"file": ("a.png", b"\x89PNG", "image/png")}, headers=bearer(key)
+    )
+    assert no_kind.status_code == 400
+    ours = paths["/v1/files"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert set(ours["properties"]) == {"file"}  # it takes a file, nothing else
+
+    origins = schemas["TeamCreate"]["properties"]["cors_origins"]["items"]["pattern"]
+    assert re.fullmatch(origins, "https://app.example.com")
+    assert not re.fullmatch(origins, "ftp://app.example.com")
+    refused = await gateway.http.post(
+        "/admin/teams",
+        json={"id": "x", "cors_origins": ["ftp://app.example.com"]},
+        headers=admin_headers(),
+    )
+    assert refused.status_code == 400
+    period = next(p for p in paths["/admin/spend"]["get"]["parameters"] if p["name"] == "period")
+    assert not re.fullmatch(period["schema"]["pattern"], "last-week")
+    bad = await gateway.http.get("/admin/spend?period=last-week", headers=admin_headers())
+    assert bad.status_code == 400
