@@ -176,5 +176,31 @@ def field_errors(errors: Sequence[Mapping[str, object]], *, prefix: str = "") ->
             if isinstance(loc, tuple)
             else []
         )
-        details.append(FieldError(prefix + (".".join(parts) or "body"), str(error.get("msg", ""))))
+        details.append(FieldError(prefix + (".".join(parts) or "body"), _message(error)))
     return details
+
+
+# What a pattern means, said as a person would (pydantic would print the regex itself).
+_PATTERN_MEANING = {
+    r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$": (
+        "must be a slug: lower-case letters, digits and '-', 1-63 characters, not starting or "
+        "ending with '-'"
+    ),
+    r"^[A-Za-z0-9._:@|-]{1,128}$": "must be 1-128 characters of A-Z a-z 0-9 . _ : @ | -",
+    r"^(current|\d{4}-\d{2}(-\d{2})?)$": "must be current, YYYY-MM-DD or YYYY-MM",
+}
+
+
+def _message(error: Mapping[str, object]) -> str:
+    kind = error.get("type")
+    context = error.get("ctx")
+    if kind == "string_pattern_mismatch" and isinstance(context, Mapping):
+        meaning = _PATTERN_MEANING.get(str(context.get("pattern")))
+        if meaning:
+            return meaning
+    if kind == "extra_forbidden":
+        return "is not a known field"
+    if kind == "missing":
+        return "is required"
+    message = str(error.get("msg", ""))
+    return message.removeprefix("Value error, ")

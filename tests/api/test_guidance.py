@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.clock import FakeClock
-from tests.support import Gateway, assert_books_close, bearer, settle_all
+from tests.support import Gateway, admin_headers, assert_books_close, bearer, settle_all
 
 
 async def test_every_401_names_the_bearer_scheme(gateway: Gateway) -> None:
@@ -92,3 +92,19 @@ async def test_a_body_too_large_says_which_limit(gateway: Gateway) -> None:
     )
     assert upload.status_code == 413
     assert "10 MiB" in upload.json()["error"]["message"]
+
+
+async def test_admin_validation_speaks_plainly(gateway: Gateway) -> None:
+    answer = await gateway.http.post(
+        "/admin/teams",
+        json={"id": "Bad Slug", "colour": "red", "cors_origins": ["ftp://x"]},
+        headers=admin_headers(),
+    )
+    assert answer.status_code == 400
+    details = {d["field"]: d["message"] for d in answer.json()["error"]["details"]}
+    assert details["id"].startswith("must be a slug")
+    assert details["colour"] == "is not a known field"
+    assert "is not an origin like https://app.example.com" in details["cors_origins"]
+    for message in details.values():
+        assert "^" not in message  # no raw regex
+        assert "Value error" not in message
