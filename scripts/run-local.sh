@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=.venv/bin
-RUN_DIR=.run
+RUN_DIR=${RUN_DIR:-.run}  # state, logs and Redis's data (the tests point it elsewhere)
 GATEWAY_PORT=${GATEWAY_PORT:-8080}
 SIM_PORT=${SIM_PORT:-8081}
 LOCAL_REDIS_PORT=${LOCAL_REDIS_PORT:-6390}
@@ -52,7 +52,7 @@ else
     echo "Reusing the local Redis on port $LOCAL_REDIS_PORT."
   else
     bash scripts/ensure-redis-server.sh
-    redis-server --port "$LOCAL_REDIS_PORT" --bind 127.0.0.1 --dir "$PWD/$RUN_DIR" \
+    redis-server --port "$LOCAL_REDIS_PORT" --bind 127.0.0.1 --dir "$(cd "$RUN_DIR" && pwd)" \
       --appendonly yes --save "" >"$RUN_DIR/redis.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 1 50); do redis_ping "$REDIS_URL" && break; sleep 0.1; done
