@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -14,24 +14,31 @@ BudgetPeriod = Literal["day", "week", "month", "total"]
 ORIGIN_PATTERN = r"^(\*|https?://[^/\s]+)$"
 
 
+# The constraints of a team's settings, declared once: the team, its create and its patch
+# (schemas.py) share them, so the OpenAPI document and the checks cannot differ.
+Name = Annotated[str, Field(max_length=200)]
+Credits = Annotated[int, Field(ge=0)]
+PerMinute = Annotated[int, Field(ge=1, le=100_000)]
+
+
 class TeamPolicy(BaseModel):
     """What an admin may set on a team (CONTRACT §7); every field optional on update."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, max_length=200)
-    budget_credits: int | None = Field(default=None, ge=0)
+    name: Name | None = None
+    budget_credits: Credits | None = None
     budget_period: BudgetPeriod = "month"
-    rate_limit_per_minute: int = Field(default=60, ge=1, le=100_000)
-    burst: int | None = Field(default=None, ge=1, le=100_000)
-    max_in_flight: int = Field(default=20, ge=1, le=100_000)
+    rate_limit_per_minute: PerMinute = 60
+    burst: PerMinute | None = None
+    max_in_flight: PerMinute = 20
     allowed_models: list[str] | None = None
     cors_origins: list[str] = Field(
         default_factory=list,
         # The schema states the pattern the check below applies (one constant, both places).
         json_schema_extra={"items": {"type": "string", "pattern": ORIGIN_PATTERN}},
     )
-    per_subject_rate_limit_per_minute: int | None = Field(default=None, ge=1, le=100_000)
+    per_subject_rate_limit_per_minute: PerMinute | None = None
 
     @field_validator("cors_origins")
     @classmethod

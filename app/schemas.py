@@ -8,8 +8,18 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from app.domain import TEAM_ID_PATTERN, ApiKeyRecord, BudgetPeriod, TeamPolicy
+from app.domain import (
+    ORIGIN_PATTERN,
+    TEAM_ID_PATTERN,
+    ApiKeyRecord,
+    BudgetPeriod,
+    Credits,
+    Name,
+    PerMinute,
+    TeamPolicy,
+)
 
 
 class ErrorDetail(BaseModel):
@@ -207,15 +217,19 @@ class TeamPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: str | None = None
-    budget_credits: int | None = Field(default=None, ge=0)
-    budget_period: BudgetPeriod | None = None
-    rate_limit_per_minute: int | None = Field(default=None, ge=1)
-    burst: int | None = Field(default=None, ge=1)
-    max_in_flight: int | None = Field(default=None, ge=1)
+    # null is meaningful only where the team's own field may be null; elsewhere the schema
+    # offers no null (and the patch refuses one).
+    name: Name | None = None
+    budget_credits: Credits | None = None
+    budget_period: BudgetPeriod | SkipJsonSchema[None] = None
+    rate_limit_per_minute: PerMinute | SkipJsonSchema[None] = None
+    burst: PerMinute | None = None
+    max_in_flight: PerMinute | SkipJsonSchema[None] = None
     allowed_models: list[str] | None = None
-    cors_origins: list[str] | None = None
-    per_subject_rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    cors_origins: list[str] | SkipJsonSchema[None] = Field(
+        default=None, json_schema_extra={"items": {"type": "string", "pattern": ORIGIN_PATTERN}}
+    )
+    per_subject_rate_limit_per_minute: PerMinute | None = None
 
 
 SUBJECT_PATTERN = r"^[A-Za-z0-9._:@|-]{1,128}$"

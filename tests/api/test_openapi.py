@@ -167,3 +167,21 @@ async def test_the_schema_states_the_checks_the_gateway_makes(gateway: Gateway) 
     assert not re.fullmatch(period["schema"]["pattern"], "last-week")
     bad = await gateway.http.get("/admin/spend?period=last-week", headers=admin_headers())
     assert bad.status_code == 400
+
+
+async def test_a_patch_offers_null_only_where_a_team_may_hold_it(gateway: Gateway) -> None:
+    document = (await gateway.http.get("/openapi.json")).json()
+    patch = document["components"]["schemas"]["TeamPatch"]["properties"]
+    assert "null" not in json.dumps(patch["budget_period"])
+    assert "null" in json.dumps(patch["budget_credits"])  # null: no budget
+    assert patch["rate_limit_per_minute"]["maximum"] == 100_000  # the team's own bound
+    await gateway.team_with_key("web")
+    for field in ("budget_period", "rate_limit_per_minute", "max_in_flight", "cors_origins"):
+        refused = await gateway.http.patch(
+            "/admin/teams/web", json={field: None}, headers=admin_headers()
+        )
+        assert refused.status_code == 400, field
+    cleared = await gateway.http.patch(
+        "/admin/teams/web", json={"budget_credits": None}, headers=admin_headers()
+    )
+    assert cleared.status_code == 200
