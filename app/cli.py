@@ -43,7 +43,7 @@ KEY_COLUMNS = ("key_id", "team", "name", "created_at", "revoked_at")
 # Team flags shared by `teams create` and `teams update`: (flag, field, type, help).
 _TEAM_FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--name", "name", str, "display name"),
-    ("--budget", "budget_credits", int, "credits per period (omit: no budget)"),
+    ("--budget", "budget_credits", int, "credits per period (create: omit for no budget)"),
     ("--period", "budget_period", str, "day, week, month or total"),
     ("--rate", "rate_limit_per_minute", int, "creates per minute"),
     ("--burst", "burst", int, "creates at once (default: the per-minute rate)"),
@@ -362,9 +362,11 @@ async def _teams_apply(services: AdminServices, args: argparse.Namespace) -> Any
     verb = "would be" if result.dry_run else ""
     lines = []
     for team, changes in result.changes.items():
-        what = "created" if team in result.created else "updated"
-        lines.append(f"{team}: {verb} {what}".replace("  ", " "))
+        created = team in result.created
+        lines.append(f"{team}: {verb} {'created' if created else 'updated'}".replace("  ", " "))
         for name, (before, after) in changes.items():
+            if created and after in (None, []):
+                continue  # a new team's unset fields say nothing
             lines.append(f"  {name}: {_cell(before)} -> {_cell(after)}")
     for team in result.unchanged:
         lines.append(f"{team}: unchanged")

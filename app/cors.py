@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import context
 from app.auth.origins import origin_allowed
-from app.errors import OriginNotAllowed, StoreUnavailable
+from app.errors import Forbidden, GatewayError, OriginNotAllowed, StoreUnavailable
 from app.middleware import scope_header, send_error
 
 BROWSER_PATHS = ("/v1/images", "/v1/files", "/v1/usage", "/api/v1/generations", "/api/v1/files")
@@ -88,7 +88,8 @@ class CorsMiddleware:
     @staticmethod
     async def _preflight(scope: Scope, send: Send, origin: str, known: KnownOrigins) -> None:
         path = str(scope.get("path", ""))
-        if browser_path(path) and await known.allows(origin):
+        allowed = await known.allows(origin)
+        if browser_path(path) and allowed:
             headers = [
                 *_cors_headers(origin),
                 (b"access-control-allow-methods", ALLOW_METHODS.encode()),
@@ -99,10 +100,15 @@ class CorsMiddleware:
             await send({"type": "http.response.start", "status": 204, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
-        error = OriginNotAllowed(
-            f"Origin {origin!r} may not call {path!r} from a browser: an admin adds it to a "
-            "team's cors_origins (browser tokens reach the image, file and usage routes only)."
+        error: GatewayError = OriginNotAllowed(
+            f"Origin {origin!r} may not call the gateway from a browser: an admin adds it to "
+            "a team's cors_origins."
         )
+        if allowed:  # the origin is fine; the route is not one a browser token may use
+            error = Forbidden(
+                f"{path!r} is not open to browsers: browser tokens reach the image, file and "
+                "usage routes only."
+            )
         await send_error(send, error, [(b"vary", b"Origin")])
 
 

@@ -63,7 +63,11 @@ class ValidationFailed(GatewayError):
 
 
 class ApiKeyMissing(GatewayError):
-    code, status, default_message = "api_key_missing", 401, "Send a key: Authorization: Bearer."
+    code, status, default_message = (
+        "api_key_missing",
+        401,
+        "Send a team key (or a browser token): Authorization: Bearer <key>.",
+    )
 
 
 class ApiKeyInvalid(GatewayError):

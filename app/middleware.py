@@ -144,7 +144,8 @@ async def send_error(
 ) -> None:
     """An error in the contract's envelope, straight from ASGI middleware."""
     body = json.dumps(
-        error_envelope(error.code, error.message, context.current_request_id())
+        error_envelope(error.code, error.message, context.current_request_id()),
+        separators=(",", ":"),  # as every other answer
     ).encode()
     headers: list[tuple[bytes, bytes]] = [
         (b"content-type", b"application/json"),

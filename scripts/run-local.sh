@@ -23,7 +23,8 @@ gateway_up() { "$BIN/python" -c "import httpx,sys; httpx.get(sys.argv[1], timeou
 if gateway_up; then
   echo "A gateway is already running at $GW (logs in $RUN_DIR/): nothing started."
   if [ -s "$RUN_DIR/demo-key" ]; then echo "Its demo key:  export GW_KEY=$(cat "$RUN_DIR/demo-key")"; fi
-  echo "Stop it with Ctrl-C in its terminal, or use another port: GATEWAY_PORT=8082 SIM_PORT=8083 make run"
+  echo "Stop it with Ctrl-C in its terminal, or run a second one apart from it (its own ports and"
+  echo "state): GATEWAY_PORT=8082 SIM_PORT=8083 LOCAL_REDIS_PORT=6391 RUN_DIR=.run-2 make run"
   exit 0
 fi
 

@@ -23,7 +23,11 @@ async def metrics(services: ServicesDep) -> Response:
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/readyz", summary="Ready to serve: Redis reachable, settings valid")
+@router.get(
+    "/readyz",
+    responses={503: {"description": "Not ready: Redis does not answer (same body, status 503)."}},
+    summary="Ready to serve: Redis reachable, settings valid",
+)
 async def readyz(services: ServicesDep) -> JSONResponse:
     checks = await services.health.report()
     ready = checks["redis"] == "ok"

@@ -43,6 +43,7 @@ class GenerationRequest:
     reference_urls: tuple[tuple[str, str], ...] = ()
     references: tuple[dict[str, Any], ...] = ()
     reference_digests: tuple[str, ...] = ()
+    model_defaulted: bool = False  # the request named no model: the default was taken
 
     def rivya_body(self) -> dict[str, Any]:
         params: dict[str, Any] = dict(self.params)
@@ -105,6 +106,10 @@ def parse_image_create(
         else:
             errors.append(FieldError("reference_file_id", "must be a file id from POST /v1/files"))
     if model is None:
+        # The model's own checks cannot run; still name a prompt no model would take.
+        prompt = data.get("prompt")
+        if prompt is not None and (not isinstance(prompt, str) or not prompt.strip()):
+            errors.append(FieldError("prompt", "must be a non-empty string"))
         raise ValidationFailed(details=errors)
     errors += model.validate_prompt(data.get("prompt"))
     normalised, param_errors = model.validate_params(params, field_prefix="")
@@ -112,7 +117,12 @@ def parse_image_create(
     if errors:
         raise ValidationFailed(details=errors)
     return GenerationRequest(
-        model, data.get("prompt"), normalised, crid, reference_file_ids=file_ids
+        model,
+        data.get("prompt"),
+        normalised,
+        crid,
+        reference_file_ids=file_ids,
+        model_defaulted=not data.get("model"),
     )
 
 

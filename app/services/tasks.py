@@ -176,8 +176,15 @@ class TaskService:
 
     @staticmethod
     def check_model(caller: Caller, request: GenerationRequest) -> None:
-        if not caller.team.may_use(request.model.id):
-            raise ModelNotAllowed(f"Team {caller.team.id!r} may not use {request.model.id!r}.")
+        team = caller.team
+        if not team.may_use(request.model.id):
+            allowed = ", ".join(team.allowed_models or [])
+            raise ModelNotAllowed(
+                f"Team {team.id!r} may not use {request.model.id!r} (the default when a request "
+                f'names no model); it may use: {allowed}. Send "model" to choose one.'
+                if request.model_defaulted
+                else f"Team {team.id!r} may not use {request.model.id!r}; it may use: {allowed}."
+            )
 
     async def create(self, caller: Caller, request: GenerationRequest) -> Created:
         team = caller.team

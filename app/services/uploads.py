@@ -79,8 +79,8 @@ def precheck(data: bytes, *, name: str, kind: str, rule: FileRule) -> Prechecked
     mime = sniff(data, kind)
     if mime is None or mime not in rule.mime_types:
         accepted = ", ".join(rule.mime_types)
-        found = f"{mime} is" if mime else "the file's content is not"
-        raise UnsupportedMediaType(f"{found} not an accepted {kind} type ({accepted}).")
+        found = f"{mime} is not" if mime else "the file's content is not"
+        raise UnsupportedMediaType(f"{found} an accepted {kind} type ({accepted}).")
     return Prechecked(
         kind, mime, len(data), _safe_name(name, mime), hashlib.sha256(data).hexdigest()
     )

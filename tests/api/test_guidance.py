@@ -108,3 +108,17 @@ async def test_admin_validation_speaks_plainly(gateway: Gateway) -> None:
     for message in details.values():
         assert "^" not in message  # no raw regex
         assert "Value error" not in message
+
+
+async def test_a_refused_default_model_says_what_the_team_may_use(gateway: Gateway) -> None:
+    key = await gateway.team_with_key("search", allowed_models=["flux-kontext-pro"])
+    refused = await gateway.http.post("/v1/images", json={"prompt": "p"}, headers=bearer(key))
+    assert refused.status_code == 403
+    message = refused.json()["error"]["message"]
+    assert "the default" in message
+    assert "flux-kontext-pro" in message
+    every = await gateway.http.post(
+        "/v1/images", json={"prompt": "", "model": "nope", "foo": 1}, headers=bearer(key)
+    )
+    assert {d["field"] for d in every.json()["error"]["details"]} == {"prompt", "model", "foo"}
+    assert gateway.upstream_requests("/generations") == []
