@@ -39,9 +39,7 @@ rules:
 check: lint typecheck containers rules test
 
 bench: install
-	$(BIN)/python -m bench.load --seconds 10 --concurrency 32 --upstream static
-	$(BIN)/python -m bench.load --seconds 10 --concurrency 1 --upstream static
-	$(BIN)/python -m bench.load --seconds 10 --concurrency 32 --upstream simulator
+	$(BIN)/python -m bench.load --seconds 10 --concurrency 32 1 --upstream static
 
 clean:
 	rm -rf $(VENV) .run .mypy_cache .ruff_cache .pytest_cache

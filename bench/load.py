@@ -156,11 +156,28 @@ def measure(
     return asyncio.run(drive(name, url, headers, body, seconds, concurrency))
 
 
+@dataclass(frozen=True)
+class Running:
+    sim_url: str
+    gw_url: str
+    passthrough_url: str
+    client: redis.Redis
+    gateway_pid: int
+    passthrough_pid: int
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (user + system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def stack(upstream: str) -> Iterator[tuple[str, str, redis.Redis]]:
+def stack(upstream: str) -> Iterator[Running]:
     workdir = Path(tempfile.mkdtemp(prefix="gw-bench-"))
-    redis_port, sim_port, gw_port = free_port(), free_port(), free_port()
+    redis_port, sim_port, gw_port, pt_port = free_port(), free_port(), free_port(), free_port()
     sim_url, gw_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{gw_port}"
+    pt_url = f"http://127.0.0.1:{pt_port}"
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("redis-server is not installed")
@@ -172,6 +189,8 @@ def stack(upstream: str) -> Iterator[tuple[str, str, redis.Redis]]:
         SIM_API_KEY=ORG_KEY,
         SIM_INITIAL_CREDITS="1000000000",
         LOG_LEVEL="WARNING",
+        UPSTREAM_URL=sim_url,
+        UPSTREAM_KEY=ORG_KEY,
         # Settlement polls would compete for the same two cores; they are not on the create path.
         SETTLER_ENABLED="false",
     )
@@ -198,6 +217,7 @@ def stack(upstream: str) -> Iterator[tuple[str, str, redis.Redis]]:
         for command, ready in (
             (upstream_cmd, f"{sim_url}/api/v1/models"),
             ([CLI, "serve", "--port", str(gw_port)], f"{gw_url}/readyz"),
+            ([sys.executable, "-m", "bench.passthrough", str(pt_port)], f"{pt_url}/api/v1/models"),
         ):
             processes.append(
                 subprocess.Popen(
@@ -209,12 +229,28 @@ def stack(upstream: str) -> Iterator[tuple[str, str, redis.Redis]]:
                 )
             )
             wait_ready(ready)
-        yield sim_url, gw_url, client
+        yield Running(sim_url, gw_url, pt_url, client, processes[2].pid, processes[3].pid)
     finally:
         for process in reversed(processes):
             process.terminate()
             process.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def timed(
+    concurrency: int,
+    name: str,
+    url: str,
+    auth: str,
+    payload: Mapping[str, object],
+    pid: int,
+    seconds: int,
+) -> tuple[Result, float]:
+    """One measurement, with the CPU time process ``pid`` spent per request (ms; 0: none)."""
+    before = cpu_seconds(pid) if pid else 0.0
+    result = measure(name, url, {"Authorization": auth}, payload, seconds, concurrency)
+    spent = (cpu_seconds(pid) - before) if pid else 0.0
+    return result, spent * 1000 / max(result.requests, 1)
 
 
 def round_trips_per_create(
@@ -246,7 +282,7 @@ def round_trips_per_create(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[32, 1])
     parser.add_argument("--upstream", default="simulator", choices=["simulator", "static"])
     args = parser.parse_args()
 
@@ -256,72 +292,86 @@ def main() -> None:
         "prompt": "a benchmark",
         "params": {"aspectRatio": "1:1"},
     }
-    with stack(args.upstream) as (sim_url, gw_url, client):
-        env = {
-            "REDIS_URL": f"redis://127.0.0.1:{client.connection_pool.connection_kwargs['port']}/0"
-        }
+    rows: list[tuple[int, Result, Result, Result, float, float]] = []
+    with stack(args.upstream) as run:
+        port = run.client.connection_pool.connection_kwargs["port"]
+        env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
         subprocess.run(
             [
-                CLI,
-                "teams",
-                "create",
-                "bench",
-                "--budget",
-                "100000000",
-                "--rate",
-                "100000",
-                "--max-in-flight",
-                "100000",
+                *(CLI, "teams", "create", "bench", "--budget", "100000000"),
+                *("--rate", "100000", "--max-in-flight", "100000"),
             ],
             check=True,
-            env={**os.environ, **env},
+            env=env,
             stdout=subprocess.DEVNULL,
         )
         key = json.loads(
             subprocess.run(
-                [CLI, "keys", "create", "bench"],
+                [CLI, "keys", "create", "bench", "--json"],
                 check=True,
-                env={**os.environ, **env},
+                env=env,
                 capture_output=True,
                 text=True,
             ).stdout
         )["key"]
-        direct = measure(
-            f"{args.upstream} directly",
-            f"{sim_url}/api/v1/generations",
-            {"Authorization": f"Bearer {ORG_KEY}"},
-            rivya_body,
-            args.seconds,
-            args.concurrency,
-        )
-        through = measure(
-            "through the gateway",
-            f"{gw_url}/v1/images",
-            {"Authorization": f"Bearer {key}"},
-            body,
-            args.seconds,
-            args.concurrency,
-        )
+        for concurrency in args.concurrency:
+            direct, _ = timed(
+                concurrency,
+                f"{args.upstream} upstream directly",
+                f"{run.sim_url}/api/v1/generations",
+                f"Bearer {ORG_KEY}",
+                rivya_body,
+                0,
+                args.seconds,
+            )
+            bare, bare_cpu = timed(
+                concurrency,
+                "minimal pass-through",
+                f"{run.passthrough_url}/v1/images",
+                "Bearer -",
+                rivya_body,
+                run.passthrough_pid,
+                args.seconds,
+            )
+            gateway, gateway_cpu = timed(
+                concurrency,
+                "this gateway",
+                f"{run.gw_url}/v1/images",
+                f"Bearer {key}",
+                body,
+                run.gateway_pid,
+                args.seconds,
+            )
+            rows.append((concurrency, direct, bare, gateway, bare_cpu, gateway_cpu))
         time.sleep(2)  # let the gateway finish what wrk left in flight before MONITOR counts
-        per_create = round_trips_per_create(client, gw_url, key, body)
+        per_create = round_trips_per_create(run.client, run.gw_url, key, body)
 
-    added_p50 = through.p50_ms - direct.p50_ms
-    driver = "wrk" if shutil.which("wrk") else "python"
+    driver = "wrk" if shutil.which("wrk") else "python (understates the gateway)"
     print(
-        f"{args.seconds} s per path, concurrency {args.concurrency}, upstream "
-        f"{args.upstream}, load from {driver}, {os.cpu_count()} cores\n"
+        f"{args.seconds} s per path, upstream {args.upstream}, load from {driver}, "
+        f"{os.cpu_count()} cores; one uvicorn worker each\n"
     )
-    print("| path | req/s | p50 ms | p99 ms | statuses |\n|---|---|---|---|---|")
-    print(direct.row())
-    print(through.row())
     print(
-        f"\ngateway added latency p50: {added_p50:.1f} ms; "
-        f"p99: {through.p99_ms - direct.p99_ms:.1f} ms"
+        "| target | c | req/s | p50 ms | p99 ms | CPU ms/req | vs pass-through |\n"
+        "|---|---|---|---|---|---|---|"
     )
-    print(f"throughput ratio (gateway / direct): {through.rps / direct.rps:.2f}")
-    print(f"latency ratio p50 (gateway / direct): {through.p50_ms / direct.p50_ms:.2f}")
+    for concurrency, direct, bare, gateway, bare_cpu, gateway_cpu in rows:
+        print(
+            f"| {direct.name} | {concurrency} | {direct.rps:,.0f} | {direct.p50_ms:.2f} | "
+            f"{direct.p99_ms:.2f} | - | - |"
+        )
+        print(
+            f"| {bare.name} | {concurrency} | {bare.rps:,.0f} | {bare.p50_ms:.2f} | "
+            f"{bare.p99_ms:.2f} | {bare_cpu:.2f} | 1.00 |"
+        )
+        print(
+            f"| {gateway.name} | {concurrency} | {gateway.rps:,.0f} | {gateway.p50_ms:.2f} | "
+            f"{gateway.p99_ms:.2f} | {gateway_cpu:.2f} | "
+            f"**{gateway.rps / bare.rps:.2f}** throughput, "
+            f"+{gateway.p50_ms - direct.p50_ms:.2f} ms p50 over direct |"
+        )
     print(
-        f"Redis round trips per create: {sum(per_create.values()):.2f} ("
+        f"\nRedis round trips per create: {sum(per_create.values()):.2f} ("
         + ", ".join(f"{name} {count:.2f}" for name, count in per_create.items())
         + ")"
     )

@@ -1,0 +1,52 @@
+"""The baseline the gateway is measured against: a minimal FastAPI + aiohttp pass-through on the
+same server stack (uvicorn, one worker), with no auth, no Redis and no policy. It forwards
+``POST /v1/images`` to the upstream's create and answers what the upstream answered.
+
+    UPSTREAM_URL=http://127.0.0.1:PORT python -m bench.passthrough PORT
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+import uvicorn
+from fastapi import FastAPI, Request, Response
+
+UPSTREAM = os.environ.get("UPSTREAM_URL", "http://127.0.0.1:8081").rstrip("/")
+KEY = os.environ.get("UPSTREAM_KEY", "")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    connector = aiohttp.TCPConnector(limit=200)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        app.state.session = session
+        yield
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.post("/v1/images")
+async def create(request: Request) -> Response:
+    session: aiohttp.ClientSession = request.app.state.session
+    async with session.post(
+        f"{UPSTREAM}/api/v1/generations",
+        data=await request.body(),
+        headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+    ) as answer:
+        body = await answer.read()
+        return Response(body, status_code=answer.status, media_type="application/json")
+
+
+@app.get("/api/v1/models")  # readiness, as the other processes of the bench answer it
+async def ready() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+if __name__ == "__main__":
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", workers=1)
