@@ -10,7 +10,14 @@ from fastapi import FastAPI
 
 from app.clock import FakeClock
 from tests.api.test_errors_and_upstream import over_real_sockets
-from tests.support import Gateway, bearer, gateway_settings, running_gateway
+from tests.support import (
+    Gateway,
+    assert_books_close,
+    bearer,
+    gateway_settings,
+    running_gateway,
+    settle_all,
+)
 
 BODY = {"prompt": "a lighthouse", "client_request_id": "order-17"}
 
@@ -31,15 +38,43 @@ async def reserved_and_spent(gateway: Gateway, key: str) -> tuple[int, int]:
     return usage["reserved_credits"], usage["spent_credits"]
 
 
-async def test_thirty_concurrent_repeats_make_one_task(gateway: Gateway) -> None:
+async def test_thirty_concurrent_repeats_make_one_task(
+    redis_url: str, sim_app: FastAPI, clock: FakeClock
+) -> None:
+    # Room for all thirty to wait for the first (IDEMPOTENCY_WAITERS_PER_TEAM), and a Redis
+    # timeout a busy CI machine does not reach: this test is about one task, not back-pressure.
+    settings = gateway_settings(
+        redis_url, idempotency_waiters_per_team=30, redis_timeout_seconds=2.0
+    )
+    async with running_gateway(settings, sim_app, clock) as gateway:
+        key = await gateway.team_with_key("alpha", budget_credits=1000, rate_limit_per_minute=1000)
+        responses = await asyncio.gather(*(post(gateway, key) for _ in range(30)))
+        assert {r.status_code for r in responses} == {202}, [r.text for r in responses][:3]
+        assert len({r.json()["id"] for r in responses}) == 1
+        assert len(creates(gateway)) == 1
+        replayed = [r for r in responses if r.headers.get("idempotent-replayed") == "true"]
+        assert len(replayed) == 29
+        assert await reserved_and_spent(gateway, key) == (8, 0)
+        await settle_all(gateway, clock)
+        await assert_books_close(gateway, "alpha")
+
+
+async def test_repeats_beyond_the_waiting_room_are_told_to_retry(
+    gateway: Gateway, clock: FakeClock
+) -> None:
     key = await gateway.team_with_key("alpha", budget_credits=1000, rate_limit_per_minute=1000)
     responses = await asyncio.gather(*(post(gateway, key) for _ in range(30)))
-    assert {r.status_code for r in responses} == {202}
-    assert len({r.json()["id"] for r in responses}) == 1
+    # One create; the repeats that could wait (8 by default) replay it, the rest hear 409
+    # request_in_progress with a Retry-After: none makes a second task or a second charge.
+    assert {r.status_code for r in responses} <= {202, 409}
+    refused = [r for r in responses if r.status_code == 409]
+    assert all(r.json()["error"]["code"] == "request_in_progress" for r in refused)
+    assert all(int(r.headers["Retry-After"]) >= 1 for r in refused)
+    assert len({r.json()["id"] for r in responses if r.status_code == 202}) == 1
     assert len(creates(gateway)) == 1
-    replayed = [r for r in responses if r.headers.get("idempotent-replayed") == "true"]
-    assert len(replayed) == 29
     assert await reserved_and_spent(gateway, key) == (8, 0)
+    await settle_all(gateway, clock)
+    await assert_books_close(gateway, "alpha")
 
 
 async def test_a_replay_shows_the_tasks_current_state(gateway: Gateway, clock: FakeClock) -> None:
