@@ -158,7 +158,8 @@ def gateway_settings(redis_url: str, **overrides: Any) -> Settings:
         "key_cache_seconds": 2.0,
         "wait_poll_seconds": 1.0,
         "rivya_timeout_seconds": 5.0,
-        "redis_timeout_seconds": 0.5,
+        # Long enough for a busy CI machine; tests of stalls and timeouts set their own.
+        "redis_timeout_seconds": 2.0,
         "settler_enabled": False,  # tests drive the settler with run_once()
         # No Rivya call at startup: tests check every upstream request a request makes.
         "reconciliation_baseline_at_start": False,
