@@ -84,7 +84,7 @@ def scripts_for(settings: StoreSettings, redis: Redis) -> Scripts:
     return Scripts(
         redis,
         ledger_max_entries=settings.ledger_max_entries_per_team,
-        token_credits_ttl_seconds=settings.task_retention_days * 86_400,
+        token_credits_ttl_seconds=task_retention(settings),
     )
 
 
@@ -98,16 +98,39 @@ def build_admin(
 ) -> AdminServices:
     keys = KeySpace(settings.redis_key_prefix)
     scripts = scripts_for(settings, redis)
-    team_store = TeamStore(redis, keys, scripts)
-    spend = SpendStore(redis, keys)
-    tasks = TaskStore(
-        redis, keys, scripts, clock, retention_seconds=settings.task_retention_days * 86_400
+    return admin_services(
+        TeamStore(redis, keys, scripts),
+        ApiKeyStore(redis, keys),
+        SpendStore(redis, keys),
+        LedgerStore(redis, keys),
+        TaskStore(redis, keys, scripts, clock, retention_seconds=task_retention(settings)),
+        catalog,
+        clock,
+        org_balance=org_balance,
     )
+
+
+def admin_services(
+    team_store: TeamStore,
+    key_store: ApiKeyStore,
+    spend: SpendStore,
+    ledger: LedgerStore,
+    tasks: TaskStore,
+    catalog: Catalog,
+    clock: Clock,
+    *,
+    org_balance: Callable[[], Awaitable[int]] | None = None,
+) -> AdminServices:
+    """The admin services over stores already made (the app's own, or the CLI's)."""
     return AdminServices(
-        teams=TeamService(team_store, ApiKeyStore(redis, keys), catalog, clock),
+        teams=TeamService(team_store, key_store, catalog, clock),
         usage=UsageService(spend, team_store, clock, org_balance=org_balance),
-        reports=Reports(team_store, spend, LedgerStore(redis, keys), tasks, clock),
+        reports=Reports(team_store, spend, ledger, tasks, clock),
     )
+
+
+def task_retention(settings: StoreSettings) -> int:
+    return settings.task_retention_days * 86_400
 
 
 def poll_schedule(settings: Settings) -> PollSchedule:
@@ -136,9 +159,7 @@ def build_services(
     scripts = scripts_for(settings, redis)
     team_store = TeamStore(redis, keys, scripts)
     key_store = ApiKeyStore(redis, keys)
-    task_store = TaskStore(
-        redis, keys, scripts, clock, retention_seconds=settings.task_retention_days * 86_400
-    )
+    task_store = TaskStore(redis, keys, scripts, clock, retention_seconds=task_retention(settings))
     schedule = poll_schedule(settings)
     queue = SettleQueue(redis, keys, scripts, clock)
     settlement = Settlement(
@@ -180,9 +201,7 @@ def build_services(
     )
     resolver = Resolver(admission_store, forwarder, concurrency=settings.settler_concurrency)
     files = FileService(
-        FileStore(
-            redis, keys, scripts, clock, retention_seconds=settings.task_retention_days * 86_400
-        ),
+        FileStore(redis, keys, scripts, clock, retention_seconds=task_retention(settings)),
         upstream,
         catalog,
         clock,
@@ -197,7 +216,9 @@ def build_services(
     revocations = TokenRevocationStore(redis, keys)
     ledger = LedgerStore(redis, keys)
     org_balance = CachedBalance(upstream.balance, clock, seconds=settings.org_balance_cache_seconds)
-    admin = build_admin(settings, catalog, redis, clock, org_balance=org_balance)
+    admin = admin_services(
+        team_store, key_store, spend, ledger, task_store, catalog, clock, org_balance=org_balance
+    )
     usage = admin.usage
     reconciliation = Reconciliation(
         BaselineStore(redis, keys),
