@@ -34,6 +34,7 @@ from app.services.usage import UsageService
 from app.settings import Settings, StoreSettings
 from app.store.admission import AdmissionStore
 from app.store.apikeys import ApiKeyStore
+from app.store.channel import ScriptChannel
 from app.store.files import FileStore
 from app.store.keys import KeySpace
 from app.store.ledger import LedgerStore
@@ -80,9 +81,12 @@ class AdminServices:
     reports: Reports
 
 
-def scripts_for(settings: StoreSettings, redis: Redis) -> Scripts:
+def scripts_for(
+    settings: StoreSettings, redis: Redis, channel: ScriptChannel | None = None
+) -> Scripts:
     return Scripts(
         redis,
+        channel=channel,
         ledger_max_entries=settings.ledger_max_entries_per_team,
         token_credits_ttl_seconds=task_retention(settings),
     )
@@ -152,11 +156,12 @@ def build_services(
     metrics: Metrics | None = None,
     *,
     alert_client: httpx.AsyncClient | None = None,
+    channel: ScriptChannel | None = None,
 ) -> Services:
     metrics = metrics or Metrics()
     aftercare = Aftercare()
     keys = KeySpace(settings.redis_key_prefix)
-    scripts = scripts_for(settings, redis)
+    scripts = scripts_for(settings, redis, channel)
     team_store = TeamStore(redis, keys, scripts)
     key_store = ApiKeyStore(redis, keys)
     task_store = TaskStore(redis, keys, scripts, clock, retention_seconds=task_retention(settings))

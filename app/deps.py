@@ -17,6 +17,7 @@ from app.auth.callers import Caller, check_admin
 from app.auth.origins import check_origin
 from app.container import Services
 from app.errors import Forbidden
+from app.services.tasks import MAX_WAIT_SECONDS
 
 # Declared so OpenAPI shows the bearer scheme; the header itself is read and judged by auth.
 _bearer = HTTPBearer(auto_error=False)
@@ -31,10 +32,18 @@ async def _services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(_services)]
 
 
-async def _team_caller(request: Request, services: ServicesDep, _: BearerDoc) -> Caller:
-    caller = await services.callers.team_caller(request.headers.get("authorization"))
-    check_origin(request.headers.get("origin"), caller.team)
+async def resolve_team_caller(
+    services: Services, authorization: str | None, origin: str | None
+) -> Caller:
+    """A team key or a browser token, from a request's ``Authorization`` and ``Origin``."""
+    caller = await services.callers.team_caller(authorization)
+    check_origin(origin, caller.team)
     return caller
+
+
+async def _team_caller(request: Request, services: ServicesDep, _: BearerDoc) -> Caller:
+    headers = request.headers
+    return await resolve_team_caller(services, headers.get("authorization"), headers.get("origin"))
 
 
 # A team key, or a browser token: the routes a browser token may use (create and read tasks,
@@ -96,7 +105,12 @@ IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", description="Same as client_request_id.")
 ]
 
+# ?wait= on a create or a read (api/fastpath.py checks it with this very declaration too).
 WaitSeconds = Annotated[
     float,
-    Query(ge=0, le=60, description="Hold the answer until the task ends or this many seconds."),
+    Query(
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="Hold the answer until the task ends or this many seconds.",
+    ),
 ]

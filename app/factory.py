@@ -5,15 +5,22 @@ Tests build apps through it too, so two differently configured "replicas" can sh
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
+from starlette.types import ASGIApp
 
 from app.api import admin, compat, dashboard, files, images, ops, tokens
 from app.api.answers import honest
+from app.api.compat import generation_create
+from app.api.fastpath import FastCreates, FastRoute, FastRoutes
+from app.api.images import image_create
 from app.catalog import Catalog, load_catalog
 from app.clock import Clock, SystemClock
 from app.cors import CorsMiddleware
@@ -44,6 +51,35 @@ def _document_honestly(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _serve_creates_in_front(app: FastAPI, edge: Callable[[ASGIApp], ASGIApp]) -> None:
+    """The two create routes are served in front of FastAPI's layers (api/fastpath.py), through
+    the gateway's own middleware (``edge``); everything else goes through FastAPI as before."""
+    fast_routes = _fast_routes()
+    build_rest = app.build_middleware_stack
+
+    def build() -> ASGIApp:  # Starlette calls it once, on the first request
+        fast = edge(FastCreates(fast_routes))
+        return FastRoutes(fast, build_rest(), frozenset(fast_routes))
+
+    app.build_middleware_stack = build  # type: ignore[method-assign]
+
+
+def _fast_routes() -> dict[str, FastRoute]:
+    handlers = {
+        "/v1/images": (image_create, True),
+        "/api/v1/generations": (generation_create, False),
+    }
+    declared = {
+        route.path: route
+        for route in (*images.router.routes, *compat.router.routes)
+        if isinstance(route, APIRoute) and route.methods == {"POST"} and route.path in handlers
+    }
+    return {
+        path: FastRoute(declared[path], handle, takes_wait)
+        for path, (handle, takes_wait) in handlers.items()
+    }
 
 
 def create_app(
@@ -78,8 +114,7 @@ def create_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(CorsMiddleware)  # inside GatewayMiddleware: it reads the request context
-    app.add_middleware(
+    gateway_middleware = partial(
         GatewayMiddleware,
         max_body_bytes=settings.max_body_bytes,
         # An upload may be as large as the largest file any model takes, plus its form fields.
@@ -87,6 +122,13 @@ def create_app(
         max_upload_bytes=largest_upload(catalog) + MULTIPART_OVERHEAD,
         metrics=metrics,
     )
+
+    def edge(inner: ASGIApp) -> ASGIApp:
+        # CORS inside GatewayMiddleware: it reads the request context the latter opens.
+        return gateway_middleware(CorsMiddleware(inner))
+
+    app.add_middleware(CorsMiddleware)
+    app.add_middleware(gateway_middleware)
     _document_honestly(app)
     for router in (
         images.router,
@@ -99,4 +141,5 @@ def create_app(
         dashboard.router,
     ):
         app.include_router(router)
+    _serve_creates_in_front(app, edge)
     return app

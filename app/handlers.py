@@ -43,11 +43,15 @@ async def _gateway_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc)
 
 
-async def _upstream_failure(_: Request, exc: Exception) -> JSONResponse:
+def upstream_error_response(failure: UpstreamFailure) -> JSONResponse:
     # The one edge where a Rivya failure becomes the contract's error; a create whose outcome is
     # unknown names its client_request_id, so the caller's retry can learn what became of it.
+    return error_response(failure.contract_error(handle=context.current_client_request_id()))
+
+
+async def _upstream_failure(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, UpstreamFailure)
-    return error_response(exc.contract_error(handle=context.current_client_request_id()))
+    return upstream_error_response(exc)
 
 
 async def _request_validation(_: Request, exc: Exception) -> JSONResponse:

@@ -13,6 +13,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
 from app.catalog import Catalog
 from app.clock import Clock
@@ -21,11 +22,11 @@ from app.errors import GatewayError
 from app.logging import configure_logging
 from app.metrics import Metrics
 from app.settings import Settings
+from app.store.channel import open_channel
 from app.store.redis import create_redis
 from app.upstream.client import RivyaClient
 from app.upstream.failures import UpstreamFailure
 from app.upstream.resilience import CircuitBreaker, RetryPolicy
-from app.upstream.transport import create_transport
 
 
 def make_lifespan(
@@ -47,13 +48,21 @@ def make_lifespan(
             timeout=settings.redis_timeout_seconds,
             max_connections=settings.redis_max_connections,
         )
+        # The scripts' own lean connection, for a single-node Redis (store/channel.py). When
+        # Redis drops it (a restart), redis-py's idle connections are stale too: each would
+        # fail its next command, so they are reopened instead.
+        channel = open_channel(
+            settings.redis_url,
+            timeout=settings.redis_timeout_seconds,
+            on_lost=lambda: _reopen_idle_connections(redis),
+        )
         upstream = RivyaClient(
             base_url=settings.rivya_base_url,
             api_key=settings.org_key,
             timeout=settings.rivya_timeout_seconds,
             connect_timeout=settings.rivya_connect_timeout_seconds,
             max_connections=settings.rivya_max_connections,
-            transport=upstream_transport or create_transport(settings.rivya_max_connections),
+            transport=upstream_transport,  # None: aiohttp (upstream/transport.py)
             clock=clock,
             metrics=metrics,
             retry=RetryPolicy(
@@ -81,7 +90,14 @@ def make_lifespan(
         services: Services | None = None
         try:
             services = build_services(
-                settings, catalog, redis, upstream, clock, metrics, alert_client=alerts
+                settings,
+                catalog,
+                redis,
+                upstream,
+                clock,
+                metrics,
+                alert_client=alerts,
+                channel=channel,
             )
             app.state.services = services
             if settings.reconciliation_baseline_at_start:
@@ -115,10 +131,23 @@ def make_lifespan(
                 await upstream.aclose()
                 if alerts is not None:
                     await alerts.aclose()
+                if channel is not None:
+                    await channel.aclose()
                 await redis.aclose()
 
     return lifespan
 
+
+def _reopen_idle_connections(redis: Redis) -> None:
+    # Disconnected connections reconnect on their next use; those in use fail on their own.
+    task = asyncio.get_running_loop().create_task(
+        redis.connection_pool.disconnect(inuse_connections=False)
+    )
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+_background: set[asyncio.Task[None]] = set()  # held until done: the loop keeps weak references
 
 BACKFILL_SECONDS = 3600.0
 BASELINE_RETRY_SECONDS = 10.0

@@ -188,7 +188,8 @@ def stack(upstream: str) -> Iterator[Running]:
         RIVYA_API_KEY=ORG_KEY,
         SIM_API_KEY=ORG_KEY,
         SIM_INITIAL_CREDITS="1000000000",
-        LOG_LEVEL="WARNING",
+        # Access logs on, as in production (they go to /dev/null here, not to a terminal).
+        LOG_LEVEL="INFO",
         UPSTREAM_URL=sim_url,
         UPSTREAM_KEY=ORG_KEY,
         # Settlement polls would compete for the same two cores; they are not on the create path.
@@ -279,6 +280,30 @@ def round_trips_per_create(
     return {name: count / creates for name, count in sorted(counts.items())}
 
 
+def bench_key(run: Running) -> str:
+    """A team with room for any load (budget, rate and in-flight cap far above it), and a key."""
+    port = run.client.connection_pool.connection_kwargs["port"]
+    env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    subprocess.run(
+        [
+            *(CLI, "teams", "create", "bench", "--budget", "100000000"),
+            *("--rate", "100000", "--max-in-flight", "100000"),
+        ],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    created = subprocess.run(
+        [CLI, "keys", "create", "bench", "--json"],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    ).stdout
+    key: str = json.loads(created)["key"]
+    return key
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
@@ -294,26 +319,7 @@ def main() -> None:
     }
     rows: list[tuple[int, Result, Result, Result, float, float]] = []
     with stack(args.upstream) as run:
-        port = run.client.connection_pool.connection_kwargs["port"]
-        env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
-        subprocess.run(
-            [
-                *(CLI, "teams", "create", "bench", "--budget", "100000000"),
-                *("--rate", "100000", "--max-in-flight", "100000"),
-            ],
-            check=True,
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
-        key = json.loads(
-            subprocess.run(
-                [CLI, "keys", "create", "bench", "--json"],
-                check=True,
-                env=env,
-                capture_output=True,
-                text=True,
-            ).stdout
-        )["key"]
+        key = bench_key(run)
         for concurrency in args.concurrency:
             direct, _ = timed(
                 concurrency,

@@ -6,8 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.responses import Response
 
 from app.api.answers import CREATE, KEY_ONLY, READ, TEAM, UPSTREAM, answers
+from app.api.fastpath import CreateCall
 from app.api.responses import created_headers, json_body, rivya_task_response
 from app.deps import (
     IdempotencyKey,
@@ -41,9 +43,18 @@ async def create_generation(
     caller: TeamCaller,
     services: ServicesDep,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
+    # Served by api/fastpath.py in front of FastAPI's router; this declaration documents it.
+    return await generation_create(
+        CreateCall(caller, services, await request.body(), idempotency_key)
+    )
+
+
+async def generation_create(call: CreateCall) -> Response:
+    """``POST /api/v1/generations``, whichever way it was routed."""
+    services, caller = call.services, call.caller
     generation = parse_rivya_create(
-        await json_body(request), services.catalog, idempotency_key=idempotency_key
+        json_body(call.body), services.catalog, idempotency_key=call.idempotency_key
     )
     created = await services.tasks.create(caller, generation)
     if created.replayed:

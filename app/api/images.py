@@ -6,8 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.responses import Response
 
 from app.api.answers import CREATE, KEY_ONLY, READ, TEAM, UPLOAD, answers
+from app.api.fastpath import CreateCall
 from app.api.responses import created_headers, json_body, task_response
 from app.api.uploads import multipart_doc, read_upload
 from app.auth.callers import Caller
@@ -53,14 +55,23 @@ async def create_image(
     services: ServicesDep,
     idempotency_key: IdempotencyKey = None,
     wait: WaitSeconds = 0,
-) -> JSONResponse:
+) -> Response:
+    # Served by api/fastpath.py in front of FastAPI's router; this declaration documents it.
+    return await image_create(
+        CreateCall(caller, services, await request.body(), idempotency_key, wait)
+    )
+
+
+async def image_create(call: CreateCall) -> Response:
+    """``POST /v1/images``, whichever way it was routed."""
+    services = call.services
     generation = parse_image_create(
-        await json_body(request),
+        json_body(call.body),
         services.catalog,
         services.default_model,
-        idempotency_key=idempotency_key,
+        idempotency_key=call.idempotency_key,
     )
-    return await _create(caller, services, generation, wait)
+    return await _create(call.caller, services, generation, call.wait)
 
 
 @router.post(

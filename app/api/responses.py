@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from app.catalog import FieldError
@@ -15,8 +14,7 @@ from app.services.admission import rate_limit_headers
 from app.services.tasks import Created
 
 
-async def json_body(request: Request) -> Any:
-    raw = await request.body()
+def json_body(raw: bytes) -> Any:
     if not raw.strip():
         raise ValidationFailed(details=[FieldError("body", "a JSON object is required")])
     try:

@@ -9,10 +9,13 @@ the ledger's cap: replicas with the same settings run the very same scripts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
+
+from app.store.channel import ChannelScript, ScriptChannel
 
 LUA_DIR = Path(__file__).with_name("lua")
 
@@ -23,11 +26,18 @@ DEFAULT_LEDGER_MAX_ENTRIES = 100_000
 DEFAULT_TOKEN_CREDITS_TTL_SECONDS = 30 * 86_400
 
 
+class Script(Protocol):
+    """A registered script: redis-py's, or one run over a ``ScriptChannel``."""
+
+    async def __call__(self, keys: Sequence[Any], args: Sequence[Any]) -> Any: ...
+
+
 class Scripts:
     def __init__(
         self,
         redis: Redis,
         *,
+        channel: ScriptChannel | None = None,
         ledger_max_entries: int = DEFAULT_LEDGER_MAX_ENTRIES,
         token_credits_ttl_seconds: int = DEFAULT_TOKEN_CREDITS_TTL_SECONDS,
     ) -> None:
@@ -35,6 +45,7 @@ class Scripts:
             f"local LEDGER_MAX_ENTRIES = {int(ledger_max_entries)}\n"
             f"local TOKEN_CREDITS_TTL = {int(token_credits_ttl_seconds)}\n"
         )
+        self._channel = channel  # the hot path's lean connection (store/channel.py), if any
         self._prelude = constants + "".join(
             (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8") for name in PRELUDES
         )
@@ -53,6 +64,8 @@ class Scripts:
         self.admit_upload = self._register(redis, "admit_upload")
         self.settle_orphan = self._register(redis, "settle_orphan")
 
-    def _register(self, redis: Redis, name: str) -> AsyncScript:
-        body = (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")
-        return redis.register_script(self._prelude + body)
+    def _register(self, redis: Redis, name: str) -> Script:
+        source = self._prelude + (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")
+        if self._channel is not None:
+            return ChannelScript(self._channel, source)
+        return redis.register_script(source)

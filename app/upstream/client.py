@@ -7,6 +7,7 @@ and services never see an httpx exception or a raw upstream status.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -21,10 +22,19 @@ from app.clock import Clock, SystemClock
 from app.metrics import Metrics
 from app.upstream.failures import UpstreamFailure, Why, classify
 from app.upstream.resilience import CircuitBreaker, RetryPolicy
+from app.upstream.transport import (
+    AiohttpEngine,
+    Answer,
+    Engine,
+    HttpxEngine,
+    Upload,
+    timed_out,
+)
 from app.wire import RivyaCredits, RivyaErrorEnvelope, RivyaFile, RivyaTask
 
 log = logging.getLogger("app.upstream")
 Model = TypeVar("Model", bound=BaseModel)
+USER_AGENT = "rivya-gateway/0.1"
 
 
 class RivyaClient:
@@ -48,19 +58,26 @@ class RivyaClient:
         self._retry = retry or RetryPolicy()
         self.breaker = breaker or CircuitBreaker(self._clock)
         self._rng = random.Random()
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {api_key}", "User-Agent": "rivya-gateway/0.1"},
-            timeout=httpx.Timeout(timeout, connect=min(connect_timeout, timeout)),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            transport=transport,  # the engine (upstream/transport.py); tests swap it
-            follow_redirects=False,
+        default_headers = {"Authorization": f"Bearer {api_key}", "User-Agent": USER_AGENT}
+        self._engine: Engine = (
+            AiohttpEngine(
+                base_url,
+                default_headers,
+                connect_timeout=min(connect_timeout, timeout),
+                max_connections=max_connections,
+            )
+            if transport is None
+            else HttpxEngine(  # tests: the simulator in-process, scripted failures
+                base_url,
+                default_headers,
+                transport=transport,
+                timeout=timeout,
+                connect_timeout=connect_timeout,
+            )
         )
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._engine.aclose()
 
     async def create_generation(self, body: dict[str, Any], *, idempotency_key: str) -> RivyaTask:
         """Create a task. Retried where safe: the same ``Idempotency-Key`` goes with every
@@ -69,8 +86,8 @@ class RivyaClient:
             "POST",
             "/api/v1/generations",
             RivyaTask,
-            json=body,
-            headers={"Idempotency-Key": idempotency_key},
+            content=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
+            headers={"Idempotency-Key": idempotency_key, "Content-Type": "application/json"},
         )
 
     async def get_generation(self, task_id: str) -> RivyaTask:
@@ -82,9 +99,8 @@ class RivyaClient:
         """Send a checked file to Rivya's Files API (multipart ``file``, ``kind``, ``model``).
         Retried where safe: a repeat at worst stores an unused copy, which costs nothing."""
         form = {"kind": kind, **({"model": model} if model else {})}
-        return await self._call(
-            "POST", "/api/v1/files", RivyaFile, files={"file": (name, data, mime_type)}, data=form
-        )
+        upload = Upload("file", name, data, mime_type, form)
+        return await self._call("POST", "/api/v1/files", RivyaFile, upload=upload)
 
     async def get_credits(self) -> RivyaCredits:
         return await self._call("GET", "/api/v1/credits", RivyaCredits)
@@ -99,10 +115,9 @@ class RivyaClient:
         path: str,
         model: type[Model],
         *,
-        json: dict[str, Any] | None = None,
+        content: bytes | None = None,
         headers: dict[str, str] | None = None,
-        files: dict[str, tuple[str, bytes, str]] | None = None,
-        data: dict[str, str] | None = None,
+        upload: Upload | None = None,
     ) -> Model:
         """One logical call: attempts with backoff while safe, within the retry budget, through
         the circuit breaker. Fails with one ``UpstreamFailure`` that says what the whole call
@@ -114,7 +129,7 @@ class RivyaClient:
             try:
                 self.breaker.before_call()
                 response = await self._send(
-                    method, path, json=json, headers=headers, files=files, data=data
+                    method, path, content=content, headers=headers, upload=upload
                 )
                 result = _parse(response, model)
             except UpstreamFailure as failure:
@@ -157,15 +172,14 @@ class RivyaClient:
         method: str,
         path: str,
         *,
-        json: dict[str, Any] | None = None,
+        content: bytes | None = None,
         headers: dict[str, str] | None = None,
-        files: dict[str, tuple[str, bytes, str]] | None = None,
-        data: dict[str, str] | None = None,
-    ) -> httpx.Response:
+        upload: Upload | None = None,
+    ) -> Answer:
         request_headers = {"X-Request-ID": context.current_request_id(), **(headers or {})}
         started = time.perf_counter()
         try:
-            response = await self._attempt(method, path, request_headers, json, files, data)
+            response = await self._attempt(method, path, request_headers, content, upload)
         except UpstreamFailure as failure:
             self._observe(method, path, failure.why.value, started, code=failure.metric_code)
             raise
@@ -189,47 +203,47 @@ class RivyaClient:
         method: str,
         path: str,
         request_headers: dict[str, str],
-        json: dict[str, Any] | None,
-        files: dict[str, tuple[str, bytes, str]] | None,
-        data: dict[str, str] | None,
-    ) -> httpx.Response:
+        content: bytes | None,
+        upload: Upload | None,
+    ) -> Answer:
         try:
-            # httpx's timeouts are per phase; this bounds the whole answer, as the contract's
+            # The engine bounds the connect; this bounds the whole answer, as the contract's
             # RIVYA_TIMEOUT_SECONDS promises (a slow trickle of bytes cannot hold us longer).
             async with asyncio.timeout(self._deadline):
-                response = await self._http.request(
-                    method, path, json=json, headers=request_headers, files=files, data=data
+                response = await self._engine.send(
+                    method, path, request_headers, content=content, upload=upload
                 )
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            log.warning("upstream unreachable", extra={"upstream_path": path, "reason": str(exc)})
-            raise UpstreamFailure(Why.UNREACHABLE, may_have_acted=False) from exc
-        except (httpx.TimeoutException, TimeoutError) as exc:
+        except TimeoutError as exc:
             log.warning("upstream timeout", extra={"upstream_path": path})
-            raise UpstreamFailure(Why.TIMEOUT, may_have_acted=True) from exc
-        except httpx.TransportError as exc:
-            log.warning(
-                "upstream connection lost", extra={"upstream_path": path, "reason": str(exc)}
-            )
-            raise UpstreamFailure(Why.CONNECTION_LOST, may_have_acted=True) from exc
+            raise timed_out() from exc
+        except UpstreamFailure as failure:
+            reason = str(failure.__cause__)
+            if failure.why is Why.UNREACHABLE:
+                log.warning("upstream unreachable", extra={"upstream_path": path, "reason": reason})
+            elif failure.why is Why.TIMEOUT:
+                log.warning("upstream timeout", extra={"upstream_path": path})
+            else:
+                log.warning(
+                    "upstream connection lost", extra={"upstream_path": path, "reason": reason}
+                )
+            raise
         context.note_upstream_request(response.headers.get("x-request-id"))
         if response.is_success:
             return response
         raise _failure_for(response)
 
 
-def _parse(response: httpx.Response, model: type[Model]) -> Model:
+def _parse(response: Answer, model: type[Model]) -> Model:
     try:
         return model.model_validate_json(response.content)
     except ValidationError as exc:
-        log.error("malformed upstream answer", extra={"upstream_status": response.status_code})
-        raise UpstreamFailure(
-            Why.UNREADABLE, may_have_acted=True, status=response.status_code
-        ) from exc
+        log.error("malformed upstream answer", extra={"upstream_status": response.status})
+        raise UpstreamFailure(Why.UNREADABLE, may_have_acted=True, status=response.status) from exc
 
 
-def _failure_for(response: httpx.Response) -> UpstreamFailure:
+def _failure_for(response: Answer) -> UpstreamFailure:
     """One Rivya error answer, read and classified."""
-    status = response.status_code
+    status = response.status
     code, message, upstream_id, details = "", "", None, []
     try:
         envelope = RivyaErrorEnvelope.model_validate_json(response.content)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -11,18 +12,22 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from PIL import Image
 
 from app.clock import FakeClock
 from app.factory import create_app
 from app.services.tasks import TaskService
+from tests.api.test_files import picture
 from tests.support import (
     ORG_KEY,
     Gateway,
     admin_headers,
+    assert_books_close,
     bearer,
     gateway_settings,
     running_gateway,
     served,
+    settle_all,
 )
 
 
@@ -237,3 +242,28 @@ async def test_reads_fall_back_to_the_last_known_state_when_rivya_is_down(
     response = await gateway.http.get(f"/v1/images/{task['id']}", headers=bearer(key))
     assert response.status_code == 202
     assert response.json()["status"] == "queued"
+
+
+async def test_an_edit_over_real_sockets_sends_its_image_as_rivya_reads_it(
+    redis_url: str, sim_app: FastAPI, clock: FakeClock
+) -> None:
+    """The production engine (aiohttp) sends the multipart upload and the create as Rivya's
+    Files API and create read them: the same bytes arrive, and the task refers to them."""
+    reference = picture("PNG", (20, 120, 220), size=(64, 64))
+    async with over_real_sockets(redis_url, sim_app, clock) as gw:
+        key = await gw.team_with_key("alpha")
+        response = await gw.http.post(
+            "/v1/images/edits",
+            files={"image": ("product.png", reference, "image/png")},
+            data={"prompt": "on a marble table"},
+            headers=bearer(key),
+        )
+        assert response.status_code == 202, response.text
+        [sim_file] = gw.sim.files.values()
+        assert sim_file.mime_type == "image/png"
+        assert Image.open(io.BytesIO(sim_file.data)).getpixel((3, 3)) == (20, 120, 220)
+        [sent] = [r for r in gw.upstream_requests("/api/v1/generations") if r.method == "POST"]
+        [item] = sent.body["params"]["referenceMediaItems"]
+        assert item["url"] == sim_file.url
+        await settle_all(gw, clock)
+        await assert_books_close(gw, "alpha")

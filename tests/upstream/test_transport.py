@@ -1,4 +1,5 @@
-"""The aiohttp engine tells "nothing was sent" from "sent, then lost", on real sockets."""
+"""The aiohttp engine tells "nothing was sent" from "sent, then lost", on real sockets, and
+bounds the whole answer."""
 
 from __future__ import annotations
 
@@ -7,13 +8,11 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-import httpx
 import pytest
 
 from app.upstream.client import RivyaClient
 from app.upstream.failures import UpstreamFailure, Why
 from app.upstream.resilience import RetryPolicy
-from app.upstream.transport import create_transport
 from tests.support import free_port
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -33,31 +32,42 @@ async def read_request(reader: asyncio.StreamReader) -> None:
 
 
 @asynccontextmanager
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=create_transport(10), timeout=httpx.Timeout(0.3)
-    ) as http:
-        yield http
+async def client(url: str, deadline: float = 0.3) -> AsyncIterator[RivyaClient]:
+    rivya = RivyaClient(  # no transport: the production engine, aiohttp
+        base_url=url,
+        api_key="rvya_sk_test",
+        timeout=deadline,
+        connect_timeout=deadline,
+        max_connections=2,
+        retry=RetryPolicy(attempts=1),  # one attempt: its own outcome is the answer
+    )
+    try:
+        yield rivya
+    finally:
+        await rivya.aclose()
 
 
-async def test_a_refused_connection_is_a_connect_error() -> None:
-    async with client() as http:
-        with pytest.raises(httpx.ConnectError):
-            await http.post(f"http://127.0.0.1:{free_port()}/api/v1/generations", json={})
+async def test_a_refused_connection_means_nothing_was_sent() -> None:
+    async with client(f"http://127.0.0.1:{free_port()}") as rivya:
+        with pytest.raises(UpstreamFailure) as caught:
+            await rivya.create_generation({"model": "m"}, idempotency_key="k")
+    assert caught.value.why is Why.UNREACHABLE
+    assert not caught.value.may_have_acted
 
 
-async def test_a_server_that_hangs_up_after_the_request_is_not_a_connect_error() -> None:
+async def test_a_server_that_hangs_up_after_the_request_may_have_acted() -> None:
     async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
         writer.close()
 
-    async with raw_server(hang_up) as url, client() as http:
-        with pytest.raises(httpx.TransportError) as caught:
-            await http.post(f"{url}/api/v1/generations", json={"model": "m"})
-    assert not isinstance(caught.value, httpx.ConnectError | httpx.ConnectTimeout)
+    async with raw_server(hang_up) as url, client(url) as rivya:
+        with pytest.raises(UpstreamFailure) as caught:
+            await rivya.create_generation({"model": "m"}, idempotency_key="k")
+    assert caught.value.why is Why.CONNECTION_LOST
+    assert caught.value.may_have_acted
 
 
-async def test_no_answer_in_time_is_a_read_timeout() -> None:
+async def test_no_answer_in_time_may_have_acted() -> None:
     release = asyncio.Event()
 
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -65,15 +75,19 @@ async def test_no_answer_in_time_is_a_read_timeout() -> None:
         await release.wait()
         writer.close()
 
-    async with raw_server(silent) as url, client() as http:
-        with pytest.raises(httpx.ReadTimeout):
-            await http.get(f"{url}/api/v1/credits")
+    async with raw_server(silent) as url, client(url) as rivya:
+        with pytest.raises(UpstreamFailure) as caught:
+            await rivya.create_generation({"model": "m"}, idempotency_key="k")
         release.set()
+    assert caught.value.why is Why.TIMEOUT
+    assert caught.value.may_have_acted
 
 
-async def test_an_answer_comes_through_whole() -> None:
+async def test_an_answer_comes_through_whole_with_the_org_key_sent() -> None:
+    seen: list[bytes] = []
+
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
+        seen.append(await reader.readuntil(b"\r\n\r\n"))
         body = b'{"current_credits": 42}'
         writer.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
@@ -84,10 +98,9 @@ async def test_an_answer_comes_through_whole() -> None:
         await writer.drain()
         writer.close()
 
-    async with raw_server(answer) as url, client() as http:
-        response = await http.get(f"{url}/api/v1/credits")
-    assert response.status_code == 200
-    assert response.json() == {"current_credits": 42}
+    async with raw_server(answer) as url, client(url) as rivya:
+        assert await rivya.balance() == 42
+    assert b"authorization: bearer rvya_sk_test" in seen[0].lower()
 
 
 async def test_a_trickling_answer_is_cut_off_at_the_overall_timeout() -> None:
@@ -112,21 +125,12 @@ async def test_a_trickling_answer_is_cut_off_at_the_overall_timeout() -> None:
         finished.set()
 
     async with raw_server(trickle) as url:
-        client = RivyaClient(
-            base_url=url,
-            api_key="rvya_sk_test",
-            timeout=0.4,
-            connect_timeout=0.4,
-            max_connections=2,
-            transport=create_transport(2),
-            retry=RetryPolicy(attempts=1),
-        )
         loop = asyncio.get_running_loop()
-        started = loop.time()
-        with pytest.raises(UpstreamFailure) as caught:
-            await client.get_credits()
-        elapsed = loop.time() - started
-        await client.aclose()
+        async with client(url, deadline=0.4) as rivya:
+            started = loop.time()
+            with pytest.raises(UpstreamFailure) as caught:
+                await rivya.get_credits()
+            elapsed = loop.time() - started
         stop.set()
         await finished.wait()
     assert elapsed < 1.5
