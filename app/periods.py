@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 from app.domain import BudgetPeriod
 
@@ -42,7 +43,13 @@ class PeriodStamps:
 
 
 def stamps_at(epoch_seconds: float) -> PeriodStamps:
-    today = datetime.fromtimestamp(epoch_seconds, tz=UTC).date()
+    # Every create asks; the answer changes once a day (UTC days are 86,400 s long).
+    return _stamps_of_day(int(epoch_seconds // 86_400))
+
+
+@lru_cache(maxsize=8)
+def _stamps_of_day(day_number: int) -> PeriodStamps:
+    today = date(1970, 1, 1) + timedelta(days=day_number)
     monday = today - timedelta(days=today.weekday())
     return PeriodStamps(
         f"day:{today.isoformat()}", f"week:{monday.isoformat()}", f"month:{today:%Y-%m}"

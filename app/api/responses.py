@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi.responses import JSONResponse
-
 from app.catalog import FieldError
 from app.domain import TaskRecord
 from app.errors import ValidationFailed
+from app.handlers import JsonAnswer
 from app.services.admission import rate_limit_headers
 from app.services.tasks import Created
 
@@ -32,17 +31,17 @@ def created_headers(created: Created) -> dict[str, str]:
     return rate_limit_headers(created.rate) if created.rate else {}
 
 
-def task_response(record: TaskRecord, headers: dict[str, str] | None = None) -> JSONResponse:
+def task_response(record: TaskRecord, headers: dict[str, str] | None = None) -> JsonAnswer:
     """The gateway's task shape: 200 once the task has ended, 202 while it has not."""
     if record.upstream.is_terminal:
-        return JSONResponse(record.public(), headers=headers)
+        return JsonAnswer(record.public(), headers=headers)
     # Still running: where to look for its end (RFC 9110, 202 Accepted).
     location = {"Location": f"/v1/images/{record.id}"}
-    return JSONResponse(record.public(), status_code=202, headers={**(headers or {}), **location})
+    return JsonAnswer(record.public(), status_code=202, headers={**(headers or {}), **location})
 
 
 def rivya_task_response(
     record: TaskRecord, *, status: int = 200, headers: dict[str, str] | None = None
-) -> JSONResponse:
+) -> JsonAnswer:
     """Rivya's own JSON for the task, as a drop-in client expects it."""
-    return JSONResponse(record.upstream.wire(), status_code=status, headers=headers)
+    return JsonAnswer(record.upstream.wire(), status_code=status, headers=headers)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import secrets
 import time
-import uuid
 from datetime import datetime
 
 from app import context
@@ -90,7 +90,7 @@ class Admission:
         subject's rate, its own cap) and claim its idempotency key, or recognise a repeat.
         Refusals are raised as the contract's errors."""
         now = self._clock.now()
-        reservation_id = f"res_{uuid.uuid4().hex}"
+        reservation_id = f"res_{secrets.token_hex(16)}"
         create = PendingCreate(
             team=team.space,
             reservation_id=reservation_id,
@@ -101,7 +101,7 @@ class Admission:
             client_request_id=request.client_request_id,
             key_id=key_id,
             created_ms=int(now * 1000),
-            owner=uuid.uuid4().hex,
+            owner=secrets.token_hex(16),
             subject=token.subject if token else None,
             # Every token's spend is kept (its usage shows it); its cap, if any, bounds it.
             token_id=token.token_id if token else None,

@@ -128,7 +128,7 @@ class Forwarder:
             # Not bound by the lease: recording is idempotent, and only this process knows the
             # task (past Rivya's window no resend could find it again).
             self._aftercare.start("record a task", write, within_seconds=AFTERCARE_SECONDS)
-        log.info("task created", extra={"task_id": task.id, "team": create.team})
+        # No line of its own: the request's access log line names the task and its credits.
         return Forwarded(record, first_poll_in)
 
     async def _send(self, create: PendingCreate) -> RivyaTask:

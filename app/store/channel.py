@@ -37,14 +37,21 @@ Arg = str | int | float | bytes
 
 
 class _Replies(asyncio.Protocol):
-    """The connection: replies go to waiters in the order their commands were written."""
+    """The connection: replies go to waiters in the order their commands were written.
 
-    def __init__(self, on_lost: Callable[[], None]) -> None:
-        self.on_lost = on_lost
+    Commands written in one turn of the event loop leave in one write (one system call for a
+    burst of creates), and one timer watches the oldest command (replies come in order, so it
+    is the first to be late): no timer per command."""
+
+    def __init__(self, on_lost: Callable[[], None], timeout: float, where: str) -> None:
+        self.on_lost, self.timeout, self.where = on_lost, timeout, where
         self.reader = hiredis.Reader(encoding="utf-8")
-        self.waiters: deque[asyncio.Future[Any]] = deque()
+        self.waiters: deque[tuple[asyncio.Future[Any], float]] = deque()  # (waiter, deadline)
+        self.outbox: list[bytes] = []
         self.transport: asyncio.Transport | None = None
+        self.watch: asyncio.TimerHandle | None = None
         self.closed = False
+        self.loop = asyncio.get_running_loop()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -52,7 +59,7 @@ class _Replies(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
         while (reply := self.reader.gets()) is not False:
-            waiter = self.waiters.popleft()
+            waiter, _ = self.waiters.popleft()
             if waiter.done():
                 continue  # its caller gave up (cancelled): the answer goes nowhere
             if isinstance(reply, hiredis.ReplyError):
@@ -63,20 +70,45 @@ class _Replies(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed:  # the server went away (restarted, failed over), not our close
             self.on_lost()
-        self.closed = True
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_exception(
-                    RedisConnectionError("Connection lost with commands in flight")
-                )
+        self._fail(RedisConnectionError("Connection lost with commands in flight"))
 
     def send(self, command: bytes) -> asyncio.Future[Any]:
-        assert self.transport is not None
-        waiter = asyncio.get_running_loop().create_future()
-        self.waiters.append(waiter)
-        self.transport.write(command)
+        waiter = self.loop.create_future()
+        self.waiters.append((waiter, self.loop.time() + self.timeout))
+        if not self.outbox:
+            self.loop.call_soon(self._flush)
+        self.outbox.append(command)
+        if self.watch is None:
+            self.watch = self.loop.call_later(self.timeout, self._check)
         return waiter
+
+    def _flush(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(b"".join(self.outbox))
+        self.outbox.clear()
+
+    def _check(self) -> None:
+        self.watch = None
+        if not self.waiters:
+            return
+        oldest = self.waiters[0][1]
+        if self.loop.time() >= oldest:
+            # No answer in time: the commands in flight may have run. The connection goes, as
+            # redis-py drops one that timed out: a late answer is never taken for another's.
+            self._fail(RedisTimeoutError(f"Timeout reading from {self.where}"))
+            self.close()
+        else:
+            self.watch = self.loop.call_at(oldest, self._check)
+
+    def _fail(self, error: Exception) -> None:
+        self.closed = True
+        if self.watch is not None:
+            self.watch.cancel()
+            self.watch = None
+        while self.waiters:
+            waiter, _ = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(error)
 
     def close(self) -> None:
         self.closed = True
@@ -112,13 +144,7 @@ class ScriptChannel:
         connection = self._connection
         if connection is None or connection.closed:
             connection = await self._connect()
-        answer = connection.send(_pack(args))
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await answer
-        except TimeoutError:
-            connection.close()
-            raise RedisTimeoutError(f"Timeout reading from {self._where}") from None
+        return await connection.send(_pack(args))
 
     async def aclose(self) -> None:
         if self._connection is not None:
@@ -139,7 +165,7 @@ class ScriptChannel:
             return connection
 
     def _protocol(self) -> _Replies:
-        return _Replies(self._on_lost)
+        return _Replies(self._on_lost, self._timeout, self._where)
 
     async def _open(self) -> _Replies:
         loop = asyncio.get_running_loop()

@@ -14,6 +14,7 @@ from app.domain import ApiKeyRecord, TaskRecord, Team
 from app.periods import stamps_at
 from app.store.admission import AdmissionStore
 from app.store.apikeys import ApiKeyStore
+from app.store.channel import open_channel
 from app.store.keys import KeySpace
 from app.store.redis import create_redis
 from app.store.scripts import Scripts
@@ -114,11 +115,16 @@ def rivya_task(
     )
 
 
-@pytest.fixture
-async def stores(redis_url: str, clock: FakeClock) -> AsyncIterator[Stores]:
+# Every store test runs its scripts both ways: over the lean channel (a single-node Redis, as
+# in production) and through redis-py (TLS, Sentinel, Cluster).
+@pytest.fixture(params=["channel", "redis-py"])
+async def stores(
+    redis_url: str, clock: FakeClock, request: pytest.FixtureRequest
+) -> AsyncIterator[Stores]:
     redis = create_redis(redis_url)
     keys = KeySpace("t")
-    scripts = Scripts(redis)
+    channel = open_channel(redis_url, timeout=2.0) if request.param == "channel" else None
+    scripts = Scripts(redis, channel=channel)
     yield Stores(
         teams=TeamStore(redis, keys, scripts),
         keys=ApiKeyStore(redis, keys),
@@ -136,4 +142,6 @@ async def stores(redis_url: str, clock: FakeClock) -> AsyncIterator[Stores]:
         queue=SettleQueue(redis, keys, scripts, clock),
         clock=clock,
     )
+    if channel is not None:
+        await channel.aclose()
     await redis.aclose()
