@@ -62,7 +62,7 @@ def make_lifespan(
             timeout=settings.rivya_timeout_seconds,
             connect_timeout=settings.rivya_connect_timeout_seconds,
             max_connections=settings.rivya_max_connections,
-            transport=upstream_transport,  # None: aiohttp (upstream/transport.py)
+            transport=upstream_transport,  # None: the production engine (upstream/http1.py)
             clock=clock,
             metrics=metrics,
             retry=RetryPolicy(

@@ -21,9 +21,9 @@ from app.catalog import FieldError
 from app.clock import Clock, SystemClock
 from app.metrics import Metrics
 from app.upstream.failures import UpstreamFailure, Why, classify
+from app.upstream.http1 import Http1Engine
 from app.upstream.resilience import CircuitBreaker, RetryPolicy
 from app.upstream.transport import (
-    AiohttpEngine,
     Answer,
     Engine,
     HttpxEngine,
@@ -60,7 +60,7 @@ class RivyaClient:
         self._rng = random.Random()
         default_headers = {"Authorization": f"Bearer {api_key}", "User-Agent": USER_AGENT}
         self._engine: Engine = (
-            AiohttpEngine(
+            Http1Engine(
                 base_url,
                 default_headers,
                 connect_timeout=min(connect_timeout, timeout),

@@ -1,9 +1,7 @@
-"""The HTTP engine under the Rivya client: aiohttp, directly.
+"""The HTTP engines under the Rivya client, and what they answer.
 
-Measured here (bench/README.md): httpx's own pool cost about half of a create's CPU, and httpx
-over an aiohttp engine (httpx-aiohttp) still spent a tenth of it in httpx's request and response
-models, URL parsing and cookie handling, for one call whose shape never changes. So the
-production engine is aiohttp alone (``AiohttpEngine``). Tests give the gateway an httpx
+In production the engine is ``upstream/http1.py`` (a small pooled HTTP/1.1 client: measured,
+an eighth of aiohttp's CPU per call and a tenth of httpx's). Tests give the gateway an httpx
 transport instead (the simulator in-process, scripted failures): ``HttpxEngine`` runs those.
 
 An engine's only decision is what a failed exchange means, and for a paid create it is the
@@ -19,7 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-import aiohttp
 import httpx
 
 from app.upstream.failures import UpstreamFailure, Why
@@ -73,63 +70,6 @@ def timed_out() -> UpstreamFailure:
 
 def connection_lost() -> UpstreamFailure:
     return UpstreamFailure(Why.CONNECTION_LOST, may_have_acted=True)  # sent, then lost
-
-
-class AiohttpEngine:
-    """One long-lived ``aiohttp.ClientSession``: keep-alive pool, no cookies, no redirects, no
-    proxy or .netrc from the environment (the org key goes to ``base_url`` and nowhere else)."""
-
-    def __init__(
-        self,
-        base_url: str,
-        default_headers: Mapping[str, str],
-        *,
-        connect_timeout: float,
-        max_connections: int,
-    ) -> None:
-        self._base = base_url.rstrip("/")
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=max_connections),
-            headers=dict(default_headers),
-            # The whole answer is bounded by the client's own deadline; this is the connect.
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
-            cookie_jar=aiohttp.DummyCookieJar(),
-            trust_env=False,
-            auto_decompress=True,
-        )
-
-    async def send(
-        self,
-        method: str,
-        path: str,
-        headers: Mapping[str, str],
-        *,
-        content: bytes | None = None,
-        upload: Upload | None = None,
-    ) -> Answer:
-        data: bytes | aiohttp.FormData | None = content
-        if upload is not None:
-            form = aiohttp.FormData()
-            for name, value in upload.fields.items():
-                form.add_field(name, value)
-            form.add_field(
-                upload.field, upload.data, filename=upload.name, content_type=upload.mime_type
-            )
-            data = form
-        try:
-            async with self._session.request(
-                method, self._base + path, data=data, headers=headers, allow_redirects=False
-            ) as response:
-                return Answer(response.status, response.headers, await response.read())
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise unreachable() from exc
-        except (aiohttp.SocketTimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise timed_out() from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise connection_lost() from exc
-
-    async def aclose(self) -> None:
-        await self._session.close()
 
 
 class HttpxEngine:
