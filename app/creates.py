@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
+
 from app.periods import PeriodStamps
 
 # "cancelled": its own request cancelled it before the admission ran (cancel.lua).
@@ -86,12 +88,12 @@ class PendingCreate:
         return f"\x1e{self.subject}\x1e{crid}"
 
     def to_json(self) -> str:
-        return json.dumps(
+        return orjson.dumps(
             {
                 "ukey": self.upstream_key,
                 # A string, so Redis's cjson keeps it byte for byte: every resend of the create
                 # is the very request Rivya first saw.
-                "body": json.dumps(self.body, separators=(",", ":")),
+                "body": orjson.dumps(self.body).decode(),
                 "credits": self.credits,
                 "stamps": self.stamps.encode(),
                 "crid": self.client_request_id or "",
@@ -99,9 +101,8 @@ class PendingCreate:
                 "created_ms": self.created_ms,
                 "sub": self.subject or "",
                 "tok": self.token_id or "",
-            },
-            separators=(",", ":"),
-        )
+            }
+        ).decode()
 
     @classmethod
     def from_json(cls, team: str, reservation_id: str, text: str) -> PendingCreate:

@@ -9,6 +9,7 @@ import re
 import time
 
 from fastapi import HTTPException
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import context
@@ -52,6 +53,8 @@ class GatewayMiddleware:
         self.max_body_bytes = max_body_bytes
         self.upload_paths = upload_paths
         self.max_upload_bytes = max(max_upload_bytes, max_body_bytes)
+        self._requests: dict[tuple[str, str, int], Counter] = {}
+        self._latency: dict[str, Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,8 +103,7 @@ class GatewayMiddleware:
             elapsed = time.perf_counter() - started
             if self.metrics is not None:
                 template = getattr(route, "path", None) or "unmatched"
-                self.metrics.requests.labels(template, ctx.team or "", str(status)).inc()
-                self.metrics.request_seconds.labels(template).observe(elapsed)
+                self._count(template, ctx.team or "", status, elapsed)
             access_log.info(
                 "request",
                 extra={
@@ -120,6 +122,20 @@ class GatewayMiddleware:
                     "upstream_request_id": ctx.upstream_request_id,
                 },
             )
+
+    def _count(self, template: str, team: str, status: int, seconds: float) -> None:
+        # The labelled series, looked up once: labels() costs a lock and a validation a call.
+        # As many as the registry holds (routes x teams x statuses): no more memory.
+        assert self.metrics is not None
+        counter = self._requests.get((template, team, status))
+        if counter is None:
+            counter = self.metrics.requests.labels(template, team, str(status))
+            self._requests[(template, team, status)] = counter
+        counter.inc()
+        timer = self._latency.get(template)
+        if timer is None:
+            timer = self._latency[template] = self.metrics.request_seconds.labels(template)
+        timer.observe(seconds)
 
     @staticmethod
     def _capped(receive: Receive, limit: int, upload: bool) -> Receive:
@@ -157,8 +173,15 @@ async def send_error(
 
 
 def scope_header(scope: Scope, name: bytes) -> str | None:
-    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
-    for key, value in headers:
-        if key == name:
-            return value.decode("latin-1")
-    return None
+    """A request header (the first, if repeated), from a map made once per request."""
+    headers: dict[bytes, bytes] | None = scope.get(_HEADER_MAP)
+    if headers is None:
+        headers = {}
+        for key, value in scope.get("headers", ()):
+            headers.setdefault(key, value)
+        scope[_HEADER_MAP] = headers
+    value = headers.get(name)
+    return None if value is None else value.decode("latin-1")
+
+
+_HEADER_MAP = "gateway.headers"  # where scope_header keeps its map in the request's scope

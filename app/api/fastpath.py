@@ -28,6 +28,7 @@ from app.container import Services
 from app.deps import WaitSeconds, resolve_team_caller
 from app.errors import GatewayError, ValidationFailed, field_errors
 from app.handlers import error_response, upstream_error_response
+from app.middleware import scope_header
 from app.upstream.failures import UpstreamFailure
 
 
@@ -64,17 +65,17 @@ class FastCreates:
         fast = self._routes[route_path(scope)]
         scope["route"] = fast.route
         services: Services = scope["app"].state.services
-        headers = _headers(scope)
         try:
             # In FastAPI's order: the credential first, then the query, then the body.
             caller = await resolve_team_caller(
-                services, headers.get("authorization"), headers.get("origin")
+                services, scope_header(scope, b"authorization"), scope_header(scope, b"origin")
             )
             wait = _wait(scope) if fast.takes_wait else 0.0
             body = await _body(receive)
             if body is None:
                 return  # the client went away mid-body: nobody to answer
-            call = CreateCall(caller, services, body, headers.get("idempotency-key"), wait)
+            key = scope_header(scope, b"idempotency-key")
+            call = CreateCall(caller, services, body, key, wait)
             response = await fast.handle(call)
         except GatewayError as error:
             response = error_response(error)
@@ -90,17 +91,6 @@ def route_path(scope: Scope) -> str:
     if root and path.startswith(root):
         return path[len(root) :]
     return path
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    wanted: dict[str, str] = {}
-    for name, value in scope["headers"]:
-        if name in _WANTED and name.decode() not in wanted:  # the first of repeats, as Starlette
-            wanted[name.decode()] = value.decode("latin-1")
-    return wanted
-
-
-_WANTED = frozenset({b"authorization", b"origin", b"idempotency-key"})
 
 
 def _wait(scope: Scope) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -37,14 +38,12 @@ def key_id_of(key: str) -> str | None:
     if not key.startswith(KEY_PREFIX):
         return None
     public, sep, secret = key[len(KEY_PREFIX) :].partition("_")
-    if (
-        not sep
-        or len(public) != 16
-        or not secret
-        or any(c not in "0123456789abcdef" for c in public)
-    ):
+    if not sep or not secret or _PUBLIC.fullmatch(public) is None:
         return None
     return f"key_{public}"
+
+
+_PUBLIC = re.compile(r"[0-9a-f]{16}")
 
 
 def matches(key: str, secret_hash: str) -> bool:

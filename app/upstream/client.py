@@ -7,13 +7,13 @@ and services never see an httpx exception or a raw upstream status.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
 from typing import Any, TypeVar
 
 import httpx
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from app import context
@@ -86,7 +86,7 @@ class RivyaClient:
             "POST",
             "/api/v1/generations",
             RivyaTask,
-            content=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
+            content=orjson.dumps(body),  # compact UTF-8 JSON, as httpx's json= wrote it
             headers={"Idempotency-Key": idempotency_key, "Content-Type": "application/json"},
         )
 
