@@ -92,9 +92,16 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rivya-gateway", description=__doc__)
     commands = parser.add_subparsers(title="commands")
 
-    serve = commands.add_parser("serve", help="run the gateway (one uvicorn worker)")
+    serve = commands.add_parser("serve", help="run the gateway")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="uvicorn worker processes sharing the port (default 1: scale with replicas; "
+        "see deploy/README.md for sizing)",
+    )
     serve.set_defaults(run=_serve)
 
     sim = commands.add_parser("simulator", help="run the built-in Rivya simulator")
@@ -185,12 +192,13 @@ def _serve(args: argparse.Namespace) -> None:
 
     Settings()  # refuse bad settings here, in one clear message, before uvicorn starts
 
-    # One worker per process: state lives in Redis, so scale with replicas, not workers.
+    # State lives in Redis, so workers and replicas share nothing else: one worker per
+    # container is the usual shape (deploy/README.md); --workers serves a bigger machine.
     uvicorn.run(
         "app.main:app",
         host=args.host,
         port=args.port,
-        workers=1,
+        workers=max(args.workers, 1),
         log_config=None,
         proxy_headers=True,
         server_header=False,

@@ -18,11 +18,13 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,25 +161,53 @@ def measure(
 @dataclass(frozen=True)
 class Running:
     sim_url: str
-    gw_url: str
+    gw_urls: list[str]  # one per replica
     passthrough_url: str
     client: redis.Redis
-    gateway_pid: int
+    gateway_pids: list[int]
     passthrough_pid: int
+
+    @property
+    def gw_url(self) -> str:
+        return self.gw_urls[0]
+
+    @property
+    def gateway_pid(self) -> int:
+        return self.gateway_pids[0]
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 def cpu_seconds(pid: int) -> float:
-    """A process's CPU time so far (user + system), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """A process's CPU time so far (user + system), with its worker processes', from /proc."""
+    family, total = {pid}, 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(_stat(int(entry.name))[1]) == pid:  # a worker uvicorn started
+                    family.add(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    for member in family:
+        try:
+            fields = _stat(member)
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
-def stack(upstream: str) -> Iterator[Running]:
+def stack(upstream: str, *, workers: int = 1, replicas: int = 1) -> Iterator[Running]:
+    """Redis, the upstream, ``replicas`` gateways of ``workers`` uvicorn workers each, and a
+    pass-through with as many worker processes as all the gateways together."""
     workdir = Path(tempfile.mkdtemp(prefix="gw-bench-"))
-    redis_port, sim_port, gw_port, pt_port = free_port(), free_port(), free_port(), free_port()
-    sim_url, gw_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{gw_port}"
-    pt_url = f"http://127.0.0.1:{pt_port}"
+    redis_port, sim_port, pt_port = free_port(), free_port(), free_port()
+    gw_ports = [free_port() for _ in range(replicas)]
+    sim_url, pt_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{pt_port}"
+    gw_urls = [f"http://127.0.0.1:{port}" for port in gw_ports]
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("redis-server is not installed")
@@ -215,10 +245,15 @@ def stack(upstream: str) -> Iterator[Running]:
             if upstream == "static"
             else [CLI, "simulator", "--port", str(sim_port)]
         )
+        gateways = [
+            ([CLI, "serve", "--port", str(port), "--workers", str(workers)], f"{url}/readyz")
+            for port, url in zip(gw_ports, gw_urls, strict=True)
+        ]
+        passthrough = [sys.executable, "-m", "bench.passthrough", str(pt_port)]
         for command, ready in (
             (upstream_cmd, f"{sim_url}/api/v1/models"),
-            ([CLI, "serve", "--port", str(gw_port)], f"{gw_url}/readyz"),
-            ([sys.executable, "-m", "bench.passthrough", str(pt_port)], f"{pt_url}/api/v1/models"),
+            *gateways,
+            ([*passthrough, str(workers * replicas)], f"{pt_url}/api/v1/models"),
         ):
             processes.append(
                 subprocess.Popen(
@@ -230,7 +265,14 @@ def stack(upstream: str) -> Iterator[Running]:
                 )
             )
             wait_ready(ready)
-        yield Running(sim_url, gw_url, pt_url, client, processes[2].pid, processes[3].pid)
+        yield Running(
+            sim_url,
+            gw_urls,
+            pt_url,
+            client,
+            [p.pid for p in processes[2 : 2 + replicas]],
+            processes[-1].pid,
+        )
     finally:
         for process in reversed(processes):
             process.terminate()
@@ -238,20 +280,69 @@ def stack(upstream: str) -> Iterator[Running]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+@dataclass
+class Measured:
+    """One target's rounds at one concurrency, summed."""
+
+    name: str
+    results: list[Result]
+    cpu_seconds: float = 0.0
+
+    @property
+    def requests(self) -> int:
+        return sum(r.requests for r in self.results)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / sum(r.seconds for r in self.results)
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(r.p50_ms for r in self.results)
+
+    @property
+    def p99_ms(self) -> float:
+        return statistics.median(r.p99_ms for r in self.results)
+
+    @property
+    def cpu_ms(self) -> float:
+        return self.cpu_seconds * 1000 / max(self.requests, 1)
+
+
 def timed(
+    target: Measured,
     concurrency: int,
-    name: str,
-    url: str,
+    urls: list[str],
     auth: str,
     payload: Mapping[str, object],
-    pid: int,
+    pids: list[int],
     seconds: int,
-) -> tuple[Result, float]:
-    """One measurement, with the CPU time process ``pid`` spent per request (ms; 0: none)."""
-    before = cpu_seconds(pid) if pid else 0.0
-    result = measure(name, url, {"Authorization": auth}, payload, seconds, concurrency)
-    spent = (cpu_seconds(pid) - before) if pid else 0.0
-    return result, spent * 1000 / max(result.requests, 1)
+) -> None:
+    """One round against ``urls`` (the load split between them), adding its result and the CPU
+    time the processes ``pids`` (and their workers) spent to ``target``."""
+    before = sum(cpu_seconds(pid) for pid in pids)
+    share = max(concurrency // len(urls), 1)
+    with ThreadPoolExecutor(len(urls)) as pool:
+        results = list(
+            pool.map(
+                lambda url: measure(
+                    target.name, url, {"Authorization": auth}, payload, seconds, share
+                ),
+                urls,
+            )
+        )
+    target.cpu_seconds += sum(cpu_seconds(pid) for pid in pids) - before
+    requests = sum(r.requests for r in results)
+    target.results.append(
+        Result(
+            target.name,
+            requests,
+            max(r.seconds for r in results),
+            max(r.p50_ms for r in results),
+            max(r.p99_ms for r in results),
+            {},
+        )
+    )
 
 
 def round_trips_per_create(
@@ -306,9 +397,18 @@ def bench_key(run: Running) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=10, help="per target and concurrency")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[32, 1])
     parser.add_argument("--upstream", default="simulator", choices=["simulator", "static"])
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="the targets take turns this many times, so a machine whose speed drifts during "
+        "the run favours none of them",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers per gateway")
+    parser.add_argument("--replicas", type=int, default=1, help="gateways sharing one Redis")
     args = parser.parse_args()
 
     body = {"prompt": "a benchmark", "aspect_ratio": "1:1"}
@@ -317,70 +417,80 @@ def main() -> None:
         "prompt": "a benchmark",
         "params": {"aspectRatio": "1:1"},
     }
-    rows: list[tuple[int, Result, Result, Result, float, float]] = []
-    with stack(args.upstream) as run:
+    per_round = max(args.seconds // args.rounds, 1)
+    rows: list[tuple[int, Measured, Measured, Measured]] = []
+    with stack(args.upstream, workers=args.workers, replicas=args.replicas) as run:
         key = bench_key(run)
         for concurrency in args.concurrency:
-            direct, _ = timed(
-                concurrency,
-                f"{args.upstream} upstream directly",
-                f"{run.sim_url}/api/v1/generations",
-                f"Bearer {ORG_KEY}",
-                rivya_body,
-                0,
-                args.seconds,
-            )
-            bare, bare_cpu = timed(
-                concurrency,
-                "minimal pass-through",
-                f"{run.passthrough_url}/v1/images",
-                "Bearer -",
-                rivya_body,
-                run.passthrough_pid,
-                args.seconds,
-            )
-            gateway, gateway_cpu = timed(
-                concurrency,
-                "this gateway",
-                f"{run.gw_url}/v1/images",
-                f"Bearer {key}",
-                body,
-                run.gateway_pid,
-                args.seconds,
-            )
-            rows.append((concurrency, direct, bare, gateway, bare_cpu, gateway_cpu))
+            direct = Measured(f"{args.upstream} upstream directly", [])
+            bare = Measured("minimal pass-through", [])
+            gateway = Measured("this gateway", [])
+            for _ in range(args.rounds):
+                direct_url = f"{run.sim_url}/api/v1/generations"
+                timed(
+                    direct,
+                    concurrency,
+                    [direct_url],
+                    f"Bearer {ORG_KEY}",
+                    rivya_body,
+                    [],
+                    per_round,
+                )
+                bare_url = f"{run.passthrough_url}/v1/images"
+                timed(
+                    bare,
+                    concurrency,
+                    [bare_url],
+                    "Bearer -",
+                    rivya_body,
+                    [run.passthrough_pid],
+                    per_round,
+                )
+                urls = [f"{url}/v1/images" for url in run.gw_urls]
+                timed(
+                    gateway, concurrency, urls, f"Bearer {key}", body, run.gateway_pids, per_round
+                )
+            rows.append((concurrency, direct, bare, gateway))
         time.sleep(2)  # let the gateway finish what wrk left in flight before MONITOR counts
         per_create = round_trips_per_create(run.client, run.gw_url, key, body)
+        evalsha = run.client.info("commandstats").get("cmdstat_evalsha", {})
 
     driver = "wrk" if shutil.which("wrk") else "python (understates the gateway)"
+    shape = f"{args.replicas} gateway(s) x {args.workers} uvicorn worker(s)"
     print(
-        f"{args.seconds} s per path, upstream {args.upstream}, load from {driver}, "
-        f"{os.cpu_count()} cores; one uvicorn worker each\n"
+        f"{per_round} s x {args.rounds} rounds per target, upstream {args.upstream}, load from "
+        f"{driver}, {os.cpu_count()} cores; {shape}, pass-through with as many workers\n"
     )
     print(
         "| target | c | req/s | p50 ms | p99 ms | CPU ms/req | vs pass-through |\n"
         "|---|---|---|---|---|---|---|"
     )
-    for concurrency, direct, bare, gateway, bare_cpu, gateway_cpu in rows:
+    for concurrency, direct, bare, gateway in rows:
+        ratios = [g.rps / b.rps for g, b in zip(gateway.results, bare.results, strict=True)]
         print(
             f"| {direct.name} | {concurrency} | {direct.rps:,.0f} | {direct.p50_ms:.2f} | "
             f"{direct.p99_ms:.2f} | - | - |"
         )
         print(
             f"| {bare.name} | {concurrency} | {bare.rps:,.0f} | {bare.p50_ms:.2f} | "
-            f"{bare.p99_ms:.2f} | {bare_cpu:.2f} | 1.00 |"
+            f"{bare.p99_ms:.2f} | {bare.cpu_ms:.2f} | 1.00 |"
         )
         print(
             f"| {gateway.name} | {concurrency} | {gateway.rps:,.0f} | {gateway.p50_ms:.2f} | "
-            f"{gateway.p99_ms:.2f} | {gateway_cpu:.2f} | "
-            f"**{gateway.rps / bare.rps:.2f}** throughput, "
-            f"+{gateway.p50_ms - direct.p50_ms:.2f} ms p50 over direct |"
+            f"{gateway.p99_ms:.2f} | {gateway.cpu_ms:.2f} | "
+            f"**{gateway.rps / bare.rps:.2f}** throughput (rounds {min(ratios):.2f}-"
+            f"{max(ratios):.2f}), +{gateway.p50_ms - direct.p50_ms:.2f} ms p50 over direct |"
         )
     print(
         f"\nRedis round trips per create: {sum(per_create.values()):.2f} ("
         + ", ".join(f"{name} {count:.2f}" for name, count in per_create.items())
         + ")"
     )
+    if evalsha:
+        print(
+            f"Redis time per script call (EVALSHA, whole run): "
+            f"{evalsha['usec_per_call']:.0f} µs, {evalsha['calls']:,} calls"
+        )
 
 
 if __name__ == "__main__":

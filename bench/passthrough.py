@@ -2,7 +2,7 @@
 same server stack (uvicorn, one worker), with no auth, no Redis and no policy. It forwards
 ``POST /v1/images`` to the upstream's create and answers what the upstream answered.
 
-    UPSTREAM_URL=http://127.0.0.1:PORT python -m bench.passthrough PORT
+    UPSTREAM_URL=http://127.0.0.1:PORT python -m bench.passthrough PORT [WORKERS]
 """
 
 from __future__ import annotations
@@ -49,4 +49,11 @@ async def ready() -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", workers=1)
+    workers = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    uvicorn.run(
+        "bench.passthrough:app",
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        log_level="warning",
+        workers=workers,
+    )
