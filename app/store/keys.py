@@ -9,15 +9,24 @@ under the old space. The team's own policy hash is keyed by id alone.
 
 from __future__ import annotations
 
+_MAX_REMEMBERED = 10_000
+
 
 class KeySpace:
     def __init__(self, prefix: str = "gw") -> None:
         self.prefix = prefix
+        self._spaces: dict[str, str] = {}  # every create names ~20 keys of its team's space
 
     def _team(self, space: str) -> str:
+        known = self._spaces.get(space)
+        if known is not None:
+            return known
         team_id, _, generation = space.partition("@")
         tagged = f"{self.prefix}:{{team:{team_id}}}"
-        return f"{tagged}:{generation}" if generation else tagged
+        name = f"{tagged}:{generation}" if generation else tagged
+        if len(self._spaces) < _MAX_REMEMBERED:  # teams are few; made-up ids never get here
+            self._spaces[space] = name
+        return name
 
     def data_marker(self) -> str:
         """String: a random value set once, by the first gateway to start; if it changes or
