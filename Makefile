@@ -39,7 +39,7 @@ rules:
 check: lint typecheck containers rules test
 
 bench: install
-	$(BIN)/python -m bench.load --seconds 10 --concurrency 32 1 --upstream static
+	$(BIN)/python -m bench.load --seconds 12 --rounds 3 --concurrency 32 1 --upstream static
 
 clean:
 	rm -rf $(VENV) .run .mypy_cache .ruff_cache .pytest_cache
