@@ -81,11 +81,7 @@ class GatewayMiddleware:
             await send(message)
 
         declared = scope_header(scope, b"content-length")
-        path = str(scope.get("path", ""))
-        root = str(scope.get("root_path", ""))
-        if root and path.startswith(root):  # served under a prefix (uvicorn --root-path)
-            path = path[len(root) :]
-        upload = path in self.upload_paths
+        upload = route_path(scope) in self.upload_paths
         limit = self.max_upload_bytes if upload else self.max_body_bytes
         try:
             if declared and declared.isdigit() and int(declared) > limit:
@@ -170,6 +166,15 @@ async def send_error(
     ]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def route_path(scope: Scope) -> str:
+    """The request's path below any root path it is served under (uvicorn --root-path)."""
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root) :]
+    return path
 
 
 def scope_header(scope: Scope, name: bytes) -> str | None:

@@ -3,9 +3,10 @@ little more than a bare proxy hop).
 
 ``POST /v1/images`` and ``POST /api/v1/generations`` are most of the gateway's traffic, and
 FastAPI's own layers (its middleware, routing and dependency solving) cost more CPU per create
-than the whole policy does (bench/README.md). So ``GatewayApp`` sends exactly those two
-(method, path) pairs here, inside the gateway's own middleware (request id, body cap, access
-log, metrics, CORS), and everything else to FastAPI as before.
+than the whole policy does (bench/README.md). So ``FastRoutes`` (put in front of FastAPI's
+stack by ``factory.create_app``) sends exactly those two (method, path) pairs here, inside the
+gateway's own middleware (request id, body cap, access log, metrics, CORS), and everything else
+to FastAPI as before.
 
 Nothing about a create is decided here: auth is ``deps.resolve_team_caller`` and the routes'
 handlers are ``api/images.py`` and ``api/compat.py``, the very functions FastAPI's routes for
@@ -28,7 +29,7 @@ from app.container import Services
 from app.deps import WaitSeconds, resolve_team_caller
 from app.errors import GatewayError, ValidationFailed, field_errors
 from app.handlers import error_response, upstream_error_response
-from app.middleware import scope_header
+from app.middleware import route_path, scope_header
 from app.upstream.failures import UpstreamFailure
 
 
@@ -56,7 +57,7 @@ class FastRoute:
 
 
 class FastCreates:
-    """ASGI: answers the fast routes; ``GatewayApp`` only sends it requests they match."""
+    """ASGI: answers the fast routes; ``FastRoutes`` only sends it requests they match."""
 
     def __init__(self, routes: Mapping[str, FastRoute]) -> None:
         self._routes = dict(routes)
@@ -82,15 +83,6 @@ class FastCreates:
         except UpstreamFailure as failure:
             response = upstream_error_response(failure)
         await response(scope, receive, send)
-
-
-def route_path(scope: Scope) -> str:
-    """The request's path below any root path it is served under (uvicorn --root-path)."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root):
-        return path[len(root) :]
-    return path
 
 
 def _wait(scope: Scope) -> float:
