@@ -61,7 +61,9 @@ local function refused(reason)
 end
 -- The caller's standing, as of now: an admin's revoke, delete or model change is answered only
 -- once written here, so from that moment no paid create starts, on any replica.
-local standing = redis.call('HMGET', KEYS[1], 'generation', 'allowed_models')
+-- The team's standing and policy, in one read.
+local standing = redis.call('HMGET', KEYS[1], 'generation', 'allowed_models', 'budget_credits',
+  'budget_period', 'rate_limit_per_minute', 'burst', 'max_in_flight')
 if standing[1] == false and redis.call('EXISTS', KEYS[1]) == 0 then return {'no_team'} end
 if (standing[1] or '') ~= ARGV[14] then return {'no_team'} end
 if redis.call('SISMEMBER', KEYS[11], ARGV[13]) == 0 then return {'revoked'} end
@@ -87,6 +89,7 @@ end
 local now, credits = clock_us(ARGV[1]), tonumber(ARGV[2])
 local now_ms = math.floor(now / 1000)
 -- The thresholds `held` credits reach of `budget` that nobody reported yet in this period.
+-- (The hash's lifetime was set by whoever called: refused() or the admission's keep().)
 local function crossings(hash, budget, held)
   local crossed = {}
   for threshold in string.gmatch(ARGV[16], '%d+') do
@@ -95,7 +98,6 @@ local function crossings(hash, budget, held)
       crossed[#crossed + 1] = threshold
     end
   end
-  keep(hash)
   return table.concat(crossed, ',')
 end
 -- Decoded before anything is written: a script that fails half-way does not roll back.
@@ -128,8 +130,7 @@ if ARGV[6] ~= '' then
   end
 end
 
-local policy = redis.call('HMGET', KEYS[1], 'budget_credits', 'budget_period',
-  'rate_limit_per_minute', 'burst', 'max_in_flight')
+local policy = {standing[3], standing[4], standing[5], standing[6], standing[7]}
 local rate = tonumber(policy[3])
 if not rate then return {'no_team'} end
 local budget = tonumber(policy[1])

@@ -33,16 +33,17 @@
 --            already; anomaly 1 when the task had no live reservation
 local now_ms = math.floor(clock_us(ARGV[8]) / 1000)
 redis.call('HDEL', KEYS[10], ARGV[1])
-if ARGV[6] ~= '' and redis.call('HGET', KEYS[9], 'res') == ARGV[1]
-    and redis.call('HGET', KEYS[9], 'state') ~= 'done' then
+local claim = ARGV[6] ~= '' and redis.call('HMGET', KEYS[9], 'res', 'state')
+if claim and claim[1] == ARGV[1] and claim[2] ~= 'done' then
   redis.call('HSET', KEYS[9], 'state', 'done', 'task', ARGV[2])
   redis.call('HDEL', KEYS[9], 'error')
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {-1, 0} end
 
 local spend = books(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[15], KEYS[13])
-local entry = redis.call('HGET', KEYS[2], ARGV[1])
-if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then
+local held_by = redis.call('HMGET', KEYS[2], ARGV[1], ARGV[2])  -- this create's hold; the task's
+local entry = held_by[1]
+if held_by[2] then
   -- The task already holds a reservation (its record was lost, and a resend found the same
   -- task): one task, one reservation. This create's own hold goes back; that is proven.
   if entry then
