@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install run test lint typecheck containers rules check bench clean
+.PHONY: install run test lint typecheck containers manifests rules check bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,11 +32,16 @@ containers: install
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 
+# Kubernetes manifests against the API's own schemas (bundled: no cluster, no network), strictly;
+# the Operator's resources and the kustomizations are checked by tests/unit/test_deploy.py.
+manifests: install
+	$(BIN)/kubernetes-validate --strict --quiet -k 1.31.0 $(filter-out %kustomization.yaml,$(wildcard deploy/k8s/*.yaml))
+
 rules:
 	promtool check rules deploy/prometheus/rules.yaml
 	cd deploy/prometheus && promtool test rules rules.test.yaml
 
-check: lint typecheck containers rules test
+check: lint typecheck containers manifests rules test
 
 bench: install
 	$(BIN)/python -m bench.load --seconds 12 --rounds 3 --concurrency 32 1 --upstream static
