@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -120,10 +120,19 @@ class ModelSpec(BaseModel):
     file_kinds: dict[str, FileRule] = Field(default_factory=dict)
 
     def param(self, name: str) -> ParamSpec | None:
-        return next((p for p in self.params if p.name == name), None)
+        return self.params_by_name.get(name)
 
     def param_by_alias(self, alias: str) -> ParamSpec | None:
-        return next((p for p in self.params if p.alias == alias), None)
+        return self.params_by_alias.get(alias)
+
+    # Every create looks its fields up here: maps, made once (the spec is frozen).
+    @cached_property
+    def params_by_name(self) -> dict[str, ParamSpec]:
+        return {p.name: p for p in self.params}
+
+    @cached_property
+    def params_by_alias(self) -> dict[str, ParamSpec]:
+        return {p.alias: p for p in self.params}
 
     def defaults(self) -> dict[str, ParamValue]:
         return {p.name: p.default for p in self.params if p.default is not None}
@@ -219,7 +228,11 @@ class Catalog(BaseModel):
         return self
 
     def get(self, model_id: str) -> ModelSpec | None:
-        return next((m for m in self.models if m.id == model_id), None)
+        return self.models_by_id.get(model_id)
+
+    @cached_property
+    def models_by_id(self) -> dict[str, ModelSpec]:
+        return {m.id: m for m in self.models}
 
     @property
     def ids(self) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal, cast
 
 from redis.asyncio import Redis
@@ -41,7 +42,12 @@ SPEND_RETENTION_SECONDS = 400 * 86_400
 
 
 def spend_keys(keys: KeySpace, team_id: str, stamps: PeriodStamps) -> list[str]:
-    return [keys.spend(team_id, stamp) for stamp in stamps.all()]
+    return list(_spend_keys(keys, team_id, stamps))
+
+
+@lru_cache(maxsize=4096)  # two lookups a create; the answer changes once a day per team
+def _spend_keys(keys: KeySpace, team_id: str, stamps: PeriodStamps) -> tuple[str, ...]:
+    return tuple(keys.spend(team_id, stamp) for stamp in stamps.all())
 
 
 class AdmissionStore:
