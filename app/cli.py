@@ -190,22 +190,29 @@ def _team_fields(args: argparse.Namespace) -> dict[str, Any]:
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    Settings()  # refuse bad settings here, in one clear message, before uvicorn starts
+    from app.lifecycle import DrainingServer
 
-    # State lives in Redis, so workers and replicas share nothing else: one worker per
-    # container is the usual shape (deploy/README.md); --workers serves a bigger machine.
-    uvicorn.run(
-        "app.main:app",
-        host=args.host,
-        port=args.port,
-        workers=max(args.workers, 1),
-        log_config=None,
+    settings = Settings()  # refuse bad settings here, in one clear message, before uvicorn starts
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        # State lives in Redis, so workers and replicas share nothing else: one worker per
+        # container is the usual shape (deploy/README.md); --workers serves a bigger machine.
+        "workers": max(args.workers, 1),
+        "log_config": None,
         # The gateway writes its own access line; uvicorn's, off, costs nothing per request
         # (left on, it formats its arguments for every request even though it is never shown).
-        access_log=False,
-        proxy_headers=True,
-        server_header=False,
-    )
+        "access_log": False,
+        "proxy_headers": True,
+        "server_header": False,
+        "timeout_graceful_shutdown": int(settings.shutdown_grace_seconds),
+    }
+    if options["workers"] > 1:
+        # uvicorn's supervisor runs the workers, with its own shutdown (no drain).
+        uvicorn.run("app.main:app", **options)
+        return
+    config = uvicorn.Config("app.main:app", **options)
+    DrainingServer(config, drain_seconds=settings.drain_seconds).run()
 
 
 def _simulator(args: argparse.Namespace) -> None:

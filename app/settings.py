@@ -180,6 +180,11 @@ class Settings(StoreSettings):
     # baseline (later starts keep it; POST /admin/upstream/baseline resets it).
     reconciliation_baseline_at_start: bool = True
 
+    # Leaving (app/lifecycle.py): on SIGTERM, /readyz answers 503 while the process still
+    # serves for this long; then the requests in flight get up to the grace to finish.
+    drain_seconds: float = Field(default=5.0, ge=0, le=300)
+    shutdown_grace_seconds: float = Field(default=65.0, ge=0, le=3600)
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

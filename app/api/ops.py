@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.deps import ServicesDep
+from app.lifecycle import DRAINING
 from app.metrics import Snapshot
 
 router = APIRouter(tags=["ops"])
@@ -25,11 +26,18 @@ async def metrics(services: ServicesDep) -> Response:
 
 @router.get(
     "/readyz",
-    responses={503: {"description": "Not ready: Redis does not answer (same body, status 503)."}},
+    responses={
+        503: {
+            "description": "Not ready: Redis does not answer, or the process is draining "
+            "before it stops (same body, status 503)."
+        }
+    },
     summary="Ready to serve: Redis reachable, settings valid",
 )
 async def readyz(services: ServicesDep) -> JSONResponse:
     checks = await services.health.report()
+    if DRAINING.active:  # leaving (app/lifecycle.py): still serving, but send nothing new here
+        return JSONResponse({"status": "draining", "checks": checks}, status_code=503)
     ready = checks["redis"] == "ok"
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
