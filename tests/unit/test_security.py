@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from pydantic import ValidationError
 
 from app.auth.keys import generate_key, hash_key, key_id_of, matches
 from app.lifespan import secrets_of as lifespan_secrets
-from app.logging import JsonFormatter, Redactor
+from app.logging import _CREDENTIALS, JsonFormatter, Redactor, _redacted
 from app.settings import SIMULATOR_DEV_KEY, Settings
 
 
@@ -176,3 +177,35 @@ def test_secrets_can_come_from_files(tmp_path: Path) -> None:
 def test_an_unreadable_secret_file_is_a_clear_startup_error(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="RIVYA_API_KEY_FILE"):
         Settings(_env_file=None, RIVYA_API_KEY_FILE=str(tmp_path / "nope"))
+
+
+def test_the_quick_check_never_skips_what_the_pattern_would_redact() -> None:
+    """Redaction skips the pattern for text that cannot hold a credential; for any text, the
+    result must be what the full pattern gives."""
+    rng = random.Random(7)
+    pieces = [
+        "Bearer ",
+        "BASIC ",
+        "bearer\t",
+        "rvya_sk_",
+        "rgw_0123456789abcdef_",
+        "whsec_",
+        "eyJ",
+        ".",
+        "=",
+        "Token=",
+        "API-KEY=",
+        "access_token=",
+        "x",
+        "_",
+        " ",
+        '"',
+        ";",
+        "/",
+        "é",
+        "9",
+    ]
+    redact = Redactor()
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        assert redact(text) == _CREDENTIALS.sub(_redacted, text), text
