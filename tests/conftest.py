@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from app.clock import FakeClock
 from tests.support import (
     Gateway,
+    RedisClusterNodes,
     RedisServer,
     gateway_settings,
     running_gateway,
@@ -58,3 +59,17 @@ async def token_gateway(
 async def gateway(redis_url: str, sim_app: FastAPI, clock: FakeClock) -> AsyncIterator[Gateway]:
     async with running_gateway(gateway_settings(redis_url), sim_app, clock) as gw:
         yield gw
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterNodes]:
+    cluster = RedisClusterNodes()
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: RedisClusterNodes) -> str:
+    redis_cluster.flush()
+    return redis_cluster.url

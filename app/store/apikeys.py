@@ -16,11 +16,14 @@ class ApiKeyStore:
     async def add(self, record: ApiKeyRecord) -> None:
         fields = {k: v for k, v in record.model_dump().items() if v is not None}
         space = record.team_space
-        async with store_errors(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._keys.api_key(record.key_id), mapping=hash_fields(fields))
-            pipe.sadd(self._keys.team_keys(space), record.key_id)
-            pipe.sadd(self._keys.active_keys(space), record.key_id)
-            await pipe.execute()
+        # One after another, not in a transaction: the key's record is not under its team's
+        # hash tag, so on Redis Cluster the three live in different slots. In this order a key
+        # is usable for paid creates only once all is written (admission reads the active set);
+        # a failure half-way leaves a record whose secret was never handed out.
+        async with store_errors():
+            await self._redis.hset(self._keys.api_key(record.key_id), mapping=hash_fields(fields))
+            await self._redis.sadd(self._keys.team_keys(space), record.key_id)
+            await self._redis.sadd(self._keys.active_keys(space), record.key_id)
 
     async def get(self, key_id: str) -> ApiKeyRecord | None:
         async with store_errors():
