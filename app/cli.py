@@ -26,7 +26,7 @@ from app.errors import GatewayError, StoreUnavailable
 from app.logging import configure_logging
 from app.schemas import KeyOut
 from app.settings import Settings, StoreSettings
-from app.store.redis import create_redis
+from app.store.redis import close_redis, create_redis, learn_cluster_layout
 
 TEAM_COLUMNS = (
     "id",
@@ -247,6 +247,7 @@ async def _admin_services(args: argparse.Namespace) -> AsyncIterator[AdminServic
         max_connections=settings.redis_max_connections,
     )
     try:
+        await learn_cluster_layout(redis)
         yield build_admin(settings, load_catalog(settings.catalog_path), redis, SystemClock())
     except StoreUnavailable as lost:
         raise StoreUnavailable(
@@ -254,7 +255,7 @@ async def _admin_services(args: argparse.Namespace) -> AsyncIterator[AdminServic
             "`make run` the CLI reads it from .run/env; else set REDIS_URL or pass --redis-url."
         ) from lost
     finally:
-        await redis.aclose()
+        await close_redis(redis)
 
 
 def redacted_url(url: str) -> str:

@@ -23,7 +23,7 @@ from app.logging import configure_logging
 from app.metrics import Metrics
 from app.settings import Settings
 from app.store.channel import open_channel
-from app.store.redis import create_redis
+from app.store.redis import close_redis, create_redis, learn_cluster_layout
 from app.upstream.client import RivyaClient
 from app.upstream.failures import UpstreamFailure
 from app.upstream.resilience import CircuitBreaker, RetryPolicy
@@ -48,6 +48,7 @@ def make_lifespan(
             timeout=settings.redis_timeout_seconds,
             max_connections=settings.redis_max_connections,
         )
+        await learn_cluster_layout(redis)
         # The scripts' own lean connection, for a single-node Redis (store/channel.py). When
         # Redis drops it (a restart), redis-py's idle connections are stale too: each would
         # fail its next command, so they are reopened instead.
@@ -133,7 +134,7 @@ def make_lifespan(
                     await alerts.aclose()
                 if channel is not None:
                     await channel.aclose()
-                await redis.aclose()
+                await close_redis(redis)
 
     return lifespan
 

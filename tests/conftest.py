@@ -12,6 +12,7 @@ from app.clock import FakeClock
 from tests.support import (
     Gateway,
     RedisClusterNodes,
+    RedisSentinelSet,
     RedisServer,
     gateway_settings,
     running_gateway,
@@ -69,7 +70,20 @@ def redis_cluster() -> Iterator[RedisClusterNodes]:
     cluster.stop()
 
 
-@pytest.fixture
-def cluster_url(redis_cluster: RedisClusterNodes) -> str:
-    redis_cluster.flush()
-    return redis_cluster.url
+@pytest.fixture(scope="session")
+def redis_sentinel() -> Iterator[RedisSentinelSet]:
+    sentinel = RedisSentinelSet()
+    sentinel.start()
+    yield sentinel
+    sentinel.stop()
+
+
+@pytest.fixture(params=["cluster", "sentinel"])
+def topology_url(request: pytest.FixtureRequest) -> str:
+    """A real Redis Cluster or a real Sentinel set, flushed: the highly available Redis
+    topologies the gateway supports besides a single node."""
+    topology: RedisClusterNodes | RedisSentinelSet = request.getfixturevalue(
+        "redis_cluster" if request.param == "cluster" else "redis_sentinel"
+    )
+    topology.flush()
+    return topology.url

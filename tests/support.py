@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import httpx
 import uvicorn
@@ -36,7 +36,7 @@ from app.simulator.app import create_simulator_app
 from app.simulator.settings import SimulatorSettings
 from app.simulator.state import SimState
 from app.store.keys import KeySpace
-from app.store.redis import create_redis
+from app.store.redis import close_redis, create_redis, learn_cluster_layout
 from app.store.spend import PeriodSpend, SpendStore
 
 ORG_KEY = "rvya_sk_test_org_key_9f3c2a7d1e"
@@ -189,11 +189,14 @@ class RedisClusterNodes:
         for port in self.ports:
             node_dir = Path(self.dir, str(port))
             node_dir.mkdir()
+            # The cluster bus port, chosen free too: its default (port + 10000) may be taken.
+            bus = free_port()
             self.processes.append(
                 subprocess.Popen(
                     [
                         *(self.binary, "--port", str(port), "--bind", "127.0.0.1"),
                         *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
+                        *("--cluster-port", str(bus)),
                         *("--save", "", "--appendonly", "no", "--dir", str(node_dir)),
                     ],
                     stdout=subprocess.DEVNULL,
@@ -231,6 +234,86 @@ class RedisClusterNodes:
             client = SyncRedis(port=port)
             client.flushall()
             client.close()
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(timeout=10)
+        self.processes = []
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisSentinelSet:
+    """A real local Sentinel set: a master, a replica of it, and three sentinels watching it
+    as ``mymaster`` (quorum 2)."""
+
+    service = "mymaster"
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (make test installs it)")
+        self.binary = binary
+        self.master_port, self.replica_port = free_port(), free_port()
+        self.sentinel_ports = [free_port() for _ in range(3)]
+        self.dir = tempfile.mkdtemp(prefix="gw-sentinel-")
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+        return f"redis+sentinel://{hosts}/{self.service}/0"
+
+    def _run(self, *args: str) -> None:
+        self.processes.append(
+            subprocess.Popen(
+                [self.binary, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+        )
+
+    def start(self) -> None:
+        common = ("--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self.dir)
+        self._run("--port", str(self.master_port), *common)
+        _wait_for_ping(self.master_port, self.processes)
+        self._run(
+            *("--port", str(self.replica_port), *common),
+            *("--replicaof", "127.0.0.1", str(self.master_port)),
+        )
+        _wait_for_ping(self.replica_port, self.processes)
+        for port in self.sentinel_ports:
+            config = Path(self.dir, f"sentinel-{port}.conf")
+            config.write_text(
+                f"port {port}\nbind 127.0.0.1\n"
+                f"sentinel monitor {self.service} 127.0.0.1 {self.master_port} 2\n"
+                f"sentinel down-after-milliseconds {self.service} 1000\n"
+                f"sentinel failover-timeout {self.service} 5000\n"
+            )
+            self._run(str(config), "--sentinel")
+        for port in self.sentinel_ports:
+            _wait_for_ping(port, self.processes)
+        deadline = time.monotonic() + 20
+        while not self._watched():  # every sentinel knows the replica and its peers
+            if time.monotonic() > deadline:
+                raise RuntimeError("the local Sentinel set did not come up")
+            time.sleep(0.05)
+
+    def _watched(self) -> bool:
+        for port in self.sentinel_ports:
+            client = SyncRedis(port=port, decode_responses=True)
+            try:
+                state = cast(dict[str, Any], client.sentinel_master(self.service))
+            finally:
+                client.close()
+            if int(state["num-slaves"]) < 1 or int(state["num-other-sentinels"]) < 2:
+                return False
+        return True
+
+    def flush(self) -> None:
+        client = SyncRedis(port=self.master_port)
+        client.flushall()
+        client.execute_command("WAIT", 1, 5000)  # type: ignore[no-untyped-call]
+        client.close()
 
     def stop(self) -> None:
         for process in self.processes:
@@ -414,9 +497,10 @@ async def space_spend(gw: Gateway, space: str) -> PeriodSpend:
     settings = gw.app.state.services.settings
     redis = create_redis(settings.redis_url)
     try:
+        await learn_cluster_layout(redis)
         return await SpendStore(redis, KeySpace(settings.redis_key_prefix)).read(space, "total")
     finally:
-        await redis.aclose()
+        await close_redis(redis)
 
 
 async def settle_all(gw: Gateway, clock: FakeClock, rounds: int = 6) -> None:

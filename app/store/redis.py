@@ -9,6 +9,7 @@ Supported URL forms:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -21,6 +22,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import (
     ClusterDownError,
+    ClusterError,
     MasterDownError,
     MaxConnectionsError,
     OutOfMemoryError,
@@ -70,6 +72,25 @@ def create_redis(url: str, *, timeout: float = 2.0, max_connections: int = 200) 
         url, max_connections=max_connections, timeout=timeout, **common
     )
     return Redis.from_pool(pool)  # owns the pool: closing the client closes its connections
+
+
+async def learn_cluster_layout(redis: Redis) -> None:
+    """A Redis Cluster client learns the slot map before requests race to: when many first
+    commands arrive at once, redis-py builds the map several times and leaves connections of
+    the discarded copies unclosed. Nothing to do for a single node or Sentinel. A Redis that is
+    down now is learnt lazily later (readiness says so meanwhile)."""
+    if isinstance(redis, RedisCluster):
+        with contextlib.suppress(*STORE_FAILURES, ClusterError):
+            await redis.initialize()
+
+
+async def close_redis(redis: Redis) -> None:
+    """Close a client from ``create_redis``, and for Sentinel its clients of the sentinels too
+    (redis-py closes only the master's connections)."""
+    await redis.aclose()
+    manager = getattr(getattr(redis, "connection_pool", None), "sentinel_manager", None)
+    for sentinel in getattr(manager, "sentinels", ()):
+        await sentinel.aclose()
 
 
 def _sentinel_master(url: str, timeout: float) -> Redis:

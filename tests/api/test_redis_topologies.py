@@ -1,6 +1,7 @@
-"""The money paths against a real local Redis Cluster (three masters, ``redis+cluster://``):
-every multi-key script stays in its team's slot, so budgets, idempotency and settlement hold as
-on one node, and the books close. Teams are spread over the masters."""
+"""The money paths against real local highly available Redis topologies: a Redis Cluster of
+three masters (``redis+cluster://``: every multi-key script stays in its team's slot) and a
+Sentinel set of a master, a replica and three sentinels (``redis+sentinel://``). Budgets,
+idempotency and settlement hold as on one node, and the books close."""
 
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ from tests.support import (
 )
 
 
-async def test_a_budget_race_on_a_cluster_admits_exactly_what_fits(
-    cluster_url: str, sim_app: FastAPI, clock: FakeClock
+async def test_a_budget_race_admits_exactly_what_fits(
+    topology_url: str, sim_app: FastAPI, clock: FakeClock
 ) -> None:
-    async with running_gateway(gateway_settings(cluster_url), sim_app, clock) as gw:
+    async with running_gateway(gateway_settings(topology_url), sim_app, clock) as gw:
         key = await gw.team_with_key(
             "alpha", budget_credits=80, rate_limit_per_minute=10_000, max_in_flight=1000
         )
@@ -40,10 +41,10 @@ async def test_a_budget_race_on_a_cluster_admits_exactly_what_fits(
         await assert_books_close(gw, "alpha")
 
 
-async def test_concurrent_repeats_on_a_cluster_make_one_task(
-    cluster_url: str, sim_app: FastAPI, clock: FakeClock
+async def test_concurrent_repeats_make_one_task(
+    topology_url: str, sim_app: FastAPI, clock: FakeClock
 ) -> None:
-    settings = gateway_settings(cluster_url, idempotency_waiters_per_team=40)
+    settings = gateway_settings(topology_url, idempotency_waiters_per_team=40)
     async with running_gateway(settings, sim_app, clock) as gw:
         key = await gw.team_with_key("alpha")
         body = {"prompt": "once", "client_request_id": "order-1"}
@@ -57,9 +58,11 @@ async def test_concurrent_repeats_on_a_cluster_make_one_task(
         await assert_books_close(gw, "alpha")
 
 
-async def test_teams_on_different_masters_settle_and_their_books_close(
-    cluster_url: str, redis_cluster: RedisClusterNodes, sim_app: FastAPI, clock: FakeClock
+async def test_teams_on_different_masters_of_a_cluster_settle_and_their_books_close(
+    redis_cluster: RedisClusterNodes, sim_app: FastAPI, clock: FakeClock
 ) -> None:
+    redis_cluster.flush()
+    cluster_url = redis_cluster.url
     teams = [f"team-{i}" for i in range(6)]
     async with running_gateway(gateway_settings(cluster_url), sim_app, clock) as gw:
         keys = {team: await gw.team_with_key(team) for team in teams}
