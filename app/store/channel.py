@@ -30,7 +30,7 @@ from redis._parsers.base import BaseParser  # redis-py's own map of error replie
 from redis.asyncio import ConnectionPool
 from redis.asyncio.connection import Connection, UnixDomainSocketConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Arg = str | int | float | bytes
@@ -158,8 +158,9 @@ class ScriptChannel:
             try:
                 async with asyncio.timeout(self._timeout):
                     connection = await self._open()
-            except (OSError, TimeoutError) as exc:
-                # redis-py's wording: store_errors reads it as "nothing was sent".
+            except (OSError, TimeoutError, RedisError) as exc:
+                # Not connected, or refused at AUTH/SELECT: none of the caller's command was
+                # sent. redis-py's wording, which store_errors reads as "nothing was sent".
                 raise RedisConnectionError(f"Error connecting to {self._where}: {exc}") from exc
             self._connection = connection
             return connection

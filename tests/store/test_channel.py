@@ -109,9 +109,10 @@ async def test_the_url_password_and_database_are_used(
         assert check.get("in-db-5") == b"1"
         check.close()
         wrong = channel_for(f"redis://:wrong@127.0.0.1:{redis_server.port}/0")
-        with pytest.raises(StoreUnavailable):
+        with pytest.raises(StoreUnavailable) as refused:
             async with store_errors():
                 await wrong.execute("PING")
+        assert not refused.value.may_have_run  # refused at AUTH: the command was never sent
         await wrong.aclose()
     finally:
         SyncRedis(port=redis_server.port, password="s3cret-pass").config_set("requirepass", "")
