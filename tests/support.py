@@ -168,7 +168,23 @@ def gateway_settings(redis_url: str, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)
 
 
-class RedisClusterNodes:
+class _RedisProcesses:
+    """redis-server processes a fixture started, in a directory of their own."""
+
+    def __init__(self, prefix: str) -> None:
+        self.dir = tempfile.mkdtemp(prefix=prefix)
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(timeout=10)
+        self.processes = []
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisClusterNodes(_RedisProcesses):
     """A real local Redis Cluster: three masters (``redis-server --cluster-enabled yes``) joined
     by ``redis-cli --cluster create``, covering all 16384 slots."""
 
@@ -177,9 +193,8 @@ class RedisClusterNodes:
         if binary is None or cli is None:
             raise RuntimeError("redis-server and redis-cli are needed (make test installs them)")
         self.binary, self.cli = binary, cli
+        super().__init__("gw-cluster-")
         self.ports = [free_port() for _ in range(masters)]
-        self.dir = tempfile.mkdtemp(prefix="gw-cluster-")
-        self.processes: list[subprocess.Popen[bytes]] = []
 
     @property
     def url(self) -> str:
@@ -235,16 +250,8 @@ class RedisClusterNodes:
             client.flushall()
             client.close()
 
-    def stop(self) -> None:
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            process.wait(timeout=10)
-        self.processes = []
-        shutil.rmtree(self.dir, ignore_errors=True)
 
-
-class RedisSentinelSet:
+class RedisSentinelSet(_RedisProcesses):
     """A real local Sentinel set: a master, a replica of it, and three sentinels watching it
     as ``mymaster`` (quorum 2)."""
 
@@ -257,8 +264,7 @@ class RedisSentinelSet:
         self.binary = binary
         self.master_port, self.replica_port = free_port(), free_port()
         self.sentinel_ports = [free_port() for _ in range(3)]
-        self.dir = tempfile.mkdtemp(prefix="gw-sentinel-")
-        self.processes: list[subprocess.Popen[bytes]] = []
+        super().__init__("gw-sentinel-")
 
     @property
     def url(self) -> str:
@@ -314,14 +320,6 @@ class RedisSentinelSet:
         client.flushall()
         client.execute_command("WAIT", 1, 5000)  # type: ignore[no-untyped-call]
         client.close()
-
-    def stop(self) -> None:
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            process.wait(timeout=10)
-        self.processes = []
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def _wait_for_ping(port: int, processes: list[subprocess.Popen[bytes]]) -> None:
