@@ -163,9 +163,11 @@ class Running:
     sim_url: str
     gw_urls: list[str]  # one per replica
     passthrough_url: str
+    floor_url: str  # the pass-through plus two Redis round trips (bench/passthrough.py)
     client: redis.Redis
     gateway_pids: list[int]
     passthrough_pid: int
+    floor_pid: int
 
     @property
     def gw_url(self) -> str:
@@ -202,11 +204,12 @@ def cpu_seconds(pid: int) -> float:
 @contextmanager
 def stack(upstream: str, *, workers: int = 1, replicas: int = 1) -> Iterator[Running]:
     """Redis, the upstream, ``replicas`` gateways of ``workers`` uvicorn workers each, and a
-    pass-through with as many worker processes as all the gateways together."""
+    pass-through and a floor with as many worker processes as all the gateways together."""
     workdir = Path(tempfile.mkdtemp(prefix="gw-bench-"))
-    redis_port, sim_port, pt_port = free_port(), free_port(), free_port()
+    redis_port, sim_port, pt_port, floor_port = free_port(), free_port(), free_port(), free_port()
     gw_ports = [free_port() for _ in range(replicas)]
     sim_url, pt_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{pt_port}"
+    floor_url = f"http://127.0.0.1:{floor_port}"
     gw_urls = [f"http://127.0.0.1:{port}" for port in gw_ports]
     binary = shutil.which("redis-server")
     if binary is None:
@@ -249,16 +252,26 @@ def stack(upstream: str, *, workers: int = 1, replicas: int = 1) -> Iterator[Run
             ([CLI, "serve", "--port", str(port), "--workers", str(workers)], f"{url}/readyz")
             for port, url in zip(gw_ports, gw_urls, strict=True)
         ]
-        passthrough = [sys.executable, "-m", "bench.passthrough", str(pt_port)]
-        for command, ready in (
-            (upstream_cmd, f"{sim_url}/api/v1/models"),
-            *gateways,
-            ([*passthrough, str(workers * replicas)], f"{pt_url}/api/v1/models"),
+        passthrough = [sys.executable, "-m", "bench.passthrough"]
+        floor_env = {**env, "FLOOR_REDIS_URL": env["REDIS_URL"]}
+        for command, ready, command_env in (
+            (upstream_cmd, f"{sim_url}/api/v1/models", env),
+            *((command, ready, env) for command, ready in gateways),
+            (
+                [*passthrough, str(pt_port), str(workers * replicas)],
+                f"{pt_url}/api/v1/models",
+                env,
+            ),
+            (
+                [*passthrough, str(floor_port), str(workers * replicas)],
+                f"{floor_url}/api/v1/models",
+                floor_env,
+            ),
         ):
             processes.append(
                 subprocess.Popen(
                     command,
-                    env=env,
+                    env=command_env,
                     cwd=Path.cwd() if command[0] == sys.executable else workdir,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
@@ -269,8 +282,10 @@ def stack(upstream: str, *, workers: int = 1, replicas: int = 1) -> Iterator[Run
             sim_url,
             gw_urls,
             pt_url,
+            floor_url,
             client,
             [p.pid for p in processes[2 : 2 + replicas]],
+            processes[-2].pid,
             processes[-1].pid,
         )
     finally:
@@ -418,12 +433,13 @@ def main() -> None:
         "params": {"aspectRatio": "1:1"},
     }
     per_round = max(args.seconds // args.rounds, 1)
-    rows: list[tuple[int, Measured, Measured, Measured]] = []
+    rows: list[tuple[int, Measured, Measured, Measured, Measured]] = []
     with stack(args.upstream, workers=args.workers, replicas=args.replicas) as run:
         key = bench_key(run)
         for concurrency in args.concurrency:
             direct = Measured(f"{args.upstream} upstream directly", [])
             bare = Measured("minimal pass-through", [])
+            floor = Measured("floor: pass-through + 2 Redis round trips", [])
             gateway = Measured("this gateway", [])
             for _ in range(args.rounds):
                 direct_url = f"{run.sim_url}/api/v1/generations"
@@ -446,11 +462,20 @@ def main() -> None:
                     [run.passthrough_pid],
                     per_round,
                 )
+                timed(
+                    floor,
+                    concurrency,
+                    [f"{run.floor_url}/v1/images"],
+                    "Bearer -",
+                    rivya_body,
+                    [run.floor_pid],
+                    per_round,
+                )
                 urls = [f"{url}/v1/images" for url in run.gw_urls]
                 timed(
                     gateway, concurrency, urls, f"Bearer {key}", body, run.gateway_pids, per_round
                 )
-            rows.append((concurrency, direct, bare, gateway))
+            rows.append((concurrency, direct, bare, floor, gateway))
         time.sleep(2)  # let the gateway finish what wrk left in flight before MONITOR counts
         per_create = round_trips_per_create(run.client, run.gw_url, key, body)
         evalsha = run.client.info("commandstats").get("cmdstat_evalsha", {})
@@ -465,22 +490,24 @@ def main() -> None:
         "| target | c | req/s | p50 ms | p99 ms | CPU ms/req | vs pass-through |\n"
         "|---|---|---|---|---|---|---|"
     )
-    for concurrency, direct, bare, gateway in rows:
-        ratios = [g.rps / b.rps for g, b in zip(gateway.results, bare.results, strict=True)]
+    for concurrency, direct, bare, floor, gateway in rows:
         print(
             f"| {direct.name} | {concurrency} | {direct.rps:,.0f} | {direct.p50_ms:.2f} | "
             f"{direct.p99_ms:.2f} | - | - |"
         )
         print(
             f"| {bare.name} | {concurrency} | {bare.rps:,.0f} | {bare.p50_ms:.2f} | "
-            f"{bare.p99_ms:.2f} | {bare.cpu_ms:.2f} | 1.00 |"
+            f"{bare.p99_ms:.2f} | {bare.cpu_ms:.2f} | 1.00, "
+            f"+{bare.p50_ms - direct.p50_ms:.2f} ms p50 over direct |"
         )
-        print(
-            f"| {gateway.name} | {concurrency} | {gateway.rps:,.0f} | {gateway.p50_ms:.2f} | "
-            f"{gateway.p99_ms:.2f} | {gateway.cpu_ms:.2f} | "
-            f"**{gateway.rps / bare.rps:.2f}** throughput (rounds {min(ratios):.2f}-"
-            f"{max(ratios):.2f}), +{gateway.p50_ms - direct.p50_ms:.2f} ms p50 over direct |"
-        )
+        for target in (floor, gateway):
+            ratios = [t.rps / b.rps for t, b in zip(target.results, bare.results, strict=True)]
+            print(
+                f"| {target.name} | {concurrency} | {target.rps:,.0f} | {target.p50_ms:.2f} | "
+                f"{target.p99_ms:.2f} | {target.cpu_ms:.2f} | "
+                f"**{target.rps / bare.rps:.2f}** throughput (rounds {min(ratios):.2f}-"
+                f"{max(ratios):.2f}), +{target.p50_ms - direct.p50_ms:.2f} ms p50 over direct |"
+            )
     print(
         f"\nRedis round trips per create: {sum(per_create.values()):.2f} ("
         + ", ".join(f"{name} {count:.2f}" for name, count in per_create.items())
