@@ -52,9 +52,12 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A throwaway redis-server; ``stop``/``start`` on the same port simulate an outage."""
+    """A throwaway redis-server; ``stop``/``start`` on the same port simulate an outage.
+    ``durable`` keeps every acknowledged write through a crash (AOF, fsync always), as the
+    deployment guide asks of production's Redis."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        self.durable = durable
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (make test installs it)")
@@ -77,8 +80,11 @@ class RedisServer:
                 "127.0.0.1",
                 "--save",
                 "",
-                "--appendonly",
-                "no",
+                *(
+                    ("--appendonly", "yes", "--appendfsync", "always")
+                    if self.durable
+                    else ("--appendonly", "no")
+                ),
                 "--dir",
                 self.dir,
                 # DEBUG SLEEP stalls the server on purpose: a Redis that runs a script but
@@ -104,6 +110,13 @@ class RedisServer:
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def crash(self) -> None:
+        """Killed with no warning (SIGKILL): nothing is saved on the way down."""
+        if self.process is not None:
+            self.process.kill()
             self.process.wait(timeout=10)
             self.process = None
 

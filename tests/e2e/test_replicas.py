@@ -36,12 +36,17 @@ class Replicas(Stack):
         super().__init__(redis, tmp)
         self.gateways: list[str] = []
 
-    def start_gateway(self, **env: str) -> tuple[str, int]:
-        port = free_port()
+    def start_gateway(self, port: int | None = None, **env: str) -> tuple[str, int]:
+        """A gateway on ``port`` (a free one by default; a killed one's to take its place)."""
+        port = port or free_port()
         url = f"http://127.0.0.1:{port}"
         saved = dict(self.env)
         self.env.update(env)
-        self.start(["serve", "--port", str(port)], self.tmp / f"gw-{port}.log", f"{url}/readyz")
+        self.start(
+            ["serve", "--port", str(port)],
+            self.tmp / f"gw-{len(self.gateways)}-{port}.log",
+            f"{url}/readyz",
+        )
         self.env = saved
         self.gateways.append(url)
         return url, self.processes[-1].pid
