@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -149,7 +150,7 @@ def assert_books_close(stack: Replicas, url: str, key: str, load: Load) -> None:
     assert not [line for line in gateway_logs(stack) if "anomaly" in line["msg"]]
 
 
-def gateway_logs(stack: Replicas) -> list[dict[str, object]]:
+def gateway_logs(stack: Replicas) -> list[dict[str, Any]]:
     """Every gateway's log lines, killed ones' included."""
     return [
         json.loads(line)
@@ -233,7 +234,7 @@ def test_a_gateway_killed_mid_flight_and_restarted_settles_everything(faults: Re
         faults.processes[-1].send_signal(signal.SIGKILL)  # no shutdown of any kind
         faults.processes[-1].wait(timeout=10)
         until(lambda: load.answers["no answer"] > 0, 30, lambda: dict(load.answers))
-        faults.start_gateway(port, **SHORT_LEASES)  # its replacement, at the same address
+        faults.start_gateway(port=port, **SHORT_LEASES)  # its replacement, at the same address
         load.wait_for(15, within=60)
     assert resent_creates(faults) > 0  # the killed gateway's creates were finished, not lost
     assert_books_close(faults, url, key, load)

@@ -36,7 +36,7 @@ class Replicas(Stack):
         super().__init__(redis, tmp)
         self.gateways: list[str] = []
 
-    def start_gateway(self, port: int | None = None, **env: str) -> tuple[str, int]:
+    def start_gateway(self, *, port: int | None = None, **env: str) -> tuple[str, int]:
         """A gateway on ``port`` (a free one by default; a killed one's to take its place)."""
         port = port or free_port()
         url = f"http://127.0.0.1:{port}"
