@@ -234,7 +234,7 @@ def test_a_gateway_killed_mid_flight_and_restarted_settles_everything(faults: Re
         faults.processes[-1].send_signal(signal.SIGKILL)  # no shutdown of any kind
         faults.processes[-1].wait(timeout=10)
         until(lambda: load.answers["no answer"] > 0, 30, lambda: dict(load.answers))
-        faults.start_gateway(port=port, **SHORT_LEASES)  # its replacement, at the same address
+        faults.start_gateway_at(port, SHORT_LEASES)  # its replacement, at the same address
         load.wait_for(15, within=60)
     assert resent_creates(faults) > 0  # the killed gateway's creates were finished, not lost
     assert_books_close(faults, url, key, load)

@@ -36,9 +36,11 @@ class Replicas(Stack):
         super().__init__(redis, tmp)
         self.gateways: list[str] = []
 
-    def start_gateway(self, *, port: int | None = None, **env: str) -> tuple[str, int]:
-        """A gateway on ``port`` (a free one by default; a killed one's to take its place)."""
-        port = port or free_port()
+    def start_gateway(self, **env: str) -> tuple[str, int]:
+        return self.start_gateway_at(free_port(), env)
+
+    def start_gateway_at(self, port: int, env: dict[str, str]) -> tuple[str, int]:
+        """A gateway on ``port`` (a killed one's, to take its place), with ``env`` on top."""
         url = f"http://127.0.0.1:{port}"
         saved = dict(self.env)
         self.env.update(env)
