@@ -43,6 +43,9 @@ class Faults(BaseModel):
     error_code: str | None = Field(default=None, description="overrides the status's code")
     retry_after: int | None = Field(default=None, ge=0, description="Retry-After, seconds")
     error_paths: str = Field(default="/api/v1/", description="substring of matching paths")
+    error_method: str | None = Field(
+        default=None, description="only requests of this method (GET, POST...); None: any"
+    )
 
     hang_seconds: float = Field(default=0.0, ge=0)
     hang_count: int = Field(default=0, ge=0)
@@ -56,8 +59,10 @@ class Faults(BaseModel):
         """A new value with ``changes`` applied; raises pydantic's ValidationError if bad."""
         return Faults.model_validate({**self.model_dump(), **changes})
 
-    def take_error(self, path: str) -> ErrorFault | None:
+    def take_error(self, path: str, method: str) -> ErrorFault | None:
         if self.error_count <= 0 or self.error_paths not in path:
+            return None
+        if self.error_method is not None and self.error_method.upper() != method:
             return None
         self.error_count -= 1
         code = self.error_code or default_code(self.error_status)

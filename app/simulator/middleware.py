@@ -80,7 +80,7 @@ class SimulatorMiddleware:
         faults = self.state.faults
         if _under(path, API_PREFIX) and faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)  # real time: client timeouts are real
-        error = faults.take_error(path)
+        error = faults.take_error(path, scope["method"])
         if error is not None:
             return _error_reply(error, request_id)
         hang = faults.take_hang(path)

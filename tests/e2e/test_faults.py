@@ -36,12 +36,13 @@ SHORT_LEASES = {
     **FAST_SETTLER,
 }
 # What a client may see during a fault, and retries: the store or Rivya unavailable (nothing
-# sent), Rivya's answer late (the handle is the client_request_id), the create being forwarded
-# by another request, or no answer at all (the gateway died).
+# sent), Rivya's answer late or a 5xx from it (outcome unknown: the client_request_id is the
+# handle), the create being forwarded by another request, or no answer (the gateway died).
 RETRIED = {
     "503 store_unavailable",
     "503 upstream_unavailable",
     "504 upstream_timeout",
+    "502 upstream_error",
     "409 request_in_progress",
     "no answer",
 }
@@ -78,7 +79,8 @@ class Load:
             crid = f"c{n}-{sequence}"
             sequence += 1
             self.accepted[crid] = await self._until_accepted(http, crid)
-            await asyncio.sleep(0.02)  # pacing: a steady load, not a flood
+            # Pacing: a steady load, not a flood, and clients out of step with each other.
+            await asyncio.sleep(0.03 + 0.01 * n)
 
     async def _until_accepted(self, http: httpx.AsyncClient, crid: str) -> str:
         body = {"prompt": f"fault suite {crid}", "client_request_id": crid}
@@ -123,6 +125,16 @@ def ready_status(url: str) -> int:
         return httpx.get(f"{url}/readyz", timeout=2).status_code
     except httpx.TransportError:
         return 0
+
+
+def creates_sent(stack: Replicas) -> int:
+    log = httpx.get(f"{stack.sim_url}/_sim/requests", timeout=5).json()["data"]
+    return sum(1 for r in log if r["method"] == "POST" and r["path"] == "/api/v1/generations")
+
+
+def at_rivya(stack: Replicas, load: Load) -> None:
+    """Until a create has reached Rivya and not yet been answered to its client."""
+    until(lambda: creates_sent(stack) > len(load.accepted), 30, lambda: dict(load.answers))
 
 
 def resent_creates(stack: Replicas) -> int:
@@ -199,7 +211,8 @@ def test_redis_restarted_under_load_fails_closed_then_recovers_and_loses_nothing
     key = roomy_key(faults)
     with Load(url, key) as load:
         load.wait_for(20)
-        durable_redis.crash()  # mid-load: some creates are being admitted, sent or recorded
+        at_rivya(faults, load)
+        durable_redis.crash()  # while a create is at Rivya, its record to come
         # Fails closed: refused with nothing sent, and not ready, while Redis is away.
         until(
             lambda: load.answers["503 store_unavailable"] > 0 and ready_status(url) == 503,
@@ -231,10 +244,87 @@ def test_a_gateway_killed_mid_flight_and_restarted_settles_everything(faults: Re
     key = roomy_key(faults)
     with Load(url, key, clients=6) as load:
         load.wait_for(15)
+        at_rivya(faults, load)
         faults.processes[-1].send_signal(signal.SIGKILL)  # no shutdown of any kind
         faults.processes[-1].wait(timeout=10)
         until(lambda: load.answers["no answer"] > 0, 30, lambda: dict(load.answers))
         faults.start_gateway_at(port, SHORT_LEASES)  # its replacement, at the same address
         load.wait_for(15, within=60)
     assert resent_creates(faults) > 0  # the killed gateway's creates were finished, not lost
+    assert_books_close(faults, url, key, load)
+
+
+def set_rivya_faults(stack: Replicas, **faults: object) -> None:
+    httpx.post(f"{stack.sim_url}/_sim/faults", json=faults, timeout=5).raise_for_status()
+
+
+def rivya_faults(stack: Replicas) -> dict[str, Any]:
+    faults: dict[str, Any] = httpx.get(f"{stack.sim_url}/_sim/faults", timeout=5).json()
+    return faults
+
+
+BREAKER = {"CIRCUIT_BREAKER_THRESHOLD": "3", "CIRCUIT_BREAKER_COOLDOWN_SECONDS": "1"}
+
+
+def test_rivya_down_opens_the_circuit_then_the_gateway_recovers_by_itself(
+    faults: Replicas,
+) -> None:
+    url, _ = faults.start_gateway(**SHORT_LEASES, **BREAKER)
+    key = roomy_key(faults)
+    with Load(url, key) as load:
+        load.wait_for(20)
+        set_rivya_faults(faults, error_status=503, error_count=1_000_000)  # every call
+        until(lambda: load.answers["503 upstream_unavailable"] >= 5, 30, lambda: load.answers)
+        # The circuit is open: creates are refused at once, nothing sent, but for one probe a
+        # cooldown (1 s): far fewer creates reach Rivya than are refused.
+        sent, refused = creates_sent(faults), load.answers["503 upstream_unavailable"]
+        until(
+            lambda: load.answers["503 upstream_unavailable"] >= refused + 30,
+            30,
+            lambda: load.answers,
+        )
+        assert creates_sent(faults) - sent < 10
+        assert httpx.get(f"{url}/readyz").json()["checks"]["rivya_circuit"] == "open"
+        set_rivya_faults(faults, error_count=0)
+        load.wait_for(20)  # a probe closed the circuit; creates flow again
+    assert_books_close(faults, url, key, load)
+
+
+def test_rivya_slow_past_the_timeout_then_fast_again_finishes_every_create(
+    faults: Replicas,
+) -> None:
+    url, _ = faults.start_gateway(**SHORT_LEASES, **BREAKER)
+    key = roomy_key(faults)
+    with Load(url, key) as load:
+        load.wait_for(20)
+        # Slower than RIVYA_TIMEOUT_SECONDS (1): the gateway gives up on answers Rivya still
+        # acts on (it makes the task, and takes the credits, after the gateway stopped waiting).
+        set_rivya_faults(faults, latency_ms=1500)
+        until(lambda: load.answers["504 upstream_timeout"] >= 4, 30, lambda: load.answers)
+        set_rivya_faults(faults, latency_ms=0)
+        load.wait_for(20, within=60)
+    # Creates Rivya made while the gateway no longer waited were found again by their resend
+    # with the same upstream key: one task each, charged once.
+    assert resent_creates(faults) > 0
+    assert_books_close(faults, url, key, load)
+
+
+def test_rivya_erroring_makes_no_create_lost_or_doubled(faults: Replicas) -> None:
+    url, _ = faults.start_gateway(**SHORT_LEASES, **BREAKER)
+    key = roomy_key(faults)
+    with Load(url, key) as load:
+        load.wait_for(20)
+        # A 500 may come after Rivya acted: each such create's outcome is unknown, and its retry
+        # resends it with the same upstream key.
+        # (Three in a row also open the circuit for a second.)
+        set_rivya_faults(faults, error_status=500, error_count=6, error_method="POST")
+        until(
+            lambda: (
+                rivya_faults(faults)["error_count"] == 0 and load.answers["502 upstream_error"] > 0
+            ),
+            30,
+            lambda: load.answers,
+        )
+        load.wait_for(20, within=60)
+    assert resent_creates(faults) > 0
     assert_books_close(faults, url, key, load)

@@ -75,6 +75,23 @@ async def test_error_paths_limit_which_requests_fail(
     assert created.status_code == 503
 
 
+async def test_error_method_limits_errors_to_creates_and_spares_polls(
+    client: httpx.AsyncClient, state: SimState
+) -> None:
+    created = await create(client)
+    state.set_faults(
+        error_status=500, error_count=1, error_paths="/generations", error_method="POST"
+    )
+
+    poll = await client.get(f"/api/v1/generations/{created.json()['id']}")
+    failed = await create(client)
+    after = await create(client)
+
+    assert poll.status_code == 200
+    assert failed.status_code == 500
+    assert after.status_code == 201
+
+
 async def test_hang_before_acting_leaves_nothing_done(
     client: httpx.AsyncClient, state: SimState
 ) -> None:
