@@ -89,6 +89,8 @@ def scripts_for(
         channel=channel,
         ledger_max_entries=settings.ledger_max_entries_per_team,
         token_credits_ttl_seconds=task_retention(settings),
+        wait_replicas=settings.replicas_to_wait_for,
+        wait_timeout_ms=int(settings.redis_wait_timeout_seconds * 1000),
     )
 
 

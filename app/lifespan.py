@@ -52,10 +52,15 @@ def make_lifespan(
         # The scripts' own lean connection, for a single-node Redis (store/channel.py). When
         # Redis drops it (a restart), redis-py's idle connections are stale too: each would
         # fail its next command, so they are reopened instead.
-        channel = open_channel(
-            settings.redis_url,
-            timeout=settings.redis_timeout_seconds,
-            on_lost=lambda: _reopen_idle_connections(redis),
+        # Not when scripts must wait for replicas: those run through redis-py's pipelines.
+        channel = (
+            None
+            if settings.replicas_to_wait_for
+            else open_channel(
+                settings.redis_url,
+                timeout=settings.redis_timeout_seconds,
+                on_lost=lambda: _reopen_idle_connections(redis),
+            )
         )
         upstream = RivyaClient(
             base_url=settings.rivya_base_url,

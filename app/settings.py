@@ -78,11 +78,38 @@ class StoreSettings(BaseSettings):
     redis_key_prefix: str = Field(default="gw", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
     redis_timeout_seconds: float = Field(default=2.0, gt=0)
     redis_max_connections: int = Field(default=200, ge=1)
+    # A money write counts once this many replicas hold it (WAIT, in the script's own round
+    # trip: store/replicated.py), so a failover cannot lose it. None: 1 for redis+sentinel://
+    # (a Sentinel set has a replica to promote), 0 for a single node.
+    redis_wait_replicas: int | None = Field(default=None, ge=0)
+    redis_wait_timeout_seconds: float = Field(default=0.5, gt=0)
     catalog_path: Path | None = None  # None: the packaged app/models.yaml
     # Each team's spend ledger keeps about this many of its latest money moves (a Redis stream,
     # ~150 bytes an entry): at 100,000, a busy team's last few weeks in ~15 MB at most.
     ledger_max_entries_per_team: int = Field(default=100_000, ge=1000)
     task_retention_days: int = Field(default=30, ge=1)
+
+    @model_validator(mode="after")
+    def _replication_waits_fit(self) -> Self:
+        if not self.replicas_to_wait_for:
+            return self
+        if urlsplit(self.redis_url).scheme == "redis+cluster":
+            raise ValueError(
+                "REDIS_WAIT_REPLICAS is not supported with redis+cluster:// (WAIT must reach the "
+                "node that ran each script); set it to 0 or use Sentinel"
+            )
+        if self.redis_wait_timeout_seconds >= self.redis_timeout_seconds:
+            raise ValueError(
+                "REDIS_WAIT_TIMEOUT_SECONDS must be shorter than REDIS_TIMEOUT_SECONDS: the "
+                "replicas' acknowledgement comes in the same answer as the script's"
+            )
+        return self
+
+    @property
+    def replicas_to_wait_for(self) -> int:
+        if self.redis_wait_replicas is not None:
+            return self.redis_wait_replicas
+        return 1 if urlsplit(self.redis_url).scheme == "redis+sentinel" else 0
 
 
 class Settings(StoreSettings):

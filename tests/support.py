@@ -292,7 +292,11 @@ class RedisSentinelSet(_RedisProcesses):
         )
 
     def start(self) -> None:
-        common = ("--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self.dir)
+        common = (
+            *("--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self.dir),
+            # A replica syncs at once, not after the default 5 s wait for others to join in.
+            *("--repl-diskless-sync-delay", "0"),
+        )
         self._run("--port", str(self.master_port), *common)
         _wait_for_ping(self.master_port, self.processes)
         self._run(
@@ -312,10 +316,18 @@ class RedisSentinelSet(_RedisProcesses):
         for port in self.sentinel_ports:
             _wait_for_ping(port, self.processes)
         deadline = time.monotonic() + 20
-        while not self._watched():  # every sentinel knows the replica and its peers
+        # The replica holds the master's data, and every sentinel knows it and its peers.
+        while not (self._replicating() and self._watched()):
             if time.monotonic() > deadline:
                 raise RuntimeError("the local Sentinel set did not come up")
             time.sleep(0.05)
+
+    def _replicating(self) -> bool:
+        client = SyncRedis(port=self.replica_port, decode_responses=True)
+        try:
+            return client.info("replication").get("master_link_status") == "up"
+        finally:
+            client.close()
 
     def _watched(self) -> bool:
         for port in self.sentinel_ports:
@@ -328,8 +340,46 @@ class RedisSentinelSet(_RedisProcesses):
                 return False
         return True
 
+    def current_master_port(self, sentinel: int | None = None) -> int:
+        """The master as a sentinel names it now (a failover moves it to the replica)."""
+        client = SyncRedis(port=sentinel or self.sentinel_ports[0], decode_responses=True)
+        try:
+            address = client.execute_command(  # type: ignore[no-untyped-call]
+                "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service
+            )
+        finally:
+            client.close()
+        return int(address[1])
+
+    def fail_over(self) -> int:
+        """Make the sentinels promote the replica (``SENTINEL FAILOVER``); returns once every
+        sentinel names it as the master, and the old master serves as its replica. The new
+        master's port."""
+        old = self.current_master_port()
+        client = SyncRedis(port=self.sentinel_ports[0], decode_responses=True)
+        try:
+            client.execute_command("SENTINEL", "FAILOVER", self.service)  # type: ignore[no-untyped-call]
+        finally:
+            client.close()
+        deadline = time.monotonic() + 30
+        while not self._moved_from(old):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the sentinels did not fail over")
+            time.sleep(0.05)
+        return self.current_master_port()
+
+    def _moved_from(self, old: int) -> bool:
+        if any(self.current_master_port(port) == old for port in self.sentinel_ports):
+            return False
+        demoted = SyncRedis(port=old, decode_responses=True)
+        try:
+            role: str = demoted.info("replication")["role"]
+        finally:
+            demoted.close()
+        return role == "slave"
+
     def flush(self) -> None:
-        client = SyncRedis(port=self.master_port)
+        client = SyncRedis(port=self.current_master_port())
         client.flushall()
         client.execute_command("WAIT", 1, 5000)  # type: ignore[no-untyped-call]
         client.close()

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 
 from app.store.channel import ChannelScript, ScriptChannel
+from app.store.replicated import ReplicatedScript
 
 LUA_DIR = Path(__file__).with_name("lua")
 
@@ -40,12 +41,16 @@ class Scripts:
         channel: ScriptChannel | None = None,
         ledger_max_entries: int = DEFAULT_LEDGER_MAX_ENTRIES,
         token_credits_ttl_seconds: int = DEFAULT_TOKEN_CREDITS_TTL_SECONDS,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 500,
     ) -> None:
         constants = (
             f"local LEDGER_MAX_ENTRIES = {int(ledger_max_entries)}\n"
             f"local TOKEN_CREDITS_TTL = {int(token_credits_ttl_seconds)}\n"
         )
         self._channel = channel  # the hot path's lean connection (store/channel.py), if any
+        # Replicas that must hold a script's writes before its answer counts (replicated.py).
+        self._wait_replicas, self._wait_timeout_ms = wait_replicas, wait_timeout_ms
         self._prelude = constants + "".join(
             (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8") for name in PRELUDES
         )
@@ -66,6 +71,10 @@ class Scripts:
 
     def _register(self, redis: Redis, name: str) -> Script:
         source = self._prelude + (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")
+        if self._wait_replicas:
+            return ReplicatedScript(
+                redis, source, replicas=self._wait_replicas, timeout_ms=self._wait_timeout_ms
+            )
         if self._channel is not None:
             return ChannelScript(self._channel, source)
         return redis.register_script(source)

@@ -1,18 +1,27 @@
 """The money paths against real local highly available Redis topologies: a Redis Cluster of
 three masters (``redis+cluster://``: every multi-key script stays in its team's slot) and a
 Sentinel set of a master, a replica and three sentinels (``redis+sentinel://``). Budgets,
-idempotency and settlement hold as on one node, and the books close."""
+idempotency and settlement hold as on one node, the gateway rides through a Sentinel failover
+under load, and the books close."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
 
+import pytest
 from fastapi import FastAPI
+from pydantic import ValidationError
 from redis import Redis as SyncRedis
 
 from app.clock import FakeClock
+from app.settings import StoreSettings
 from tests.support import (
+    Gateway,
     RedisClusterNodes,
+    RedisSentinelSet,
     assert_books_close,
     bearer,
     gateway_settings,
@@ -84,3 +93,112 @@ async def test_teams_on_different_masters_of_a_cluster_settle_and_their_books_cl
         holding += node.dbsize() > 0
         node.close()
     assert holding > 1
+
+
+@pytest.fixture
+def own_sentinel() -> Iterator[RedisSentinelSet]:
+    """A Sentinel set of this test's own: a failover leaves the shared one as it was."""
+    sentinel = RedisSentinelSet()
+    sentinel.start()
+    yield sentinel
+    sentinel.stop()
+
+
+class Clients:
+    """Clients creating one image after another, each create retried with its
+    ``client_request_id`` while the gateway answers 503 (the store is switching)."""
+
+    def __init__(self, gw: Gateway, key: str) -> None:
+        self.gw, self.key = gw, key
+        self.accepted: dict[str, str] = {}  # client_request_id -> task id
+        self.answers: Counter[str] = Counter()
+        self.stop = asyncio.Event()
+        self._progress = asyncio.Event()  # set on every accepted create
+
+    async def run(self, clients: int) -> None:
+        await asyncio.gather(*(self._client(n) for n in range(clients)))
+
+    async def _client(self, n: int) -> None:
+        sequence = 0
+        while not self.stop.is_set():
+            crid = f"c{n}-{sequence}"
+            sequence += 1
+            body = {"prompt": crid, "client_request_id": crid}
+            while True:
+                answer = await self.gw.http.post("/v1/images", json=body, headers=bearer(self.key))
+                if answer.status_code == 202:
+                    self.answers["accepted"] += 1
+                    self.accepted[crid] = answer.json()["id"]
+                    self._progress.set()
+                    break
+                kind = f"{answer.status_code} {answer.json()['error']['code']}"
+                self.answers[kind] += 1
+                # Fails closed while the master moves: refused, or its outcome unknown (the
+                # client_request_id is the handle); anything else is a bug.
+                assert kind in ("503 store_unavailable", "409 request_in_progress"), answer.text
+                await asyncio.sleep(0.05)  # the client's backoff
+
+    async def wait_for(self, creates: int) -> None:
+        target = len(self.accepted) + creates
+        async with asyncio.timeout(60):
+            while len(self.accepted) < target:
+                self._progress.clear()
+                await self._progress.wait()
+
+
+async def test_a_sentinel_failover_under_load_fails_closed_recovers_and_the_books_close(
+    own_sentinel: RedisSentinelSet, sim_app: FastAPI, clock: FakeClock
+) -> None:
+    settings = gateway_settings(own_sentinel.url, redis_timeout_seconds=1.0)
+    async with running_gateway(settings, sim_app, clock) as gw:
+        key = await gw.team_with_key(
+            "alpha", budget_credits=1_000_000, rate_limit_per_minute=100_000, max_in_flight=10_000
+        )
+        load = Clients(gw, key)
+        running = asyncio.create_task(load.run(clients=8))
+        await load.wait_for(20)
+        old_master = own_sentinel.current_master_port()
+        new_master = await asyncio.to_thread(own_sentinel.fail_over)
+        assert new_master != old_master
+        await load.wait_for(30)  # recovered by itself, on the new master
+        load.stop.set()
+        await running
+        # While the master moved, writes its replica no longer acknowledged were refused.
+        assert load.answers["503 store_unavailable"] > 0
+        await settle_all(gw, clock)
+        # One task per create, and the team charged exactly what Rivya charged.
+        assert len(set(load.accepted.values())) == len(load.accepted) == len(gw.sim.tasks)
+        await assert_books_close(gw, "alpha")
+
+
+def test_money_writes_wait_for_a_replica_by_default_on_sentinel_only() -> None:
+    def replicas(url: str, **values: Any) -> int:
+        return StoreSettings(_env_file=None, redis_url=url, **values).replicas_to_wait_for
+
+    assert replicas("redis+sentinel://127.0.0.1:26379/mymaster") == 1
+    assert replicas("redis://127.0.0.1:6379/0") == 0
+    assert replicas("redis://127.0.0.1:6379/0", redis_wait_replicas=2) == 2
+    assert replicas("redis+sentinel://127.0.0.1:26379/mymaster", redis_wait_replicas=0) == 0
+    with pytest.raises(ValidationError, match="not supported with redis\\+cluster"):
+        replicas("redis+cluster://127.0.0.1:7000", redis_wait_replicas=1)
+    with pytest.raises(ValidationError, match="shorter than REDIS_TIMEOUT_SECONDS"):
+        replicas("redis://h:6379", redis_wait_replicas=1, redis_wait_timeout_seconds=3)
+
+
+async def test_a_master_without_its_replica_sends_nothing_and_holds_nothing(
+    redis_url: str, sim_app: FastAPI, clock: FakeClock
+) -> None:
+    # A single node asked to wait for a replica it does not have: as a master is whose replica
+    # was promoted away. Its scripts run, but no write is acknowledged.
+    async with running_gateway(gateway_settings(redis_url), sim_app, clock) as gw:
+        key = await gw.team_with_key("alpha")
+    settings = gateway_settings(redis_url, redis_wait_replicas=1, redis_wait_timeout_seconds=0.05)
+    async with running_gateway(settings, sim_app, clock) as gw:
+        answer = await gw.http.post(
+            "/v1/images", json={"prompt": "p", "client_request_id": "r1"}, headers=bearer(key)
+        )
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["code"] == "store_unavailable"
+        assert gw.sim.tasks == {}  # nothing reached Rivya
+        usage = (await gw.http.get("/v1/usage", headers=bearer(key))).json()
+        assert (usage["reserved_credits"], usage["in_flight"], usage["spent_credits"]) == (0, 0, 0)
