@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from app.clock import Clock, iso_timestamp
@@ -104,6 +104,7 @@ class Reconciliation:
         self._max_age = figures_max_age
         self._was_low = False
         self._figures: Figures | None = None
+        self._known: Baseline | None = None  # the last baseline read or written here
         self._refreshing: asyncio.Task[Any] | None = None
 
     async def books(self) -> Books:
@@ -116,6 +117,26 @@ class Reconciliation:
         (so take it when little is in flight)."""
         baseline = await self._take(self._balance)
         await self._baselines.put(baseline)
+        self._known = baseline
+        return baseline
+
+    async def baseline(self) -> Baseline | None:
+        """The baseline in Redis. Nobody deletes it (a new one replaces it), so one this process
+        has seen and Redis no longer holds means Redis lost its data: it is written back, marked
+        restored, so the drift goes on counting from it and shows the credits whose books were
+        lost, instead of starting again from nothing and hiding them."""
+        baseline = await self._baselines.get()
+        if baseline is None and self._known is not None:
+            restored = replace(self._known, restored_at_ms=int(self._clock.now() * 1000))
+            if await self._baselines.put(restored, only_if_absent=True):
+                log.error(
+                    "redis lost the reconciliation baseline: restored from memory; the drift "
+                    "now counts the credits whose books were lost",
+                    extra={"baseline_set_at_ms": restored.set_at_ms},
+                )
+            baseline = await self._baselines.get()  # another replica's copy, if it was first
+        if baseline is not None:
+            self._known = baseline
         return baseline
 
     async def first_baseline(self, *, wait_for_quiet: bool) -> bool:
@@ -123,12 +144,13 @@ class Reconciliation:
         With ``wait_for_quiet``, only while nothing is reserved (False: try again later). The
         balance is this process's cached one (fetched now, and shared with the first reads).
         True once a baseline exists."""
-        if await self._baselines.get() is not None:
+        if await self.baseline() is not None:
             return True
         baseline = await self._take(self._cached_balance)
         if wait_for_quiet and baseline.uncertain_credits:
             return False
         await self._baselines.put(baseline, only_if_absent=True)
+        self._known = await self._baselines.get()
         return True
 
     async def _take(self, balance_of: Callable[[], Awaitable[int]]) -> Baseline:
@@ -188,7 +210,7 @@ class Reconciliation:
         drift = None
         if credits is not None:
             try:
-                baseline = await self._baselines.get()
+                baseline = await self.baseline()
                 if baseline is not None:
                     drift = drift_of(baseline, await self.books(), credits)
             except StoreUnavailable:
@@ -197,7 +219,7 @@ class Reconciliation:
 
     async def report(self) -> dict[str, Any]:
         credits, error = await self.balance()
-        baseline = await self._baselines.get()
+        baseline = await self.baseline()
         report: dict[str, Any] = {
             "rivya": {"current_credits": credits, "error": error, "circuit": self._breaker.state},
             "low_balance_credits": self.low_balance_credits,
@@ -217,6 +239,7 @@ class Reconciliation:
             "rivya_credits": baseline.rivya_credits,
             "set_at": _iso_ms(baseline.set_at_ms),
             "uncertain_credits": baseline.uncertain_credits,
+            "restored_at": _iso_ms(baseline.restored_at_ms) if baseline.restored_at_ms else None,
         }
         if credits is None:
             return report
@@ -245,13 +268,22 @@ class Reconciliation:
             }
             for space, entry in suspects
         ]
-        report["explanation"] = _explain(drift, books.reserved, bool(suspects))
+        report["explanation"] = _explain(
+            drift, books.reserved, bool(suspects), restored=baseline.restored_at_ms is not None
+        )
         return report
 
 
-def _explain(drift: Drift, reserved: int, suspects: bool) -> str:
+def _explain(drift: Drift, reserved: int, suspects: bool, *, restored: bool) -> str:
     if drift.credits == 0:
         return "The books match Rivya's balance."
+    if restored and drift.unexplained:
+        return (
+            "Redis lost the gateway's data (baseline.restored_at): the drift is what Rivya "
+            "charged that the lost books held, tasks in flight then included. Restore teams and "
+            "keys (`teams apply`), adjust budgets for the period, then reset the baseline "
+            "(POST /admin/upstream/baseline)."
+        )
     if drift.unexplained == 0:
         return (
             "Credits in flight explain the difference: reserved now "

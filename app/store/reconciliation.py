@@ -22,6 +22,9 @@ class Baseline:
     # Credits reserved when it was taken, which Rivya may or may not have held then: the drift
     # may be off by up to this much without anything being wrong.
     uncertain_credits: int = 0
+    # Set when Redis lost its data and a replica that remembered this baseline wrote it back:
+    # the drift from it then counts the credits whose books were lost.
+    restored_at_ms: int | None = None
 
 
 class BaselineStore:

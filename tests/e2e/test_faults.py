@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.test_processes import ADMIN
 from tests.e2e.test_replicas import FAST_SETTLER, SIM_INITIAL_CREDITS, Replicas, usage
 from tests.support import RedisServer
 
@@ -328,3 +329,38 @@ def test_rivya_erroring_makes_no_create_lost_or_doubled(faults: Replicas) -> Non
         load.wait_for(20, within=60)
     assert resent_creates(faults) > 0
     assert_books_close(faults, url, key, load)
+
+
+def test_redis_losing_its_data_shows_in_readiness_and_the_reconciliation(
+    faults: Replicas, durable_redis: RedisServer
+) -> None:
+    """The books cannot close once Redis forgets them; what must hold is that the loss is
+    seen, and that the reconciliation counts exactly the credits the books no longer show."""
+    url, _ = faults.start_gateway(**FAST_SETTLER)  # it takes the reconciliation baseline
+    key = roomy_key(faults)
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+
+    def reconciliation() -> dict[str, Any]:
+        report: dict[str, Any] = httpx.get(f"{url}/admin/upstream", headers=admin).json()
+        return report
+
+    until(lambda: reconciliation()["baseline"] is not None, 30, reconciliation)
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as http:
+        for n in range(3):
+            assert http.post("/v1/images", json={"prompt": f"p{n}"}).status_code == 202
+        until(lambda: usage(url, key)["in_flight"] == 0, 30, lambda: usage(url, key))
+        assert reconciliation()["drift_credits"] == 0  # the books match Rivya
+        assert http.post("/v1/images", json={"prompt": "in flight"}).status_code == 202
+
+        durable_redis.flush()  # Redis keeps running, without the gateway's data
+
+        readiness = httpx.get(f"{url}/readyz").json()
+        assert readiness["checks"]["redis_data"] == "lost"
+        assert http.get("/v1/usage").status_code == 401  # the team and its keys went too
+    report = reconciliation()
+    rivya_charged = SIM_INITIAL_CREDITS - faults.rivya_balance()
+    assert rivya_charged == 4 * CREDITS_PER_TASK
+    # Every credit Rivya took since the baseline, settled or in flight, is off the books now.
+    assert report["drift_credits"] == report["unexplained_credits"] == rivya_charged
+    assert report["baseline"]["restored_at"] is not None
+    assert "lost" in report["explanation"]
