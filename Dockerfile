@@ -1,7 +1,11 @@
 # syntax=docker/dockerfile:1
 
+# One base for both stages, pinned to a patch release: a rebuild gets the same Python. Bump it
+# (and deploy/constraints.txt) on purpose, then rerun `make check`.
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+
 # ---- builder: install the package and its dependencies into a self-contained venv ----
-FROM python:3.11-slim-bookworm AS builder
+FROM ${PYTHON_IMAGE} AS builder
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
@@ -10,14 +14,14 @@ RUN python -m venv /opt/venv
 ENV PATH="/opt/venv/bin:$PATH"
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md deploy/constraints.txt ./
 COPY app ./app
-# Versions are constrained by pyproject.toml; every dependency ships binary wheels for
-# amd64/arm64, so no compiler is needed.
-RUN pip install --no-cache-dir .
+# Exact versions from deploy/constraints.txt (the ones the tests ran with); every dependency
+# ships binary wheels for amd64/arm64, so no compiler is needed and none reaches the image.
+RUN pip install --no-cache-dir --constraint constraints.txt .
 
 # ---- runtime: the venv only, as a non-root user ----
-FROM python:3.11-slim-bookworm AS runtime
+FROM ${PYTHON_IMAGE} AS runtime
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -5,10 +5,10 @@ PYTHON ?= python3
 
 .PHONY: install run test lint typecheck containers manifests rules check bench clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml deploy/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --constraint deploy/constraints.txt -e '.[dev]'
 	touch $@
 
 install: $(BIN)/.installed

@@ -1,15 +1,20 @@
 """The Kubernetes manifests say what deploy/README.md promises (``make manifests`` checks them
 against the API's schemas): every file is in a kustomization, the pods are hardened and probed,
-egress goes to Redis and Rivya only, and the Operator's alert rules are the rules promtool tests."""
+egress goes to Redis and Rivya only, and the Operator's alert rules are the rules promtool tests;
+and the image is built from a pinned base with the exact versions the tests ran with."""
 
 from __future__ import annotations
 
+import fnmatch
+import importlib.metadata
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
 RULES = K8S.parent / "prometheus" / "rules.yaml"
 
 
@@ -72,3 +77,43 @@ def test_the_service_monitor_scrapes_the_service() -> None:
 def test_the_operators_alert_rules_are_the_rules_promtool_tests() -> None:
     rule = load(K8S / "monitoring" / "prometheusrule.yaml")
     assert rule["spec"]["groups"] == load(RULES)["groups"]
+
+
+def test_the_image_installs_the_versions_the_tests_ran_with() -> None:
+    # `make install` and the Dockerfile both install under deploy/constraints.txt.
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "--constraint constraints.txt" in dockerfile
+    assert "--constraint deploy/constraints.txt" in (ROOT / "Makefile").read_text()
+    for line in (ROOT / "deploy/constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert importlib.metadata.version(name) == version, name
+
+
+def test_the_build_context_holds_what_the_dockerfile_copies() -> None:
+    rules = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+    def ignored(path: str) -> bool:
+        verdict = False
+        for rule in rules:  # the last matching rule wins, as in Docker
+            pattern = rule.removeprefix("!")
+            if fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path, pattern + "/*"):
+                verdict = not rule.startswith("!")
+        return verdict
+
+    sources = [
+        source
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ") and "--from" not in line
+        for source in line.split()[1:-1]
+    ]
+    assert sources
+    assert [source for source in sources if ignored(source)] == []
+    # Both stages from one base, pinned to a patch release.
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^ARG PYTHON_IMAGE=python:\d+\.\d+\.\d+-slim-", dockerfile, re.M)
+    assert re.findall(r"^FROM (\S+)", dockerfile, re.M) == ["${PYTHON_IMAGE}"] * 2
