@@ -56,6 +56,8 @@ class Stack:
             SIM_QUEUED_SECONDS="0.2",
             SIM_PROCESSING_SECONDS="0.4",
             SIM_PUBLIC_BASE_URL=self.sim_url,
+            # Stopping a stack does not wait out readiness's drain (test_lifecycle.py tests it).
+            DRAIN_SECONDS="0",
         )
         self.processes: list[subprocess.Popen[bytes]] = []
         self.logs: list[BinaryIO] = []
@@ -84,8 +86,9 @@ class Stack:
         )
 
     def stop(self) -> None:
-        for process in self.processes:
+        for process in self.processes:  # all at once: each may take a moment to leave
             process.terminate()
+        for process in self.processes:
             process.wait(timeout=10)
         for handle in self.logs:
             handle.close()
