@@ -296,3 +296,22 @@ class KeyCreated(KeyOut):
 
 class DataList(BaseModel):
     data: list[Any]
+
+
+class TeamDays(BaseModel):
+    """One team's figures per day, in the order of ``DailySpend.days``."""
+
+    team: str
+    spent: list[int]
+    reserved: list[int]
+    tasks_created: list[int]
+    tasks_succeeded: list[int]
+    tasks_failed: list[int]
+
+
+class DailySpend(BaseModel):
+    """``GET /admin/spend/daily`` as JSON (``format=csv``: the same, one line per team per day)."""
+
+    days: list[str] = Field(description="UTC dates, oldest first")
+    teams: list[TeamDays]
+    totals: list[int] = Field(description="Credits spent per day, all teams together")

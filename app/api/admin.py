@@ -12,7 +12,7 @@ from app.api.answers import ADMIN, answers
 from app.deps import AdminOnly, ServicesDep
 from app.domain import Team
 from app.errors import AlreadyExists, NotFound
-from app.schemas import DataList, KeyCreate, KeyCreated, KeyOut, TeamCreate, TeamPatch
+from app.schemas import DailySpend, DataList, KeyCreate, KeyCreated, KeyOut, TeamCreate, TeamPatch
 from app.services.tasks import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from app.wire import TaskStatus
 
@@ -80,7 +80,17 @@ async def spend(
 
 
 @router.get(
-    "/spend/daily", responses=_TEAM, summary="Spend per team per UTC day (JSON, or CSV for export)"
+    "/spend/daily",
+    response_model=DailySpend,
+    responses={
+        **_TEAM,
+        200: {
+            "description": "The report as JSON, or with `format=csv` as CSV: a header line, "
+            "then one line per team per day.",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+    },
+    summary="Spend per team per UTC day (JSON, or CSV for export)",
 )
 async def spend_daily(
     services: ServicesDep,
