@@ -112,9 +112,14 @@ class RivyaCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(description="A model id, e.g. flux-kontext-max.")
+    model: str = Field(
+        description="A model id, e.g. flux-kontext-max.", examples=["flux-kontext-max"]
+    )
     prompt: str | None = Field(
-        default=None, min_length=1, description="Required by flux models; non-empty."
+        default=None,
+        min_length=1,
+        description="Required by flux models; non-empty.",
+        examples=["a lighthouse at dusk"],
     )
     params: RivyaParams | None = None
     client_request_id: str | None = Field(
