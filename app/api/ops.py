@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from app.deps import ServicesDep
 from app.lifecycle import DRAINING
 from app.metrics import Snapshot
+from app.schemas import Readiness
 
 router = APIRouter(tags=["ops"])
 
@@ -26,10 +27,12 @@ async def metrics(services: ServicesDep) -> Response:
 
 @router.get(
     "/readyz",
+    response_model=Readiness,
     responses={
         503: {
+            "model": Readiness,
             "description": "Not ready: Redis does not answer, or the process is draining "
-            "before it stops (same body, status 503)."
+            "before it stops (same body, status 503).",
         }
     },
     summary="Ready to serve: Redis reachable, settings valid",
