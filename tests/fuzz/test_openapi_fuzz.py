@@ -92,7 +92,7 @@ PROFILES = [
         "roomy",
         {"budget_credits": 1_000_000, "rate_limit_per_minute": 100_000, "burst": 100_000},
         {"reads_per_minute_per_team": 100_000, "read_burst_per_team": 100_000},
-        frozenset({201, 202}),
+        frozenset({202}),
     ),
     # One create a minute and two creates' worth of credits (the fuzzer's valid creates are of
     # the default model, 8 credits): creates meet the rate, then the budget.
