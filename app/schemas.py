@@ -322,10 +322,6 @@ class KeyCreated(KeyOut):
     key: str = Field(description="The key itself: shown this once, stored only as a hash.")
 
 
-class DataList(BaseModel):
-    data: list[Any]
-
-
 class Readiness(BaseModel):
     """``GET /readyz``, the same body whether it answers 200 or 503."""
 
@@ -334,22 +330,3 @@ class Readiness(BaseModel):
         description="redis (ok, unreachable) decides; redis_data, redis_persistence and "
         "rivya_circuit are reported, not judged."
     )
-
-
-class TeamDays(BaseModel):
-    """One team's figures per day, in the order of ``DailySpend.days``."""
-
-    team: str
-    spent: list[int]
-    reserved: list[int]
-    tasks_created: list[int]
-    tasks_succeeded: list[int]
-    tasks_failed: list[int]
-
-
-class DailySpend(BaseModel):
-    """``GET /admin/spend/daily`` as JSON (``format=csv``: the same, one line per team per day)."""
-
-    days: list[str] = Field(description="UTC dates, oldest first")
-    teams: list[TeamDays]
-    totals: list[int] = Field(description="Credits spent per day, all teams together")
