@@ -122,7 +122,7 @@ class Fuzzer:
     url: str
     key: str  # the fuzzed team's
     standing: Callable[[], Awaitable[Standing]]
-    session: requests.Session = field(default_factory=requests.Session)
+    session: requests.Session
     answered: dict[str, set[int]] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
@@ -199,8 +199,11 @@ def fuzzed_gateway(redis_url: str, profile: Profile) -> Iterator[Fuzzer]:
         portal.wrap_async_context_manager(served(gw.app)) as url,
     ):
         key = portal.call(partial(gw.team_with_key, TEAM, **profile.team))
-        with portal.wrap_async_context_manager(team_standing(gw)) as standing:
-            yield Fuzzer(portal, clock, url, key, standing)
+        with (
+            portal.wrap_async_context_manager(team_standing(gw)) as standing,
+            requests.Session() as session,
+        ):
+            yield Fuzzer(portal, clock, url, key, standing, session)
         portal.call(settle_all, gw, clock)
         teams = portal.call(admin_get, gw, "/admin/teams")["data"]
         portal.call(partial(assert_books_close, gw, *(team["id"] for team in teams)))
