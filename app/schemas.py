@@ -112,9 +112,14 @@ class RivyaCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(description="A model id, e.g. flux-kontext-max.")
+    model: str = Field(
+        description="A model id, e.g. flux-kontext-max.", examples=["flux-kontext-max"]
+    )
     prompt: str | None = Field(
-        default=None, min_length=1, description="Required by flux models; non-empty."
+        default=None,
+        min_length=1,
+        description="Required by flux models; non-empty.",
+        examples=["a lighthouse at dusk"],
     )
     params: RivyaParams | None = None
     client_request_id: str | None = Field(
@@ -206,6 +211,23 @@ class Usage(BaseModel):
     in_flight: int
 
 
+class TokenUsage(BaseModel):
+    """``GET /v1/usage`` for a browser token: its own cap and spend, and the team's limits it
+    shares (not the team's budget or spend)."""
+
+    team: str
+    subject: str
+    token_id: str
+    expires_at: str
+    max_credits: int | None
+    spent_credits: int
+    reserved_credits: int
+    remaining_credits: int | None = Field(description="null when the token has no cap")
+    per_subject_rate_limit_per_minute: int | None
+    rate_limit_per_minute: int
+    max_in_flight: int
+
+
 class TeamCreate(TeamPolicy):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -247,6 +269,12 @@ class TokenCreate(BaseModel):
     max_credits: int | None = Field(
         default=None, ge=0, description="A credit cap of the token's own (reserved like a budget)."
     )
+
+
+class TokensRevoked(BaseModel):
+    team: str
+    subject: str | None = Field(description="null: every browser token of the team")
+    revoked_before: str = Field(description="Tokens issued before this moment no longer work.")
 
 
 class TokenOut(BaseModel):
@@ -294,5 +322,11 @@ class KeyCreated(KeyOut):
     key: str = Field(description="The key itself: shown this once, stored only as a hash.")
 
 
-class DataList(BaseModel):
-    data: list[Any]
+class Readiness(BaseModel):
+    """``GET /readyz``, the same body whether it answers 200 or 503."""
+
+    status: Literal["ready", "unavailable", "draining"]
+    checks: dict[str, str] = Field(
+        description="redis (ok, unreachable) decides; redis_data, redis_persistence and "
+        "rivya_circuit are reported, not judged."
+    )

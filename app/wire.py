@@ -76,6 +76,28 @@ class RivyaFile(BaseModel):
         return self.durationToken or self.duration_token
 
 
+class RivyaModel(BaseModel):
+    """A model as ``GET /api/v1/models`` lists it (the catalogue's ``rivya_entry``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    object: Literal["model"]
+    display_name: str
+    base_credits: int
+    billing_type: str
+    max_prompt_length: int | None
+    params: list[dict[str, Any]]
+    api_status: str
+
+
+class RivyaModelList(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    object: Literal["list"]
+    data: list[RivyaModel]
+
+
 class RivyaCredits(BaseModel):
     model_config = ConfigDict(extra="allow")
 

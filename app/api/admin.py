@@ -3,16 +3,26 @@ the ledger and tasks across teams; the reconciliation with Rivya's balance."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
+from app.admin_schemas import (
+    DailySpend,
+    KeyList,
+    LedgerPage,
+    Reconciliation,
+    SpendReport,
+    TeamList,
+    TeamTask,
+    TeamTaskList,
+)
 from app.api.answers import ADMIN, answers
 from app.deps import AdminOnly, ServicesDep
 from app.domain import Team
 from app.errors import AlreadyExists, NotFound
-from app.schemas import DataList, KeyCreate, KeyCreated, KeyOut, TeamCreate, TeamPatch
+from app.schemas import KeyCreate, KeyCreated, KeyOut, TeamCreate, TeamPatch
 from app.services.tasks import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from app.wire import TaskStatus
 
@@ -28,8 +38,8 @@ async def create_team(body: TeamCreate, services: ServicesDep) -> Team:
 
 
 @router.get("/teams", summary="List teams")
-async def list_teams(services: ServicesDep) -> DataList:
-    return DataList(data=await services.teams.list_teams())
+async def list_teams(services: ServicesDep) -> TeamList:
+    return TeamList(data=await services.teams.list_teams())
 
 
 @router.get("/teams/{team_id}", responses=_TEAM, summary="Read a team")
@@ -61,8 +71,8 @@ async def create_key(
 
 
 @router.get("/teams/{team_id}/keys", responses=_TEAM, summary="List a team's keys (no secrets)")
-async def list_keys(team_id: str, services: ServicesDep) -> DataList:
-    return DataList(data=[KeyOut.of(r) for r in await services.teams.list_keys(team_id)])
+async def list_keys(team_id: str, services: ServicesDep) -> KeyList:
+    return KeyList(data=[KeyOut.of(r) for r in await services.teams.list_keys(team_id)])
 
 
 @router.get("/spend", summary="Spend per team against budget, tasks by status, and totals")
@@ -75,12 +85,22 @@ async def spend(
             description="current (each team's own period), YYYY-MM-DD or YYYY-MM",
         ),
     ] = "current",
-) -> dict[str, Any]:
-    return await services.usage.report(period)
+) -> SpendReport:
+    return SpendReport.model_validate(await services.usage.report(period))
 
 
 @router.get(
-    "/spend/daily", responses=_TEAM, summary="Spend per team per UTC day (JSON, or CSV for export)"
+    "/spend/daily",
+    response_model=DailySpend,
+    responses={
+        **_TEAM,
+        200: {
+            "description": "The report as JSON, or with `format=csv` as CSV: a header line, "
+            "then one line per team per day.",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+    },
+    summary="Spend per team per UTC day (JSON, or CSV for export)",
 )
 async def spend_daily(
     services: ServicesDep,
@@ -95,7 +115,9 @@ async def spend_daily(
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="spend-{days}d.csv"'},
         )
-    return JSONResponse(await services.reports.daily(days, team))
+    return JSONResponse(
+        DailySpend.model_validate(await services.reports.daily(days, team)).model_dump()
+    )
 
 
 @router.get(
@@ -107,8 +129,9 @@ async def ledger(
     since: Annotated[str | None, Query(description="ISO-8601: entries at or after")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=64, description="next_cursor")] = None,
-) -> dict[str, Any]:
-    return await services.reports.ledger(team_id, before=cursor, since=since, limit=limit)
+) -> LedgerPage:
+    page = await services.reports.ledger(team_id, before=cursor, since=since, limit=limit)
+    return LedgerPage.model_validate(page)
 
 
 @router.get("/tasks", responses=_TEAM, summary="Recent tasks of every team (or one), newest first")
@@ -119,29 +142,28 @@ async def tasks(
     since: Annotated[str | None, Query(description="ISO-8601: created at or after")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = DEFAULT_LIST_LIMIT,
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor")] = None,
-) -> dict[str, Any]:
+) -> TeamTaskList:
     found, next_cursor = await services.reports.tasks(
         team_id=team, status=status, since=since, limit=limit, cursor=cursor
     )
-    return {
-        "object": "list",
-        "data": [{**record.public(), "team": owner.id} for owner, record in found],
-        "next_cursor": next_cursor,
-    }
+    return TeamTaskList(
+        data=[TeamTask(**record.public(), team=owner.id) for owner, record in found],
+        next_cursor=next_cursor,
+    )
 
 
 @router.get("/upstream", summary="Rivya's balance and health, and the books' drift from it")
-async def upstream(services: ServicesDep) -> dict[str, Any]:
-    return await services.reconciliation.report()
+async def upstream(services: ServicesDep) -> Reconciliation:
+    return Reconciliation.model_validate(await services.reconciliation.report())
 
 
 @router.post(
     "/upstream/baseline",
     summary="Reconcile from now: take Rivya's balance and the books as the new baseline",
 )
-async def reset_baseline(services: ServicesDep) -> dict[str, Any]:
+async def reset_baseline(services: ServicesDep) -> Reconciliation:
     await services.reconciliation.set_baseline()
-    return await services.reconciliation.report()
+    return Reconciliation.model_validate(await services.reconciliation.report())
 
 
 @router.delete("/keys/{key_id}", responses=_TEAM, summary="Revoke a key")

@@ -78,8 +78,30 @@ ADMIN: Errors = (ApiKeyMissing, ApiKeyInvalid, Forbidden, StoreUnavailable, Vali
 ADMIN_TEAM: Errors = (*ADMIN, NotFound)
 
 
+# Every 429 says when to come back; a refusal by a rate (not an upload's decode budget) also
+# states the policy and what is left of it (draft-ietf-httpapi-ratelimit-headers).
+HEADERS: dict[int, dict[str, Any]] = {
+    RateLimited.status: {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 0},
+        },
+        "RateLimit-Policy": {
+            "description": 'The limit that refused: "<policy>";q=<burst>;w=<window seconds>.',
+            "schema": {"type": "string"},
+        },
+        "RateLimit": {
+            "description": 'What is left of it: "<policy>";r=<remaining>;t=<seconds to full>.',
+            "schema": {"type": "string"},
+        },
+    }
+}
+
+
 def answers(*errors: type[GatewayError]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI responses for these errors: one per status, naming every code it may carry."""
+    """OpenAPI responses for these errors: one per status, naming every code it may carry (and
+    the headers that status always or may carry)."""
     by_status: dict[int, list[str]] = {}
     for error in errors:
         codes = by_status.setdefault(error.status, [])
@@ -90,6 +112,7 @@ def answers(*errors: type[GatewayError]) -> dict[int | str, dict[str, Any]]:
             "model": ErrorOut,
             "description": " | ".join(codes),
             "x-error-codes": codes,
+            **({"headers": HEADERS[status]} if status in HEADERS else {}),
         }
         for status, codes in sorted(by_status.items())
     }

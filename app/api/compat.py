@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
@@ -22,6 +20,7 @@ from app.deps import (
 from app.errors import NotFound, RateLimited
 from app.schemas import RivyaCreate, inline_schema
 from app.services.generations import parse_rivya_create
+from app.wire import RivyaCredits, RivyaModelList, RivyaTask
 
 router = APIRouter(prefix="/api/v1", tags=["Rivya-compatible"])
 
@@ -29,7 +28,12 @@ router = APIRouter(prefix="/api/v1", tags=["Rivya-compatible"])
 @router.post(
     "/generations",
     status_code=201,
-    responses=answers(*TEAM, *CREATE),
+    response_model=RivyaTask,
+    responses={
+        201: {"description": "Created: a new task."},
+        200: {"model": RivyaTask, "description": "A repeat of a create: the task it made."},
+        **answers(*TEAM, *CREATE),
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -67,6 +71,7 @@ async def generation_create(call: CreateCall) -> Response:
 
 @router.get(
     "/generations/{task_id}",
+    response_model=RivyaTask,
     responses=answers(*TEAM, *READ, NotFound),
     summary="Read a generation (Rivya's shape)",
 )
@@ -79,14 +84,14 @@ async def get_generation(task_id: str, caller: TeamReader, services: ServicesDep
     responses=answers(*KEY_ONLY, RateLimited, *UPSTREAM),
     summary="The team's remaining budget, as Rivya's credits",
 )
-async def credits(caller: KeyReader, services: ServicesDep) -> dict[str, int]:
-    return {"current_credits": await services.usage.credits(caller.team)}
+async def credits(caller: KeyReader, services: ServicesDep) -> RivyaCredits:
+    return RivyaCredits(current_credits=await services.usage.credits(caller.team))
 
 
 @router.get(
     "/models", responses=answers(*KEY_ONLY, RateLimited), summary="Models, as Rivya lists them"
 )
-async def list_models(caller: OptionalTeamCaller, services: ServicesDep) -> dict[str, Any]:
+async def list_models(caller: OptionalTeamCaller, services: ServicesDep) -> RivyaModelList:
     """Public like Rivya's; with a team key, only the models that team may use."""
     if caller is not None:
         services.reads.check(caller.team.space)
@@ -95,4 +100,6 @@ async def list_models(caller: OptionalTeamCaller, services: ServicesDep) -> dict
         for m in services.catalog.models
         if m.api_status == "available" and (caller is None or caller.team.may_use(m.id))
     ]
-    return {"object": "list", "data": [m.rivya_entry() for m in models]}
+    return RivyaModelList.model_validate(
+        {"object": "list", "data": [m.rivya_entry() for m in models]}
+    )

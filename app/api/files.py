@@ -11,6 +11,7 @@ from app.catalog import FieldError
 from app.deps import KeyReader, ServicesDep, TeamCaller
 from app.errors import NotFound, ValidationFailed
 from app.schemas import FileOut
+from app.wire import RivyaFile
 
 router = APIRouter(tags=["team API"])
 compat_router = APIRouter(prefix="/api/v1", tags=["Rivya-compatible"])
@@ -30,6 +31,7 @@ _RIVYA_UPLOAD_DOC = multipart_doc(
 @router.post(
     "/v1/files",
     status_code=201,
+    response_model=FileOut,
     responses=answers(*TEAM, *UPLOAD),
     openapi_extra=_UPLOAD_DOC,
     summary="Upload a reference image",
@@ -55,6 +57,7 @@ async def get_file(file_id: str, caller: KeyReader, services: ServicesDep) -> Fi
 @compat_router.post(
     "/files",
     status_code=201,
+    response_model=RivyaFile,
     responses=answers(*TEAM, *UPLOAD),
     openapi_extra=_RIVYA_UPLOAD_DOC,
     summary="Upload a file",
@@ -80,6 +83,7 @@ async def upload_file_compat(
 
 @compat_router.get(
     "/files/{file_id}",
+    response_model=RivyaFile,
     responses=answers(*KEY_ONLY, *READ, NotFound),
     summary="File metadata (Rivya's shape)",
 )

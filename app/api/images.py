@@ -17,7 +17,7 @@ from app.catalog import FieldError, ModelSpec
 from app.container import Services
 from app.deps import IdempotencyKey, KeyReader, ServicesDep, TeamCaller, TeamReader, WaitSeconds
 from app.errors import NotFound, RateLimited, ValidationFailed
-from app.schemas import ImageCreate, ModelList, ModelOut, TaskList, TaskOut, Usage
+from app.schemas import ImageCreate, ModelList, ModelOut, TaskList, TaskOut, TokenUsage, Usage
 from app.services.generations import GenerationRequest, edit_form_body, parse_image_create
 from app.services.tasks import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from app.wire import TaskStatus
@@ -187,13 +187,12 @@ async def get_image(
     summary="This team's spend, budget and limits in the current period "
     "(a browser token: its own spend, cap and limits)",
 )
-async def usage(caller: TeamReader, services: ServicesDep) -> dict[str, Any]:
+async def usage(caller: TeamReader, services: ServicesDep) -> Usage | TokenUsage:
     if caller.token is not None:
-        return await services.usage.token_usage(caller.team, caller.token)
-    usage: dict[str, Any] = Usage.model_validate(
-        await services.usage.usage(caller.team)
-    ).model_dump()
-    return usage
+        return TokenUsage.model_validate(
+            await services.usage.token_usage(caller.team, caller.token)
+        )
+    return Usage.model_validate(await services.usage.usage(caller.team))
 
 
 @router.get(

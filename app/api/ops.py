@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.deps import ServicesDep
 from app.lifecycle import DRAINING
 from app.metrics import Snapshot
+from app.schemas import Readiness
 
 router = APIRouter(tags=["ops"])
 
@@ -18,7 +19,18 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "description": "Prometheus' text exposition format. No auth: expose it to your "
+            "Prometheus only.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+    summary="Prometheus metrics",
+)
 async def metrics(services: ServicesDep) -> Response:
     body = services.metrics.render(Snapshot(await services.observed.gauges()))
     return Response(body, media_type=CONTENT_TYPE_LATEST)
@@ -26,10 +38,12 @@ async def metrics(services: ServicesDep) -> Response:
 
 @router.get(
     "/readyz",
+    response_model=Readiness,
     responses={
         503: {
+            "model": Readiness,
             "description": "Not ready: Redis does not answer, or the process is draining "
-            "before it stops (same body, status 503)."
+            "before it stops (same body, status 503).",
         }
     },
     summary="Ready to serve: Redis reachable, settings valid",

@@ -3,14 +3,12 @@ may revoke a user's tokens; ops may revoke a team's (``/admin``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from app.api.answers import ADMIN_TEAM, KEY_ONLY, answers
 from app.deps import AdminOnly, KeyCaller, ServicesDep
 from app.errors import ValidationFailed
-from app.schemas import TokenCreate, TokenOut, TokenRevoke
+from app.schemas import TokenCreate, TokenOut, TokenRevoke, TokensRevoked
 
 router = APIRouter(tags=["team API"])
 
@@ -35,8 +33,8 @@ async def mint_token(body: TokenCreate, caller: KeyCaller, services: ServicesDep
 )
 async def revoke_tokens(
     body: TokenRevoke, caller: KeyCaller, services: ServicesDep
-) -> dict[str, Any]:
-    return await services.tokens.revoke(caller.team, body.subject)
+) -> TokensRevoked:
+    return TokensRevoked.model_validate(await services.tokens.revoke(caller.team, body.subject))
 
 
 @router.post(
@@ -48,5 +46,6 @@ async def revoke_tokens(
 )
 async def admin_revoke_tokens(
     team_id: str, body: TokenRevoke, services: ServicesDep
-) -> dict[str, Any]:
-    return await services.tokens.revoke(await services.teams.get(team_id), body.subject)
+) -> TokensRevoked:
+    revoked = await services.tokens.revoke(await services.teams.get(team_id), body.subject)
+    return TokensRevoked.model_validate(revoked)

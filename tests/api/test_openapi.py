@@ -34,6 +34,7 @@ CONTRACT_ROUTES = {
     ("get", "/admin/spend"),
     ("get", "/healthz"),
     ("get", "/readyz"),
+    ("get", "/metrics"),
 }
 
 
