@@ -21,7 +21,13 @@ import httpx
 import pytest
 
 from tests.e2e.test_processes import ADMIN
-from tests.e2e.test_replicas import FAST_SETTLER, SIM_INITIAL_CREDITS, Replicas, usage
+from tests.e2e.test_replicas import (
+    FAST_SETTLER,
+    SIM_INITIAL_CREDITS,
+    Replicas,
+    simulator_and_gateways,
+    usage,
+)
 from tests.support import RedisServer
 
 pytestmark = pytest.mark.e2e
@@ -128,14 +134,9 @@ def ready_status(url: str) -> int:
         return 0
 
 
-def creates_sent(stack: Replicas) -> int:
-    log = httpx.get(f"{stack.sim_url}/_sim/requests", timeout=5).json()["data"]
-    return sum(1 for r in log if r["method"] == "POST" and r["path"] == "/api/v1/generations")
-
-
 def at_rivya(stack: Replicas, load: Load) -> None:
     """Until a create has reached Rivya and not yet been answered to its client."""
-    until(lambda: creates_sent(stack) > len(load.accepted), 30, lambda: dict(load.answers))
+    until(lambda: stack.upstream_creates() > len(load.accepted), 30, lambda: dict(load.answers))
 
 
 def resent_creates(stack: Replicas) -> int:
@@ -183,17 +184,7 @@ def durable_redis() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def faults(durable_redis: RedisServer, tmp_path: Path) -> Iterator[Replicas]:
-    stack = Replicas(durable_redis, tmp_path)
-    sim_port = stack.sim_url.rsplit(":", 1)[1]
-    try:
-        stack.start(
-            ["simulator", "--port", sim_port],
-            tmp_path / "sim.log",
-            f"{stack.sim_url}/api/v1/models",
-        )
-        yield stack
-    finally:
-        stack.stop()
+    yield from simulator_and_gateways(durable_redis, tmp_path)
 
 
 def roomy_key(stack: Replicas) -> str:
@@ -278,13 +269,13 @@ def test_rivya_down_opens_the_circuit_then_the_gateway_recovers_by_itself(
         until(lambda: load.answers["503 upstream_unavailable"] >= 5, 30, lambda: load.answers)
         # The circuit is open: creates are refused at once, nothing sent, but for one probe a
         # cooldown (1 s): far fewer creates reach Rivya than are refused.
-        sent, refused = creates_sent(faults), load.answers["503 upstream_unavailable"]
+        sent, refused = faults.upstream_creates(), load.answers["503 upstream_unavailable"]
         until(
             lambda: load.answers["503 upstream_unavailable"] >= refused + 30,
             30,
             lambda: load.answers,
         )
-        assert creates_sent(faults) - sent < 10
+        assert faults.upstream_creates() - sent < 10
         assert httpx.get(f"{url}/readyz").json()["checks"]["rivya_circuit"] == "open"
         set_rivya_faults(faults, error_count=0)
         load.wait_for(20)  # a probe closed the circuit; creates flow again

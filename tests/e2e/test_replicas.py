@@ -73,7 +73,12 @@ class Replicas(Stack):
 
 @pytest.fixture
 def replicas(redis_url: str, redis_server: RedisServer, tmp_path: Path) -> Iterator[Replicas]:
-    stack = Replicas(redis_server, tmp_path)
+    yield from simulator_and_gateways(redis_server, tmp_path)
+
+
+def simulator_and_gateways(redis: RedisServer, tmp_path: Path) -> Iterator[Replicas]:
+    """The simulator running, gateways started by the test; everything stopped afterwards."""
+    stack = Replicas(redis, tmp_path)
     sim_port = stack.sim_url.rsplit(":", 1)[1]
     try:
         stack.start(
