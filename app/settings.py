@@ -80,7 +80,8 @@ class StoreSettings(BaseSettings):
     redis_max_connections: int = Field(default=200, ge=1)
     # A money write counts once this many replicas hold it (WAIT, in the script's own round
     # trip: store/replicated.py), so a failover cannot lose it. None: 1 for redis+sentinel://
-    # (a Sentinel set has a replica to promote), 0 for a single node.
+    # (a Sentinel set has a replica to promote), 0 otherwise (a Cluster may have no replicas:
+    # set 1 when each master has one).
     redis_wait_replicas: int | None = Field(default=None, ge=0)
     redis_wait_timeout_seconds: float = Field(default=0.5, gt=0)
     catalog_path: Path | None = None  # None: the packaged app/models.yaml
@@ -93,11 +94,6 @@ class StoreSettings(BaseSettings):
     def _replication_waits_fit(self) -> Self:
         if not self.replicas_to_wait_for:
             return self
-        if urlsplit(self.redis_url).scheme == "redis+cluster":
-            raise ValueError(
-                "REDIS_WAIT_REPLICAS is not supported with redis+cluster:// (WAIT must reach the "
-                "node that ran each script); set it to 0 or use Sentinel"
-            )
         if self.redis_wait_timeout_seconds >= self.redis_timeout_seconds:
             raise ValueError(
                 "REDIS_WAIT_TIMEOUT_SECONDS must be shorter than REDIS_TIMEOUT_SECONDS: the "

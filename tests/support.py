@@ -199,19 +199,31 @@ class _RedisProcesses:
 
 class RedisClusterNodes(_RedisProcesses):
     """A real local Redis Cluster: three masters (``redis-server --cluster-enabled yes``) joined
-    by ``redis-cli --cluster create``, covering all 16384 slots."""
+    by ``redis-cli --cluster create``, covering all 16384 slots; with ``replicas``, that many
+    replicas of each master."""
 
-    def __init__(self, masters: int = 3) -> None:
+    def __init__(self, masters: int = 3, replicas: int = 0) -> None:
+        self.replicas = replicas
         binary, cli = shutil.which("redis-server"), shutil.which("redis-cli")
         if binary is None or cli is None:
             raise RuntimeError("redis-server and redis-cli are needed (make test installs them)")
         self.binary, self.cli = binary, cli
         super().__init__("gw-cluster-")
-        self.ports = [free_port() for _ in range(masters)]
+        self.ports = [free_port() for _ in range(masters * (1 + replicas))]
 
     @property
     def url(self) -> str:
         return f"redis+cluster://127.0.0.1:{self.ports[0]}"
+
+    def role(self, port: int) -> str:
+        client = SyncRedis(port=port, decode_responses=True)
+        try:
+            replication = client.info("replication")
+        finally:
+            client.close()
+        if replication["role"] == "master":
+            return "master"
+        return "replica" if replication.get("master_link_status") == "up" else "syncing"
 
     def start(self) -> None:
         for port in self.ports:
@@ -226,6 +238,7 @@ class RedisClusterNodes(_RedisProcesses):
                         *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
                         *("--cluster-port", str(bus)),
                         *("--save", "", "--appendonly", "no", "--dir", str(node_dir)),
+                        *("--repl-diskless-sync-delay", "0"),  # a replica syncs at once
                     ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
@@ -237,16 +250,40 @@ class RedisClusterNodes(_RedisProcesses):
             [
                 *(self.cli, "--cluster", "create"),
                 *(f"127.0.0.1:{port}" for port in self.ports),
-                *("--cluster-replicas", "0", "--cluster-yes"),
+                *("--cluster-replicas", str(self.replicas), "--cluster-yes"),
             ],
             check=True,
             capture_output=True,
         )
-        deadline = time.monotonic() + 20
-        while not all(self._state(port) == "ok" for port in self.ports):
+        deadline = time.monotonic() + 30
+        while not all(self._state(port) == "ok" for port in self.ports) or (
+            "syncing" in {self.role(port) for port in self.ports}
+        ):
             if time.monotonic() > deadline:
                 raise RuntimeError("the local Redis Cluster did not come up")
             time.sleep(0.05)
+
+    def fail_over(self) -> int:
+        """Every replica takes its master's place at once (``CLUSTER FAILOVER TAKEOVER``: no
+        handshake with the master and no vote, as when its master is cut off); returns once the
+        cluster is ok with the old masters serving as their replicas. The new masters' count."""
+        replicas = [port for port in self.ports if self.role(port) == "replica"]
+        for port in replicas:
+            client = SyncRedis(port=port)
+            try:
+                client.execute_command("CLUSTER", "FAILOVER", "TAKEOVER")  # type: ignore[no-untyped-call]
+            finally:
+                client.close()
+        deadline = time.monotonic() + 30
+        while not (
+            all(self.role(port) == "master" for port in replicas)
+            and all(self._state(port) == "ok" for port in self.ports)
+            and "syncing" not in {self.role(port) for port in self.ports}
+        ):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the cluster's replicas did not take over")
+            time.sleep(0.05)
+        return len(replicas)
 
     def _state(self, port: int) -> str:
         client = SyncRedis(port=port)
@@ -259,9 +296,10 @@ class RedisClusterNodes(_RedisProcesses):
 
     def flush(self) -> None:
         for port in self.ports:
-            client = SyncRedis(port=port)
-            client.flushall()
-            client.close()
+            if self.role(port) == "master":  # replicas follow (and refuse writes)
+                client = SyncRedis(port=port)
+                client.flushall()
+                client.close()
 
 
 class RedisSentinelSet(_RedisProcesses):

@@ -10,17 +10,27 @@ failover, so its outcome is unknown: the caller gets the store's "may have run" 
 same as for an answer lost to a timeout, and the paths built for that (cancel, a retried
 record, a retried settlement) make the books right. Redis's master may have moved: the idle
 connections are dropped, so the next command asks the sentinels where the master is now.
+
+On Redis Cluster, WAIT must reach the node that ran the script, so the pair goes to the node
+that owns the script's first key (every key of a script shares its team's hash tag). A node
+that answers MOVED, went away or has no master for the slot makes the client learn the slot map
+again (one refresh at a time), and the script counts as refused (MOVED: it did not run) or as
+"may have run" (the connection failed).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.cluster import PipelineCommand
+from redis.exceptions import AskError, ClusterDownError, NoScriptError, RedisError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
 class ReplicaShortfall(RedisConnectionError):
@@ -37,28 +47,81 @@ class ReplicatedScript:
         self._replicas, self._timeout_ms = replicas, timeout_ms
         # Redis names a script by its SHA-1: an identifier, not a security measure.
         self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324
+        self._relearning: asyncio.Task[None] | None = None  # Cluster: one map refresh at a time
 
     async def __call__(self, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         try:
             return await self._run(keys, args)
         except NoScriptError:
-            await self._redis.script_load(self._source)
+            await self._load(keys)
             return await self._run(keys, args)
 
+    async def _load(self, keys: Sequence[Any]) -> None:
+        if not isinstance(self._redis, RedisCluster):
+            await self._redis.script_load(self._source)
+            return
+        # Into the node that will run it (a replica just promoted may never have seen it).
+        node = self._redis.get_node_from_key(str(keys[0]))
+        if node is None:
+            raise TryAgainError("no master serves this slot now")
+        load = [PipelineCommand(0, "SCRIPT", "LOAD", self._source)]
+        await node.execute_pipeline(load)
+        if isinstance(load[0].result, Exception):
+            raise load[0].result
+
     async def _run(self, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.evalsha(self.sha, len(keys), *keys, *args)
-        pipe.execute_command("WAIT", self._replicas, self._timeout_ms)
-        reply, acknowledged = await pipe.execute(raise_on_error=False)
+        if isinstance(self._redis, RedisCluster):
+            reply, acknowledged = await self._on_owning_node(self._redis, keys, args)
+        else:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.evalsha(self.sha, len(keys), *keys, *args)
+            pipe.execute_command("WAIT", self._replicas, self._timeout_ms)
+            reply, acknowledged = await pipe.execute(raise_on_error=False)
         if isinstance(reply, Exception):
             raise reply  # NOSCRIPT, or a refusal (READONLY, NOREPLICAS...): nothing ran
-        if isinstance(acknowledged, Exception):
-            raise acknowledged
-        if int(acknowledged) < self._replicas:
+        # WAIT itself may fail after the script ran: a master demoted while it waited answers
+        # UNBLOCKED. Either way the writes are not known to be on a replica.
+        if isinstance(acknowledged, Exception) or int(acknowledged) < self._replicas:
             # The master may have been demoted, or its replica lost: reconnect afresh.
-            await self._redis.connection_pool.disconnect(inuse_connections=False)
+            if isinstance(self._redis, RedisCluster):
+                self._relearn(self._redis)
+            else:
+                await self._redis.connection_pool.disconnect(inuse_connections=False)
             raise ReplicaShortfall(
-                f"{acknowledged} of {self._replicas} replicas acknowledged the write within "
-                f"{self._timeout_ms} ms"
+                f"replicas acknowledging the write within {self._timeout_ms} ms: "
+                f"{acknowledged} of {self._replicas}"
             )
         return reply
+
+    async def _on_owning_node(
+        self, cluster: RedisCluster, keys: Sequence[Any], args: Sequence[Any]
+    ) -> tuple[Any, Any]:
+        await cluster.initialize()  # a no-op once the slot map is known
+        node = cluster.get_node_from_key(str(keys[0]))
+        if node is None:
+            self._relearn(cluster)
+            raise TryAgainError("no master serves this slot now")  # nothing was sent
+        commands = [
+            PipelineCommand(0, "EVALSHA", self.sha, len(keys), *keys, *args),
+            PipelineCommand(1, "WAIT", self._replicas, self._timeout_ms),
+        ]
+        try:
+            await node.execute_pipeline(commands)
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            self._relearn(cluster)  # the node may be gone, its slots served elsewhere
+            raise
+        reply = commands[0].result
+        if isinstance(reply, AskError | ClusterDownError | TryAgainError):
+            # MOVED or ASK (the slot is elsewhere now), or no master for it: it did not run.
+            self._relearn(cluster)
+            raise TryAgainError(f"the slot moved: {reply}") from reply
+        return reply, commands[1].result
+
+    def _relearn(self, cluster: RedisCluster) -> None:
+        if self._relearning is None or self._relearning.done():
+            self._relearning = asyncio.create_task(self._relearn_once(cluster))
+
+    @staticmethod
+    async def _relearn_once(cluster: RedisCluster) -> None:
+        with contextlib.suppress(RedisError, OSError):  # the next failure tries again
+            await cluster.nodes_manager.initialize()
