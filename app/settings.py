@@ -83,7 +83,8 @@ class StoreSettings(BaseSettings):
     # (a Sentinel set has a replica to promote), 0 otherwise (a Cluster may have no replicas:
     # set 1 when each master has one).
     redis_wait_replicas: int | None = Field(default=None, ge=0)
-    redis_wait_timeout_seconds: float = Field(default=0.5, gt=0)
+    # At least a millisecond: WAIT takes whole ms, and WAIT n 0 would wait for ever.
+    redis_wait_timeout_seconds: float = Field(default=0.5, ge=0.001)
     catalog_path: Path | None = None  # None: the packaged app/models.yaml
     # Each team's spend ledger keeps about this many of its latest money moves (a Redis stream,
     # ~150 bytes an entry): at 100,000, a busy team's last few weeks in ~15 MB at most.

@@ -27,6 +27,7 @@ from redis.exceptions import (
     MaxConnectionsError,
     OutOfMemoryError,
     ReadOnlyError,
+    RedisClusterException,
     ResponseError,
     TryAgainError,
 )
@@ -130,6 +131,9 @@ STORE_FAILURES = (
     TryAgainError,
     MasterDownError,
     OutOfMemoryError,
+    # No Cluster node reachable to learn the slot map from, or no node serves the slot (not
+    # one of redis-py's RedisError family): raised before anything is sent.
+    RedisClusterException,
 )
 
 
@@ -154,7 +158,10 @@ async def store_errors() -> AsyncIterator[None]:
 
 
 def _may_have_run(exc: BaseException) -> bool:
-    if isinstance(exc, ReadOnlyError | ClusterDownError | TryAgainError | OutOfMemoryError):
+    if isinstance(
+        exc,
+        ReadOnlyError | ClusterDownError | TryAgainError | OutOfMemoryError | RedisClusterException,
+    ):
         return False
     if isinstance(exc, MaxConnectionsError) or "No connection available" in str(exc):
         return False  # no connection was free: nothing was sent

@@ -28,7 +28,14 @@ from typing import Any
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import PipelineCommand
-from redis.exceptions import AskError, ClusterDownError, NoScriptError, RedisError, TryAgainError
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    NoScriptError,
+    RedisClusterException,
+    RedisError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -123,5 +130,7 @@ class ReplicatedScript:
 
     @staticmethod
     async def _relearn_once(cluster: RedisCluster) -> None:
-        with contextlib.suppress(RedisError, OSError):  # the next failure tries again
+        # Whatever stops it (no node reachable: RedisClusterException), the next failure tries
+        # again.
+        with contextlib.suppress(RedisError, RedisClusterException, OSError):
             await cluster.nodes_manager.initialize()

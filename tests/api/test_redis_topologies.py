@@ -22,8 +22,10 @@ from tests.support import (
     Gateway,
     RedisClusterNodes,
     RedisSentinelSet,
+    admin_headers,
     assert_books_close,
     bearer,
+    free_port,
     gateway_settings,
     running_gateway,
     settle_all,
@@ -204,3 +206,18 @@ async def test_a_master_without_its_replica_sends_nothing_and_holds_nothing(
         assert gw.sim.tasks == {}  # nothing reached Rivya
         usage = (await gw.http.get("/v1/usage", headers=bearer(key))).json()
         assert (usage["reserved_credits"], usage["in_flight"], usage["spent_credits"]) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("wait_replicas", [0, 1])
+async def test_a_cluster_with_no_reachable_node_fails_closed(
+    wait_replicas: int, sim_app: FastAPI, clock: FakeClock
+) -> None:
+    # Nothing listens there: the client cannot learn the slot map (redis-py raises outside its
+    # RedisError family). The gateway still starts, and answers 503, not 500.
+    url = f"redis+cluster://127.0.0.1:{free_port()}"
+    settings = gateway_settings(url, redis_wait_replicas=wait_replicas)
+    async with running_gateway(settings, sim_app, clock) as gw:
+        answer = await gw.http.post("/admin/teams", json={"id": "alpha"}, headers=admin_headers())
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["code"] == "store_unavailable"
+        assert (await gw.http.get("/readyz")).status_code == 503
