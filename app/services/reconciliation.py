@@ -135,6 +135,17 @@ class Reconciliation:
                     extra={"baseline_set_at_ms": restored.set_at_ms},
                 )
             baseline = await self._baselines.get()  # another replica's copy, if it was first
+        known = self._known
+        if (
+            baseline is not None
+            and known is not None
+            and baseline.restored_at_ms is not None
+            and baseline.set_at_ms < known.set_at_ms
+        ):
+            # Another replica restored an older baseline than the latest this one has seen (an
+            # admin's reset it had not read yet): the latest wins, marked restored too.
+            baseline = replace(known, restored_at_ms=baseline.restored_at_ms)
+            await self._baselines.put(baseline)
         if baseline is not None:
             self._known = baseline
         return baseline

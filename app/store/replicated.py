@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,6 +56,7 @@ class ReplicatedScript:
         # Redis names a script by its SHA-1: an identifier, not a security measure.
         self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324
         self._relearning: asyncio.Task[None] | None = None  # Cluster: one map refresh at a time
+        self._next_reconnect = 0.0  # Sentinel: when idle connections may be dropped again
 
     async def __call__(self, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         try:
@@ -92,7 +94,10 @@ class ReplicatedScript:
             # The master may have been demoted, or its replica lost: reconnect afresh.
             if isinstance(self._redis, RedisCluster):
                 self._relearn(self._redis)
-            else:
+            elif time.monotonic() >= self._next_reconnect:
+                # At most once a second: a replica merely lagging must not turn every script
+                # into a fresh connection (and a question to the sentinels).
+                self._next_reconnect = time.monotonic() + 1.0
                 await self._redis.connection_pool.disconnect(inuse_connections=False)
             raise ReplicaShortfall(
                 f"replicas acknowledging the write within {self._timeout_ms} ms: "
