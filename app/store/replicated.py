@@ -46,17 +46,55 @@ class ReplicaShortfall(RedisConnectionError):
     to the store's error mapping (``store_errors``): the script may have run."""
 
 
+class Reconnector:
+    """After a failure that says the master may have moved: one per client, shared by its
+    scripts. On Cluster it relearns the slot map, one refresh at a time; otherwise it drops the
+    idle connections (so the next command asks the sentinels where the master is), at most
+    once a second, so that a replica merely lagging does not turn every script into a fresh
+    connection."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._relearning: asyncio.Task[None] | None = None
+        self._next_reconnect = 0.0
+
+    async def master_may_have_moved(self) -> None:
+        if isinstance(self._redis, RedisCluster):
+            self.relearn(self._redis)
+        elif time.monotonic() >= self._next_reconnect:
+            self._next_reconnect = time.monotonic() + 1.0
+            await self._redis.connection_pool.disconnect(inuse_connections=False)
+
+    def relearn(self, cluster: RedisCluster) -> None:
+        if self._relearning is None or self._relearning.done():
+            self._relearning = asyncio.create_task(self._relearn_once(cluster))
+
+    @staticmethod
+    async def _relearn_once(cluster: RedisCluster) -> None:
+        # Whatever stops it (no node reachable: RedisClusterException), the next failure tries
+        # again.
+        with contextlib.suppress(RedisError, RedisClusterException, OSError):
+            await cluster.nodes_manager.initialize()
+
+
 class ReplicatedScript:
     """A Lua script run by EVALSHA and acknowledged by ``WAIT`` in one round trip; on NOSCRIPT
     (Redis restarted or flushed its scripts: nothing ran) it is loaded and run once more."""
 
-    def __init__(self, redis: Redis, source: str, *, replicas: int, timeout_ms: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        source: str,
+        *,
+        replicas: int,
+        timeout_ms: int,
+        reconnector: Reconnector,
+    ) -> None:
         self._redis, self._source = redis, source
         self._replicas, self._timeout_ms = replicas, timeout_ms
+        self._reconnector = reconnector
         # Redis names a script by its SHA-1: an identifier, not a security measure.
         self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324
-        self._relearning: asyncio.Task[None] | None = None  # Cluster: one map refresh at a time
-        self._next_reconnect = 0.0  # Sentinel: when idle connections may be dropped again
 
     async def __call__(self, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         try:
@@ -70,17 +108,23 @@ class ReplicatedScript:
             await self._redis.script_load(self._source)
             return
         # Into the node that will run it (a replica just promoted may never have seen it).
-        node = self._redis.get_node_from_key(str(keys[0]))
-        if node is None:
-            raise TryAgainError("no master serves this slot now")
         load = [PipelineCommand(0, "SCRIPT", "LOAD", self._source)]
-        await node.execute_pipeline(load)
+        await self._on_owning_node(self._redis, keys, load)
         if isinstance(load[0].result, Exception):
             raise load[0].result
 
     async def _run(self, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         if isinstance(self._redis, RedisCluster):
-            reply, acknowledged = await self._on_owning_node(self._redis, keys, args)
+            commands = [
+                PipelineCommand(0, "EVALSHA", self.sha, len(keys), *keys, *args),
+                PipelineCommand(1, "WAIT", self._replicas, self._timeout_ms),
+            ]
+            await self._on_owning_node(self._redis, keys, commands)
+            reply, acknowledged = commands[0].result, commands[1].result
+            if isinstance(reply, AskError | ClusterDownError | TryAgainError):
+                # MOVED or ASK (the slot is elsewhere now), or no master for it: it did not run.
+                self._reconnector.relearn(self._redis)
+                raise TryAgainError(f"the slot moved: {reply}") from reply
         else:
             pipe = self._redis.pipeline(transaction=False)
             pipe.evalsha(self.sha, len(keys), *keys, *args)
@@ -91,14 +135,7 @@ class ReplicatedScript:
         # WAIT itself may fail after the script ran: a master demoted while it waited answers
         # UNBLOCKED. Either way the writes are not known to be on a replica.
         if isinstance(acknowledged, Exception) or int(acknowledged) < self._replicas:
-            # The master may have been demoted, or its replica lost: reconnect afresh.
-            if isinstance(self._redis, RedisCluster):
-                self._relearn(self._redis)
-            elif time.monotonic() >= self._next_reconnect:
-                # At most once a second: a replica merely lagging must not turn every script
-                # into a fresh connection (and a question to the sentinels).
-                self._next_reconnect = time.monotonic() + 1.0
-                await self._redis.connection_pool.disconnect(inuse_connections=False)
+            await self._reconnector.master_may_have_moved()
             raise ReplicaShortfall(
                 f"replicas acknowledging the write within {self._timeout_ms} ms: "
                 f"{acknowledged} of {self._replicas}"
@@ -106,36 +143,22 @@ class ReplicatedScript:
         return reply
 
     async def _on_owning_node(
-        self, cluster: RedisCluster, keys: Sequence[Any], args: Sequence[Any]
-    ) -> tuple[Any, Any]:
-        await cluster.initialize()  # a no-op once the slot map is known
-        node = cluster.get_node_from_key(str(keys[0]))
-        if node is None:
-            self._relearn(cluster)
-            raise TryAgainError("no master serves this slot now")  # nothing was sent
-        commands = [
-            PipelineCommand(0, "EVALSHA", self.sha, len(keys), *keys, *args),
-            PipelineCommand(1, "WAIT", self._replicas, self._timeout_ms),
-        ]
+        self, cluster: RedisCluster, keys: Sequence[Any], commands: list[PipelineCommand]
+    ) -> None:
+        """Send ``commands`` in one write to the master owning the first key's slot; their
+        results (or errors) are left in the commands."""
         try:
+            await cluster.initialize()  # a no-op once the slot map is known
+            node = cluster.get_node_from_key(str(keys[0]))
+            if node is None:
+                raise TryAgainError("no master serves this slot now")  # nothing was sent
             await node.execute_pipeline(commands)
-        except (RedisConnectionError, RedisTimeoutError, OSError):
-            self._relearn(cluster)  # the node may be gone, its slots served elsewhere
+        except (
+            RedisConnectionError,
+            RedisTimeoutError,
+            OSError,
+            RedisClusterException,
+            TryAgainError,
+        ):
+            self._reconnector.relearn(cluster)  # the node may be gone, its slots elsewhere
             raise
-        reply = commands[0].result
-        if isinstance(reply, AskError | ClusterDownError | TryAgainError):
-            # MOVED or ASK (the slot is elsewhere now), or no master for it: it did not run.
-            self._relearn(cluster)
-            raise TryAgainError(f"the slot moved: {reply}") from reply
-        return reply, commands[1].result
-
-    def _relearn(self, cluster: RedisCluster) -> None:
-        if self._relearning is None or self._relearning.done():
-            self._relearning = asyncio.create_task(self._relearn_once(cluster))
-
-    @staticmethod
-    async def _relearn_once(cluster: RedisCluster) -> None:
-        # Whatever stops it (no node reachable: RedisClusterException), the next failure tries
-        # again.
-        with contextlib.suppress(RedisError, RedisClusterException, OSError):
-            await cluster.nodes_manager.initialize()

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 
 from app.store.channel import ChannelScript, ScriptChannel
-from app.store.replicated import ReplicatedScript
+from app.store.replicated import Reconnector, ReplicatedScript
 
 LUA_DIR = Path(__file__).with_name("lua")
 
@@ -51,6 +51,7 @@ class Scripts:
         self._channel = channel  # the hot path's lean connection (store/channel.py), if any
         # Replicas that must hold a script's writes before its answer counts (replicated.py).
         self._wait_replicas, self._wait_timeout_ms = wait_replicas, wait_timeout_ms
+        self._reconnector = Reconnector(redis)  # shared: one reconnect for all the scripts
         self._prelude = constants + "".join(
             (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8") for name in PRELUDES
         )
@@ -73,7 +74,11 @@ class Scripts:
         source = self._prelude + (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")
         if self._wait_replicas:
             return ReplicatedScript(
-                redis, source, replicas=self._wait_replicas, timeout_ms=self._wait_timeout_ms
+                redis,
+                source,
+                replicas=self._wait_replicas,
+                timeout_ms=self._wait_timeout_ms,
+                reconnector=self._reconnector,
             )
         if self._channel is not None:
             return ChannelScript(self._channel, source)
