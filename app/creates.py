@@ -9,7 +9,8 @@ from typing import Any, Literal
 
 import orjson
 
-from app.periods import PeriodStamps
+from app.domain import BudgetPeriod
+from app.periods import PERIODS, PeriodStamps
 
 # "cancelled": its own request cancelled it before the admission ran (cancel.lua).
 Refusal = Literal[
@@ -135,6 +136,7 @@ class Admitted:
     # and the budget it was admitted under (None: none).
     thresholds_crossed: tuple[int, ...] = ()
     budget: int | None = None
+    budget_period: BudgetPeriod = "month"  # the period the script enforced (in Redis)
 
     @property
     def reservation_id(self) -> str:
@@ -155,6 +157,7 @@ class Refused:
     in_flight: int = 0
     max_in_flight: int = 0
     thresholds_crossed: tuple[int, ...] = ()
+    budget_period: BudgetPeriod = "month"  # budget: the period the script enforced
 
 
 @dataclass(frozen=True)
@@ -169,3 +172,11 @@ class Repeat:
 
 
 Decision = Admitted | Refused | Repeat
+
+
+def budget_period(text: str) -> BudgetPeriod:
+    """A period as a script answered it."""
+    for period in PERIODS:
+        if period == text:
+            return period
+    raise ValueError(f"not a budget period: {text!r}")

@@ -140,13 +140,26 @@ class UpstreamAuthFailed(GatewayError):
 
 class StoreUnavailable(GatewayError):
     code, status = "store_unavailable", 503
-    default_message = "The gateway's store is unavailable; nothing was sent upstream. Retry soon."
+    # Says nothing of what was sent: only a path that knows nothing was sends says so.
+    default_message = "The gateway's store is unavailable. Retry soon."
 
     def __init__(self, message: str | None = None, *, may_have_run: bool = True) -> None:
         super().__init__(message)
         # Whether the failed Redis command may have run all the same (a timeout after it was
         # sent): decided where Redis is wrapped (store/redis.py).
         self.may_have_run = may_have_run
+
+
+def outcome_unknown(client_request_id: str) -> StoreUnavailable:
+    """The store failed after a create was admitted (or recognised as a repeat of one): Rivya
+    may have made its task, so the answer names the handle whose retry learns the outcome."""
+    error = StoreUnavailable(
+        "The gateway's store stopped answering while handling this create; its outcome is "
+        f"unknown. Retry with client_request_id {client_request_id!r} to learn it (no second "
+        "task, no second charge)."
+    )
+    error.extra["client_request_id"] = client_request_id
+    return error
 
 
 class UpstreamUnavailable(GatewayError):

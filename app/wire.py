@@ -43,7 +43,9 @@ class RivyaTask(BaseModel):
     status: TaskStatus
     model: str
     reserved_credits: int = 0
-    final_credits: int = 0
+    # Rivya's charge once the task has ended (0 before). Read as given, null included, so that a
+    # task Rivya misreports is still read (and settled at what it held: ``charge``).
+    final_credits: int | None = 0
     created_at: str
     updated_at: str
     result: TaskResult | None = None
@@ -52,6 +54,21 @@ class RivyaTask(BaseModel):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def charge(self) -> int | None:
+        """What Rivya says the task cost: its ``final_credits`` when it gave a valid figure;
+        None when it gave none (absent, null, negative), which is never read as "free"."""
+        given = self.final_credits
+        if "final_credits" not in self.model_fields_set or given is None or given < 0:
+            return None
+        return given
+
+    def held(self, default: int) -> int:
+        """The credits Rivya says the task holds (``reserved_credits``), ``default`` when it
+        gave no valid figure."""
+        given = self.reserved_credits
+        return given if "reserved_credits" in self.model_fields_set and given >= 0 else default
 
     def wire(self) -> dict[str, Any]:
         """The JSON object Rivya sent (unknown fields included)."""

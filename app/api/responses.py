@@ -44,4 +44,4 @@ def rivya_task_response(
     record: TaskRecord, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> JsonAnswer:
     """Rivya's own JSON for the task, as a drop-in client expects it."""
-    return JsonAnswer(record.upstream.wire(), status_code=status, headers=headers)
+    return JsonAnswer(record.rivya_view(), status_code=status, headers=headers)

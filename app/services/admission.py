@@ -25,7 +25,7 @@ from app.creates import (
     Repeat,
     TokenLimits,
 )
-from app.domain import Team
+from app.domain import BudgetPeriod, Team
 from app.errors import (
     ApiKeyInvalid,
     ApiKeyRevoked,
@@ -120,7 +120,10 @@ class Admission:
             )
         except StoreUnavailable as lost:
             if not lost.may_have_run:
-                raise
+                raise StoreUnavailable(
+                    "Redis could not be reached; this request was not admitted and sent nothing "
+                    "upstream. Retry soon."
+                ) from lost
             raise await self._cancel(create, sent_at) from lost
         if isinstance(decision, Refused):
             self._metrics.refusals.labels(REFUSAL_CODES[decision.reason], team.id).inc()
@@ -141,7 +144,8 @@ class Admission:
             self._alerts.crossed(
                 Crossing(
                     team=team,
-                    period_id=create.stamps.stamp(team.budget_period),
+                    budget_period=decision.budget_period,
+                    period_id=create.stamps.stamp(decision.budget_period),
                     threshold_percent=threshold,
                     budget_credits=budget,
                     used_credits=budget - (remaining or 0),
@@ -193,7 +197,7 @@ class Admission:
         if refused.reason == "budget":
             return BudgetExceeded(
                 f"Team {team.id!r} has {refused.budget_remaining} of {refused.budget} credits "
-                f"left {_period_phrase(team, now)}; this task needs {credits}."
+                f"left {_period_phrase(refused.budget_period, now)}; this task needs {credits}."
             )
         if refused.reason == "rate" and refused.rate is not None:
             retry = max(1, -(-refused.retry_after_ms // 1000))
@@ -226,7 +230,7 @@ class Admission:
                 },
             )
         if refused.reason == "cancelled":  # only a late run of a cancelled admission hears this
-            return StoreUnavailable()
+            return StoreUnavailable("This create was cancelled and sent nothing upstream. Retry.")
         # An admin acted after this replica cached the key: the admission saw it at once.
         if refused.reason == "revoked":
             return ApiKeyRevoked()
@@ -247,11 +251,11 @@ def upstream_key(team: str, client_request_id: str | None, reservation_id: str) 
     return "gw_" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
-def _period_phrase(team: Team, now: float) -> str:
-    _, end = period_bounds(team.budget_period, now)
+def _period_phrase(period: BudgetPeriod, now: float) -> str:
+    _, end = period_bounds(period, now)
     if end is None:
         return "in its total budget, which does not reset"
-    return f"this {team.budget_period}; the budget resets at {_iso(end)}"
+    return f"this {period}; the budget resets at {_iso(end)}"
 
 
 def _iso(moment: datetime) -> str:

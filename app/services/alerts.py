@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from app.clock import Clock, iso_timestamp
-from app.domain import Team
+from app.domain import BudgetPeriod, Team
 from app.services.aftercare import Aftercare
 
 log = logging.getLogger("app.alerts")
@@ -36,6 +36,7 @@ DELIVERY_SECONDS = 600.0  # an undelivered alert is dropped after this (aftercar
 @dataclass(frozen=True)
 class Crossing:
     team: Team
+    budget_period: BudgetPeriod  # as the admission script enforced it, not a cached team's
     period_id: str
     threshold_percent: int
     budget_credits: int
@@ -49,7 +50,7 @@ class Crossing:
             "type": "budget.threshold_crossed",
             "created_at": iso_timestamp(now),
             "team": self.team.id,
-            "budget_period": self.team.budget_period,
+            "budget_period": self.budget_period,
             "period_id": self.period_id,
             "threshold_percent": self.threshold_percent,
             "budget_credits": self.budget_credits,

@@ -35,7 +35,7 @@ from app.domain import TaskRecord
 from app.errors import StoreUnavailable, UpstreamTimeout
 from app.services.aftercare import Aftercare
 from app.services.repeats import RepeatWaits
-from app.services.settlement import PollSchedule
+from app.services.settlement import PollSchedule, unpriced_anomaly
 from app.store.admission import AdmissionStore, TooLate
 from app.store.tasks import TaskStore
 from app.upstream.client import RivyaClient
@@ -96,17 +96,18 @@ class Forwarder:
                 outcome = replace(outcome, may_have_acted=True)
             raise outcome from failure.__cause__
         context.note_task(task.id)
+        reserved = task.held(create.credits)  # Rivya's figure if valid, else the catalogue's
         record = TaskRecord(
             team=create.team,
             upstream=task,
             client_request_id=create.client_request_id,
             key_id=create.key_id,
+            # Ended already (a resend found it finished): settled as record.lua settles it.
+            charged=(reserved if task.charge is None else task.charge)
+            if task.is_terminal
+            else None,
         )
         first_poll_in = self._schedule.first_poll(self._rng)
-        # Rivya's figure when it gives one; the catalogue's when it does not.
-        reserved = (
-            task.reserved_credits if "reserved_credits" in task.model_fields_set else create.credits
-        )
 
         async def write() -> None:
             recorded = await self._tasks.record(
@@ -118,6 +119,8 @@ class Forwarder:
                     "new spend",
                     extra={"team": create.team, "task_id": task.id, "credits": reserved},
                 )
+            if recorded.unpriced:
+                unpriced_anomaly(create.team, task)
 
         try:
             await write()

@@ -84,7 +84,7 @@ class Observed:
         ledger = counter(
             "gateway_ledger_events",
             "Money moves by ledger event: reserve, settle, release, cancel, adjust; and those "
-            "worth a look: unreserved, abandon, give_up, correct, reclaim, orphan.",
+            "worth a look: unreserved, abandon, give_up, correct, reclaim, orphan, unpriced.",
             ["team", "event"],
         )
         for labels, count in sorted(events.items()):

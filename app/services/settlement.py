@@ -18,7 +18,7 @@ from app.clock import Clock
 from app.domain import TaskRecord
 from app.services.signals import Signals
 from app.store.settlement import SettleQueue
-from app.store.tasks import Observed, StoredTask, TaskStore
+from app.store.tasks import Observed, StoredTask, TaskStore, charge_arg
 from app.upstream.client import RivyaClient
 from app.upstream.failures import UpstreamFailure, Why
 from app.wire import RivyaTask
@@ -100,9 +100,11 @@ class Settlement:
     async def observe(self, stored: StoredTask, fresh: RivyaTask) -> TaskRecord:
         """Record Rivya's view of the task; returns the task as it now stands."""
         outcome = await self._tasks.observe(stored, fresh)
-        if outcome in (Observed.SETTLED, Observed.PROGRESSED):
+        if outcome.settled or outcome is Observed.PROGRESSED:
             self.updates.fire(fresh.id)  # its waiters in this process look again at once
-        if outcome is Observed.SETTLED:
+        if outcome is Observed.SETTLED_UNPRICED:
+            unpriced_anomaly(stored.record.team, fresh)
+        elif outcome is Observed.SETTLED:
             context.note_task(fresh.id)
             log.info(
                 "task settled",
@@ -110,11 +112,16 @@ class Settlement:
                     "team": stored.record.team,
                     "task_id": fresh.id,
                     "status": fresh.status,
-                    "final_credits": 0 if fresh.status == "failed" else fresh.final_credits,
+                    "final_credits": fresh.final_credits,
                 },
             )
-        if outcome in (Observed.SETTLED, Observed.PROGRESSED):
-            return stored.record.model_copy(update={"upstream": fresh})
+        if outcome is Observed.SETTLED_UNPRICED:
+            again = await self._tasks.get(stored.record.team, fresh.id)  # what it was charged
+            if again is not None:
+                return again.record
+        if outcome.settled or outcome is Observed.PROGRESSED:
+            charged = fresh.charge if outcome.settled else None
+            return stored.record.model_copy(update={"upstream": fresh, "charged": charged})
         # Ours was as far along (another reader got there first): reread the truth.
         again = await self._tasks.get(stored.record.team, fresh.id)
         return again.record if again else stored.record
@@ -168,9 +175,9 @@ class Settlement:
             await self._queue.drop(team, task_id)
             return
         fresh = await self._poll(team, task_id)
-        charge = -1
+        charge = -1  # what it held, unless Rivya says what it cost
         if fresh is not None and fresh.is_terminal:
-            charge = 0 if fresh.status == "failed" else fresh.final_credits
+            charge = charge_arg(fresh)
         charged = await self._tasks.settle_orphan(team, task_id, entry, charge=charge)
         if charged >= 0:
             log.error(
@@ -189,6 +196,19 @@ class Settlement:
                 extra={"team": team, "task_id": task_id, "reason": failure.why.value},
             )
             return None
+
+
+def unpriced_anomaly(team: str, task: RivyaTask) -> None:
+    log.error(
+        "money anomaly: Rivya reported a task ended without a valid final_credits; it stays "
+        "charged what it held",
+        extra={
+            "team": team,
+            "task_id": task.id,
+            "status": task.status,
+            "final_credits": task.final_credits,
+        },
+    )
 
 
 def _epoch(timestamp: str, fallback: float) -> float:

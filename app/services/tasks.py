@@ -34,6 +34,7 @@ from app.errors import (
     RequestInProgress,
     StoreUnavailable,
     ValidationFailed,
+    outcome_unknown,
 )
 from app.services.admission import Admission
 from app.services.files import FileService
@@ -200,12 +201,16 @@ class TaskService:
             # The first of several identical requests is still being forwarded: wait briefly,
             # so that its repeats can answer with its task rather than with a 409.
             decision = await self._wait_for_first(caller, request, decision)
-        if isinstance(decision, Admitted):
-            # A takeover resends an earlier create of this key: its answer is a replay.
-            sent = await self._forwarder.forward(decision.create, resend=decision.takeover)
-            first_poll = 0.0 if decision.takeover else sent.first_poll_in
-            return Created(sent.record, decision.rate, decision.takeover, first_poll)
-        return await self._repeat(caller, request, decision)
+        try:
+            if isinstance(decision, Admitted):
+                # A takeover resends an earlier create of this key: its answer is a replay.
+                sent = await self._forwarder.forward(decision.create, resend=decision.takeover)
+                first_poll = 0.0 if decision.takeover else sent.first_poll_in
+                return Created(sent.record, decision.rate, decision.takeover, first_poll)
+            return await self._repeat(caller, request, decision)
+        except StoreUnavailable as lost:
+            # Past the admission, a create of this key may exist at Rivya: never "nothing sent".
+            raise outcome_unknown(request.client_request_id or "") from lost
 
     async def _wait_for_first(
         self, caller: Caller, request: GenerationRequest, decision: Admitted | Repeat

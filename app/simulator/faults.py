@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.simulator.errors import default_code
 
 HangMode = Literal["before", "after"]
+# Who answers an injected error: Rivya itself (its envelope), or something in front of it (an
+# edge, a load balancer, a proxy: an HTML page, no envelope).
+ErrorSource = Literal["rivya", "edge"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,8 @@ class ErrorFault:
     status: int
     code: str
     retry_after: int | None
+    source: ErrorSource = "rivya"
+    after: bool = False  # the request was served (a task made) before the error replaced it
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,12 @@ class Faults(BaseModel):
     error_method: str | None = Field(
         default=None, description="only requests of this method (GET, POST...); None: any"
     )
+    error_source: ErrorSource = Field(
+        default="rivya", description="rivya: its envelope; edge: a proxy's bare HTML page"
+    )
+    error_after: bool = Field(
+        default=False, description="serve the request first (a task is made), then answer the error"
+    )
 
     hang_seconds: float = Field(default=0.0, ge=0)
     hang_count: int = Field(default=0, ge=0)
@@ -66,7 +77,9 @@ class Faults(BaseModel):
             return None
         self.error_count -= 1
         code = self.error_code or default_code(self.error_status)
-        return ErrorFault(self.error_status, code, self.retry_after)
+        return ErrorFault(
+            self.error_status, code, self.retry_after, self.error_source, self.error_after
+        )
 
     def take_hang(self, path: str) -> HangFault | None:
         if self.hang_count <= 0 or self.hang_paths not in path:

@@ -25,6 +25,11 @@ API_PREFIX = "/api/v1"
 CONTROL_PREFIX = "/_sim"
 # A task that breaks off into a proxy's error page: a client must not trust a 200 blindly.
 MALFORMED_BODY = b'{"id": "task_<html><head><title>502 Bad Gateway</title></head></html>'
+# What a CDN or load balancer in front of Rivya answers during an incident or a deploy.
+EDGE_PAGE = (
+    "<html><head><title>{status}</title></head><body><center><h1>{status}</h1></center>"
+    "<hr><center>upstream connect error or disconnect/reset before headers</center></body></html>"
+)
 
 
 @dataclass
@@ -82,6 +87,8 @@ class SimulatorMiddleware:
             await asyncio.sleep(faults.latency_ms / 1000)  # real time: client timeouts are real
         error = faults.take_error(path, scope["method"])
         if error is not None:
+            if error.after:  # Rivya acted; what stands in front of it lost the answer
+                await self._run_app(scope, replay, request_id)
             return _error_reply(error, request_id)
         hang = faults.take_hang(path)
         if hang is not None and hang.mode == "before":
@@ -137,6 +144,11 @@ def _under(path: str, prefix: str) -> bool:
 
 def _error_reply(error: ErrorFault, request_id: str) -> Reply:
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+    if error.source == "edge":
+        page = EDGE_PAGE.format(status=error.status).encode()
+        raw = [(b"content-type", b"text/html"), (b"server", b"edge")]
+        raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+        return Reply(error.status, raw, page)
     return Reply.of(SimError(error.code, error.status, headers=headers).response(request_id))
 
 

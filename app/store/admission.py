@@ -19,6 +19,7 @@ from app.creates import (
     Refused,
     Repeat,
     TokenLimits,
+    budget_period,
 )
 from app.periods import PeriodStamps
 from app.store.keys import KeySpace
@@ -130,6 +131,7 @@ class AdmissionStore:
                 rate=RateState(burst, _seconds(window_ms), rate_left, _seconds(full_in_ms)),
                 thresholds_crossed=_thresholds(values[5]),
                 budget=None if int(values[6]) < 0 else int(values[6]),
+                budget_period=budget_period(values[7]),
             )
         if kind == "resolve":
             reservation_id, text = values
@@ -168,6 +170,7 @@ class AdmissionStore:
                 budget_remaining=max(remaining, 0),
                 budget=budget,
                 thresholds_crossed=_thresholds(values[2]),
+                budget_period=budget_period(values[3]),
             )
         numbers = [int(v) for v in values]
         if kind == "rate":

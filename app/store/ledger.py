@@ -14,8 +14,10 @@ from app.store.redis import store_errors
 
 # Events that mean the books may not match Rivya's: a task recorded with no live reservation,
 # a create or task charged without knowing its outcome, a charge corrected later, a settled
-# reservation whose task record was gone.
-SUSPECT_EVENTS = frozenset({"unreserved", "abandon", "give_up", "correct", "reclaim", "orphan"})
+# reservation whose task record was gone, a task Rivya ended without a valid charge.
+SUSPECT_EVENTS = frozenset(
+    {"unreserved", "abandon", "give_up", "correct", "reclaim", "orphan", "unpriced"}
+)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,12 @@ class Observed(IntEnum):
     UNCHANGED = 0
     PROGRESSED = 1
     SETTLED = 2
+    # Settled at what it held: Rivya said it ended but gave no valid final_credits (an anomaly).
+    SETTLED_UNPRICED = 3
+
+    @property
+    def settled(self) -> bool:
+        return self in (Observed.SETTLED, Observed.SETTLED_UNPRICED)
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,8 @@ class Recorded:
     # It had no live reservation (a second task for one create, an admission lost with Redis's
     # data): charged as new spend, and worth an operator's look.
     unreserved: bool
+    # It had ended, with no valid final_credits from Rivya: charged what it held (an anomaly).
+    unpriced: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,7 @@ class _Row(NamedTuple):
     created_ms: str | None
     subject: str | None
     token: str | None
+    final_credits: str | None  # what the team was charged, once settled
 
 
 @dataclass(frozen=True)
@@ -115,7 +124,14 @@ def _task_record(team_id: str, row: _Row | dict[str, str]) -> TaskRecord:
         key_id=fields.get("key_id") or None,
         subject=fields.get("subject") or None,
         token_id=fields.get("token") or None,
+        charged=int(charged) if (charged := fields.get("final_credits")) else None,
     )
+
+
+def charge_arg(task: RivyaTask) -> int:
+    """Rivya's charge for the money scripts: -1 when it gave no valid one (charge what is held)."""
+    charge = task.charge
+    return -1 if charge is None else charge
 
 
 class TaskStore:
@@ -169,14 +185,16 @@ class TaskStore:
                     self._retention,
                     create.stamps.encode(),
                     int(first_poll_in * 1000),
-                    task.final_credits,
+                    charge_arg(task),
                     task.model,
                     create.subject or "",
                     create.token_id or "",
                 ],
             )
         code, anomaly = (int(v) for v in outcome)
-        return Recorded(new=code >= 0, settled=code == 2, unreserved=anomaly == 1)
+        return Recorded(
+            new=code >= 0, settled=code == 2, unreserved=anomaly == 1, unpriced=anomaly == 2
+        )
 
     async def get(self, team_id: str, task_id: str) -> StoredTask | None:
         async with store_errors():
@@ -275,7 +293,7 @@ class TaskStore:
                     k.ledger(team),
                     k.token_credits(team, stored.record.token_id or "-"),
                 ],
-                args=[fresh.id, fresh.status, fresh.model_dump_json(), fresh.final_credits],
+                args=[fresh.id, fresh.status, fresh.model_dump_json(), charge_arg(fresh)],
             )
         return Observed(int(outcome))
 

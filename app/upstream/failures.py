@@ -33,17 +33,23 @@ class Why(Enum):
     TIMEOUT = "timeout"  # sent, no answer in time
     CONNECTION_LOST = "connection_lost"  # sent, then the connection broke
     UNREADABLE = "unreadable"  # an answer we could not read
-    SLOW_DOWN = "slow_down"  # 429: Rivya refused for now
-    UNAVAILABLE = "unavailable"  # 503 / public_api_disabled: Rivya refused for now
-    SERVER_ERROR = "server_error"  # another 5xx: Rivya may have acted first
-    NO_CREDITS = "no_credits"  # the org's account is empty
-    AUTH = "auth"  # Rivya refused the org key
-    NOT_FOUND = "not_found"
+    # An error answer that is not one of Rivya's own verdicts (no envelope, an edge's HTML, an
+    # unknown code, a code at a status Rivya never gives it): something between us and Rivya,
+    # or Rivya failing after it acted. Rivya may have acted.
+    NOT_A_VERDICT = "not_a_verdict"
+    # Rivya's own verdicts (its envelope, a documented code at its documented status):
+    SLOW_DOWN = "slow_down"  # 429 rate_limited: refused for now
+    UNAVAILABLE = "unavailable"  # 503 public_api_disabled: refused for now
+    NO_CREDITS = "no_credits"  # insufficient_credits: the org's account is empty
+    AUTH = "auth"  # 401 api_key_*, 403 api_scope_denied: Rivya refused the org key
+    NOT_FOUND = "not_found"  # 404 not_found
     INVALID = "invalid"  # 400 validation_failed
+    KEY_CONFLICT = "key_conflict"  # 409 on the Idempotency-Key: something is held under it
+    REFUSED = "refused"  # 400 webhook_url_rejected
+    # A body refused by status alone (Rivya documents no code for these; an edge refuses a body
+    # before forwarding it): only uploads meet them, and only a file's fate hangs on them.
     TOO_LARGE = "too_large"  # 413
     UNSUPPORTED = "unsupported"  # 415
-    KEY_CONFLICT = "key_conflict"  # 409 on the Idempotency-Key: something is held under it
-    REFUSED = "refused"  # any other 4xx
 
 
 # Failures that say Rivya itself is struggling (they count towards opening the circuit). Not a
@@ -52,42 +58,40 @@ _RIVYA_DOWN = frozenset(
     {Why.UNREACHABLE, Why.TIMEOUT, Why.CONNECTION_LOST, Why.UNREADABLE, Why.UNAVAILABLE}
 )
 _RETRYABLE = frozenset(
-    {
-        Why.UNREACHABLE,
-        Why.TIMEOUT,
-        Why.CONNECTION_LOST,
-        Why.SLOW_DOWN,
-        Why.UNAVAILABLE,
-        Why.SERVER_ERROR,
-    }
+    {Why.UNREACHABLE, Why.TIMEOUT, Why.CONNECTION_LOST, Why.SLOW_DOWN, Why.UNAVAILABLE}
 )
+# Statuses of an answer that is not Rivya's verdict worth another attempt with the same
+# Idempotency-Key (a proxy's "bad gateway", "unavailable", "gateway timeout", a CDN's 429).
+_RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+_HONOURS_RETRY_AFTER = frozenset({Why.SLOW_DOWN, Why.UNAVAILABLE, Why.NOT_A_VERDICT})
 
 
-# Rivya's documented error codes (rivya-api.md, docs/rivya-api.md in this repo).
-RIVYA_ERROR_CODES = frozenset(
-    {
-        "public_api_disabled",
-        "api_key_missing",
-        "api_key_invalid",
-        "api_key_revoked",
-        "api_key_expired",
-        "api_scope_denied",
-        "rate_limited",
-        "validation_failed",
-        "not_found",
-        "webhook_url_rejected",
-        "idempotency_conflict",
-        "insufficient_credits",
-        "generation_failed",
-    }
-)
+# Rivya's documented error codes, the status it documents for each (docs/rivya-api.md; None:
+# undocumented, any 4xx) and what the code says. Only an answer in Rivya's envelope whose code
+# is here, at its status, is Rivya's own word; everything else is ``NOT_A_VERDICT``.
+VERDICTS: dict[str, tuple[int | None, Why]] = {
+    "public_api_disabled": (503, Why.UNAVAILABLE),
+    "api_key_missing": (401, Why.AUTH),
+    "api_key_invalid": (401, Why.AUTH),
+    "api_key_revoked": (401, Why.AUTH),
+    "api_key_expired": (401, Why.AUTH),
+    "api_scope_denied": (403, Why.AUTH),
+    "rate_limited": (429, Why.SLOW_DOWN),
+    "validation_failed": (400, Why.INVALID),
+    "not_found": (404, Why.NOT_FOUND),
+    "webhook_url_rejected": (400, Why.REFUSED),
+    "idempotency_conflict": (409, Why.KEY_CONFLICT),
+    "insufficient_credits": (None, Why.NO_CREDITS),
+}
+RIVYA_ERROR_CODES = frozenset({*VERDICTS, "generation_failed"})
 
 
 @dataclass(eq=False)
 class UpstreamFailure(Exception):
     why: Why
     # True when Rivya may have acted although we cannot tell (a timeout after the request was
-    # sent, a dropped connection, an unreadable 2xx, a 5xx): never refund on such a failure.
+    # sent, a dropped connection, an unreadable 2xx, an answer not in Rivya's own words): never
+    # refund on such a failure.
     may_have_acted: bool
     status: int | None = None
     code: str = ""
@@ -109,20 +113,23 @@ class UpstreamFailure(Exception):
 
     @property
     def says_rivya_is_down(self) -> bool:
-        return self.why in _RIVYA_DOWN or self.why is Why.SERVER_ERROR
+        if self.why is Why.NOT_A_VERDICT:
+            return (self.status or 0) >= 500  # a proxy's 5xx: Rivya is not answering behind it
+        return self.why in _RIVYA_DOWN
 
     @property
     def retryable(self) -> bool:
-        if self.why is Why.SERVER_ERROR:
-            return self.status in (502, 503, 504)
+        if self.why is Why.NOT_A_VERDICT:
+            return self.status in _RETRYABLE_STATUSES
         return self.why in _RETRYABLE
 
     def after(self, earlier_maybe_sent: bool) -> UpstreamFailure:
-        """This failure as the outcome of a whole call whose earlier attempts may have reached
-        Rivya: once one may have, the call's outcome stays unknown, whatever later ones say;
-        except a judgement of the request itself (400, 404), which the same bytes got every
-        time: no attempt of them can have made a task."""
-        if self.may_have_acted or not earlier_maybe_sent or self.is_about_the_request:
+        """This failure as the outcome of a whole call whose earlier attempts (or an earlier
+        call: a resend) may have reached Rivya: once one may have, the outcome stays unknown,
+        whatever later ones say. Not even Rivya's own 400 or 404 proves otherwise: its answer to
+        a repeat may differ from its answer to the first (a reference file gone meanwhile, an
+        idempotency record expired), and the first may have made the task."""
+        if self.may_have_acted or not earlier_maybe_sent:
             return self
         return replace(self, may_have_acted=True)
 
@@ -185,11 +192,19 @@ class UpstreamFailure(Exception):
             return UpstreamError(
                 "Rivya reports a conflict on this create's key.", upstream_request_id=upstream_id
             )
-        if why is Why.SERVER_ERROR and self.status == 504:
+        if why is Why.NOT_A_VERDICT and self.status == 504:
             return UpstreamTimeout(upstream_request_id=upstream_id)
-        code = f" ({self.code})" if self.code else ""
+        if why is Why.NOT_A_VERDICT:
+            said = f"Rivya's error {self.code!r}" if self.code else "no error of Rivya's"
+            kind = UpstreamUnavailable if self.status in (429, 503) else UpstreamError
+            return kind(
+                f"The upstream answered HTTP {self.status} with {said} (from Rivya or something "
+                "in front of it).",
+                headers=retry,
+                upstream_request_id=upstream_id,
+            )
         return UpstreamError(
-            f"Rivya answered HTTP {self.status}{code}.", upstream_request_id=upstream_id
+            f"Rivya refused the request ({self.code}).", upstream_request_id=upstream_id
         )
 
     @property
@@ -208,7 +223,10 @@ def classify(
     upstream_request_id: str | None = None,
     details: list[FieldError] | None = None,
 ) -> UpstreamFailure:
-    """One Rivya error answer as a failure."""
+    """One error answer as a failure. ``code`` is the code of Rivya's envelope, "" when the
+    answer had none. Only Rivya's envelope with a documented code at its documented status is
+    a verdict; a status alone says nothing about what Rivya did (an edge, a load balancer or a
+    proxy answers bare 404s and 503s after forwarding the request)."""
 
     def failure(why: Why, may_have_acted: bool = False) -> UpstreamFailure:
         return UpstreamFailure(
@@ -217,33 +235,20 @@ def classify(
             status=status,
             code=code,
             message=message,
-            retry_after=retry_after if why in (Why.SLOW_DOWN, Why.UNAVAILABLE) else None,
+            retry_after=retry_after if why in _HONOURS_RETRY_AFTER else None,
             upstream_request_id=upstream_request_id,
             details=list(details or []),
         )
 
-    if code == "insufficient_credits":
-        return failure(Why.NO_CREDITS)
-    if status == 401 or code.startswith("api_key_") or code == "api_scope_denied":
-        return failure(Why.AUTH)
-    if status == 404:
-        return failure(Why.NOT_FOUND)
+    verdict = VERDICTS.get(code)
+    if verdict is not None:
+        documented, why = verdict
+        if status == documented or (documented is None and 400 <= status < 500):
+            # Rivya holds something under the key of an idempotency conflict: whatever it is, we
+            # cannot call the create failed.
+            return failure(why, may_have_acted=why is Why.KEY_CONFLICT)
     if status == 413:
         return failure(Why.TOO_LARGE)
     if status == 415:
         return failure(Why.UNSUPPORTED)
-    if status == 400 and code == "validation_failed":
-        return failure(Why.INVALID)
-    if status == 429:
-        return failure(Why.SLOW_DOWN)
-    if status == 503 or code == "public_api_disabled":
-        return failure(Why.UNAVAILABLE)
-    if code == "idempotency_conflict":
-        # Rivya holds something else under this upstream key: whatever it is, we cannot call
-        # the create failed.
-        return failure(Why.KEY_CONFLICT, may_have_acted=True)
-    if status >= 500:
-        # A 5xx may have come after Rivya acted (a gateway timeout in front of it, a crash after
-        # the insert): the outcome of a create is unknown, not failed.
-        return failure(Why.SERVER_ERROR, may_have_acted=True)
-    return failure(Why.REFUSED)
+    return failure(Why.NOT_A_VERDICT, may_have_acted=True)

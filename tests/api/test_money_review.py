@@ -59,9 +59,12 @@ async def test_a_refused_create_is_released_after_a_long_outage_never_resent(
         assert len(gw.sim.tasks) == 1
 
 
-async def test_a_resend_refused_as_invalid_is_released_not_charged(
+async def test_a_resend_refused_as_invalid_stays_unknown_until_rivya_tells(
     redis_url: str, sim_app: FastAPI, clock: FakeClock
 ) -> None:
+    """Rivya's 400 to a resend proves nothing about the first send (its answer to a repeat may
+    differ: a reference gone, its idempotency record expired): the credits stay held and the
+    claim unknown, never released, until a resend learns the truth."""
     upstream = Upstream(sim_app)
 
     async def invalid(_: httpx.Request) -> httpx.Response:
@@ -76,10 +79,15 @@ async def test_a_resend_refused_as_invalid_is_released_not_charged(
         lost = await create(gw, key, client_request_id="c1")
         assert lost.status_code == 504
         clock.advance(1)
-        await gw.app.state.services.settler.run_once()  # the resend hears 400 for the same bytes
-        replay = await create(gw, key, client_request_id="c1")
-        assert (replay.status_code, replay.json()["error"]["code"]) == (400, "validation_failed")
-        await assert_books_close(gw, "alpha")  # nothing charged: Rivya made nothing
+        await gw.app.state.services.settler.run_once()  # the resend hears 400
+        spend = await total_spend(gw, "alpha")
+        assert (spend.reserved, spend.in_flight) == (8, 1)  # kept: not Rivya's last word
+        clock.advance(10)  # past the resend's lease
+        replay = await create(gw, key, client_request_id="c1")  # resends: Rivya makes it now
+        assert replay.status_code == 202, replay.text
+        assert upstream.creates == 3
+        await settle_all(gw, clock)
+        await assert_books_close(gw, "alpha")
 
 
 async def test_a_task_made_before_a_long_outage_is_recorded_when_redis_is_back(

@@ -36,7 +36,7 @@ async def test_settling_moves_reserved_to_spent_and_a_failure_refunds(stores: St
     assert isinstance(await stores.admit(), Refused)
 
     settled = await stores.tasks.observe(ok, rivya_task(ok.record.id, "succeeded", final=8))
-    failed = await stores.tasks.observe(bad, rivya_task(bad.record.id, "failed", final=8))
+    failed = await stores.tasks.observe(bad, rivya_task(bad.record.id, "failed", final=0))
     assert settled is failed is Observed.SETTLED
     spend = await stores.spent()
     assert (spend.spent, spend.reserved, spend.in_flight) == (8, 0, 0)

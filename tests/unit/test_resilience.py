@@ -100,6 +100,53 @@ def test_an_earlier_attempt_that_may_have_acted_keeps_the_call_unknown() -> None
     assert not refused.may_have_acted
     assert refused.after(earlier_maybe_sent=True).may_have_acted
     assert not refused.after(earlier_maybe_sent=False).may_have_acted
+    # Not even Rivya's judgement of the request: a repeat's answer may differ from the first's.
+    for about_the_request in (classify(400, "validation_failed"), classify(404, "not_found")):
+        assert about_the_request.after(earlier_maybe_sent=True).may_have_acted
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "why"),
+    [
+        (503, "public_api_disabled", Why.UNAVAILABLE),
+        (429, "rate_limited", Why.SLOW_DOWN),
+        (404, "not_found", Why.NOT_FOUND),
+        (400, "validation_failed", Why.INVALID),
+        (401, "api_key_revoked", Why.AUTH),
+        (403, "api_scope_denied", Why.AUTH),
+        (402, "insufficient_credits", Why.NO_CREDITS),  # its status is undocumented: any 4xx
+        (400, "insufficient_credits", Why.NO_CREDITS),
+    ],
+)
+def test_only_rivyas_envelope_with_a_documented_code_at_its_status_is_a_verdict(
+    status: int, code: str, why: Why
+) -> None:
+    verdict = classify(status, code)
+    assert (verdict.why, verdict.may_have_acted) == (why, False)
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (404, ""),  # an edge's HTML 404 (no envelope)
+        (503, ""),  # a load balancer's bare 503
+        (502, ""),
+        (429, ""),  # a CDN's rate limit, not Rivya's
+        (400, ""),
+        (500, "internal_error"),  # Rivya failing after it may have acted
+        (400, "no_such_code"),  # an unknown code
+        (503, "rate_limited"),  # a documented code at a status Rivya never gives it
+        (404, "public_api_disabled"),
+        (503, "insufficient_credits"),  # a 5xx is never "the account is empty"
+    ],
+)
+def test_anything_else_is_an_unknown_outcome(status: int, code: str) -> None:
+    failure = classify(status, code, retry_after="3")
+    assert (failure.why, failure.may_have_acted) == (Why.NOT_A_VERDICT, True)
+    error = failure.contract_error(handle="h-1")
+    assert error.extra["client_request_id"] == "h-1"
+    assert failure.retryable is (status in (429, 502, 503, 504))
+    assert failure.says_rivya_is_down is (status >= 500)
 
 
 @pytest.mark.parametrize(

@@ -36,8 +36,9 @@ local function books(day, week, month, total, token, token_hash)
 end
 
 -- spend: the four period hashes (day, week, month, total), in that order, and the token's.
--- event:  reserve, release, settle, adjust, reclaim, abandon, give_up, correct, orphan or
---         unreserved (a task recorded with no live reservation: an anomaly).
+-- event:  reserve, release, settle, adjust, reclaim, abandon, give_up, correct, orphan,
+--         unreserved (a task recorded with no live reservation: an anomaly) or unpriced (a task
+--         Rivya ended without a valid final_credits, charged what it held: an anomaly).
 -- ref:    the reservation or task id the money belongs to; task: the task id, "" if none yet.
 -- reserved, spent: the changes, in credits.
 -- The total hash also keeps monotonic sums per model for Prometheus counters. Each move's net

@@ -37,8 +37,10 @@
 -- ARGV[18]   the token's issued-at time, ms      ARGV[19]  the subject's creates per minute (0: none)
 -- ARGV[20]   the token's credit cap (-1: none)   ARGV[21]  the token id ("" for a team key)
 -- Returns    {"ok", budget_remaining (-1: no budget), rate_remaining, rate_full_in_ms, burst,
---             window_ms, thresholds crossed now ("80,100" or ""), budget (-1: none)}
---            {"budget", remaining, budget, thresholds crossed now}
+--             window_ms, thresholds crossed now ("80,100" or ""), budget (-1: none), period}
+--            {"budget", remaining, budget, thresholds crossed now, period}
+--            (period: the budget period this script enforced, "day", "week", "month" or
+--            "total": what an answer says is what was decided, never a replica's cached team)
 --            {"rate", retry_after_ms, burst, window_ms}
 --            {"in_flight", in_flight, max_in_flight, rate_remaining, rate_full_in_ms, burst,
 --             window_ms} | {"no_team"}
@@ -148,14 +150,16 @@ if cap >= 0 then
 end
 
 local used = 0
-local budget_hash = KEYS[({day = 4, week = 5, month = 6, total = 7})[policy[2]] or 6]
+local period = ({day = 'day', week = 'week', month = 'month', total = 'total'})[policy[2]]
+  or 'month'
+local budget_hash = KEYS[({day = 4, week = 5, month = 6, total = 7})[period]]
 if budget then
   local spend = redis.call('HMGET', budget_hash, 'spent', 'reserved')
   used = (tonumber(spend[1]) or 0) + (tonumber(spend[2]) or 0)
   if used + credits > budget then
     refused('budget')
     -- Refused for budget: as far as this create goes, the budget is used up.
-    return {'budget', budget - used, budget, crossings(budget_hash, budget, budget)}
+    return {'budget', budget - used, budget, crossings(budget_hash, budget, budget), period}
   end
 end
 
@@ -215,7 +219,7 @@ if budget then
       marks[#marks + 1] = 'alerted:' .. budget .. ':' .. threshold
     end
     new_create.alert_marks = marks
-    new_create.alert_period = policy[2] or 'month'
+    new_create.alert_period = period
   end
 end
 new_create.created_ms = now_ms
@@ -230,4 +234,5 @@ if ARGV[6] ~= '' then
   redis.call('PEXPIRE', KEYS[8], lifetime + 60000)
 end
 return {'ok', remaining, math.floor((window - (new_tat - now)) / interval),
-  math.ceil((new_tat - now) / 1000), burst, math.floor(window / 1000), crossed, budget or -1}
+  math.ceil((new_tat - now) / 1000), burst, math.floor(window / 1000), crossed, budget or -1,
+  period}

@@ -1,6 +1,9 @@
 -- Record Rivya's latest view of a task, only ever forward; when that view is terminal, settle
--- the reservation to final_credits in the same step (a failed task costs 0) and free the
+-- the reservation to Rivya's final_credits in the same step (a failed task's is 0) and free the
 -- in-flight slot. A terminal task is never written again, so settling twice is a no-op.
+-- A charge is never silently zero: a terminal task whose final_credits Rivya did not give
+-- validly (absent, null, negative: ARGV[4] = -1) stays charged what it held, as an anomaly (the
+-- ledger's "unpriced" event, a suspect for the reconciliation).
 -- KEYS[1]    task hash
 -- KEYS[2]    reservations hash
 -- KEYS[3..6] spend hashes of the task's day, week, month and total (from its stamps)
@@ -8,9 +11,9 @@
 -- KEYS[8]    the team's ledger (_money.lua)
 -- KEYS[9]   the token's own credits hash (used when the reservation names a token)
 -- ARGV[1]    task id     ARGV[2]  status     ARGV[3]  Rivya's task JSON
--- ARGV[4]    final_credits
--- Returns    2 settled now, 1 progress recorded, 0 nothing newer (or already settled),
---            -1 no such task
+-- ARGV[4]    final_credits, -1 when Rivya gave no valid figure
+-- Returns    2 settled now, 3 settled now at what it held (unpriced), 1 progress recorded,
+--            0 nothing newer (or already settled), -1 no such task
 local rank = {queued = 0, processing = 1, succeeded = 2, failed = 2}
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then
@@ -30,17 +33,19 @@ local entry = redis.call('HGET', KEYS[2], ARGV[1])
 local reserved = entry and reservation_of(entry).credits or 0
 -- Tasks recorded before the model was kept with them: Rivya's own view names it.
 local model = redis.call('HGET', KEYS[1], 'model') or cjson.decode(ARGV[3]).model or 'unknown'
-local final = tonumber(ARGV[4])
-if ARGV[2] == 'failed' then final = 0 end
 redis.call('HDEL', KEYS[2], ARGV[1])
 -- A task given up on was charged what it held; its real end corrects that charge.
 local given_up = tonumber(redis.call('HGET', KEYS[1], 'given_up') or '')
+local final, event = tonumber(ARGV[4]), given_up and 'correct' or 'settle'
+if final < 0 then
+  final, event = given_up or reserved, 'unpriced'
+end
 local spend = books(KEYS[3], KEYS[4], KEYS[5], KEYS[6],
   redis.call('HGET', KEYS[1], 'token') or '', KEYS[9])
 if given_up then
-  move(spend, KEYS[8], 'correct', ARGV[1], ARGV[1], model, 0, final - given_up)
+  move(spend, KEYS[8], event, ARGV[1], ARGV[1], model, 0, final - given_up)
 else
-  move(spend, KEYS[8], 'settle', ARGV[1], ARGV[1], model, -reserved, final)
+  move(spend, KEYS[8], event, ARGV[1], ARGV[1], model, -reserved, final)
 end
 for _, key in ipairs(spend) do
   if given_up then redis.call('HINCRBY', key, 'tasks_abandoned', -1) end
@@ -48,4 +53,5 @@ for _, key in ipairs(spend) do
 end
 redis.call('HSET', KEYS[1], 'final_credits', final)
 redis.call('ZREM', KEYS[7], ARGV[1])
+if event == 'unpriced' then return 3 end
 return 2

@@ -25,12 +25,14 @@
 -- ARGV[9]    task retention, seconds
 -- ARGV[10]   period stamps "day|week|month"
 -- ARGV[11]   delay until the first poll, ms
--- ARGV[12]   final_credits (used when the status is terminal)
+-- ARGV[12]   final_credits (used when the status is terminal); -1 when Rivya gave no valid
+--            figure: the task is then charged what it holds, as an anomaly ("unpriced")
 -- ARGV[13]   the task's model
 -- ARGV[14]   the browser token's subject ("" for a team key): only it (and the team's keys)
 --            may see the task        ARGV[15]  the token id whose cap it counts against ("")
 -- Returns    {outcome, anomaly}: outcome 1 recorded, 2 recorded and settled, -1 recorded
---            already; anomaly 1 when the task had no live reservation
+--            already; anomaly 1 when the task had no live reservation, 2 when it ended with no
+--            valid final_credits (charged what it holds)
 local now_ms = math.floor(clock_us(ARGV[8]) / 1000)
 redis.call('HDEL', KEYS[10], ARGV[1])
 local claim = ARGV[6] ~= '' and redis.call('HMGET', KEYS[9], 'res', 'state')
@@ -77,12 +79,15 @@ end
 redis.call('HDEL', KEYS[2], ARGV[1])
 local actual = tonumber(ARGV[5])
 local terminal = ARGV[3] == 'succeeded' or ARGV[3] == 'failed'
-local final = 0
-if ARGV[3] == 'succeeded' then final = tonumber(ARGV[12]) end
+local final = tonumber(ARGV[12])
+if terminal and final < 0 then
+  final = actual
+  if anomaly == 0 then anomaly = 2 end
+end
 -- An unreserved task is an anomaly whatever it does to the money: it is always in the ledger.
 if terminal then
-  move(spend, KEYS[12], anomaly == 1 and 'unreserved' or 'settle', ARGV[2], ARGV[2], ARGV[13],
-    -held, final)
+  local event = ({[0] = 'settle', [1] = 'unreserved', [2] = 'unpriced'})[anomaly]
+  move(spend, KEYS[12], event, ARGV[2], ARGV[2], ARGV[13], -held, final)
 elseif actual ~= held or anomaly == 1 then
   move(spend, KEYS[12], anomaly == 1 and 'unreserved' or 'adjust', ARGV[2], ARGV[2], ARGV[13],
     actual - held, 0)
