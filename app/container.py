@@ -38,7 +38,9 @@ from app.store.channel import ScriptChannel
 from app.store.files import FileStore
 from app.store.keys import KeySpace
 from app.store.ledger import LedgerStore
+from app.store.outbox import Outbox
 from app.store.reconciliation import BaselineStore
+from app.store.schedule import DueTeams
 from app.store.scripts import Scripts
 from app.store.settlement import SettleQueue
 from app.store.spend import SpendStore
@@ -109,7 +111,14 @@ def build_admin(
         ApiKeyStore(redis, keys),
         SpendStore(redis, keys),
         LedgerStore(redis, keys),
-        TaskStore(redis, keys, scripts, clock, retention_seconds=task_retention(settings)),
+        TaskStore(
+            redis,
+            keys,
+            scripts,
+            clock,
+            DueTeams(redis, keys, scripts, clock),
+            retention_seconds=task_retention(settings),
+        ),
         catalog,
         clock,
         org_balance=org_balance,
@@ -166,7 +175,17 @@ def build_services(
     scripts = scripts_for(settings, redis, channel)
     team_store = TeamStore(redis, keys, scripts)
     key_store = ApiKeyStore(redis, keys)
-    task_store = TaskStore(redis, keys, scripts, clock, retention_seconds=task_retention(settings))
+    due = DueTeams(redis, keys, scripts, clock)
+    alert_thresholds = tuple(settings.budget_alert_thresholds)
+    task_store = TaskStore(
+        redis,
+        keys,
+        scripts,
+        clock,
+        due,
+        retention_seconds=task_retention(settings),
+        alert_thresholds=alert_thresholds,
+    )
     schedule = poll_schedule(settings)
     queue = SettleQueue(redis, keys, scripts, clock)
     settlement = Settlement(
@@ -188,17 +207,18 @@ def build_services(
         keys,
         scripts,
         clock,
+        due,
         claim_ttl_ms=settings.idempotency_ttl_seconds * 1000,
         lease_ms=int(settings.create_lease_seconds * 1000),
         resend_window_ms=int(settings.rivya_idempotency_window_seconds * 1000),
-        alert_thresholds=tuple(settings.budget_alert_thresholds),
+        first_look_ms=int(settings.settler_first_poll_min_seconds * 1000),
+        alert_thresholds=alert_thresholds,
     )
     admission = Admission(
         admission_store,
         clock,
         aftercare,
         metrics,
-        BudgetAlerts(aftercare, clock, _webhook(settings, alert_client)),
         in_flight_retry_seconds=max(1, round(settings.settler_first_poll_max_seconds)),
         cancel_wait_seconds=settings.admission_cancel_wait_seconds,
     )
@@ -275,10 +295,20 @@ def build_services(
         ),
         files=files,
         usage=usage,
-        settler=Settler(settlement, resolver, tick_seconds=settings.settler_tick_seconds),
+        settler=Settler(
+            settlement,
+            resolver,
+            BudgetAlerts(Outbox(redis, keys), clock, _webhook(settings, alert_client)),
+            due,
+            # A team's claim outlasts its longest work: a poll or a resend, every attempt.
+            claim_seconds=max(settings.settler_lease_seconds, settings.create_lease_seconds),
+            tick_seconds=settings.settler_tick_seconds,
+            teams_at_once=settings.settler_teams_at_once,
+            sweep_seconds=settings.settler_sweep_seconds,
+        ),
         aftercare=aftercare,
         metrics=metrics,
-        observed=Observed(usage, queue, upstream.breaker, clock, spend, reconciliation),
+        observed=Observed(usage, queue, due, upstream.breaker, clock, spend, reconciliation),
         reports=admin.reports,
         reconciliation=reconciliation,
         reads=ReadLimiter(

@@ -132,10 +132,7 @@ class Admitted:
     # A takeover: this request took over an earlier create of the same key whose outcome was
     # lost, and must resend it (it may already exist at Rivya).
     takeover: bool = False
-    # Budget alert thresholds (percent) this admission was the first to reach this period,
-    # and the budget it was admitted under (None: none).
-    thresholds_crossed: tuple[int, ...] = ()
-    budget: int | None = None
+    budget: int | None = None  # the budget it was admitted under (None: none)
     budget_period: BudgetPeriod = "month"  # the period the script enforced (in Redis)
 
     @property
@@ -156,7 +153,6 @@ class Refused:
     rate: RateState | None = None
     in_flight: int = 0
     max_in_flight: int = 0
-    thresholds_crossed: tuple[int, ...] = ()
     budget_period: BudgetPeriod = "month"  # budget: the period the script enforced
 
 

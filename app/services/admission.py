@@ -38,7 +38,6 @@ from app.errors import (
 from app.metrics import Metrics
 from app.periods import period_bounds, stamps_at
 from app.services.aftercare import Aftercare
-from app.services.alerts import BudgetAlerts, Crossing
 from app.services.generations import GenerationRequest
 from app.store.admission import AdmissionStore
 
@@ -68,13 +67,12 @@ class Admission:
         clock: Clock,
         aftercare: Aftercare,
         metrics: Metrics,
-        alerts: BudgetAlerts,
         *,
         in_flight_retry_seconds: int,
         cancel_wait_seconds: float,
     ) -> None:
         self._store, self._clock, self._aftercare = store, clock, aftercare
-        self._metrics, self._alerts = metrics, alerts
+        self._metrics = metrics
         self._in_flight_retry = in_flight_retry_seconds
         self._cancel_wait = cancel_wait_seconds
 
@@ -127,31 +125,10 @@ class Admission:
             raise await self._cancel(create, sent_at) from lost
         if isinstance(decision, Refused):
             self._metrics.refusals.labels(REFUSAL_CODES[decision.reason], team.id).inc()
-            self._report_crossings(team, create, decision)
             raise self._refusal(decision, team, create.credits, now)
-        if isinstance(decision, Admitted):
-            if not decision.takeover:
-                context.note_credits(create.credits)
-            self._report_crossings(team, create, decision)
+        if isinstance(decision, Admitted) and not decision.takeover:
+            context.note_credits(create.credits)
         return decision
-
-    def _report_crossings(
-        self, team: Team, create: PendingCreate, decision: Admitted | Refused
-    ) -> None:
-        budget, remaining = decision.budget, decision.budget_remaining
-        for threshold in decision.thresholds_crossed:
-            assert budget is not None
-            self._alerts.crossed(
-                Crossing(
-                    team=team,
-                    budget_period=decision.budget_period,
-                    period_id=create.stamps.stamp(decision.budget_period),
-                    threshold_percent=threshold,
-                    budget_credits=budget,
-                    used_credits=budget - (remaining or 0),
-                    refused=isinstance(decision, Refused),
-                )
-            )
 
     async def _cancel(self, create: PendingCreate, sent_at: float) -> StoreUnavailable:
         """The admission's answer was lost, so this request never sends the create; but Redis

@@ -1,12 +1,19 @@
-"""Budget alerts: a team crossing a threshold of its budget (``BUDGET_ALERT_THRESHOLDS``) is
-reported once per crossing: a log event and, with ``ALERT_WEBHOOK_URL``, one signed POST.
+"""Budget alerts, delivered from the teams' outboxes at least once.
 
-Exactly-once across replicas is decided in ``admit.lua``: the admission that first reaches a
-threshold marks it (per budget and period) in the same step that reserves, and only that
-replica reports it. Delivery then retries with backoff (``ALERT_WEBHOOK_ATTEMPTS``); every
-attempt carries the same event id, so a receiver that saw an attempt time out on its side can
-drop the repeat. A replica that dies between the mark and the POST loses that alert; the log
-and the budget metrics still show the crossing.
+The script that moves a team's money writes the alert to the team's outbox in the same atomic
+step (``store/lua/_alerts.lua``), once per budget and period:
+
+- ``budget.threshold_crossed``: the credits the team holds and has spent in its budget's period
+  reached a threshold (``BUDGET_ALERT_THRESHOLDS``), counted only where money really moved (a
+  task attached to its reservation, a create charged as spent): an admission undone or refused
+  crosses nothing;
+- ``budget.create_refused``: the period's first create refused for the budget.
+
+The settler that works the team delivers its events (``deliver_due``): each is logged, and with
+``ALERT_WEBHOOK_URL`` POSTed, signed, retried with backoff up to ``ALERT_WEBHOOK_ATTEMPTS``
+attempts, the same event id on every one, so a receiver that saw an attempt time out on its
+side can drop the repeat. An event leaves the outbox only once delivered or given up: a replica
+that dies mid-delivery loses nothing.
 
 Signature: ``X-Gateway-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`` with
 ``ALERT_WEBHOOK_SECRET``; receivers recompute it and reject stale ``t``.
@@ -24,39 +31,12 @@ from typing import Any
 import httpx
 
 from app.clock import Clock, iso_timestamp
-from app.domain import BudgetPeriod, Team
-from app.services.aftercare import Aftercare
+from app.store.outbox import Outbox, OutboxEntry
 
 log = logging.getLogger("app.alerts")
 
 RETRY_PAUSES = (1.0, 4.0, 15.0, 60.0, 120.0)  # seconds before attempts 2, 3, …
-DELIVERY_SECONDS = 600.0  # an undelivered alert is dropped after this (aftercare bound)
-
-
-@dataclass(frozen=True)
-class Crossing:
-    team: Team
-    budget_period: BudgetPeriod  # as the admission script enforced it, not a cached team's
-    period_id: str
-    threshold_percent: int
-    budget_credits: int
-    used_credits: int  # spent + reserved, with this create (or, refused, without it)
-    refused: bool  # a create was refused for budget: as far as it goes, the budget is used up
-
-    def event(self, now: float) -> dict[str, Any]:
-        return {
-            "id": f"budget:{self.team.space}:{self.period_id}:{self.budget_credits}:"
-            f"{self.threshold_percent}",
-            "type": "budget.threshold_crossed",
-            "created_at": iso_timestamp(now),
-            "team": self.team.id,
-            "budget_period": self.budget_period,
-            "period_id": self.period_id,
-            "threshold_percent": self.threshold_percent,
-            "budget_credits": self.budget_credits,
-            "used_credits": self.used_credits,
-            "refused": self.refused,
-        }
+EVENTS_PER_PASS = 50  # a team's events delivered per settler pass (the rest on the next)
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -72,54 +52,83 @@ class Webhook:
     attempts: int
 
 
+def alert_event(space: str, entry: OutboxEntry) -> dict[str, Any]:
+    """The event an outbox entry stands for; its id is the same however often it is sent."""
+    f = entry.fields
+    refused = f.get("kind") == "refused"
+    mark = "refused" if refused else f.get("threshold", "")
+    event: dict[str, Any] = {
+        "id": f"budget:{space}:{f.get('period_id')}:{f.get('budget')}:{mark}",
+        "type": "budget.create_refused" if refused else "budget.threshold_crossed",
+        "created_at": iso_timestamp(entry.written_ms / 1000),
+        "team": space.partition("@")[0],
+        "budget_period": f.get("period"),
+        "period_id": f.get("period_id"),
+        "budget_credits": int(f.get("budget", 0)),
+        "used_credits": int(f.get("used", 0)),
+        "refused": refused,
+    }
+    if refused:
+        event["needed_credits"] = int(f.get("needed", 0))
+    else:
+        event["threshold_percent"] = int(f.get("threshold", 0))
+    return event
+
+
 class BudgetAlerts:
-    def __init__(self, aftercare: Aftercare, clock: Clock, webhook: Webhook | None) -> None:
-        self._aftercare, self._clock, self._webhook = aftercare, clock, webhook
+    def __init__(self, outbox: Outbox, clock: Clock, webhook: Webhook | None) -> None:
+        self._outbox, self._clock, self._webhook = outbox, clock, webhook
 
-    def crossed(self, crossing: Crossing) -> None:
-        event = crossing.event(self._clock.now())
-        log.warning("budget threshold crossed", extra={"alert": event})
-        if (webhook := self._webhook) is not None:
-            self._aftercare.start(
-                "deliver a budget alert",
-                lambda: self._deliver(webhook, event),
-                within_seconds=DELIVERY_SECONDS,
-            )
-
-    async def _deliver(self, webhook: Webhook, event: dict[str, Any]) -> bool:
-        body = json.dumps(event, separators=(",", ":")).encode()
-        for attempt in range(webhook.attempts):
-            if attempt:
-                await self._clock.sleep(RETRY_PAUSES[min(attempt - 1, len(RETRY_PAUSES) - 1)])
-            headers = {
-                "Content-Type": "application/json",
-                "User-Agent": "rivya-gateway-alerts",
-                "X-Gateway-Event-Id": event["id"],
-                "X-Gateway-Signature": sign(webhook.secret, int(self._clock.now()), body),
-            }
-            try:
-                answer = await webhook.client.post(webhook.url, content=body, headers=headers)
-            except httpx.HTTPError as exc:
-                log.warning(
-                    "budget alert not delivered",
-                    extra={
-                        "alert_id": event["id"],
-                        "attempt": attempt + 1,
-                        "error": type(exc).__name__,
-                    },
-                )
+    async def deliver_due(self, space: str) -> int:
+        """Deliver the team's events that are due; returns how many were tried."""
+        now_ms = int(self._clock.now() * 1000)
+        tried = 0
+        for entry in await self._outbox.entries(space, limit=EVENTS_PER_PASS):
+            if entry.next_attempt_ms > now_ms:
                 continue
-            if answer.is_success:
-                return True
-            log.warning(
-                "budget alert refused by its receiver",
-                extra={
-                    "alert_id": event["id"],
-                    "attempt": attempt + 1,
-                    "status": answer.status_code,
-                },
-            )
-            if answer.status_code < 500 and answer.status_code not in (408, 429):
-                return False  # the receiver rejects it: sending it again changes nothing
-        log.error("budget alert dropped after every attempt", extra={"alert_id": event["id"]})
+            tried += 1
+            await self._deliver(space, entry)
+        return tried
+
+    async def _deliver(self, space: str, entry: OutboxEntry) -> None:
+        event = alert_event(space, entry)
+        if entry.attempts == 0:  # at least once, like the delivery
+            log.warning("budget alert", extra={"alert": event})
+        webhook = self._webhook
+        if webhook is None or await self._post(webhook, event, entry.attempts + 1):
+            await self._outbox.done(space, entry.id)
+            return
+        attempts = entry.attempts + 1
+        if attempts >= webhook.attempts:
+            log.error("budget alert dropped after every attempt", extra={"alert_id": event["id"]})
+            await self._outbox.done(space, entry.id)
+            return
+        pause = RETRY_PAUSES[min(attempts - 1, len(RETRY_PAUSES) - 1)]
+        at_ms = int((self._clock.now() + pause) * 1000)
+        await self._outbox.retry_at(space, entry.id, attempts=attempts, at_ms=at_ms)
+
+    async def _post(self, webhook: Webhook, event: dict[str, Any], attempt: int) -> bool:
+        """True once the event needs no more attempts: taken, or refused for good (a 4xx
+        other than 408 and 429: sending it again changes nothing)."""
+        body = json.dumps(event, separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "rivya-gateway-alerts",
+            "X-Gateway-Event-Id": event["id"],
+            "X-Gateway-Signature": sign(webhook.secret, int(self._clock.now()), body),
+        }
+        where = {"alert_id": event["id"], "attempt": attempt}
+        try:
+            answer = await webhook.client.post(webhook.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            log.warning("budget alert not delivered", extra={**where, "error": type(exc).__name__})
+            return False
+        if answer.is_success:
+            return True
+        log.warning(
+            "budget alert refused by its receiver", extra={**where, "status": answer.status_code}
+        )
+        if answer.status_code < 500 and answer.status_code not in (408, 429):
+            log.error("budget alert dropped: its receiver refuses it", extra=where)
+            return True
         return False

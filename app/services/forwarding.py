@@ -187,8 +187,9 @@ class Resolver:
     their upstream key (Rivya returns the task if it made one) while that key is still inside
     Rivya's retry window; past it, counts their credits as spent, never as refunded.
 
-    Each create is leased just before it is sent (the lease's time is Redis's), and the pass
-    sends at most ``concurrency`` at once."""
+    Each create is leased just before it is sent (the lease's time is Redis's). The process
+    sends at most ``concurrency`` at once, and one team at most ``per_team`` of them: a team
+    whose resends hang cannot hold every slot."""
 
     def __init__(
         self,
@@ -197,19 +198,24 @@ class Resolver:
         *,
         backoff: float = 5.0,
         concurrency: int = 8,
+        per_team: int = 4,
     ) -> None:
         self._admission, self._forwarder = admission, forwarder
         self._backoff = backoff
         self._limit = asyncio.Semaphore(concurrency)
+        self._per_team = per_team
 
     async def run_once(self, team: str) -> int:
         """Resolve the team's abandoned creates; returns how many were tried."""
         pending = await self._admission.pending(team)
-        tried = await asyncio.gather(*(self._resolve(team, p.reservation_id) for p in pending))
+        team_limit = asyncio.Semaphore(self._per_team)
+        tried = await asyncio.gather(
+            *(self._resolve(team, p.reservation_id, team_limit) for p in pending)
+        )
         return sum(tried)
 
-    async def _resolve(self, team: str, reservation_id: str) -> int:
-        async with self._limit:
+    async def _resolve(self, team: str, reservation_id: str, team_limit: asyncio.Semaphore) -> int:
+        async with team_limit, self._limit:
             lease = await self._admission.lease(team, reservation_id, owner=uuid.uuid4().hex)
             if lease is None:  # someone is forwarding it, or it just closed
                 return 0

@@ -17,6 +17,7 @@ from app.errors import StoreUnavailable
 from app.metrics import counter, gauge
 from app.services.reconciliation import Reconciliation
 from app.services.usage import UsageService
+from app.store.schedule import DueTeams
 from app.store.settlement import SettleQueue
 from app.store.spend import SpendStore
 from app.upstream.resilience import CircuitBreaker
@@ -30,12 +31,14 @@ class Observed:
         self,
         usage: UsageService,
         queue: SettleQueue,
+        due: DueTeams,
         breaker: CircuitBreaker,
         clock: Clock,
         spend: SpendStore,
         reconciliation: Reconciliation,
     ) -> None:
         self._usage, self._queue, self._breaker, self._clock = usage, queue, breaker, clock
+        self._due = due
         self._spend, self._reconciliation = spend, reconciliation
 
     async def gauges(self) -> list[Metric]:
@@ -160,9 +163,14 @@ class Observed:
                 used.add_metric(key, held / row["budget_credits"] if row["budget_credits"] else 1.0)
         lag = gauge(
             "gateway_settler_lag_seconds",
-            "How long the most overdue task has waited past its next poll (0: none overdue).",
+            "How long the most overdue team has waited past its due work (a task's poll, a lost "
+            "create, an alert; 0: none overdue).",
+        )
+        due_teams = gauge(
+            "gateway_settler_due_teams", "Teams in the settlers' index: with work, due or not."
         )
         now_ms = self._clock.now() * 1000
-        overdue = [now_ms - due for due in await self._queue.oldest_due_all() if due < now_ms]
-        lag.add_metric([], max(overdue, default=0.0) / 1000)
-        return [spent, reserved, budget, remaining, used, in_flight, lag]
+        earliest = await self._due.earliest()
+        lag.add_metric([], max(now_ms - earliest, 0.0) / 1000 if earliest is not None else 0.0)
+        due_teams.add_metric([], await self._due.size())
+        return [spent, reserved, budget, remaining, used, in_flight, lag, due_teams]

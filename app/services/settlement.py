@@ -126,9 +126,6 @@ class Settlement:
         again = await self._tasks.get(stored.record.team, fresh.id)
         return again.record if again else stored.record
 
-    async def queued_teams(self) -> list[str]:
-        return await self._queue.teams()
-
     async def settle_due(self, team: str) -> int:
         """Poll the team's tasks that are due (at most a batch, ``concurrency`` at once);
         returns how many were handled."""

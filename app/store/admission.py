@@ -24,6 +24,7 @@ from app.creates import (
 from app.periods import PeriodStamps
 from app.store.keys import KeySpace
 from app.store.redis import store_errors
+from app.store.schedule import DueTeams
 from app.store.scripts import Scripts
 
 Cancelled = Literal["cancelled", "void", "taken", "other"]
@@ -58,13 +59,17 @@ class AdmissionStore:
         keys: KeySpace,
         scripts: Scripts,
         clock: Clock,
+        due: DueTeams,
         *,
         claim_ttl_ms: int,
         lease_ms: int,
         resend_window_ms: int,
+        first_look_ms: int = 2000,
         alert_thresholds: tuple[int, ...] = (),
     ) -> None:
         self._redis, self._keys, self._scripts, self._clock = redis, keys, scripts, clock
+        self._due = due
+        self._first_look_ms = first_look_ms  # the soonest a new task's first poll comes
         self._claim_ttl_ms, self._lease_ms = claim_ttl_ms, lease_ms
         # The resend cut-off, decided here only: a lost create is resent only while the resend
         # can finish inside Rivya's window, so none starts later than a lease before its end.
@@ -97,6 +102,8 @@ class AdmissionStore:
                     k.token_revocations(team),
                     k.subject_rate(team, subject),
                     self._token_credits(create),
+                    k.scheduled(team),
+                    k.outbox(team),
                 ],
                 args=[
                     script_time(self._clock),
@@ -120,21 +127,23 @@ class AdmissionStore:
                     (token.subject_rate_per_minute or 0) if token else 0,
                     _or_none(token.max_credits if token else None),
                     create.token_id or "",
+                    self._first_look_ms,
                 ],
             )
         kind, *values = [str(v) for v in reply]
         if kind == "ok":
             remaining, rate_left, full_in_ms, burst, window_ms = (int(v) for v in values[:5])
+            await self._due.index_at(team, int(values[5]))
             return Admitted(
                 create=create,
                 budget_remaining=None if remaining < 0 else remaining,
                 rate=RateState(burst, _seconds(window_ms), rate_left, _seconds(full_in_ms)),
-                thresholds_crossed=_thresholds(values[5]),
                 budget=None if int(values[6]) < 0 else int(values[6]),
                 budget_period=budget_period(values[7]),
             )
         if kind == "resolve":
-            reservation_id, text = values
+            reservation_id, text, index_at = values
+            await self._due.index_at(team, int(index_at))
             earlier = PendingCreate.from_json(team, reservation_id, text)
             return Admitted(create=earlier, budget_remaining=None, rate=None, takeover=True)
         if kind == "too_late":
@@ -165,11 +174,11 @@ class AdmissionStore:
             return Refused("subject_rate", retry_after_ms=retry_ms, rate=state)
         if kind == "budget":
             remaining, budget = int(values[0]), int(values[1])
+            await self._due.index_at(team, int(values[2]))  # its alert, if it is the first
             return Refused(
                 "budget",
                 budget_remaining=max(remaining, 0),
                 budget=budget,
-                thresholds_crossed=_thresholds(values[2]),
                 budget_period=budget_period(values[3]),
             )
         numbers = [int(v) for v in values]
@@ -226,21 +235,29 @@ class AdmissionStore:
 
     async def abandon(self, create: PendingCreate, error: dict[str, Any]) -> int:
         """Count an unresolvable create as spent and close it; -1 if it was already closed."""
+        k, team = self._keys, create.team
         async with store_errors():
-            spent = await self._scripts.abandon(
+            spent, index_at = await self._scripts.abandon(
                 keys=[
                     *self._settle_keys(create),
-                    self._keys.abandoned(create.team, create.reservation_id),
-                    self._keys.ledger(create.team),
+                    k.abandoned(team, create.reservation_id),
+                    k.ledger(team),
                     self._token_credits(create),
+                    k.team(team.partition("@")[0]),
+                    k.outbox(team),
+                    k.scheduled(team),
                 ],
                 args=[
                     create.reservation_id,
                     create.claim_id,
                     json.dumps(error),
                     self._claim_ttl_ms,
+                    create.stamps.encode(),
+                    self._alert_thresholds,
+                    script_time(self._clock),
                 ],
             )
+        await self._due.index_at(team, int(index_at))
         return int(spent)
 
     async def lease(self, team: str, reservation_id: str, *, owner: str) -> Lease:
@@ -248,7 +265,7 @@ class AdmissionStore:
         closed; ``too_late``: it is too old to resend inside Rivya's window (not taken)."""
         async with store_errors():
             reply = await self._scripts.lease_create(
-                keys=[self._keys.pending_creates(team)],
+                keys=[self._keys.pending_creates(team), self._keys.scheduled(team)],
                 args=[
                     reservation_id,
                     script_time(self._clock),
@@ -267,9 +284,10 @@ class AdmissionStore:
     async def unlease(self, create: PendingCreate, *, after_seconds: float = 0) -> None:
         """Hand back the lease on a create still unknown: the next taker may resend it
         ``after_seconds`` from now (at once by default, so the client's own retry resolves it)."""
+        team = create.team
         async with store_errors():
-            await self._scripts.lease_create(
-                keys=[self._keys.pending_creates(create.team)],
+            reply = await self._scripts.lease_create(
+                keys=[self._keys.pending_creates(team), self._keys.scheduled(team)],
                 args=[
                     create.reservation_id,
                     script_time(self._clock),
@@ -279,6 +297,8 @@ class AdmissionStore:
                     0,
                 ],
             )
+        if reply:
+            await self._due.index_at(team, int(reply[1]))
 
     async def pending(self, team: str) -> list[PendingCreate]:
         async with store_errors():
@@ -301,10 +321,6 @@ class AdmissionStore:
 
 def _or_none(value: int | None) -> int:
     return -1 if value is None else value
-
-
-def _thresholds(text: str) -> tuple[int, ...]:
-    return tuple(int(t) for t in text.split(",") if t)
 
 
 def _seconds(ms: int) -> int:

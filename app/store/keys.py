@@ -96,9 +96,40 @@ class KeySpace:
         return f"{self._team(team_id)}:due"
 
     def settle_teams(self) -> str:
-        """Set: teams whose queues the settlers walk (added before a team is created, never
-        removed: a deleted team's tasks still settle)."""
+        """Set: every team space ever created (added before a team is created, never removed:
+        a deleted team's books still count). Reports walk it; the settlers do not."""
         return f"{self.prefix}:settle:teams"
+
+    def due_teams(self) -> str:
+        """Sorted set: team spaces with work due (a task to poll, a lost create to resend, an
+        event to deliver), scored by when (ms); a claimed team is scored at its claim's end.
+        The settlers read only this, so idle teams cost them nothing (store/schedule.py)."""
+        return f"{self.prefix}:{{due}}:teams"
+
+    def due_claims(self) -> str:
+        """Hash: team space -> the token of the settler working on it now. A write that indexes
+        the team meanwhile deletes it, so the settler's release keeps that work indexed."""
+        return f"{self.prefix}:{{due}}:claims"
+
+    def due_sweep(self) -> str:
+        """String: the lease of the replica sweeping every team into the index (a safety net
+        for an index lost apart from the teams' own data, e.g. on another Cluster node)."""
+        return f"{self.prefix}:{{due}}:sweep"
+
+    def scheduled(self, space: str) -> str:
+        """String: when (ms) the team is due in the index of due teams, as far as its own data
+        knows; absent when it is not indexed. Read by the scripts that add work, in the team's
+        slot, so only a write that needs an earlier look costs a write to the index."""
+        return f"{self._team(space)}:scheduled"
+
+    def outbox(self, space: str) -> str:
+        """Stream: events the team or ops must receive (budget alerts), written by the script
+        that decides them and deleted once delivered (services/alerts.py)."""
+        return f"{self._team(space)}:outbox"
+
+    def outbox_attempts(self, space: str) -> str:
+        """Hash: outbox entry id -> "attempts|next attempt, ms" for events not yet delivered."""
+        return f"{self._team(space)}:outbox:attempts"
 
     def upload_rate(self, space: str, subject: str | None = None) -> str:
         """String: the team's GCRA upload-rate state (theoretical arrival time, microseconds),

@@ -3,8 +3,10 @@
 redis-py's registered scripts run by EVALSHA and load themselves again on NOSCRIPT (after a
 Redis restart or SCRIPT FLUSH), so callers never see that error. Every script is prefixed with
 ``lua/_clock.lua`` (time comes from Redis, not from the replica that calls) and
-``lua/_money.lua`` (every money move updates the spend figures and the ledger together), after
-the ledger's cap: replicas with the same settings run the very same scripts.
+``lua/_money.lua`` (every money move updates the spend figures and the ledger together),
+``lua/_schedule.lua`` (work given to a team keeps it in the index of due teams) and
+``lua/_alerts.lua`` (budget alerts written to the team's outbox), after the ledger's cap:
+replicas with the same settings run the very same scripts.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from app.store.replicated import Reconnector, ReplicatedScript
 LUA_DIR = Path(__file__).with_name("lua")
 
 
-PRELUDES = ("_clock", "_money")
+PRELUDES = ("_clock", "_money", "_schedule", "_alerts")
 DEFAULT_LEDGER_MAX_ENTRIES = 100_000
 # A capped token's credits hash must outlive its tasks' settlement (TASK_RETENTION_DAYS).
 DEFAULT_TOKEN_CREDITS_TTL_SECONDS = 30 * 86_400
@@ -69,6 +71,10 @@ class Scripts:
         self.claim_poll = self._register(redis, "claim_poll")
         self.admit_upload = self._register(redis, "admit_upload")
         self.settle_orphan = self._register(redis, "settle_orphan")
+        self.team_next_due = self._register(redis, "team_next_due")
+        self.claim_teams = self._register(redis, "claim_teams")
+        self.release_team = self._register(redis, "release_team")
+        self.index_team = self._register(redis, "index_team")
 
     def _register(self, redis: Redis, name: str) -> Script:
         source = self._prelude + (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")

@@ -51,15 +51,6 @@ class SettleQueue:
         async with store_errors():
             await self._redis.zrem(self._keys.settle_due(team_id), task_id)
 
-    async def oldest_due_all(self) -> list[float]:
-        """The earliest next-poll time (ms) of every team's queue that holds a task."""
-        teams = await self.teams()
-        async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
-            for team in teams:
-                pipe.zrange(self._keys.settle_due(team), 0, 0, withscores=True)
-            rows = await pipe.execute()
-        return [float(row[0][1]) for row in rows if row]
-
     async def pending(self, team_id: str) -> int:
         async with store_errors():
             return int(await self._redis.zcard(self._keys.settle_due(team_id)))

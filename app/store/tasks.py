@@ -19,6 +19,7 @@ from app.periods import PeriodStamps
 from app.store.admission import spend_keys
 from app.store.keys import KeySpace
 from app.store.redis import store_errors, text_map
+from app.store.schedule import DueTeams
 from app.store.scripts import Scripts
 from app.wire import RivyaTask
 
@@ -141,11 +142,14 @@ class TaskStore:
         keys: KeySpace,
         scripts: Scripts,
         clock: Clock,
+        due: DueTeams,
         *,
         retention_seconds: int,
+        alert_thresholds: tuple[int, ...] = (),
     ) -> None:
         self._redis, self._keys, self._scripts = redis, keys, scripts
-        self._clock, self._retention = clock, retention_seconds
+        self._clock, self._retention, self._due = clock, retention_seconds, due
+        self._alert_thresholds = ",".join(str(t) for t in alert_thresholds)
 
     async def record(
         self,
@@ -172,6 +176,9 @@ class TaskStore:
                     k.abandoned(team, create.reservation_id),
                     k.ledger(team),
                     k.token_credits(team, create.token_id or "-"),
+                    k.team(team.partition("@")[0]),
+                    k.outbox(team),
+                    k.scheduled(team),
                 ],
                 args=[
                     create.reservation_id,
@@ -189,9 +196,11 @@ class TaskStore:
                     task.model,
                     create.subject or "",
                     create.token_id or "",
+                    self._alert_thresholds,
                 ],
             )
-        code, anomaly = (int(v) for v in outcome)
+        code, anomaly, index_at = (int(v) for v in outcome)
+        await self._due.index_at(team, index_at)
         return Recorded(
             new=code >= 0, settled=code == 2, unreserved=anomaly == 1, unpriced=anomaly == 2
         )

@@ -1,10 +1,14 @@
 """The background settler: drives every task the gateway created to its end, so spend is settled
 even if no client ever polls, and across restarts (the queues live in Redis). It also resolves
-creates whose outcome was lost and that no client came back for.
+creates whose outcome was lost and that no client came back for, and delivers the teams'
+outboxes (budget alerts).
 
-Every replica runs one. Each tick it leases the due tasks of each team, so N settlers share the
-work and no task is polled by two at once; a settler that dies just lets its leases lapse. The
-work itself is the services' (settlement and the resolver); this module only paces it.
+Every replica runs one. It reads only the index of due teams (store/schedule.py), so an idle
+fleet costs a claim a tick however many teams were ever created. It claims the due teams (of N
+settlers, one works a team at a time; a settler that dies lets its claims lapse) and works
+them concurrently, at most ``teams_at_once`` at a time, each on its own: a team whose resends
+hang holds its own slot and delays no other team. The work itself is the services'
+(settlement, the resolver, the alerts); this module only paces it.
 """
 
 from __future__ import annotations
@@ -12,37 +16,91 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from app.errors import StoreUnavailable
+from app.services.alerts import BudgetAlerts
 from app.services.forwarding import Resolver
 from app.services.settlement import Settlement
+from app.store.schedule import Claim, DueTeams
 
 log = logging.getLogger("app.settler")
 
 
 class Settler:
     def __init__(
-        self, settlement: Settlement, resolver: Resolver, *, tick_seconds: float = 0.5
+        self,
+        settlement: Settlement,
+        resolver: Resolver,
+        alerts: BudgetAlerts,
+        due: DueTeams,
+        *,
+        claim_seconds: float,
+        tick_seconds: float = 0.5,
+        teams_at_once: int = 8,
+        sweep_seconds: float = 600.0,
     ) -> None:
-        self._settlement, self._resolver, self._tick = settlement, resolver, tick_seconds
+        self._settlement, self._resolver, self._alerts = settlement, resolver, alerts
+        self._due, self._claim_seconds, self._tick = due, claim_seconds, tick_seconds
+        self._teams_at_once, self._sweep_seconds = teams_at_once, sweep_seconds
+        self._working: set[asyncio.Task[int]] = set()
 
-    async def run_once(self) -> int:
-        """Poll every task that is due now, and resolve creates left unknown; returns how many
-        tasks and creates were handled."""
-        handled = 0
-        for team in await self._settlement.queued_teams():
-            handled += await self._resolver.run_once(team)
-            handled += await self._settlement.settle_due(team)
-        return handled
+    async def run_once(self, *, most: int = 10_000) -> int:
+        """Work every team due now, to the end (a one-off pass; tests drive the settler so);
+        returns how many tasks, creates and events were handled."""
+        claims = await self._due.claim(lease_seconds=self._claim_seconds, limit=most)
+        return sum(await asyncio.gather(*(self._work(claim) for claim in claims)))
+
+    async def sweep(self) -> int | None:
+        """Index every team that has work (at start, then every ``sweep_seconds``)."""
+        indexed = await self._due.sweep(lease_seconds=self._sweep_seconds)
+        if indexed:
+            log.info("teams with work swept into the index", extra={"teams": indexed})
+        return indexed
 
     async def run_forever(self, stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
-            try:
-                await self.run_once()
-            except StoreUnavailable:
-                log.warning("settler paused: Redis unreachable")
-            except Exception:
-                log.exception("settler tick failed")
-            # Real time: this only paces the loop; when tasks are due comes from Redis's clock.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), timeout=self._tick)
+        next_sweep = 0.0
+        try:
+            while not stopping.is_set():
+                try:
+                    if time.monotonic() >= next_sweep:
+                        await self.sweep()
+                        next_sweep = time.monotonic() + self._sweep_seconds
+                    await self._claim_more()
+                except StoreUnavailable:
+                    log.warning("settler paused: Redis unreachable")
+                except Exception:
+                    log.exception("settler tick failed")
+                # Real time: this only paces the loop; when work is due comes from Redis's clock.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), timeout=self._tick)
+        finally:
+            for job in self._working:
+                job.cancel()  # their claims lapse; another settler takes the teams over
+            await asyncio.gather(*self._working, return_exceptions=True)
+
+    async def _claim_more(self) -> None:
+        """Claim as many due teams as there are free slots, and start working each."""
+        free = self._teams_at_once - len(self._working)
+        if free <= 0:
+            return
+        for claim in await self._due.claim(lease_seconds=self._claim_seconds, limit=free):
+            job = asyncio.create_task(self._work(claim))
+            self._working.add(job)
+            job.add_done_callback(self._working.discard)
+
+    async def _work(self, claim: Claim) -> int:
+        """One team's due work, then its next due time in the index. Failures are logged and
+        end the pass; the team comes due again (at its next time, or when the claim lapses)."""
+        space, handled = claim.space, 0
+        try:
+            handled += await self._resolver.run_once(space)
+            handled += await self._settlement.settle_due(space)
+            handled += await self._alerts.deliver_due(space)
+        except StoreUnavailable:
+            log.warning("settling a team paused: Redis unreachable", extra={"space": space})
+        except Exception:
+            log.exception("settling a team failed", extra={"space": space})
+        with contextlib.suppress(StoreUnavailable):  # else the claim lapses: due again
+            await self._due.release(claim, await self._due.next_due(space))
+        return handled

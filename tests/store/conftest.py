@@ -17,6 +17,7 @@ from app.store.apikeys import ApiKeyStore
 from app.store.channel import open_channel
 from app.store.keys import KeySpace
 from app.store.redis import create_redis
+from app.store.schedule import DueTeams
 from app.store.scripts import Scripts
 from app.store.settlement import SettleQueue
 from app.store.spend import PeriodSpend, SpendStore
@@ -125,6 +126,7 @@ async def stores(
     keys = KeySpace("t")
     channel = open_channel(redis_url, timeout=2.0) if request.param == "channel" else None
     scripts = Scripts(redis, channel=channel)
+    due = DueTeams(redis, keys, scripts, clock)
     yield Stores(
         teams=TeamStore(redis, keys, scripts),
         keys=ApiKeyStore(redis, keys),
@@ -133,11 +135,12 @@ async def stores(
             keys,
             scripts,
             clock,
+            due,
             claim_ttl_ms=86_400_000,
             lease_ms=60_000,
             resend_window_ms=300_000,
         ),
-        tasks=TaskStore(redis, keys, scripts, clock, retention_seconds=3600),
+        tasks=TaskStore(redis, keys, scripts, clock, due, retention_seconds=3600),
         spend=SpendStore(redis, keys),
         queue=SettleQueue(redis, keys, scripts, clock),
         clock=clock,

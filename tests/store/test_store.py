@@ -9,6 +9,7 @@ from app.clock import FakeClock
 from app.errors import StoreUnavailable
 from app.store.keys import KeySpace
 from app.store.redis import create_redis
+from app.store.schedule import DueTeams
 from app.store.scripts import Scripts
 from app.store.tasks import Observed, TaskStore
 from tests.store.conftest import Stores, rivya_task
@@ -49,7 +50,9 @@ async def test_scripts_reload_themselves_after_a_script_flush(
 
 async def test_an_unreachable_redis_raises_store_unavailable() -> None:
     redis = create_redis("redis://127.0.0.1:1/0", timeout=0.2)
-    store = TaskStore(redis, KeySpace("t"), Scripts(redis), FakeClock(), retention_seconds=60)
+    keys, scripts, clock = KeySpace("t"), Scripts(redis), FakeClock()
+    due = DueTeams(redis, keys, scripts, clock)
+    store = TaskStore(redis, keys, scripts, clock, due, retention_seconds=60)
     with pytest.raises(StoreUnavailable):
         await store.get("alpha", "task_1")
     await redis.aclose()

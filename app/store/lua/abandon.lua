@@ -2,7 +2,8 @@
 -- its credits as spent (it may have run; the budget must never be under-counted), free its
 -- in-flight slot, and make its claim answer with the error from now on. A mark records the
 -- abandonment, so that if its task turns up after all (a resend's late answer), record.lua can
--- prove the charge was this one and move it back to a reservation.
+-- prove the charge was this one and move it back to a reservation. Charged, its credits are money
+-- that really moved: the budget thresholds they take the team past are alerted (_alerts.lua).
 -- KEYS[1]    reservations hash
 -- KEYS[2..5] spend hashes of the reservation's day, week, month and total
 -- KEYS[6]    the idempotency claim hash (unused without a client_request_id)
@@ -10,20 +11,26 @@
 -- KEYS[8]    the reservation's abandonment mark
 -- KEYS[9]    the team's ledger (_money.lua)
 -- KEYS[10]   the token's own credits hash (used when the reservation names a token)
+-- KEYS[11]   the team's policy hash   KEYS[12]  its outbox   KEYS[13]  its schedule marker
 -- ARGV[1]    reservation id    ARGV[2]  client_request_id ("" if none)
 -- ARGV[3]    the error to remember, JSON
 -- ARGV[4]    how long the mark is kept, ms (as long as a late answer could still arrive)
--- Returns    the credits counted as spent (-1 if the create was no longer pending)
-if redis.call('HDEL', KEYS[7], ARGV[1]) == 0 then return -1 end
+-- ARGV[5]    the reservation's period stamps "day|week|month"
+-- ARGV[6]    budget alert thresholds ("80,100"; "" for none)
+-- ARGV[7]    time: "" for Redis's own, or a fake clock's (_clock.lua)
+-- Returns    {credits counted as spent (-1 if the create was no longer pending), index_at}
+if redis.call('HDEL', KEYS[7], ARGV[1]) == 0 then return {-1, -1} end
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[6], 'res') == ARGV[1] then
   redis.call('HSET', KEYS[6], 'state', 'error', 'error', ARGV[3])
 end
 local entry = redis.call('HGET', KEYS[1], ARGV[1])
-if not entry then return 0 end
+if not entry then return {0, -1} end
 local held = reservation_of(entry)
 redis.call('HDEL', KEYS[1], ARGV[1])
 local spend = books(KEYS[2], KEYS[3], KEYS[4], KEYS[5], held.token, KEYS[10])
 move(spend, KEYS[9], 'abandon', ARGV[1], '', held.model, -held.credits, held.credits)
 for _, key in ipairs(spend) do redis.call('HINCRBY', key, 'tasks_abandoned', 1) end
 redis.call('SET', KEYS[8], held.credits, 'PX', ARGV[4])
-return held.credits
+local now_ms = math.floor(clock_us(ARGV[7]) / 1000)
+return {held.credits, budget_crossings(KEYS[11], {KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, ARGV[5],
+  KEYS[12], KEYS[13], ARGV[6], now_ms)}

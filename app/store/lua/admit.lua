@@ -2,8 +2,9 @@
 -- rate limit (GCRA with burst) and in-flight cap decided together, atomically. Nothing of the
 -- money or the limits is written unless every check passes, so a refusal consumes no rate, no
 -- slot and no credit, and a repeat can never reserve twice; a refusal is only counted (for ops).
--- A budget threshold crossed (or a create refused for budget) is marked once per budget and
--- period in the period's hash, so exactly one replica reports each crossing.
+-- The first create of a period refused for budget writes a budget alert to the team's outbox
+-- (_alerts.lua); thresholds are crossed where money really moves (record.lua, abandon.lua), not
+-- here: an admission may yet be undone, and a refusal moves nothing.
 -- KEYS[1]    team hash (policy: budget_credits, budget_period, rate_limit_per_minute, burst,
 --            max_in_flight; read here so an admin change applies to the very next create)
 -- KEYS[2]    rate limiter state: the GCRA theoretical arrival time, in microseconds
@@ -18,6 +19,7 @@
 -- KEYS[13]   the team's browser-token revocations (subject or "*" -> not before, s)
 -- KEYS[14]   the subject's GCRA rate state (a browser token's end user)
 -- KEYS[15]   the browser token's own credits hash (spent, reserved), for its cap
+-- KEYS[16]   the team's schedule marker (_schedule.lua)     KEYS[17]  the team's outbox
 -- ARGV[1]    time: "" for Redis's own, or a test's fake clock's, microseconds (_clock.lua)
 -- ARGV[2]    credits to reserve
 -- ARGV[3]    reservation id
@@ -32,26 +34,29 @@
 -- ARGV[12]   this request's lease owner token
 -- ARGV[13]   the caller's key id      ARGV[14]  the team generation the key was issued for
 -- ARGV[15]   the model
--- ARGV[16]   budget alert thresholds, percent, comma-separated ("80,100"; "" for none)
+-- ARGV[16]   budget alert thresholds, percent, comma-separated ("80,100"; "" for no alerts)
 -- ARGV[17]   the browser token's subject ("" for a team key)
 -- ARGV[18]   the token's issued-at time, ms      ARGV[19]  the subject's creates per minute (0: none)
 -- ARGV[20]   the token's credit cap (-1: none)   ARGV[21]  the token id ("" for a team key)
+-- ARGV[22]   the soonest a new task is first polled, ms (the team is indexed as due by then)
 -- Returns    {"ok", budget_remaining (-1: no budget), rate_remaining, rate_full_in_ms, burst,
---             window_ms, thresholds crossed now ("80,100" or ""), budget (-1: none), period}
---            {"budget", remaining, budget, thresholds crossed now, period}
+--             window_ms, index_at, budget (-1: none), period}
+--            {"budget", remaining, budget, index_at, period}
 --            (period: the budget period this script enforced, "day", "week", "month" or
 --            "total": what an answer says is what was decided, never a replica's cached team)
 --            {"rate", retry_after_ms, burst, window_ms}
 --            {"in_flight", in_flight, max_in_flight, rate_remaining, rate_full_in_ms, burst,
 --             window_ms} | {"no_team"}
 --            {"replay", task id} | {"conflict", task id or ""} | {"remembered", error JSON}
---            {"in_progress", retry_after_ms} | {"resolve", reservation id, create JSON}
+--            {"in_progress", retry_after_ms}
+--            {"resolve", reservation id, create JSON, index_at}
 --            {"too_late", reservation id, create JSON}: lost, and too old to resend safely
 --            {"void"}: cancelled before it ran | {"revoked"}: the key is revoked
 --            {"no_team"}: the team was deleted (or its id is another team's now)
 --            {"model"}: the team may no longer use the model
 --            {"token_cap", remaining, cap}: past the browser token's own credit cap
 --            {"subject_rate", retry_after_ms, burst, window_ms}: past the subject's rate
+--            (index_at: when the team must be indexed as due, -1 if it is: _schedule.lua)
 if redis.call('EXISTS', KEYS[10]) == 1 then return {'void'} end
 -- Period hashes other than the total expire (ARGV[5]) whoever writes them first.
 local function keep(hash) if hash ~= KEYS[7] then redis.call('EXPIRE', hash, ARGV[5]) end end
@@ -90,18 +95,6 @@ if standing[2] and standing[2] ~= '' and standing[2] ~= 'null' then
 end
 local now, credits = clock_us(ARGV[1]), tonumber(ARGV[2])
 local now_ms = math.floor(now / 1000)
--- The thresholds `held` credits reach of `budget` that nobody reported yet in this period.
--- (The hash's lifetime was set by whoever called: refused() or the admission's keep().)
-local function crossings(hash, budget, held)
-  local crossed = {}
-  for threshold in string.gmatch(ARGV[16], '%d+') do
-    if held * 100 >= budget * tonumber(threshold)
-        and redis.call('HSETNX', hash, 'alerted:' .. budget .. ':' .. threshold, now_ms) == 1 then
-      crossed[#crossed + 1] = threshold
-    end
-  end
-  return table.concat(crossed, ',')
-end
 -- Decoded before anything is written: a script that fails half-way does not roll back.
 local new_create = cjson.decode(ARGV[9])
 
@@ -126,7 +119,7 @@ if ARGV[6] ~= '' then
       create.lease_owner = ARGV[12]
       local encoded = cjson.encode(create)
       redis.call('HSET', KEYS[9], claim[5], encoded)
-      return {'resolve', claim[5], encoded}
+      return {'resolve', claim[5], encoded, schedule(KEYS[16], create.lease_until_ms)}
     end
     -- A pending claim whose create is gone was abandoned: start afresh below.
   end
@@ -150,16 +143,22 @@ if cap >= 0 then
 end
 
 local used = 0
-local period = ({day = 'day', week = 'week', month = 'month', total = 'total'})[policy[2]]
-  or 'month'
-local budget_hash = KEYS[({day = 4, week = 5, month = 6, total = 7})[period]]
+local period = PERIOD_OF[policy[2]] or 'month'
+local budget_hash = KEYS[3 + PERIOD_INDEX[period]]
 if budget then
   local spend = redis.call('HMGET', budget_hash, 'spent', 'reserved')
   used = (tonumber(spend[1]) or 0) + (tonumber(spend[2]) or 0)
   if used + credits > budget then
     refused('budget')
-    -- Refused for budget: as far as this create goes, the budget is used up.
-    return {'budget', budget - used, budget, crossings(budget_hash, budget, budget), period}
+    local index_at = -1
+    if ARGV[16] ~= '' then
+      local stamps = {}
+      for part in string.gmatch(ARGV[4], '([^|]+)') do stamps[#stamps + 1] = part end
+      index_at = alert_once(budget_hash, budget .. ':refused', KEYS[17], KEYS[16], now_ms,
+        {'kind', 'refused', 'budget', budget, 'used', used, 'needed', credits,
+         'period', period, 'period_id', stamps[PERIOD_INDEX[period]] or 'total'})
+    end
+    return {'budget', budget - used, budget, index_at, period}
   end
 end
 
@@ -207,21 +206,8 @@ redis.call('HSET', KEYS[3], ARGV[3], reservation_entry(credits, ARGV[4], now_ms,
 move(books(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[21], KEYS[15]), KEYS[12], 'reserve', ARGV[3],
   '', ARGV[15], credits, 0)
 for i = 4, 6 do keep(KEYS[i]) end
-local remaining, crossed = -1, ''
-if budget then
-  remaining = budget - used - credits
-  crossed = crossings(budget_hash, budget, used + credits)
-  if crossed ~= '' then
-    -- Kept with the create, so that cancel.lua, undoing an admission whose answer was lost
-    -- (its crossing never reported), takes the marks back and the real crossing is reported.
-    local marks = {}
-    for threshold in string.gmatch(crossed, '%d+') do
-      marks[#marks + 1] = 'alerted:' .. budget .. ':' .. threshold
-    end
-    new_create.alert_marks = marks
-    new_create.alert_period = period
-  end
-end
+local remaining = -1
+if budget then remaining = budget - used - credits end
 new_create.created_ms = now_ms
 new_create.lease_until_ms = now_ms + tonumber(ARGV[10])
 new_create.lease_owner = ARGV[12]
@@ -233,6 +219,9 @@ if ARGV[6] ~= '' then
     'expires', now_ms + lifetime)
   redis.call('PEXPIRE', KEYS[8], lifetime + 60000)
 end
+-- The team is looked at by the time its task's first poll could be due (ARGV[22]); should the
+-- create's holder die, that look finds it, and the next one comes when its lease ends.
+local index_at = schedule(KEYS[16], now_ms + tonumber(ARGV[22]))
 return {'ok', remaining, math.floor((window - (new_tat - now)) / interval),
-  math.ceil((new_tat - now) / 1000), burst, math.floor(window / 1000), crossed, budget or -1,
+  math.ceil((new_tat - now) / 1000), burst, math.floor(window / 1000), index_at, budget or -1,
   period}

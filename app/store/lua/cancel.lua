@@ -36,11 +36,6 @@ end
 local create = cjson.decode(pending)
 if create.lease_owner ~= ARGV[3] then return 'taken' end
 redis.call('HDEL', KEYS[7], ARGV[1])
-if create.alert_marks then
-  -- The budget thresholds this admission crossed were never reported: unmark them.
-  local index = ({day = 2, week = 3, month = 4, total = 5})[create.alert_period] or 4
-  redis.call('HDEL', KEYS[index], unpack(create.alert_marks))
-end
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[6], 'res') == ARGV[1] then
   redis.call('DEL', KEYS[6])
 end

@@ -6,7 +6,8 @@
 -- takes those credits back as its reservation, consuming the mark. Any other task recorded
 -- without a live reservation (a second task for one create, an admission lost with Redis's
 -- data) is charged as new spend, and reported as an anomaly.
--- Recording twice is a no-op.
+-- A task attached to its reservation is money that really moved: the budget thresholds it takes
+-- the team past are written to the team's outbox here (_alerts.lua). Recording twice is a no-op.
 -- KEYS[1]    task hash
 -- KEYS[2]    reservations hash
 -- KEYS[3]    the team's task index (sorted set, score = created ms)
@@ -17,6 +18,8 @@
 -- KEYS[11]   the reservation's abandonment mark (abandon.lua)
 -- KEYS[12]   the team's ledger (_money.lua)
 -- KEYS[13]   the token's own credits hash (used when the reservation names a token)
+-- KEYS[14]   the team's policy hash (its budget, for alerts)
+-- KEYS[15]   the team's outbox        KEYS[16]  the team's schedule marker (_schedule.lua)
 -- ARGV[1]    reservation id          ARGV[2]  task id
 -- ARGV[3]    status                  ARGV[4]  Rivya's task JSON
 -- ARGV[5]    credits the task holds (Rivya's reserved_credits, else the catalogue's)
@@ -30,9 +33,11 @@
 -- ARGV[13]   the task's model
 -- ARGV[14]   the browser token's subject ("" for a team key): only it (and the team's keys)
 --            may see the task        ARGV[15]  the token id whose cap it counts against ("")
--- Returns    {outcome, anomaly}: outcome 1 recorded, 2 recorded and settled, -1 recorded
---            already; anomaly 1 when the task had no live reservation, 2 when it ended with no
---            valid final_credits (charged what it holds)
+-- ARGV[16]   budget alert thresholds, percent ("80,100"; "" for no alerts)
+-- Returns    {outcome, anomaly, index_at}: outcome 1 recorded, 2 recorded and settled, -1
+--            recorded already; anomaly 1 when the task had no live reservation, 2 when it ended
+--            with no valid final_credits (charged what it holds); index_at: when the team must be
+--            indexed as due (_schedule.lua), -1 if it is
 local now_ms = math.floor(clock_us(ARGV[8]) / 1000)
 redis.call('HDEL', KEYS[10], ARGV[1])
 local claim = ARGV[6] ~= '' and redis.call('HMGET', KEYS[9], 'res', 'state')
@@ -40,7 +45,7 @@ if claim and claim[1] == ARGV[1] and claim[2] ~= 'done' then
   redis.call('HSET', KEYS[9], 'state', 'done', 'task', ARGV[2])
   redis.call('HDEL', KEYS[9], 'error')
 end
-if redis.call('EXISTS', KEYS[1]) == 1 then return {-1, 0} end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {-1, 0, -1} end
 
 local spend = books(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[15], KEYS[13])
 local held_by = redis.call('HMGET', KEYS[2], ARGV[1], ARGV[2])  -- this create's hold; the task's
@@ -59,7 +64,7 @@ if held_by[2] then
     ARGV[6], 'key_id', ARGV[7], 'created_ms', kept.created_ms, 'stamps', ARGV[10],
     'reserved', ARGV[5], 'model', ARGV[13], 'subject', ARGV[14], 'token', kept.token)
   redis.call('EXPIRE', KEYS[1], ARGV[9])
-  return {-1, 0}
+  return {-1, 0, -1}
 end
 local held, anomaly = 0, 0
 if entry then
@@ -104,11 +109,16 @@ redis.call('EXPIRE', KEYS[1], ARGV[9])
 redis.call('ZADD', KEYS[3], now_ms, ARGV[2])
 -- The index lives as long as the tasks it points to.
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now_ms - tonumber(ARGV[9]) * 1000)
+local index_at = budget_crossings(KEYS[14], {KEYS[4], KEYS[5], KEYS[6], KEYS[7]}, ARGV[10],
+  KEYS[15], KEYS[16], ARGV[16], now_ms)
 if terminal then
   redis.call('HSET', KEYS[1], 'final_credits', final)
-  return {2, anomaly}
+  return {2, anomaly, index_at}
 end
 redis.call('HSET', KEYS[2], ARGV[2],
   reservation_entry(actual, ARGV[10], now_ms, ARGV[13], ARGV[15]))
-redis.call('ZADD', KEYS[8], now_ms + tonumber(ARGV[11]), ARGV[2])
-return {1, anomaly}
+local first_poll = now_ms + tonumber(ARGV[11])
+redis.call('ZADD', KEYS[8], first_poll, ARGV[2])
+local poll_at = schedule(KEYS[16], first_poll)
+if poll_at >= 0 and (index_at < 0 or poll_at < index_at) then index_at = poll_at end
+return {1, anomaly, index_at}

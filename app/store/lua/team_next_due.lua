@@ -1,0 +1,33 @@
+-- When a team next has work, read after a settler worked it (one round trip, the team's slot):
+-- the earliest of its tasks' next polls, the lease ends of its pending creates (a create whose
+-- holder died is resent or given up then), and its undelivered events' next attempts. Sets the
+-- team's schedule marker (_schedule.lua) to it, or deletes the marker when the team has nothing,
+-- so a script adding work after this read indexes the team itself.
+-- KEYS[1]  the team's settle queue (task id -> next poll, ms)
+-- KEYS[2]  the team's pending creates (reservation id -> create JSON with lease_until_ms)
+-- KEYS[3]  the team's outbox (stream)      KEYS[4]  its attempts (entry id -> "n|next_ms")
+-- KEYS[5]  the team's schedule marker
+-- ARGV[1]  time: "" for Redis's own, or a fake clock's (_clock.lua)
+-- Returns  the next due time, ms; -1 when the team has nothing left to do
+local now_ms = math.floor(clock_us(ARGV[1]) / 1000)
+local next_ms = nil
+local function earlier(at)
+  if at and (next_ms == nil or at < next_ms) then next_ms = at end
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if first[2] then earlier(tonumber(first[2])) end
+for _, create in ipairs(redis.call('HVALS', KEYS[2])) do
+  earlier(tonumber(cjson.decode(create).lease_until_ms) or now_ms)
+end
+-- An event never tried is due now; one tried is due at its next attempt.
+if redis.call('XLEN', KEYS[3]) > redis.call('HLEN', KEYS[4]) then earlier(now_ms) end
+for _, tried in ipairs(redis.call('HVALS', KEYS[4])) do
+  earlier(tonumber(string.match(tried, '|(%d+)$')))
+end
+if next_ms == nil then
+  redis.call('DEL', KEYS[5])
+  return -1
+end
+if next_ms < now_ms then next_ms = now_ms end
+redis.call('SET', KEYS[5], string.format('%.0f', next_ms), 'PX', SCHEDULE_MARKER_TTL_MS)
+return next_ms

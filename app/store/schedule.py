@@ -1,0 +1,161 @@
+"""The index of due teams: which teams have work for the settlers (a task to poll, a lost create
+to resend or give up, an event to deliver), and from when.
+
+The settlers read this index only, so a tick costs the same few round trips whether ten teams
+or ten thousand were ever created: a team with nothing to do is not in it. A script that gives
+a team work keeps it indexed (``lua/_schedule.lua``): it answers when the team must be indexed
+by, and only then does its caller write the index (``index``), one more round trip, for a team
+waking up. A settler claims due teams (``claim_teams.lua``), works each, and releases it at its
+next due time or out of the index (``team_next_due.lua``, ``release_team.lua``); a claim that
+lapses (its settler died) makes the team due again.
+
+The index is a global key (one Cluster slot), the teams' data are in their own slots: a write
+to both cannot be atomic. What a lost index write can cost is delay, never work: the teams are
+swept into the index at start and every ``sweep_seconds`` (``sweep``), by one replica at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import cast
+
+from redis.asyncio import Redis
+
+from app.clock import Clock, script_time
+from app.errors import StoreUnavailable
+from app.store.keys import KeySpace
+from app.store.redis import store_errors
+from app.store.scripts import Scripts
+
+log = logging.getLogger("app.schedule")
+
+SWEEP_PAGE = 500  # teams checked per round trip of a sweep
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A team a settler works now; ``token`` makes its release its own."""
+
+    space: str
+    token: str
+
+
+class DueTeams:
+    def __init__(self, redis: Redis, keys: KeySpace, scripts: Scripts, clock: Clock) -> None:
+        self._redis, self._keys, self._scripts, self._clock = redis, keys, scripts, clock
+        self._owner = secrets.token_hex(8)
+        self._claims = 0
+        # Index writes Redis did not take (it failed after the script that asked): written
+        # with the next claim. Only a process that dies first leaves them to the sweep.
+        self._unindexed: dict[str, int] = {}
+
+    async def index_at(self, space: str, due_ms: int) -> None:
+        """Index the team as due by ``due_ms``, as a script asked (``-1``: it need not be).
+        Never fails its caller: the script's own writes stand, whatever happens here."""
+        if due_ms < 0:
+            return
+        try:
+            await self._index(space, due_ms)
+        except StoreUnavailable:
+            known = self._unindexed.get(space)
+            self._unindexed[space] = due_ms if known is None else min(known, due_ms)
+            log.warning("team not indexed as due yet", extra={"space": space})
+
+    async def _index(self, space: str, due_ms: int) -> None:
+        async with store_errors():
+            await self._scripts.index_team(
+                keys=[self._keys.due_teams(), self._keys.due_claims()], args=[space, due_ms]
+            )
+
+    async def claim(self, *, lease_seconds: float, limit: int) -> list[Claim]:
+        """Claim up to ``limit`` teams whose work is due now (by Redis's clock)."""
+        for space, due_ms in list(self._unindexed.items()):
+            await self._index(space, due_ms)
+            del self._unindexed[space]
+        self._claims += 1
+        async with store_errors():
+            reply = await self._scripts.claim_teams(
+                keys=[self._keys.due_teams(), self._keys.due_claims()],
+                args=[
+                    script_time(self._clock),
+                    int(lease_seconds * 1000),
+                    limit,
+                    f"{self._owner}:{self._claims}",
+                ],
+            )
+        pairs = [str(v) for v in reply]
+        return [Claim(space, token) for space, token in zip(pairs[::2], pairs[1::2], strict=True)]
+
+    async def next_due(self, space: str) -> int:
+        """When the team next has work (ms), -1 for never; resets its marker to match."""
+        k = self._keys
+        async with store_errors():
+            at = await self._scripts.team_next_due(
+                keys=[
+                    k.settle_due(space),
+                    k.pending_creates(space),
+                    k.outbox(space),
+                    k.outbox_attempts(space),
+                    k.scheduled(space),
+                ],
+                args=[script_time(self._clock)],
+            )
+        return int(at)
+
+    async def release(self, claim: Claim, next_ms: int) -> None:
+        async with store_errors():
+            await self._scripts.release_team(
+                keys=[self._keys.due_teams(), self._keys.due_claims()],
+                args=[claim.space, claim.token, next_ms],
+            )
+
+    async def earliest(self) -> float | None:
+        """The earliest due time in the index (ms), None when no team is due."""
+        async with store_errors():
+            first = await self._redis.zrange(self._keys.due_teams(), 0, 0, withscores=True)
+        rows = cast(list[tuple[str, float]], first)
+        return float(rows[0][1]) if rows else None
+
+    async def size(self) -> int:
+        async with store_errors():
+            return int(await self._redis.zcard(self._keys.due_teams()))
+
+    async def sweep(self, *, lease_seconds: float) -> int | None:
+        """Index every team that has work, whatever the index says (a safety net: an index
+        lost on its own, a process that died before writing it). One replica at a time; None
+        when another holds the sweep. Returns how many teams were indexed."""
+        async with store_errors():
+            mine = await self._redis.set(
+                self._keys.due_sweep(), self._owner, nx=True, px=int(lease_seconds * 1000)
+            )
+        if not mine:
+            return None
+        now_ms = int(self._clock.now() * 1000)
+        indexed, cursor = 0, 0
+        while True:
+            async with store_errors():
+                cursor, members = await self._redis.sscan(
+                    self._keys.settle_teams(), cursor, count=SWEEP_PAGE
+                )
+            spaces = sorted(str(m) for m in members)
+            for space in await self._with_work(spaces):
+                await self._index(space, now_ms)
+                indexed += 1
+            if cursor == 0:
+                return indexed
+
+    async def _with_work(self, spaces: list[str]) -> list[str]:
+        k = self._keys
+        async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
+            for space in spaces:
+                pipe.zcard(k.settle_due(space))
+                pipe.hlen(k.pending_creates(space))
+                pipe.xlen(k.outbox(space))
+            counts = await pipe.execute()
+        return [
+            space
+            for i, space in enumerate(spaces)
+            if any(int(c) for c in counts[3 * i : 3 * i + 3])
+        ]
