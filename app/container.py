@@ -106,7 +106,7 @@ def build_admin(
     scripts = scripts_for(settings, redis)
     return admin_services(
         TeamStore(redis, keys, scripts),
-        ApiKeyStore(redis, keys),
+        ApiKeyStore(redis, keys, scripts),
         SpendStore(redis, keys),
         LedgerStore(redis, keys),
         TaskStore(redis, keys, scripts, clock, retention_seconds=task_retention(settings)),
@@ -165,7 +165,7 @@ def build_services(
     keys = KeySpace(settings.redis_key_prefix)
     scripts = scripts_for(settings, redis, channel)
     team_store = TeamStore(redis, keys, scripts)
-    key_store = ApiKeyStore(redis, keys)
+    key_store = ApiKeyStore(redis, keys, scripts)
     task_store = TaskStore(redis, keys, scripts, clock, retention_seconds=task_retention(settings))
     schedule = poll_schedule(settings)
     queue = SettleQueue(redis, keys, scripts, clock)
@@ -220,7 +220,7 @@ def build_services(
         ),
     )
     spend = SpendStore(redis, keys)
-    revocations = TokenRevocationStore(redis, keys)
+    revocations = TokenRevocationStore(redis, keys, scripts)
     ledger = LedgerStore(redis, keys)
     org_balance = CachedBalance(upstream.balance, clock, seconds=settings.org_balance_cache_seconds)
     admin = admin_services(
@@ -228,7 +228,7 @@ def build_services(
     )
     usage = admin.usage
     reconciliation = Reconciliation(
-        BaselineStore(redis, keys),
+        BaselineStore(redis, keys, scripts),
         spend,
         ledger,
         queue,

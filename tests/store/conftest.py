@@ -127,7 +127,7 @@ async def stores(
     scripts = Scripts(redis, channel=channel)
     yield Stores(
         teams=TeamStore(redis, keys, scripts),
-        keys=ApiKeyStore(redis, keys),
+        keys=ApiKeyStore(redis, keys, scripts),
         admission=AdmissionStore(
             redis,
             keys,
