@@ -161,7 +161,7 @@ async def store_errors() -> AsyncIterator[None]:
 async def admin_write(what: str) -> AsyncIterator[None]:
     """``store_errors`` for an admin write (a revocation, a deletion, the baseline), whose
     caller is a person: an outcome unknown (a replica did not acknowledge it in time, the answer
-    was lost) says that the change may or may not have been made, and to retry: every admin
+    was lost) says that the change may or may not have taken effect, and to retry: every admin
     write is safe to repeat. ``what`` names it ("The key's revocation"). Nested, the outermost
     names it."""
     try:
@@ -171,7 +171,7 @@ async def admin_write(what: str) -> AsyncIterator[None]:
         if not exc.may_have_run:
             raise  # refused before it ran: the plain 503 says so
         raise StoreUnavailable(
-            f"{what} may or may not have been made: Redis did not confirm it in time (its "
+            f"{what} may or may not have taken effect: Redis did not confirm it in time (its "
             "master may be failing over). Retry: repeating it is safe."
         ) from exc
 
