@@ -108,7 +108,7 @@ def build_admin(
     scripts = scripts_for(settings, redis)
     return admin_services(
         TeamStore(redis, keys, scripts),
-        ApiKeyStore(redis, keys),
+        ApiKeyStore(redis, keys, scripts),
         SpendStore(redis, keys),
         LedgerStore(redis, keys),
         TaskStore(
@@ -174,7 +174,7 @@ def build_services(
     keys = KeySpace(settings.redis_key_prefix)
     scripts = scripts_for(settings, redis, channel)
     team_store = TeamStore(redis, keys, scripts)
-    key_store = ApiKeyStore(redis, keys)
+    key_store = ApiKeyStore(redis, keys, scripts)
     due = DueTeams(redis, keys, scripts, clock)
     alert_thresholds = tuple(settings.budget_alert_thresholds)
     task_store = TaskStore(
@@ -240,7 +240,7 @@ def build_services(
         ),
     )
     spend = SpendStore(redis, keys)
-    revocations = TokenRevocationStore(redis, keys)
+    revocations = TokenRevocationStore(redis, keys, scripts)
     ledger = LedgerStore(redis, keys)
     org_balance = CachedBalance(upstream.balance, clock, seconds=settings.org_balance_cache_seconds)
     admin = admin_services(
@@ -248,7 +248,7 @@ def build_services(
     )
     usage = admin.usage
     reconciliation = Reconciliation(
-        BaselineStore(redis, keys),
+        BaselineStore(redis, keys, scripts),
         spend,
         ledger,
         queue,

@@ -78,8 +78,8 @@ class StoreSettings(BaseSettings):
     redis_key_prefix: str = Field(default="gw", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
     redis_timeout_seconds: float = Field(default=2.0, gt=0)
     redis_max_connections: int = Field(default=200, ge=1)
-    # A money write counts once this many replicas hold it (WAIT, in the script's own round
-    # trip: store/replicated.py), so a failover cannot lose it. None: 1 for redis+sentinel://
+    # A money or admin write counts once this many replicas hold it (WAIT, in the script's own
+    # round trip: store/replicated.py), so a failover cannot lose it. None: 1 for redis+sentinel://
     # (a Sentinel set has a replica to promote), 0 otherwise (a Cluster may have no replicas:
     # set 1 when each master has one).
     redis_wait_replicas: int | None = Field(default=None, ge=0)

@@ -267,7 +267,8 @@ class RedisClusterNodes(_RedisProcesses):
         """Every replica takes its master's place at once (``CLUSTER FAILOVER TAKEOVER``: no
         handshake with the master and no vote, as when its master is cut off); returns once the
         cluster is ok with the old masters serving as their replicas. The new masters' count."""
-        replicas = [port for port in self.ports if self.role(port) == "replica"]
+        # A replica cut off from its master (``cut_off_replicas``) takes over too.
+        replicas = [port for port in self.ports if self.role(port) != "master"]
         for port in replicas:
             client = SyncRedis(port=port)
             try:
@@ -284,6 +285,17 @@ class RedisClusterNodes(_RedisProcesses):
                 raise RuntimeError("the cluster's replicas did not take over")
             time.sleep(0.05)
         return len(replicas)
+
+    def cut_off_replicas(self) -> None:
+        """Every replica stops receiving its master's writes (``cut_off_replica``)."""
+        for port in self.ports:
+            if self.role(port) == "replica":
+                client = SyncRedis(port=port, decode_responses=True)
+                try:
+                    master = int(client.info("replication")["master_port"])
+                finally:
+                    client.close()
+                cut_off_replica(master, port)
 
     def _state(self, port: int) -> str:
         client = SyncRedis(port=port)
@@ -406,6 +418,12 @@ class RedisSentinelSet(_RedisProcesses):
             time.sleep(0.05)
         return self.current_master_port()
 
+    def cut_off_replicas(self) -> None:
+        """The replica stops receiving the master's writes (``cut_off_replica``)."""
+        master = self.current_master_port()
+        replica = self.replica_port if master == self.master_port else self.master_port
+        cut_off_replica(master, replica)
+
     def _moved_from(self, old: int) -> bool:
         if any(self.current_master_port(port) == old for port in self.sentinel_ports):
             return False
@@ -435,6 +453,41 @@ def _wait_for_ping(port: int, processes: list[subprocess.Popen[bytes]]) -> None:
                 if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
                     raise RuntimeError(f"redis-server on port {port} did not start") from None
                 time.sleep(0.02)
+    finally:
+        client.close()
+
+
+def cut_off_replica(master: int, replica: int) -> None:
+    """The replica stops receiving its master's writes, as when the network between them fails,
+    while both keep their roles, so that a failover still promotes it, without those writes: it
+    logs in to the master again as a user that does not exist, which the master refuses. Returns
+    once the master has no replica left to send its writes to."""
+    client = SyncRedis(port=replica)
+    try:
+        client.config_set("masteruser", "cut-off")
+        client.config_set("masterauth", "cut-off")
+        client.execute_command("CLIENT", "KILL", "TYPE", "master")  # type: ignore[no-untyped-call]
+    finally:
+        client.close()
+    deadline = time.monotonic() + 10
+    while _replicas_of(master) > 0 or _link_of(replica) == "up":
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the replica on port {replica} is still linked to its master")
+        time.sleep(0.02)
+
+
+def _replicas_of(port: int) -> int:
+    client = SyncRedis(port=port, decode_responses=True)
+    try:
+        return int(client.info("replication")["connected_slaves"])
+    finally:
+        client.close()
+
+
+def _link_of(port: int) -> str:
+    client = SyncRedis(port=port, decode_responses=True)
+    try:
+        return str(client.info("replication").get("master_link_status"))
     finally:
         client.close()
 

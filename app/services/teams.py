@@ -15,6 +15,7 @@ from app.clock import Clock, iso_timestamp
 from app.domain import ApiKeyRecord, Team
 from app.errors import AlreadyExists, NotFound, ValidationFailed, field_errors
 from app.store.apikeys import ApiKeyStore
+from app.store.redis import admin_write
 from app.store.teams import TeamStore
 
 
@@ -102,9 +103,12 @@ class TeamService:
         where its tasks in flight still settle; a team created later with the same id has a new
         generation and sees none of it."""
         team = await self.get(team_id)
-        for record in await self._keys.list_for_team(team.space):
-            await self._keys.revoke(record.key_id, self._now())
-        await self._teams.delete(team)
+        # Each step is waited for (when writes wait for a replica); whichever fails with its
+        # outcome unknown, the answer names the deletion, and repeating it finishes it.
+        async with admin_write("The team's deletion"):
+            for record in await self._keys.list_for_team(team.space):
+                await self._keys.revoke(record.key_id, self._now())
+            await self._teams.delete(team)
 
     async def apply(
         self, specs: Iterable[Mapping[str, Any]], *, prune: bool = False, dry_run: bool = False

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from redis.asyncio import Redis
 
 from app.domain import ApiKeyRecord
 from app.store.keys import KeySpace
-from app.store.redis import hash_fields, store_errors, text_map
+from app.store.redis import admin_write, hash_fields, store_errors, text_map
+from app.store.scripts import Scripts
+
+
+def _record_of(flat: Sequence[object]) -> ApiKeyRecord | None:
+    """A record from a script's field, value, … reply (empty: no such key)."""
+    raw = {str(field): str(value) for field, value in zip(flat[::2], flat[1::2], strict=True)}
+    return ApiKeyRecord.model_validate(raw) if raw else None
 
 
 class ApiKeyStore:
-    def __init__(self, redis: Redis, keys: KeySpace) -> None:
-        self._redis, self._keys = redis, keys
+    def __init__(self, redis: Redis, keys: KeySpace, scripts: Scripts) -> None:
+        self._redis, self._keys, self._scripts = redis, keys, scripts
 
     async def add(self, record: ApiKeyRecord) -> None:
         fields = {k: v for k, v in record.model_dump().items() if v is not None}
@@ -41,18 +50,25 @@ class ApiKeyStore:
         return sorted(records, key=lambda r: r.created_at)
 
     async def revoke(self, key_id: str, when: str) -> ApiKeyRecord | None:
-        """Mark a key revoked (kept, so its use answers ``api_key_revoked``); None if unknown."""
-        record = await self.get(key_id)
-        if record is None:
-            return None
-        async with store_errors():
-            # Marked revoked, then out of the active set: once this returns no admission
-            # accepts the key, on any replica, whatever their caches hold. (In this order, a
-            # concurrent backfill cannot put it back: see ``backfill_active``.)
-            if record.revoked_at is None:
-                await self._redis.hsetnx(self._keys.api_key(key_id), "revoked_at", when)
-            await self._redis.srem(self._keys.active_keys(record.team_space), key_id)
-        return await self.get(key_id)
+        """Mark a key revoked (kept, so its use answers ``api_key_revoked``); None if unknown.
+
+        Marked revoked, then out of the active set: once this returns no admission accepts the
+        key, on any replica, whatever their caches hold. (In this order, a concurrent backfill
+        cannot put it back: see ``backfill_active``.) Two scripts, since on Redis Cluster the
+        record is not in its team's slot; each counts only once a replica holds it (when writes
+        wait for one), so a failover cannot bring a revoked key back. If either's outcome is
+        unknown the admin is told to retry, which finishes the job."""
+        async with admin_write("The key's revocation"):
+            record = _record_of(
+                await self._scripts.revoke_key(keys=[self._keys.api_key(key_id)], args=[when])
+            )
+            if record is None:
+                return None
+            await self._deactivate(record.team_space, key_id)
+        return record
+
+    async def _deactivate(self, space: str, key_id: str) -> None:
+        await self._scripts.deactivate_key(keys=[self._keys.active_keys(space)], args=[key_id])
 
     async def backfill_active(self, space: str) -> int:
         """Put the team's unrevoked keys in its active set (keys issued before there was one).
@@ -65,7 +81,7 @@ class ApiKeyStore:
             for key_id in ids:
                 await self._redis.sadd(self._keys.active_keys(space), key_id)
                 if await self._redis.hget(self._keys.api_key(key_id), "revoked_at"):
-                    await self._redis.srem(self._keys.active_keys(space), key_id)
+                    await self._deactivate(space, key_id)  # waited for, as a revoke's is
                 else:
                     active += 1
         return active

@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass
 from redis.asyncio import Redis
 
 from app.store.keys import KeySpace
-from app.store.redis import store_errors
+from app.store.redis import admin_write, store_errors
+from app.store.scripts import Scripts
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,8 @@ class Baseline:
 
 
 class BaselineStore:
-    def __init__(self, redis: Redis, keys: KeySpace) -> None:
-        self._redis, self._keys = redis, keys
+    def __init__(self, redis: Redis, keys: KeySpace, scripts: Scripts) -> None:
+        self._redis, self._keys, self._scripts = redis, keys, scripts
 
     async def get(self) -> Baseline | None:
         async with store_errors():
@@ -37,9 +38,12 @@ class BaselineStore:
         return Baseline(**json.loads(raw)) if raw else None
 
     async def put(self, baseline: Baseline, *, only_if_absent: bool = False) -> bool:
-        """Store the baseline; with ``only_if_absent`` only the first of racing replicas does."""
-        async with store_errors():
-            stored = await self._redis.set(
-                self._keys.reconciliation(), json.dumps(asdict(baseline)), nx=only_if_absent
+        """Store the baseline; with ``only_if_absent`` only the first of racing replicas does. A
+        script, acknowledged by a replica when writes wait for one: a failover cannot take the
+        reconciliation back to an older baseline."""
+        async with admin_write("Setting the reconciliation baseline"):
+            stored = await self._scripts.put_baseline(
+                keys=[self._keys.reconciliation()],
+                args=[json.dumps(asdict(baseline)), "nx" if only_if_absent else ""],
             )
         return bool(stored)

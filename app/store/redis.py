@@ -157,6 +157,25 @@ async def store_errors() -> AsyncIterator[None]:
         raise StoreUnavailable(may_have_run=False) from exc
 
 
+@asynccontextmanager
+async def admin_write(what: str) -> AsyncIterator[None]:
+    """``store_errors`` for an admin write (a revocation, a deletion, the baseline), whose
+    caller is a person: an outcome unknown (a replica did not acknowledge it in time, the answer
+    was lost) says that the change may or may not have taken effect, and to retry: every admin
+    write is safe to repeat. ``what`` names it ("The key's revocation"). Nested, the outermost
+    names it."""
+    try:
+        async with store_errors():
+            yield
+    except StoreUnavailable as exc:
+        if not exc.may_have_run:
+            raise  # refused before it ran: the plain 503 says so
+        raise StoreUnavailable(
+            f"{what} may or may not have taken effect: Redis did not confirm it in time (its "
+            "master may be failing over). Retry: repeating it is safe."
+        ) from exc
+
+
 def _may_have_run(exc: BaseException) -> bool:
     if isinstance(
         exc,

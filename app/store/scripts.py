@@ -75,6 +75,12 @@ class Scripts:
         self.claim_teams = self._register(redis, "claim_teams")
         self.release_team = self._register(redis, "release_team")
         self.index_team = self._register(redis, "index_team")
+        # Admin writes: scripts too, so that they wait for a replica like the money's.
+        self.revoke_key = self._register(redis, "revoke_key")
+        self.deactivate_key = self._register(redis, "deactivate_key")
+        self.delete_team = self._register(redis, "delete_team")
+        self.revoke_tokens = self._register(redis, "revoke_tokens")
+        self.put_baseline = self._register(redis, "put_baseline")
 
     def _register(self, redis: Redis, name: str) -> Script:
         source = self._prelude + (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")

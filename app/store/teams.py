@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from app.domain import Team
 from app.store.keys import KeySpace
-from app.store.redis import store_errors, text_map
+from app.store.redis import admin_write, store_errors, text_map
 from app.store.scripts import Scripts
 
 # Fields stored as JSON (lists, or null for "no restriction"); the rest are plain strings.
@@ -84,9 +84,17 @@ class TeamStore:
         return [_decode(row) for row in rows if row]
 
     async def delete(self, team: Team) -> bool:
-        async with store_errors():
-            removed = await self._redis.delete(self._keys.team(team.id))
-            await self._redis.srem(self._keys.teams_index(), team.id)
-            # No key of this team passes admission any more (revoked or not).
-            await self._redis.delete(self._keys.active_keys(team.space))
-        return bool(removed)
+        """Delete the team (the generation given: a team created since under its id stays);
+        False if it was not there."""
+        async with admin_write("The team's deletion"):
+            # The team and its active keys together (no key of it passes admission any more,
+            # revoked or not), acknowledged by a replica when writes wait for one.
+            outcome = await self._scripts.delete_team(
+                keys=[self._keys.team(team.id), self._keys.active_keys(team.space)],
+                args=[team.generation or ""],
+            )
+            if outcome >= 0:
+                # The index only lists teams (``list`` skips an id whose hash is gone), so
+                # this one stays a plain write: losing it to a failover lists nothing wrong.
+                await self._redis.srem(self._keys.teams_index(), team.id)
+        return bool(outcome == 1)

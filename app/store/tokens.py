@@ -9,24 +9,30 @@ from redis.asyncio import Redis
 
 from app.auth.tokens import LEEWAY_SECONDS, MAX_TTL_SECONDS
 from app.store.keys import KeySpace
-from app.store.redis import store_errors
+from app.store.redis import admin_write, store_errors
+from app.store.scripts import Scripts
 
 TEAM_WIDE = "*"
 
 
 class TokenRevocationStore:
-    def __init__(self, redis: Redis, keys: KeySpace) -> None:
-        self._redis, self._keys = redis, keys
+    def __init__(self, redis: Redis, keys: KeySpace, scripts: Scripts) -> None:
+        self._redis, self._keys, self._scripts = redis, keys, scripts
 
     async def revoke(self, space: str, subject: str | None, *, now: float) -> None:
-        """Tokens of ``subject`` (None: every subject) issued up to ``now`` stop working."""
-        key = self._keys.token_revocations(space)
-        async with store_errors(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(key, {subject or TEAM_WIDE: now}, gt=True)
-            # A revocation older than any token's life has nothing left to revoke.
-            pipe.zremrangebyscore(key, "-inf", now - MAX_TTL_SECONDS - 2 * LEEWAY_SECONDS)
-            pipe.expire(key, MAX_TTL_SECONDS + 60)
-            await pipe.execute()
+        """Tokens of ``subject`` (None: every subject) issued up to ``now`` stop working. A
+        script, acknowledged by a replica when writes wait for one: a failover cannot lose it."""
+        async with admin_write("The tokens' revocation"):
+            await self._scripts.revoke_tokens(
+                keys=[self._keys.token_revocations(space)],
+                args=[
+                    subject or TEAM_WIDE,
+                    repr(now),
+                    # A revocation older than any token's life has nothing left to revoke.
+                    repr(now - MAX_TTL_SECONDS - 2 * LEEWAY_SECONDS),
+                    MAX_TTL_SECONDS + 60,
+                ],
+            )
 
     async def all(self, space: str) -> dict[str, float]:
         async with store_errors():

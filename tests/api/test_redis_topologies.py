@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import ValidationError
 from redis import Redis as SyncRedis
 
+from app.auth.keys import key_id_of
 from app.clock import FakeClock
 from app.settings import StoreSettings
 from tests.support import (
@@ -27,8 +31,10 @@ from tests.support import (
     bearer,
     free_port,
     gateway_settings,
+    mint_token,
     running_gateway,
     settle_all,
+    token_settings,
 )
 
 
@@ -174,6 +180,100 @@ async def test_a_failover_under_load_fails_closed_recovers_and_the_books_close(
         await assert_books_close(gw, "alpha")
 
 
+async def until_answered(request: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
+    """The answer of ``request()`` (an awaitable's factory), asked again while the gateway
+    answers 503 ``store_unavailable`` (the store is switching masters), as a client would."""
+    async with asyncio.timeout(60):
+        while True:
+            answer = await request()
+            if answer.status_code != 503:
+                return answer
+            assert answer.json()["error"]["code"] == "store_unavailable", answer.text
+            await asyncio.sleep(0.05)  # the client's backoff
+
+
+@dataclass(frozen=True)
+class AdminWrite:
+    """An admin write, and the credential it takes away: it works before, 401 after."""
+
+    method: str
+    path: str
+    body: dict[str, Any] | None
+    credential: str
+
+    async def send(self, gw: Gateway) -> httpx.Response:
+        return await gw.http.request(
+            self.method, self.path, json=self.body, headers=admin_headers()
+        )
+
+    async def reads(self, gw: Gateway) -> int:
+        """What a read with the credential is answered (after any 503s)."""
+        answer = await until_answered(
+            lambda: gw.http.get("/v1/usage", headers=bearer(self.credential))
+        )
+        return answer.status_code
+
+    async def assert_taken_away(self, gw: Gateway) -> None:
+        assert await self.reads(gw) == 401, self.path
+        created = await until_answered(
+            lambda: gw.http.post(
+                "/v1/images", json={"prompt": "p"}, headers=bearer(self.credential)
+            )
+        )
+        assert created.status_code == 401, (self.path, created.text)
+
+
+async def admin_writes(gw: Gateway, name: str) -> list[AdminWrite]:
+    """A key's revocation, a team's deletion and a user's browser tokens revoked, each taking
+    away a credential of a team of its own (``name`` tells sets apart)."""
+    key = await gw.team_with_key(f"{name}-key")
+    doomed = await gw.team_with_key(f"{name}-doomed")
+    token = await mint_token(gw, await gw.team_with_key(f"{name}-tokens"), "ann")
+    return [
+        AdminWrite("DELETE", f"/admin/keys/{key_id_of(key)}", None, key),
+        AdminWrite("DELETE", f"/admin/teams/{name}-doomed", None, doomed),
+        AdminWrite("POST", f"/admin/teams/{name}-tokens/tokens/revoke", {"subject": "ann"}, token),
+    ]
+
+
+async def test_admin_writes_answered_before_a_failover_survive_it(
+    failing_over: RedisSentinelSet | RedisClusterNodes, sim_app: FastAPI, clock: FakeClock
+) -> None:
+    # No key cache: every request reads what the master of the moment holds.
+    settings = token_settings(
+        failing_over.url, redis_timeout_seconds=1.0, redis_wait_replicas=1, key_cache_seconds=0
+    )
+    async with running_gateway(settings, sim_app, clock) as gw:
+        # A topology just started may not acknowledge the very first write in time (a busy
+        # machine): the first team is created as a client would, again until answered.
+        first = await until_answered(
+            lambda: gw.http.post("/admin/teams", json={"id": "first"}, headers=admin_headers())
+        )
+        assert first.status_code in (201, 409), first.text  # 409: an attempt that ran
+        answered, cut_off = await admin_writes(gw, "answered"), await admin_writes(gw, "cut-off")
+        for write in answered:
+            assert (await write.send(gw)).status_code in (200, 204), write.path
+        # From here the master's writes reach no replica, and the failover below promotes one
+        # anyway: whatever is written now is lost, deterministically.
+        await asyncio.to_thread(failing_over.cut_off_replicas)
+        answers = [await write.send(gw) for write in cut_off]
+        await asyncio.to_thread(failing_over.fail_over)
+        for write in answered:  # a write answered as done is done on the new master too
+            await write.assert_taken_away(gw)
+        for write, answer in zip(cut_off, answers, strict=True):
+            # The new master never had these: the credentials work again...
+            assert await write.reads(gw) == 200, write.path
+            # ...which is why they were not answered as done: maybe made, retry.
+            assert answer.status_code == 503, (
+                f"{write.method} {write.path} answered {answer.status_code}, "
+                "and was lost in the failover"
+            )
+            assert "Retry: repeating it is safe" in answer.json()["error"]["message"]
+            retried = await until_answered(partial(write.send, gw))
+            assert retried.status_code in (200, 204), retried.text
+            await write.assert_taken_away(gw)
+
+
 def test_money_writes_wait_for_a_replica_by_default_on_sentinel() -> None:
     def replicas(url: str, **values: Any) -> int:
         return StoreSettings(_env_file=None, redis_url=url, **values).replicas_to_wait_for
@@ -206,6 +306,28 @@ async def test_a_master_without_its_replica_sends_nothing_and_holds_nothing(
         assert gw.sim.tasks == {}  # nothing reached Rivya
         usage = (await gw.http.get("/v1/usage", headers=bearer(key))).json()
         assert (usage["reserved_credits"], usage["in_flight"], usage["spent_credits"]) == (0, 0, 0)
+
+
+async def test_an_admin_write_no_replica_acknowledged_is_answered_retry(
+    redis_url: str, sim_app: FastAPI, clock: FakeClock
+) -> None:
+    # As above, a master without the replica it waits for: every admin write runs, and none is
+    # acknowledged, so none may be answered as done.
+    async with running_gateway(token_settings(redis_url), sim_app, clock) as gw:
+        writes = await admin_writes(gw, "alpha")
+    settings = token_settings(redis_url, redis_wait_replicas=1, redis_wait_timeout_seconds=0.05)
+    async with running_gateway(settings, sim_app, clock) as gw:
+        # The startup's backfill of active keys done first: run alongside, it would meet the
+        # key revoked below and retry its deactivation (never acknowledged here) meanwhile.
+        await gw.app.state.services.aftercare.join()
+        baseline = AdminWrite("POST", "/admin/upstream/baseline", None, credential="")
+        for write in [*writes, baseline]:
+            answer = await write.send(gw)
+            assert answer.status_code == 503, answer.text
+            error = answer.json()["error"]
+            assert error["code"] == "store_unavailable"
+            assert "may or may not have taken effect" in error["message"], (write.path, error)
+            assert "Retry: repeating it is safe." in error["message"], (write.path, error)
 
 
 @pytest.mark.parametrize("wait_replicas", [0, 1])

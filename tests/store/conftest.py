@@ -129,7 +129,7 @@ async def stores(
     due = DueTeams(redis, keys, scripts, clock)
     yield Stores(
         teams=TeamStore(redis, keys, scripts),
-        keys=ApiKeyStore(redis, keys),
+        keys=ApiKeyStore(redis, keys, scripts),
         admission=AdmissionStore(
             redis,
             keys,

@@ -12,6 +12,7 @@ from app.clock import FakeClock
 from app.services.reconciliation import Reconciliation
 from app.store.keys import KeySpace
 from app.store.reconciliation import BaselineStore
+from app.store.scripts import Scripts
 
 
 class Flows:
@@ -29,7 +30,7 @@ def reconciliation(redis: Redis, clock: FakeClock, balance: list[int]) -> Reconc
         return ["alpha@1"]
 
     return Reconciliation(
-        BaselineStore(redis, KeySpace("gw")),
+        BaselineStore(redis, KeySpace("gw"), Scripts(redis)),
         Flows(),  # type: ignore[arg-type]
         None,  # type: ignore[arg-type]  # the ledger: not read by baseline()
         SimpleNamespace(teams=teams),  # type: ignore[arg-type]
