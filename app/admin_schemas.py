@@ -122,7 +122,14 @@ class RivyaBalance(Answer):
 class Baseline(Answer):
     rivya_credits: int
     set_at: str
-    uncertain_credits: int
+    uncertain_credits: int = Field(
+        description="credits the teams held when it was taken (Rivya may have refunded some "
+        "before its balance was read)"
+    )
+    still_uncertain_credits: int = Field(
+        description="what of those is held still: the drift may be off by this much; 0 once "
+        "they have settled"
+    )
     restored_at: str | None = Field(
         description="when a replica wrote the baseline back after Redis lost its data: the "
         "drift then counts the credits the lost books held"

@@ -223,7 +223,12 @@ def _simulator(args: argparse.Namespace) -> None:
     # The same one-JSON-object-a-line logs as the gateway, its key redacted like the org key.
     configure_logging("INFO", [SimulatorSettings().api_key.get_secret_value()])
     uvicorn.run(
-        "app.simulator.main:app", host=args.host, port=args.port, workers=1, log_config=None
+        "app.simulator.main:app",
+        host=args.host,
+        port=args.port,
+        workers=1,
+        log_config=None,
+        date_header=False,  # the simulator dates its answers by its own clock, as Rivya would
     )
 
 

@@ -17,6 +17,7 @@ from app.metrics import Metrics
 from app.services.admission import Admission
 from app.services.aftercare import Aftercare
 from app.services.alerts import BudgetAlerts, Webhook
+from app.services.baselines import Baselines, task_exists_at, upstream_fingerprint
 from app.services.files import FileService, UploadLimits
 from app.services.forwarding import Forwarder, Resolver
 from app.services.health import Health
@@ -247,13 +248,21 @@ def build_services(
         team_store, key_store, spend, ledger, task_store, catalog, clock, org_balance=org_balance
     )
     usage = admin.usage
-    reconciliation = Reconciliation(
+    baselines = Baselines(
         BaselineStore(redis, keys, scripts),
         spend,
         ledger,
         queue,
+        upstream.balance_at,
+        lambda task_id: task_exists_at(upstream.get_generation, task_id),
+        clock,
+        upstream=upstream_fingerprint(settings.rivya_base_url, settings.org_key),
+    )
+    reconciliation = Reconciliation(
+        baselines,
+        ledger,
+        queue,
         upstream.balance,
-        org_balance,
         upstream.breaker,
         clock,
         aftercare,

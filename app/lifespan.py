@@ -169,7 +169,7 @@ def _first_baseline(services: Services) -> Callable[[], Awaitable[None]]:
         while True:
             try:
                 quiet = time.monotonic() < quiet_until
-                if await services.reconciliation.first_baseline(wait_for_quiet=quiet):
+                if await services.reconciliation.baselines.first(wait_for_quiet=quiet):
                     return
             except (UpstreamFailure, GatewayError):
                 pass

@@ -618,7 +618,12 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
     """Serve an ASGI app with a real uvicorn server on a free loopback port (same event loop),
     for what only a real socket shows: timeouts, hangs, connection resets."""
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=free_port(), log_level="warning", lifespan="off"
+        app,
+        host="127.0.0.1",
+        port=free_port(),
+        log_level="warning",
+        lifespan="off",
+        date_header=False,  # the simulator dates its own answers
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -162,7 +162,7 @@ async def upstream(services: ServicesDep) -> Reconciliation:
     summary="Reconcile from now: take Rivya's balance and the books as the new baseline",
 )
 async def reset_baseline(services: ServicesDep) -> Reconciliation:
-    await services.reconciliation.set_baseline()
+    await services.reconciliation.baselines.set()
     return Reconciliation.model_validate(await services.reconciliation.report())
 
 

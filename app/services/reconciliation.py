@@ -9,11 +9,11 @@ So from a baseline (Rivya's balance and the gateway's totals at one moment) on:
 is 0 when every credit Rivya took is on some team's books. Two things move it without anything
 being wrong, and both are bounded: credits reserved now may not be at Rivya yet (a create
 admitted, not yet sent; a task failed and refunded, not yet settled), which can make drift
-negative by up to what is reserved now; and so could credits reserved when the baseline was
-taken, which can make it positive by up to what was reserved then (``uncertain_credits``; 0 for
-a baseline taken with nothing in flight). What lies beyond those bounds is **unexplained**:
-credits moved without the gateway knowing (another key on the org's account, a top-up), or the
-gateway charged without knowing the outcome (the ledger's suspect events).
+negative by up to what is reserved now; and the reservations the baseline held (a task Rivya
+may have refunded before its balance was read) can make it positive by up to what of them is
+still held (services/baselines.py: 0 once they have settled). What lies beyond those bounds is
+**unexplained**: credits moved without the gateway knowing (another key on the org's account,
+a top-up), or the gateway charged without knowing the outcome (the ledger's suspect events).
 """
 
 from __future__ import annotations
@@ -21,31 +21,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from app.clock import Clock, iso_timestamp
 from app.errors import GatewayError, StoreUnavailable
 from app.services.aftercare import Aftercare
+from app.services.baselines import Baselines, Books
 from app.store.ledger import LedgerStore
-from app.store.reconciliation import Baseline, BaselineStore
+from app.store.reconciliation import Baseline, Settled
 from app.store.settlement import SettleQueue
-from app.store.spend import SpendStore
 from app.upstream.failures import UpstreamFailure
 from app.upstream.resilience import CircuitBreaker
 
 log = logging.getLogger("app.reconciliation")
 
-SUSPECT_SCAN_PER_TEAM = 1000  # ledger entries read per team for suspects: bounded work
+SUSPECTS_PER_TEAM = 1000  # suspect entries listed per team in one report: a bounded answer
 REFRESH_SECONDS = 60.0  # the longest one refresh of the figures for scrapes may take
-
-
-@dataclass(frozen=True)
-class Books:
-    """The gateway's totals over every team, deleted ones included."""
-
-    spent: int
-    reserved: int
 
 
 @dataclass(frozen=True)
@@ -54,7 +46,7 @@ class Drift:
     spent: int  # what the gateway charged since
     reserved: int  # how much more it holds than then
     credits: int  # rivya_spent - spent - reserved
-    unexplained: int  # the part no credits in flight (now or at the baseline) can explain
+    unexplained: int  # the part no credits in flight (now or held at the baseline) explain
 
 
 @dataclass(frozen=True)
@@ -67,13 +59,16 @@ class Figures:
     drift: Drift | None
 
 
-def drift_of(baseline: Baseline, books: Books, balance: int) -> Drift:
+def drift_of(baseline: Baseline, books: Books, balance: int, settled: Settled) -> Drift:
+    """``settled``: what became of the baseline's own reservations (baselines.py)."""
     rivya_spent = baseline.rivya_credits - balance
     spent = books.spent - baseline.gateway_spent
     reserved = books.reserved - baseline.gateway_reserved
-    credits = rivya_spent - spent - reserved
-    if credits > baseline.uncertain_credits:
-        unexplained = credits - baseline.uncertain_credits
+    # Refunds Rivya had already made when it read the baseline's balance: in it, not since.
+    credits = rivya_spent - spent - reserved - settled.refunded_before
+    uncertain = settled.still_held
+    if credits > uncertain:
+        unexplained = credits - uncertain
     elif credits < -books.reserved:
         unexplained = credits + books.reserved
     else:
@@ -84,12 +79,10 @@ def drift_of(baseline: Baseline, books: Books, balance: int) -> Drift:
 class Reconciliation:
     def __init__(
         self,
-        baselines: BaselineStore,
-        spend: SpendStore,
+        baselines: Baselines,
         ledger: LedgerStore,
         queue: SettleQueue,
         balance: Callable[[], Awaitable[int]],
-        cached_balance: Callable[[], Awaitable[int]],
         breaker: CircuitBreaker,
         clock: Clock,
         aftercare: Aftercare,
@@ -97,83 +90,28 @@ class Reconciliation:
         low_balance_credits: int | None,
         figures_max_age: float,
     ) -> None:
-        self._baselines, self._spend, self._ledger = baselines, spend, ledger
-        self._queue, self._balance, self._breaker, self._clock = queue, balance, breaker, clock
-        self._aftercare, self._cached_balance = aftercare, cached_balance
+        self.baselines, self._ledger, self._queue = baselines, ledger, queue
+        self._balance, self._breaker, self._clock = balance, breaker, clock
+        self._aftercare = aftercare
         self.low_balance_credits = low_balance_credits
         self._max_age = figures_max_age
         self._was_low = False
         self._figures: Figures | None = None
-        self._known: Baseline | None = None  # the last baseline read or written here
         self._refreshing: asyncio.Task[Any] | None = None
 
-    async def books(self) -> Books:
-        flows = await self._spend.flows(await self._queue.teams())
-        return Books(sum(f.spent for f in flows), sum(f.reserved for f in flows))
-
-    async def set_baseline(self) -> Baseline:
-        """Take Rivya's balance and the gateway's books now as the baseline. Credits reserved
-        at that moment may or may not be at Rivya: they are kept as the baseline's uncertainty
-        (so take it when little is in flight)."""
-        baseline = await self._take(self._balance)
-        await self._baselines.put(baseline)
-        self._known = baseline
-        return baseline
-
-    async def baseline(self) -> Baseline | None:
-        """The baseline in Redis. Nobody deletes it (a new one replaces it), so one this process
-        has seen and Redis no longer holds means Redis lost its data: it is written back, marked
-        restored, so the drift goes on counting from it and shows the credits whose books were
-        lost, instead of starting again from nothing and hiding them."""
-        baseline = await self._baselines.get()
-        if baseline is None and self._known is not None:
-            restored = replace(self._known, restored_at_ms=int(self._clock.now() * 1000))
-            if await self._baselines.put(restored, only_if_absent=True):
-                log.error(
-                    "redis lost the reconciliation baseline: restored from memory; the drift "
-                    "now counts the credits whose books were lost",
-                    extra={"baseline_set_at_ms": restored.set_at_ms},
-                )
-            baseline = await self._baselines.get()  # another replica's copy, if it was first
-        known = self._known
-        if (
-            baseline is not None
-            and known is not None
-            and baseline.restored_at_ms is not None
-            and baseline.set_at_ms < known.set_at_ms
-        ):
-            # Another replica restored an older baseline than the latest this one has seen (an
-            # admin's reset it had not read yet): the latest wins, marked restored too.
-            baseline = replace(known, restored_at_ms=baseline.restored_at_ms)
-            await self._baselines.put(baseline)
-        if baseline is not None:
-            self._known = baseline
-        return baseline
-
-    async def first_baseline(self, *, wait_for_quiet: bool) -> bool:
-        """At start: set a baseline if there is none (the first of racing replicas wins).
-        With ``wait_for_quiet``, only while nothing is reserved (False: try again later). The
-        balance is this process's cached one (fetched now, and shared with the first reads).
-        True once a baseline exists."""
-        if await self.baseline() is not None:
-            return True
-        baseline = await self._take(self._cached_balance)
-        if wait_for_quiet and baseline.uncertain_credits:
-            return False
-        await self._baselines.put(baseline, only_if_absent=True)
-        self._known = await self._baselines.get()
-        return True
-
-    async def _take(self, balance_of: Callable[[], Awaitable[int]]) -> Baseline:
-        balance = await balance_of()
-        books = await self.books()  # right after the balance: what moved between is in flight
-        return Baseline(
-            rivya_credits=balance,
-            gateway_spent=books.spent,
-            gateway_reserved=books.reserved,
-            set_at_ms=int(self._clock.now() * 1000),
-            uncertain_credits=books.reserved,
-        )
+    async def drift(self, balance: int) -> tuple[Baseline, Books, Drift] | None:
+        """The drift from the baseline (None: there is none yet). An unexplained drift first
+        asks whether the upstream is still the one the baseline was taken against: if Rivya
+        forgot a task the books say it made, the baseline is replaced, and the drift is
+        counted from the new one."""
+        baseline = await self.baselines.current()
+        if baseline is None:
+            return None
+        books = await self.baselines.books()
+        drift = drift_of(baseline, books, balance, await self.baselines.settled(baseline))
+        if drift.unexplained and await self.baselines.forgotten(baseline) is not None:
+            return await self.drift(await self._balance())
+        return baseline, books, drift
 
     async def balance(self) -> tuple[int | None, str | None]:
         """Rivya's balance, or why it could not be read; warns once as it falls below the
@@ -221,16 +159,16 @@ class Reconciliation:
         drift = None
         if credits is not None:
             try:
-                baseline = await self.baseline()
-                if baseline is not None:
-                    drift = drift_of(baseline, await self.books(), credits)
+                found = await self.drift(credits)
+                drift = found[2] if found else None
             except StoreUnavailable:
                 pass  # the drift is unknown this time; the balance is still worth showing
         self._figures = Figures(at, credits, drift)
 
     async def report(self) -> dict[str, Any]:
         credits, error = await self.balance()
-        baseline = await self.baseline()
+        found = await self.drift(credits) if credits is not None else None
+        baseline = found[0] if found else await self.baselines.current()
         report: dict[str, Any] = {
             "rivya": {"current_credits": credits, "error": error, "circuit": self._breaker.state},
             "low_balance_credits": self.low_balance_credits,
@@ -245,16 +183,16 @@ class Reconciliation:
         if baseline is None:
             report["explanation"] = "No baseline yet: POST /admin/upstream/baseline sets one."
             return report
-        books = await self.books()
         report["baseline"] = {
             "rivya_credits": baseline.rivya_credits,
             "set_at": _iso_ms(baseline.set_at_ms),
             "uncertain_credits": baseline.uncertain_credits,
+            "still_uncertain_credits": (await self.baselines.settled(baseline)).still_held,
             "restored_at": _iso_ms(baseline.restored_at_ms) if baseline.restored_at_ms else None,
         }
-        if credits is None:
+        if found is None:
             return report
-        drift = drift_of(baseline, books, credits)
+        _, books, drift = found
         report["since_baseline"] = {
             "rivya_spent": drift.rivya_spent,
             "gateway_spent": drift.spent,
@@ -263,7 +201,7 @@ class Reconciliation:
         report["drift_credits"] = drift.credits
         report["unexplained_credits"] = drift.unexplained
         suspects = await self._ledger.suspects(
-            await self._queue.teams(), since_ms=baseline.set_at_ms, scan=SUSPECT_SCAN_PER_TEAM
+            await self._queue.teams(), since_ms=baseline.set_at_ms, limit=SUSPECTS_PER_TEAM
         )
         report["suspect_tasks"] = [
             {
@@ -298,7 +236,8 @@ def _explain(drift: Drift, reserved: int, suspects: bool, *, restored: bool) -> 
     if drift.unexplained == 0:
         return (
             "Credits in flight explain the difference: reserved now "
-            f"({reserved}) or when the baseline was taken. Look again once they have settled."
+            f"({reserved}), or held when the baseline was taken and not settled yet "
+            "(baseline.still_uncertain_credits). Look again once they have settled."
         )
     if suspects:
         return (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from email.utils import formatdate
 
 import anyio
 from fastapi.responses import Response
@@ -42,10 +43,12 @@ class Reply:
     def of(cls, response: Response) -> Reply:
         return cls(response.status_code, list(response.raw_headers), bytes(response.body))
 
-    async def send(self, send: Send, request_id: str) -> None:
-        # Always the simulator's own id, even when the caller sent an X-Request-ID.
-        headers = [(k, v) for k, v in self.headers if k.lower() != b"x-request-id"]
+    async def send(self, send: Send, request_id: str, date: str) -> None:
+        # Always the simulator's own id, even when the caller sent an X-Request-ID; and its own
+        # Date (Rivya's clock: the reconciliation places task times against a balance's).
+        headers = [(k, v) for k, v in self.headers if k.lower() not in (b"x-request-id", b"date")]
         headers.append((b"x-request-id", request_id.encode()))
+        headers.append((b"date", date.encode()))
         await send({"type": "http.response.start", "status": self.status, "headers": headers})
         await send({"type": "http.response.body", "body": self.body})
 
@@ -74,7 +77,7 @@ class SimulatorMiddleware:
             return
         if record is not None:
             record.status = reply.status
-        await reply.send(send, request_id)
+        await reply.send(send, request_id, formatdate(self.state.clock.now(), usegmt=True))
 
     async def _answer(
         self, scope: Scope, replay: Receive, receive: Receive, request_id: str

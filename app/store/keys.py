@@ -169,6 +169,12 @@ class KeySpace:
         settle, release, …; ``lua/_money.lua``), capped at ``LEDGER_MAX_ENTRIES``."""
         return f"{self._team(space)}:ledger"
 
+    def suspects(self, space: str) -> str:
+        """Stream: the team's ledger entries that mean the books may not match Rivya's, under
+        their ledger ids. Written by ``lua/_money.lua``, which names it as the ledger's name
+        and ":suspects" (so it is in the ledger's slot)."""
+        return f"{self.ledger(space)}:suspects"
+
     def reconciliation(self) -> str:
         """String (JSON): the baseline the reconciliation with Rivya's balance counts from."""
         return f"{self.prefix}:reconciliation-baseline"

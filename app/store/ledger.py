@@ -14,7 +14,8 @@ from app.store.redis import store_errors
 
 # Events that mean the books may not match Rivya's: a task recorded with no live reservation,
 # a create or task charged without knowing its outcome, a charge corrected later, a settled
-# reservation whose task record was gone, a task Rivya ended without a valid charge.
+# reservation whose task record was gone, a task Rivya ended without a valid charge. The same
+# set is in lua/_money.lua, which indexes them (KeySpace.suspects); tests hold the two equal.
 SUSPECT_EVENTS = frozenset(
     {"unreserved", "abandon", "give_up", "correct", "reclaim", "orphan", "unpriced"}
 )
@@ -51,20 +52,45 @@ class LedgerStore:
         return [_entry(entry_id, fields) for entry_id, fields in cast(list[Any], raw)]
 
     async def suspects(
-        self, spaces: list[str], *, since_ms: int, scan: int
+        self, spaces: list[str], *, since_ms: int, limit: int
     ) -> list[tuple[str, LedgerEntry]]:
-        """(space, entry) for the suspect entries among each team's latest ``scan`` entries
-        since ``since_ms``."""
+        """(space, entry) for each team's suspect entries since ``since_ms`` (Redis's clock,
+        as the ids are), the oldest ``limit`` of each: the suspects are indexed apart from the
+        ledger, so none is missed however many ordinary entries came after."""
         async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
             for space in spaces:
-                pipe.xrevrange(self._keys.ledger(space), "+", str(since_ms), count=scan)
+                pipe.xrange(self._keys.suspects(space), str(since_ms), "+", count=limit)
             rows = await pipe.execute()
         return [
-            (space, entry)
+            (space, _entry(i, f))
             for space, row in zip(spaces, rows, strict=True)
-            for entry in (_entry(i, f) for i, f in cast(list[Any], row))
-            if entry.event in SUSPECT_EVENTS
+            for i, f in cast(list[Any], row)
         ]
+
+    async def witness(self, spaces: list[str], *, since_ms: int) -> LedgerEntry | None:
+        """A task the books say Rivya made, to ask Rivya about: the earliest recorded since
+        ``since_ms`` (it spans the whole time since), else the latest one before."""
+        async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
+            for space in spaces:
+                ledger = self._keys.ledger(space)
+                pipe.xrange(ledger, str(since_ms), "+", count=WITNESS_SCAN)
+                pipe.xrevrange(ledger, f"({since_ms}", "-", count=WITNESS_SCAN)
+            rows = await pipe.execute()
+        after = [_entry(i, f) for row in rows[::2] for i, f in cast(list[Any], row)]
+        before = [_entry(i, f) for row in rows[1::2] for i, f in cast(list[Any], row)]
+        since = [e for e in after if e.task]
+        if since:
+            return min(since, key=_order)
+        earlier = [e for e in before if e.task]
+        return max(earlier, key=_order) if earlier else None
+
+
+WITNESS_SCAN = 20  # ledger entries read per team, each way, for a witness
+
+
+def _order(entry: LedgerEntry) -> tuple[int, int]:
+    ms, _, sequence = entry.id.partition("-")
+    return int(ms), int(sequence or 0)
 
 
 def _entry(entry_id: Any, fields: dict[Any, Any]) -> LedgerEntry:

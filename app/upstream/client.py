@@ -7,6 +7,7 @@ and services never see an httpx exception or a raw upstream status.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
 import random
 import time
@@ -109,6 +110,12 @@ class RivyaClient:
         """The organisation's current Rivya balance."""
         return (await self.get_credits()).current_credits
 
+    async def balance_at(self) -> tuple[int, float | None]:
+        """The balance, and when Rivya read it by its own clock (its answer's ``Date``, to the
+        second; None without one): the reconciliation places Rivya's task times against it."""
+        credits, answer = await self._exchange("GET", "/api/v1/credits", RivyaCredits)
+        return credits.current_credits, _date(answer.headers.get("date"))
+
     async def _call(
         self,
         method: str,
@@ -119,6 +126,21 @@ class RivyaClient:
         headers: dict[str, str] | None = None,
         upload: Upload | None = None,
     ) -> Model:
+        result, _ = await self._exchange(
+            method, path, model, content=content, headers=headers, upload=upload
+        )
+        return result
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        model: type[Model],
+        *,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        upload: Upload | None = None,
+    ) -> tuple[Model, Answer]:
         """One logical call: attempts with backoff while safe, within the retry budget, through
         the circuit breaker. Fails with one ``UpstreamFailure`` that says what the whole call
         means (an earlier attempt that may have reached Rivya keeps its outcome unknown)."""
@@ -165,7 +187,7 @@ class RivyaClient:
                 self.breaker.failed()
                 raise
             self.breaker.succeeded()
-            return result
+            return result, response
 
     async def _send(
         self,
@@ -231,6 +253,16 @@ class RivyaClient:
         if response.is_success:
             return response
         raise _failure_for(response)
+
+
+def _date(value: str | None) -> float | None:
+    """An HTTP ``Date`` as epoch seconds; None if absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
 
 
 def _parse(response: Answer, model: type[Model]) -> Model:

@@ -186,9 +186,10 @@ async def test_credits_in_flight_move_the_drift_but_explain_it(
         assert samples[("gateway_reconciliation_unexplained_credits", ())] == 0
         await settle_all(gw, clock)
         await assert_books_close(gw, "alpha")
-        # The failed task settled at 0: the drift is what the baseline could not know, and
-        # within its uncertainty, so nothing is unexplained and no alert fires.
+        # The failed task settled at 0. Rivya had refunded it before it read the baseline's
+        # balance (its end is dated before that answer): the books match, and the baseline's
+        # uncertainty is over (it no longer hides anything spent after it).
         after = await admin_get(gw, "/admin/upstream")
-        assert after["drift_credits"] == 8
-        assert after["unexplained_credits"] == 0
-        assert "in flight" in after["explanation"]
+        assert after["baseline"]["still_uncertain_credits"] == 0
+        assert (after["drift_credits"], after["unexplained_credits"]) == (0, 0)
+        assert after["explanation"] == "The books match Rivya's balance."

@@ -46,6 +46,11 @@ end
 -- charge beyond any hold) or takes them off unspent (sum:released: a hold given back, a charge
 -- refunded); so reserved - released = what the team holds and has spent now. Charges and
 -- charges taken back are sum:settled and sum:refunded (settled - refunded = spent).
+-- Moves that mean the books may not match Rivya's (store/ledger.py's SUSPECT_EVENTS).
+local SUSPECT_EVENTS = {unreserved = true, abandon = true, give_up = true, correct = true,
+  reclaim = true, orphan = true, unpriced = true}
+local SUSPECTS_MAX_ENTRIES = 10000
+
 local function move(spend, ledger, event, ref, task, model, reserved, spent)
   for _, key in ipairs(spend) do
     if reserved ~= 0 then redis.call('HINCRBY', key, 'reserved', reserved) end
@@ -60,6 +65,14 @@ local function move(spend, ledger, event, ref, task, model, reserved, spent)
   if spent > 0 then redis.call('HINCRBY', total, 'sum:settled:' .. model, spent) end
   if spent < 0 then redis.call('HINCRBY', total, 'sum:refunded:' .. model, -spent) end
   redis.call('HINCRBY', total, 'events:' .. event, 1)
-  redis.call('XADD', ledger, 'MAXLEN', '~', LEDGER_MAX_ENTRIES, '*', 'event', event, 'ref', ref,
-    'task', task, 'model', model, 'reserved', reserved, 'spent', spent)
+  local id = redis.call('XADD', ledger, 'MAXLEN', '~', LEDGER_MAX_ENTRIES, '*', 'event', event,
+    'ref', ref, 'task', task, 'model', model, 'reserved', reserved, 'spent', spent)
+  if SUSPECT_EVENTS[event] then
+    -- Indexed apart, under the same id, so a reconciliation finds every suspect since its
+    -- baseline however long the ledger has grown. Its name is the ledger's and ":suspects"
+    -- (KeySpace.suspects): the same hash tag, so the same slot as the ledger it indexes.
+    redis.call('XADD', ledger .. ':suspects', 'MAXLEN', '~', SUSPECTS_MAX_ENTRIES, id,
+      'event', event, 'ref', ref, 'task', task, 'model', model, 'reserved', reserved,
+      'spent', spent)
+  end
 end

@@ -1,0 +1,21 @@
+"""Words the Lua scripts and the Python side must agree on, held equal."""
+
+from __future__ import annotations
+
+import re
+
+from app.store.keys import KeySpace
+from app.store.ledger import SUSPECT_EVENTS
+from app.store.scripts import LUA_DIR
+
+
+def test_the_suspect_events_indexed_in_lua_are_the_ones_python_reports() -> None:
+    money = (LUA_DIR / "_money.lua").read_text()
+    table = re.search(r"local SUSPECT_EVENTS = \{(.*?)\}", money, re.S)
+    assert table is not None
+    assert set(re.findall(r"(\w+) = true", table.group(1))) == SUSPECT_EVENTS
+
+
+def test_the_suspects_index_is_named_as_lua_derives_it_from_the_ledger() -> None:
+    keys = KeySpace("gw")
+    assert keys.suspects("design@2") == keys.ledger("design@2") + ":suspects"
