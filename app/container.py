@@ -35,6 +35,7 @@ from app.services.usage import UsageService
 from app.settings import Settings, StoreSettings
 from app.store.admission import AdmissionStore
 from app.store.apikeys import ApiKeyStore
+from app.store.baseline_holds import BaselineHolds
 from app.store.channel import ScriptChannel
 from app.store.files import FileStore
 from app.store.keys import KeySpace
@@ -188,7 +189,7 @@ def build_services(
         alert_thresholds=alert_thresholds,
     )
     schedule = poll_schedule(settings)
-    queue = SettleQueue(redis, keys, scripts, clock)
+    queue = SettleQueue(redis, keys, scripts, clock, due)
     settlement = Settlement(
         task_store,
         queue,
@@ -250,6 +251,7 @@ def build_services(
     usage = admin.usage
     baselines = Baselines(
         BaselineStore(redis, keys, scripts),
+        BaselineHolds(redis, keys),
         spend,
         ledger,
         queue,
@@ -307,10 +309,11 @@ def build_services(
         settler=Settler(
             settlement,
             resolver,
-            BudgetAlerts(Outbox(redis, keys), clock, _webhook(settings, alert_client)),
+            BudgetAlerts(Outbox(redis, keys, scripts), clock, _webhook(settings, alert_client)),
             due,
-            # A team's claim outlasts its longest work: a poll or a resend, every attempt.
-            claim_seconds=max(settings.settler_lease_seconds, settings.create_lease_seconds),
+            # Twice the longest call (a poll or a resend, every attempt): a pass starts nothing
+            # past half its claim, so it ends inside it.
+            claim_seconds=2 * max(settings.settler_lease_seconds, settings.create_lease_seconds),
             tick_seconds=settings.settler_tick_seconds,
             teams_at_once=settings.settler_teams_at_once,
             sweep_seconds=settings.settler_sweep_seconds,

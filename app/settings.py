@@ -173,7 +173,7 @@ class Settings(StoreSettings):
     settler_batch: int = Field(default=100, ge=1)
     settler_concurrency: int = Field(default=16, ge=1)
     settler_teams_at_once: int = Field(default=8, ge=1)
-    settler_sweep_seconds: float = Field(default=600.0, gt=0)
+    settler_sweep_seconds: float = Field(default=120.0, gt=0)
 
     # Uploads: a team's uploads per minute and burst (all replicas together), and the memory one
     # process lets image decodes take at once (the k8s memory limit is sized to it).

@@ -51,6 +51,16 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports (the kernel may hand one out twice once it is released)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
 class RedisServer:
     """A throwaway redis-server; ``stop``/``start`` on the same port simulate an outage.
     ``durable`` keeps every acknowledged write through a crash (AOF, fsync always), as the
@@ -209,7 +219,13 @@ class RedisClusterNodes(_RedisProcesses):
             raise RuntimeError("redis-server and redis-cli are needed (make test installs them)")
         self.binary, self.cli = binary, cli
         super().__init__("gw-cluster-")
-        self.ports = [free_port() for _ in range(masters * (1 + replicas))]
+        nodes = masters * (1 + replicas)
+        # Each node's port and its cluster bus port (its default, port + 10000, may be taken).
+        chosen = free_ports(2 * nodes)
+        self.ports, self._bus_ports = (
+            chosen[:nodes],
+            dict(zip(chosen[:nodes], chosen[nodes:], strict=True)),
+        )
 
     @property
     def url(self) -> str:
@@ -229,8 +245,7 @@ class RedisClusterNodes(_RedisProcesses):
         for port in self.ports:
             node_dir = Path(self.dir, str(port))
             node_dir.mkdir()
-            # The cluster bus port, chosen free too: its default (port + 10000) may be taken.
-            bus = free_port()
+            bus = self._bus_ports[port]
             self.processes.append(
                 subprocess.Popen(
                     [
@@ -325,8 +340,7 @@ class RedisSentinelSet(_RedisProcesses):
         if binary is None:
             raise RuntimeError("redis-server is not installed (make test installs it)")
         self.binary = binary
-        self.master_port, self.replica_port = free_port(), free_port()
-        self.sentinel_ports = [free_port() for _ in range(3)]
+        self.master_port, self.replica_port, *self.sentinel_ports = free_ports(5)
         super().__init__("gw-sentinel-")
 
     @property

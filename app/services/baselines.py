@@ -5,12 +5,11 @@ upstream is no longer the one it was taken against.
 Taken so that they agree: the books are read *before* the balance (a task the books hold was
 made, and charged, at Rivya before the balance was read), at a moment when no create is
 half-way (admitted, not yet answered) and nothing moves between that read and a second one
-after the balance. Then the only credits it cannot place yet are the reservations it held (a
-task Rivya may have failed, and refunded, before the balance was read), listed by id: the
-uncertainty is what of them is still held, and ends as they settle. Settled, each is placed
-by Rivya's own clock: a task Rivya ended before it read the balance (its ``updated_at`` before
-the answer's ``Date``) had given its refund back in it. Its time is Redis's, the clock the
-ledger's ids use.
+after the balance (it tries for about a second). Then the only credits it cannot place yet are
+the holds it had (store/baseline_holds.py: a task Rivya may have failed, and refunded, before
+the balance was read; a create not yet answered, when no quiet moment came), listed: the
+uncertainty is what of them is still held, and ends as they settle and are placed by Rivya's
+own clock. Its time is Redis's, the clock the ledger's ids use.
 
 A new upstream is found two ways, each replacing the baseline once (whichever replica gets
 there first says so in the log): the fingerprint of ``RIVYA_BASE_URL`` and the org key changed
@@ -23,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from app.clock import Clock
+from app.store.baseline_holds import BaselineHolds, InFlight, Placed
 from app.store.ledger import LedgerStore
-from app.store.reconciliation import Baseline, BaselineStore, InFlight, Settled
+from app.store.reconciliation import Baseline, BaselineStore
 from app.store.settlement import SettleQueue
 from app.store.spend import SpendStore
 from app.upstream.failures import UpstreamFailure, Why
@@ -60,6 +61,7 @@ class Baselines:
     def __init__(
         self,
         store: BaselineStore,
+        holds: BaselineHolds,
         spend: SpendStore,
         ledger: LedgerStore,
         queue: SettleQueue,
@@ -70,6 +72,7 @@ class Baselines:
         upstream: str,
     ) -> None:
         self._store, self._spend, self._ledger, self._queue = store, spend, ledger, queue
+        self._holds = holds
         self._balance, self._task_exists, self._clock = balance, task_exists, clock
         self._upstream = upstream
         self._known: Baseline | None = None  # the last baseline read or written here
@@ -92,6 +95,8 @@ class Baselines:
         True once a baseline exists."""
         if await self.current() is not None:
             return True
+        if wait_for_quiet and (await self.books()).reserved:
+            return False  # not quiet: Rivya is not asked (the start-up loop asks again soon)
         baseline = await self._take()
         if wait_for_quiet and baseline.uncertain_credits:
             return False
@@ -102,35 +107,50 @@ class Baselines:
     async def _take(self) -> Baseline:
         spaces = await self._queue.teams()
         for _ in range(QUIET_ATTEMPTS):
-            before, books = await self._store.in_flight(spaces), await self.books()
+            before, books = await self._holds.in_flight(spaces), await self.books()
             balance = await self._balance()  # fresh: never a cache older than the books
-            after, books_after = await self._store.in_flight(spaces), await self.books()
-            if not before.pending_creates and (before.held, books) == (after.held, books_after):
+            after, books_after = await self._holds.in_flight(spaces), await self.books()
+            if not before.pending_creates and (before.holds, books) == (after.holds, books_after):
                 break
             await asyncio.sleep(QUIET_PAUSE_SECONDS)  # real time: only paces the attempts
         return self._baseline(balance, books, before)
 
     def _baseline(self, balance: tuple[int, float | None], books: Books, at: InFlight) -> Baseline:
         credits, rivya_time = balance
-        listed = at.held if len(at.held) <= MAX_LISTED_UNCERTAIN else ()
+        listed = len(at.holds) <= MAX_LISTED_UNCERTAIN
         return Baseline(
             rivya_credits=credits,
             gateway_spent=books.spent,
             gateway_reserved=books.reserved,
             set_at_ms=at.at_ms,
             uncertain_credits=books.reserved,
-            uncertain=listed,
+            uncertain=at.holds if listed else (),
+            listed=listed,
             upstream=self._upstream,
             rivya_time_ms=None if rivya_time is None else int(rivya_time * 1000),
         )
 
-    async def settled(self, baseline: Baseline) -> Settled:
-        """What became of the reservations the baseline held: what of them is held still (the
-        drift may be off by that much: all of them, for a baseline too busy to list them), and
-        what Rivya had refunded of the others before it read the baseline's balance."""
+    async def placed(self, baseline: Baseline) -> Placed:
+        """What became of the holds the baseline could not place: what of them is uncertain
+        still (the drift may be off by that much: all of them, for a baseline too busy to list
+        them), and the drift the placed ones explain. What is newly placed is written to the
+        baseline, so a task or claim that expires later changes nothing."""
+        if not baseline.listed:
+            return Placed(baseline.uncertain_credits, baseline.explained_credits, ())
         if not baseline.uncertain:
-            return Settled(still_held=baseline.uncertain_credits, refunded_before=0)
-        return await self._store.settled(baseline.uncertain, rivya_time_ms=baseline.rivya_time_ms)
+            return Placed(0, baseline.explained_credits, ())
+        found = await self._holds.place(baseline.uncertain, rivya_time_ms=baseline.rivya_time_ms)
+        if found.placed:
+            placed = set(found.placed)
+            kept = replace(
+                baseline,
+                uncertain=tuple(h for h in baseline.uncertain if h not in placed),
+                explained_credits=baseline.explained_credits + found.explained,
+            )
+            # Replicas placing the same holds at once write the same baseline; a lost write
+            # only means placing them again.
+            await self._store.put(kept, replacing=baseline)
+        return Placed(found.uncertain, baseline.explained_credits + found.explained, found.placed)
 
     async def current(self) -> Baseline | None:
         """The baseline in Redis, for the upstream the gateway speaks to now.
@@ -175,11 +195,13 @@ class Baselines:
         if now < self._next_probe:
             return None
         self._next_probe = now + PROBE_EVERY_SECONDS
-        witness = await self._ledger.witness(await self._queue.teams(), since_ms=baseline.set_at_ms)
-        if witness is None or witness.task is None:
+        # Only a task younger than a day (by the ledger's clock, Redis's): an older one may be
+        # past Rivya's (undocumented) retention, and Rivya forgetting it would prove nothing.
+        youngest_ms = int(time.time() * 1000) - WITNESS_MAX_AGE_MS
+        since_ms = max(baseline.set_at_ms, youngest_ms)
+        witness = await self._ledger.witness(await self._queue.teams(), since_ms=since_ms)
+        if witness is None or witness.task is None or witness.at_ms < youngest_ms:
             return None
-        if baseline.set_at_ms - witness.at_ms > WITNESS_MAX_AGE_MS:
-            return None  # it may be past Rivya's (undocumented) retention: no proof either way
         if await self._task_exists(witness.task) is not False:
             return None
         return await self._replace(

@@ -24,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
+import time
 import uuid
 from dataclasses import dataclass, replace
 
@@ -205,17 +207,22 @@ class Resolver:
         self._limit = asyncio.Semaphore(concurrency)
         self._per_team = per_team
 
-    async def run_once(self, team: str) -> int:
-        """Resolve the team's abandoned creates; returns how many were tried."""
+    async def run_once(self, team: str, *, start_until: float = math.inf) -> int:
+        """Resolve the team's abandoned creates; returns how many were tried. None is started
+        after ``start_until`` (``time.monotonic()``): they wait for the team's next pass."""
         pending = await self._admission.pending(team)
         team_limit = asyncio.Semaphore(self._per_team)
         tried = await asyncio.gather(
-            *(self._resolve(team, p.reservation_id, team_limit) for p in pending)
+            *(self._resolve(team, p.reservation_id, team_limit, start_until) for p in pending)
         )
         return sum(tried)
 
-    async def _resolve(self, team: str, reservation_id: str, team_limit: asyncio.Semaphore) -> int:
+    async def _resolve(
+        self, team: str, reservation_id: str, team_limit: asyncio.Semaphore, start_until: float
+    ) -> int:
         async with team_limit, self._limit:
+            if time.monotonic() > start_until:
+                return 0
             lease = await self._admission.lease(team, reservation_id, owner=uuid.uuid4().hex)
             if lease is None:  # someone is forwarding it, or it just closed
                 return 0

@@ -28,8 +28,9 @@ from app.clock import Clock, iso_timestamp
 from app.errors import GatewayError, StoreUnavailable
 from app.services.aftercare import Aftercare
 from app.services.baselines import Baselines, Books
+from app.store.baseline_holds import Placed
 from app.store.ledger import LedgerStore
-from app.store.reconciliation import Baseline, Settled
+from app.store.reconciliation import Baseline
 from app.store.settlement import SettleQueue
 from app.upstream.failures import UpstreamFailure
 from app.upstream.resilience import CircuitBreaker
@@ -59,14 +60,14 @@ class Figures:
     drift: Drift | None
 
 
-def drift_of(baseline: Baseline, books: Books, balance: int, settled: Settled) -> Drift:
-    """``settled``: what became of the baseline's own reservations (baselines.py)."""
+def drift_of(baseline: Baseline, books: Books, balance: int, placed: Placed) -> Drift:
+    """``placed``: what became of the holds the baseline could not place (baselines.py)."""
     rivya_spent = baseline.rivya_credits - balance
     spent = books.spent - baseline.gateway_spent
     reserved = books.reserved - baseline.gateway_reserved
-    # Refunds Rivya had already made when it read the baseline's balance: in it, not since.
-    credits = rivya_spent - spent - reserved - settled.refunded_before
-    uncertain = settled.still_held
+    # What the baseline's own holds explain, once placed: not drift.
+    credits = rivya_spent - spent - reserved - placed.explained
+    uncertain = placed.uncertain
     if credits > uncertain:
         unexplained = credits - uncertain
     elif credits < -books.reserved:
@@ -108,7 +109,7 @@ class Reconciliation:
         if baseline is None:
             return None
         books = await self.baselines.books()
-        drift = drift_of(baseline, books, balance, await self.baselines.settled(baseline))
+        drift = drift_of(baseline, books, balance, await self.baselines.placed(baseline))
         if drift.unexplained and await self.baselines.forgotten(baseline) is not None:
             return await self.drift(await self._balance())
         return baseline, books, drift
@@ -187,7 +188,7 @@ class Reconciliation:
             "rivya_credits": baseline.rivya_credits,
             "set_at": _iso_ms(baseline.set_at_ms),
             "uncertain_credits": baseline.uncertain_credits,
-            "still_uncertain_credits": (await self.baselines.settled(baseline)).still_held,
+            "still_uncertain_credits": (await self.baselines.placed(baseline)).uncertain,
             "restored_at": _iso_ms(baseline.restored_at_ms) if baseline.restored_at_ms else None,
         }
         if found is None:

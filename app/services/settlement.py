@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -126,43 +128,50 @@ class Settlement:
         again = await self._tasks.get(stored.record.team, fresh.id)
         return again.record if again else stored.record
 
-    async def settle_due(self, team: str) -> int:
+    async def settle_due(self, team: str, *, start_until: float = math.inf) -> int:
         """Poll the team's tasks that are due (at most a batch, ``concurrency`` at once);
-        returns how many were handled."""
+        returns how many were handled. None is started after ``start_until``
+        (``time.monotonic()``): its lease lapses, and the team's next pass takes it."""
         due = await self._queue.claim(
             team, lease_seconds=self._pass.lease_seconds, limit=self._pass.batch
         )
-        await asyncio.gather(*(self._settle(team, task_id) for task_id in due))
-        return len(due)
+        handled = await asyncio.gather(*(self._settle(team, t, start_until) for t in due))
+        return sum(handled)
 
-    async def _settle(self, team: str, task_id: str) -> None:
+    async def _settle(self, team: str, task_id: str, start_until: float) -> int:
         async with self._limit:
-            stored = await self._tasks.get(team, task_id)
-            if stored is None:
-                await self._settle_orphan(team, task_id)
-                return
-            fresh = await self._poll(team, task_id)
-            record = stored.record if fresh is None else await self.observe(stored, fresh)
-            if record.upstream.is_terminal:
-                return
-            age = self._clock.now() - _epoch(record.upstream.created_at, self._clock.now())
-            if age > self._pass.give_up_after_seconds:
-                # A last look came first (above): Rivya still cannot say, so stop waiting. Its
-                # age is judged again by Redis's clock (this replica's may be off); a task given
-                # up stays queued, looked at rarely, so a late end still corrects its charge.
-                held = await self._tasks.give_up(
-                    stored,
-                    after_seconds=self._pass.give_up_after_seconds,
-                    look_again_in=GIVEN_UP_POLL_SECONDS,
+            if time.monotonic() > start_until:
+                return 0
+            await self._settle_one(team, task_id)
+            return 1
+
+    async def _settle_one(self, team: str, task_id: str) -> None:
+        stored = await self._tasks.get(team, task_id)
+        if stored is None:
+            await self._settle_orphan(team, task_id)
+            return
+        fresh = await self._poll(team, task_id)
+        record = stored.record if fresh is None else await self.observe(stored, fresh)
+        if record.upstream.is_terminal:
+            return
+        age = self._clock.now() - _epoch(record.upstream.created_at, self._clock.now())
+        if age > self._pass.give_up_after_seconds:
+            # A last look came first (above): Rivya still cannot say, so stop waiting. Its
+            # age is judged again by Redis's clock (this replica's may be off); a task given
+            # up stays queued, looked at rarely, so a late end still corrects its charge.
+            held = await self._tasks.give_up(
+                stored,
+                after_seconds=self._pass.give_up_after_seconds,
+                look_again_in=GIVEN_UP_POLL_SECONDS,
+            )
+            if held >= 0:
+                log.error(
+                    "gave up on a task Rivya never ended; its credits count as spent",
+                    extra={"team": team, "task_id": task_id, "credits": held},
                 )
-                if held >= 0:
-                    log.error(
-                        "gave up on a task Rivya never ended; its credits count as spent",
-                        extra={"team": team, "task_id": task_id, "credits": held},
-                    )
-                if held != -2:
-                    return
-            await self._reschedule(team, record)
+            if held != -2:
+                return
+        await self._reschedule(team, record)
 
     async def _settle_orphan(self, team: str, task_id: str) -> None:
         """A queued task whose record is gone (evicted, or lost with Redis's data): settle the

@@ -107,9 +107,13 @@ class KeySpace:
         return f"{self.prefix}:{{due}}:teams"
 
     def due_claims(self) -> str:
-        """Hash: team space -> the token of the settler working on it now. A write that indexes
-        the team meanwhile deletes it, so the settler's release keeps that work indexed."""
+        """Hash: team space -> the token of the settler working on it now (one at a time)."""
         return f"{self.prefix}:{{due}}:claims"
+
+    def due_asked(self) -> str:
+        """Hash: team space -> a due time (ms) a script asked for while a settler had the team
+        claimed; that settler's release indexes the team by it (lua/index_team.lua)."""
+        return f"{self.prefix}:{{due}}:asked"
 
     def due_sweep(self) -> str:
         """String: the lease of the replica sweeping every team into the index (a safety net

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from app.store.keys import KeySpace
 from app.store.redis import store_errors
+from app.store.scripts import Scripts
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,8 @@ class OutboxEntry:
 
 
 class Outbox:
-    def __init__(self, redis: Redis, keys: KeySpace) -> None:
-        self._redis, self._keys = redis, keys
+    def __init__(self, redis: Redis, keys: KeySpace, scripts: Scripts) -> None:
+        self._redis, self._keys, self._scripts = redis, keys, scripts
 
     async def entries(self, space: str, *, limit: int) -> list[OutboxEntry]:
         """The oldest ``limit`` entries, with their delivery attempts."""
@@ -59,7 +60,9 @@ class Outbox:
             await pipe.execute()
 
     async def retry_at(self, space: str, entry_id: str, *, attempts: int, at_ms: int) -> None:
+        """Try the entry again at ``at_ms``, if it is still there (``outbox_retry.lua``)."""
         async with store_errors():
-            await self._redis.hset(
-                self._keys.outbox_attempts(space), entry_id, f"{attempts}|{at_ms}"
+            await self._scripts.outbox_retry(
+                keys=[self._keys.outbox(space), self._keys.outbox_attempts(space)],
+                args=[entry_id, f"{attempts}|{at_ms}"],
             )

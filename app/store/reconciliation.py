@@ -1,15 +1,14 @@
-"""The baseline the reconciliation with Rivya's balance counts from (one JSON string), and the
-reads of the books in flight that taking and judging one needs."""
+"""The baseline the reconciliation with Rivya's balance counts from (one JSON string)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
+from app.store.baseline_holds import Hold
 from app.store.keys import KeySpace
 from app.store.redis import admin_write, store_errors
 from app.store.scripts import Scripts
@@ -29,20 +28,27 @@ class Baseline:
     # Set when Redis lost its data and a replica that remembered this baseline wrote it back:
     # the drift from it then counts the credits whose books were lost.
     restored_at_ms: int | None = None
-    # The reservations held when it was taken ("space|reservation or task id|credits"): the
-    # uncertainty ends as they settle. Empty with uncertain_credits > 0: too many to list (or a
-    # baseline of an earlier version), and the uncertainty stays.
-    uncertain: tuple[str, ...] = ()
+    # The holds it could not place when it was taken and has not placed since
+    # (store/baseline_holds.py): the uncertainty ends as they settle and are placed. Not
+    # ``listed`` (too many to list, or a baseline of an earlier version): it stays.
+    uncertain: tuple[Hold, ...] = ()
+    listed: bool = False
+    # The drift the holds placed so far explain (kept here, so a task or claim that expires
+    # later changes nothing).
+    explained_credits: int = 0
     # Which upstream it was taken against (a fingerprint of RIVYA_BASE_URL and the org key).
     upstream: str | None = None
-    # When Rivya read the balance, by its own clock (its answer's Date, to the second): a task
-    # of ``uncertain`` that Rivya ended before then had given its refund back in the balance.
+    # When Rivya read the balance, by its own clock (its answer's Date, to the second): the
+    # holds are placed against it.
     rivya_time_ms: int | None = None
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Baseline:
         fields: dict[str, Any] = json.loads(raw)
-        fields["uncertain"] = tuple(fields.get("uncertain", ()))
+        fields["uncertain"] = tuple(
+            (str(space), str(ref), int(credits), str(claim))
+            for space, ref, credits, claim in fields.get("uncertain", ())
+        )
         return cls(**{k: v for k, v in fields.items() if k in _FIELDS})
 
     def to_json(self) -> str:
@@ -50,25 +56,6 @@ class Baseline:
 
 
 _FIELDS = frozenset(Baseline.__dataclass_fields__)
-
-
-@dataclass(frozen=True)
-class Settled:
-    """What became of a baseline's reservations: the credits held still, and the credits Rivya
-    had given back before it read the baseline's balance (tasks that ended before then)."""
-
-    still_held: int
-    refunded_before: int
-
-
-@dataclass(frozen=True)
-class InFlight:
-    """What the teams hold at one moment (Redis's clock): every reservation, and how many of
-    them are creates not yet answered by Rivya."""
-
-    at_ms: int
-    held: tuple[str, ...]  # "space|reservation or task id|credits", sorted
-    pending_creates: int
 
 
 class BaselineStore:
@@ -99,54 +86,3 @@ class BaselineStore:
                 keys=[self._keys.reconciliation()], args=[baseline.to_json(), mode, expected]
             )
         return bool(stored)
-
-    async def in_flight(self, spaces: list[str]) -> InFlight:
-        """Every reservation the teams hold now, and their creates Rivya has not answered."""
-        k = self._keys
-        async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
-            pipe.time()
-            for space in spaces:
-                pipe.hgetall(k.reservations(space))
-                pipe.hlen(k.pending_creates(space))
-            answers = await pipe.execute()
-        seconds, micros = answers[0]
-        held: list[str] = []
-        pending = 0
-        for i, space in enumerate(spaces):
-            reservations, creates = answers[1 + 2 * i], answers[2 + 2 * i]
-            pending += int(creates)
-            for ref, entry in reservations.items():
-                held.append(f"{space}|{ref}|{str(entry).split('|', 1)[0]}")
-        return InFlight(int(seconds) * 1000 + int(micros) // 1000, tuple(sorted(held)), pending)
-
-    async def settled(self, entries: tuple[str, ...], *, rivya_time_ms: int | None) -> Settled:
-        """What became of ``entries`` (``InFlight.held``'s) since: which are held still, and how
-        much Rivya gave back of the others before ``rivya_time_ms`` (by its task times)."""
-        k = self._keys
-        parsed = [entry.rsplit("|", 2) for entry in entries]
-        async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
-            for space, ref, _ in parsed:
-                pipe.hexists(k.reservations(space), ref)
-                pipe.hmget(k.task(space, ref), ["upstream", "final_credits"])
-            answers = await pipe.execute()
-        held = refunded = 0
-        for i, (_, _, credits) in enumerate(parsed):
-            still, (upstream, charged) = answers[2 * i], answers[2 * i + 1]
-            if still:
-                held += int(credits)
-            elif rivya_time_ms is not None and upstream and charged is not None:
-                ended = _rivya_ms(json.loads(upstream).get("updated_at"))
-                if ended is not None and ended < rivya_time_ms:
-                    refunded += max(int(credits) - int(charged), 0)
-        return Settled(held, refunded)
-
-
-def _rivya_ms(timestamp: object) -> int | None:
-    """Rivya's ISO-8601 time as epoch ms; None if it is not one."""
-    if not isinstance(timestamp, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return int(moment.timestamp() * 1000)

@@ -9,9 +9,14 @@ waking up. A settler claims due teams (``claim_teams.lua``), works each, and rel
 next due time or out of the index (``team_next_due.lua``, ``release_team.lua``); a claim that
 lapses (its settler died) makes the team due again.
 
+One settler works a team at a time: an index write for a team that is claimed waits beside the
+claim, and the claim's release indexes the team by the earlier of the two times.
+
 The index is a global key (one Cluster slot), the teams' data are in their own slots: a write
-to both cannot be atomic. What a lost index write can cost is delay, never work: the teams are
-swept into the index at start and every ``sweep_seconds`` (``sweep``), by one replica at a time.
+to both cannot be atomic. What a lost index write (a process dying right after its script) can
+cost is delay, never work: the team's next work indexes it again once its marker is past due
+(``_schedule.lua``), and every ``sweep_seconds`` (and at start) one replica sweeps the teams
+with work that the index lacks into it.
 """
 
 from __future__ import annotations
@@ -58,26 +63,32 @@ class DueTeams:
             return
         try:
             await self._index(space, due_ms)
+            await self._index_unindexed()
         except StoreUnavailable:
             known = self._unindexed.get(space)
             self._unindexed[space] = due_ms if known is None else min(known, due_ms)
             log.warning("team not indexed as due yet", extra={"space": space})
 
     async def _index(self, space: str, due_ms: int) -> None:
+        k = self._keys
         async with store_errors():
             await self._scripts.index_team(
-                keys=[self._keys.due_teams(), self._keys.due_claims()], args=[space, due_ms]
+                keys=[k.due_teams(), k.due_claims(), k.due_asked()], args=[space, due_ms]
             )
 
-    async def claim(self, *, lease_seconds: float, limit: int) -> list[Claim]:
-        """Claim up to ``limit`` teams whose work is due now (by Redis's clock)."""
+    async def _index_unindexed(self) -> None:
         for space, due_ms in list(self._unindexed.items()):
             await self._index(space, due_ms)
             del self._unindexed[space]
+
+    async def claim(self, *, lease_seconds: float, limit: int) -> list[Claim]:
+        """Claim up to ``limit`` teams whose work is due now (by Redis's clock)."""
+        await self._index_unindexed()
         self._claims += 1
+        k = self._keys
         async with store_errors():
             reply = await self._scripts.claim_teams(
-                keys=[self._keys.due_teams(), self._keys.due_claims()],
+                keys=[k.due_teams(), k.due_claims(), k.due_asked()],
                 args=[
                     script_time(self._clock),
                     int(lease_seconds * 1000),
@@ -107,7 +118,7 @@ class DueTeams:
     async def release(self, claim: Claim, next_ms: int) -> None:
         async with store_errors():
             await self._scripts.release_team(
-                keys=[self._keys.due_teams(), self._keys.due_claims()],
+                keys=[self._keys.due_teams(), self._keys.due_claims(), self._keys.due_asked()],
                 args=[claim.space, claim.token, next_ms],
             )
 
@@ -123,9 +134,10 @@ class DueTeams:
             return int(await self._redis.zcard(self._keys.due_teams()))
 
     async def sweep(self, *, lease_seconds: float) -> int | None:
-        """Index every team that has work, whatever the index says (a safety net: an index
-        lost on its own, a process that died before writing it). One replica at a time; None
-        when another holds the sweep. Returns how many teams were indexed."""
+        """Index every team that has work and is not in the index (a safety net: an index
+        lost on its own, a process that died before writing it); a team in it (due, or
+        claimed) is left as it is. One replica a period; None when another swept in it.
+        Returns how many teams were indexed."""
         async with store_errors():
             mine = await self._redis.set(
                 self._keys.due_sweep(), self._owner, nx=True, px=int(lease_seconds * 1000)
@@ -139,10 +151,13 @@ class DueTeams:
                 cursor, members = await self._redis.sscan(
                     self._keys.settle_teams(), cursor, count=SWEEP_PAGE
                 )
-            spaces = sorted(str(m) for m in members)
-            for space in await self._with_work(spaces):
-                await self._index(space, now_ms)
-                indexed += 1
+            spaces = await self._with_work(sorted(str(m) for m in members))
+            if spaces:
+                async with store_errors():
+                    added = await self._redis.zadd(
+                        self._keys.due_teams(), dict.fromkeys(spaces, now_ms), nx=True
+                    )
+                indexed += int(added or 0)
             if cursor == 0:
                 return indexed
 

@@ -75,6 +75,7 @@ class Scripts:
         self.claim_teams = self._register(redis, "claim_teams")
         self.release_team = self._register(redis, "release_team")
         self.index_team = self._register(redis, "index_team")
+        self.outbox_retry = self._register(redis, "outbox_retry")
         # Admin writes: scripts too, so that they wait for a replica like the money's.
         self.revoke_key = self._register(redis, "revoke_key")
         self.deactivate_key = self._register(redis, "deactivate_key")

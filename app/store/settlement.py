@@ -7,12 +7,16 @@ from redis.asyncio import Redis
 from app.clock import Clock, script_time
 from app.store.keys import KeySpace
 from app.store.redis import store_errors
+from app.store.schedule import DueTeams
 from app.store.scripts import Scripts
 
 
 class SettleQueue:
-    def __init__(self, redis: Redis, keys: KeySpace, scripts: Scripts, clock: Clock) -> None:
+    def __init__(
+        self, redis: Redis, keys: KeySpace, scripts: Scripts, clock: Clock, due: DueTeams
+    ) -> None:
         self._redis, self._keys, self._scripts, self._clock = redis, keys, scripts, clock
+        self._due = due
 
     async def teams(self) -> list[str]:
         async with store_errors():
@@ -42,10 +46,11 @@ class SettleQueue:
         """Poll the task next ``in_seconds`` from now (by Redis's clock); a task settled
         meanwhile (and so dequeued) stays dequeued."""
         async with store_errors():
-            await self._scripts.reschedule(
-                keys=[self._keys.settle_due(team_id)],
+            index_at = await self._scripts.reschedule(
+                keys=[self._keys.settle_due(team_id), self._keys.scheduled(team_id)],
                 args=[task_id, script_time(self._clock), int(in_seconds * 1000)],
             )
+        await self._due.index_at(team_id, int(index_at))
 
     async def drop(self, team_id: str, task_id: str) -> None:
         async with store_errors():

@@ -7,8 +7,9 @@ Every replica runs one. It reads only the index of due teams (store/schedule.py)
 fleet costs a claim a tick however many teams were ever created. It claims the due teams (of N
 settlers, one works a team at a time; a settler that dies lets its claims lapse) and works
 them concurrently, at most ``teams_at_once`` at a time, each on its own: a team whose resends
-hang holds its own slot and delays no other team. The work itself is the services'
-(settlement, the resolver, the alerts); this module only paces it.
+hang holds its own slot and delays no other team. A pass starts nothing past half its claim,
+so it ends before the claim does (``claim_seconds`` is twice the longest call). The work itself
+is the services' (settlement, the resolver, the alerts); this module only paces it.
 """
 
 from __future__ import annotations
@@ -38,22 +39,22 @@ class Settler:
         claim_seconds: float,
         tick_seconds: float = 0.5,
         teams_at_once: int = 8,
-        sweep_seconds: float = 600.0,
+        sweep_seconds: float = 120.0,
     ) -> None:
-        self._settlement, self._resolver, self._alerts = settlement, resolver, alerts
-        self._due, self._claim_seconds, self._tick = due, claim_seconds, tick_seconds
+        self._settlement, self._resolver, self.alerts = settlement, resolver, alerts
+        self.due, self._claim_seconds, self._tick = due, claim_seconds, tick_seconds
         self._teams_at_once, self._sweep_seconds = teams_at_once, sweep_seconds
         self._working: set[asyncio.Task[int]] = set()
 
     async def run_once(self, *, most: int = 10_000) -> int:
         """Work every team due now, to the end (a one-off pass; tests drive the settler so);
         returns how many tasks, creates and events were handled."""
-        claims = await self._due.claim(lease_seconds=self._claim_seconds, limit=most)
-        return sum(await asyncio.gather(*(self._work(claim) for claim in claims)))
+        claims = await self.due.claim(lease_seconds=self._claim_seconds, limit=most)
+        return sum(await asyncio.gather(*(self.work(claim) for claim in claims)))
 
     async def sweep(self) -> int | None:
         """Index every team that has work (at start, then every ``sweep_seconds``)."""
-        indexed = await self._due.sweep(lease_seconds=self._sweep_seconds)
+        indexed = await self.due.sweep(lease_seconds=self._sweep_seconds)
         if indexed:
             log.info("teams with work swept into the index", extra={"teams": indexed})
         return indexed
@@ -84,23 +85,26 @@ class Settler:
         free = self._teams_at_once - len(self._working)
         if free <= 0:
             return
-        for claim in await self._due.claim(lease_seconds=self._claim_seconds, limit=free):
-            job = asyncio.create_task(self._work(claim))
+        for claim in await self.due.claim(lease_seconds=self._claim_seconds, limit=free):
+            job = asyncio.create_task(self.work(claim))
             self._working.add(job)
             job.add_done_callback(self._working.discard)
 
-    async def _work(self, claim: Claim) -> int:
+    async def work(self, claim: Claim) -> int:
         """One team's due work, then its next due time in the index. Failures are logged and
         end the pass; the team comes due again (at its next time, or when the claim lapses)."""
         space, handled = claim.space, 0
+        # Nothing new starts past half the claim, and what started ends within a lease (the
+        # claim is two): the pass ends inside its claim, so no other settler takes the team.
+        start_until = time.monotonic() + self._claim_seconds / 2
         try:
-            handled += await self._resolver.run_once(space)
-            handled += await self._settlement.settle_due(space)
-            handled += await self._alerts.deliver_due(space)
+            handled += await self._resolver.run_once(space, start_until=start_until)
+            handled += await self._settlement.settle_due(space, start_until=start_until)
+            handled += await self.alerts.deliver_due(space)
         except StoreUnavailable:
             log.warning("settling a team paused: Redis unreachable", extra={"space": space})
         except Exception:
             log.exception("settling a team failed", extra={"space": space})
         with contextlib.suppress(StoreUnavailable):  # else the claim lapses: due again
-            await self._due.release(claim, await self._due.next_due(space))
+            await self.due.release(claim, await self.due.next_due(space))
         return handled

@@ -240,8 +240,14 @@ async def test_admin_writes_answered_before_a_failover_survive_it(
     failing_over: RedisSentinelSet | RedisClusterNodes, sim_app: FastAPI, clock: FakeClock
 ) -> None:
     # No key cache: every request reads what the master of the moment holds.
+    # A replica's acknowledgement is given 2 s: the suite's machine may be busy, and a write
+    # short of it is refused (the cut-off writes below wait that long, once each).
     settings = token_settings(
-        failing_over.url, redis_timeout_seconds=1.0, redis_wait_replicas=1, key_cache_seconds=0
+        failing_over.url,
+        redis_timeout_seconds=3.0,
+        redis_wait_timeout_seconds=2.0,
+        redis_wait_replicas=1,
+        key_cache_seconds=0,
     )
     async with running_gateway(settings, sim_app, clock) as gw:
         # A topology just started may not acknowledge the very first write in time (a busy

@@ -158,7 +158,7 @@ async def test_one_teams_hung_resend_delays_no_other_teams(
             stopping.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await settler
-        await settle_all(gw, clock)
+        await settle_all(gw, clock, rounds=12)  # past the stopped settler's claim (150 s)
         await assert_books_close(gw, "aaa-stuck", "zzz-fine")
 
 

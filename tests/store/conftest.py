@@ -142,7 +142,7 @@ async def stores(
         ),
         tasks=TaskStore(redis, keys, scripts, clock, due, retention_seconds=3600),
         spend=SpendStore(redis, keys),
-        queue=SettleQueue(redis, keys, scripts, clock),
+        queue=SettleQueue(redis, keys, scripts, clock, due),
         clock=clock,
     )
     if channel is not None:

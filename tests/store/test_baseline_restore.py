@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from app.clock import FakeClock
 from app.services.baselines import Baselines
+from app.store.baseline_holds import BaselineHolds
 from app.store.keys import KeySpace
 from app.store.reconciliation import BaselineStore
 from app.store.scripts import Scripts
@@ -34,6 +35,7 @@ def baselines(redis: Redis, clock: FakeClock, balance: list[int]) -> Baselines:
 
     return Baselines(
         BaselineStore(redis, KeySpace("gw"), Scripts(redis)),
+        BaselineHolds(redis, KeySpace("gw")),
         Flows(),  # type: ignore[arg-type]
         None,  # type: ignore[arg-type]  # the ledger: not read here
         SimpleNamespace(teams=teams),  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ local PERIOD_INDEX = {day = 1, week = 2, month = 3, total = 4}
 local function alert_once(period_hash, mark, outbox, marker, now_ms, fields)
   if redis.call('HSETNX', period_hash, 'alerted:' .. mark, now_ms) == 0 then return -1 end
   redis.call('XADD', outbox, '*', unpack(fields))
-  return schedule(marker, now_ms)
+  return schedule(marker, now_ms, now_ms)
 end
 
 -- The team's budget as it stands in Redis: budget (nil: none), its period, and the period's id
@@ -25,16 +25,17 @@ local function budget_of(team_hash, stamps)
   return tonumber(policy[1]), period, ids[PERIOD_INDEX[period]] or period
 end
 
--- Report each threshold (percent, "80,100") the money the team holds and has spent in its
--- budget's period reaches, once. Called only where money really moved onto the team's books (a
--- task attached to its reservation, charged as spent): a create admitted and then undone, or
--- refused, crosses nothing. `spend`: the four period hashes. Returns the index time or -1.
+-- Report each threshold (percent, "80,100") that the money Rivya has really taken for the team
+-- in its budget's period (spent, and the holds of tasks Rivya made: attach()) reaches, once.
+-- Called where that money moves (a task attached to its reservation, a create charged as spent):
+-- a create admitted and then undone, or refused by Rivya, crosses nothing, not even while another
+-- create records. `spend`: the four period hashes. Returns the index time or -1.
 local function budget_crossings(team_hash, spend, stamps, outbox, marker, thresholds, now_ms)
   if thresholds == '' then return -1 end
   local budget, period, period_id = budget_of(team_hash, stamps)
   if not budget then return -1 end
   local hash = spend[PERIOD_INDEX[period]]
-  local held = redis.call('HMGET', hash, 'spent', 'reserved')
+  local held = redis.call('HMGET', hash, 'spent', 'attached')
   local used = (tonumber(held[1]) or 0) + (tonumber(held[2]) or 0)
   local index_at = -1
   for threshold in string.gmatch(thresholds, '%d+') do

@@ -4,8 +4,10 @@
 -- that decides the change, so they can never disagree and the ledger costs no round trip.
 
 -- A reservation entry (the reservations hash) is
--- "credits|day|week|month|created_ms|model|token": token is the browser token whose own credit
--- cap the credits also count against ("" for none). Entries written before end earlier.
+-- "credits|day|week|month|created_ms|model|token|attached": token is the browser token whose own
+-- credit cap the credits also count against ("" for none); attached is "1" once the hold is a
+-- task's Rivya made (record.lua), counted in the periods' "attached" field while it lasts
+-- (attach()). Entries written before end earlier.
 local function reservation_of(entry)
   local parts = {}
   for part in string.gmatch(entry .. '|', '([^|]*)|') do parts[#parts + 1] = part end
@@ -17,11 +19,23 @@ local function reservation_of(entry)
     created_ms = parts[5] or '0',
     model = model,
     token = parts[7] or '',
+    attached = parts[8] == '1',
   }
 end
 
-local function reservation_entry(credits, stamps, created_ms, model, token)
+local function reservation_entry(credits, stamps, created_ms, model, token, attached)
   return credits .. '|' .. stamps .. '|' .. created_ms .. '|' .. model .. '|' .. (token or '')
+    .. '|' .. (attached and '1' or '')
+end
+
+-- The credits held by tasks Rivya made, per period (the four period hashes of `spend`): with
+-- spent, what Rivya has really taken. Budget alerts count these (_alerts.lua), not holds of
+-- creates Rivya may yet refuse. `entry`: the reservation given up (nil: none).
+local function attach(spend, credits)
+  for i = 1, 4 do redis.call('HINCRBY', spend[i], 'attached', credits) end
+end
+local function detach(spend, entry)
+  if entry and entry.attached then attach(spend, -entry.credits) end
 end
 
 -- The hashes a move changes: the four period hashes, and the token's own credits hash when

@@ -119,7 +119,7 @@ if ARGV[6] ~= '' then
       create.lease_owner = ARGV[12]
       local encoded = cjson.encode(create)
       redis.call('HSET', KEYS[9], claim[5], encoded)
-      return {'resolve', claim[5], encoded, schedule(KEYS[16], create.lease_until_ms)}
+      return {'resolve', claim[5], encoded, schedule(KEYS[16], create.lease_until_ms, now_ms)}
     end
     -- A pending claim whose create is gone was abandoned: start afresh below.
   end
@@ -221,7 +221,7 @@ if ARGV[6] ~= '' then
 end
 -- The team is looked at by the time its task's first poll could be due (ARGV[22]); should the
 -- create's holder die, that look finds it, and the next one comes when its lease ends.
-local index_at = schedule(KEYS[16], now_ms + tonumber(ARGV[22]))
+local index_at = schedule(KEYS[16], now_ms + tonumber(ARGV[22]), now_ms)
 return {'ok', remaining, math.floor((window - (new_tat - now)) / interval),
   math.ceil((new_tat - now) / 1000), burst, math.floor(window / 1000), index_at, budget or -1,
   period}

@@ -2,6 +2,8 @@
 -- claimed team is scored at its claim's end: a settler that dies lets it come due again.
 -- KEYS[1]  the index of due teams (team space -> due ms)
 -- KEYS[2]  the claims (team space -> claim token)
+-- KEYS[3]  due times asked for while a team was claimed (index_team.lua): a new claim's settler
+--          reads the team's work afresh, so they are dropped
 -- ARGV[1]  time: "" for Redis's own, or a fake clock's (_clock.lua)
 -- ARGV[2]  how long a claim lasts, ms     ARGV[3]  the most teams to claim
 -- ARGV[4]  this settler's token prefix (each claim's token is the prefix and a counter)
@@ -14,6 +16,7 @@ for i, space in ipairs(due) do
   local token = ARGV[4] .. ':' .. i
   redis.call('ZADD', KEYS[1], until_ms, space)
   redis.call('HSET', KEYS[2], space, token)
+  redis.call('HDEL', KEYS[3], space)
   claimed[#claimed + 1] = space
   claimed[#claimed + 1] = token
 end

@@ -27,4 +27,4 @@ create.lease_owner = ARGV[4]
 local encoded = cjson.encode(create)
 redis.call('HSET', KEYS[1], ARGV[1], encoded)
 if ARGV[3] == 'take' then return {'taken', encoded} end
-return {'handed_back', schedule(KEYS[2], create.lease_until_ms)}
+return {'handed_back', schedule(KEYS[2], create.lease_until_ms, now_ms)}

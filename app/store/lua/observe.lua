@@ -30,7 +30,8 @@ redis.call('HSET', KEYS[1], 'status', ARGV[2], 'upstream', ARGV[3])
 if new < 2 then return 1 end
 
 local entry = redis.call('HGET', KEYS[2], ARGV[1])
-local reserved = entry and reservation_of(entry).credits or 0
+local held = entry and reservation_of(entry)
+local reserved = held and held.credits or 0
 -- Tasks recorded before the model was kept with them: Rivya's own view names it.
 local model = redis.call('HGET', KEYS[1], 'model') or cjson.decode(ARGV[3]).model or 'unknown'
 redis.call('HDEL', KEYS[2], ARGV[1])
@@ -42,6 +43,7 @@ if final < 0 then
 end
 local spend = books(KEYS[3], KEYS[4], KEYS[5], KEYS[6],
   redis.call('HGET', KEYS[1], 'token') or '', KEYS[9])
+detach(spend, held)
 if given_up then
   move(spend, KEYS[8], event, ARGV[1], ARGV[1], model, 0, final - given_up)
 else

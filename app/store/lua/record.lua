@@ -109,16 +109,19 @@ redis.call('EXPIRE', KEYS[1], ARGV[9])
 redis.call('ZADD', KEYS[3], now_ms, ARGV[2])
 -- The index lives as long as the tasks it points to.
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now_ms - tonumber(ARGV[9]) * 1000)
-local index_at = budget_crossings(KEYS[14], {KEYS[4], KEYS[5], KEYS[6], KEYS[7]}, ARGV[10],
-  KEYS[15], KEYS[16], ARGV[16], now_ms)
+local periods = {KEYS[4], KEYS[5], KEYS[6], KEYS[7]}
 if terminal then
   redis.call('HSET', KEYS[1], 'final_credits', final)
-  return {2, anomaly, index_at}
+  return {2, anomaly, budget_crossings(KEYS[14], periods, ARGV[10], KEYS[15], KEYS[16], ARGV[16],
+    now_ms)}
 end
 redis.call('HSET', KEYS[2], ARGV[2],
-  reservation_entry(actual, ARGV[10], now_ms, ARGV[13], ARGV[15]))
+  reservation_entry(actual, ARGV[10], now_ms, ARGV[13], ARGV[15], true))
+attach(periods, actual)
+local index_at = budget_crossings(KEYS[14], periods, ARGV[10], KEYS[15], KEYS[16], ARGV[16],
+  now_ms)
 local first_poll = now_ms + tonumber(ARGV[11])
 redis.call('ZADD', KEYS[8], first_poll, ARGV[2])
-local poll_at = schedule(KEYS[16], first_poll)
+local poll_at = schedule(KEYS[16], first_poll, now_ms)
 if poll_at >= 0 and (index_at < 0 or poll_at < index_at) then index_at = poll_at end
 return {1, anomaly, index_at}

@@ -25,6 +25,7 @@ local charge = tonumber(ARGV[3])
 if charge < 0 then charge = held.credits end
 redis.call('HDEL', KEYS[1], ARGV[1])
 local spend = books(KEYS[2], KEYS[3], KEYS[4], KEYS[5], held.token, KEYS[9])
+detach(spend, held)
 move(spend, KEYS[8], 'orphan', ARGV[1], ARGV[1], held.model, -held.credits, charge)
 for _, key in ipairs(spend) do redis.call('HINCRBY', key, 'tasks_orphaned', 1) end
 return charge

@@ -9,6 +9,7 @@
 -- KEYS[5]  the team's schedule marker
 -- ARGV[1]  time: "" for Redis's own, or a fake clock's (_clock.lua)
 -- Returns  the next due time, ms; -1 when the team has nothing left to do
+local OUTBOX_LOOKAHEAD = 100  -- events looked at (a team's outbox is small: alerts)
 local now_ms = math.floor(clock_us(ARGV[1]) / 1000)
 local next_ms = nil
 local function earlier(at)
@@ -19,10 +20,18 @@ if first[2] then earlier(tonumber(first[2])) end
 for _, create in ipairs(redis.call('HVALS', KEYS[2])) do
   earlier(tonumber(cjson.decode(create).lease_until_ms) or now_ms)
 end
--- An event never tried is due now; one tried is due at its next attempt.
-if redis.call('XLEN', KEYS[3]) > redis.call('HLEN', KEYS[4]) then earlier(now_ms) end
-for _, tried in ipairs(redis.call('HVALS', KEYS[4])) do
-  earlier(tonumber(string.match(tried, '|(%d+)$')))
+-- An event never tried is due now; one tried is due at its next attempt. Attempts of events
+-- gone (delivered by another settler meanwhile) are dropped, never waited on.
+local events = {}
+for _, entry in ipairs(redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', OUTBOX_LOOKAHEAD)) do
+  events[entry[1]] = true
+  local tried = redis.call('HGET', KEYS[4], entry[1])
+  earlier(tried and tonumber(string.match(tried, '|(%d+)$')) or now_ms)
+end
+if redis.call('XLEN', KEYS[3]) <= OUTBOX_LOOKAHEAD then
+  for _, id in ipairs(redis.call('HKEYS', KEYS[4])) do
+    if not events[id] then redis.call('HDEL', KEYS[4], id) end
+  end
 end
 if next_ms == nil then
   redis.call('DEL', KEYS[5])
