@@ -235,9 +235,10 @@ def test_reads_and_waits_on_two_gateways_cost_rivya_only_the_poll_schedule(
     polls = [r for r in log if r["method"] == "GET" and "/generations/" in r["path"]]
     balance = [r for r in log if r["path"] == "/api/v1/credits"]
     # 100 reads became at most the schedule's polls (first at 2-3 s; these tasks end in 0.6 s)
-    # and one balance call per gateway.
+    # and one balance call per gateway, besides the one the first gateway's start-up
+    # reconciliation baseline makes (a fresh balance, never the cached one).
     assert len(polls) <= 2 * len(ids), len(polls)
-    assert len(balance) <= 2
+    assert len(balance) <= 3
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
