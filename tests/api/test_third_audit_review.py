@@ -16,6 +16,7 @@ from redis import Redis as SyncRedis
 
 from app.clock import FakeClock
 from app.store.keys import KeySpace
+from tests.api.test_budget_alerts import alert_settings as budget_alert_settings
 from tests.support import (
     Gateway,
     RedisServer,
@@ -30,17 +31,9 @@ from tests.support import (
     total_spend,
 )
 
-SECRET = "alert-signing-secret-0123456789"
-RECEIVER = "https://alerts.ops.example/hook"
-
 
 def alert_settings(redis_url: str, **overrides: Any) -> Any:
-    values: dict[str, Any] = {
-        "alert_webhook_url": RECEIVER,
-        "alert_webhook_secret": SECRET,
-        "budget_alert_thresholds": "50",
-    }
-    return gateway_settings(redis_url, **{**values, **overrides})
+    return budget_alert_settings(redis_url, **{"budget_alert_thresholds": "50", **overrides})
 
 
 async def create(gw: Gateway, key: str, **body: Any) -> httpx.Response:
