@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from typing import Any
 
 import httpx
@@ -166,3 +167,39 @@ async def _listed(gw: Gateway, key: str) -> bool:
     """Whether the team's one create has its task listed."""
     listed = await gw.http.get("/v1/images", headers=bearer(key))
     return bool(listed.json()["data"])
+
+
+async def test_a_create_in_a_busy_team_costs_two_redis_round_trips(
+    gateway: Gateway, redis_server: RedisServer
+) -> None:
+    """The index of due teams costs a create nothing once its team is indexed: the admission
+    script and the record script, as before (MONITOR shows what clients sent, and marks what
+    scripts ran inside as such)."""
+    key = await gateway.team_with_key("busy", rate_limit_per_minute=1000, max_in_flight=100)
+    assert (await create(gateway, key)).status_code == 202  # the key is cached, the team indexed
+    seen: list[str] = []
+    started = threading.Event()
+    stop = threading.Event()
+
+    def monitor() -> None:
+        client = SyncRedis(port=redis_server.port, decode_responses=True)
+        with client.monitor() as lines:  # type: ignore[no-untyped-call]  # redis-py untyped
+            started.set()
+            for line in lines.listen():
+                if stop.is_set() and "PING" in line["command"].upper():
+                    break
+                if line.get("client_type") != "lua":
+                    seen.append(line["command"].split(" ", 1)[0].upper())
+        client.close()
+
+    watcher = threading.Thread(target=monitor)
+    watcher.start()
+    await asyncio.to_thread(started.wait)
+    assert (await create(gateway, key)).status_code == 202
+    stop.set()
+    client = SyncRedis(port=redis_server.port)
+    client.ping()  # ends the watch
+    client.close()
+    await asyncio.to_thread(watcher.join)
+    # Less the stopping client's own handshake and PING.
+    assert [c for c in seen if c not in ("HELLO", "PING")] == ["EVALSHA", "EVALSHA"], seen
