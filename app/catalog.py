@@ -122,6 +122,11 @@ class ModelSpec(BaseModel):
     def param(self, name: str) -> ParamSpec | None:
         return self.params_by_name.get(name)
 
+    @property
+    def max_references(self) -> int:
+        """How many reference files a create may name, of every kind together."""
+        return sum(rule.max_files for rule in self.file_kinds.values())
+
     def param_by_alias(self, alias: str) -> ParamSpec | None:
         return self.params_by_alias.get(alias)
 

@@ -65,11 +65,9 @@ KeyCaller = Annotated[Caller, Depends(_key_caller)]
 
 
 async def _team_reader(caller: TeamCaller, services: ServicesDep) -> Caller:
-    # A browser-token user reads under a bucket of its own: one user cannot starve the team.
-    subject = caller.subject
-    services.reads.check(
-        caller.team.space if subject is None else f"{caller.team.space}\x1e{subject}"
-    )
+    # A browser-token user reads under a bucket of its own, a share of the team's (one user
+    # cannot starve the team), and under the team's (minting users reads no more).
+    services.reads.check(caller.team.space, caller.subject)
     return caller
 
 

@@ -25,7 +25,7 @@ class GatewayError(Exception):
         upstream_request_id: str | None = None,
     ) -> None:
         self.message = message or self.default_message
-        self.details = list(details or [])
+        self.details = _bounded(list(details or []))
         self.headers = dict(headers or {})
         self.upstream_request_id = upstream_request_id
         # More fields of the envelope's "error" object (e.g. the client_request_id that names
@@ -56,6 +56,18 @@ class GatewayError(Exception):
             k: str(v) for k, v in data.items() if k not in ("code", "status", "message", "details")
         }
         return error
+
+
+# An answer names at most this many problems: a body crafted with thousands of bad fields gets a
+# short answer, not one as large as itself.
+MAX_DETAILS = 20
+
+
+def _bounded(details: list[FieldError]) -> list[FieldError]:
+    if len(details) <= MAX_DETAILS:
+        return details
+    more = len(details) - (MAX_DETAILS - 1)
+    return [*details[: MAX_DETAILS - 1], FieldError("body", f"and {more} more problems")]
 
 
 class ValidationFailed(GatewayError):

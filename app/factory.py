@@ -102,6 +102,9 @@ def create_app(
         version="0.1.0",
         description="One internal endpoint in front of Rivya: team keys, budgets, limits, "
         'idempotency. Errors are always {"error": {code, message, requestId}}.',
+        # No redirect to "the path without its slash": Starlette builds its Location from the
+        # caller's Host header, before auth. A path with a trailing slash is simply not a route.
+        redirect_slashes=False,
         lifespan=make_lifespan(
             settings,
             catalog,

@@ -99,7 +99,10 @@ class JsonFormatter(logging.Formatter):
             entry["exc"] = self.formatException(record.exc_info)
         # Redact each value before encoding, so escaping can neither hide a secret from the
         # patterns nor let a pattern eat into the JSON syntax.
-        return orjson.dumps(self._scrub(entry), option=orjson.OPT_NON_STR_KEYS).decode()
+        line = orjson.dumps(self._scrub(entry), option=orjson.OPT_NON_STR_KEYS).decode()
+        # JSON may carry these raw, but tools that split on Unicode line breaks (Python's
+        # splitlines, some log shippers) would see a caller's path as two lines: escaped.
+        return line.translate(_LINE_BREAKS)
 
     def _scrub(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -113,6 +116,10 @@ class JsonFormatter(logging.Formatter):
         if isinstance(value, int) and -(2**63) <= value < 2**64:  # what orjson can write
             return value
         return self._redact(str(value))
+
+
+# The line breaks orjson leaves raw (it escapes those below U+0020), as JSON escapes.
+_LINE_BREAKS = {ord(c): f"\\u{ord(c):04x}" for c in "\x85\u2028\u2029"}
 
 
 def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:

@@ -154,7 +154,7 @@ def parse_rivya_create(
         raw_params = {}
     if model is None:
         raise ValidationFailed(details=errors)
-    urls = _media_item_urls(raw_params.get("referenceMediaItems"), errors)
+    urls = _media_item_urls(raw_params.get("referenceMediaItems"), errors, model.max_references)
     errors += model.validate_prompt(data.get("prompt"))
     normalised, param_errors = model.validate_params(raw_params)
     errors += param_errors
@@ -163,14 +163,20 @@ def parse_rivya_create(
     return GenerationRequest(model, data.get("prompt"), normalised, crid, reference_urls=urls)
 
 
-def _media_item_urls(items: object, errors: list[FieldError]) -> tuple[tuple[str, str], ...]:
+def _media_item_urls(
+    items: object, errors: list[FieldError], most: int
+) -> tuple[tuple[str, str], ...]:
     """The URLs of Rivya's ``params.referenceMediaItems``; each must later prove to be one of
-    the team's uploads (the rest of an item is rebuilt from that upload's record)."""
+    the team's uploads (the rest of an item is rebuilt from that upload's record). More items
+    than the model takes are refused here, before any is looked at or looked up."""
     if items is None:
         return ()
     field = "params.referenceMediaItems"
     if not isinstance(items, list):
         errors.append(FieldError(field, "must be a list"))
+        return ()
+    if len(items) > most:
+        errors.append(FieldError(field, f"takes at most {most} item(s); {len(items)} given"))
         return ()
     urls = []
     for index, item in enumerate(items):

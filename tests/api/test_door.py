@@ -1,0 +1,109 @@
+"""Abuse at the door (the second hardening pass): nothing a caller sends is echoed into a
+redirect, or splits a log line in two."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from fastapi import FastAPI
+
+from app.clock import FakeClock
+from app.logging import JsonFormatter, Redactor
+from tests.api.test_edges import json_log
+from tests.api.test_settler_scaling import commands_run
+from tests.support import (
+    Gateway,
+    RedisServer,
+    bearer,
+    mint_token,
+    running_gateway,
+    token_settings,
+)
+
+__all__ = ["json_log"]  # the fixture, shared
+
+
+async def test_a_trailing_slash_is_no_redirect_to_the_callers_host(gateway: Gateway) -> None:
+    """Starlette redirected ``POST /v1/images/`` to an absolute URL built from the caller's
+    Host header, before auth: ``Location: http://evil.example/v1/images``."""
+    key = await gateway.team_with_key("alpha")
+    answer = await gateway.http.post(
+        "/v1/images/",
+        json={"prompt": "p"},
+        headers={**bearer(key), "Host": "evil.example"},
+    )
+    assert answer.status_code == 404
+    assert "location" not in answer.headers
+    assert answer.json()["error"]["code"] == "not_found"
+    assert len(gateway.sim.tasks) == 0
+
+
+async def test_a_unicode_line_break_in_a_path_stays_in_one_log_line(
+    gateway: Gateway, json_log: io.StringIO
+) -> None:
+    """U+2028 and U+0085 went raw into the JSON access line: tools that split on Unicode line
+    breaks saw two lines, the second one the caller's to write."""
+    await gateway.http.get('/v1/images/x\u2028{"level":"error"}\u0085y')
+    lines = json_log.getvalue().splitlines()
+    access = [json.loads(line) for line in lines if '"app.access"' in line]
+    assert [entry["path"] for entry in access] == ['/v1/images/x\u2028{"level":"error"}\u0085y']
+
+
+def test_every_unicode_line_break_is_escaped() -> None:
+    formatter = JsonFormatter(Redactor([]))
+    record = logging.LogRecord("t", logging.INFO, "", 0, "a\u2028b\u2029c\x85d\x0be", None, None)
+    line = formatter.format(record)
+    assert line.splitlines() == [line]
+    assert json.loads(line)["msg"] == "a\u2028b\u2029c\x85d\x0be"
+
+
+async def test_reference_items_past_the_models_are_refused_before_any_lookup(
+    gateway: Gateway, redis_server: RedisServer
+) -> None:
+    """Each of ``params.referenceMediaItems`` was looked up with a Redis GET before any limit:
+    60,000 items in a 720 KB create made 60,000 GETs and a 2 MB answer, and cost nothing."""
+    key = await gateway.team_with_key("alpha")
+    assert (await gateway.http.get("/v1/models", headers=bearer(key))).status_code == 200
+    items = [{"url": f"https://files.example/{n}.png", "kind": "image"} for n in range(5000)]
+    body = {"model": "flux-kontext-max", "prompt": "p", "params": {"referenceMediaItems": items}}
+    before = commands_run(redis_server)
+    answer = await gateway.http.post("/api/v1/generations", json=body, headers=bearer(key))
+    spent = commands_run(redis_server) - before
+    assert answer.status_code == 400
+    details = answer.json()["error"]["details"]
+    assert details == [
+        {"field": "params.referenceMediaItems", "message": "takes at most 1 item(s); 5000 given"}
+    ]
+    assert spent <= 5, spent  # the request's own bookkeeping, no lookup per item
+    assert len(answer.content) < 1000
+    assert len(gateway.sim.tasks) == 0
+
+
+async def test_an_answer_names_at_most_twenty_problems(gateway: Gateway) -> None:
+    key = await gateway.team_with_key("alpha")
+    body = {"prompt": "p", **{f"field{n}": n for n in range(3000)}}
+    answer = await gateway.http.post("/v1/images", json=body, headers=bearer(key))
+    assert answer.status_code == 400
+    details = answer.json()["error"]["details"]
+    assert len(details) == 20
+    assert details[-1] == {"field": "body", "message": "and 2981 more problems"}
+
+
+async def test_browser_users_read_within_their_teams_read_rate(
+    redis_url: str, sim_app: FastAPI, clock: FakeClock
+) -> None:
+    """A browser token read under its user's bucket *instead of* the team's, and minting is
+    free: ten minted users read 100 times past a team limit of 10."""
+    settings = token_settings(redis_url, reads_per_minute_per_team=10, read_burst_per_team=10)
+    async with running_gateway(settings, sim_app, clock) as gw:
+        key = await gw.team_with_key("alpha")
+        tokens = [await mint_token(gw, key, f"user-{n}") for n in range(10)]
+        answers = [
+            (await gw.http.get("/v1/images", headers=bearer(token))).status_code
+            for token in tokens
+            for _ in range(10)
+        ]
+        assert answers.count(200) == 10
+        assert set(answers) == {200, 429}
