@@ -320,7 +320,16 @@ def build_services(
         ),
         aftercare=aftercare,
         metrics=metrics,
-        observed=Observed(usage, queue, due, upstream.breaker, clock, spend, reconciliation),
+        observed=Observed(
+            usage,
+            queue,
+            due,
+            upstream.breaker,
+            clock,
+            spend,
+            reconciliation,
+            cache_seconds=settings.metrics_cache_seconds,
+        ),
         reports=admin.reports,
         reconciliation=reconciliation,
         reads=ReadLimiter(

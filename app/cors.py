@@ -4,10 +4,13 @@
   it is answered for the origins some team allows (cached ``KEY_CACHE_SECONDS``), on the routes
   a browser token may use: 204 with the allowed methods and headers, ``Vary: Origin`` and a
   max-age; any other origin or route gets 403 and no CORS headers.
-- Every other answer to a request with an ``Origin`` carries ``Access-Control-Allow-Origin``
-  when its caller's team allows that origin (``auth/origins.py`` refuses the request
-  otherwise, with 403 ``origin_not_allowed`` and no CORS headers), or, before any team is known
-  (a 401: an expired token), when some team allows it, so the page can read why and mint anew.
+- Every other answer on those routes to a request with an ``Origin`` carries
+  ``Access-Control-Allow-Origin`` when its caller's team allows that origin (``auth/origins.py``
+  refuses the request otherwise, with 403 ``origin_not_allowed`` and no CORS headers), or,
+  before any team is known (a 401: an expired token), when some team allows it, so the page
+  can read why and mint anew.
+- Any other route (``/metrics``, ``/readyz``, ``/openapi.json``, ``/admin``, the dashboard)
+  never carries CORS headers: a page of another origin cannot read it.
 - ``Access-Control-Allow-Credentials`` is never sent: credentials are bearer headers, not
   cookies, and never go with a wildcard.
 """
@@ -67,6 +70,11 @@ class CorsMiddleware:
         known: KnownOrigins = scope["app"].state.services.known_origins
         if scope["method"] == "OPTIONS" and scope_header(scope, b"access-control-request-method"):
             await self._preflight(scope, send, origin, known)
+            return
+        if not browser_path(str(scope.get("path", ""))):
+            # Ops and admin routes (/metrics, /readyz, /admin, the dashboard, the docs) never
+            # answer a page of another origin: only the browser routes carry CORS headers.
+            await self.app(scope, receive, send)
             return
         some_team_allows = await known.allows(origin)
 

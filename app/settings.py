@@ -22,6 +22,7 @@ _FILE_BACKED = {
     "gateway_token_secret": "GATEWAY_TOKEN_SECRET_FILE",
     "alert_webhook_secret": "ALERT_WEBHOOK_SECRET_FILE",
     "gateway_token_previous_secret": "GATEWAY_TOKEN_PREVIOUS_SECRET_FILE",
+    "metrics_token": "METRICS_TOKEN_FILE",
 }
 
 
@@ -135,6 +136,11 @@ class Settings(StoreSettings):
     # hour at most: remove it an hour after the new secret is in place).
     gateway_token_previous_secret: SecretStr | None = None
     gateway_token_previous_secret_file: Path | None = None
+    # What a scrape of /metrics must present (Authorization: Bearer); none: /metrics is open,
+    # for a network that only Prometheus reaches.
+    metrics_token: SecretStr | None = None
+    metrics_token_file: Path | None = None
+    metrics_cache_seconds: float = Field(default=5.0, ge=0)  # scrapes within it share one read
 
     # Behaviour
     default_model: str | None = None  # None: the catalogue's default (flux-kontext-max)
@@ -280,6 +286,7 @@ class Settings(StoreSettings):
         local_demo = self.rivya_simulator and _is_loopback(self.rivya_base_url)
         for name, secret, shortest in (
             ("GATEWAY_ADMIN_TOKEN", self.gateway_admin_token, 16),
+            ("METRICS_TOKEN", self.metrics_token, 16),
             # HS256 keys: at least the hash's 32 bytes (RFC 7518 §3.2).
             ("GATEWAY_TOKEN_SECRET", self.gateway_token_secret, 32),
             ("GATEWAY_TOKEN_PREVIOUS_SECRET", self.gateway_token_previous_secret, 32),
@@ -321,6 +328,11 @@ class Settings(StoreSettings):
     def org_key(self) -> str:
         assert self.rivya_api_key is not None  # guaranteed by _org_key_present
         return self.rivya_api_key.get_secret_value()
+
+    @property
+    def scrape_token(self) -> str | None:
+        token = self.metrics_token
+        return token.get_secret_value() if token and token.get_secret_value() else None
 
     @property
     def admin_token(self) -> str | None:

@@ -184,6 +184,7 @@ def gateway_settings(redis_url: str, **overrides: Any) -> Settings:
         # Long enough for a busy CI machine; tests of stalls and timeouts set their own.
         "redis_timeout_seconds": 2.0,
         "settler_enabled": False,  # tests drive the settler with run_once()
+        "metrics_cache_seconds": 0,  # every scrape reads afresh (the cache has its own test)
         # No Rivya call at startup: tests check every upstream request a request makes.
         "reconciliation_baseline_at_start": False,
     }

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from app.auth.callers import check_scrape
 from app.deps import ServicesDep
 from app.lifecycle import DRAINING
 from app.metrics import Snapshot
-from app.schemas import Readiness
+from app.schemas import ErrorOut, Readiness
 
 router = APIRouter(tags=["ops"])
 
@@ -24,14 +25,16 @@ async def healthz() -> dict[str, str]:
     response_class=PlainTextResponse,
     responses={
         200: {
-            "description": "Prometheus' text exposition format. No auth: expose it to your "
-            "Prometheus only.",
+            "description": "Prometheus' text exposition format. With METRICS_TOKEN set, a scrape "
+            "presents it (Authorization: Bearer); without, expose it to your Prometheus only.",
             "content": {"text/plain": {"schema": {"type": "string"}}},
-        }
+        },
+        401: {"model": ErrorOut, "description": "METRICS_TOKEN is set: a scrape without it"},
     },
     summary="Prometheus metrics",
 )
-async def metrics(services: ServicesDep) -> Response:
+async def metrics(request: Request, services: ServicesDep) -> Response:
+    check_scrape(request.headers.get("authorization"), services.settings.scrape_token)
     body = services.metrics.render(Snapshot(await services.observed.gauges()))
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 

@@ -142,6 +142,22 @@ class CallerResolver:
         return record, team
 
 
+def check_scrape(authorization: str | None, metrics_token: str | None) -> None:
+    """``/metrics`` asks for its own token when ``METRICS_TOKEN`` is set (never a team key's
+    or the admin's: a scraper holds no more than it needs)."""
+    if metrics_token is None:
+        return
+    try:
+        token = bearer_token(authorization)
+    except ApiKeyMissing:
+        raise ApiKeyMissing(
+            "/metrics needs the scrape token (the METRICS_TOKEN setting): "
+            "Authorization: Bearer <metrics token>."
+        ) from None
+    if not tokens_equal(token, metrics_token):
+        raise ApiKeyInvalid("/metrics takes the scrape token (the METRICS_TOKEN setting).")
+
+
 def check_admin(authorization: str | None, admin_token: str | None) -> None:
     """Admin routes accept the admin token and nothing else (a team key included; a browser
     token is told it is out of its scope)."""

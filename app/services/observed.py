@@ -8,6 +8,8 @@ Spend comes from Redis, the source of truth, so every replica reports the same n
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import defaultdict
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -36,12 +38,28 @@ class Observed:
         clock: Clock,
         spend: SpendStore,
         reconciliation: Reconciliation,
+        *,
+        cache_seconds: float = 0.0,
     ) -> None:
         self._usage, self._queue, self._breaker, self._clock = usage, queue, breaker, clock
         self._due = due
         self._spend, self._reconciliation = spend, reconciliation
+        # A scrape reads the books of every team from Redis: repeated scrapes (several
+        # Prometheus, a curl loop) within this many seconds share one read.
+        self._cache_seconds = cache_seconds
+        self._cached: tuple[float, list[Metric]] | None = None
+        self._lock = asyncio.Lock()
 
     async def gauges(self) -> list[Metric]:
+        """The scrape-time figures, read at most every ``cache_seconds`` (real time)."""
+        async with self._lock:
+            cached = self._cached
+            if cached is None or time.monotonic() - cached[0] >= self._cache_seconds:
+                cached = (time.monotonic(), await self._gauges())
+                self._cached = cached
+            return cached[1]
+
+    async def _gauges(self) -> list[Metric]:
         circuit = gauge(
             "gateway_rivya_circuit", "This replica's circuit to Rivya: 1 for its state.", ["state"]
         )

@@ -16,7 +16,9 @@ from tests.api.test_settler_scaling import commands_run
 from tests.support import (
     Gateway,
     RedisServer,
+    admin_headers,
     bearer,
+    gateway_settings,
     mint_token,
     running_gateway,
     token_settings,
@@ -107,3 +109,45 @@ async def test_browser_users_read_within_their_teams_read_rate(
         ]
         assert answers.count(200) == 10
         assert set(answers) == {200, 429}
+
+
+async def test_ops_routes_answer_no_page_of_another_origin(gateway: Gateway) -> None:
+    """Once any team allowed "*", a page on any origin read /metrics (every team's spend and
+    Rivya's balance), /readyz and /openapi.json: CORS headers went on every answer."""
+    key = await gateway.team_with_key("web", cors_origins=["*"])
+    evil = {"Origin": "https://evil.example"}
+    for path in ("/metrics", "/readyz", "/openapi.json", "/healthz"):
+        answer = await gateway.http.get(path, headers=evil)
+        assert "access-control-allow-origin" not in answer.headers, path
+    browser = await gateway.http.get("/v1/images", headers={**evil, **bearer(key)})
+    assert browser.headers["access-control-allow-origin"] == "https://evil.example"
+
+
+async def test_a_scrape_token_guards_metrics(
+    redis_url: str, sim_app: FastAPI, clock: FakeClock
+) -> None:
+    settings = gateway_settings(redis_url, metrics_token="scrape-token-0123456789")
+    async with running_gateway(settings, sim_app, clock) as gw:
+        assert (await gw.http.get("/metrics")).status_code == 401
+        admin = await gw.http.get("/metrics", headers=admin_headers())
+        assert admin.status_code == 401  # the admin token is not the scrape token
+        scraped = await gw.http.get("/metrics", headers=bearer("scrape-token-0123456789"))
+        assert scraped.status_code == 200
+        assert "gateway_redis_up 1.0" in scraped.text
+
+
+async def test_scrapes_within_a_few_seconds_share_one_read_of_the_books(
+    redis_url: str, sim_app: FastAPI, clock: FakeClock, redis_server: RedisServer
+) -> None:
+    """A scrape read every team's books (about 8 Redis commands a team), with no auth and no
+    limit: a loop of scrapes was a loop of reads."""
+    settings = gateway_settings(redis_url, metrics_cache_seconds=60)
+    async with running_gateway(settings, sim_app, clock) as gw:
+        for team in ("a", "b", "c"):
+            await gw.team_with_key(team)
+        assert (await gw.http.get("/metrics")).status_code == 200
+        await gw.app.state.services.aftercare.join()  # the first scrape's Rivya figures
+        before = commands_run(redis_server)
+        for _ in range(20):
+            assert (await gw.http.get("/metrics")).status_code == 200
+        assert commands_run(redis_server) - before == 0

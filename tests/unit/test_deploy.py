@@ -72,6 +72,12 @@ def test_the_service_monitor_scrapes_the_service() -> None:
     [endpoint] = monitor["spec"]["endpoints"]
     assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
     assert endpoint["path"] == "/metrics"
+    # It presents the token the Deployment gives the gateway as METRICS_TOKEN.
+    secret = endpoint["authorization"]["credentials"]
+    [container] = load(K8S / "deployment.yaml")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["METRICS_TOKEN_FILE"].endswith("/" + secret["key"])
+    assert secret["key"] in load(K8S / "secret.example.yaml")["stringData"]
 
 
 def test_the_operators_alert_rules_are_the_rules_promtool_tests() -> None:
