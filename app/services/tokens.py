@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from app.auth.callers import Caller, CallerResolver
-from app.auth.tokens import DEFAULT_TTL_SECONDS, TokenSigner
+from app.auth.tokens import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, TokenSigner
 from app.clock import Clock, iso_timestamp
 from app.domain import Team
-from app.errors import Forbidden, GatewayError
-from app.store.tokens import TokenRevocationStore
+from app.errors import Forbidden, GatewayError, RateLimited
+from app.store.tokens import MAX_REVOCATIONS, TokenRevocationStore, TooManyRevocations
 
 
 class TokensDisabled(GatewayError):
@@ -66,6 +66,14 @@ class TokenService:
         """Every token of ``subject`` (None: of the team) issued until now stops working: at
         once for paid creates, within KEY_CACHE_SECONDS for reads on other replicas."""
         now = self._clock.now()
-        await self._revocations.revoke(team.space, subject, now=now)
+        try:
+            await self._revocations.revoke(team.space, subject, now=now)
+        except TooManyRevocations:
+            raise RateLimited(
+                f"Team {team.id!r} holds {MAX_REVOCATIONS} revocations of users already (each "
+                "lasts a token's life, an hour at most): revoke all its tokens at once "
+                '({"all": true}) instead, or retry later.',
+                headers={"Retry-After": str(MAX_TTL_SECONDS)},
+            ) from None
         self._callers.forget_revocations(team.space)
         return {"team": team.id, "subject": subject, "revoked_before": iso_timestamp(now)}

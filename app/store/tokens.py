@@ -1,9 +1,8 @@
 """Revocation of browser tokens: a team-wide "not before" and one per subject, in one sorted set
-per team (read whole, cached briefly by the caller resolver; checked again by admit.lua)."""
+per team, of at most ``MAX_REVOCATIONS`` subjects. A token is checked by its own subject's and
+the team-wide entry only (cached briefly by the caller resolver; checked again by admit.lua)."""
 
 from __future__ import annotations
-
-from typing import cast
 
 from redis.asyncio import Redis
 
@@ -13,6 +12,13 @@ from app.store.redis import admin_write, store_errors
 from app.store.scripts import Scripts
 
 TEAM_WIDE = "*"
+# Subjects a team may have revoked within a token's life at once (past that, a revocation of a
+# subject is refused: revoke the team's tokens at once instead). About 30 bytes each.
+MAX_REVOCATIONS = 10_000
+
+
+class TooManyRevocations(Exception):
+    """The team holds ``MAX_REVOCATIONS`` revocations of subjects already."""
 
 
 class TokenRevocationStore:
@@ -23,7 +29,7 @@ class TokenRevocationStore:
         """Tokens of ``subject`` (None: every subject) issued up to ``now`` stop working. A
         script, acknowledged by a replica when writes wait for one: a failover cannot lose it."""
         async with admin_write("The tokens' revocation"):
-            await self._scripts.revoke_tokens(
+            stored = await self._scripts.revoke_tokens(
                 keys=[self._keys.token_revocations(space)],
                 args=[
                     subject or TEAM_WIDE,
@@ -31,14 +37,17 @@ class TokenRevocationStore:
                     # A revocation older than any token's life has nothing left to revoke.
                     repr(now - MAX_TTL_SECONDS - 2 * LEEWAY_SECONDS),
                     MAX_TTL_SECONDS + 60,
+                    MAX_REVOCATIONS,
                 ],
             )
+        if not int(stored):
+            raise TooManyRevocations()
 
-    async def all(self, space: str) -> dict[str, float]:
+    async def not_before(self, space: str, subject: str) -> float:
+        """Tokens of ``subject`` issued at or before this time (s) are revoked (0: none): its
+        own entry and the team-wide one, never the whole set."""
         async with store_errors():
-            rows = await self._redis.zrange(
-                self._keys.token_revocations(space), 0, -1, withscores=True
+            scores = await self._redis.zmscore(
+                self._keys.token_revocations(space), [TEAM_WIDE, subject]
             )
-        # WITHSCORES answers (member, score) pairs.
-        pairs = cast(list[tuple[str, float]], rows)
-        return {str(member): float(score) for member, score in pairs}
+        return max((float(score) for score in scores if score is not None), default=0.0)

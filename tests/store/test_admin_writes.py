@@ -18,7 +18,7 @@ from app.store.reconciliation import Baseline, BaselineStore
 from app.store.redis import create_redis
 from app.store.scripts import Scripts
 from app.store.teams import TeamStore
-from app.store.tokens import TokenRevocationStore
+from app.store.tokens import MAX_REVOCATIONS, TokenRevocationStore, TooManyRevocations
 
 NOW = "2026-05-11T00:00:00.000Z"
 
@@ -114,11 +114,25 @@ async def test_a_token_revocation_only_moves_forward_and_prunes_the_expired(
     await stores.tokens.revoke("alpha@a1", "ann", now=1_000.5)
     await stores.tokens.revoke("alpha@a1", "ann", now=900.0)  # a late repeat: no step back
     await stores.tokens.revoke("alpha@a1", None, now=1_000.0)
-    assert await stores.tokens.all("alpha@a1") == {"ann": 1_000.5, "*": 1_000.0}
+    assert await stores.tokens.not_before("alpha@a1", "ann") == 1_000.5
+    assert await stores.tokens.not_before("alpha@a1", "cat") == 1_000.0  # the team-wide one
     # Long after, the old revocations have nothing left to revoke and are pruned.
     await stores.tokens.revoke("alpha@a1", "bob", now=1_000_000.0)
-    assert await stores.tokens.all("alpha@a1") == {"bob": 1_000_000.0}
-    assert await stores.redis.ttl(stores.keys.token_revocations("alpha@a1")) > 0
+    revocations = stores.keys.token_revocations("alpha@a1")
+    assert await stores.redis.zrange(revocations, 0, -1) == ["bob"]
+    assert await stores.redis.ttl(revocations) > 0
+
+
+async def test_a_team_holds_a_bounded_number_of_revocations(stores: AdminStores) -> None:
+    """Revocations were kept an hour with no cap: ~0.85 GB for one team in an hour."""
+    revocations = stores.keys.token_revocations("alpha@a1")
+    await stores.redis.zadd(revocations, {f"user-{n}": 1_000.0 for n in range(MAX_REVOCATIONS)})
+    with pytest.raises(TooManyRevocations):
+        await stores.tokens.revoke("alpha@a1", "one-more", now=1_001.0)
+    await stores.tokens.revoke("alpha@a1", "user-7", now=1_001.0)  # one held already: moves on
+    await stores.tokens.revoke("alpha@a1", None, now=1_002.0)  # the team-wide one always goes in
+    assert await stores.redis.zcard(revocations) == MAX_REVOCATIONS + 1
+    assert await stores.tokens.not_before("alpha@a1", "one-more") == 1_002.0
 
 
 async def test_a_baseline_replaces_the_last_unless_only_if_absent(stores: AdminStores) -> None:
