@@ -21,7 +21,7 @@ from app.services.baselines import Baselines, task_exists_at, upstream_fingerpri
 from app.services.files import FileService, UploadLimits
 from app.services.forwarding import Forwarder, Resolver
 from app.services.health import Health
-from app.services.limits import CachedBalance, ReadLimiter
+from app.services.limits import AuthFailures, CachedBalance, ReadLimiter
 from app.services.observed import Observed
 from app.services.reconciliation import Reconciliation
 from app.services.repeats import RepeatWaits
@@ -67,6 +67,7 @@ class Services:
     settler: Settler
     aftercare: Aftercare
     reads: ReadLimiter
+    auth_failures: AuthFailures
     metrics: Metrics
     observed: Observed
     reports: Reports
@@ -332,6 +333,11 @@ def build_services(
         ),
         reports=admin.reports,
         reconciliation=reconciliation,
+        auth_failures=AuthFailures(
+            clock,
+            per_minute=settings.auth_failures_per_minute,
+            burst=settings.auth_failure_burst,
+        ),
         reads=ReadLimiter(
             clock,
             per_minute=settings.reads_per_minute_per_team,

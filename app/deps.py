@@ -13,10 +13,11 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.auth.callers import Caller, check_admin
+from app.auth.callers import Caller, bearer_token, check_admin
+from app.auth.keys import key_id_of
 from app.auth.origins import check_origin
 from app.container import Services
-from app.errors import Forbidden
+from app.errors import ApiKeyInvalid, ApiKeyMissing, ApiKeyRevoked, Forbidden, TokenExpired
 from app.services.tasks import MAX_WAIT_SECONDS
 
 # Declared so OpenAPI shows the bearer scheme; the header itself is read and judged by auth.
@@ -33,17 +34,35 @@ ServicesDep = Annotated[Services, Depends(_services)]
 
 
 async def resolve_team_caller(
-    services: Services, authorization: str | None, origin: str | None
+    services: Services, authorization: str | None, origin: str | None, client: str | None
 ) -> Caller:
-    """A team key or a browser token, from a request's ``Authorization`` and ``Origin``."""
-    caller = await services.callers.team_caller(authorization)
+    """A team key or a browser token, from a request's ``Authorization`` and ``Origin``. A
+    client address (or a key id) with too many failed authentications is refused before its
+    credential costs a lookup, unless this process already knows the credential is good."""
+    failures, key_id = services.auth_failures, _key_id(authorization)
+    if not services.callers.vouched(authorization):
+        failures.refuse_if_failing(client, key_id)
+    try:
+        caller = await services.callers.team_caller(authorization)
+    except (ApiKeyInvalid, ApiKeyRevoked, TokenExpired):
+        failures.failed(client, key_id)
+        raise
     check_origin(origin, caller.team)
     return caller
 
 
+def _key_id(authorization: str | None) -> str | None:
+    try:
+        return key_id_of(bearer_token(authorization))
+    except ApiKeyMissing:
+        return None
+
+
 async def _team_caller(request: Request, services: ServicesDep, _: BearerDoc) -> Caller:
-    headers = request.headers
-    return await resolve_team_caller(services, headers.get("authorization"), headers.get("origin"))
+    headers, client = request.headers, request.client
+    return await resolve_team_caller(
+        services, headers.get("authorization"), headers.get("origin"), client and client.host
+    )
 
 
 # A team key, or a browser token: the routes a browser token may use (create and read tasks,

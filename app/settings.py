@@ -190,6 +190,10 @@ class Settings(StoreSettings):
 
     # Reads (per process): a team's reads per minute and burst, and how long the org's Rivya
     # balance (GET /api/v1/credits for a team without a budget) is reused.
+    # Failed authentications per client address (and per key id) before a credential this
+    # process does not know to be good is refused unread (429).
+    auth_failures_per_minute: int = Field(default=60, ge=1)
+    auth_failure_burst: int = Field(default=30, ge=1)
     reads_per_minute_per_team: int = Field(default=1200, ge=1)
     read_burst_per_team: int = Field(default=120, ge=1)
     org_balance_cache_seconds: float = Field(default=10.0, ge=0)

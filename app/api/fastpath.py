@@ -68,8 +68,12 @@ class FastCreates:
         services: Services = scope["app"].state.services
         try:
             # In FastAPI's order: the credential first, then the query, then the body.
+            client = scope.get("client")
             caller = await resolve_team_caller(
-                services, scope_header(scope, b"authorization"), scope_header(scope, b"origin")
+                services,
+                scope_header(scope, b"authorization"),
+                scope_header(scope, b"origin"),
+                client[0] if client else None,
             )
             wait = _wait(scope) if fast.takes_wait else 0.0
             body = await _body(receive)

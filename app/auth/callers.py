@@ -17,7 +17,7 @@ from app.auth.keys import key_id_of, matches, tokens_equal
 from app.auth.tokens import BrowserToken, TokenSigner, looks_like_token
 from app.clock import Clock
 from app.domain import ApiKeyRecord, Team
-from app.errors import ApiKeyInvalid, ApiKeyMissing, ApiKeyRevoked, Forbidden
+from app.errors import ApiKeyInvalid, ApiKeyMissing, ApiKeyRevoked, Forbidden, GatewayError
 from app.store.apikeys import ApiKeyStore
 from app.store.teams import TeamStore
 from app.store.tokens import TokenRevocationStore
@@ -68,6 +68,29 @@ class CallerResolver:
         if looks_like_token(credential):
             return await self._token_caller(credential)
         return await self._key_caller(credential)
+
+    def vouched(self, authorization: str | None) -> bool:
+        """Whether this process already knows the credential is good, without any lookup: a
+        key whose record it holds cached (and that matches), or a token whose signature and
+        time check out."""
+        try:
+            credential = bearer_token(authorization)
+        except ApiKeyMissing:
+            return False
+        if looks_like_token(credential):
+            if self._signer is None:
+                return False
+            try:
+                self._signer.verify(credential, now=self._clock.now())
+            except GatewayError:
+                return False
+            return True
+        key_id = key_id_of(credential)
+        cached = self._cache.get(key_id) if key_id else None
+        if cached is None or cached[0] <= self._clock.now():
+            return False
+        record = cached[1]
+        return not record.revoked and matches(credential, record.secret_hash)
 
     def is_token(self, authorization: str | None) -> bool:
         """Whether the credential is shaped like a browser token (not whether it is valid)."""

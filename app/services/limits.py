@@ -27,7 +27,7 @@ USER_SHARE = 4
 
 @dataclass(frozen=True)
 class _Rate:
-    interval: float  # seconds between reads, at the sustained rate
+    interval: float  # seconds between events, at the sustained rate
     burst: int
 
     @property
@@ -35,15 +35,38 @@ class _Rate:
         return self.interval * self.burst
 
 
+class _Buckets:
+    """GCRA buckets in this process's memory (no Redis: these guard what reaches Redis)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._tat: dict[str, float] = {}  # theoretical arrival time per bucket
+
+    def full(self, buckets: list[tuple[str, _Rate]]) -> tuple[_Rate, int] | None:
+        """The first bucket with no room for one more, and in how many seconds it has."""
+        now = self._clock.now()
+        for bucket, rate in buckets:
+            tat = max(self._tat.get(bucket, now), now)
+            if tat + rate.interval - now > rate.window:
+                return rate, max(1, round(tat + rate.interval - rate.window - now + 0.5))
+        return None
+
+    def take(self, buckets: list[tuple[str, _Rate]]) -> None:
+        now = self._clock.now()
+        for bucket, rate in buckets:
+            self._tat[bucket] = max(self._tat.get(bucket, now), now) + rate.interval
+        if len(self._tat) > 10_000:  # forget buckets that are full again
+            self._tat = {k: v for k, v in self._tat.items() if v > now}
+
+
 class ReadLimiter:
     """GCRA per team: ``burst`` reads at once, refilling at ``per_minute``; a browser token's
     read counts against its user's own bucket (a quarter of that) and its team's."""
 
     def __init__(self, clock: Clock, *, per_minute: int, burst: int) -> None:
-        self._clock = clock
+        self._buckets = _Buckets(clock)
         self._team = _Rate(60.0 / per_minute, burst)
         self._user = _Rate(60.0 / max(per_minute // USER_SHARE, 1), max(burst // USER_SHARE, 1))
-        self._tat: dict[str, float] = {}  # theoretical arrival time per bucket
 
     def check(self, team: str, user: str | None = None) -> None:
         """One read of ``team`` (by a browser token's ``user``): every bucket must have room,
@@ -51,20 +74,43 @@ class ReadLimiter:
         buckets = [(team, self._team)]
         if user is not None:
             buckets.append((f"{team}\x1e{user}", self._user))
-        now = self._clock.now()
-        tats = [max(self._tat.get(bucket, now), now) for bucket, _ in buckets]
-        for tat, (_, rate) in zip(tats, buckets, strict=True):
-            if tat + rate.interval - now > rate.window:
-                retry = max(1, round(tat + rate.interval - rate.window - now + 0.5))
-                state = RateState(rate.burst, round(rate.window), 0, retry)
-                raise RateLimited(
-                    f"Too many reads for this team; retry in {retry} s.",
-                    headers={"Retry-After": str(retry), **rate_limit_headers(state, READ_POLICY)},
-                )
-        for tat, (bucket, rate) in zip(tats, buckets, strict=True):
-            self._tat[bucket] = tat + rate.interval
-        if len(self._tat) > 10_000:  # forget buckets that are full again
-            self._tat = {k: v for k, v in self._tat.items() if v > now}
+        full = self._buckets.full(buckets)
+        if full is not None:
+            rate, retry = full
+            state = RateState(rate.burst, round(rate.window), 0, retry)
+            raise RateLimited(
+                f"Too many reads for this team; retry in {retry} s.",
+                headers={"Retry-After": str(retry), **rate_limit_headers(state, READ_POLICY)},
+            )
+        self._buckets.take(buckets)
+
+
+class AuthFailures:
+    """Failed authentications (an unknown, wrong, revoked or expired key or token) per client
+    address and per key id: past ``burst`` of them, refilling at ``per_minute``, a credential
+    this process does not already know to be good is refused (429) before it costs a lookup.
+    A caller whose credential is good (cached) is never slowed by its neighbours' failures."""
+
+    def __init__(self, clock: Clock, *, per_minute: int, burst: int) -> None:
+        self._buckets = _Buckets(clock)
+        self._rate = _Rate(60.0 / per_minute, burst)
+
+    def _of(self, client: str | None, key_id: str | None) -> list[tuple[str, _Rate]]:
+        named = [f"addr\x1e{client}" if client else "", f"key\x1e{key_id}" if key_id else ""]
+        return [(bucket, self._rate) for bucket in named if bucket]
+
+    def refuse_if_failing(self, client: str | None, key_id: str | None) -> None:
+        full = self._buckets.full(self._of(client, key_id))
+        if full is not None:
+            _, retry = full
+            raise RateLimited(
+                f"Too many failed authentications from this address or for this key; retry in "
+                f"{retry} s with a valid key.",
+                headers={"Retry-After": str(retry)},
+            )
+
+    def failed(self, client: str | None, key_id: str | None) -> None:
+        self._buckets.take(self._of(client, key_id))
 
 
 class CachedBalance:

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 
+import httpx
 from fastapi import FastAPI
 from redis import Redis as SyncRedis
 
@@ -177,3 +178,30 @@ async def test_a_token_is_checked_against_its_own_revocation_only(
         calls = {k: after[k]["calls"] - before.get(k, {"calls": 0})["calls"] for k in after}
         assert calls.get("cmdstat_zrange", 0) == 0
         assert calls.get("cmdstat_zmscore", 0) == 1
+
+
+async def test_failed_authentications_are_bounded_per_address_not_for_good_keys(
+    gateway: Gateway, redis_server: RedisServer
+) -> None:
+    """401s were never limited: every made-up key cost a Redis lookup, as fast as they came.
+    Past 30 failures from one address, an unknown key is refused unread; a good key from the
+    same address, and anyone from elsewhere, are not slowed."""
+    good = await gateway.team_with_key("alpha")
+    assert (await gateway.http.get("/v1/models", headers=bearer(good))).status_code == 200
+
+    def made_up(n: int) -> dict[str, str]:
+        return bearer(f"rgw_{n:016x}_{'x' * 40}")
+
+    answers = [
+        (await gateway.http.get("/v1/models", headers=made_up(n))).status_code for n in range(30)
+    ]
+    assert answers == [401] * 30
+    before = commands_run(redis_server)
+    refused = await gateway.http.post("/v1/images", json={"prompt": "p"}, headers=made_up(99))
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) >= 1
+    assert commands_run(redis_server) == before  # refused before any lookup
+    assert (await gateway.http.get("/v1/models", headers=bearer(good))).status_code == 200
+    elsewhere = httpx.ASGITransport(app=gateway.app, client=("10.0.0.9", 4000))
+    async with httpx.AsyncClient(transport=elsewhere, base_url="http://gateway") as other:
+        assert (await other.get("/v1/models", headers=made_up(7))).status_code == 401
