@@ -39,7 +39,8 @@ from app.schemas import ErrorOut
 
 Errors = tuple[type[GatewayError], ...]
 
-# A team key or a browser token, from a server or an allowed origin; Redis must answer.
+# A team key or a browser token, from a server or an allowed origin; Redis must answer; an
+# address (or key id) with too many failed authentications is told to come back later.
 TEAM: Errors = (
     ApiKeyMissing,
     ApiKeyInvalid,
@@ -47,6 +48,7 @@ TEAM: Errors = (
     TokenExpired,
     OriginNotAllowed,
     StoreUnavailable,
+    RateLimited,
 )
 # The same, where a browser token is out of its scope.
 KEY_ONLY: Errors = (*TEAM, Forbidden)
