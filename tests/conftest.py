@@ -3,13 +3,18 @@ simulator as upstream, and gateways built with ``create_app``."""
 
 from __future__ import annotations
 
+import io
+import logging
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from fastapi import FastAPI
 
 from app.clock import FakeClock
+from app.logging import JsonFormatter, Redactor
 from tests.support import (
+    ADMIN_TOKEN,
+    ORG_KEY,
     Gateway,
     RedisClusterNodes,
     RedisSentinelSet,
@@ -87,3 +92,18 @@ def topology_url(request: pytest.FixtureRequest) -> str:
     )
     topology.flush()
     return topology.url
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """Every log record of the test, formatted exactly as production writes it."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter(Redactor([ORG_KEY, ADMIN_TOKEN])))
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(previous)

@@ -14,7 +14,6 @@ from redis import Redis as SyncRedis
 from app.clock import FakeClock
 from app.logging import JsonFormatter, Redactor
 from app.store.keys import KeySpace
-from tests.api.test_edges import json_log
 from tests.api.test_settler_scaling import commands_run
 from tests.support import (
     Gateway,
@@ -27,8 +26,6 @@ from tests.support import (
     team_space,
     token_settings,
 )
-
-__all__ = ["json_log"]  # the fixture, shared
 
 
 async def test_a_trailing_slash_is_no_redirect_to_the_callers_host(gateway: Gateway) -> None:

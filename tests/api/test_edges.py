@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from fastapi import FastAPI
 
 from app.clock import FakeClock
-from app.logging import JsonFormatter, Redactor
 from tests.support import (
     ADMIN_TOKEN,
     ORG_KEY,
@@ -108,21 +106,6 @@ async def test_a_rivya_500_on_create_keeps_the_reservation(gateway: Gateway) -> 
     ).status_code == 502
     usage = (await gateway.http.get("/v1/usage", headers=bearer(key))).json()
     assert usage["reserved_credits"] == 8
-
-
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
-    """Every log record of the test, formatted exactly as production writes it."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter(Redactor([ORG_KEY, ADMIN_TOKEN])))
-    root = logging.getLogger()
-    previous = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(previous)
 
 
 async def test_no_key_appears_in_any_formatted_log_line(
