@@ -21,6 +21,7 @@ from app.services.baselines import Baselines, task_exists_at, upstream_fingerpri
 from app.services.files import FileService, UploadLimits
 from app.services.forwarding import Forwarder, Resolver
 from app.services.health import Health
+from app.services.image_checks import ImageCheckLimits, ImageChecks
 from app.services.limits import AuthFailures, CachedBalance, ReadLimiter
 from app.services.observed import Observed
 from app.services.reconciliation import Reconciliation
@@ -30,7 +31,6 @@ from app.services.settlement import PollSchedule, Settlement, SettlePass
 from app.services.tasks import TaskService
 from app.services.teams import TeamService
 from app.services.tokens import TokenService
-from app.services.uploads import DecodeBudget
 from app.services.usage import UsageService
 from app.settings import Settings, StoreSettings
 from app.store.admission import AdmissionStore
@@ -235,11 +235,19 @@ def build_services(
         upstream,
         catalog,
         clock,
-        decodes=DecodeBudget(
-            settings.decode_memory_mb * 1_048_576, wait_seconds=settings.decode_wait_seconds
+        images=ImageChecks(
+            ImageCheckLimits(
+                workers=settings.image_check_workers,
+                decode_bytes=settings.decode_memory_mb * 1_048_576,
+                seconds=settings.image_check_seconds,
+                wait_seconds=settings.decode_wait_seconds,
+            )
         ),
         limits=UploadLimits(
-            per_minute=settings.uploads_per_minute_per_team, burst=settings.upload_burst_per_team
+            per_minute=settings.uploads_per_minute_per_team,
+            burst=settings.upload_burst_per_team,
+            at_once=settings.uploads_at_once,
+            wait_seconds=settings.decode_wait_seconds,
         ),
     )
     spend = SpendStore(redis, keys)

@@ -133,6 +133,7 @@ def make_lifespan(
                     await settler
                 if services is not None:
                     await services.aftercare.aclose()
+                    services.files.close()
             finally:
                 await upstream.aclose()
                 if alerts is not None:

@@ -181,11 +181,17 @@ class Settings(StoreSettings):
     settler_teams_at_once: int = Field(default=8, ge=1)
     settler_sweep_seconds: float = Field(default=120.0, gt=0)
 
-    # Uploads: a team's uploads per minute and burst (all replicas together), and the memory one
-    # process lets image decodes take at once (the k8s memory limit is sized to it).
+    # Uploads: a team's uploads per minute and burst (all replicas together); how many upload
+    # bodies one process holds at once; and the image checks' worker processes (per serving
+    # process): how many, what one check may decode (each worker's address space is capped at
+    # its base plus this), its deadline, and how long a check waits for a free worker. The k8s
+    # memory limit is sized to these (deploy/README.md).
     uploads_per_minute_per_team: int = Field(default=30, ge=1)
     upload_burst_per_team: int = Field(default=10, ge=1)
+    uploads_at_once: int = Field(default=4, ge=1)
+    image_check_workers: int = Field(default=2, ge=1)
     decode_memory_mb: int = Field(default=160, ge=16)
+    image_check_seconds: float = Field(default=5.0, gt=0)
     decode_wait_seconds: float = Field(default=10.0, ge=0)
 
     # Reads (per process): a team's reads per minute and burst, and how long the org's Rivya

@@ -38,10 +38,11 @@ _RIVYA_UPLOAD_DOC = multipart_doc(
 )
 async def upload_file(request: Request, caller: TeamCaller, services: ServicesDep) -> JSONResponse:
     """Image files only: JPEG, PNG or WebP judged by their bytes, at most the catalogue's size."""
-    upload = await read_upload(request, file_field="file")
-    record = await services.files.upload(
-        caller.team, upload.data, name=upload.filename, kind="image", subject=caller.subject
-    )
+    async with services.files.receiving(caller.team):
+        upload = await read_upload(request, file_field="file")
+        record = await services.files.upload(
+            caller.team, upload.data, name=upload.filename, kind="image", subject=caller.subject
+        )
     return JSONResponse(FileOut.model_validate(record.public()).model_dump(), status_code=201)
 
 
@@ -66,18 +67,19 @@ async def upload_file_compat(
     request: Request, caller: TeamCaller, services: ServicesDep
 ) -> JSONResponse:
     """Rivya's multipart: ``file``, ``kind`` (image, video, audio), optional ``model``."""
-    upload = await read_upload(request, file_field="file")
-    kind = upload.fields.get("kind")
-    if not kind:
-        raise ValidationFailed(details=[FieldError("kind", "is required")])
-    record = await services.files.upload(
-        caller.team,
-        upload.data,
-        name=upload.filename,
-        kind=kind,
-        model_id=upload.fields.get("model") or None,
-        subject=caller.subject,
-    )
+    async with services.files.receiving(caller.team):
+        upload = await read_upload(request, file_field="file")
+        kind = upload.fields.get("kind")
+        if not kind:
+            raise ValidationFailed(details=[FieldError("kind", "is required")])
+        record = await services.files.upload(
+            caller.team,
+            upload.data,
+            name=upload.filename,
+            kind=kind,
+            model_id=upload.fields.get("model") or None,
+            subject=caller.subject,
+        )
     return JSONResponse(record.upstream, status_code=201)
 
 

@@ -3,8 +3,10 @@ for its team, and turning a team's references into Rivya's ``referenceMediaItems
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections import Counter
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from app.catalog import Catalog, FieldError
@@ -12,7 +14,9 @@ from app.clock import Clock, iso_timestamp
 from app.domain import Team
 from app.errors import NotFound, RateLimited, UpstreamError, ValidationFailed
 from app.services.generations import GenerationRequest
-from app.services.uploads import DecodeBudget, file_rule, precheck, read_header
+from app.services.image_checks import ImageChecks
+from app.services.limits import AtOnce
+from app.services.uploads import file_rule, precheck
 from app.store.files import FileRecord, FileStore
 from app.upstream.client import RivyaClient
 
@@ -21,6 +25,8 @@ from app.upstream.client import RivyaClient
 class UploadLimits:
     per_minute: int  # a team's uploads per minute (all replicas together)
     burst: int
+    at_once: int  # upload bodies this process holds at once (half of them for one team)
+    wait_seconds: float  # for room among them, then 429
 
 
 class FileService:
@@ -31,11 +37,20 @@ class FileService:
         catalog: Catalog,
         clock: Clock,
         *,
-        decodes: DecodeBudget,
+        images: ImageChecks,
         limits: UploadLimits,
     ) -> None:
         self._store, self._upstream, self._catalog, self._clock = store, upstream, catalog, clock
-        self._decodes, self._limits = decodes, limits
+        self._images, self._limits = images, limits
+        self._bodies = AtOnce(limits.at_once, wait_seconds=limits.wait_seconds, what="uploads")
+
+    def receiving(self, team: Team) -> AbstractAsyncContextManager[None]:
+        """Room for one upload's body in this process's memory, taken before the body is read:
+        however many uploads arrive at once, at most ``at_once`` bodies are held."""
+        return self._bodies.hold(team.space)
+
+    def close(self) -> None:
+        self._images.close()
 
     async def upload(
         self,
@@ -55,7 +70,8 @@ class FileService:
             if model is None:
                 raise ValidationFailed(details=[FieldError("model", f"unknown model {model_id!r}")])
         rule = file_rule(self._catalog, kind, model)
-        checked = precheck(data, name=name, kind=kind, rule=rule)
+        # In a thread: hashing 10 MB would hold the event loop for ~20 ms.
+        checked = await asyncio.to_thread(precheck, data, name=name, kind=kind, rule=rule)
         # The same content uploaded again by the same team is the same file: no second upload
         # and no second decode, and a repeated edit references the very same URL.
         existing = await self._store.find_by_content(team.space, checked.sha256, subject)
@@ -75,9 +91,9 @@ class FileService:
                 headers={"Retry-After": str(retry)},
             )
         if kind == "image":
-            header = read_header(data, checked.mime_type)
-            # CPU work, off the event loop, so one upload never stalls other requests.
-            await self._decodes.decode(data, checked.mime_type, header)
+            # In a worker process, under a hard memory cap and a deadline: nothing a file makes
+            # a parser or decoder do reaches this process's memory or event loop.
+            await self._images.check(data, checked.mime_type)
         rivya = await self._upstream.upload_file(
             data, name=checked.name, mime_type=checked.mime_type, kind=kind, model=model_id
         )

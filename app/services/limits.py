@@ -9,7 +9,8 @@ round trip): across N replicas a team may read N times the rate.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from app.clock import Clock
@@ -129,3 +130,47 @@ class CachedBalance:
                 self._value = await self._fetch()
                 self._expires = self._clock.now() + self._seconds
             return self._value
+
+
+class AtOnce:
+    """At most ``total`` holders at once in this process, and at most half of them (at least
+    one) for any one key: what bounds memory that a request holds while it lasts (an upload's
+    body), where no rate does. A holder waits up to ``wait_seconds`` for room, then 429."""
+
+    def __init__(self, total: int, *, wait_seconds: float, what: str) -> None:
+        self._total, self._per_key = total, max(1, total // 2)
+        self._wait, self._what = wait_seconds, what
+        self._held: dict[str, int] = {}
+        self._waiters: list[asyncio.Future[None]] = []
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self._wait):
+                while sum(self._held.values()) >= self._total or (
+                    self._held.get(key, 0) >= self._per_key
+                ):
+                    woken = asyncio.get_running_loop().create_future()
+                    self._waiters.append(woken)
+                    try:
+                        await woken
+                    finally:
+                        if woken in self._waiters:
+                            self._waiters.remove(woken)
+        except TimeoutError:
+            raise RateLimited(
+                f"Too many {self._what} at once on this gateway; retry soon.",
+                headers={"Retry-After": "1"},
+            ) from None
+        self._held[key] = self._held.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            # Given back at once, never behind an await a cancellation could interrupt.
+            self._held[key] -= 1
+            if not self._held[key]:
+                del self._held[key]
+            waiters, self._waiters = self._waiters, []
+            for woken in waiters:
+                if not woken.done():
+                    woken.set_result(None)

@@ -1,0 +1,139 @@
+"""Image checks off the serving process: a small pool of worker processes (pebble), each with
+a hard cap on its address space, a deadline per check, and a bounded wait for a free worker.
+
+Why processes and not threads: a decoder's memory is bounded only by what the file declares,
+and a header parser's time by how the file is built. In a worker process neither can reach the
+serving process: a check that runs out of its address space fails there (and is refused), one
+that outlives its deadline is killed (and the worker replaced), and the event loop only awaits.
+The workers are forked from a server that has Pillow loaded (``forkserver``), so one starts in
+milliseconds and shares the library's pages; they start with the first check, not the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pebble
+
+from app.catalog import FieldError
+from app.errors import RateLimited, ValidationFailed
+from app.services.image_check import Checked, Refused, check_image, limit_worker, ready
+
+log = logging.getLogger(__name__)
+
+# A worker is replaced after this many checks, so no allocator fragmentation accumulates
+# against its address-space cap.
+CHECKS_PER_WORKER = 200
+
+
+@dataclass(frozen=True)
+class ImageCheckLimits:
+    workers: int  # worker processes per serving process
+    decode_bytes: int  # the most one check may decode (a worker's cap is this plus its base)
+    seconds: float  # a check's deadline, after which its worker is killed
+    wait_seconds: float  # the longest a check waits for a free worker before a 429
+
+
+class ImageChecks:
+    def __init__(self, limits: ImageCheckLimits) -> None:
+        self._limits = limits
+        self._free = asyncio.Semaphore(limits.workers)
+        self._busy = 0
+        self._pool: pebble.ProcessPool | None = None
+        self._starting = asyncio.Lock()
+
+    @property
+    def busy(self) -> int:
+        """Workers taken by a check (finished or not as far as its caller knows)."""
+        return self._busy
+
+    async def check(self, data: bytes, mime: str) -> Checked:
+        """The image's checked size, or a 400 that says what is wrong with it (a 429 when every
+        worker stays busy past ``wait_seconds``)."""
+        try:
+            async with asyncio.timeout(self._limits.wait_seconds):
+                await self._free.acquire()
+        except TimeoutError:
+            raise RateLimited(
+                "Too many images are being checked on this gateway right now; retry soon.",
+                headers={"Retry-After": "2"},
+            ) from None
+        self._busy += 1
+        try:
+            job = (await self._workers()).schedule(
+                check_image,
+                args=[data, mime, self._limits.decode_bytes],
+                timeout=self._limits.seconds,
+            )
+        except BaseException:
+            self._give_back()
+            raise
+        # The worker stays taken until its check ends, even if this request is cancelled
+        # meanwhile: a client that hangs up cannot free a busy worker (nor kill it).
+        loop = asyncio.get_running_loop()
+        job.add_done_callback(lambda _: _call_soon(loop, self._give_back))
+        try:
+            verdict = await asyncio.shield(asyncio.wrap_future(job))
+        except TimeoutError:
+            raise _refused(f"took longer than {self._limits.seconds:g} s to check") from None
+        except pebble.ProcessExpired as died:
+            log.warning("an image check's worker died (exit code %s)", died.exitcode)
+            raise _refused("could not be checked within this gateway's bounds") from None
+        if isinstance(verdict, Refused):
+            raise _refused(verdict.reason)
+        assert isinstance(verdict, Checked)
+        return verdict
+
+    def _give_back(self) -> None:
+        self._busy -= 1
+        self._free.release()
+
+    def close(self) -> None:
+        """Stop the workers (a check in progress is killed)."""
+        if self._pool is not None:
+            self._pool.stop()  # type: ignore[no-untyped-call]
+            self._pool.join()
+            self._pool = None
+
+    async def _workers(self) -> pebble.ProcessPool:
+        async with self._starting:
+            if self._pool is None:
+                # Starting the fork server forks this process: ~50 ms of a large one, so not on
+                # the event loop.
+                self._pool = await asyncio.to_thread(self._start)
+        return self._pool
+
+    def _start(self) -> pebble.ProcessPool:
+        pool = pebble.ProcessPool(
+            max_workers=self._limits.workers,
+            max_tasks=CHECKS_PER_WORKER,
+            initializer=limit_worker,
+            initargs=[self._limits.decode_bytes],
+            context=_forkserver(),
+        )
+        # Its first worker starts the fork server; have it done here, off the loop.
+        pool.schedule(ready).result()
+        return pool
+
+
+def _forkserver() -> multiprocessing.context.BaseContext:
+    """Workers forked from a server process that has loaded only the check and Pillow, never
+    the serving process's ``__main__``, its threads or its sockets."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["__main__", "app.services.image_check"])
+    return context
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
+    # RuntimeError: the loop has closed, so nothing waits for the worker any more.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback)
+
+
+def _refused(reason: str) -> ValidationFailed:
+    return ValidationFailed(details=[FieldError("file", reason)])

@@ -1,0 +1,146 @@
+"""The container walk before any decoder: bounded work whatever the file declares, and decodes
+priced for the worst case their frame header allows (issue 21, points 1 and 2).
+
+The attack files are generated here, from small real images, as the red team built them."""
+
+from __future__ import annotations
+
+import io
+import time
+import zlib
+
+import pytest
+from PIL import Image
+
+from app.services.image_check import Checked, Refused, check_image
+from app.services.image_layout import (
+    MAX_JPEG_SEGMENTS,
+    MAX_PNG_ANCILLARY_CHUNKS,
+    MAX_PNG_CHUNKS,
+    Unfit,
+    read_layout,
+)
+
+MiB = 1_048_576
+BUDGET = 160 * MiB
+
+
+def jpeg(mode: str, side: int, **options: object) -> bytes:
+    out = io.BytesIO()
+    noise = Image.effect_noise((side // 8, side // 8), 40).resize((side, side))
+    Image.merge(mode, [noise] * len(mode)).save(out, "JPEG", quality=30, **options)
+    return out.getvalue()
+
+
+def first_scan_only(data: bytes) -> bytes:
+    """The JPEG cut after its first scan, then closed: valid, and it decodes completely."""
+    start = data.index(b"\xff\xda")
+    pos = start + 2 + int.from_bytes(data[start + 2 : start + 4], "big")
+    while not (data[pos] == 0xFF and data[pos + 1] not in (0x00, *range(0xD0, 0xD8))):
+        pos += 1
+    return data[:pos] + b"\xff\xd9"
+
+
+def png_chunk(kind: bytes, body: bytes = b"") -> bytes:
+    crc = zlib.crc32(kind + body).to_bytes(4, "big")
+    return len(body).to_bytes(4, "big") + kind + body + crc
+
+
+def png(width: int, height: int, *, idat_size: int = 65_536, extra: bytes = b"") -> bytes:
+    """A grey PNG whose pixels are split into IDAT chunks of ``idat_size`` bytes."""
+    header = png_chunk(b"IHDR", struct_ihdr(width, height))
+    pixels = zlib.compress(b"".join(b"\x00" + bytes(width) for _ in range(height)))
+    idats = b"".join(
+        png_chunk(b"IDAT", pixels[i : i + idat_size]) for i in range(0, len(pixels), idat_size)
+    )
+    return b"\x89PNG\r\n\x1a\n" + header + extra + idats + png_chunk(b"IEND")
+
+
+def struct_ihdr(width: int, height: int) -> bytes:
+    return width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+
+
+def test_a_progressive_jpeg_cut_after_its_first_scan_is_priced_for_every_coefficient() -> None:
+    # 5000x5000 CMYK, one DC scan: libjpeg buffers the whole frame's coefficients (~195 MB
+    # measured); counting scan markers priced it at 4 MB, and twenty of them took 1.2 GB.
+    bomb = first_scan_only(jpeg("CMYK", 5000, progressive=True))
+    assert bomb.count(b"\xff\xda") == 1
+    assert len(bomb) < 2 * MiB
+    layout = read_layout(bomb, "image/jpeg")
+    assert layout.decode_bytes >= 5000 * 5000 * 4 * 2
+    assert not layout.jpeg_draft
+    started = time.perf_counter()
+    verdict = check_image(bomb, "image/jpeg", BUDGET)
+    assert time.perf_counter() - started < 0.1  # refused from its frame header, never decoded
+    assert isinstance(verdict, Refused)
+    assert "to decode" in verdict.reason
+
+
+def test_a_single_scan_baseline_jpeg_is_verified_at_one_eighth_scale() -> None:
+    layout = read_layout(jpeg("CMYK", 5000), "image/jpeg")
+    assert layout.jpeg_draft
+    assert layout.decode_bytes < 8 * MiB
+
+
+def test_a_sequential_jpeg_whose_first_scan_holds_one_component_is_priced_as_buffered() -> None:
+    # Components in separate scans are buffered whole, like a progressive frame.
+    data = bytearray(jpeg("RGB", 2000, subsampling=0))
+    sos = data.index(b"\xff\xda")
+    data[sos + 4] = 1  # the first scan declares one component of three
+    layout = read_layout(bytes(data), "image/jpeg")
+    assert not layout.jpeg_draft
+    assert layout.decode_bytes >= 2000 * 2000 * 3 * 2
+
+
+def test_a_jpeg_of_millions_of_empty_comments_is_refused_before_any_parser_reads_them() -> None:
+    # 2.5 million empty COM segments in 10 MB: Pillow's header parser took ~2 s and ~200 MB.
+    small = jpeg("RGB", 64)
+    bomb = small[:2] + b"\xff\xfe\x00\x02" * 2_500_000 + small[2:]
+    started = time.perf_counter()
+    verdict = check_image(bomb, "image/jpeg", BUDGET)
+    assert time.perf_counter() - started < 0.1
+    assert isinstance(verdict, Refused)
+    assert f"more than {MAX_JPEG_SEGMENTS} JPEG segments" in verdict.reason
+
+
+def test_a_png_of_hundreds_of_thousands_of_empty_chunks_is_refused_at_once() -> None:
+    flood = png(16, 16, extra=png_chunk(b"IDAT") * 870_000)
+    started = time.perf_counter()
+    verdict = check_image(flood, "image/png", BUDGET)
+    assert time.perf_counter() - started < 0.1
+    assert isinstance(verdict, Refused)
+    assert f"more than {MAX_PNG_CHUNKS} PNG chunks" in verdict.reason
+
+
+def test_a_png_of_thousands_of_metadata_chunks_is_refused() -> None:
+    notes = png_chunk(b"tEXt", b"k\x00v") * (MAX_PNG_ANCILLARY_CHUNKS + 1)
+    verdict = check_image(png(16, 16, extra=notes), "image/png", BUDGET)
+    assert isinstance(verdict, Refused)
+    assert "metadata chunks" in verdict.reason
+
+
+def test_a_png_split_into_thousands_of_small_idat_chunks_as_some_encoders_write_passes() -> None:
+    legit = png(3000, 3000, idat_size=3)
+    assert legit.count(b"IDAT") > 2_000
+    verdict = check_image(legit, "image/png", BUDGET)
+    assert verdict == Checked(3000, 3000, read_layout(legit, "image/png").decode_bytes)
+
+
+@pytest.mark.parametrize(
+    ("marker", "said"),
+    [(0xC5, "hierarchical"), (0xDE, "hierarchical")],
+)
+def test_jpeg_codings_no_model_takes_are_refused_by_name(marker: int, said: str) -> None:
+    data = bytearray(jpeg("RGB", 64))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 1] = marker
+    with pytest.raises(Unfit, match=said):
+        read_layout(bytes(data), "image/jpeg")
+
+
+def test_a_jpeg_whose_height_comes_later_is_refused() -> None:
+    data = bytearray(jpeg("RGB", 64))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 7] = b"\x00\x00"  # height 0: to be given by a DNL marker
+    with pytest.raises(Unfit, match="height"):
+        read_layout(bytes(data), "image/jpeg")
