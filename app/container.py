@@ -22,7 +22,7 @@ from app.services.files import FileService, UploadLimits
 from app.services.forwarding import Forwarder, Resolver
 from app.services.health import Health
 from app.services.image_checks import ImageCheckLimits, ImageChecks
-from app.services.limits import AuthFailures, CachedBalance, ReadLimiter
+from app.services.limits import AuthFailures, CachedBalance, RefusedRequests, TeamRate
 from app.services.observed import Observed
 from app.services.reconciliation import Reconciliation
 from app.services.repeats import RepeatWaits
@@ -66,8 +66,9 @@ class Services:
     usage: UsageService
     settler: Settler
     aftercare: Aftercare
-    reads: ReadLimiter
+    reads: TeamRate
     auth_failures: AuthFailures
+    refusals: RefusedRequests
     metrics: Metrics
     observed: Observed
     reports: Reports
@@ -171,6 +172,7 @@ def build_services(
     *,
     alert_client: httpx.AsyncClient | None = None,
     channel: ScriptChannel | None = None,
+    refusals: RefusedRequests | None = None,
 ) -> Services:
     metrics = metrics or Metrics()
     aftercare = Aftercare()
@@ -298,7 +300,18 @@ def build_services(
         default_model=settings.default_model or catalog.default_model,
         health=Health(redis, keys, upstream.breaker),
         callers=callers,
-        tokens=TokenService(token_signer(settings), revocations, callers, clock),
+        tokens=TokenService(
+            token_signer(settings),
+            revocations,
+            callers,
+            clock,
+            team_revocations=TeamRate(
+                clock,
+                what="revocations",
+                per_minute=settings.revocations_per_minute_per_team,
+                burst=settings.revocation_burst_per_team,
+            ),
+        ),
         known_origins=KnownOrigins(every_teams_origins, settings.key_cache_seconds),
         teams=admin.teams,
         tasks=TaskService(
@@ -346,8 +359,15 @@ def build_services(
             per_minute=settings.auth_failures_per_minute,
             burst=settings.auth_failure_burst,
         ),
-        reads=ReadLimiter(
+        refusals=refusals
+        or RefusedRequests(
             clock,
+            per_minute=settings.refused_requests_per_minute,
+            burst=settings.refused_request_burst,
+        ),
+        reads=TeamRate(
+            clock,
+            what="reads",
             per_minute=settings.reads_per_minute_per_team,
             burst=settings.read_burst_per_team,
         ),

@@ -48,6 +48,8 @@ async def resolve_team_caller(
         failures.failed(client, key_id)
         raise
     check_origin(origin, caller.team)
+    # A caller whose requests keep being refused as invalid is refused before reading more.
+    services.refusals.refuse_if_refusing(caller.team.id, caller.subject)
     return caller
 
 
@@ -113,7 +115,16 @@ OptionalTeamCaller = Annotated[Caller | None, Depends(_optional_team_caller)]
 
 
 async def _admin(request: Request, services: ServicesDep, _: BearerDoc) -> None:
-    check_admin(request.headers.get("authorization"), services.settings.admin_token)
+    # A wrong admin token counts against its address like a wrong key; past the bound, the
+    # address is refused (429) unless it presents the admin token itself.
+    authorization, client = request.headers.get("authorization"), request.client
+    address = client and client.host
+    try:
+        check_admin(authorization, services.settings.admin_token)
+    except ApiKeyInvalid:
+        services.auth_failures.refuse_if_failing(address, None)
+        services.auth_failures.failed(address, None)
+        raise
 
 
 AdminOnly = Depends(_admin)

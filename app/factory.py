@@ -28,6 +28,7 @@ from app.handlers import install_error_handlers
 from app.lifespan import make_lifespan
 from app.metrics import Metrics
 from app.middleware import GatewayMiddleware
+from app.services.limits import RefusedRequests
 from app.services.uploads import largest_upload
 from app.settings import Settings
 
@@ -96,6 +97,14 @@ def create_app(
     if settings.default_model and catalog.get(settings.default_model) is None:
         raise ValueError(f"DEFAULT_MODEL {settings.default_model!r} is not in the catalogue")
     metrics = Metrics()  # this app's own registry: two apps in one test do not share counters
+    clock = clock or SystemClock()
+    # Counted by the middleware (which sees every answer), checked by auth (which knows the
+    # caller first): one per app.
+    refusals = RefusedRequests(
+        clock,
+        per_minute=settings.refused_requests_per_minute,
+        burst=settings.refused_request_burst,
+    )
     # /docs and /redoc with Swagger UI and ReDoc served by the gateway itself: no CDN.
     app = FastAPIOffline(
         title="Rivya Gateway",
@@ -108,8 +117,9 @@ def create_app(
         lifespan=make_lifespan(
             settings,
             catalog,
-            clock or SystemClock(),
+            clock,
             metrics,
+            refusals=refusals,
             upstream_transport=upstream_transport,
             alert_transport=alert_transport,
             configure_logs=configure_logs,
@@ -124,6 +134,7 @@ def create_app(
         upload_paths=UPLOAD_PATHS,
         max_upload_bytes=largest_upload(catalog) + MULTIPART_OVERHEAD,
         metrics=metrics,
+        refusals=refusals,
     )
 
     def edge(inner: ASGIApp) -> ASGIApp:

@@ -21,6 +21,7 @@ from app.container import Services, build_services
 from app.errors import GatewayError
 from app.logging import configure_logging
 from app.metrics import Metrics
+from app.services.limits import RefusedRequests
 from app.settings import Settings
 from app.store.channel import open_channel
 from app.store.redis import close_redis, create_redis, learn_cluster_layout
@@ -35,6 +36,7 @@ def make_lifespan(
     clock: Clock,
     metrics: Metrics,
     *,
+    refusals: RefusedRequests | None = None,
     upstream_transport: httpx.AsyncBaseTransport | None,
     alert_transport: httpx.AsyncBaseTransport | None = None,
     configure_logs: bool,
@@ -104,6 +106,7 @@ def make_lifespan(
                 metrics,
                 alert_client=alerts,
                 channel=channel,
+                refusals=refusals,
             )
             app.state.services = services
             if settings.reconciliation_baseline_at_start:

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import context
 from app.errors import GatewayError, PayloadTooLarge
 from app.metrics import Metrics
+from app.services.limits import RefusedRequests
 from app.wire import error_envelope
 
 access_log = logging.getLogger("app.access")
@@ -47,9 +48,11 @@ class GatewayMiddleware:
         upload_paths: frozenset[str] = frozenset(),
         max_upload_bytes: int = 0,
         metrics: Metrics | None = None,
+        refusals: RefusedRequests | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
+        self.refusals = refusals
         self.max_body_bytes = max_body_bytes
         self.upload_paths = upload_paths
         self.max_upload_bytes = max(max_upload_bytes, max_body_bytes)
@@ -100,6 +103,8 @@ class GatewayMiddleware:
             if self.metrics is not None:
                 template = getattr(route, "path", None) or "unmatched"
                 self._count(template, ctx.team or "", status, elapsed)
+            if self.refusals is not None:
+                self.refusals.answered(status, ctx.team, ctx.subject)
             access_log.info(
                 "request",
                 extra={

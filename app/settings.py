@@ -200,8 +200,16 @@ class Settings(StoreSettings):
     # process does not know to be good is refused unread (429).
     auth_failures_per_minute: int = Field(default=60, ge=1)
     auth_failure_burst: int = Field(default=30, ge=1)
+    # Requests refused as bad input (400, 413, 415) per team (a browser user: a quarter), per
+    # process, before the team's requests are refused unread (429).
+    refused_requests_per_minute: int = Field(default=60, ge=1)
+    refused_request_burst: int = Field(default=30, ge=1)
     reads_per_minute_per_team: int = Field(default=1200, ge=1)
     read_burst_per_team: int = Field(default=120, ge=1)
+    # Revocations of browser tokens a team's key may ask (per process; an admin's are not
+    # limited): each is a replicated Redis write.
+    revocations_per_minute_per_team: int = Field(default=60, ge=1)
+    revocation_burst_per_team: int = Field(default=20, ge=1)
     org_balance_cache_seconds: float = Field(default=10.0, ge=0)
 
     # Ops (issue 10): budget alerts, the org balance warning.

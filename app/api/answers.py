@@ -40,7 +40,8 @@ from app.schemas import ErrorOut
 Errors = tuple[type[GatewayError], ...]
 
 # A team key or a browser token, from a server or an allowed origin; Redis must answer; an
-# address (or key id) with too many failed authentications is told to come back later.
+# address (or key id) with too many failed authentications, or a caller with too many requests
+# refused as invalid, is told to come back later.
 TEAM: Errors = (
     ApiKeyMissing,
     ApiKeyInvalid,
@@ -75,8 +76,16 @@ CREATE: Errors = (
     *UPSTREAM,
 )
 UPLOAD: Errors = (ValidationFailed, PayloadTooLarge, UnsupportedMediaType, RateLimited, *UPSTREAM)
-# The admin token only (a browser token is told it is out of its scope).
-ADMIN: Errors = (ApiKeyMissing, ApiKeyInvalid, Forbidden, StoreUnavailable, ValidationFailed)
+# The admin token only (a browser token is told it is out of its scope); an address with too
+# many wrong tokens is told to come back later.
+ADMIN: Errors = (
+    ApiKeyMissing,
+    ApiKeyInvalid,
+    Forbidden,
+    StoreUnavailable,
+    ValidationFailed,
+    RateLimited,
+)
 ADMIN_TEAM: Errors = (*ADMIN, NotFound)
 
 

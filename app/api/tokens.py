@@ -7,7 +7,7 @@ from fastapi import APIRouter
 
 from app.api.answers import ADMIN_TEAM, KEY_ONLY, answers
 from app.deps import AdminOnly, KeyCaller, ServicesDep
-from app.errors import ValidationFailed
+from app.errors import RateLimited, ValidationFailed
 from app.schemas import TokenCreate, TokenOut, TokenRevoke, TokensRevoked
 
 router = APIRouter(tags=["team API"])
@@ -28,13 +28,14 @@ async def mint_token(body: TokenCreate, caller: KeyCaller, services: ServicesDep
 
 @router.post(
     "/v1/tokens/revoke",
-    responses=answers(*KEY_ONLY, ValidationFailed),
+    responses=answers(*KEY_ONLY, ValidationFailed, RateLimited),
     summary="Revoke the tokens of one end user (or all)",
 )
 async def revoke_tokens(
     body: TokenRevoke, caller: KeyCaller, services: ServicesDep
 ) -> TokensRevoked:
-    return TokensRevoked.model_validate(await services.tokens.revoke(caller.team, body.subject))
+    revoked = await services.tokens.revoke_as_team(caller, body.subject)
+    return TokensRevoked.model_validate(revoked)
 
 
 @router.post(

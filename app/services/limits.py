@@ -1,5 +1,6 @@
-"""Per-process guards on what a team's reads may cost: a read rate, and the org's balance
-asked of Rivya at most once per interval.
+"""Per-process guards on what a team's requests may cost beyond credits: rates of reads and
+of revocations, failed authentications, refused requests, bodies held at once, and the org's
+balance asked of Rivya at most once per interval.
 
 Reads cost no credits, but each is CPU and Redis work on a shared replica; the balance is a
 Rivya call that every team's credits read would otherwise make. Both are per process (no Redis
@@ -17,9 +18,6 @@ from app.clock import Clock
 from app.creates import RateState
 from app.errors import RateLimited
 from app.services.admission import rate_limit_headers
-
-READ_POLICY = "reads"
-
 
 # A browser token's user may read at most this share of its team's read rate: one user cannot
 # starve the team, and however many users are minted, together they read within the team's rate.
@@ -60,18 +58,20 @@ class _Buckets:
             self._tat = {k: v for k, v in self._tat.items() if v > now}
 
 
-class ReadLimiter:
-    """GCRA per team: ``burst`` reads at once, refilling at ``per_minute``; a browser token's
-    read counts against its user's own bucket (a quarter of that) and its team's."""
+class TeamRate:
+    """GCRA per team: ``burst`` requests of one kind (``what``: reads, revocations) at once,
+    refilling at ``per_minute``; a browser token's counts against its user's own bucket (a
+    quarter of that) and its team's."""
 
-    def __init__(self, clock: Clock, *, per_minute: int, burst: int) -> None:
+    def __init__(self, clock: Clock, *, what: str, per_minute: int, burst: int) -> None:
         self._buckets = _Buckets(clock)
+        self._what = what
         self._team = _Rate(60.0 / per_minute, burst)
         self._user = _Rate(60.0 / max(per_minute // USER_SHARE, 1), max(burst // USER_SHARE, 1))
 
     def check(self, team: str, user: str | None = None) -> None:
-        """One read of ``team`` (by a browser token's ``user``): every bucket must have room,
-        and a refusal by any consumes none."""
+        """One request of ``team`` (by a browser token's ``user``): every bucket must have
+        room, and a refusal by any consumes none."""
         buckets = [(team, self._team)]
         if user is not None:
             buckets.append((f"{team}\x1e{user}", self._user))
@@ -80,8 +80,8 @@ class ReadLimiter:
             rate, retry = full
             state = RateState(rate.burst, round(rate.window), 0, retry)
             raise RateLimited(
-                f"Too many reads for this team; retry in {retry} s.",
-                headers={"Retry-After": str(retry), **rate_limit_headers(state, READ_POLICY)},
+                f"Too many {self._what} for this team; retry in {retry} s.",
+                headers={"Retry-After": str(retry), **rate_limit_headers(state, self._what)},
             )
         self._buckets.take(buckets)
 
@@ -112,6 +112,41 @@ class AuthFailures:
 
     def failed(self, client: str | None, key_id: str | None) -> None:
         self._buckets.take(self._of(client, key_id))
+
+
+class RefusedRequests:
+    """Requests refused as bad input (400, 413, 415) per team, and per browser-token user at a
+    quarter of that: past ``burst`` of them, refilling at ``per_minute``, the caller's requests
+    are refused (429) as soon as it is known, before their body is read. A refusal costs no
+    credits, but it costs parsing, lookups and an answer: a caller sending only bad requests
+    must not get them for free. Good requests are never counted."""
+
+    REFUSED_INPUT = frozenset({400, 413, 415})
+
+    def __init__(self, clock: Clock, *, per_minute: int, burst: int) -> None:
+        self._buckets = _Buckets(clock)
+        self._team = _Rate(60.0 / per_minute, burst)
+        self._user = _Rate(60.0 / max(per_minute // USER_SHARE, 1), max(burst // USER_SHARE, 1))
+
+    def _of(self, team: str, user: str | None) -> list[tuple[str, _Rate]]:
+        buckets = [(team, self._team)]
+        if user is not None:
+            buckets.append((f"{team}\x1e{user}", self._user))
+        return buckets
+
+    def refuse_if_refusing(self, team: str, user: str | None) -> None:
+        full = self._buckets.full(self._of(team, user))
+        if full is not None:
+            _, retry = full
+            raise RateLimited(
+                f"Too many of this caller's requests were refused as invalid; fix them (each "
+                f"refusal said what to change) and retry in {retry} s.",
+                headers={"Retry-After": str(retry)},
+            )
+
+    def answered(self, status: int, team: str | None, user: str | None) -> None:
+        if team is not None and status in self.REFUSED_INPUT:
+            self._buckets.take(self._of(team, user))
 
 
 class CachedBalance:

@@ -10,6 +10,7 @@ from app.auth.tokens import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, TokenSigner
 from app.clock import Clock, iso_timestamp
 from app.domain import Team
 from app.errors import Forbidden, GatewayError, RateLimited
+from app.services.limits import TeamRate
 from app.store.tokens import MAX_REVOCATIONS, TokenRevocationStore, TooManyRevocations
 
 
@@ -28,9 +29,12 @@ class TokenService:
         revocations: TokenRevocationStore,
         callers: CallerResolver,
         clock: Clock,
+        *,
+        team_revocations: TeamRate,
     ) -> None:
         self._signer, self._revocations = signer, revocations
         self._callers, self._clock = callers, clock
+        self._team_revocations = team_revocations
 
     async def mint(
         self,
@@ -61,6 +65,12 @@ class TokenService:
             "expires_at": iso_timestamp(claims.expires_at),
             "max_credits": max_credits,
         }
+
+    async def revoke_as_team(self, caller: Caller, subject: str | None) -> dict[str, Any]:
+        """``revoke`` asked with the team's key: at most its rate of revocations (each is a
+        replicated Redis write), where an admin's are not limited."""
+        self._team_revocations.check(caller.team.space)
+        return await self.revoke(caller.team, subject)
 
     async def revoke(self, team: Team, subject: str | None) -> dict[str, Any]:
         """Every token of ``subject`` (None: of the team) issued until now stops working: at

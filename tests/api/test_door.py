@@ -202,3 +202,72 @@ async def test_failed_authentications_are_bounded_per_address_not_for_good_keys(
     elsewhere = httpx.ASGITransport(app=gateway.app, client=("10.0.0.9", 4000))
     async with httpx.AsyncClient(transport=elsewhere, base_url="http://gateway") as other:
         assert (await other.get("/v1/models", headers=made_up(7))).status_code == 401
+
+
+async def test_a_caller_sending_only_bad_requests_is_refused_unread_after_a_while(
+    gateway: Gateway, redis_server: RedisServer
+) -> None:
+    """Three 720 KB creates of bad reference items cost the caller nothing, however often it
+    sent them. Past 30 refusals, the team's next requests are refused before their body is
+    read (429); another team is not slowed."""
+    key, other = await gateway.team_with_key("alpha"), await gateway.team_with_key("beta")
+    bad = {"prompt": "p", "model": "no-such-model"}
+    answers = [
+        (await gateway.http.post("/v1/images", json=bad, headers=bearer(key))).status_code
+        for _ in range(30)
+    ]
+    assert answers == [400] * 30
+    before = commands_run(redis_server)
+    refused = await gateway.http.post("/v1/images", json=bad, headers=bearer(key))
+    assert refused.status_code == 429
+    assert "refused as invalid" in refused.json()["error"]["message"]
+    assert int(refused.headers["retry-after"]) >= 1
+    assert commands_run(redis_server) - before <= 1  # the key, cached: no admission, no lookup
+    good = await gateway.http.post("/v1/images", json={"prompt": "p"}, headers=bearer(other))
+    assert good.status_code == 202
+    assert len(gateway.sim.tasks) == 1
+
+
+async def test_a_browser_user_sending_bad_requests_leaves_its_team_room(
+    redis_url: str, sim_app: FastAPI, clock: FakeClock
+) -> None:
+    async with running_gateway(token_settings(redis_url), sim_app, clock) as gw:
+        key = await gw.team_with_key("web")
+        token = await mint_token(gw, key, "mallory")
+        bad = {"prompt": "p", "model": "no-such-model"}
+        answers = [
+            (await gw.http.post("/v1/images", json=bad, headers=bearer(token))).status_code
+            for _ in range(8)
+        ]
+        assert answers == [400] * 7 + [429]  # a user gets a quarter of its team's bound
+        made = await gw.http.post("/v1/images", json={"prompt": "p"}, headers=bearer(key))
+        assert made.status_code == 202
+
+
+async def test_a_teams_revocations_are_rate_limited_not_an_admins(gateway: Gateway) -> None:
+    """Revocations were unlimited (560-1,080/s through the API), each a replicated write."""
+    key = await gateway.team_with_key("web")
+    answers = [
+        (
+            await gateway.http.post(
+                "/v1/tokens/revoke", json={"subject": f"user-{n}"}, headers=bearer(key)
+            )
+        ).status_code
+        for n in range(21)
+    ]
+    assert answers == [200] * 20 + [429]
+    admin = await gateway.http.post(
+        "/admin/teams/web/tokens/revoke", json={"subject": "user-x"}, headers=admin_headers()
+    )
+    assert admin.status_code == 200
+
+
+async def test_wrong_admin_tokens_are_bounded_per_address_the_right_one_is_not(
+    gateway: Gateway,
+) -> None:
+    wrong = bearer("not-the-admin-token-but-long-enough")
+    answers = [
+        (await gateway.http.get("/admin/teams", headers=wrong)).status_code for _ in range(31)
+    ]
+    assert answers == [401] * 30 + [429]
+    assert (await gateway.http.get("/admin/teams", headers=admin_headers())).status_code == 200

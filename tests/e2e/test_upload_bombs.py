@@ -58,8 +58,9 @@ def peak_rss_mb(pid: int) -> int:
 def workers_of(pid: int) -> list[int]:
     """The image-check workers: children of the gateway's fork server."""
 
-    def children(of: int) -> list[int]:
-        return [int(c) for c in Path(f"/proc/{of}/task/{of}/children").read_text().split()]
+    def children(of: int) -> list[int]:  # of any of its threads
+        tasks = Path(f"/proc/{of}/task").glob("*/children")
+        return [int(c) for task in tasks for c in task.read_text().split()]
 
     return [worker for child in children(pid) for worker in children(child)]
 
