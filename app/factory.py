@@ -27,7 +27,7 @@ from app.cors import CorsMiddleware
 from app.handlers import install_error_handlers
 from app.lifespan import make_lifespan
 from app.metrics import Metrics
-from app.middleware import GatewayMiddleware
+from app.middleware import GatewayMiddleware, HeldBodies
 from app.services.limits import RefusedRequests
 from app.services.uploads import largest_upload
 from app.settings import Settings
@@ -127,14 +127,17 @@ def create_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
+    # An upload may be as large as the largest file any model takes, plus its form fields.
+    max_upload_bytes = largest_upload(catalog) + MULTIPART_OVERHEAD
     gateway_middleware = partial(
         GatewayMiddleware,
         max_body_bytes=settings.max_body_bytes,
-        # An upload may be as large as the largest file any model takes, plus its form fields.
         upload_paths=UPLOAD_PATHS,
-        max_upload_bytes=largest_upload(catalog) + MULTIPART_OVERHEAD,
+        max_upload_bytes=max_upload_bytes,
         metrics=metrics,
         refusals=refusals,
+        # One count for both instances (FastAPI's stack and the fast path's).
+        bodies=HeldBodies(max(settings.request_bodies_mb * 1_048_576, max_upload_bytes)),
     )
 
     def edge(inner: ASGIApp) -> ASGIApp:

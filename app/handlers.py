@@ -17,6 +17,7 @@ from app.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     ValidationFailed,
     field_errors,
 )
@@ -82,6 +83,8 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
         return error_response(error)
     elif exc.status_code == 413:
         error = PayloadTooLarge(str(exc.detail))
+    elif exc.status_code == 429:
+        error = RateLimited(str(exc.detail))
     elif exc.status_code == 400:
         error = ValidationFailed(str(exc.detail))
     else:

@@ -13,7 +13,7 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import context
-from app.errors import GatewayError, PayloadTooLarge
+from app.errors import GatewayError, PayloadTooLarge, RateLimited
 from app.metrics import Metrics
 from app.services.limits import RefusedRequests
 from app.wire import error_envelope
@@ -39,6 +39,25 @@ class _BodyTooLarge(HTTPException):
         super().__init__(413, message)
 
 
+class _TooManyBodies(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(
+            429,
+            "This gateway is receiving too many request bodies at once; retry in a second.",
+            headers={"Retry-After": "1"},
+        )
+
+
+class HeldBodies:
+    """Bytes of request bodies this process holds: received for a request not yet answered.
+    Each body is capped (MAX_BODY_BYTES, or an upload's), but not how many arrive at once: past
+    ``limit`` in all, a request whose body would add to them is refused (429) as its bytes
+    arrive, so bodies never take more of the process than that."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.held = limit, 0
+
+
 class GatewayMiddleware:
     def __init__(
         self,
@@ -49,10 +68,12 @@ class GatewayMiddleware:
         max_upload_bytes: int = 0,
         metrics: Metrics | None = None,
         refusals: RefusedRequests | None = None,
+        bodies: HeldBodies | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.refusals = refusals
+        self.bodies = bodies or HeldBodies(1 << 62)
         self.max_body_bytes = max_body_bytes
         self.upload_paths = upload_paths
         self.max_upload_bytes = max(max_upload_bytes, max_body_bytes)
@@ -86,18 +107,25 @@ class GatewayMiddleware:
         declared = scope_header(scope, b"content-length")
         upload = route_path(scope) in self.upload_paths
         limit = self.max_upload_bytes if upload else self.max_body_bytes
+        capped = _CappedBody(receive, limit, upload, self.bodies)
         try:
             if declared and declared.isdigit() and int(declared) > limit:
                 raise _BodyTooLarge(limit, upload=upload)
-            await self.app(scope, self._capped(receive, limit, upload), send_wrapper)
+            await self.app(scope, capped.receive, send_wrapper)
         except _BodyTooLarge as exc:
             if not response_started:
                 await send_error(send_wrapper, PayloadTooLarge(str(exc.detail)))
+        except _TooManyBodies as exc:
+            if not response_started:
+                await send_error(
+                    send_wrapper, RateLimited(str(exc.detail)), [(b"retry-after", b"1")]
+                )
         except Exception:
             error_log.exception("unhandled error", extra={"request_id": request_id})
             if not response_started:
                 await send_error(send_wrapper, GatewayError())
         finally:
+            capped.release()
             route = scope.get("route")
             elapsed = time.perf_counter() - started
             if self.metrics is not None:
@@ -138,22 +166,31 @@ class GatewayMiddleware:
             timer = self._latency[template] = self.metrics.request_seconds.labels(template)
         timer.observe(seconds)
 
-    @staticmethod
-    def _capped(receive: Receive, limit: int, upload: bool) -> Receive:
-        """Count body bytes as they arrive, so a body with no Content-Length is cut off at the
-        limit too, however large it is, and never buffered past it."""
-        seen = 0
 
-        async def wrapped() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _BodyTooLarge(limit, upload=upload)
-            return message
+class _CappedBody:
+    """The request's ``receive``, counting body bytes as they arrive: a body with no
+    Content-Length is cut off at its limit too, however large, and never buffered past it; and
+    every byte counts against the process's ``HeldBodies`` until the request is answered."""
 
-        return wrapped
+    def __init__(self, receive: Receive, limit: int, upload: bool, bodies: HeldBodies) -> None:
+        self._receive, self._limit, self._upload, self._bodies = receive, limit, upload, bodies
+        self._seen = 0
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            size = len(message.get("body", b""))
+            if self._seen + size > self._limit:
+                raise _BodyTooLarge(self._limit, upload=self._upload)
+            if size and self._bodies.held + size > self._bodies.limit:
+                raise _TooManyBodies()
+            self._seen += size
+            self._bodies.held += size
+        return message
+
+    def release(self) -> None:
+        self._bodies.held -= self._seen
+        self._seen = 0
 
 
 async def send_error(

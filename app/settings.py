@@ -147,6 +147,8 @@ class Settings(StoreSettings):
     key_cache_seconds: float = Field(default=2.0, ge=0)
     wait_poll_seconds: float = Field(default=2.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Request bodies one process holds at once, in all (at least the largest upload).
+    request_bodies_mb: int = Field(default=64, ge=1)
 
     # Safe retries (issue 4): idempotency claims, upstream retries and the circuit breaker.
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)

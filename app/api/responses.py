@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 from app.catalog import FieldError
 from app.domain import TaskRecord
@@ -17,10 +18,10 @@ def json_body(raw: bytes) -> Any:
     if not raw.strip():
         raise ValidationFailed(details=[FieldError("body", "a JSON object is required")])
     try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
-        # ValueError covers bad JSON, bad UTF-8 and integers past Python's digit limit;
-        # RecursionError, absurdly deep nesting.
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # Bad JSON or UTF-8, integers past 64 bits, NaN, nesting past 1,024 levels: at a few
+        # times the standard library's speed (a 1 MB body parses in a few ms).
         raise ValidationFailed(details=[FieldError("body", "is not valid JSON")]) from None
 
 

@@ -32,6 +32,11 @@ _IMAGE_FIELDS = frozenset({"prompt", "model", "client_request_id", "reference_fi
 _RIVYA_FIELDS = frozenset({"model", "prompt", "params", "client_request_id"})
 
 
+# Fields of a create's body (and of Rivya's ``params``) read at most: the catalogue's models
+# take a dozen; a body of thousands is refused before any is looked at.
+MAX_FIELDS = 64
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     model: ModelSpec
@@ -152,6 +157,7 @@ def parse_rivya_create(
     if not isinstance(raw_params, dict):
         errors.append(FieldError("params", "must be an object"))
         raw_params = {}
+    raw_params = _object(raw_params, "params")
     if model is None:
         raise ValidationFailed(details=errors)
     urls = _media_item_urls(raw_params.get("referenceMediaItems"), errors, model.max_references)
@@ -220,9 +226,15 @@ def _catalog_has_alias(catalog: Catalog, alias: str) -> bool:
     return any(m.param_by_alias(alias) for m in catalog.models)
 
 
-def _object(body: object) -> Mapping[str, Any]:
+def _object(body: object, field: str = "body") -> Mapping[str, Any]:
+    """A JSON object of at most ``MAX_FIELDS`` fields: every field is looked at (a hint for
+    each unknown one), so how many is bounded before any is."""
     if not isinstance(body, dict):
-        raise ValidationFailed(details=[FieldError("body", "must be a JSON object")])
+        raise ValidationFailed(details=[FieldError(field, "must be a JSON object")])
+    if len(body) > MAX_FIELDS:
+        raise ValidationFailed(
+            details=[FieldError(field, f"has {len(body)} fields; at most {MAX_FIELDS} are read")]
+        )
     return body
 
 

@@ -110,7 +110,8 @@ def test_twelve_decompression_bombs_at_once_stay_in_the_workers_bounds(
     workers = workers_of(pid)
     assert len(workers) == 2
     for worker in workers:
-        assert address_cap_mb(worker) < 320
+        # deploy/README.md sizes the pod for workers capped at DECODE_MEMORY_MB + 130 MB.
+        assert address_cap_mb(worker) <= 160 + 130
         assert peak_rss_mb(worker) < address_cap_mb(worker)
 
     # 16 MP of WebP would take about 270 MB to decode: refused from its header, undecoded.
