@@ -59,7 +59,7 @@ def test_the_pods_memory_limit_holds_the_bounds_deploy_readme_states() -> None:
     bound_mb = 190 + int(config["IMAGE_CHECK_WORKERS"]) * (int(config["DECODE_MEMORY_MB"]) + 130)
     assert int(limit[:-2]) * 1_048_576 >= bound_mb * 1_000_000
     readme = (ROOT / "deploy" / "README.md").read_text()
-    assert "190 MB + `IMAGE_CHECK_WORKERS` × (`DECODE_MEMORY_MB` +\n130 MB)" in readme
+    assert "190 MB + `IMAGE_CHECK_WORKERS` \u00d7 (`DECODE_MEMORY_MB` +\n130 MB)" in readme
 
 
 def test_the_autoscaler_and_disruption_budget_keep_enough_pods() -> None:

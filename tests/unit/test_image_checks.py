@@ -46,7 +46,7 @@ async def pool(**limits: float) -> AsyncIterator[ImageChecks]:
 async def test_a_check_past_its_deadline_is_refused_and_its_worker_replaced() -> None:
     slow = progressive_jpeg(3000)
     async with pool(seconds=0.02) as checks:
-        await checks.check(small_png(), "image/png")  # the worker is up: the deadline is the check's
+        await checks.check(small_png(), "image/png")  # the worker is up: the deadline is all
         with pytest.raises(GatewayError) as caught:
             await checks.check(slow, "image/jpeg")
         assert caught.value.status == 400
@@ -66,14 +66,15 @@ async def test_each_worker_runs_under_a_hard_address_space_cap() -> None:
         ]
         assert workers
         for pid in workers:
-            cap = next(
-                line.split()[3]
-                for line in Path(f"/proc/{pid}/limits").read_text().splitlines()
-                if line.startswith("Max address space")
-            )
+            cap = address_space_cap(pid)
             assert cap != "unlimited"
             # Its base (the interpreter and Pillow as mapped) plus 64 MB and room for one file.
             assert 64 * MiB < int(cap) < 512 * MiB
+
+
+def address_space_cap(pid: str) -> str:
+    limits = Path(f"/proc/{pid}/limits").read_text().splitlines()
+    return next(line.split()[3] for line in limits if line.startswith("Max address space"))
 
 
 def children(proc: Path) -> list[str]:
@@ -104,7 +105,7 @@ async def test_a_cancelled_request_leaves_its_worker_taken_until_the_check_ends(
     async with pool(wait_seconds=0.05) as checks:
         await checks.check(small_png(), "image/png")
         first = asyncio.ensure_future(checks.check(slow, "image/jpeg"))
-        while checks.busy == 0:
+        while checks.busy == 0:  # noqa: ASYNC110 (until the pool says its worker is taken)
             await asyncio.sleep(0)
         first.cancel()  # the client hung up; its check goes on in the worker
         with pytest.raises(asyncio.CancelledError):
