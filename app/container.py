@@ -243,7 +243,8 @@ def build_services(
                 decode_bytes=settings.decode_memory_mb * 1_048_576,
                 seconds=settings.image_check_seconds,
                 wait_seconds=settings.decode_wait_seconds,
-            )
+            ),
+            metrics,
         ),
         limits=UploadLimits(
             per_minute=settings.uploads_per_minute_per_team,

@@ -47,6 +47,15 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.image_check_seconds = Histogram(
+            "gateway_image_check_seconds",
+            "Uploaded images checked in worker processes, by outcome: checked, refused (with a "
+            "400 saying why), timeout (killed past IMAGE_CHECK_SECONDS), died, busy (429: no "
+            "free worker within DECODE_WAIT_SECONDS).",
+            ["outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.upstream_errors = Counter(
             "gateway_upstream_errors",
             "Failed calls to Rivya, by why (upstream/failures.py) and Rivya's error code.",

@@ -5,8 +5,9 @@ Why processes and not threads: a decoder's memory is bounded only by what the fi
 and a header parser's time by how the file is built. In a worker process neither can reach the
 serving process: a check that runs out of its address space fails there (and is refused), one
 that outlives its deadline is killed (and the worker replaced), and the event loop only awaits.
-The workers are forked from a server that has Pillow loaded (``forkserver``), so one starts in
-milliseconds and shares the library's pages; they start with the first check, not the app.
+The workers are forked from a fork server that has the program and Pillow loaded, so one starts
+in milliseconds and shares their pages; the pool starts with the first check (off the event
+loop), not with the app.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +24,7 @@ import pebble
 
 from app.catalog import FieldError
 from app.errors import RateLimited, ValidationFailed
+from app.metrics import Metrics
 from app.services.image_check import Checked, Refused, check_image, limit_worker, ready
 
 log = logging.getLogger(__name__)
@@ -40,8 +43,8 @@ class ImageCheckLimits:
 
 
 class ImageChecks:
-    def __init__(self, limits: ImageCheckLimits) -> None:
-        self._limits = limits
+    def __init__(self, limits: ImageCheckLimits, metrics: Metrics | None = None) -> None:
+        self._limits, self._metrics = limits, metrics
         self._free = asyncio.Semaphore(limits.workers)
         self._busy = 0
         self._pool: pebble.ProcessPool | None = None
@@ -55,10 +58,12 @@ class ImageChecks:
     async def check(self, data: bytes, mime: str) -> Checked:
         """The image's checked size, or a 400 that says what is wrong with it (a 429 when every
         worker stays busy past ``wait_seconds``)."""
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(self._limits.wait_seconds):
                 await self._free.acquire()
         except TimeoutError:
+            self._observe("busy", started)
             raise RateLimited(
                 "Too many images are being checked on this gateway right now; retry soon.",
                 headers={"Retry-After": "2"},
@@ -80,14 +85,23 @@ class ImageChecks:
         try:
             verdict = await asyncio.shield(asyncio.wrap_future(job))
         except TimeoutError:
+            self._observe("timeout", started)
             raise _refused(f"took longer than {self._limits.seconds:g} s to check") from None
         except pebble.ProcessExpired as died:
+            self._observe("died", started)
             log.warning("an image check's worker died (exit code %s)", died.exitcode)
             raise _refused("could not be checked within this gateway's bounds") from None
         if isinstance(verdict, Refused):
+            self._observe("refused", started)
             raise _refused(verdict.reason)
         assert isinstance(verdict, Checked)
+        self._observe("checked", started)
         return verdict
+
+    def _observe(self, outcome: str, started: float) -> None:
+        if self._metrics is not None:
+            seconds = time.perf_counter() - started
+            self._metrics.image_check_seconds.labels(outcome).observe(seconds)
 
     def _give_back(self) -> None:
         self._busy -= 1
@@ -122,8 +136,10 @@ class ImageChecks:
 
 
 def _forkserver() -> multiprocessing.context.BaseContext:
-    """Workers forked from a server process that has loaded only the check and Pillow, never
-    the serving process's ``__main__``, its threads or its sockets."""
+    """Workers forked from a fork server: a process started afresh (so none of the serving
+    process's threads, sockets or state), which loads the program's modules and Pillow once;
+    each worker forks from it in milliseconds and shares those pages. (``__main__`` preloaded:
+    else every worker would import the program again, ~50 MB each.)"""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["__main__", "app.services.image_check"])
     return context

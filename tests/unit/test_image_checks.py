@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from app.errors import GatewayError
+from app.metrics import Metrics
 from app.services.image_checks import ImageCheckLimits, ImageChecks
 
 MiB = 1_048_576
@@ -34,9 +35,10 @@ def small_png() -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def pool(**limits: float) -> AsyncIterator[ImageChecks]:
+async def pool(metrics: Metrics | None = None, **limits: float) -> AsyncIterator[ImageChecks]:
     defaults = {"workers": 1, "decode_bytes": 160 * MiB, "seconds": 5.0, "wait_seconds": 5.0}
-    checks = ImageChecks(ImageCheckLimits(**{**defaults, **limits}))  # type: ignore[arg-type]
+    merged = ImageCheckLimits(**{**defaults, **limits})  # type: ignore[arg-type]
+    checks = ImageChecks(merged, metrics)
     try:
         yield checks
     finally:
@@ -44,8 +46,8 @@ async def pool(**limits: float) -> AsyncIterator[ImageChecks]:
 
 
 async def test_a_check_past_its_deadline_is_refused_and_its_worker_replaced() -> None:
-    slow = progressive_jpeg(3000)
-    async with pool(seconds=0.02) as checks:
+    slow, metrics = progressive_jpeg(3000), Metrics()
+    async with pool(metrics, seconds=0.02) as checks:
         await checks.check(small_png(), "image/png")  # the worker is up: the deadline is all
         with pytest.raises(GatewayError) as caught:
             await checks.check(slow, "image/jpeg")
@@ -54,6 +56,13 @@ async def test_a_check_past_its_deadline_is_refused_and_its_worker_replaced() ->
         checked = await checks.check(small_png(), "image/png")  # a new worker serves
         assert (checked.width, checked.height) == (64, 64)
         assert checks.busy == 0
+    counted = {
+        outcome: metrics.registry.get_sample_value(
+            "gateway_image_check_seconds_count", {"outcome": outcome}
+        )
+        for outcome in ("checked", "timeout")
+    }
+    assert counted == {"checked": 2, "timeout": 1}
 
 
 async def test_each_worker_runs_under_a_hard_address_space_cap() -> None:
