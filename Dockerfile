@@ -23,8 +23,11 @@ RUN pip install --no-cache-dir --constraint constraints.txt .
 # ---- runtime: the venv only, as a non-root user ----
 FROM ${PYTHON_IMAGE} AS runtime
 
+# MALLOC_ARENA_MAX: glibc's malloc keeps an arena per thread; two keep a process's memory
+# closer to what it uses (deploy/README.md, "Memory").
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    MALLOC_ARENA_MAX=2 \
     PATH="/opt/venv/bin:$PATH"
 
 RUN groupadd --system --gid 10001 rivya \

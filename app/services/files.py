@@ -93,7 +93,7 @@ class FileService:
         if kind == "image":
             # In a worker process, under a hard memory cap and a deadline: nothing a file makes
             # a parser or decoder do reaches this process's memory or event loop.
-            await self._images.check(data, checked.mime_type)
+            await self._images.check(data, checked.mime_type, team=team.space)
         rivya = await self._upstream.upload_file(
             data, name=checked.name, mime_type=checked.mime_type, kind=kind, model=model_id
         )

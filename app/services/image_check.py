@@ -14,9 +14,13 @@ import resource
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from app.services.image_layout import Unfit, read_layout
+from app.services.image_layout import PNG_TEXT_BYTES, Layout, Unfit, read_layout
+
+# The text of a PNG Pillow keeps (its own default cap is 64 MB): what the price allows.
+PngImagePlugin.MAX_TEXT_MEMORY = PNG_TEXT_BYTES
+PngImagePlugin.MAX_TEXT_CHUNK = PNG_TEXT_BYTES
 
 # The Pillow decoder each accepted type may use, and no other (no PCD, TGA, ... behind a JPEG
 # signature).
@@ -55,24 +59,49 @@ def check_image(data: bytes, mime: str, max_decode_bytes: int) -> Verdict:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=[PILLOW_FORMATS[mime]]) as image:
-                if image.size != (layout.width, layout.height):
-                    return Refused("is not a well-formed image (its headers disagree on its size)")
-                if getattr(image, "is_animated", False):
+                disagreement = _disagreement(image, layout)
+                if disagreement:
+                    return Refused(f"is not a well-formed image (its {disagreement})")
+                if mime == "image/jpeg":
+                    # Verified at 1/8 scale, as priced: every scan is still read, so damage
+                    # still fails. (The size asked is rounded down: Pillow picks the smallest
+                    # scale that is at least as large.)
+                    image.draft(image.mode, (max(layout.width // 8, 1), max(layout.height // 8, 1)))
+                elif getattr(image, "is_animated", False):
                     return Refused("is animated; a reference must be a still image")
-                if layout.jpeg_draft:
-                    # Verified at 1/8 scale: every scan is still read, so damage still fails.
-                    image.draft(image.mode, (-(-layout.width // 8), -(-layout.height // 8)))
                 image.load()
     except Unfit as unfit:
         return Refused(str(unfit))
     except MemoryError:
-        return Refused(
-            "needs more memory to decode than this gateway allows an image check "
-            f"({max_decode_bytes // 1_048_576} MB)"
-        )
-    except _DECODE_ERRORS:
+        return _out_of_memory(max_decode_bytes)
+    except _DECODE_ERRORS as error:
+        if "memory" in str(error).lower():  # libjpeg's "Insufficient memory", as an OSError
+            return _out_of_memory(max_decode_bytes)
         return Refused("is not a complete, decodable image")
     return Checked(layout.width, layout.height, layout.decode_bytes)
+
+
+def _disagreement(image: Image.Image, layout: Layout) -> str | None:
+    """Where the decoder's reading of the headers differs from the walk's: the walk priced the
+    image, so the decoder must be about to decode that very image."""
+    if image.size != (layout.width, layout.height):
+        return "headers disagree on its size"
+    if image.format in ("JPEG", "MPO"):
+        # A JPEG with an MPF index (a camera's or a phone's second image, after the first's
+        # end) opens as MPO: only its first image is walked, decoded and sent on as is.
+        progressive = bool(image.info.get("progressive") or image.info.get("progression"))
+        if progressive != layout.jpeg_progressive:
+            return "headers disagree on its coding"
+        if getattr(image, "layers", None) != layout.jpeg_components:
+            return "headers disagree on its components"
+    return None
+
+
+def _out_of_memory(max_decode_bytes: int) -> Refused:
+    return Refused(
+        "needs more memory to decode than this gateway allows an image check "
+        f"({max_decode_bytes // 1_048_576} MB)"
+    )
 
 
 _DECODE_ERRORS = (

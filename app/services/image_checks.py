@@ -26,6 +26,7 @@ from app.catalog import FieldError
 from app.errors import RateLimited, ValidationFailed
 from app.metrics import Metrics
 from app.services.image_check import Checked, Refused, check_image, limit_worker, ready
+from app.services.limits import AtOnce
 
 log = logging.getLogger(__name__)
 
@@ -45,30 +46,26 @@ class ImageCheckLimits:
 class ImageChecks:
     def __init__(self, limits: ImageCheckLimits, metrics: Metrics | None = None) -> None:
         self._limits, self._metrics = limits, metrics
-        self._free = asyncio.Semaphore(limits.workers)
-        self._busy = 0
+        # A worker per check; one team may take half of them (at least one), so that it
+        # cannot keep every other team's uploads waiting.
+        self._free = AtOnce(limits.workers, wait_seconds=limits.wait_seconds, what="image checks")
         self._pool: pebble.ProcessPool | None = None
         self._starting = asyncio.Lock()
 
     @property
     def busy(self) -> int:
         """Workers taken by a check (finished or not as far as its caller knows)."""
-        return self._busy
+        return self._free.held
 
-    async def check(self, data: bytes, mime: str) -> Checked:
-        """The image's checked size, or a 400 that says what is wrong with it (a 429 when every
-        worker stays busy past ``wait_seconds``)."""
+    async def check(self, data: bytes, mime: str, *, team: str) -> Checked:
+        """The image's checked size, or a 400 that says what is wrong with it (a 429 when no
+        worker is free for ``team`` within ``wait_seconds``)."""
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self._limits.wait_seconds):
-                await self._free.acquire()
-        except TimeoutError:
+            await self._free.take(team)
+        except RateLimited:
             self._observe("busy", started)
-            raise RateLimited(
-                "Too many images are being checked on this gateway right now; retry soon.",
-                headers={"Retry-After": "2"},
-            ) from None
-        self._busy += 1
+            raise
         try:
             job = (await self._workers()).schedule(
                 check_image,
@@ -76,12 +73,12 @@ class ImageChecks:
                 timeout=self._limits.seconds,
             )
         except BaseException:
-            self._give_back()
+            self._free.give_back(team)
             raise
         # The worker stays taken until its check ends, even if this request is cancelled
         # meanwhile: a client that hangs up cannot free a busy worker (nor kill it).
         loop = asyncio.get_running_loop()
-        job.add_done_callback(lambda _: _call_soon(loop, self._give_back))
+        job.add_done_callback(lambda _: _call_soon(loop, lambda: self._free.give_back(team)))
         try:
             verdict = await asyncio.shield(asyncio.wrap_future(job))
         except TimeoutError:
@@ -102,10 +99,6 @@ class ImageChecks:
         if self._metrics is not None:
             seconds = time.perf_counter() - started
             self._metrics.image_check_seconds.labels(outcome).observe(seconds)
-
-    def _give_back(self) -> None:
-        self._busy -= 1
-        self._free.release()
 
     def close(self) -> None:
         """Stop the workers (a check in progress is killed)."""

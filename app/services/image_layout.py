@@ -32,6 +32,8 @@ MAX_JPEG_SEGMENTS = 1_000
 MAX_PNG_CHUNKS = 20_000
 MAX_PNG_ANCILLARY_CHUNKS = 1_000
 MAX_WEBP_CHUNKS = 64
+# The most text (tEXt, zTXt, iTXt: inflated) Pillow keeps of one PNG (its own cap is 64 MB).
+PNG_TEXT_BYTES = 1_048_576
 # Room a decode takes beyond its image buffers (decoder state, row buffers, the library).
 DECODE_OVERHEAD = 4 * 1_048_576
 
@@ -46,8 +48,10 @@ class Layout:
     height: int
     # The most memory decoding it may take, in bytes, as its coding allows in the worst case.
     decode_bytes: int
-    # For a JPEG: decoded at 1/8 scale suffices to verify it (every scan is still read).
-    jpeg_draft: bool = False
+    # For a JPEG, what its frame header says, for the decoder's view to be checked against:
+    # whether it is progressive, and how many components it has.
+    jpeg_progressive: bool = False
+    jpeg_components: int = 0
 
 
 def read_layout(data: bytes, mime: str) -> Layout:
@@ -73,7 +77,18 @@ _PROGRESSIVE = {0xC2: "progressive", 0xCA: "arithmetic progressive"}
 _LOSSLESS = {0xC3: "lossless", 0xCB: "arithmetic lossless"}
 _HIERARCHICAL = {0xC5, 0xC6, 0xC7, 0xCD, 0xCE, 0xCF, 0xDE}  # (DE: define hierarchical progression)
 _SOS, _EOI = 0xDA, 0xD9
-_STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM and RSTn carry no length
+# The markers a JPEG may hold between its segments, each with a length: frames, tables (DHT,
+# DAC, DQT, DRI, DNL, EXP), the scan, application segments and comments. Anything else there is
+# refused: a decoder skips bytes the walker would have read as a segment (a "FF 00" segment's
+# body is junk to libjpeg, which then reads a frame hidden in it), so the two must agree.
+_SEGMENTS = {
+    *range(0xC0, 0xC8),
+    *range(0xC9, 0xD0),
+    _SOS,
+    *range(0xDB, 0xE0),
+    *range(0xE0, 0xF0),
+    0xFE,
+}
 # The next marker after a scan's coded data: FF followed by anything but a stuffed 00, a restart
 # marker, or another FF (a fill byte). Found by the regex engine, not a Python loop per byte.
 _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
@@ -107,11 +122,11 @@ def _jpeg(data: bytes) -> Layout:
         pos += 1
         if marker == _EOI:
             break
+        if marker not in _SEGMENTS:
+            raise Unfit(f"is not a well-formed JPEG (marker FF{marker:02X} at byte {pos - 2})")
         segments += 1
         if segments > MAX_JPEG_SEGMENTS:
             raise Unfit(f"has more than {MAX_JPEG_SEGMENTS} JPEG segments")
-        if marker in _STANDALONE:
-            continue
         if pos + 2 > end:
             break  # cut short: the decoder says whether what came before is an image
         length = int.from_bytes(data[pos : pos + 2], "big")
@@ -138,10 +153,16 @@ def _jpeg(data: bytes) -> Layout:
     if frame is None or scans == 0:
         raise Unfit("is not a complete, decodable image (a JPEG without a frame or a scan)")
     # One interleaved scan of a sequential frame streams: libjpeg decodes it a row of blocks at
-    # a time, at 1/8 scale. Anything else (progressive, lossless, or components in separate
-    # scans) is buffered whole before the first row comes out.
+    # a time. Anything else (progressive, lossless, or components in separate scans) is
+    # buffered whole before the first row comes out. Either is verified at 1/8 scale.
     streams = frame.coding in _SEQUENTIAL.values() and scans == 1 and interleaved_first_scan
-    return Layout(frame.width, frame.height, _jpeg_cost(frame, streams=streams), streams)
+    return Layout(
+        frame.width,
+        frame.height,
+        _jpeg_cost(frame, streams=streams),
+        jpeg_progressive=frame.coding in _PROGRESSIVE.values(),
+        jpeg_components=len(frame.sampling),
+    )
 
 
 def _frame(marker: int, body: bytes) -> _Frame:
@@ -224,9 +245,10 @@ def _png(data: bytes) -> Layout:
     samples = _PNG_SAMPLES.get(colour)
     if samples is None:
         raise Unfit(f"is not a well-formed PNG (colour type {colour})")
-    # Pillow's image (at most 4 bytes a pixel) and the decoder's two rows at the file's depth.
+    # Pillow's image (at most 4 bytes a pixel), the decoder's two rows at the file's depth, and
+    # the text chunks Pillow inflates (at most PNG_TEXT_BYTES: image_check.py sets Pillow's cap).
     row = -(-width * samples * depth // 8) + 1
-    return Layout(width, height, width * height * 4 + 2 * row + DECODE_OVERHEAD)
+    return Layout(width, height, width * height * 4 + 2 * row + PNG_TEXT_BYTES + DECODE_OVERHEAD)
 
 
 # --- WebP ------------------------------------------------------------------------------------
@@ -235,7 +257,8 @@ def _png(data: bytes) -> Layout:
 def _webp(data: bytes) -> Layout:
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
         raise Unfit("is not a WebP (no RIFF header)")
-    pos, end = 12, len(data)
+    # What follows the RIFF container (its declared size) is not the image's.
+    pos, end = 12, min(len(data), 8 + int.from_bytes(data[4:8], "little"))
     chunks = 0
     size: tuple[int, int] | None = None
     while pos + 8 <= end:

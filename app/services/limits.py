@@ -180,6 +180,14 @@ class AtOnce:
 
     @contextlib.asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
+        await self.take(key)
+        try:
+            yield
+        finally:
+            self.give_back(key)
+
+    async def take(self, key: str) -> None:
+        """Room for one more of ``key``'s, waited for; give it back with ``give_back``."""
         try:
             async with asyncio.timeout(self._wait):
                 while sum(self._held.values()) >= self._total or (
@@ -198,14 +206,17 @@ class AtOnce:
                 headers={"Retry-After": "1"},
             ) from None
         self._held[key] = self._held.get(key, 0) + 1
-        try:
-            yield
-        finally:
-            # Given back at once, never behind an await a cancellation could interrupt.
-            self._held[key] -= 1
-            if not self._held[key]:
-                del self._held[key]
-            waiters, self._waiters = self._waiters, []
-            for woken in waiters:
-                if not woken.done():
-                    woken.set_result(None)
+
+    def give_back(self, key: str) -> None:
+        # At once, never behind an await a cancellation could interrupt.
+        self._held[key] -= 1
+        if not self._held[key]:
+            del self._held[key]
+        waiters, self._waiters = self._waiters, []
+        for woken in waiters:
+            if not woken.done():
+                woken.set_result(None)
+
+    @property
+    def held(self) -> int:
+        return sum(self._held.values())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import random
 import subprocess
 import sys
 import time
@@ -209,3 +210,31 @@ def test_files_built_to_stall_a_parser_never_stall_the_gateway(
     assert max(latencies) < 0.1, f"/healthz took up to {max(latencies) * 1000:.0f} ms"
     # The server held the bodies (UPLOADS_AT_ONCE of them at a time, ~10 MB each), no parse.
     assert peak_rss_mb(pid) - before < 120
+
+
+def noise_png(side: int, seed: int) -> bytes:
+    """An incompressible PNG: about 3 bytes of file a pixel (1,800 px a side: ~9.7 MB)."""
+    out = io.BytesIO()
+    Image.frombytes("RGB", (side, side), random.Random(seed).randbytes(side * side * 3)).save(
+        out, "PNG", compress_level=1
+    )
+    return out.getvalue()
+
+
+def test_accepted_uploads_at_once_hold_the_serving_process_within_its_budget(
+    replicas: Replicas,  # noqa: F811
+) -> None:
+    """24 accepted 10 MB uploads from six teams at once: each in flight is held several times
+    over (its body, the form's file, the bytes handed to a worker and to Rivya), so how many at
+    once is bounded (UPLOADS_AT_ONCE), and the process stays within what deploy/README.md
+    budgets for it."""
+    url, pid = replicas.start_gateway(
+        SETTLER_ENABLED="false", UPLOAD_BURST_PER_TEAM="50", MALLOC_ARENA_MAX="2"
+    )
+    keys = [replicas.team_key(f"team-{n}") for n in range(6)]
+    files = [noise_png(1_800, seed) for seed in range(24)]
+    assert min(len(f) for f in files) > 9 * MiB
+    statuses = asyncio.run(upload_all(url, keys, files))
+    assert statuses == [201] * 24
+    # deploy/README.md: 100 MB + UPLOADS_AT_ONCE x 40 MB (measured: 75 at rest, 220-231 here).
+    assert peak_rss_mb(pid) < 100 + 4 * 40, f"the serving process peaked at {peak_rss_mb(pid)} MB"

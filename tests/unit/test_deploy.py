@@ -50,16 +50,16 @@ def test_the_pods_are_hardened_probed_and_read_their_secrets_from_files() -> Non
 
 
 def test_the_pods_memory_limit_holds_the_bounds_deploy_readme_states() -> None:
-    """190 MB + workers x (DECODE_MEMORY_MB + 130 MB): the serving process and helpers, and each
+    """290 MB + workers x (DECODE_MEMORY_MB + 130 MB): the serving process and helpers, and each
     image-check worker at its address-space cap (deploy/README.md, "Memory")."""
     config = load(K8S / "configmap.yaml")["data"]
     [container] = load(K8S / "deployment.yaml")["spec"]["template"]["spec"]["containers"]
     limit = container["resources"]["limits"]["memory"]
     assert limit.endswith("Mi")
-    bound_mb = 190 + int(config["IMAGE_CHECK_WORKERS"]) * (int(config["DECODE_MEMORY_MB"]) + 130)
+    bound_mb = 290 + int(config["IMAGE_CHECK_WORKERS"]) * (int(config["DECODE_MEMORY_MB"]) + 130)
     assert int(limit[:-2]) * 1_048_576 >= bound_mb * 1_000_000
     readme = (ROOT / "deploy" / "README.md").read_text()
-    assert "190 MB + `IMAGE_CHECK_WORKERS` \u00d7 (`DECODE_MEMORY_MB` +\n130 MB)" in readme
+    assert "290 MB + `IMAGE_CHECK_WORKERS` \u00d7 (`DECODE_MEMORY_MB` +\n130 MB)" in readme
 
 
 def test_the_autoscaler_and_disruption_budget_keep_enough_pods() -> None:

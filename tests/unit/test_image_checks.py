@@ -48,12 +48,14 @@ async def pool(metrics: Metrics | None = None, **limits: float) -> AsyncIterator
 async def test_a_check_past_its_deadline_is_refused_and_its_worker_replaced() -> None:
     slow, metrics = progressive_jpeg(3000), Metrics()
     async with pool(metrics, seconds=0.02) as checks:
-        await checks.check(small_png(), "image/png")  # the worker is up: the deadline is all
+        await checks.check(
+            small_png(), "image/png", team="a"
+        )  # the worker is up: the deadline is all
         with pytest.raises(GatewayError) as caught:
-            await checks.check(slow, "image/jpeg")
+            await checks.check(slow, "image/jpeg", team="a")
         assert caught.value.status == 400
         assert "took longer than 0.02 s" in caught.value.details[0].message
-        checked = await checks.check(small_png(), "image/png")  # a new worker serves
+        checked = await checks.check(small_png(), "image/png", team="a")  # a new worker serves
         assert (checked.width, checked.height) == (64, 64)
         assert checks.busy == 0
     counted = {
@@ -67,7 +69,7 @@ async def test_a_check_past_its_deadline_is_refused_and_its_worker_replaced() ->
 
 async def test_each_worker_runs_under_a_hard_address_space_cap() -> None:
     async with pool(decode_bytes=64 * MiB) as checks:
-        await checks.check(small_png(), "image/png")
+        await checks.check(small_png(), "image/png", team="a")
         workers = [
             pid
             for server in children(Path("/proc/self"))
@@ -112,21 +114,39 @@ def test_a_decode_the_price_underestimates_still_fails_inside_the_cap() -> None:
 async def test_a_cancelled_request_leaves_its_worker_taken_until_the_check_ends() -> None:
     slow = progressive_jpeg(3000)
     async with pool(wait_seconds=0.05) as checks:
-        await checks.check(small_png(), "image/png")
-        first = asyncio.ensure_future(checks.check(slow, "image/jpeg"))
+        await checks.check(small_png(), "image/png", team="a")
+        first = asyncio.ensure_future(checks.check(slow, "image/jpeg", team="a"))
         while checks.busy == 0:  # noqa: ASYNC110 (until the pool says its worker is taken)
             await asyncio.sleep(0)
         first.cancel()  # the client hung up; its check goes on in the worker
         with pytest.raises(asyncio.CancelledError):
             await first
         with pytest.raises(GatewayError) as caught:
-            await checks.check(small_png(), "image/png")
+            await checks.check(small_png(), "image/png", team="a")
         assert caught.value.status == 429  # no free worker: the cancelled check still holds it
-        assert caught.value.headers["Retry-After"] == "2"
+        assert caught.value.headers["Retry-After"] == "1"
 
 
 async def test_checks_beyond_the_workers_wait_their_turn() -> None:
     async with pool(workers=2) as checks:
-        checked = await asyncio.gather(*(checks.check(small_png(), "image/png") for _ in range(6)))
+        checked = await asyncio.gather(
+            *(checks.check(small_png(), "image/png", team="a") for _ in range(6))
+        )
         assert {(c.width, c.height) for c in checked} == {(64, 64)}
         assert checks.busy == 0
+
+
+async def test_one_team_takes_at_most_half_the_workers() -> None:
+    """One team's slow files held every worker: other teams' uploads waited, then got 429."""
+    slow = progressive_jpeg(3000)
+    async with pool(workers=2, wait_seconds=0.05) as checks:
+        await checks.check(small_png(), "image/png", team="a")
+        first = asyncio.ensure_future(checks.check(slow, "image/jpeg", team="a"))
+        while checks.busy == 0:  # noqa: ASYNC110 (until the pool says its worker is taken)
+            await asyncio.sleep(0)
+        with pytest.raises(GatewayError) as caught:
+            await checks.check(small_png(), "image/png", team="a")
+        assert caught.value.status == 429  # its half is taken
+        other = await checks.check(small_png(), "image/png", team="b")
+        assert (other.width, other.height) == (64, 64)  # the other half is another team's
+        await first

@@ -6,8 +6,11 @@ The attack files are generated here, from small real images, as the red team bui
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import time
 import zlib
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -68,7 +71,7 @@ def test_a_progressive_jpeg_cut_after_its_first_scan_is_priced_for_every_coeffic
     assert len(bomb) < 2 * MiB
     layout = read_layout(bomb, "image/jpeg")
     assert layout.decode_bytes >= 5000 * 5000 * 4 * 2
-    assert not layout.jpeg_draft
+    assert layout.jpeg_progressive
     started = time.perf_counter()
     verdict = check_image(bomb, "image/jpeg", BUDGET)
     assert time.perf_counter() - started < 0.1  # refused from its frame header, never decoded
@@ -76,9 +79,9 @@ def test_a_progressive_jpeg_cut_after_its_first_scan_is_priced_for_every_coeffic
     assert "to decode" in verdict.reason
 
 
-def test_a_single_scan_baseline_jpeg_is_verified_at_one_eighth_scale() -> None:
+def test_a_single_scan_baseline_jpeg_streams_and_is_priced_at_one_eighth_scale() -> None:
     layout = read_layout(jpeg("CMYK", 5000), "image/jpeg")
-    assert layout.jpeg_draft
+    assert (layout.jpeg_progressive, layout.jpeg_components) == (False, 4)
     assert layout.decode_bytes < 8 * MiB
 
 
@@ -88,7 +91,6 @@ def test_a_sequential_jpeg_whose_first_scan_holds_one_component_is_priced_as_buf
     sos = data.index(b"\xff\xda")
     data[sos + 4] = 1  # the first scan declares one component of three
     layout = read_layout(bytes(data), "image/jpeg")
-    assert not layout.jpeg_draft
     assert layout.decode_bytes >= 2000 * 2000 * 3 * 2
 
 
@@ -144,3 +146,102 @@ def test_a_jpeg_whose_height_comes_later_is_refused() -> None:
     data[sof + 5 : sof + 7] = b"\x00\x00"  # height 0: to be given by a DNL marker
     with pytest.raises(Unfit, match="height"):
         read_layout(bytes(data), "image/jpeg")
+
+
+# -- the red team's second look (issue 21 review) ---------------------------------------------
+
+
+def hide_in_a_stuffing_segment(real: bytes, width: int, height: int) -> bytes:
+    """``real`` (a progressive JPEG of under 64 KB) inside a "segment" of marker FF00, which a
+    walk by lengths skips and libjpeg reads through; after it, a decoy baseline frame and scan."""
+    body = real[2:]
+    hidden = b"\xff\x00" + (len(body) + 2).to_bytes(2, "big") + body
+    parts = b"".join(bytes([i + 1, 0x11, 0]) for i in range(3))
+    sof = b"\xff\xc0\x00\x11\x08" + height.to_bytes(2, "big") + width.to_bytes(2, "big") + b"\x03"
+    sos = b"\xff\xda\x00\x0c\x03" + b"".join(bytes([i + 1, 0]) for i in range(3)) + b"\x00\x3f\x00"
+    return b"\xff\xd8" + hidden + sof + parts + sos + b"\x00" * 16 + b"\xff\xd9"
+
+
+def test_a_frame_hidden_in_a_stuffing_segment_is_refused_unread() -> None:
+    # Priced as a baseline 1/8 decode (6 MB), it decoded as progressive 4:4:4 (151 MB), and
+    # its hidden scans escaped the scan cap (3,000 of them: 45 s of CPU).
+    out = io.BytesIO()
+    Image.new("RGB", (2_000, 500), (120, 130, 140)).save(
+        out, "JPEG", progressive=True, quality=50, subsampling=0
+    )
+    bomb = hide_in_a_stuffing_segment(out.getvalue(), 2_000, 500)
+    verdict = check_image(bomb, "image/jpeg", BUDGET)
+    assert verdict == Refused("is not a well-formed JPEG (marker FF00 at byte 2)")
+
+
+def peak_of_a_check(data: bytes, mime: str) -> tuple[str, int, int]:
+    """(verdict, price, peak memory the check added) in a fresh worker-like process."""
+    # The peak (VmHWM) is reset first: a process keeps its parent's across fork and exec.
+    script = (
+        "import sys\n"
+        "from app.services.image_check import check_image, limit_worker\n"
+        "from app.services.image_layout import read_layout\n"
+        "def hwm():\n"
+        "    lines = open('/proc/self/status').read().splitlines()\n"
+        "    return next(int(l.split()[1]) * 1024 for l in lines if l.startswith('VmHWM'))\n"
+        "data = sys.stdin.buffer.read()\n"
+        f"limit_worker({BUDGET})\n"
+        "price = read_layout(data, sys.argv[1]).decode_bytes\n"
+        "open('/proc/self/clear_refs', 'w').write('5')\n"
+        "base = hwm()\n"
+        f"verdict = check_image(data, sys.argv[1], {BUDGET})\n"
+        "print(type(verdict).__name__, price, hwm() - base)\n"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", script, mime], input=data, capture_output=True, check=True
+    )
+    verdict, price, peak = answer.stdout.decode().split()
+    return verdict, int(price), int(peak)
+
+
+def photo(width: int, height: int) -> Image.Image:
+    noise = Image.effect_noise((width // 16, height // 16), 50).resize((width, height))
+    return Image.merge("RGB", [noise, noise.transpose(Image.Transpose.FLIP_LEFT_RIGHT), noise])
+
+
+@pytest.mark.parametrize(
+    ("name", "save"),
+    [
+        # Progressive JPEGs were decoded at full size but priced at 1/8: 83 MB for 40.
+        ("12 MP progressive", {"format": "JPEG", "progressive": True, "quality": 90}),
+        ("25 MP progressive 4:4:4", {"format": "JPEG", "progressive": True, "subsampling": 0}),
+        ("12 MP baseline", {"format": "JPEG", "quality": 90}),
+    ],
+)
+def test_what_a_jpeg_check_takes_stays_within_its_price(name: str, save: dict[str, Any]) -> None:
+    side = (5_000, 5_000) if "25 MP" in name else (4_000, 3_000)
+    out = io.BytesIO()
+    photo(*side).save(out, **save)
+    verdict, price, peak = peak_of_a_check(out.getvalue(), "image/jpeg")
+    assert verdict == "Checked", name  # the 25 MP 4:4:4 one ran out of memory, as "damaged"
+    assert peak <= price, f"{name}: took {peak / MiB:.0f} MB, priced {price / MiB:.0f} MB"
+
+
+def test_a_camera_jpeg_with_a_second_image_is_accepted() -> None:
+    """A JPEG with an MPF index (cameras; a phone's HDR export) opens as an animated MPO."""
+    out = io.BytesIO()
+    first = photo(1600, 1200)
+    first.save(out, "MPO", save_all=True, append_images=[first.resize((400, 300))])
+    assert isinstance(check_image(out.getvalue(), "image/jpeg", BUDGET), Checked)
+
+
+def test_the_text_a_png_makes_pillow_hold_is_within_its_price() -> None:
+    # 70 zTXt chunks of 1 MB of text each, in a 70 KB file: 67 MB held against a 4 MB price.
+    text = b"".join(
+        png_chunk(b"zTXt", b"k%d\x00\x00" % n + zlib.compress(b"a" * 1_000_000, 9))
+        for n in range(70)
+    )
+    verdict, price, peak = peak_of_a_check(png(64, 64, extra=text), "image/png")
+    assert peak <= price, f"took {peak / MiB:.0f} MB, priced {price / MiB:.0f} MB ({verdict})"
+
+
+def test_bytes_after_a_webps_riff_container_are_not_its_chunks() -> None:
+    out = io.BytesIO()
+    photo(320, 240).save(out, "WEBP", quality=80)
+    trailing = out.getvalue() + b"ANMF\x04\x00\x00\x00junk" * 100  # not in the RIFF's size
+    assert isinstance(check_image(trailing, "image/webp", BUDGET), Checked)
