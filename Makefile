@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install run test lint typecheck containers manifests rules check bench clean
+.PHONY: install run test model lint typecheck containers manifests rules check bench clean
 
 $(BIN)/.installed: pyproject.toml deploy/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ test: install
 	bash scripts/ensure-redis-server.sh
 	bash scripts/ensure-chromium.sh
 	$(BIN)/pytest
+
+# The model of the books (tests/model/), exploring new random runs for MODEL_SECONDS.
+model: install
+	bash scripts/ensure-redis-server.sh
+	MODEL_SECONDS=$${MODEL_SECONDS:-600} $(BIN)/pytest -q -p no:randomly tests/model/test_books_model.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -42,6 +42,11 @@ class Faults(BaseModel):
     latency_ms: int = Field(default=0, ge=0, description="added to every /api/v1 response")
     failure_rate: float = Field(default=0.0, ge=0, le=1, description="share of tasks that fail")
     force_fail_next: int = Field(default=0, ge=0, description="the next N created tasks fail")
+    charge_next: list[int | None] = Field(
+        default_factory=list,
+        description="what the next created tasks charge if they succeed, in turn (their "
+        "final_credits); null: the answer carries final_credits null, the reservation charged",
+    )
 
     error_status: int = Field(default=503, ge=400, le=599)
     error_count: int = Field(default=0, ge=0)
@@ -92,6 +97,12 @@ class Faults(BaseModel):
             return False
         self.malformed_count -= 1
         return True
+
+    def take_charge(self) -> tuple[bool, int | None]:
+        """(whether a charge was set, the charge) for the next created task."""
+        if not self.charge_next:
+            return False, None
+        return True, self.charge_next.pop(0)
 
     def take_forced_failure(self) -> bool:
         if self.force_fail_next <= 0:

@@ -33,6 +33,10 @@ class SimTask:
     client_request_id: str | None = None
     reference_file_id: str | None = None
     refunded: bool = False
+    # What a success charges, when not the reservation (a fault: charge_next); and whether its
+    # answer then says null instead of the charge.
+    charge: int | None = None
+    charge_unstated: bool = False
     image: bytes | None = field(default=None, repr=False)
 
     @property
@@ -42,6 +46,11 @@ class SimTask:
     @property
     def finished_at(self) -> float:
         return self.started_at + self.processing_seconds
+
+    @property
+    def charged(self) -> int:
+        """What the task takes from the balance if it succeeds."""
+        return self.reserved_credits if self.charge is None else self.charge
 
     def status_at(self, now: float) -> TaskStatus:
         if now < self.started_at:
@@ -80,10 +89,10 @@ class SimTask:
         status = self.status_at(now)
         result = None
         error = None
-        final_credits = 0  # Rivya keeps final_credits at 0 until the task is terminal.
+        final_credits: int | None = 0  # Rivya keeps it at 0 until the task is terminal.
         if status == "succeeded":
             result = TaskResult(primary_url=self.result_url, urls=[self.result_url])
-            final_credits = self.reserved_credits
+            final_credits = None if self.charge_unstated else self.charged
         elif status == "failed":
             error = TaskError(code="generation_failed", message=FAILURE_MESSAGE)
         return RivyaTask(

@@ -96,14 +96,20 @@ class SimState:
         return self._balance
 
     def advance(self) -> None:
-        """Return the reservation of every task that has failed by now, exactly once."""
+        """Return the reservation of every task that has failed by now, and the difference of
+        every one that succeeded charging other than it, exactly once."""
         now = self.clock.now()
         for task_id in list(self._unrefunded):
             task = self.tasks[task_id]
-            if task.status_at(now) == "failed":
+            status = task.status_at(now)
+            if status == "failed":
                 self._balance += task.reserved_credits
-                task.refunded = True
-                self._unrefunded.discard(task_id)
+            elif status == "succeeded":
+                self._balance += task.reserved_credits - task.charged
+            else:
+                continue
+            task.refunded = True
+            self._unrefunded.discard(task_id)
 
     # -- tasks --------------------------------------------------------------------------
 
@@ -127,6 +133,7 @@ class SimState:
         # Whether it fails is decided now, so the outcome does not depend on when it is read.
         forced = self.faults.take_forced_failure()
         drawn = self._rng.random() < self.faults.failure_rate
+        charge_set, charge = self.faults.take_charge()
         task = SimTask(
             id=new_id("task_"),
             model_id=model.id,
@@ -140,10 +147,12 @@ class SimState:
             base_url=base_url,
             client_request_id=client_request_id,
             reference_file_id=self._reference_file_id(params),
+            charge=charge,
+            charge_unstated=charge_set and charge is None,
         )
         self._balance -= task.reserved_credits
         self.tasks[task.id] = task
-        if task.will_fail:
+        if task.will_fail or task.charged != task.reserved_credits:
             self._unrefunded.add(task.id)
         return task
 

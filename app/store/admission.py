@@ -87,7 +87,7 @@ class AdmissionStore:
         team_id, _, generation = team.partition("@")
         crid = create.claim_id
         subject = create.subject or ""
-        async with store_errors():
+        async with self._due.scheduling(team), store_errors():
             reply = await self._scripts.admit(
                 keys=[
                     k.team(team_id),
@@ -236,7 +236,7 @@ class AdmissionStore:
     async def abandon(self, create: PendingCreate, error: dict[str, Any]) -> int:
         """Count an unresolvable create as spent and close it; -1 if it was already closed."""
         k, team = self._keys, create.team
-        async with store_errors():
+        async with self._due.scheduling(team), store_errors():
             spent, index_at = await self._scripts.abandon(
                 keys=[
                     *self._settle_keys(create),
@@ -263,7 +263,7 @@ class AdmissionStore:
     async def lease(self, team: str, reservation_id: str, *, owner: str) -> Lease:
         """Take the lease on a pending create to resend it. ``None``: someone holds it, or it is
         closed; ``too_late``: it is too old to resend inside Rivya's window (not taken)."""
-        async with store_errors():
+        async with self._due.scheduling(team), store_errors():
             reply = await self._scripts.lease_create(
                 keys=[self._keys.pending_creates(team), self._keys.scheduled(team)],
                 args=[
@@ -285,7 +285,7 @@ class AdmissionStore:
         """Hand back the lease on a create still unknown: the next taker may resend it
         ``after_seconds`` from now (at once by default, so the client's own retry resolves it)."""
         team = create.team
-        async with store_errors():
+        async with self._due.scheduling(create.team), store_errors():
             reply = await self._scripts.lease_create(
                 keys=[self._keys.pending_creates(team), self._keys.scheduled(team)],
                 args=[

@@ -21,8 +21,10 @@ with work that the index lacks into it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import cast
 
@@ -68,6 +70,20 @@ class DueTeams:
             known = self._unindexed.get(space)
             self._unindexed[space] = due_ms if known is None else min(known, due_ms)
             log.warning("team not indexed as due yet", extra={"space": space})
+
+    @contextlib.asynccontextmanager
+    async def scheduling(self, space: str) -> AsyncIterator[None]:
+        """Around a script that may give the team work and ask its caller to index it: if the
+        script fails, it may have run and set the team's marker with its reply lost, and the
+        index write with it; later scripts trust the marker (_schedule.lua), so the team is
+        indexed now at this process's next claim (a settler that finds nothing due lets it
+        go). A process that dies first leaves it to the sweep."""
+        try:
+            yield
+        except StoreUnavailable:
+            now_ms = int(self._clock.now() * 1000)
+            self._unindexed[space] = min(self._unindexed.get(space, now_ms), now_ms)
+            raise
 
     async def _index(self, space: str, due_ms: int) -> None:
         k = self._keys

@@ -45,7 +45,7 @@ class SettleQueue:
     async def reschedule(self, team_id: str, task_id: str, *, in_seconds: float) -> None:
         """Poll the task next ``in_seconds`` from now (by Redis's clock); a task settled
         meanwhile (and so dequeued) stays dequeued."""
-        async with store_errors():
+        async with self._due.scheduling(team_id), store_errors():
             index_at = await self._scripts.reschedule(
                 keys=[self._keys.settle_due(team_id), self._keys.scheduled(team_id)],
                 args=[task_id, script_time(self._clock), int(in_seconds * 1000)],

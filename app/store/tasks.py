@@ -163,7 +163,7 @@ class TaskStore:
         create and complete its idempotency claim; settle it at once if Rivya reports it ended
         (one round trip). Its first poll is due ``first_poll_in`` seconds from now."""
         k, team, task = self._keys, record.team, record.upstream
-        async with store_errors():
+        async with self._due.scheduling(team), store_errors():
             outcome = await self._scripts.record(
                 keys=[
                     k.task(team, task.id),

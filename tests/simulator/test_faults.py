@@ -12,6 +12,7 @@ import time
 import httpx
 import pytest
 
+from app.clock import FakeClock
 from app.simulator.app import create_simulator_app
 from app.simulator.settings import SimulatorSettings
 from app.simulator.state import SimState
@@ -279,3 +280,18 @@ async def test_env_sets_the_starting_faults(monkeypatch: pytest.MonkeyPatch) -> 
     assert faults["latency_ms"] == 25
     assert faults["failure_rate"] == 0.25
     assert reset["latency_ms"] == 25  # reset goes back to the starting values
+
+
+async def test_charge_next_makes_tasks_charge_otherwise_and_say_so(
+    anon: httpx.AsyncClient, client: httpx.AsyncClient, state: SimState, clock: FakeClock
+) -> None:
+    """A charge other than the reservation, and an answer whose final_credits is null while the
+    reservation is charged: what the gateway must settle to (or hold) without knowing why."""
+    await anon.post("/_sim/faults", json={"charge_next": [5, None]})
+    before = state.current_credits()
+    ids = [(await create(client)).json()["id"] for _ in range(3)]
+    clock.advance(60)
+    ended = [(await client.get(f"/api/v1/generations/{i}")).json() for i in ids]
+    assert [t["status"] for t in ended] == ["succeeded"] * 3
+    assert [t["final_credits"] for t in ended] == [5, None, 8]
+    assert before - state.current_credits() == 5 + 8 + 8

@@ -1,0 +1,520 @@
+"""A model of the books (issue 22): Hypothesis drives the gateway through every step a create and
+a task can take, with what goes wrong between them, and checks the books after each step.
+
+The gateway is its own code throughout (``world.py``): replicas in-process on a real Redis,
+running the real Lua scripts; the simulator is Rivya. The rules are what callers, Rivya, Redis,
+processes, clocks and ops do; the invariants are what no interleaving of them may break:
+
+- after every step: spent + reserved never passes a budget it counts against (team or capped
+  token), beyond what an operator's lowering of the budget put it over; what the books say is
+  reserved is the sum of the open reservations; no task is charged more than Rivya charges;
+  no ``client_request_id`` has two tasks at Rivya; a create answered "nothing was sent" never
+  reaches Rivya afterwards;
+- at quiescence (every hung answer given, every fault healed, the settlers run until nothing
+  is in flight): each task is charged to one team exactly what Rivya charged for it, and the
+  teams' spend adds up to what Rivya's balance fell by; nothing is reserved or in flight; the
+  ledger adds up to the books; the reconciliation's drift is 0.
+
+``make test`` runs a short derandomized profile; ``make model`` explores for as long as asked
+(MODEL_SECONDS) and prints a failure as its shrunk steps, which replay as an ordinary test
+(``test_found.py`` keeps those found).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+from redis.asyncio import Redis
+
+from app.clock import FakeClock
+from app.periods import stamps_at
+from app.simulator.state import SimState
+from app.store.keys import KeySpace
+from tests.model.books import Books, read_books, read_token, rivya_charges, tasks_per_request_id
+from tests.model.world import ANSWERS, SCRIPT_NAMES, World
+from tests.support import ADMIN_TOKEN, simulator_app, token_settings
+
+TEAMS = ("alpha", "beta")
+REPLICAS = ("r1", "r2")
+CALLERS = ("alpha", "beta", "alpha-token")
+TOKEN_CAP = 24
+PRICE = 8  # flux-kontext-max, the model every create asks for
+RIVYA_TIMEOUT = 30
+# What a create is made of.
+REPLICA = st.sampled_from(REPLICAS)
+CALLER = st.sampled_from(CALLERS)
+CRID = st.sampled_from([None, "1", "2", "3"])
+PROMPT = st.sampled_from(["a shoe", "a boat"])
+SURFACE = st.sampled_from(["gateway", "rivya"])
+
+
+def admin() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+class BooksModel(RuleBasedStateMachine):
+    def __init__(self, redis_url: str) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.clock = FakeClock()
+        self.sim_app = simulator_app(self.clock, queued_seconds=2.0, processing_seconds=4.0)
+        self.settings = token_settings(
+            redis_url,
+            # A create's answer waits at most this long, as the model's time goes (hangs past it
+            # are answered as lost, _pass_time); the real time a run takes is far less.
+            rivya_timeout_seconds=RIVYA_TIMEOUT,
+            rivya_retry_attempts=2,
+            rivya_retry_budget_seconds=5,
+            rivya_idempotency_window_seconds=300,
+            idempotency_wait_seconds=0,
+            idempotency_ttl_seconds=30 * 86_400,
+            settler_give_up_after_seconds=30 * 86_400,
+            task_retention_days=60,
+            settler_first_poll_min_seconds=1,
+            settler_first_poll_max_seconds=1,
+            settler_poll_min_seconds=2,
+            settler_poll_max_seconds=2,
+        )
+        self.world = World(self.settings, self.sim_app, self.clock)
+        self._patch = self.world.patched()
+        self._patch.__enter__()
+        self.redis = Redis.from_url(redis_url, decode_responses=True)
+        self.keys = KeySpace(self.settings.redis_key_prefix)
+        self.credentials: dict[str, str] = {}
+        self.key_ids: dict[str, str] = {}
+        self.token_ids: list[str] = []
+        self.budgets: dict[str, tuple[int, str]] = {}
+        self.over: dict[tuple[str, str], int] = {}  # what an operator put a period over
+        # Creates hung at Rivya: the answer the model will give, the request, its crid, and
+        # when (world time) it was sent.
+        self.hung: list[tuple[asyncio.Future[Any], asyncio.Task[httpx.Response], str, float]] = []
+        self.never_sent: dict[str, int] = {}  # crid -> Rivya's tasks for it when so answered
+        self.crids_sent: set[str] = set()  # crids a request may have been sent with
+        self.steps = 0
+
+    # -- the world, set up and driven ----------------------------------------------------
+
+    def run(self, step: Any) -> Any:
+        return self.loop.run_until_complete(step)
+
+    @property
+    def sim(self) -> SimState:
+        state: SimState = self.sim_app.state.sim
+        return state
+
+    @initialize()
+    def set_up(self) -> None:
+        self.run(self._set_up())
+
+    async def _set_up(self) -> None:
+        await self.redis.flushall()
+        for name in REPLICAS:
+            await self.world.start(name, skew=0.0)
+        http = self._http()
+        policies: dict[str, dict[str, Any]] = {
+            "alpha": {"budget_credits": 80, "budget_period": "day"},
+            "beta": {
+                "budget_credits": 48,
+                "budget_period": "total",
+                "rate_limit_per_minute": 6,
+                "max_in_flight": 3,
+            },
+        }
+        for team, policy in policies.items():
+            made = await http.post("/admin/teams", json={"id": team, **policy}, headers=admin())
+            assert made.status_code == 201, made.text
+            self.budgets[team] = (policy["budget_credits"], policy["budget_period"])
+            await self._issue_key(team)
+        await self._mint()
+        baseline = await http.post("/admin/upstream/baseline", headers=admin())
+        assert baseline.status_code == 200, baseline.text
+
+    async def _issue_key(self, team: str) -> None:
+        issued = await self._http().post(f"/admin/teams/{team}/keys", json={}, headers=admin())
+        assert issued.status_code == 201, issued.text
+        self.credentials[team] = issued.json()["key"]
+        self.key_ids[team] = issued.json()["key_id"]
+
+    async def _mint(self) -> None:
+        """A capped browser token for alpha's user ann (its cap is its own: per token)."""
+        minted = await self._http().post(
+            "/v1/tokens",
+            json={"subject": "ann", "max_credits": TOKEN_CAP, "ttl_seconds": 3600},
+            headers={"Authorization": f"Bearer {self.credentials['alpha']}"},
+        )
+        assert minted.status_code == 201, minted.text
+        self.credentials["alpha-token"] = minted.json()["token"]
+        self.token_ids.append(minted.json()["token_id"])
+
+    def _http(self, replica: str | None = None) -> httpx.AsyncClient:
+        alive = self.world.replicas
+        chosen = alive.get(replica or "") or next(iter(alive.values()))
+        assert chosen.http is not None
+        return chosen.http
+
+    # -- rules: callers ------------------------------------------------------------------
+
+    # Creates are most of what happens: three rules (Hypothesis picks rules evenly), one with
+    # Rivya answering at once, one with anything Rivya or the network may do, one that hangs.
+
+    @rule(replica=REPLICA, caller=CALLER, crid=CRID, prompt=PROMPT, surface=SURFACE)
+    def create(
+        self, replica: str, caller: str, crid: str | None, prompt: str, surface: str
+    ) -> None:
+        self._create_with(replica, caller, crid, prompt, surface, "made")
+
+    @rule(
+        replica=REPLICA,
+        caller=CALLER,
+        crid=CRID,
+        prompt=PROMPT,
+        surface=SURFACE,
+        plan=st.sampled_from(ANSWERS),
+    )
+    def create_and_rivya_answers(
+        self, replica: str, caller: str, crid: str | None, prompt: str, surface: str, plan: str
+    ) -> None:
+        self._create_with(replica, caller, crid, prompt, surface, plan)
+
+    @rule(replica=REPLICA, caller=CALLER, crid=CRID, prompt=PROMPT, surface=SURFACE)
+    def create_and_rivya_hangs(
+        self, replica: str, caller: str, crid: str | None, prompt: str, surface: str
+    ) -> None:
+        self._create_with(replica, caller, crid, prompt, surface, "hang")
+
+    def _create_with(
+        self, replica: str, caller: str, crid: str | None, prompt: str, surface: str, plan: str
+    ) -> None:
+        if replica not in self.world.replicas:
+            return
+        # Idempotency is per team, and per end user for a browser token (app/creates.py): each
+        # caller's ids are its own, so that Rivya's tasks per id tell one request's apart.
+        request_id = f"{caller}-{crid}" if crid else None
+        self.world.upstream.plans = [plan]  # type: ignore[list-item]
+        self.run(self._create(replica, caller, request_id, prompt, surface, plan))
+        self.world.upstream.plans = []
+
+    async def _create(
+        self, replica: str, caller: str, crid: str | None, prompt: str, surface: str, plan: str
+    ) -> None:
+        if crid is not None:
+            self.never_sent.pop(crid, None)  # a new request with it may be sent
+        headers = {"Authorization": f"Bearer {self.credentials[caller]}"}
+        if surface == "gateway":
+            body: dict[str, Any] = {"prompt": prompt}
+            path = "/v1/images"
+        else:
+            body = {"model": "flux-kontext-max", "prompt": prompt}
+            path = "/api/v1/generations"
+        if crid is not None:
+            body["client_request_id"] = crid
+        gateway = self.world.replicas[replica]
+        assert gateway.http is not None
+        self.world.upstream.hangs.clear()
+        request = asyncio.ensure_future(gateway.http.post(path, json=body, headers=headers))
+        gateway.requests.append(request)
+        hangs = asyncio.ensure_future(self.world.upstream.hangs.wait())
+        await asyncio.wait({request, hangs}, return_when=asyncio.FIRST_COMPLETED)
+        hangs.cancel()  # answered, or it hangs at Rivya
+        if not request.done():
+            self.hung.append((self.world.upstream.hung[-1], request, crid or "", self.clock.now()))
+            if crid is not None:
+                self.crids_sent.add(crid)
+            return
+        self._answered(request.result(), crid)
+
+    def _answered(self, answer: httpx.Response, crid: str | None) -> None:
+        assert answer.status_code < 500 or answer.status_code in (502, 503, 504), answer.text
+        if crid is None:
+            return
+        refused = answer.status_code in (400, 402, 403, 429) or (
+            answer.status_code == 503 and "never be sent" in answer.json()["error"]["message"]
+        )
+        if refused and crid not in self.crids_sent:
+            # Nothing was sent for it: no earlier request with it may be at Rivya either.
+            self.never_sent[crid] = len(tasks_per_request_id(self.sim).get(crid, []))
+        else:
+            self.crids_sent.add(crid)
+
+    @rule(which=st.integers(min_value=0, max_value=7), plan=st.sampled_from(ANSWERS))
+    def answer_hung(self, which: int, plan: str) -> None:
+        if not self.hung:
+            return
+        answer, request, crid, _ = self.hung.pop(which % len(self.hung))
+        answer.set_result(plan)
+        self.run(self._finish(request, crid))
+
+    async def _finish(self, request: asyncio.Task[httpx.Response], crid: str) -> None:
+        try:
+            response = await request
+        except asyncio.CancelledError:
+            return  # its replica died meanwhile
+        self._answered(response, crid or None)
+
+    # -- rules: the settler, time, Rivya's charges -----------------------------------------
+
+    @rule(replica=st.sampled_from(REPLICAS), resend=st.sampled_from(ANSWERS))
+    def settle(self, replica: str, resend: str) -> None:
+        if replica not in self.world.replicas:
+            return
+        gateway = self.world.replicas[replica]
+        assert gateway.app is not None
+        self.world.upstream.plans = [resend]  # type: ignore[list-item]
+        self.run(gateway.app.state.services.settler.run_once())
+        self.world.upstream.plans = []
+
+    @rule(seconds=st.sampled_from([1, 3, 10, 31, 61, 400]))
+    def time_passes(self, seconds: int) -> None:
+        self.run(self._pass_time(seconds))
+
+    @rule()
+    def the_day_ends(self) -> None:
+        now = self.clock.now()
+        self.run(self._pass_time((now // 86_400 + 1) * 86_400 + 1 - now))
+
+    async def _pass_time(self, seconds: float) -> None:
+        """Time passes as it does in production: the live replicas' settlers tick meanwhile
+        (here every 10 s of it, taking turns), so work due is done when due."""
+        ticks = 0
+        while seconds > 0:
+            step = min(seconds, 10.0)
+            await self._time_out_hangs(self.clock.now() + step)
+            self.clock.advance(step)
+            seconds -= step
+            alive = list(self.world.replicas.values())
+            if alive and (seconds <= 0 or step == 10.0) and ticks < 200:
+                replica = alive[ticks % len(alive)]
+                assert replica.app is not None
+                await replica.app.state.services.settler.run_once()
+                ticks += 1
+            if ticks >= 200:
+                self.clock.advance(seconds)
+                break
+
+    async def _time_out_hangs(self, until: float) -> None:
+        """A create's answer that would come after the gateway's timeout never comes: Rivya got
+        it, or did not (alternately)."""
+        for n, (answer, request, crid, sent) in enumerate(list(self.hung)):
+            if sent + RIVYA_TIMEOUT < until:
+                self.hung.remove((answer, request, crid, sent))
+                answer.set_result("lost_after" if n % 2 == 0 else "lost_before")
+                await self._finish(request, crid)
+
+    @rule(
+        charges=st.lists(st.sampled_from([None, 0, 5]), min_size=1, max_size=2), fail=st.booleans()
+    )
+    def rivya_charges_otherwise(self, charges: list[int | None], fail: bool) -> None:
+        self.sim.set_faults(charge_next=charges, force_fail_next=int(fail))
+
+    # -- rules: Redis and processes --------------------------------------------------------
+
+    @rule(
+        replica=st.sampled_from(REPLICAS),
+        script=st.sampled_from(SCRIPT_NAMES),
+        fault=st.sampled_from(["fail", "lose_reply"]),
+    )
+    def redis_fails_once(self, replica: str, script: str, fault: str) -> None:
+        if replica in self.world.replicas:
+            self.world.replicas[replica].faults[script] = fault  # type: ignore[assignment]
+
+    @rule(replica=st.sampled_from(REPLICAS))
+    def a_process_dies(self, replica: str) -> None:
+        # One process at least lives on: its settler is what moves time's work along.
+        if replica in self.world.replicas and len(self.world.replicas) > 1:
+            self.run(self.world.kill(replica))
+            self.hung = [hung for hung in self.hung if not hung[1].cancelled()]
+
+    @rule(replica=st.sampled_from(REPLICAS), skew=st.sampled_from([-10.0, -3.0, 0.0, 4.0, 10.0]))
+    def a_process_starts(self, replica: str, skew: float) -> None:
+        if replica not in self.world.replicas:
+            self.run(self.world.start(replica, skew))
+
+    # -- rules: ops ------------------------------------------------------------------------
+
+    @rule(
+        team=st.sampled_from(TEAMS),
+        budget=st.sampled_from([16, 40, 80, 200]),
+        period=st.sampled_from(["day", "total"]),
+    )
+    def budget_changes(self, team: str, budget: int, period: str) -> None:
+        change = {"budget_credits": budget, "budget_period": period}
+        answer = self.run(self._http().patch(f"/admin/teams/{team}", json=change, headers=admin()))
+        assert answer.status_code == 200, answer.text
+        self.budgets[team] = (budget, period)
+        self.over = {k: v for k, v in self.over.items() if k[0] != team}
+        self.run(self._note_overage(team))
+
+    @rule()
+    def a_browser_user_gets_a_new_token(self) -> None:
+        self.run(self._mint())
+
+    @rule(team=st.sampled_from(TEAMS))
+    def a_key_is_revoked(self, team: str) -> None:
+        answer = self.run(self._http().delete(f"/admin/keys/{self.key_ids[team]}", headers=admin()))
+        assert answer.status_code == 200, answer.text
+        self.run(self._issue_key(team))
+
+    # -- invariants ------------------------------------------------------------------------
+
+    async def _space(self, team: str) -> str:
+        services = next(iter(self.world.replicas.values())).app.state.services  # type: ignore[union-attr]
+        return str((await services.teams.get(team)).space)
+
+    def _stamps(self, period: str) -> set[str]:
+        now = self.clock.now()
+        return {stamps_at(now + skew).stamp(period) for skew in (-10, 0, 10)}  # type: ignore[arg-type]
+
+    async def books(self, team: str, stamp: str = "") -> Books:
+        return await read_books(self.redis, self.keys, await self._space(team), stamp)
+
+    async def _note_overage(self, team: str) -> None:
+        budget, period = self.budgets[team]
+        for stamp in self._stamps(period):
+            books = await self.books(team, stamp)
+            level = books.period_spent + books.period_reserved - budget
+            self.over[(team, stamp)] = max(self.over.get((team, stamp), 0), level, 0)
+
+    @invariant()
+    def the_books_hold(self) -> None:
+        if self.world.replicas and self.budgets:
+            self.steps += 1
+            self.run(self._check())
+
+    async def _check(self) -> None:
+        for team in TEAMS:
+            budget, period = self.budgets[team]
+            for stamp in self._stamps(period):
+                books = await self.books(team, stamp)
+                level = books.period_spent + books.period_reserved - budget
+                assert level <= self.over.get((team, stamp), 0), (
+                    f"{team} {stamp}: spent {books.period_spent} + reserved "
+                    f"{books.period_reserved} > budget {budget}"
+                )
+            books = await self.books(team, "")
+            assert books.reserved == books.entries_reserved, (team, books)
+            for task, charged in books.charged.items():
+                assert charged <= PRICE, f"{team}: {task} charged {charged}"
+        for token_id in self.token_ids:
+            spent, reserved = await read_token(
+                self.redis, self.keys, await self._space("alpha"), token_id
+            )
+            assert spent + reserved <= TOKEN_CAP, (token_id, spent, reserved)
+        made = tasks_per_request_id(self.sim)
+        for crid, tasks in made.items():
+            assert not crid or len(tasks) == 1, f"{crid!r} made {tasks} at Rivya"
+        for crid, before in self.never_sent.items():
+            assert len(made.get(crid, [])) == before, f"{crid}: answered unsent, then sent"
+
+    # -- quiescence --------------------------------------------------------------------------
+
+    def teardown(self) -> None:
+        try:
+            if len(self.budgets) == len(TEAMS) and self.token_ids:
+                self.run(self._quiesce())
+        finally:
+            self.run(self.world.stop_all())
+            self.run(self.redis.aclose())
+            self._patch.__exit__(None, None, None)
+            self.loop.close()
+
+    async def _quiesce(self) -> None:
+        for answer, request, crid, _ in self.hung:
+            if not answer.done():
+                answer.set_result("made")
+            await self._finish(request, crid)
+        self.hung = []
+        if not self.world.replicas:
+            await self.world.start("r1", 0.0)
+        for replica in self.world.replicas.values():
+            replica.faults.clear()
+        settler = next(iter(self.world.replicas.values())).app.state.services.settler  # type: ignore[union-attr]
+        # The safety net every process runs (every SETTLER_SWEEP_SECONDS): the index writes a
+        # process that died took with it.
+        await settler.sweep()
+        for _ in range(40):
+            in_flight = [(await self.books(team, "")).in_flight for team in TEAMS]
+            if not any(in_flight):
+                break
+            self.clock.advance(61)
+            await settler.run_once()
+        self.clock.advance(60)  # every task Rivya made has ended, whether the books know it
+        charges = rivya_charges(self.sim)
+        charged_to: dict[str, list[tuple[str, int]]] = {}
+        total_spent = 0
+        for team in TEAMS:
+            books = await self.books(team, "")
+            assert (books.reserved, books.in_flight) == (0, 0), (team, books)
+            assert (books.ledger_spent, books.ledger_reserved) == (books.spent, 0), (team, books)
+            total_spent += books.spent
+            for task, charged in books.charged.items():
+                charged_to.setdefault(task, []).append((team, charged))
+        for task, charge in charges.items():
+            owners = [(team, c) for team, c in charged_to.get(task, []) if c]
+            assert sum(c for _, c in owners) == charge, (
+                f"Rivya charged {charge} for {task}; the books charged {owners or 'no team'}"
+            )
+            assert len(owners) <= 1, (task, owners)
+        assert set(charged_to) <= set(charges), set(charged_to) - set(charges)
+        rivya_spent = self.sim.settings.initial_credits - self.sim.current_credits()
+        assert total_spent == rivya_spent == sum(charges.values())
+        for token_id in self.token_ids:
+            token_spent, token_reserved = await read_token(
+                self.redis, self.keys, await self._space("alpha"), token_id
+            )
+            assert token_reserved == 0, token_id
+            assert token_spent <= TOKEN_CAP, token_id
+        report = (await self._http().get("/admin/upstream", headers=admin())).json()
+        assert (report["drift_credits"], report["unexplained_credits"]) == (0, 0), report
+
+
+PROFILES = {
+    # make test: derandomized, about a minute.
+    "ci": settings(
+        max_examples=150,
+        stateful_step_count=30,
+        derandomize=True,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+    ),
+}
+
+
+def long_profile(seconds: float) -> Iterator[settings]:
+    """make model: new random runs until the time is up."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        yield settings(
+            max_examples=50,
+            stateful_step_count=60,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            print_blob=True,
+        )
+
+
+def test_the_books_hold_under_every_interleaving(redis_url: str) -> None:
+    seconds = float(os.environ.get("MODEL_SECONDS", "0"))
+    profiles = long_profile(seconds) if seconds else iter([PROFILES["ci"]])
+
+    class OnThisRedis(BooksModel):
+        def __init__(self) -> None:
+            super().__init__(redis_url)
+
+    for profile in profiles:
+        run_state_machine_as_test(OnThisRedis, settings=profile)
