@@ -60,6 +60,9 @@ CALLER = st.sampled_from(CALLERS)
 CRID = st.sampled_from([None, "1", "2", "3"])
 PROMPT = st.sampled_from(["a shoe", "a boat"])
 SURFACE = st.sampled_from(["gateway", "rivya"])
+# Rivya's answers to the attempts of one call, in turn (a create is tried twice; a settler
+# pass may resend several); attempts past them are made.
+ATTEMPTS = st.lists(st.sampled_from(ANSWERS), min_size=1, max_size=3)
 
 
 def admin() -> dict[str, str]:
@@ -176,7 +179,7 @@ class BooksModel(RuleBasedStateMachine):
     def create(
         self, replica: str, caller: str, crid: str | None, prompt: str, surface: str
     ) -> None:
-        self._create_with(replica, caller, crid, prompt, surface, "made")
+        self._create_with(replica, caller, crid, prompt, surface)
 
     @rule(
         replica=REPLICA,
@@ -184,12 +187,18 @@ class BooksModel(RuleBasedStateMachine):
         crid=CRID,
         prompt=PROMPT,
         surface=SURFACE,
-        plan=st.sampled_from(ANSWERS),
+        plans=ATTEMPTS,
     )
     def create_and_rivya_answers(
-        self, replica: str, caller: str, crid: str | None, prompt: str, surface: str, plan: str
+        self,
+        replica: str,
+        caller: str,
+        crid: str | None,
+        prompt: str,
+        surface: str,
+        plans: list[str],
     ) -> None:
-        self._create_with(replica, caller, crid, prompt, surface, plan)
+        self._create_with(replica, caller, crid, prompt, surface, *plans)
 
     @rule(replica=REPLICA, caller=CALLER, crid=CRID, prompt=PROMPT, surface=SURFACE)
     def create_and_rivya_hangs(
@@ -198,19 +207,19 @@ class BooksModel(RuleBasedStateMachine):
         self._create_with(replica, caller, crid, prompt, surface, "hang")
 
     def _create_with(
-        self, replica: str, caller: str, crid: str | None, prompt: str, surface: str, plan: str
+        self, replica: str, caller: str, crid: str | None, prompt: str, surface: str, *plans: str
     ) -> None:
         if replica not in self.world.replicas:
             return
         # Idempotency is per team, and per end user for a browser token (app/creates.py): each
         # caller's ids are its own, so that Rivya's tasks per id tell one request's apart.
         request_id = f"{caller}-{crid}" if crid else None
-        self.world.upstream.plans = [plan]  # type: ignore[list-item]
-        self.run(self._create(replica, caller, request_id, prompt, surface, plan))
+        self.world.upstream.plans = list(plans)  # type: ignore[arg-type]
+        self.run(self._create(replica, caller, request_id, prompt, surface))
         self.world.upstream.plans = []
 
     async def _create(
-        self, replica: str, caller: str, crid: str | None, prompt: str, surface: str, plan: str
+        self, replica: str, caller: str, crid: str | None, prompt: str, surface: str
     ) -> None:
         if crid is not None:
             self.never_sent.pop(crid, None)  # a new request with it may be sent
@@ -268,13 +277,13 @@ class BooksModel(RuleBasedStateMachine):
 
     # -- rules: the settler, time, Rivya's charges -----------------------------------------
 
-    @rule(replica=st.sampled_from(REPLICAS), resend=st.sampled_from(ANSWERS))
-    def settle(self, replica: str, resend: str) -> None:
+    @rule(replica=st.sampled_from(REPLICAS), resends=ATTEMPTS)
+    def settle(self, replica: str, resends: list[str]) -> None:
         if replica not in self.world.replicas:
             return
         gateway = self.world.replicas[replica]
         assert gateway.app is not None
-        self.world.upstream.plans = [resend]  # type: ignore[list-item]
+        self.world.upstream.plans = list(resends)  # type: ignore[arg-type]
         self.run(gateway.app.state.services.settler.run_once())
         self.world.upstream.plans = []
 
