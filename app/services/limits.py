@@ -50,12 +50,37 @@ class _Buckets:
                 return rate, max(1, round(tat + rate.interval - rate.window - now + 0.5))
         return None
 
+    def refuse_if_full(self, buckets: list[tuple[str, _Rate]], why: str) -> None:
+        """429 (``why``, then when to retry) when any bucket has no room for one more."""
+        full = self.full(buckets)
+        if full is not None:
+            _, retry = full
+            raise RateLimited(f"{why}; retry in {retry} s.", headers={"Retry-After": str(retry)})
+
     def take(self, buckets: list[tuple[str, _Rate]]) -> None:
         now = self._clock.now()
         for bucket, rate in buckets:
             self._tat[bucket] = max(self._tat.get(bucket, now), now) + rate.interval
         if len(self._tat) > 10_000:  # forget buckets that are full again
             self._tat = {k: v for k, v in self._tat.items() if v > now}
+
+
+def _team_and_user_rates(per_minute: int, burst: int) -> tuple[_Rate, _Rate]:
+    """A team's rate, and a browser-token user's: a quarter of it (USER_SHARE)."""
+    return (
+        _Rate(60.0 / per_minute, burst),
+        _Rate(60.0 / max(per_minute // USER_SHARE, 1), max(burst // USER_SHARE, 1)),
+    )
+
+
+def _team_and_user(
+    team: str, user: str | None, rates: tuple[_Rate, _Rate]
+) -> list[tuple[str, _Rate]]:
+    """The team's bucket, and its user's when a browser token's (both must have room)."""
+    buckets = [(team, rates[0])]
+    if user is not None:
+        buckets.append((f"{team}\x1e{user}", rates[1]))
+    return buckets
 
 
 class TeamRate:
@@ -66,15 +91,12 @@ class TeamRate:
     def __init__(self, clock: Clock, *, what: str, per_minute: int, burst: int) -> None:
         self._buckets = _Buckets(clock)
         self._what = what
-        self._team = _Rate(60.0 / per_minute, burst)
-        self._user = _Rate(60.0 / max(per_minute // USER_SHARE, 1), max(burst // USER_SHARE, 1))
+        self._rates = _team_and_user_rates(per_minute, burst)
 
     def check(self, team: str, user: str | None = None) -> None:
         """One request of ``team`` (by a browser token's ``user``): every bucket must have
         room, and a refusal by any consumes none."""
-        buckets = [(team, self._team)]
-        if user is not None:
-            buckets.append((f"{team}\x1e{user}", self._user))
+        buckets = _team_and_user(team, user, self._rates)
         full = self._buckets.full(buckets)
         if full is not None:
             rate, retry = full
@@ -101,14 +123,10 @@ class AuthFailures:
         return [(bucket, self._rate) for bucket in named if bucket]
 
     def refuse_if_failing(self, client: str | None, key_id: str | None) -> None:
-        full = self._buckets.full(self._of(client, key_id))
-        if full is not None:
-            _, retry = full
-            raise RateLimited(
-                f"Too many failed authentications from this address or for this key; retry in "
-                f"{retry} s with a valid key.",
-                headers={"Retry-After": str(retry)},
-            )
+        self._buckets.refuse_if_full(
+            self._of(client, key_id),
+            "Too many failed authentications from this address or for this key (use a valid key)",
+        )
 
     def failed(self, client: str | None, key_id: str | None) -> None:
         self._buckets.take(self._of(client, key_id))
@@ -125,28 +143,18 @@ class RefusedRequests:
 
     def __init__(self, clock: Clock, *, per_minute: int, burst: int) -> None:
         self._buckets = _Buckets(clock)
-        self._team = _Rate(60.0 / per_minute, burst)
-        self._user = _Rate(60.0 / max(per_minute // USER_SHARE, 1), max(burst // USER_SHARE, 1))
-
-    def _of(self, team: str, user: str | None) -> list[tuple[str, _Rate]]:
-        buckets = [(team, self._team)]
-        if user is not None:
-            buckets.append((f"{team}\x1e{user}", self._user))
-        return buckets
+        self._rates = _team_and_user_rates(per_minute, burst)
 
     def refuse_if_refusing(self, team: str, user: str | None) -> None:
-        full = self._buckets.full(self._of(team, user))
-        if full is not None:
-            _, retry = full
-            raise RateLimited(
-                f"Too many of this caller's requests were refused as invalid; fix them (each "
-                f"refusal said what to change) and retry in {retry} s.",
-                headers={"Retry-After": str(retry)},
-            )
+        self._buckets.refuse_if_full(
+            _team_and_user(team, user, self._rates),
+            "Too many of this caller's requests were refused as invalid; fix them (each "
+            "refusal said what to change)",
+        )
 
     def answered(self, status: int, team: str | None, user: str | None) -> None:
         if team is not None and status in self.REFUSED_INPUT:
-            self._buckets.take(self._of(team, user))
+            self._buckets.take(_team_and_user(team, user, self._rates))
 
 
 class CachedBalance:
