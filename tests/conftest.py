@@ -19,11 +19,18 @@ from tests.support import (
     RedisClusterNodes,
     RedisSentinelSet,
     RedisServer,
+    forget_apps,
     gateway_settings,
     running_gateway,
     simulator_app,
     token_settings,
 )
+
+
+@pytest.fixture(autouse=True)
+def _forget_apps() -> Iterator[None]:
+    yield
+    forget_apps()
 
 
 @pytest.fixture(scope="session")

@@ -694,3 +694,16 @@ async def assert_books_close(gw: Gateway, *teams: str) -> None:
     totals = [await total_spend(gw, team) for team in teams]
     assert [(t.reserved, t.in_flight) for t in totals] == [(0, 0)] * len(teams)
     assert sum(t.spent for t in totals) == rivya_charged(gw.sim)
+
+
+def forget_apps() -> None:
+    """Let the apps a test built be collected. FastAPI classifies every dependency callable
+    once, in caches of 4,096 entries each that keep the callables (closures over their app)
+    alive: in a process that builds thousands of apps, hundreds stay, ~3 MB each, and each
+    full garbage collection walks them all."""
+    from fastapi.dependencies import models
+
+    for name in dir(models):
+        cache_clear = getattr(getattr(models, name), "cache_clear", None)
+        if name.endswith("_cached") and cache_clear is not None:
+            cache_clear()
