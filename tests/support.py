@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -332,17 +332,22 @@ class RedisClusterNodes(_RedisProcesses):
 
 class RedisSentinelSet(_RedisProcesses):
     """A real local Sentinel set: a master, a replica of it, and three sentinels watching it
-    as ``mymaster`` (quorum 2)."""
+    as ``mymaster`` (quorum 2); or one sentinel (quorum 1), whose failovers are done once it
+    has made them (three tell each other within 2 s)."""
 
     service = "mymaster"
 
-    def __init__(self) -> None:
+    def __init__(self, sentinels: int = 3) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (make test installs it)")
         self.binary = binary
-        self.master_port, self.replica_port, *self.sentinel_ports = free_ports(5)
+        self.master_port, self.replica_port, *self.sentinel_ports = free_ports(2 + sentinels)
         super().__init__("gw-sentinel-")
+
+    @property
+    def quorum(self) -> int:
+        return len(self.sentinel_ports) // 2 + 1
 
     @property
     def url(self) -> str:
@@ -373,7 +378,7 @@ class RedisSentinelSet(_RedisProcesses):
             config = Path(self.dir, f"sentinel-{port}.conf")
             config.write_text(
                 f"port {port}\nbind 127.0.0.1\n"
-                f"sentinel monitor {self.service} 127.0.0.1 {self.master_port} 2\n"
+                f"sentinel monitor {self.service} 127.0.0.1 {self.master_port} {self.quorum}\n"
                 f"sentinel down-after-milliseconds {self.service} 1000\n"
                 f"sentinel failover-timeout {self.service} 5000\n"
             )
@@ -401,7 +406,8 @@ class RedisSentinelSet(_RedisProcesses):
                 state = cast(dict[str, Any], client.sentinel_master(self.service))
             finally:
                 client.close()
-            if int(state["num-slaves"]) < 1 or int(state["num-other-sentinels"]) < 2:
+            peers = len(self.sentinel_ports) - 1
+            if int(state["num-slaves"]) < 1 or int(state["num-other-sentinels"]) < peers:
                 return False
         return True
 
@@ -416,22 +422,53 @@ class RedisSentinelSet(_RedisProcesses):
             client.close()
         return int(address[1])
 
-    def fail_over(self) -> int:
-        """Make the sentinels promote the replica (``SENTINEL FAILOVER``); returns once every
-        sentinel names it as the master, and the old master serves as its replica. The new
-        master's port."""
+    def fail_over(self, *, every_sentinel: bool = True) -> int:
+        """Make the sentinels promote the replica (``SENTINEL FAILOVER``); returns once the
+        old master serves as its replica and the first sentinel (or, ``every_sentinel``, each
+        of them: they tell each other every 2 s) names it as the master. The new master's
+        port."""
         old = self.current_master_port()
+        deadline = time.monotonic() + 30
+
+        def until(done: Callable[[], bool], what: str) -> None:
+            while not done():
+                if time.monotonic() > deadline:
+                    raise RuntimeError(what)
+                time.sleep(0.02)
+
         client = SyncRedis(port=self.sentinel_ports[0], decode_responses=True)
         try:
+            # It promotes a replica it knows of: one that became a replica since (the last
+            # failover's old master) it learns of by looking at the master every 10 s; a reset
+            # makes it look now.
+            if not self._replica_known(client):
+                client.execute_command("SENTINEL", "RESET", self.service)  # type: ignore[no-untyped-call]
+                until(lambda: self._replica_known(client), "the sentinel knows no replica")
             client.execute_command("SENTINEL", "FAILOVER", self.service)  # type: ignore[no-untyped-call]
         finally:
             client.close()
-        deadline = time.monotonic() + 30
-        while not self._moved_from(old):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the sentinels did not fail over")
-            time.sleep(0.05)
-        return self.current_master_port()
+        until(lambda: self.current_master_port() != old, "the sentinels did not fail over")
+        new = self.current_master_port()
+        # Clients (redis-py) ask SENTINEL MASTERS, which names the old master until the
+        # failover is over: wait for that, as a client would see it.
+        until(lambda: self._failed_over_to(new), "the failover did not end")
+        # The sentinels demote the old master when they next look at it (every 10 s): done at
+        # once here, as they would do it.
+        demoted = SyncRedis(port=old, decode_responses=True)
+        try:
+            demoted.execute_command("REPLICAOF", "127.0.0.1", new)  # type: ignore[no-untyped-call]
+            until(
+                lambda: demoted.info("replication")["role"] == "slave",
+                "the old master did not become a replica",
+            )
+        finally:
+            demoted.close()
+        if every_sentinel:
+            until(
+                lambda: all(self.current_master_port(port) == new for port in self.sentinel_ports),
+                "the sentinels did not all name the new master",
+            )
+        return new
 
     def cut_off_replicas(self) -> None:
         """The replica stops receiving the master's writes (``cut_off_replica``)."""
@@ -439,15 +476,41 @@ class RedisSentinelSet(_RedisProcesses):
         replica = self.replica_port if master == self.master_port else self.master_port
         cut_off_replica(master, replica)
 
-    def _moved_from(self, old: int) -> bool:
-        if any(self.current_master_port(port) == old for port in self.sentinel_ports):
-            return False
-        demoted = SyncRedis(port=old, decode_responses=True)
+    def heal(self) -> None:
+        """Replication works again (after ``cut_off_replicas``): every node logs in to its
+        master as before; returns once the replica holds the master's data."""
+        for port in (self.master_port, self.replica_port):
+            client = SyncRedis(port=port)
+            try:
+                client.config_set("masteruser", "")
+                client.config_set("masterauth", "")
+            finally:
+                client.close()
+        master = self.current_master_port()
+        replica = self.replica_port if master == self.master_port else self.master_port
+        deadline = time.monotonic() + 20
+        while _link_of(replica) != "up" or _replicas_of(master) < 1:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the replica on port {replica} did not link up again")
+            time.sleep(0.02)
+
+    def _failed_over_to(self, new: int) -> bool:
+        client = SyncRedis(port=self.sentinel_ports[0], decode_responses=True)
         try:
-            role: str = demoted.info("replication")["role"]
+            state = cast(dict[str, Any], client.sentinel_master(self.service))
         finally:
-            demoted.close()
-        return role == "slave"
+            client.close()
+        return int(state["port"]) == new and "failover_in_progress" not in str(state["flags"])
+
+    def _replica_known(self, sentinel: SyncRedis) -> bool:
+        replicas = cast(
+            list[dict[str, Any]],
+            sentinel.execute_command("SENTINEL", "REPLICAS", self.service),  # type: ignore[no-untyped-call]
+        )
+        return any(
+            not {"s_down", "o_down", "disconnected"} & set(str(replica["flags"]).split(","))
+            for replica in replicas
+        )
 
     def flush(self) -> None:
         client = SyncRedis(port=self.current_master_port())

@@ -94,10 +94,13 @@ class Upstream:
         self.plans: list[Plan] = []
         self.hung: list[asyncio.Future[Plan]] = []
         self.hangs = asyncio.Event()  # set when a create starts to hang
-        self.creates_sent = 0
+        # What happens elsewhere while the next create is at Rivya (a Redis failing over).
+        self.meanwhile: Callable[[], None] | None = None
 
     async def create(self, request: httpx.Request) -> httpx.Response:
-        self.creates_sent += 1
+        if self.meanwhile is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            meanwhile()
         plan = self.plans.pop(0) if self.plans else "made"
         if plan == "hang":
             answer: asyncio.Future[Plan] = asyncio.get_running_loop().create_future()
