@@ -2,7 +2,8 @@
 
 redis-py's registered scripts run by EVALSHA and load themselves again on NOSCRIPT (after a
 Redis restart or SCRIPT FLUSH), so callers never see that error. Every script is prefixed with
-``lua/_clock.lua`` (time comes from Redis, not from the replica that calls) and
+``lua/_clock.lua`` (time comes from Redis, not from the replica that calls),
+``lua/_rate.lua`` (the one rate limit, GCRA: a team's creates, a user's, uploads),
 ``lua/_money.lua`` (every money move updates the spend figures and the ledger together),
 ``lua/_schedule.lua`` (work given to a team keeps it in the index of due teams) and
 ``lua/_alerts.lua`` (budget alerts written to the team's outbox), after the ledger's cap:
@@ -23,7 +24,7 @@ from app.store.replicated import Reconnector, ReplicatedScript
 LUA_DIR = Path(__file__).with_name("lua")
 
 
-PRELUDES = ("_clock", "_money", "_schedule", "_alerts")
+PRELUDES = ("_clock", "_rate", "_money", "_schedule", "_alerts")
 DEFAULT_LEDGER_MAX_ENTRIES = 100_000
 # A capped token's credits hash must outlive its tasks' settlement (TASK_RETENTION_DAYS).
 DEFAULT_TOKEN_CREDITS_TTL_SECONDS = 30 * 86_400

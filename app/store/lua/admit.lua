@@ -162,30 +162,24 @@ if budget then
   end
 end
 
--- GCRA: one create every `interval`; up to `burst` at once.
-local interval = math.floor(60000000 / rate)
-local window = interval * burst
-local tat = tonumber(redis.call('GET', KEYS[2]) or '') or now
-if tat < now then tat = now end
-local new_tat = tat + interval
-if new_tat - now > window then
+-- The team's bucket: one create every `interval`; up to `burst` at once.
+local team_rate = rate_take(KEYS[2], rate, burst, now)
+local interval, window, tat, new_tat = team_rate.interval, team_rate.window, team_rate.tat,
+  team_rate.new_tat
+if team_rate.wait_ms then
   refused('rate')
-  return {'rate', math.ceil((new_tat - window - now) / 1000), burst, math.floor(window / 1000)}
+  return {'rate', team_rate.wait_ms, burst, math.floor(window / 1000)}
 end
--- The subject's own bucket (per_subject_rate_limit_per_minute, burst the same), checked before
--- anything is written, so a refusal by either consumes neither.
+-- The subject's own bucket (per_subject_rate_limit_per_minute, its burst the same), checked
+-- before anything is written, so a refusal by either consumes neither.
 local subject_rate = tonumber(ARGV[19])
-local subject_interval, subject_tat = 0, 0
+local subject_bucket = nil
 if ARGV[17] ~= '' and subject_rate > 0 then
-  subject_interval = math.floor(60000000 / subject_rate)
-  local subject_window = subject_interval * subject_rate
-  subject_tat = tonumber(redis.call('GET', KEYS[14]) or '') or now
-  if subject_tat < now then subject_tat = now end
-  subject_tat = subject_tat + subject_interval
-  if subject_tat - now > subject_window then
+  subject_bucket = rate_take(KEYS[14], subject_rate, subject_rate, now)
+  if subject_bucket.wait_ms then
     refused('subject_rate')
-    return {'subject_rate', math.ceil((subject_tat - subject_window - now) / 1000),
-      subject_rate, math.floor(subject_window / 1000)}
+    return {'subject_rate', subject_bucket.wait_ms, subject_rate,
+      math.floor(subject_bucket.window / 1000)}
   end
 end
 
@@ -197,11 +191,8 @@ if max_in_flight and in_flight >= max_in_flight then
     math.ceil((tat - now) / 1000), burst, math.floor(window / 1000)}
 end
 
-redis.call('SET', KEYS[2], string.format('%.0f', new_tat), 'PX', math.ceil(window / 1000) + 1000)
-if subject_interval > 0 then
-  redis.call('SET', KEYS[14], string.format('%.0f', subject_tat), 'PX',
-    math.ceil(subject_interval * subject_rate / 1000) + 1000)
-end
+rate_keep(team_rate)
+if subject_bucket then rate_keep(subject_bucket) end
 redis.call('HSET', KEYS[3], ARGV[3], reservation_entry(credits, ARGV[4], now_ms, ARGV[15], ARGV[21]))
 move(books(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[21], KEYS[15]), KEYS[12], 'reserve', ARGV[3],
   '', ARGV[15], credits, 0)

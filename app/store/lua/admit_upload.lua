@@ -7,19 +7,11 @@
 -- ARGV[2]  uploads per minute     ARGV[3]  burst     ARGV[4]  "1": a browser-token user's upload
 -- Returns  0 when admitted, else the milliseconds until one more would be
 local now = clock_us(ARGV[1])
-local interval = math.floor(60000000 / tonumber(ARGV[2]))
-local window = interval * tonumber(ARGV[3])
-local buckets = {KEYS[1]}
-if ARGV[4] == '1' then buckets[2] = KEYS[2] end
-local next_tats = {}
-for i, key in ipairs(buckets) do
-  local tat = tonumber(redis.call('GET', key) or '') or now
-  if tat < now then tat = now end
-  local new_tat = tat + interval
-  if new_tat - now > window then return math.ceil((new_tat - window - now) / 1000) end
-  next_tats[i] = new_tat
+local per_minute, burst = tonumber(ARGV[2]), tonumber(ARGV[3])
+local buckets = {rate_take(KEYS[1], per_minute, burst, now)}
+if ARGV[4] == '1' then buckets[2] = rate_take(KEYS[2], per_minute, burst, now) end
+for _, bucket in ipairs(buckets) do
+  if bucket.wait_ms then return bucket.wait_ms end
 end
-for i, key in ipairs(buckets) do
-  redis.call('SET', key, string.format('%.0f', next_tats[i]), 'PX', math.ceil(window / 1000) + 1000)
-end
+for _, bucket in ipairs(buckets) do rate_keep(bucket) end
 return 0
