@@ -14,6 +14,7 @@ from app.catalog import Catalog
 from app.clock import Clock
 from app.cors import KnownOrigins
 from app.metrics import Metrics
+from app.refreshed import Refreshed
 from app.services.admission import Admission
 from app.services.aftercare import Aftercare
 from app.services.alerts import BudgetAlerts, Webhook
@@ -22,7 +23,7 @@ from app.services.files import FileService, UploadLimits
 from app.services.forwarding import Forwarder, Resolver
 from app.services.health import Health
 from app.services.image_checks import ImageCheckLimits, ImageChecks
-from app.services.limits import AuthFailures, CachedBalance, RefusedRequests, TeamRate
+from app.services.limits import AuthFailures, RefusedRequests, TeamRate
 from app.services.observed import Observed
 from app.services.reconciliation import Reconciliation
 from app.services.repeats import RepeatWaits
@@ -256,7 +257,9 @@ def build_services(
     spend = SpendStore(redis, keys)
     revocations = TokenRevocationStore(redis, keys, scripts)
     ledger = LedgerStore(redis, keys)
-    org_balance = CachedBalance(upstream.balance, clock, seconds=settings.org_balance_cache_seconds)
+    # The org's balance, asked of Rivya at most once per ORG_BALANCE_CACHE_SECONDS.
+    balance = Refreshed(upstream.balance, seconds=settings.org_balance_cache_seconds, now=clock.now)
+    org_balance = balance.get
     admin = admin_services(
         team_store, key_store, spend, ledger, task_store, catalog, clock, org_balance=org_balance
     )

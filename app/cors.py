@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +25,7 @@ from app import context
 from app.auth.origins import origin_allowed
 from app.errors import Forbidden, GatewayError, OriginNotAllowed, StoreUnavailable
 from app.middleware import scope_header, send_error
+from app.refreshed import Refreshed
 
 BROWSER_PATHS = ("/v1/images", "/v1/files", "/v1/usage", "/api/v1/generations", "/api/v1/files")
 ALLOW_METHODS = "GET, POST, OPTIONS"
@@ -40,18 +40,17 @@ class KnownOrigins:
     """Every origin some team allows, read from Redis at most every ``seconds``."""
 
     def __init__(self, load: Callable[[], Awaitable[list[list[str]]]], seconds: float) -> None:
-        self._load, self._seconds = load, max(seconds, 1.0)
-        self._origins: list[str] = []
-        self._expires = 0.0
+        async def every_origin() -> list[str]:
+            return [origin for team in await load() for origin in team]
+
+        self._origins = Refreshed(every_origin, seconds=max(seconds, 1.0))
 
     async def allows(self, origin: str) -> bool:
-        if time.monotonic() >= self._expires:
-            try:
-                self._origins = [o for team in await self._load() for o in team]
-            except StoreUnavailable:
-                return False  # fail closed: no browser may call while the store is away
-            self._expires = time.monotonic() + self._seconds
-        return origin_allowed(origin, self._origins)
+        try:
+            origins = await self._origins.get()
+        except StoreUnavailable:
+            return False  # fail closed: no browser may call while the store is away
+        return origin_allowed(origin, origins)
 
 
 def browser_path(path: str) -> bool:

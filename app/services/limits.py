@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from app.clock import Clock
@@ -155,24 +155,6 @@ class RefusedRequests:
     def answered(self, status: int, team: str | None, user: str | None) -> None:
         if team is not None and status in self.REFUSED_INPUT:
             self._buckets.take(_team_and_user(team, user, self._rates))
-
-
-class CachedBalance:
-    """The org's Rivya balance, asked at most once per ``seconds`` by this process (one call
-    at a time; the others wait for its answer)."""
-
-    def __init__(self, fetch: Callable[[], Awaitable[int]], clock: Clock, *, seconds: float):
-        self._fetch, self._clock, self._seconds = fetch, clock, seconds
-        self._value: int | None = None
-        self._expires = 0.0
-        self._lock = asyncio.Lock()
-
-    async def __call__(self) -> int:
-        async with self._lock:
-            if self._value is None or self._clock.now() >= self._expires:
-                self._value = await self._fetch()
-                self._expires = self._clock.now() + self._seconds
-            return self._value
 
 
 class AtOnce:

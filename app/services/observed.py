@@ -8,8 +8,6 @@ Spend comes from Redis, the source of truth, so every replica reports the same n
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import defaultdict
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -17,6 +15,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from app.clock import Clock
 from app.errors import StoreUnavailable
 from app.metrics import counter, gauge
+from app.refreshed import Refreshed
 from app.services.reconciliation import Reconciliation
 from app.services.usage import UsageService
 from app.store.schedule import DueTeams
@@ -46,18 +45,11 @@ class Observed:
         self._spend, self._reconciliation = spend, reconciliation
         # A scrape reads the books of every team from Redis: repeated scrapes (several
         # Prometheus, a curl loop) within this many seconds share one read.
-        self._cache_seconds = cache_seconds
-        self._cached: tuple[float, list[Metric]] | None = None
-        self._lock = asyncio.Lock()
+        self._figures = Refreshed(self._gauges, seconds=cache_seconds)
 
     async def gauges(self) -> list[Metric]:
         """The scrape-time figures, read at most every ``cache_seconds`` (real time)."""
-        async with self._lock:
-            cached = self._cached
-            if cached is None or time.monotonic() - cached[0] >= self._cache_seconds:
-                cached = (time.monotonic(), await self._gauges())
-                self._cached = cached
-            return cached[1]
+        return await self._figures.get()
 
     async def _gauges(self) -> list[Metric]:
         circuit = gauge(
