@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from app.wire import RivyaTask
 
 TEAM_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+# A browser token lives at most this long; the clocks of the replica that minted it and of the
+# one that checks it may differ by the leeway. The store keeps a token's credits as long.
+TOKEN_MAX_TTL_SECONDS = 3600
+TOKEN_LEEWAY_SECONDS = 5
 BudgetPeriod = Literal["day", "week", "month", "total"]
 ORIGIN_PATTERN = r"^(\*|https?://[^/\s]+)$"
 

@@ -17,14 +17,15 @@ from typing import Any
 
 import jwt
 
+from app.domain import TOKEN_LEEWAY_SECONDS, TOKEN_MAX_TTL_SECONDS
 from app.errors import ApiKeyInvalid, TokenExpired
 
 ISSUER = "rivya-gateway"
 AUDIENCE = "rivya-gateway/browser"
 ALGORITHM = "HS256"
-MAX_TTL_SECONDS = 3600
+MAX_TTL_SECONDS = TOKEN_MAX_TTL_SECONDS
 DEFAULT_TTL_SECONDS = 900
-LEEWAY_SECONDS = 5  # clocks of the replica that minted and the one that verifies
+LEEWAY_SECONDS = TOKEN_LEEWAY_SECONDS
 
 
 @dataclass(frozen=True)
