@@ -27,6 +27,7 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -67,12 +68,30 @@ CALLERS = ("alpha", "beta", "alpha-token")
 TOKEN_CAP = 24
 PRICE = 8  # flux-kontext-max, the model every create asks for
 RIVYA_TIMEOUT = 30
-# What a create is made of.
+
 REPLICA = st.sampled_from(REPLICAS)
-CALLER = st.sampled_from(CALLERS)
-CRID = st.sampled_from([None, "1", "2", "3"])
-PROMPT = st.sampled_from(["a shoe", "a boat"])
-SURFACE = st.sampled_from(["gateway", "rivya"])
+
+
+@dataclass(frozen=True)
+class Create:
+    """A create a caller sends: to which replica, as whom, with which ``client_request_id``
+    (None: none), prompt (two, so that a repeat may differ) and surface."""
+
+    replica: str
+    caller: str
+    crid: str | None
+    prompt: str
+    surface: str
+
+
+CREATE = st.builds(
+    Create,
+    replica=REPLICA,
+    caller=st.sampled_from(CALLERS),
+    crid=st.sampled_from([None, "1", "2", "3"]),
+    prompt=st.sampled_from(["a shoe", "a boat"]),
+    surface=st.sampled_from(["gateway", "rivya"]),
+)
 # Rivya's answers to the attempts of one call, in turn (a create is tried twice; a settler
 # pass may resend several); attempts past them are made.
 ATTEMPTS = st.lists(st.sampled_from(ANSWERS), min_size=1, max_size=3)
@@ -230,66 +249,43 @@ class BooksModel(RuleBasedStateMachine):
     # Creates are most of what happens: three rules (Hypothesis picks rules evenly), one with
     # Rivya answering at once, one with anything Rivya or the network may do, one that hangs.
 
-    @rule(replica=REPLICA, caller=CALLER, crid=CRID, prompt=PROMPT, surface=SURFACE)
-    def create(
-        self, replica: str, caller: str, crid: str | None, prompt: str, surface: str
-    ) -> None:
-        self._create_with(replica, caller, crid, prompt, surface)
+    @rule(sent=CREATE)
+    def create(self, sent: Create) -> None:
+        self._create_with(sent)
 
-    @rule(
-        replica=REPLICA,
-        caller=CALLER,
-        crid=CRID,
-        prompt=PROMPT,
-        surface=SURFACE,
-        plans=ATTEMPTS,
-    )
-    def create_and_rivya_answers(
-        self,
-        replica: str,
-        caller: str,
-        crid: str | None,
-        prompt: str,
-        surface: str,
-        plans: list[str],
-    ) -> None:
-        self._create_with(replica, caller, crid, prompt, surface, *plans)
+    @rule(sent=CREATE, plans=ATTEMPTS)
+    def create_and_rivya_answers(self, sent: Create, plans: list[str]) -> None:
+        self._create_with(sent, *plans)
 
-    @rule(replica=REPLICA, caller=CALLER, crid=CRID, prompt=PROMPT, surface=SURFACE)
-    def create_and_rivya_hangs(
-        self, replica: str, caller: str, crid: str | None, prompt: str, surface: str
-    ) -> None:
-        self._create_with(replica, caller, crid, prompt, surface, "hang")
+    @rule(sent=CREATE)
+    def create_and_rivya_hangs(self, sent: Create) -> None:
+        self._create_with(sent, "hang")
 
-    def _create_with(
-        self, replica: str, caller: str, crid: str | None, prompt: str, surface: str, *plans: str
-    ) -> None:
-        if replica not in self.world.replicas:
+    def _create_with(self, sent: Create, *plans: str) -> None:
+        if sent.replica not in self.world.replicas:
             return
         # Idempotency is per team, and per end user for a browser token (app/creates.py): each
         # caller's ids are its own, so that Rivya's tasks per id tell one request's apart.
         # A team deleted and created again is a new one, with ids of its own.
-        generation = self.deletions[caller.partition("-")[0]]
-        request_id = f"{caller}-g{generation}-{crid}" if crid else None
+        generation = self.deletions[sent.caller.partition("-")[0]]
+        request_id = f"{sent.caller}-g{generation}-{sent.crid}" if sent.crid else None
         self.world.upstream.plans = list(plans)  # type: ignore[arg-type]
-        self.run(self._create(replica, caller, request_id, prompt, surface))
+        self.run(self._create(sent, request_id))
         self.world.upstream.plans = []
 
-    async def _create(
-        self, replica: str, caller: str, crid: str | None, prompt: str, surface: str
-    ) -> None:
+    async def _create(self, sent: Create, crid: str | None) -> None:
         if crid is not None:
             self.never_sent.pop(crid, None)  # a new request with it may be sent
-        headers = {"Authorization": f"Bearer {self.credentials[caller]}"}
-        if surface == "gateway":
-            body: dict[str, Any] = {"prompt": prompt}
+        headers = {"Authorization": f"Bearer {self.credentials[sent.caller]}"}
+        if sent.surface == "gateway":
+            body: dict[str, Any] = {"prompt": sent.prompt}
             path = "/v1/images"
         else:
-            body = {"model": "flux-kontext-max", "prompt": prompt}
+            body = {"model": "flux-kontext-max", "prompt": sent.prompt}
             path = "/api/v1/generations"
         if crid is not None:
             body["client_request_id"] = crid
-        gateway = self.world.replicas[replica]
+        gateway = self.world.replicas[sent.replica]
         assert gateway.http is not None
         self.world.upstream.hangs.clear()
         request = asyncio.ensure_future(gateway.http.post(path, json=body, headers=headers))
@@ -334,7 +330,7 @@ class BooksModel(RuleBasedStateMachine):
 
     # -- rules: the settler, time, Rivya's charges -----------------------------------------
 
-    @rule(replica=st.sampled_from(REPLICAS), resends=ATTEMPTS)
+    @rule(replica=REPLICA, resends=ATTEMPTS)
     def settle(self, replica: str, resends: list[str]) -> None:
         if replica not in self.world.replicas:
             return
@@ -390,7 +386,7 @@ class BooksModel(RuleBasedStateMachine):
     # -- rules: Redis and processes --------------------------------------------------------
 
     @rule(
-        replica=st.sampled_from(REPLICAS),
+        replica=REPLICA,
         script=st.sampled_from(SCRIPT_NAMES),
         fault=st.sampled_from(["fail", "lose_reply"]),
     )
@@ -398,14 +394,14 @@ class BooksModel(RuleBasedStateMachine):
         if replica in self.world.replicas:
             self.world.replicas[replica].faults[script] = fault  # type: ignore[assignment]
 
-    @rule(replica=st.sampled_from(REPLICAS))
+    @rule(replica=REPLICA)
     def a_process_dies(self, replica: str) -> None:
         # One process at least lives on: its settler is what moves time's work along.
         if replica in self.world.replicas and len(self.world.replicas) > 1:
             self.run(self.world.kill(replica))
             self.hung = [hung for hung in self.hung if not hung[1].cancelled()]
 
-    @rule(replica=st.sampled_from(REPLICAS), skew=st.sampled_from([-10.0, -3.0, 0.0, 4.0, 10.0]))
+    @rule(replica=REPLICA, skew=st.sampled_from([-10.0, -3.0, 0.0, 4.0, 10.0]))
     def a_process_starts(self, replica: str, skew: float) -> None:
         if replica not in self.world.replicas:
             self.run(self.world.start(replica, skew))

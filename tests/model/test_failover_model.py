@@ -21,12 +21,9 @@ from redis.asyncio import Redis
 
 from tests.model.test_books_model import (
     ATTEMPTS,
-    CALLER,
-    CRID,
-    PROMPT,
-    REPLICA,
-    SURFACE,
+    CREATE,
     BooksModel,
+    Create,
     long_profile,
     model_seconds,
     report_explored,
@@ -51,36 +48,19 @@ class FailoverBooksModel(BooksModel):
         await self.redis.flushall()
         await self.redis.execute_command("WAIT", 1, 5000)  # type: ignore[no-untyped-call]
 
-    @rule(
-        cut_off=CUT_OFF,
-        replica=REPLICA,
-        caller=CALLER,
-        crid=CRID,
-        prompt=PROMPT,
-        surface=SURFACE,
-        plans=ATTEMPTS,
-        settles=st.booleans(),
-    )
+    @rule(cut_off=CUT_OFF, sent=CREATE, plans=ATTEMPTS, settles=st.booleans())
     def the_master_fails_over(
-        self,
-        cut_off: str | None,
-        replica: str,
-        caller: str,
-        crid: str | None,
-        prompt: str,
-        surface: str,
-        plans: list[str],
-        settles: bool,
+        self, cut_off: str | None, sent: Create, plans: list[str], settles: bool
     ) -> None:
         try:
             if cut_off == "before the create":
                 self.topology.cut_off_replicas()
             elif cut_off is not None:
                 self.world.upstream.meanwhile = self.topology.cut_off_replicas
-            self._create_with(replica, caller, crid, prompt, surface, *plans)
+            self._create_with(sent, *plans)
             self.world.upstream.meanwhile = None
             if settles:  # a settler's pass, whose writes are lost too if the replica is cut off
-                self.settle(replica, [])
+                self.settle(sent.replica, [])
         finally:
             self.world.upstream.meanwhile = None
             self.topology.fail_over()

@@ -3,7 +3,7 @@ an invariant, replayed on the same world (``test_books_model.py``)."""
 
 from __future__ import annotations
 
-from tests.model.test_books_model import BooksModel
+from tests.model.test_books_model import BooksModel, Create
 
 
 def test_a_task_recorded_after_a_lost_admission_reply_is_still_polled(redis_url: str) -> None:
@@ -17,9 +17,11 @@ def test_a_task_recorded_after_a_lost_admission_reply_is_still_polled(redis_url:
     try:
         state.set_up()
         state.redis_fails_once(fault="lose_reply", replica="r1", script="admit")
-        state.create(caller="alpha", crid=None, prompt="a shoe", replica="r1", surface="gateway")
-        state.create(caller="alpha", crid=None, prompt="a shoe", replica="r1", surface="gateway")
+        state.create(Create("r1", "alpha", None, "a shoe", "gateway"))
+        state.create(Create("r1", "alpha", None, "a shoe", "gateway"))
+        alpha = state.space_of["alpha"]
+        assert state.run(state.books(alpha)).in_flight == 1  # the second create's task
         state.time_passes(seconds=31)  # the task ends at Rivya; the settlers tick meanwhile
-        assert state.run(state.books("alpha")).in_flight == 0
+        assert state.run(state.books(alpha)).in_flight == 0
     finally:
         state.teardown()
