@@ -1,0 +1,190 @@
+"""The team, key and spend commands: the same services as the admin API, over Redis alone."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from app.catalog import load_catalog
+from app.cli.output import blank, cell, render
+from app.clock import SystemClock
+from app.container import AdminServices, build_admin
+from app.errors import StoreUnavailable
+from app.schemas import KeyOut
+from app.settings import StoreSettings
+from app.store.redis import close_redis, create_redis, learn_cluster_layout
+
+# Team flags shared by `teams create` and `teams update`: (flag, field, type, help).
+TEAM_FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
+    ("--name", "name", str, "display name"),
+    ("--budget", "budget_credits", int, "credits per period (create: omit for no budget)"),
+    ("--period", "budget_period", str, "day, week, month or total"),
+    ("--rate", "rate_limit_per_minute", int, "creates per minute"),
+    ("--burst", "burst", int, "creates at once (default: the per-minute rate)"),
+    ("--max-in-flight", "max_in_flight", int, "tasks created and not yet ended"),
+    ("--models", "allowed_models", lambda v: [m for m in v.split(",") if m], "comma-separated"),
+    ("--origins", "cors_origins", lambda v: [o for o in v.split(",") if o], "comma-separated"),
+    ("--subject-rate", "per_subject_rate_limit_per_minute", int, "browser subject per minute"),
+]
+
+
+def team_fields(args: argparse.Namespace) -> dict[str, Any]:
+    fields = {f: getattr(args, f) for _, f, _, _ in TEAM_FLAGS if getattr(args, f) is not None}
+    if getattr(args, "no_budget", False):
+        fields["budget_credits"] = None
+    return fields
+
+
+AdminCommand = Callable[[AdminServices, argparse.Namespace], Awaitable[Any]]
+
+
+def store_settings(args: argparse.Namespace) -> StoreSettings:
+    """REDIS_URL and friends: ``--redis-url``, else the environment, .env, then .run/env (what
+    ``make run`` wrote about the instance it started)."""
+    redis_url = getattr(args, "redis_url", None)
+    return StoreSettings(redis_url=redis_url) if redis_url else StoreSettings()
+
+
+@asynccontextmanager
+async def admin_services(args: argparse.Namespace) -> AsyncIterator[AdminServices]:
+    """The same composition as the app's (``container.build_admin``), over Redis alone."""
+    settings = store_settings(args)
+    redis = create_redis(
+        settings.redis_url,
+        timeout=settings.redis_timeout_seconds,
+        max_connections=settings.redis_max_connections,
+    )
+    try:
+        await learn_cluster_layout(redis)
+        yield build_admin(settings, load_catalog(settings.catalog_path), redis, SystemClock())
+    except StoreUnavailable as lost:
+        raise StoreUnavailable(
+            f"{lost.message} Tried REDIS_URL={redacted_url(settings.redis_url)}: after "
+            "`make run` the CLI reads it from .run/env; else set REDIS_URL or pass --redis-url."
+        ) from lost
+    finally:
+        await close_redis(redis)
+
+
+def redacted_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def printing(
+    command: AdminCommand, columns: tuple[str, ...] = ()
+) -> Callable[[argparse.Namespace], Awaitable[None]]:
+    """Run a team/key command and print its result: a table (``columns``) or ``key: value``
+    lines in a terminal, JSON with ``--json``."""
+
+    async def run(args: argparse.Namespace) -> None:
+        async with admin_services(args) as services:
+            result = await command(services, args)
+        if result is None:
+            return
+        if getattr(args, "json", False):
+            print(json.dumps(result, indent=2))
+        else:
+            print(render(result, columns))
+
+    return run
+
+
+async def spend(args: argparse.Namespace) -> None:
+    async with admin_services(args) as services:
+        if args.daily is not None:
+            print(await services.reports.daily_csv(args.daily), end="")
+            return
+        report = await services.usage.report(args.period)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(
+        f"{'team':<20} {'period':<17} {'budget':>9} {'spent':>9} {'reserved':>9} "
+        f"{'remaining':>9} {'tasks ok/failed/pending':>24}"
+    )
+    for row in report["teams"]:
+        tasks = row["tasks"]
+        print(
+            f"{row['team']:<20} {row['period_id']:<17} {blank(row['budget_credits']):>9} "
+            f"{row['spent_credits']:>9} {row['reserved_credits']:>9} "
+            f"{blank(row['remaining_credits']):>9} "
+            f"{tasks['succeeded']:>10}/{tasks['failed']}/{tasks['pending']}"
+        )
+    totals = report["totals"]
+    print(
+        f"{'total':<20} {'':<17} {'':>9} {totals['spent_credits']:>9} "
+        f"{totals['reserved_credits']:>9}"
+    )
+
+
+async def teams_list(services: AdminServices, _: argparse.Namespace) -> Any:
+    return [t.model_dump() for t in await services.teams.list_teams()]
+
+
+async def teams_get(services: AdminServices, args: argparse.Namespace) -> Any:
+    return (await services.teams.get(args.team)).model_dump()
+
+
+async def teams_create(services: AdminServices, args: argparse.Namespace) -> Any:
+    return (await services.teams.create({"id": args.team, **team_fields(args)})).model_dump()
+
+
+async def teams_update(services: AdminServices, args: argparse.Namespace) -> Any:
+    return (await services.teams.update(args.team, team_fields(args))).model_dump()
+
+
+async def teams_delete(services: AdminServices, args: argparse.Namespace) -> Any:
+    await services.teams.delete(args.team)
+    return {"deleted": args.team}
+
+
+async def teams_apply(services: AdminServices, args: argparse.Namespace) -> Any:
+    document = yaml.safe_load(args.file.read_text(encoding="utf-8")) or {}
+    specs = document.get("teams", []) if isinstance(document, dict) else document
+    result = await services.teams.apply(specs, prune=args.prune, dry_run=args.dry_run)
+    if args.json:
+        return {
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+            "changes": result.changes,
+            "dry_run": result.dry_run,
+        }
+    verb = "would be" if result.dry_run else ""
+    lines = []
+    for team, changes in result.changes.items():
+        created = team in result.created
+        lines.append(f"{team}: {verb} {'created' if created else 'updated'}".replace("  ", " "))
+        for name, (before, after) in changes.items():
+            if created and after in (None, []):
+                continue  # a new team's unset fields say nothing
+            lines.append(f"  {name}: {cell(before)} -> {cell(after)}")
+    for team in result.unchanged:
+        lines.append(f"{team}: unchanged")
+    print("\n".join(lines) or "(no teams in the file)")
+    return None
+
+
+async def keys_create(services: AdminServices, args: argparse.Namespace) -> Any:
+    issued = await services.teams.issue_key(args.team, args.name)
+    print("This key is shown once; store it now.", file=sys.stderr)
+    return {**KeyOut.of(issued.record).model_dump(), "key": issued.key}
+
+
+async def keys_list(services: AdminServices, args: argparse.Namespace) -> Any:
+    return [KeyOut.of(r).model_dump() for r in await services.teams.list_keys(args.team)]
+
+
+async def keys_revoke(services: AdminServices, args: argparse.Namespace) -> Any:
+    return KeyOut.of(await services.teams.revoke_key(args.key_id)).model_dump()

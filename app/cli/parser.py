@@ -1,0 +1,104 @@
+"""The commands of ``rivya-gateway`` and their flags."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from app.cli import admin, processes
+from app.cli.output import KEY_COLUMNS, TEAM_COLUMNS
+
+
+def build_parser(description: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rivya-gateway", description=description)
+    commands = parser.add_subparsers(title="commands")
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="uvicorn worker processes sharing the port (default 1: scale with replicas; "
+        "see deploy/README.md for sizing)",
+    )
+    serve.set_defaults(run=processes.serve)
+
+    sim = commands.add_parser("simulator", help="run the built-in Rivya simulator")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8081)
+    sim.set_defaults(run=processes.simulator)
+
+    # Every command that reads or changes the gateway's state: where Redis is, and JSON output.
+    store = argparse.ArgumentParser(add_help=False)
+    store.add_argument(
+        "--redis-url",
+        help="the gateway's Redis (default: REDIS_URL from the environment, .env, or .run/env "
+        "written by `make run`)",
+    )
+    store.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    def store_command(group: Any, name: str, help_: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = group.add_parser(name, help=help_, parents=[store])
+        return parser
+
+    teams = commands.add_parser("teams", help="manage teams").add_subparsers(title="teams")
+    store_command(teams, "list", "list teams").set_defaults(
+        run=admin.printing(admin.teams_list, TEAM_COLUMNS)
+    )
+    get = store_command(teams, "get", "show a team")
+    get.add_argument("team")
+    get.set_defaults(run=admin.printing(admin.teams_get))
+    create = store_command(teams, "create", "create a team")
+    create.add_argument("team")
+    _team_flags(create)
+    create.set_defaults(run=admin.printing(admin.teams_create))
+    update = store_command(teams, "update", "change some of a team's settings")
+    update.add_argument("team")
+    _team_flags(update)
+    update.add_argument("--no-budget", action="store_true", help="remove the budget")
+    update.set_defaults(run=admin.printing(admin.teams_update))
+    delete = store_command(teams, "delete", "delete a team and revoke its keys")
+    delete.add_argument("team")
+    delete.set_defaults(run=admin.printing(admin.teams_delete))
+    apply = store_command(teams, "apply", "create or update teams from a YAML file")
+    apply.add_argument("file", type=Path)
+    apply.add_argument(
+        "--dry-run", action="store_true", help="show what would change; change nothing"
+    )
+    apply.add_argument(
+        "--prune",
+        action="store_true",
+        help="fields a team's entry leaves out go back to their defaults (else they are kept)",
+    )
+    apply.set_defaults(run=admin.printing(admin.teams_apply))
+
+    spend = commands.add_parser("spend", help="spend per team against budget", parents=[store])
+    spend.add_argument("--period", default="current", help="current, YYYY-MM-DD or YYYY-MM")
+    spend.add_argument(
+        "--daily",
+        type=int,
+        metavar="DAYS",
+        help="instead: spend per team per UTC day over the last DAYS days, as CSV",
+    )
+    spend.set_defaults(run=admin.spend)
+
+    keys = commands.add_parser("keys", help="manage team keys").add_subparsers(title="keys")
+    key_create = store_command(keys, "create", "issue a key (printed once)")
+    key_create.add_argument("team")
+    key_create.add_argument("--name")
+    key_create.set_defaults(run=admin.printing(admin.keys_create))
+    key_list = store_command(keys, "list", "list a team's keys")
+    key_list.add_argument("team")
+    key_list.set_defaults(run=admin.printing(admin.keys_list, KEY_COLUMNS))
+    key_revoke = store_command(keys, "revoke", "revoke a key")
+    key_revoke.add_argument("key_id")
+    key_revoke.set_defaults(run=admin.printing(admin.keys_revoke))
+    return parser
+
+
+def _team_flags(parser: argparse.ArgumentParser) -> None:
+    for flag, field, kind, text in admin.TEAM_FLAGS:
+        parser.add_argument(flag, dest=field, type=kind, help=text)
