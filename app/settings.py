@@ -287,12 +287,23 @@ class Settings(StoreSettings):
                     "the built-in simulator and RIVYA_SIMULATOR=true says so"
                 )
             self.rivya_api_key = SecretStr(SIMULATOR_DEV_KEY)
+        scheme = urlsplit(self.rivya_base_url).scheme
+        if scheme not in {"http", "https"}:
+            raise ValueError("RIVYA_BASE_URL must be an http(s) URL")
+        return self
+
+    @model_validator(mode="after")
+    def _poll_ranges_in_order(self) -> Self:
         if self.settler_first_poll_min_seconds > self.settler_first_poll_max_seconds:
             raise ValueError(
                 "SETTLER_FIRST_POLL_MIN_SECONDS exceeds SETTLER_FIRST_POLL_MAX_SECONDS"
             )
         if self.settler_poll_min_seconds > self.settler_poll_max_seconds:
             raise ValueError("SETTLER_POLL_MIN_SECONDS exceeds SETTLER_POLL_MAX_SECONDS")
+        return self
+
+    @model_validator(mode="after")
+    def _records_outlive_their_use(self) -> Self:
         if self.idempotency_ttl_seconds < self.rivya_idempotency_window_seconds:
             raise ValueError(
                 "IDEMPOTENCY_TTL_SECONDS must be at least RIVYA_IDEMPOTENCY_WINDOW_SECONDS: a "
@@ -303,6 +314,10 @@ class Settings(StoreSettings):
                 "TASK_RETENTION_DAYS must be longer than SETTLER_GIVE_UP_AFTER_SECONDS: a task's "
                 "record must outlive the settler's wait for its end"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _secrets_are_strong(self) -> Self:
         local_demo = self.rivya_simulator and _is_loopback(self.rivya_base_url)
         for name, secret, shortest in (
             ("GATEWAY_ADMIN_TOKEN", self.gateway_admin_token, 16),
@@ -321,9 +336,10 @@ class Settings(StoreSettings):
                     "(e.g. `openssl rand -hex 32`). Placeholders are accepted only with "
                     "RIVYA_SIMULATOR=true and a loopback RIVYA_BASE_URL"
                 )
-        scheme = urlsplit(self.rivya_base_url).scheme
-        if scheme not in {"http", "https"}:
-            raise ValueError("RIVYA_BASE_URL must be an http(s) URL")
+        return self
+
+    @model_validator(mode="after")
+    def _alerts_are_signed(self) -> Self:
         if self.alert_webhook_url is not None:
             if urlsplit(self.alert_webhook_url).scheme not in {"http", "https"}:
                 raise ValueError("ALERT_WEBHOOK_URL must be an http(s) URL")
