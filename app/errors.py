@@ -5,8 +5,9 @@ Services raise these; one handler renders them as ``{"error": {code, message, re
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 from app.catalog import FieldError
 
@@ -23,6 +24,7 @@ class GatewayError(Exception):
         details: Sequence[FieldError] | None = None,
         headers: Mapping[str, str] | None = None,
         upstream_request_id: str | None = None,
+        extra: Mapping[str, str] | None = None,
     ) -> None:
         self.message = message or self.default_message
         self.details = _bounded(list(details or []))
@@ -30,8 +32,17 @@ class GatewayError(Exception):
         self.upstream_request_id = upstream_request_id
         # More fields of the envelope's "error" object (e.g. the client_request_id that names
         # an unknown outcome).
-        self.extra: dict[str, str] = {}
+        self.extra: dict[str, str] = dict(extra or {})
         super().__init__(self.message)
+
+    def naming_handle(self, handle: str, how: str) -> Self:
+        """This error, as a new one that also names the create's handle (its
+        ``client_request_id``), whose retry learns an unknown outcome; ``how`` says so."""
+        named = copy.copy(self)
+        named.message = f"{self.message} {how}"
+        named.args = (named.message,)
+        named.extra = {**self.extra, "client_request_id": handle}
+        return named
 
     def to_dict(self) -> dict[str, Any]:
         """What a replay of this answer needs (remembered with an idempotency claim)."""
@@ -50,11 +61,14 @@ class GatewayError(Exception):
             details=[
                 FieldError(str(d["field"]), str(d["message"])) for d in data.get("details", [])
             ],
+            extra={
+                k: str(v)
+                for k, v in data.items()
+                if k not in ("code", "status", "message", "details")
+            },
         )
+        # A remembered answer replays as it was given, whatever class first gave it.
         error.code, error.status = str(data["code"]), int(data["status"])
-        error.extra = {
-            k: str(v) for k, v in data.items() if k not in ("code", "status", "message", "details")
-        }
         return error
 
 
@@ -155,8 +169,14 @@ class StoreUnavailable(GatewayError):
     # Says nothing of what was sent: only a path that knows nothing was sends says so.
     default_message = "The gateway's store is unavailable. Retry soon."
 
-    def __init__(self, message: str | None = None, *, may_have_run: bool = True) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        may_have_run: bool = True,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, extra=extra)
         # Whether the failed Redis command may have run all the same (a timeout after it was
         # sent): decided where Redis is wrapped (store/redis.py).
         self.may_have_run = may_have_run
@@ -165,13 +185,12 @@ class StoreUnavailable(GatewayError):
 def outcome_unknown(client_request_id: str) -> StoreUnavailable:
     """The store failed after a create was admitted (or recognised as a repeat of one): Rivya
     may have made its task, so the answer names the handle whose retry learns the outcome."""
-    error = StoreUnavailable(
+    return StoreUnavailable(
         "The gateway's store stopped answering while handling this create; its outcome is "
         f"unknown. Retry with client_request_id {client_request_id!r} to learn it (no second "
-        "task, no second charge)."
+        "task, no second charge).",
+        extra={"client_request_id": client_request_id},
     )
-    error.extra["client_request_id"] = client_request_id
-    return error
 
 
 class UpstreamUnavailable(GatewayError):

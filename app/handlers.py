@@ -77,9 +77,11 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
         error = NotFound("No such route.")
     elif exc.status_code == 405:
         allowed = _methods_of(request)
-        error = MethodNotAllowed(f"{request.url.path} answers {', '.join(allowed)}.")
         # Starlette names the first route's methods only; a path may have several routes.
-        error.headers["Allow"] = ", ".join(allowed)
+        error = MethodNotAllowed(
+            f"{request.url.path} answers {', '.join(allowed)}.",
+            headers={"Allow": ", ".join(allowed)},
+        )
         return error_response(error)
     elif exc.status_code == 413:
         error = PayloadTooLarge(str(exc.detail))

@@ -149,26 +149,24 @@ class Admission:
                 "sent upstream. Retry soon."
             )
         if outcome == "other" and create.client_request_id:
-            error = StoreUnavailable(
+            return StoreUnavailable(
                 "Redis did not answer in time. This request sent nothing, but its "
                 f"client_request_id {create.client_request_id!r} names a create of an earlier "
-                "request that may be made, or already is: retry with it to learn the outcome."
+                "request that may be made, or already is: retry with it to learn the outcome.",
+                extra={"client_request_id": create.client_request_id},
             )
-            error.extra["client_request_id"] = create.client_request_id
-            return error
         if outcome == "taken":  # cannot happen within the lease; said loudly if it ever does
             log.error("a lost admission was taken over before it could be cancelled")
         log.warning(
             "admission answer lost; cancelling in the background",
             extra={"team": create.team, "reservation": create.reservation_id},
         )
-        error = StoreUnavailable(
+        crid = create.client_request_id
+        return StoreUnavailable(
             "Redis stopped answering while admitting this create. It was not sent, and this "
-            "gateway is cancelling it; retry with the same client_request_id to learn the outcome."
+            "gateway is cancelling it; retry with the same client_request_id to learn the outcome.",
+            extra={"client_request_id": crid} if crid else None,
         )
-        if create.client_request_id:
-            error.extra["client_request_id"] = create.client_request_id
-        return error
 
     def _refusal(self, refused: Refused, team: Team, credits: int, now: float) -> GatewayError:
         if refused.reason == "budget":

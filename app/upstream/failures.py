@@ -138,11 +138,11 @@ class UpstreamFailure(Exception):
         ``client_request_id``, named when the outcome is unknown so a retry can learn it."""
         error = self._error()
         if self.may_have_acted and handle is not None:
-            error.message += (
-                f" Rivya may have made the task: retry with client_request_id {handle!r} "
-                "to learn the outcome (no second task, no second charge)."
+            return error.naming_handle(
+                handle,
+                f"Rivya may have made the task: retry with client_request_id {handle!r} "
+                "to learn the outcome (no second task, no second charge).",
             )
-            error.extra["client_request_id"] = handle
         return error
 
     def _error(self) -> GatewayError:
