@@ -436,14 +436,9 @@ class RedisSentinelSet(_RedisProcesses):
                     raise RuntimeError(what)
                 time.sleep(0.02)
 
+        self._known_to_the_sentinel(deadline)
         client = SyncRedis(port=self.sentinel_ports[0], decode_responses=True)
         try:
-            # It promotes a replica it knows of: one that became a replica since (the last
-            # failover's old master) it learns of by looking at the master every 10 s; a reset
-            # makes it look now.
-            if not self._replica_known(client):
-                client.execute_command("SENTINEL", "RESET", self.service)  # type: ignore[no-untyped-call]
-                until(lambda: self._replica_known(client), "the sentinel knows no replica")
             client.execute_command("SENTINEL", "FAILOVER", self.service)  # type: ignore[no-untyped-call]
         finally:
             client.close()
@@ -478,7 +473,8 @@ class RedisSentinelSet(_RedisProcesses):
 
     def heal(self) -> None:
         """Replication works again (after ``cut_off_replicas``): every node logs in to its
-        master as before; returns once the replica holds the master's data."""
+        master as before; returns once the replica holds the master's data and the sentinel
+        knows of it."""
         for port in (self.master_port, self.replica_port):
             client = SyncRedis(port=port)
             try:
@@ -491,8 +487,43 @@ class RedisSentinelSet(_RedisProcesses):
         deadline = time.monotonic() + 20
         while _link_of(replica) != "up" or _replicas_of(master) < 1:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the replica on port {replica} did not link up again")
+                raise RuntimeError(
+                    f"the replica on port {replica} did not link up again with the master the "
+                    f"sentinel names ({master}): {self.replication()}"
+                )
             time.sleep(0.02)
+        self._known_to_the_sentinel(deadline)
+
+    def _known_to_the_sentinel(self, deadline: float) -> None:
+        """The sentinel promotes only a replica it knows of. One that became a replica since
+        (the last failover's old master) it learns of by looking at the master every 10 s; a
+        reset makes it look now, which finds the replica only while it is linked: so this is
+        done when the replica is healed, before it may be cut off again."""
+        client = SyncRedis(port=self.sentinel_ports[0], decode_responses=True)
+        try:
+            if self._replica_known(client):
+                return
+            client.execute_command("SENTINEL", "RESET", self.service)  # type: ignore[no-untyped-call]
+            while not self._replica_known(client):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the sentinel knows no replica: {self.replication()}")
+                time.sleep(0.02)
+        finally:
+            client.close()
+
+    def replication(self) -> dict[int, dict[str, Any]]:
+        """What each node says of its replication (role, master, link, replicas): for
+        failures' messages."""
+        states = {}
+        for port in (self.master_port, self.replica_port):
+            client = SyncRedis(port=port, decode_responses=True)
+            try:
+                info = client.info("replication")
+            finally:
+                client.close()
+            fields = ("role", "master_port", "master_link_status", "connected_slaves")
+            states[port] = {k: info.get(k) for k in fields}
+        return states
 
     def _failed_over_to(self, new: int) -> bool:
         client = SyncRedis(port=self.sentinel_ports[0], decode_responses=True)
