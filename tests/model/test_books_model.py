@@ -563,12 +563,12 @@ PROFILES = {
 }
 
 
-def long_profile(seconds: float) -> Iterator[settings]:
-    """make model: new random runs until the time is up."""
+def long_profile(seconds: float, batch: int = 50) -> Iterator[settings]:
+    """make model: new random runs, ``batch`` at a time, until the time is up."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         yield settings(
-            max_examples=50,
+            max_examples=batch,
             stateful_step_count=60,
             deadline=None,
             suppress_health_check=list(HealthCheck),
@@ -590,9 +590,12 @@ def test_the_books_hold_under_every_interleaving(redis_url: str) -> None:
 
     for profile in long_profile(seconds) if seconds else iter([PROFILES["ci"]]):
         run_state_machine_as_test(OnThisRedis, settings=profile)
-    report_explored(OnThisRedis, seconds)
+        report_explored(OnThisRedis, seconds)
 
 
 def report_explored(model: type[BooksModel], seconds: float) -> None:
-    if seconds:  # make model: say how much was explored (pytest -s shows it)
-        print(f"\n{model.__name__}: {model.examples_run} runs, {model.steps_run} steps, no failure")
+    """make model: how much has been explored so far, after each batch of runs (pytest -s
+    shows it), so that a run stopped early still says how far it got."""
+    if seconds:
+        explored = f"{model.examples_run} runs, {model.steps_run} steps"
+        print(f"\n{model.__name__}: {explored}, no failure", flush=True)

@@ -101,6 +101,8 @@ def test_the_books_hold_when_the_master_fails_over(failing_over: RedisSentinelSe
         def __init__(self) -> None:
             super().__init__(failing_over)
 
-    for profile in long_profile(seconds) if seconds else iter([CI]):
+    # A run with failovers takes seconds of real Sentinel work: small batches, so that the time
+    # asked for is kept and the progress is reported as it goes.
+    for profile in long_profile(seconds, batch=5) if seconds else iter([CI]):
         run_state_machine_as_test(OnThisSentinelSet, settings=profile)
-    report_explored(OnThisSentinelSet, seconds)
+        report_explored(OnThisSentinelSet, seconds)
