@@ -13,7 +13,15 @@ from app.cli.output import KEY_COLUMNS, TEAM_COLUMNS
 def build_parser(description: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rivya-gateway", description=description)
     commands = parser.add_subparsers(title="commands")
+    _process_commands(commands)
+    store = _store_flags()
+    _team_commands(commands, store)
+    _spend_command(commands, store)
+    _key_commands(commands, store)
+    return parser
 
+
+def _process_commands(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the gateway")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
@@ -31,6 +39,8 @@ def build_parser(description: str | None) -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, default=8081)
     sim.set_defaults(run=processes.simulator)
 
+
+def _store_flags() -> argparse.ArgumentParser:
     # Every command that reads or changes the gateway's state: where Redis is, and JSON output.
     store = argparse.ArgumentParser(add_help=False)
     store.add_argument(
@@ -39,9 +49,16 @@ def build_parser(description: str | None) -> argparse.ArgumentParser:
         "written by `make run`)",
     )
     store.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return store
 
+
+def _command(group: Any, name: str, help_: str, store: argparse.ArgumentParser) -> Any:
+    return group.add_parser(name, help=help_, parents=[store])
+
+
+def _team_commands(commands: Any, store: argparse.ArgumentParser) -> None:
     def store_command(group: Any, name: str, help_: str) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = group.add_parser(name, help=help_, parents=[store])
+        parser: argparse.ArgumentParser = _command(group, name, help_, store)
         return parser
 
     teams = commands.add_parser("teams", help="manage teams").add_subparsers(title="teams")
@@ -75,6 +92,8 @@ def build_parser(description: str | None) -> argparse.ArgumentParser:
     )
     apply.set_defaults(run=admin.printing(admin.teams_apply))
 
+
+def _spend_command(commands: Any, store: argparse.ArgumentParser) -> None:
     spend = commands.add_parser("spend", help="spend per team against budget", parents=[store])
     spend.add_argument("--period", default="current", help="current, YYYY-MM-DD or YYYY-MM")
     spend.add_argument(
@@ -84,6 +103,12 @@ def build_parser(description: str | None) -> argparse.ArgumentParser:
         help="instead: spend per team per UTC day over the last DAYS days, as CSV",
     )
     spend.set_defaults(run=admin.spend)
+
+
+def _key_commands(commands: Any, store: argparse.ArgumentParser) -> None:
+    def store_command(group: Any, name: str, help_: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = _command(group, name, help_, store)
+        return parser
 
     keys = commands.add_parser("keys", help="manage team keys").add_subparsers(title="keys")
     key_create = store_command(keys, "create", "issue a key (printed once)")
@@ -96,7 +121,6 @@ def build_parser(description: str | None) -> argparse.ArgumentParser:
     key_revoke = store_command(keys, "revoke", "revoke a key")
     key_revoke.add_argument("key_id")
     key_revoke.set_defaults(run=admin.printing(admin.keys_revoke))
-    return parser
 
 
 def _team_flags(parser: argparse.ArgumentParser) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import rule, run_state_machine_as_test
 from redis.asyncio import Redis
@@ -24,6 +23,7 @@ from tests.model.test_books_model import (
     CREATE,
     BooksModel,
     Create,
+    ci_profile,
     long_profile,
     model_seconds,
     report_explored,
@@ -84,14 +84,7 @@ def failing_over() -> Iterator[RedisSentinelSet]:
     topology.stop()
 
 
-CI = settings(
-    max_examples=10,
-    stateful_step_count=15,
-    derandomize=True,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
-)
+CI = ci_profile(10, 15)
 
 
 def test_the_books_hold_when_the_master_fails_over(failing_over: RedisSentinelSet) -> None:
