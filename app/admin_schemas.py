@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.domain import BudgetPeriod, Team
+from app.domain.teams import BudgetPeriod, Team
 from app.schemas import KeyOut, TaskOut
 
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import orjson
 
-from app.domain import BudgetPeriod
+from app.domain.teams import BudgetPeriod
 from app.periods import PERIODS, PeriodStamps
 
 # "cancelled": its own request cancelled it before the admission ran (cancel.lua).

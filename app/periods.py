@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
-from app.domain import BudgetPeriod
+from app.domain.teams import BudgetPeriod
 
 PERIODS: tuple[BudgetPeriod, ...] = ("day", "week", "month", "total")
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from app.domain import (
+from app.domain.teams import (
     ORIGIN_PATTERN,
     TEAM_ID_PATTERN,
     ApiKeyRecord,

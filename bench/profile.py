@@ -25,7 +25,7 @@ from bench.load import bench_key, measure, stack
 # Inclusive time: a sample counts for a layer when any frame of its stack is in it.
 LAYERS = {
     "FastAPI routing and dependencies": ("fastapi/routing.py", "fastapi/dependencies"),
-    "the fast path (app/fastpath.py)": ("app/fastpath.py",),
+    "the create routes (app/api/create_routes.py)": ("app/api/create_routes.py",),
     "Redis client (redis-py)": ("redis/",),
     "upstream HTTP client": ("aiohttp/", "httpx/", "app/upstream/"),
     "access log and metrics": ("logging/", "app/logging.py", "prometheus_client/"),

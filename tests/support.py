@@ -29,7 +29,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry as SyncRetry
 
 from app.clock import Clock, FakeClock
-from app.domain import Team
+from app.domain.teams import Team
 from app.factory import create_app
 from app.settings import Settings
 from app.simulator.app import create_simulator_app

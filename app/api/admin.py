@@ -20,7 +20,7 @@ from app.admin_schemas import (
 )
 from app.api.answers import ADMIN, answers
 from app.deps import AdminOnly, ServicesDep
-from app.domain import Team
+from app.domain.teams import Team
 from app.errors import AlreadyExists, NotFound
 from app.schemas import KeyCreate, KeyCreated, KeyOut, TeamCreate, TeamPatch
 from app.services.tasks import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT

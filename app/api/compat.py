@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from app.api.answers import CREATE, KEY_ONLY, READ, TEAM, UPSTREAM, answers
-from app.api.fastpath import CreateCall
+from app.api.create_routes import CreateCall, documented_only
 from app.api.responses import created_headers, json_body, rivya_task_response
 from app.deps import (
     IdempotencyKey,
@@ -43,15 +43,11 @@ router = APIRouter(prefix="/api/v1", tags=["Rivya-compatible"])
     summary="Create a generation (Rivya's shape)",
 )
 async def create_generation(
-    request: Request,
     caller: TeamCaller,
-    services: ServicesDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    # Served by api/fastpath.py in front of FastAPI's router; this declaration documents it.
-    return await generation_create(
-        CreateCall(caller, services, await request.body(), idempotency_key)
-    )
+    # Documents the route (its parameters, answers and security); CreateRoutes serves it.
+    raise documented_only("/api/v1/generations")
 
 
 async def generation_create(call: CreateCall) -> Response:

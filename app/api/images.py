@@ -9,18 +9,18 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from app.api.answers import CREATE, KEY_ONLY, READ, TEAM, UPLOAD, answers
-from app.api.fastpath import CreateCall
+from app.api.create_routes import CreateCall, documented_only
 from app.api.responses import created_headers, json_body, task_response
 from app.api.uploads import multipart_doc, read_upload
 from app.auth.callers import Caller
 from app.catalog import FieldError, ModelSpec
-from app.container import Services
 from app.deps import IdempotencyKey, KeyReader, ServicesDep, TeamCaller, TeamReader, WaitSeconds
 from app.errors import NotFound, RateLimited, ValidationFailed
 from app.schemas import ImageCreate, ModelList, ModelOut, TaskList, TaskOut, TokenUsage, Usage
 from app.services.generations import GenerationRequest, edit_form_body, parse_image_create
 from app.services.tasks import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from app.wire import TaskStatus
+from app.wiring.services import Services
 
 router = APIRouter(prefix="/v1", tags=["team API"])
 
@@ -50,16 +50,12 @@ _TASK_RESPONSES: dict[int | str, dict[str, Any]] = {
     summary="Create an image task",
 )
 async def create_image(
-    request: Request,
     caller: TeamCaller,
-    services: ServicesDep,
     idempotency_key: IdempotencyKey = None,
     wait: WaitSeconds = 0,
 ) -> Response:
-    # Served by api/fastpath.py in front of FastAPI's router; this declaration documents it.
-    return await image_create(
-        CreateCall(caller, services, await request.body(), idempotency_key, wait)
-    )
+    # Documents the route (its parameters, answers and security); CreateRoutes serves it.
+    raise documented_only("/v1/images")
 
 
 async def image_create(call: CreateCall) -> Response:

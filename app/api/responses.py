@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from app.catalog import FieldError
-from app.domain import TaskRecord
+from app.domain.tasks import TaskRecord
 from app.errors import ValidationFailed
 from app.handlers import JsonAnswer
 from app.services.admission import rate_limit_headers

@@ -16,7 +16,7 @@ from app import context
 from app.auth.keys import key_id_of, matches, tokens_equal
 from app.auth.tokens import BrowserToken, TokenSigner, looks_like_token
 from app.clock import Clock
-from app.domain import ApiKeyRecord, Team
+from app.domain.teams import ApiKeyRecord, Team
 from app.errors import ApiKeyInvalid, ApiKeyMissing, ApiKeyRevoked, Forbidden, GatewayError
 from app.store.apikeys import ApiKeyStore
 from app.store.teams import TeamStore

@@ -10,7 +10,7 @@ they are answered for the origins of every team (``app/cors.py``)."""
 from __future__ import annotations
 
 from app import context
-from app.domain import Team
+from app.domain.teams import Team
 from app.errors import OriginNotAllowed
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import jwt
 
-from app.domain import TOKEN_LEEWAY_SECONDS, TOKEN_MAX_TTL_SECONDS
+from app.domain.tokens import TOKEN_LEEWAY_SECONDS, TOKEN_MAX_TTL_SECONDS
 from app.errors import ApiKeyInvalid, TokenExpired
 
 ISSUER = "rivya-gateway"

@@ -15,11 +15,11 @@ import yaml
 from app.catalog import load_catalog
 from app.cli.output import blank, cell, render
 from app.clock import SystemClock
-from app.container import AdminServices, build_admin
 from app.errors import StoreUnavailable
 from app.schemas import KeyOut
 from app.settings import StoreSettings
 from app.store.redis import close_redis, create_redis, learn_cluster_layout
+from app.wiring.admin import AdminServices, build_admin
 
 # Team flags shared by `teams create` and `teams update`: (flag, field, type, help).
 TEAM_FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
@@ -54,7 +54,7 @@ def store_settings(args: argparse.Namespace) -> StoreSettings:
 
 @asynccontextmanager
 async def admin_services(args: argparse.Namespace) -> AsyncIterator[AdminServices]:
-    """The same composition as the app's (``container.build_admin``), over Redis alone."""
+    """The same composition as the app's (``wiring.admin.build_admin``), over Redis alone."""
     settings = store_settings(args)
     redis = create_redis(
         settings.redis_url,

@@ -25,7 +25,7 @@ from app.creates import (
     Repeat,
     TokenLimits,
 )
-from app.domain import BudgetPeriod, Team
+from app.domain.teams import BudgetPeriod, Team
 from app.errors import (
     ApiKeyInvalid,
     ApiKeyRevoked,

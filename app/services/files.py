@@ -7,11 +7,11 @@ import asyncio
 import dataclasses
 from collections import Counter
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 
 from app.catalog import Catalog, FieldError
 from app.clock import Clock, iso_timestamp
-from app.domain import Team
+from app.domain.teams import Team
+from app.domain.uploads import UploadLimits
 from app.errors import NotFound, RateLimited, UpstreamError, ValidationFailed
 from app.services.generations import GenerationRequest
 from app.services.image_checks import ImageChecks
@@ -19,14 +19,6 @@ from app.services.limits import AtOnce
 from app.services.uploads import file_rule, precheck
 from app.store.files import FileRecord, FileStore
 from app.upstream.client import RivyaClient
-
-
-@dataclass(frozen=True)
-class UploadLimits:
-    per_minute: int  # a team's uploads per minute (all replicas together)
-    burst: int
-    at_once: int  # upload bodies this process holds at once (half of them for one team)
-    wait_seconds: float  # for room among them, then 429
 
 
 class FileService:

@@ -33,11 +33,12 @@ from dataclasses import dataclass, replace
 from app import context
 from app.clock import Clock
 from app.creates import PendingCreate
-from app.domain import TaskRecord
+from app.domain.settlement import PollSchedule
+from app.domain.tasks import TaskRecord
 from app.errors import StoreUnavailable, UpstreamTimeout
 from app.services.aftercare import Aftercare
 from app.services.repeats import RepeatWaits
-from app.services.settlement import PollSchedule, unpriced_anomaly
+from app.services.settlement import unpriced_anomaly
 from app.store.admission import AdmissionStore, TooLate
 from app.store.tasks import TaskStore
 from app.upstream.client import RivyaClient

@@ -18,11 +18,11 @@ import logging
 import multiprocessing
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import pebble
 
 from app.catalog import FieldError
+from app.domain.uploads import ImageCheckLimits
 from app.errors import RateLimited, ValidationFailed
 from app.metrics import Metrics
 from app.services.image_check import Checked, Refused, check_image, limit_worker, ready
@@ -33,14 +33,6 @@ log = logging.getLogger(__name__)
 # A worker is replaced after this many checks, so no allocator fragmentation accumulates
 # against its address-space cap.
 CHECKS_PER_WORKER = 200
-
-
-@dataclass(frozen=True)
-class ImageCheckLimits:
-    workers: int  # worker processes per serving process
-    decode_bytes: int  # the most one check may decode (a worker's cap is this plus its base)
-    seconds: float  # a check's deadline, after which its worker is killed
-    wait_seconds: float  # the longest a check waits for a free worker before a 429
 
 
 class ImageChecks:

@@ -10,7 +10,8 @@ from typing import Any
 
 from app.catalog import FieldError
 from app.clock import Clock, iso_timestamp
-from app.domain import TaskRecord, Team
+from app.domain.tasks import TaskRecord
+from app.domain.teams import Team
 from app.errors import NotFound, ValidationFailed
 from app.services.tasks import decode_cursor, encode_cursor, listing_bounds
 from app.store.ledger import LedgerEntry, LedgerStore

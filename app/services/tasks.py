@@ -25,7 +25,7 @@ from app.auth.callers import Caller
 from app.catalog import FieldError
 from app.clock import Clock
 from app.creates import Admitted, RateState, Repeat
-from app.domain import TaskRecord
+from app.domain.tasks import TaskRecord
 from app.errors import (
     GatewayError,
     IdempotencyConflict,

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from app.auth.keys import generate_key
 from app.catalog import Catalog, FieldError
 from app.clock import Clock, iso_timestamp
-from app.domain import ApiKeyRecord, Team
+from app.domain.teams import ApiKeyRecord, Team
 from app.errors import AlreadyExists, NotFound, ValidationFailed, field_errors
 from app.store.apikeys import ApiKeyStore
 from app.store.redis import admin_write

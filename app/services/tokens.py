@@ -8,7 +8,7 @@ from typing import Any
 from app.auth.callers import Caller, CallerResolver
 from app.auth.tokens import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, TokenSigner
 from app.clock import Clock, iso_timestamp
-from app.domain import Team
+from app.domain.teams import Team
 from app.errors import Forbidden, GatewayError, RateLimited
 from app.services.limits import TeamRate
 from app.store.tokens import MAX_REVOCATIONS, TokenRevocationStore, TooManyRevocations

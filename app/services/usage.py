@@ -10,7 +10,7 @@ from app.auth.tokens import BrowserToken
 from app.catalog import FieldError
 from app.clock import Clock, iso_timestamp
 from app.creates import REFUSAL_CODES
-from app.domain import BudgetPeriod, Team
+from app.domain.teams import BudgetPeriod, Team
 from app.errors import ApiKeyInvalid, UpstreamUnavailable, ValidationFailed
 from app.periods import parse_report_period, period_bounds, stamps_at
 from app.store.spend import PeriodSpend, SpendStore

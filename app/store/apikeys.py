@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
-from app.domain import ApiKeyRecord
+from app.domain.teams import ApiKeyRecord
 from app.store.keys import KeySpace
 from app.store.redis import admin_write, hash_fields, store_errors, text_map
 from app.store.scripts import Scripts

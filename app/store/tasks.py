@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from app.clock import Clock, script_time
 from app.creates import PendingCreate
-from app.domain import TaskRecord
+from app.domain.tasks import TaskRecord
 from app.periods import PeriodStamps
 from app.store.admission import spend_keys
 from app.store.keys import KeySpace

@@ -8,7 +8,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from app.domain import Team
+from app.domain.teams import Team
 from app.store.keys import KeySpace
 from app.store.redis import admin_write, store_errors, text_map
 from app.store.scripts import Scripts

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
+from app.api import compat, images
 from app.api.answers import documented_codes
+from app.clock import FakeClock
 from app.errors import GatewayError
-from tests.support import Gateway, admin_headers, bearer
+from tests.support import Gateway, admin_headers, assert_books_close, bearer, settle_all
 
 CONTRACT_ROUTES = {
     ("post", "/v1/images"),
@@ -186,3 +190,37 @@ async def test_a_patch_offers_null_only_where_a_team_may_hold_it(gateway: Gatewa
         "/admin/teams/web", json={"budget_credits": None}, headers=admin_headers()
     )
     assert cleared.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "declared"),
+    [
+        ("/v1/images", {"prompt": "p"}, 202, images.create_image),
+        (
+            "/api/v1/generations",
+            {"model": "flux-kontext-max", "prompt": "p"},
+            201,
+            compat.create_generation,
+        ),
+    ],
+)
+async def test_the_create_routes_are_served_by_one_path_and_their_declarations_never_run(
+    gateway: Gateway,
+    clock: FakeClock,
+    path: str,
+    body: dict[str, str],
+    status: int,
+    declared: object,
+) -> None:
+    # The declaration documents the route; were it ever routed to, the create would fail.
+    with pytest.raises(RuntimeError, match=r"served by api/create_routes\.py"):
+        await declared(None, None)  # type: ignore[operator]
+    key = await gateway.team_with_key("alpha")
+    headers = {**bearer(key), "Idempotency-Key": "one-path"}
+    created = await gateway.http.post(path, json=body, headers=headers)
+    assert created.status_code == status, created.text
+    repeated = await gateway.http.post(path, json=body, headers=headers)
+    assert repeated.status_code in (200, 202)
+    assert repeated.json()["id"] == created.json()["id"]
+    await settle_all(gateway, clock)
+    await assert_books_close(gateway, "alpha")

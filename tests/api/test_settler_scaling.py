@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from redis import Redis as SyncRedis
 
 from app.clock import FakeClock
-from app.domain import TaskRecord
+from app.domain.tasks import TaskRecord
 from app.store.keys import KeySpace
 from app.store.tasks import TaskStore
 from tests.support import (

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from redis import Redis as SyncRedis
 
-from app.domain import team_space
+from app.domain.teams import team_space
 from app.store.keys import KeySpace
 from tests.e2e.test_processes import ADMIN, Stack, running_stack
 from tests.support import RedisServer

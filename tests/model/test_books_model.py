@@ -44,7 +44,7 @@ from hypothesis.stateful import (
 from redis.asyncio import Redis
 
 from app.clock import FakeClock
-from app.domain import team_space
+from app.domain.teams import team_space
 from app.errors import StoreUnavailable
 from app.periods import stamps_at
 from app.simulator.state import SimState

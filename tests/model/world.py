@@ -33,10 +33,10 @@ from fastapi import FastAPI
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-import app.container
 import app.services.forwarding
 import app.services.settlement
 import app.upstream.client
+import app.wiring.stores
 from app.clock import FakeClock
 from app.factory import create_app
 from app.settings import Settings, StoreSettings
@@ -191,7 +191,7 @@ class World:
         self.upstream = Upstream(sim_app)
         self.replicas: dict[str, Replica] = {}
         self._building: Replica | None = None
-        self._scripts_for = app.container.scripts_for
+        self._scripts_for = app.wiring.stores.scripts_for
 
     def run(self, step: Awaitable[Any]) -> Any:
         return asyncio.get_event_loop().run_until_complete(step)
@@ -200,7 +200,7 @@ class World:
     def patched(self) -> Iterator[None]:
         """Scripts built for a replica are that replica's faulty ones; and the gateway's random
         choices (jitter of polls and retries) are seeded, so that a run replays."""
-        original = app.container.scripts_for
+        original = app.wiring.stores.scripts_for
         seeds = itertools.count()
 
         class Seeded(random.Random):
@@ -217,11 +217,11 @@ class World:
             scripts = original(settings, redis, channel)
             return self._building.faulty(scripts) if self._building else scripts
 
-        app.container.scripts_for = scripts_for
+        app.wiring.stores.scripts_for = scripts_for
         try:
             yield
         finally:
-            app.container.scripts_for = original
+            app.wiring.stores.scripts_for = original
             for module, module_random in zip(modules, randoms, strict=True):
                 setattr(module, "random", module_random)  # noqa: B010
 

@@ -10,7 +10,8 @@ import pytest
 
 from app.clock import FakeClock, iso_timestamp
 from app.creates import Admitted, Decision, PendingCreate
-from app.domain import ApiKeyRecord, TaskRecord, Team
+from app.domain.tasks import TaskRecord
+from app.domain.teams import ApiKeyRecord, Team
 from app.periods import stamps_at
 from app.store.admission import AdmissionStore
 from app.store.apikeys import ApiKeyStore

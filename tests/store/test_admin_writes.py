@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 from redis.asyncio import Redis
 
-from app.domain import ApiKeyRecord, Team
+from app.domain.teams import ApiKeyRecord, Team
 from app.store.apikeys import ApiKeyStore
 from app.store.channel import open_channel
 from app.store.keys import KeySpace

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from redis import Redis as SyncRedis
 
-from app.domain import TaskRecord
+from app.domain.tasks import TaskRecord
 from app.store.keys import KeySpace
 from app.store.ledger import LedgerStore
 from app.store.redis import create_redis

@@ -6,7 +6,7 @@ from __future__ import annotations
 from redis import Redis as SyncRedis
 
 from app.creates import Admitted, Refused
-from app.domain import TaskRecord
+from app.domain.tasks import TaskRecord
 from app.store.admission import TooLate
 from app.store.keys import KeySpace
 from tests.store.conftest import Stores, rivya_task

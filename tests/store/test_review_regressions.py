@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.creates import Admitted, PendingCreate, Repeat
-from app.domain import TaskRecord
+from app.domain.tasks import TaskRecord
 from tests.store.conftest import Stores, rivya_task
 
 

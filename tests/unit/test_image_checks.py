@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from app.domain.uploads import ImageCheckLimits
 from app.errors import GatewayError
 from app.metrics import Metrics
-from app.services.image_checks import ImageCheckLimits, ImageChecks
+from app.services.image_checks import ImageChecks
 
 MiB = 1_048_576
 

@@ -11,7 +11,6 @@ import pytest
 from pydantic import ValidationError
 
 from app.auth.keys import generate_key, hash_key, key_id_of, matches
-from app.lifespan import secrets_of as lifespan_secrets
 from app.logging import _CREDENTIALS, JsonFormatter, Redactor, _redacted
 from app.settings import SIMULATOR_DEV_KEY, Settings
 
@@ -81,13 +80,17 @@ def test_every_configured_secret_is_redacted() -> None:
         gateway_token_secret="token-secret-0123456789abcdef0123456789",
         alert_webhook_url="https://hooks.example/x",
         alert_webhook_secret="webhook-secret-0123456789",
+        gateway_token_previous_secret="previous-secret-0123456789abcdef01234",
+        metrics_token="metrics-token-0123456789",
     )
-    redact = Redactor(lifespan_secrets(settings))
+    redact = Redactor(settings.secrets)
     for secret in (
         "an-org-key-without-its-usual-prefix",
         "admin-token-0123456789",
         "token-secret-0123456789abcdef0123456789",
         "webhook-secret-0123456789",
+        "previous-secret-0123456789abcdef01234",
+        "metrics-token-0123456789",
     ):
         assert secret not in redact(f"oops: {secret}")
 

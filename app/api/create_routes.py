@@ -1,16 +1,16 @@
-"""The two create routes, served in front of FastAPI's router (issue 13: a create must cost
-little more than a bare proxy hop).
+"""The two create routes, served by a middleware in front of FastAPI's router (issue 13: a
+create must cost little more than a bare proxy hop).
 
 ``POST /v1/images`` and ``POST /api/v1/generations`` are most of the gateway's traffic, and
-FastAPI's own layers (its middleware, routing and dependency solving) cost more CPU per create
-than the whole policy does (bench/README.md). So ``FastRoutes`` (put in front of FastAPI's
-stack by ``factory.create_app``) sends exactly those two (method, path) pairs here, inside the
-gateway's own middleware (request id, body cap, access log, metrics, CORS), and everything else
-to FastAPI as before.
+FastAPI's routing and dependency solving cost more CPU per create than the whole policy does
+(bench/README.md). ``CreateRoutes`` is the innermost of the app's middleware (inside the
+gateway's own: request id, body cap, access log, metrics, CORS): it answers exactly those two
+(method, path) pairs and passes everything else on to FastAPI.
 
-Nothing about a create is decided here: auth is ``deps.resolve_team_caller`` and the routes'
-handlers are ``api/images.py`` and ``api/compat.py``, the very functions FastAPI's routes for
-those paths call, so the OpenAPI document, validation (the catalogue) and every answer stay one.
+Nothing about a create is decided here: auth is ``deps.resolve_team_caller`` and the handlers
+are ``api/images.py``'s and ``api/compat.py``'s. FastAPI's declarations of the two routes only
+document them (the OpenAPI document, from the same catalogue and dependencies); their bodies
+never run, and say so if they ever do.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth.callers import Caller
-from app.container import Services
 from app.deps import WaitSeconds, resolve_team_caller
 from app.errors import GatewayError, ValidationFailed, field_errors
 from app.handlers import error_response, upstream_error_response
 from app.middleware import route_path, scope_header
 from app.upstream.failures import UpstreamFailure
+from app.wiring.services import Services
 
 
 @dataclass(frozen=True)
@@ -50,20 +50,23 @@ _wait_seconds: TypeAdapter[float] = TypeAdapter(WaitSeconds)  # FastAPI's own de
 
 
 @dataclass(frozen=True)
-class FastRoute:
+class CreateRoute:
     route: APIRoute  # FastAPI's declaration of the same operation (its path labels metrics)
     handle: CreateHandler
     takes_wait: bool  # the query's ?wait= (POST /v1/images only)
 
 
-class FastCreates:
-    """ASGI: answers the fast routes; ``FastRoutes`` only sends it requests they match."""
+class CreateRoutes:
+    """ASGI middleware: answers the create routes, and passes everything else on."""
 
-    def __init__(self, routes: Mapping[str, FastRoute]) -> None:
-        self._routes = dict(routes)
+    def __init__(self, app: ASGIApp, routes: Mapping[str, CreateRoute]) -> None:
+        self._app, self._routes = app, dict(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        fast = self._routes[route_path(scope)]
+        fast = self._create_route(scope)
+        if fast is None:
+            await self._app(scope, receive, send)
+            return
         scope["route"] = fast.route
         services: Services = scope["app"].state.services
         try:
@@ -88,6 +91,17 @@ class FastCreates:
             response = upstream_error_response(failure)
         await response(scope, receive, send)
 
+    def _create_route(self, scope: Scope) -> CreateRoute | None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return None
+        return self._routes.get(route_path(scope))
+
+
+def documented_only(path: str) -> RuntimeError:
+    """What a declaration of a create route raises if it is ever run: ``CreateRoutes`` serves
+    the path before FastAPI's router could."""
+    return RuntimeError(f"POST {path} is served by api/create_routes.py, not by this route")
+
 
 def _wait(scope: Scope) -> float:
     values = [v for k, v in parse_qsl(scope["query_string"].decode("latin-1")) if k == "wait"]
@@ -109,20 +123,3 @@ async def _body(receive: Receive) -> bytes | None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-class FastRoutes:
-    """ASGI: the fast routes' (method, path) pairs to ``fast``, everything else to ``rest``."""
-
-    def __init__(self, fast: ASGIApp, rest: ASGIApp, paths: frozenset[str]) -> None:
-        self._fast, self._rest, self._paths = fast, rest, paths
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] == "POST"
-            and route_path(scope) in self._paths
-        ):
-            await self._fast(scope, receive, send)
-        else:
-            await self._rest(scope, receive, send)

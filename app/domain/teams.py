@@ -1,19 +1,14 @@
-"""The gateway's own records: teams, keys and tasks, as services and the store share them."""
+"""Teams and their keys, as every layer shares them: what an admin may set, where a team's data
+lives (its space), and a stored key."""
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.wire import RivyaTask
-
 TEAM_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
-# A browser token lives at most this long; the clocks of the replica that minted it and of the
-# one that checks it may differ by the leeway. The store keeps a token's credits as long.
-TOKEN_MAX_TTL_SECONDS = 3600
-TOKEN_LEEWAY_SECONDS = 5
 BudgetPeriod = Literal["day", "week", "month", "total"]
 ORIGIN_PATTERN = r"^(\*|https?://[^/\s]+)$"
 
@@ -102,48 +97,3 @@ class ApiKeyRecord(BaseModel):
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
-
-
-class TaskRecord(BaseModel):
-    """A task the gateway created: Rivya's latest word on it plus who asked for it."""
-
-    team: str
-    upstream: RivyaTask
-    client_request_id: str | None = None
-    key_id: str | None = None
-    subject: str | None = None  # made with a browser token: only its subject sees it
-    token_id: str | None = None  # the token whose credit cap it counts against
-    # What the team was charged once the task settled: Rivya's final_credits, or what it held
-    # when Rivya gave no valid figure. None until then.
-    charged: int | None = None
-
-    @property
-    def id(self) -> str:
-        return self.upstream.id
-
-    @property
-    def final_credits(self) -> int:
-        """The charge the answers show: what the team was charged, else Rivya's figure."""
-        if self.charged is not None:
-            return self.charged
-        return self.upstream.final_credits or 0
-
-    def rivya_view(self) -> dict[str, Any]:
-        """The task in Rivya's shape, as the drop-in surface answers it."""
-        return {**self.upstream.wire(), "final_credits": self.final_credits}
-
-    def public(self) -> dict[str, Any]:
-        """The task as the gateway's own API shows it (CONTRACT §4)."""
-        task = self.upstream
-        return {
-            "id": task.id,
-            "status": task.status,
-            "model": task.model,
-            "client_request_id": self.client_request_id,
-            "reserved_credits": task.reserved_credits,
-            "final_credits": self.final_credits,
-            "created_at": task.created_at,
-            "updated_at": task.updated_at,
-            "result": task.result.model_dump(mode="json") if task.result else None,
-            "error": task.error.model_dump(mode="json") if task.error else None,
-        }

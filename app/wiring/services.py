@@ -1,0 +1,252 @@
+"""Everything a request handler (and the settler) may use, built once per app by the lifespan:
+one builder per concern (creates and their settlement, files, access, the books' truth), over
+the stores (``wiring/stores.py``) and the open resources (``wiring/resources.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.auth.callers import CallerResolver
+from app.catalog import Catalog
+from app.clock import Clock
+from app.cors import KnownOrigins
+from app.metrics import Metrics
+from app.refreshed import Refreshed
+from app.services.admission import Admission
+from app.services.aftercare import Aftercare
+from app.services.alerts import BudgetAlerts, Webhook
+from app.services.baselines import Baselines, task_exists_at, upstream_fingerprint
+from app.services.files import FileService
+from app.services.forwarding import Forwarder, Resolver
+from app.services.health import Health
+from app.services.image_checks import ImageChecks
+from app.services.limits import AuthFailures, RefusedRequests, TeamRate
+from app.services.observed import Observed
+from app.services.reconciliation import Reconciliation
+from app.services.repeats import RepeatWaits
+from app.services.reports import Reports
+from app.services.settlement import Settlement
+from app.services.tasks import TaskService
+from app.services.teams import TeamService
+from app.services.tokens import TokenService
+from app.services.usage import UsageService
+from app.settings import Settings
+from app.upstream.client import RivyaClient
+from app.wiring.access import access
+from app.wiring.admin import admin_services
+from app.wiring.resources import Resources
+from app.wiring.stores import Stores, stores
+from app.worker.settler import Settler
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    catalog: Catalog
+    default_model: str
+    health: Health
+    callers: CallerResolver
+    teams: TeamService
+    tasks: TaskService
+    files: FileService
+    usage: UsageService
+    settler: Settler
+    aftercare: Aftercare
+    reads: TeamRate
+    auth_failures: AuthFailures
+    refusals: RefusedRequests
+    metrics: Metrics
+    observed: Observed
+    reports: Reports
+    reconciliation: Reconciliation
+    tokens: TokenService
+    known_origins: KnownOrigins
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """What every builder below draws on."""
+
+    settings: Settings
+    catalog: Catalog
+    stores: Stores
+    upstream: RivyaClient
+    clock: Clock
+    metrics: Metrics
+    aftercare: Aftercare
+
+
+def build_services(
+    settings: Settings,
+    catalog: Catalog,
+    resources: Resources,
+    clock: Clock,
+    metrics: Metrics,
+    refusals: RefusedRequests,
+) -> Services:
+    store = stores(settings, resources.redis, clock, resources.channel)
+    parts = _Parts(settings, catalog, store, resources.upstream, clock, metrics, Aftercare())
+    upstream = parts.upstream
+    # The org's balance, asked of Rivya at most once per ORG_BALANCE_CACHE_SECONDS.
+    balance = Refreshed(upstream.balance, seconds=settings.org_balance_cache_seconds, now=clock.now)
+    admin = admin_services(store, catalog, clock, org_balance=balance.get)
+    settlement = _settlement(parts)
+    files = _files(parts)
+    tasks, resolver = _tasks(parts, settlement, files)
+    reconciliation = _reconciliation(parts)
+    callers = access(settings, store, clock)
+    alerts = BudgetAlerts(store.outbox, clock, _webhook(settings, resources))
+    return Services(
+        settings=settings,
+        catalog=catalog,
+        default_model=settings.default_model or catalog.default_model,
+        health=Health(store.redis, store.keys, upstream.breaker),
+        callers=callers.callers,
+        tokens=callers.tokens,
+        known_origins=callers.known_origins,
+        auth_failures=callers.auth_failures,
+        reads=callers.reads,
+        teams=admin.teams,
+        tasks=tasks,
+        files=files,
+        usage=admin.usage,
+        settler=_settler(parts, settlement, resolver, alerts),
+        aftercare=parts.aftercare,
+        metrics=metrics,
+        observed=_observed(parts, admin.usage, reconciliation),
+        reports=admin.reports,
+        reconciliation=reconciliation,
+        refusals=refusals,
+    )
+
+
+def _observed(parts: _Parts, usage: UsageService, reconciliation: Reconciliation) -> Observed:
+    stores = parts.stores
+    return Observed(
+        usage,
+        stores.queue,
+        stores.due,
+        parts.upstream.breaker,
+        parts.clock,
+        stores.spend,
+        reconciliation,
+        cache_seconds=parts.settings.metrics_cache_seconds,
+    )
+
+
+def _settlement(parts: _Parts) -> Settlement:
+    settings, stores = parts.settings, parts.stores
+    return Settlement(
+        stores.tasks,
+        stores.queue,
+        parts.upstream,
+        parts.clock,
+        schedule=settings.poll_schedule,
+        settle_pass=settings.settle_pass,
+    )
+
+
+def _tasks(
+    parts: _Parts, settlement: Settlement, files: FileService
+) -> tuple[TaskService, Resolver]:
+    settings, stores, clock = parts.settings, parts.stores, parts.clock
+    admission = Admission(
+        stores.admission,
+        clock,
+        parts.aftercare,
+        parts.metrics,
+        in_flight_retry_seconds=max(1, round(settings.settler_first_poll_max_seconds)),
+        cancel_wait_seconds=settings.admission_cancel_wait_seconds,
+    )
+    repeats = RepeatWaits(per_team=settings.idempotency_waiters_per_team)
+    forwarder = Forwarder(
+        stores.admission,
+        stores.tasks,
+        parts.upstream,
+        clock,
+        parts.aftercare,
+        repeats,
+        schedule=settings.poll_schedule,
+    )
+    resolver = Resolver(stores.admission, forwarder, concurrency=settings.settler_concurrency)
+    tasks = TaskService(
+        stores.tasks,
+        admission,
+        forwarder,
+        resolver,
+        files,
+        settlement,
+        clock,
+        repeats,
+        wait_poll_seconds=settings.wait_poll_seconds,
+        in_progress_wait_seconds=settings.idempotency_wait_seconds,
+    )
+    return tasks, resolver
+
+
+def _files(parts: _Parts) -> FileService:
+    settings = parts.settings
+    return FileService(
+        parts.stores.files,
+        parts.upstream,
+        parts.catalog,
+        parts.clock,
+        images=ImageChecks(settings.image_check_limits, parts.metrics),
+        limits=settings.upload_limits,
+    )
+
+
+def _reconciliation(parts: _Parts) -> Reconciliation:
+    settings, stores, upstream = parts.settings, parts.stores, parts.upstream
+    baselines = Baselines(
+        stores.baselines,
+        stores.baseline_holds,
+        stores.spend,
+        stores.ledger,
+        stores.queue,
+        upstream.balance_at,
+        lambda task_id: task_exists_at(upstream.get_generation, task_id),
+        parts.clock,
+        upstream=upstream_fingerprint(settings.rivya_base_url, settings.org_key),
+    )
+    return Reconciliation(
+        baselines,
+        stores.ledger,
+        stores.queue,
+        upstream.balance,
+        upstream.breaker,
+        parts.clock,
+        parts.aftercare,
+        low_balance_credits=settings.org_balance_low_credits,
+        figures_max_age=settings.org_balance_cache_seconds,
+    )
+
+
+def _settler(
+    parts: _Parts, settlement: Settlement, resolver: Resolver, alerts: BudgetAlerts
+) -> Settler:
+    settings = parts.settings
+    return Settler(
+        settlement,
+        resolver,
+        alerts,
+        parts.stores.due,
+        # Twice the longest call (a poll or a resend, every attempt): a pass starts nothing
+        # past half its claim, so it ends inside it.
+        claim_seconds=2 * settings.upstream_call_seconds,
+        tick_seconds=settings.settler_tick_seconds,
+        teams_at_once=settings.settler_teams_at_once,
+        sweep_seconds=settings.settler_sweep_seconds,
+    )
+
+
+def _webhook(settings: Settings, resources: Resources) -> Webhook | None:
+    secret, client = settings.alert_webhook_secret, resources.alerts
+    if settings.alert_webhook_url is None or secret is None or client is None:
+        return None
+    return Webhook(
+        settings.alert_webhook_url,
+        secret.get_secret_value(),
+        client,
+        attempts=settings.alert_webhook_attempts,
+    )
