@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from app.creates import PendingCreate
 from app.store.keys import KeySpace
 from app.store.redis import store_errors
+from app.store.reservations import held_credits
 
 # A baseline's hold: (team space, reservation or task id, credits, the create's idempotency
 # claim: "" for a task's hold).
@@ -79,7 +80,7 @@ class BaselineHolds:
                 claim = (
                     PendingCreate.from_json(space, str(ref), str(create)).claim_id if create else ""
                 )
-                holds.append((space, str(ref), int(str(entry).split("|", 1)[0]), claim))
+                holds.append((space, str(ref), held_credits(str(entry)), claim))
         return InFlight(int(seconds) * 1000 + int(micros) // 1000, tuple(sorted(holds)), pending)
 
     async def place(self, holds: tuple[Hold, ...], *, rivya_time_ms: int | None) -> Placed:

@@ -5,8 +5,10 @@ Redis restart or SCRIPT FLUSH), so callers never see that error. Every script is
 ``lua/_clock.lua`` (time comes from Redis, not from the replica that calls),
 ``lua/_rate.lua`` (the one rate limit, GCRA: a team's creates, a user's, uploads),
 ``lua/_money.lua`` (every money move updates the spend figures and the ledger together),
-``lua/_schedule.lua`` (work given to a team keeps it in the index of due teams) and
-``lua/_alerts.lua`` (budget alerts written to the team's outbox), after the ledger's cap:
+``lua/_reservation.lua`` (a reservation's entry, and settling it: the one way a hold leaves the
+books), ``lua/_schedule.lua`` (work given to a team keeps it in the index of due teams),
+``lua/_alerts.lua`` (budget alerts written to the team's outbox) and ``lua/_lease.lua`` (the
+lease on a pending create, so one party at a time resends it), after the ledger's cap:
 replicas with the same settings run the very same scripts.
 """
 
@@ -24,7 +26,7 @@ from app.store.replicated import Reconnector, ReplicatedScript
 LUA_DIR = Path(__file__).with_name("lua")
 
 
-PRELUDES = ("_clock", "_rate", "_money", "_schedule", "_alerts")
+PRELUDES = ("_clock", "_rate", "_money", "_reservation", "_schedule", "_alerts", "_lease")
 DEFAULT_LEDGER_MAX_ENTRIES = 100_000
 # A capped token's credits hash must outlive its tasks' settlement (TASK_RETENTION_DAYS).
 DEFAULT_TOKEN_CREDITS_TTL_SECONDS = 30 * 86_400

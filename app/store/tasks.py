@@ -19,6 +19,7 @@ from app.periods import PeriodStamps
 from app.store.admission import spend_keys
 from app.store.keys import KeySpace
 from app.store.redis import store_errors, text_map
+from app.store.reservations import ReservationEntry
 from app.store.schedule import DueTeams
 from app.store.scripts import Scripts
 from app.wire import RivyaTask
@@ -332,31 +333,30 @@ class TaskStore:
             )
         return int(spent)
 
-    async def reservation(self, team_id: str, task_id: str) -> str | None:
-        """The raw reservation entry a task holds (``credits|stamps|created_ms|model``)."""
+    async def reservation(self, team_id: str, task_id: str) -> ReservationEntry | None:
+        """The reservation a task holds."""
         async with store_errors():
             entry = await self._redis.hget(self._keys.reservations(team_id), task_id)
-        return str(entry) if entry is not None else None
+        return ReservationEntry.parse(str(entry)) if entry is not None else None
 
-    async def settle_orphan(self, team_id: str, task_id: str, entry: str, *, charge: int) -> int:
+    async def settle_orphan(
+        self, team_id: str, task_id: str, entry: ReservationEntry, *, charge: int
+    ) -> int:
         """Settle the reservation of a task whose record is gone: ``charge`` credits (Rivya's
         final_credits), or -1 for what it held. Returns the credits charged, -1 if the entry
         changed meanwhile."""
         k = self._keys
-        # "credits|day|week|month|created_ms|model|token": the stamps are fields two to four.
-        fields = entry.split("|")
-        stamps = PeriodStamps.decode("|".join(fields[1:4]))
-        token_id = fields[6] if len(fields) > 6 and fields[6] else "-"
+        token_id = entry.token or "-"
         async with store_errors():
             charged = await self._scripts.settle_orphan(
                 keys=[
                     k.reservations(team_id),
-                    *spend_keys(k, team_id, stamps),
+                    *spend_keys(k, team_id, entry.stamps),
                     k.settle_due(team_id),
                     k.task(team_id, task_id),
                     k.ledger(team_id),
                     k.token_credits(team_id, token_id),
                 ],
-                args=[task_id, entry, charge],
+                args=[task_id, entry.raw, charge],
             )
         return int(charged)

@@ -1,42 +1,8 @@
--- Prepended to every script after _clock.lua (store/scripts.py), which defines LEDGER_MAX_ENTRIES
--- first. Every change to a team's spent or reserved credits goes through move(): the period
--- hashes, the per-model figures and the append-only ledger change together, inside the script
--- that decides the change, so they can never disagree and the ledger costs no round trip.
-
--- A reservation entry (the reservations hash) is
--- "credits|day|week|month|created_ms|model|token|attached": token is the browser token whose own
--- credit cap the credits also count against ("" for none); attached is "1" once the hold is a
--- task's Rivya made (record.lua), counted in the periods' "attached" field while it lasts
--- (attach()). Entries written before end earlier.
-local function reservation_of(entry)
-  local parts = {}
-  for part in string.gmatch(entry .. '|', '([^|]*)|') do parts[#parts + 1] = part end
-  local model = parts[6]
-  if model == nil or model == '' then model = 'unknown' end
-  return {
-    credits = tonumber(parts[1]) or 0,
-    stamps = (parts[2] or '') .. '|' .. (parts[3] or '') .. '|' .. (parts[4] or ''),
-    created_ms = parts[5] or '0',
-    model = model,
-    token = parts[7] or '',
-    attached = parts[8] == '1',
-  }
-end
-
-local function reservation_entry(credits, stamps, created_ms, model, token, attached)
-  return credits .. '|' .. stamps .. '|' .. created_ms .. '|' .. model .. '|' .. (token or '')
-    .. '|' .. (attached and '1' or '')
-end
-
--- The credits held by tasks Rivya made, per period (the four period hashes of `spend`): with
--- spent, what Rivya has really taken. Budget alerts count these (_alerts.lua), not holds of
--- creates Rivya may yet refuse. `entry`: the reservation given up (nil: none).
-local function attach(spend, credits)
-  for i = 1, 4 do redis.call('HINCRBY', spend[i], 'attached', credits) end
-end
-local function detach(spend, entry)
-  if entry and entry.attached then attach(spend, -entry.credits) end
-end
+-- Prepended to every script after _rate.lua (store/scripts.py, which also defines
+-- LEDGER_MAX_ENTRIES and TOKEN_CREDITS_TTL). Every change to a team's spent or reserved credits
+-- goes through move(): the period hashes, the per-model figures and the append-only ledger
+-- change together, inside the script that decides the change, so they can never disagree and
+-- the ledger costs no round trip.
 
 -- The hashes a move changes: the four period hashes, and the token's own credits hash when
 -- the credits count against a browser token's cap (token ~= "").

@@ -23,12 +23,11 @@ if redis.call('HDEL', KEYS[7], ARGV[1]) == 0 then return {-1, -1} end
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[6], 'res') == ARGV[1] then
   redis.call('HSET', KEYS[6], 'state', 'error', 'error', ARGV[3])
 end
-local entry = redis.call('HGET', KEYS[1], ARGV[1])
-if not entry then return {0, -1} end
-local held = reservation_of(entry)
-redis.call('HDEL', KEYS[1], ARGV[1])
-local spend = books(KEYS[2], KEYS[3], KEYS[4], KEYS[5], held.token, KEYS[10])
-move(spend, KEYS[9], 'abandon', ARGV[1], '', held.model, -held.credits, held.credits)
+local held = reservation_at(KEYS[1], ARGV[1])
+if not held then return {0, -1} end
+local spend = settle_reservation(held, {reservations = KEYS[1], id = ARGV[1], event = 'abandon',
+  periods = {KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, token_hash = KEYS[10], ledger = KEYS[9],
+  spent = held.credits})
 for _, key in ipairs(spend) do redis.call('HINCRBY', key, 'tasks_abandoned', 1) end
 redis.call('SET', KEYS[8], held.credits, 'PX', ARGV[4])
 local now_ms = math.floor(clock_us(ARGV[7]) / 1000)

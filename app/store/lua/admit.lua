@@ -106,20 +106,14 @@ if ARGV[6] ~= '' then
     if claim[2] == 'error' then return {'remembered', claim[4]} end
     local pending = redis.call('HGET', KEYS[9], claim[5])
     if pending then
+      -- Unless someone is forwarding it, its answer was lost or its gateway died: this request
+      -- takes it over, and will resend it with the same upstream key.
       local create = cjson.decode(pending)
-      if create.lease_until_ms > now_ms then
-        return {'in_progress', create.lease_until_ms - now_ms}
-      end
-      if now_ms - create.created_ms > tonumber(ARGV[11]) then
-        return {'too_late', claim[5], pending}
-      end
-      -- Nobody is forwarding it any more (its answer was lost, or its gateway died): this
-      -- request takes it over, and will resend it with the same upstream key.
-      create.lease_until_ms = now_ms + tonumber(ARGV[10])
-      create.lease_owner = ARGV[12]
-      local encoded = cjson.encode(create)
-      redis.call('HSET', KEYS[9], claim[5], encoded)
-      return {'resolve', claim[5], encoded, schedule(KEYS[16], create.lease_until_ms, now_ms)}
+      local outcome, detail = take_lease(KEYS[9], claim[5], create, ARGV[12], tonumber(ARGV[10]),
+        tonumber(ARGV[11]), now_ms)
+      if outcome == 'held' then return {'in_progress', detail} end
+      if outcome == 'too_late' then return {'too_late', claim[5], pending} end
+      return {'resolve', claim[5], detail, schedule(KEYS[16], create.lease_until_ms, now_ms)}
     end
     -- A pending claim whose create is gone was abandoned: start afresh below.
   end
@@ -200,8 +194,7 @@ for i = 4, 6 do keep(KEYS[i]) end
 local remaining = -1
 if budget then remaining = budget - used - credits end
 new_create.created_ms = now_ms
-new_create.lease_until_ms = now_ms + tonumber(ARGV[10])
-new_create.lease_owner = ARGV[12]
+lease_to(new_create, ARGV[12], tonumber(ARGV[10]), now_ms)
 redis.call('HSET', KEYS[9], ARGV[3], cjson.encode(new_create))
 if ARGV[6] ~= '' then
   local lifetime = tonumber(ARGV[8])

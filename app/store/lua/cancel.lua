@@ -39,11 +39,7 @@ redis.call('HDEL', KEYS[7], ARGV[1])
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[6], 'res') == ARGV[1] then
   redis.call('DEL', KEYS[6])
 end
-local entry = redis.call('HGET', KEYS[1], ARGV[1])
-if entry then
-  local held = reservation_of(entry)
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  move(books(KEYS[2], KEYS[3], KEYS[4], KEYS[5], held.token, KEYS[10]), KEYS[9], 'cancel',
-    ARGV[1], '', held.model, -held.credits, 0)
-end
+settle_reservation(reservation_at(KEYS[1], ARGV[1]), {reservations = KEYS[1], id = ARGV[1],
+  event = 'cancel', periods = {KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, token_hash = KEYS[10],
+  ledger = KEYS[9]})
 return 'cancelled'

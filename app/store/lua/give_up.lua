@@ -26,16 +26,15 @@ if redis.call('HEXISTS', KEYS[1], 'given_up') == 1 then
 end
 local created = tonumber(redis.call('HGET', KEYS[1], 'created_ms') or '') or 0
 if now_ms - created < tonumber(ARGV[3]) then return -2 end
-local entry = redis.call('HGET', KEYS[2], ARGV[1])
-local reservation = entry and reservation_of(entry)
+local reservation = reservation_at(KEYS[2], ARGV[1])
 local held = reservation and reservation.credits or 0
-local model = redis.call('HGET', KEYS[1], 'model')
-  or cjson.decode(redis.call('HGET', KEYS[1], 'upstream') or '{}').model or 'unknown'
-redis.call('HDEL', KEYS[2], ARGV[1])
-local token = redis.call('HGET', KEYS[1], 'token') or ''
-local spend = books(KEYS[3], KEYS[4], KEYS[5], KEYS[6], token, KEYS[9])
-detach(spend, reservation)
-move(spend, KEYS[8], 'give_up', ARGV[1], ARGV[1], model, -held, held)
+-- Charged what it held; given up even with no hold left, so that its end corrects the charge.
+local spend = settle_reservation(reservation, {reservations = KEYS[2], id = ARGV[1],
+  event = 'give_up', task = ARGV[1], periods = {KEYS[3], KEYS[4], KEYS[5], KEYS[6]},
+  token_hash = KEYS[9], ledger = KEYS[8], spent = held, always = true,
+  token = redis.call('HGET', KEYS[1], 'token') or '',
+  model = redis.call('HGET', KEYS[1], 'model')
+    or cjson.decode(redis.call('HGET', KEYS[1], 'upstream') or '{}').model})
 for _, key in ipairs(spend) do redis.call('HINCRBY', key, 'tasks_abandoned', 1) end
 redis.call('HSET', KEYS[1], 'given_up', held)
 redis.call('ZADD', KEYS[7], 'XX', now_ms + tonumber(ARGV[4]), ARGV[1])

@@ -16,15 +16,14 @@ if not pending then return {} end
 local create = cjson.decode(pending)
 local now_ms = math.floor(clock_us(ARGV[2]) / 1000)
 if ARGV[3] == 'take' then
-  if create.lease_until_ms > now_ms then return {} end
-  if now_ms - create.created_ms > tonumber(ARGV[6]) then return {'too_late', pending} end
-else
-  -- A holder that paused past its lease must not hand back one another has since taken.
-  if create.lease_owner ~= ARGV[4] then return {} end
+  local outcome, detail = take_lease(KEYS[1], ARGV[1], create, ARGV[4], tonumber(ARGV[5]),
+    tonumber(ARGV[6]), now_ms)
+  if outcome == 'held' then return {} end
+  if outcome == 'too_late' then return {'too_late', pending} end
+  return {'taken', detail}
 end
-create.lease_until_ms = now_ms + tonumber(ARGV[5])
-create.lease_owner = ARGV[4]
-local encoded = cjson.encode(create)
-redis.call('HSET', KEYS[1], ARGV[1], encoded)
-if ARGV[3] == 'take' then return {'taken', encoded} end
+-- A holder that paused past its lease must not hand back one another has since taken.
+if create.lease_owner ~= ARGV[4] then return {} end
+lease_to(create, ARGV[4], tonumber(ARGV[5]), now_ms)
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(create))
 return {'handed_back', schedule(KEYS[2], create.lease_until_ms, now_ms)}

@@ -29,26 +29,19 @@ if new < old then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'upstream', ARGV[3])
 if new < 2 then return 1 end
 
-local entry = redis.call('HGET', KEYS[2], ARGV[1])
-local held = entry and reservation_of(entry)
-local reserved = held and held.credits or 0
--- Tasks recorded before the model was kept with them: Rivya's own view names it.
-local model = redis.call('HGET', KEYS[1], 'model') or cjson.decode(ARGV[3]).model or 'unknown'
-redis.call('HDEL', KEYS[2], ARGV[1])
--- A task given up on was charged what it held; its real end corrects that charge.
+local held = reservation_at(KEYS[2], ARGV[1])
+-- A task given up on was charged what it held (its hold is gone); its real end corrects that.
 local given_up = tonumber(redis.call('HGET', KEYS[1], 'given_up') or '')
 local final, event = tonumber(ARGV[4]), given_up and 'correct' or 'settle'
 if final < 0 then
-  final, event = given_up or reserved, 'unpriced'
+  final, event = given_up or (held and held.credits or 0), 'unpriced'
 end
-local spend = books(KEYS[3], KEYS[4], KEYS[5], KEYS[6],
-  redis.call('HGET', KEYS[1], 'token') or '', KEYS[9])
-detach(spend, held)
-if given_up then
-  move(spend, KEYS[8], event, ARGV[1], ARGV[1], model, 0, final - given_up)
-else
-  move(spend, KEYS[8], event, ARGV[1], ARGV[1], model, -reserved, final)
-end
+local spend = settle_reservation(held, {reservations = KEYS[2], id = ARGV[1], event = event,
+  task = ARGV[1], periods = {KEYS[3], KEYS[4], KEYS[5], KEYS[6]}, token_hash = KEYS[9],
+  ledger = KEYS[8], spent = final - (given_up or 0), always = true,
+  token = redis.call('HGET', KEYS[1], 'token') or '',
+  -- Tasks recorded before the model was kept with them: Rivya's own view names it.
+  model = redis.call('HGET', KEYS[1], 'model') or cjson.decode(ARGV[3]).model})
 for _, key in ipairs(spend) do
   if given_up then redis.call('HINCRBY', key, 'tasks_abandoned', -1) end
   redis.call('HINCRBY', key, 'tasks_' .. ARGV[2], 1)

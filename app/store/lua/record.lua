@@ -53,12 +53,9 @@ local entry = held_by[1]
 if held_by[2] then
   -- The task already holds a reservation (its record was lost, and a resend found the same
   -- task): one task, one reservation. This create's own hold goes back; that is proven.
-  if entry then
-    local dup = reservation_of(entry)
-    redis.call('HDEL', KEYS[2], ARGV[1])
-    move(books(KEYS[4], KEYS[5], KEYS[6], KEYS[7], dup.token, KEYS[13]), KEYS[12], 'release',
-      ARGV[1], ARGV[2], dup.model, -dup.credits, 0)
-  end
+  settle_reservation(entry and reservation_of(entry), {reservations = KEYS[2], id = ARGV[1],
+    event = 'release', task = ARGV[2], periods = {KEYS[4], KEYS[5], KEYS[6], KEYS[7]},
+    token_hash = KEYS[13], ledger = KEYS[12]})
   local kept = reservation_of(redis.call('HGET', KEYS[2], ARGV[2]))
   redis.call('HSET', KEYS[1], 'status', ARGV[3], 'upstream', ARGV[4], 'client_request_id',
     ARGV[6], 'key_id', ARGV[7], 'created_ms', kept.created_ms, 'stamps', ARGV[10],

@@ -26,10 +26,7 @@ if ARGV[2] ~= '' and redis.call('HGET', KEYS[6], 'res') == ARGV[1] then
     redis.call('DEL', KEYS[6])
   end
 end
-local entry = redis.call('HGET', KEYS[1], ARGV[1])
-if not entry then return 0 end
-local held = reservation_of(entry)
-redis.call('HDEL', KEYS[1], ARGV[1])
-move(books(KEYS[2], KEYS[3], KEYS[4], KEYS[5], held.token, KEYS[9]), KEYS[8], 'release',
-  ARGV[1], '', held.model, -held.credits, 0)
-return held.credits
+local held = reservation_at(KEYS[1], ARGV[1])
+settle_reservation(held, {reservations = KEYS[1], id = ARGV[1], event = 'release',
+  periods = {KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, token_hash = KEYS[9], ledger = KEYS[8]})
+return held and held.credits or 0

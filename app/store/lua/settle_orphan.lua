@@ -23,9 +23,8 @@ redis.call('ZREM', KEYS[6], ARGV[1])
 local held = reservation_of(ARGV[2])
 local charge = tonumber(ARGV[3])
 if charge < 0 then charge = held.credits end
-redis.call('HDEL', KEYS[1], ARGV[1])
-local spend = books(KEYS[2], KEYS[3], KEYS[4], KEYS[5], held.token, KEYS[9])
-detach(spend, held)
-move(spend, KEYS[8], 'orphan', ARGV[1], ARGV[1], held.model, -held.credits, charge)
+local spend = settle_reservation(held, {reservations = KEYS[1], id = ARGV[1], event = 'orphan',
+  task = ARGV[1], periods = {KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, token_hash = KEYS[9],
+  ledger = KEYS[8], spent = charge})
 for _, key in ipairs(spend) do redis.call('HINCRBY', key, 'tasks_orphaned', 1) end
 return charge

@@ -1,0 +1,65 @@
+-- Prepended to every script after _money.lua (store/scripts.py): a reservation, the credits a
+-- create or a task holds until it settles, defined once. store/reservations.py reads the same
+-- entry in Python.
+--
+-- Its entry in the team's reservations hash (reservation or task id -> entry) is
+-- "credits|day|week|month|created_ms|model|token|attached": the period stamps it counts in;
+-- token is the browser token whose own credit cap the credits also count against ("" for none);
+-- attached is "1" once the hold is a task's Rivya made (record.lua), counted in the periods'
+-- "attached" field while it lasts (attach()). Entries written before a field existed end before
+-- it (model: "unknown").
+local function reservation_of(entry)
+  local parts = {}
+  for part in string.gmatch(entry .. '|', '([^|]*)|') do parts[#parts + 1] = part end
+  local model = parts[6]
+  if model == nil or model == '' then model = 'unknown' end
+  return {
+    credits = tonumber(parts[1]) or 0,
+    stamps = (parts[2] or '') .. '|' .. (parts[3] or '') .. '|' .. (parts[4] or ''),
+    created_ms = parts[5] or '0',
+    model = model,
+    token = parts[7] or '',
+    attached = parts[8] == '1',
+  }
+end
+
+local function reservation_entry(credits, stamps, created_ms, model, token, attached)
+  return credits .. '|' .. stamps .. '|' .. created_ms .. '|' .. model .. '|' .. (token or '')
+    .. '|' .. (attached and '1' or '')
+end
+
+-- The reservation held under `id` (nil: none).
+local function reservation_at(reservations, id)
+  local entry = redis.call('HGET', reservations, id)
+  return entry and reservation_of(entry)
+end
+
+-- The credits held by tasks Rivya made, per period (the four period hashes of `spend`): with
+-- spent, what Rivya has really taken. Budget alerts count these (_alerts.lua), not holds of
+-- creates Rivya may yet refuse. `held`: the reservation given up (nil: none).
+local function attach(spend, credits)
+  for i = 1, 4 do redis.call('HINCRBY', spend[i], 'attached', credits) end
+end
+local function detach(spend, held)
+  if held and held.attached then attach(spend, -held.credits) end
+end
+
+-- Settle a reservation: the one way a hold leaves the books. Its entry is deleted and its credits
+-- leave "reserved", `s.spent` credits (default 0: all given back) becoming spent, as one ledger
+-- move named `s.event` (_money.lua). `held` is the reservation as read (reservation_at); nil
+-- when none is held, and then nothing moves unless `s.always` (a task's end charged with its
+-- hold already gone). The books are the four period hashes `s.periods` and, when the credits
+-- count against a browser token's cap, that token's hash `s.token_hash`; a task's record names
+-- its token and model (`s.token`, `s.model`), else the entry does.
+-- s: reservations, id, periods, token_hash, ledger, event, task ("" if none yet), spent,
+--    token, model, always. Returns the books moved (nil: none).
+local function settle_reservation(held, s)
+  redis.call('HDEL', s.reservations, s.id)
+  if not held and not s.always then return nil end
+  local token = s.token or (held and held.token) or ''
+  local spend = books(s.periods[1], s.periods[2], s.periods[3], s.periods[4], token, s.token_hash)
+  detach(spend, held)
+  move(spend, s.ledger, s.event, s.id, s.task or '', s.model or (held and held.model) or 'unknown',
+    -(held and held.credits or 0), s.spent or 0)
+  return spend
+end

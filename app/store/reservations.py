@@ -1,0 +1,33 @@
+"""A reservation's entry in a team's reservations hash, as Python reads it: the format is
+defined once, in ``lua/_reservation.lua`` (``reservation_of``), and read here the same way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.periods import PeriodStamps
+
+
+@dataclass(frozen=True)
+class ReservationEntry:
+    """``credits|day|week|month|created_ms|model|token|attached``; older entries end earlier."""
+
+    raw: str  # as read: settle_orphan.lua acts only if the entry is still this one
+    credits: int
+    stamps: PeriodStamps
+    token: str  # the browser token whose cap the credits count against ("" for none)
+
+    @classmethod
+    def parse(cls, raw: str) -> ReservationEntry:
+        fields = raw.split("|") + [""] * 8
+        return cls(
+            raw=raw,
+            credits=int(fields[0] or 0),
+            stamps=PeriodStamps.decode("|".join(fields[1:4])),
+            token=fields[6],
+        )
+
+
+def held_credits(raw: str) -> int:
+    """The credits an entry holds, without parsing the rest (a sum over every hold)."""
+    return int(raw.split("|", 1)[0] or 0)
