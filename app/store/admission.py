@@ -22,6 +22,8 @@ from app.creates import (
     budget_period,
 )
 from app.periods import PeriodStamps
+from app.store import contracts as c
+from app.store.contracts import Periods
 from app.store.keys import KeySpace
 from app.store.redis import store_errors
 from app.store.schedule import DueTeams
@@ -43,13 +45,10 @@ Lease = PendingCreate | TooLate | None
 SPEND_RETENTION_SECONDS = 400 * 86_400
 
 
-def spend_keys(keys: KeySpace, team_id: str, stamps: PeriodStamps) -> list[str]:
-    return list(_spend_keys(keys, team_id, stamps))
-
-
 @lru_cache(maxsize=4096)  # two lookups a create; the answer changes once a day per team
-def _spend_keys(keys: KeySpace, team_id: str, stamps: PeriodStamps) -> tuple[str, ...]:
-    return tuple(keys.spend(team_id, stamp) for stamp in stamps.all())
+def spend_keys(keys: KeySpace, team_id: str, stamps: PeriodStamps) -> Periods:
+    day, week, month, total = (keys.spend(team_id, stamp) for stamp in stamps.all())
+    return day, week, month, total
 
 
 class AdmissionStore:
@@ -89,46 +88,46 @@ class AdmissionStore:
         subject = create.subject or ""
         async with self._due.scheduling(team), store_errors():
             reply = await self._scripts.admit(
-                keys=[
-                    k.team(team_id),
-                    k.rate(team),
-                    k.reservations(team),
-                    *spend_keys(k, team, create.stamps),
-                    k.idempotency(team, crid),
-                    k.pending_creates(team),
-                    k.cancelled(team, create.reservation_id),
-                    k.active_keys(team),
-                    k.ledger(team),
-                    k.token_revocations(team),
-                    k.subject_rate(team, subject),
-                    self._token_credits(create),
-                    k.scheduled(team),
-                    k.outbox(team),
-                ],
-                args=[
-                    script_time(self._clock),
-                    create.credits,
-                    create.reservation_id,
-                    create.stamps.encode(),
-                    SPEND_RETENTION_SECONDS,
-                    crid,
-                    fingerprint,
-                    self._claim_ttl_ms,
-                    create.to_json(),
-                    self._lease_ms,
-                    self._last_resend_ms,
-                    create.owner,
-                    create.key_id or "",
-                    generation,
-                    str(create.body.get("model", "")),
-                    self._alert_thresholds,
-                    subject,
-                    token.issued_at_ms if token else 0,
-                    (token.subject_rate_per_minute or 0) if token else 0,
-                    _or_none(token.max_credits if token else None),
-                    create.token_id or "",
-                    self._first_look_ms,
-                ],
+                keys=c.AdmitKeys(
+                    team=k.team(team_id),
+                    rate=k.rate(team),
+                    reservations=k.reservations(team),
+                    periods=spend_keys(k, team, create.stamps),
+                    claim=k.idempotency(team, crid),
+                    pending=k.pending_creates(team),
+                    cancel_mark=k.cancelled(team, create.reservation_id),
+                    active_keys=k.active_keys(team),
+                    ledger=k.ledger(team),
+                    token_revocations=k.token_revocations(team),
+                    subject_rate=k.subject_rate(team, subject),
+                    token_credits=self._token_credits(create),
+                    schedule_marker=k.scheduled(team),
+                    outbox=k.outbox(team),
+                ),
+                args=c.AdmitArgs(
+                    time=script_time(self._clock),
+                    credits=create.credits,
+                    reservation_id=create.reservation_id,
+                    stamps=create.stamps.encode(),
+                    period_ttl_seconds=SPEND_RETENTION_SECONDS,
+                    client_request_id=crid,
+                    fingerprint=fingerprint,
+                    claim_ttl_ms=self._claim_ttl_ms,
+                    create=create.to_json(),
+                    lease_ms=self._lease_ms,
+                    last_resend_ms=self._last_resend_ms,
+                    owner=create.owner,
+                    key_id=create.key_id or "",
+                    generation=generation,
+                    model=str(create.body.get("model", "")),
+                    alert_thresholds=self._alert_thresholds,
+                    subject=subject,
+                    token_issued_at_ms=token.issued_at_ms if token else 0,
+                    subject_per_minute=(token.subject_rate_per_minute or 0) if token else 0,
+                    token_cap=_or_none(token.max_credits if token else None),
+                    token_id=create.token_id or "",
+                    first_look_ms=self._first_look_ms,
+                ),
             )
         kind, *values = [str(v) for v in reply]
         if kind == "ok":
@@ -195,20 +194,24 @@ class AdmissionStore:
     async def cancel(self, create: PendingCreate) -> Cancelled:
         """Undo an admission whose answer was lost, by its owner: see ``cancel.lua``."""
         async with store_errors():
+            held = self._reservation_keys(create)
             outcome = await self._scripts.cancel(
-                keys=[
-                    *self._settle_keys(create),
-                    self._keys.cancelled(create.team, create.reservation_id),
-                    self._keys.ledger(create.team),
-                    self._token_credits(create),
-                ],
-                args=[
-                    create.reservation_id,
-                    create.claim_id,
-                    create.owner,
+                keys=c.CancelKeys(
+                    reservations=held.reservations,
+                    periods=held.periods,
+                    claim=held.claim,
+                    pending=held.pending,
+                    cancel_mark=self._keys.cancelled(create.team, create.reservation_id),
+                    ledger=held.ledger,
+                    token_credits=held.token_credits,
+                ),
+                args=c.CancelArgs(
+                    reservation_id=create.reservation_id,
+                    client_request_id=create.claim_id,
+                    owner=create.owner,
                     # Far longer than an admission could be delayed in Redis or on the wire.
-                    self._claim_ttl_ms,
-                ],
+                    mark_ms=self._claim_ttl_ms,
+                ),
             )
         result = str(outcome)
         assert result in ("cancelled", "void", "taken", "other"), result
@@ -219,17 +222,13 @@ class AdmissionStore:
         (``remember``) or forget the claim so a retry runs again. Returns the credits freed."""
         async with store_errors():
             released = await self._scripts.release(
-                keys=[
-                    *self._settle_keys(create),
-                    self._keys.ledger(create.team),
-                    self._token_credits(create),
-                ],
-                args=[
-                    create.reservation_id,
-                    create.claim_id,
-                    json.dumps(remember) if remember else "",
-                    create.owner,
-                ],
+                keys=self._reservation_keys(create),
+                args=c.ReleaseArgs(
+                    reservation_id=create.reservation_id,
+                    client_request_id=create.claim_id,
+                    error=json.dumps(remember) if remember else "",
+                    owner=create.owner,
+                ),
             )
         return int(released)
 
@@ -237,25 +236,29 @@ class AdmissionStore:
         """Count an unresolvable create as spent and close it; -1 if it was already closed."""
         k, team = self._keys, create.team
         async with self._due.scheduling(team), store_errors():
+            held = self._reservation_keys(create)
             spent, index_at = await self._scripts.abandon(
-                keys=[
-                    *self._settle_keys(create),
-                    k.abandoned(team, create.reservation_id),
-                    k.ledger(team),
-                    self._token_credits(create),
-                    k.team(team.partition("@")[0]),
-                    k.outbox(team),
-                    k.scheduled(team),
-                ],
-                args=[
-                    create.reservation_id,
-                    create.claim_id,
-                    json.dumps(error),
-                    self._claim_ttl_ms,
-                    create.stamps.encode(),
-                    self._alert_thresholds,
-                    script_time(self._clock),
-                ],
+                keys=c.AbandonKeys(
+                    reservations=held.reservations,
+                    periods=held.periods,
+                    claim=held.claim,
+                    pending=held.pending,
+                    abandoned_mark=k.abandoned(team, create.reservation_id),
+                    ledger=held.ledger,
+                    token_credits=held.token_credits,
+                    team=k.team(team.partition("@")[0]),
+                    outbox=k.outbox(team),
+                    schedule_marker=k.scheduled(team),
+                ),
+                args=c.AbandonArgs(
+                    reservation_id=create.reservation_id,
+                    client_request_id=create.claim_id,
+                    error=json.dumps(error),
+                    mark_ms=self._claim_ttl_ms,
+                    stamps=create.stamps.encode(),
+                    alert_thresholds=self._alert_thresholds,
+                    time=script_time(self._clock),
+                ),
             )
         await self._due.index_at(team, int(index_at))
         return int(spent)
@@ -265,15 +268,15 @@ class AdmissionStore:
         closed; ``too_late``: it is too old to resend inside Rivya's window (not taken)."""
         async with self._due.scheduling(team), store_errors():
             reply = await self._scripts.lease_create(
-                keys=[self._keys.pending_creates(team), self._keys.scheduled(team)],
-                args=[
-                    reservation_id,
-                    script_time(self._clock),
-                    "take",
-                    owner,
-                    self._lease_ms,
-                    self._last_resend_ms,
-                ],
+                keys=self._lease_keys(team),
+                args=c.LeaseCreateArgs(
+                    reservation_id=reservation_id,
+                    time=script_time(self._clock),
+                    action="take",
+                    owner=owner,
+                    ms=self._lease_ms,
+                    last_resend_ms=self._last_resend_ms,
+                ),
             )
         if not reply:
             return None
@@ -287,15 +290,15 @@ class AdmissionStore:
         team = create.team
         async with self._due.scheduling(create.team), store_errors():
             reply = await self._scripts.lease_create(
-                keys=[self._keys.pending_creates(team), self._keys.scheduled(team)],
-                args=[
-                    create.reservation_id,
-                    script_time(self._clock),
-                    "hand_back",
-                    create.owner,
-                    int(after_seconds * 1000),
-                    0,
-                ],
+                keys=self._lease_keys(team),
+                args=c.LeaseCreateArgs(
+                    reservation_id=create.reservation_id,
+                    time=script_time(self._clock),
+                    action="hand_back",
+                    owner=create.owner,
+                    ms=int(after_seconds * 1000),
+                    last_resend_ms=0,
+                ),
             )
         if reply:
             await self._due.index_at(team, int(reply[1]))
@@ -305,14 +308,21 @@ class AdmissionStore:
             raw = await self._redis.hgetall(self._keys.pending_creates(team))
         return [PendingCreate.from_json(team, str(k), str(v)) for k, v in raw.items()]
 
-    def _settle_keys(self, create: PendingCreate) -> list[str]:
+    def _reservation_keys(self, create: PendingCreate) -> c.ReservationKeys:
         k, team = self._keys, create.team
-        return [
-            k.reservations(team),
-            *spend_keys(k, team, create.stamps),
-            k.idempotency(team, create.claim_id),
-            k.pending_creates(team),
-        ]
+        return c.ReservationKeys(
+            reservations=k.reservations(team),
+            periods=spend_keys(k, team, create.stamps),
+            claim=k.idempotency(team, create.claim_id),
+            pending=k.pending_creates(team),
+            ledger=k.ledger(team),
+            token_credits=self._token_credits(create),
+        )
+
+    def _lease_keys(self, team: str) -> c.LeaseCreateKeys:
+        return c.LeaseCreateKeys(
+            pending=self._keys.pending_creates(team), schedule_marker=self._keys.scheduled(team)
+        )
 
     def _token_credits(self, create: PendingCreate) -> str:
         # Always a key of the team's slot; used only when the create counts against a token.

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from redis.asyncio import Redis
 
 from app.domain.teams import ApiKeyRecord
+from app.store import contracts as c
 from app.store.keys import KeySpace
 from app.store.redis import admin_write, hash_fields, store_errors, text_map
 from app.store.scripts import Scripts
@@ -60,7 +61,9 @@ class ApiKeyStore:
         unknown the admin is told to retry, which finishes the job."""
         async with admin_write("The key's revocation"):
             record = _record_of(
-                await self._scripts.revoke_key(keys=[self._keys.api_key(key_id)], args=[when])
+                await self._scripts.revoke_key(
+                    keys=c.OneKey(self._keys.api_key(key_id)), args=c.OneArg(when)
+                )
             )
             if record is None:
                 return None
@@ -68,7 +71,9 @@ class ApiKeyStore:
         return record
 
     async def _deactivate(self, space: str, key_id: str) -> None:
-        await self._scripts.deactivate_key(keys=[self._keys.active_keys(space)], args=[key_id])
+        await self._scripts.deactivate_key(
+            keys=c.OneKey(self._keys.active_keys(space)), args=c.OneArg(key_id)
+        )
 
     async def backfill_active(self, space: str) -> int:
         """Put the team's unrevoked keys in its active set (keys issued before there was one).

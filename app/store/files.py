@@ -15,6 +15,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from app.clock import Clock, script_time
+from app.store import contracts as c
 from app.store.keys import KeySpace
 from app.store.redis import hash_fields, store_errors, text_map
 from app.store.scripts import Scripts
@@ -101,13 +102,16 @@ class FileStore:
         the milliseconds until one more would be."""
         async with store_errors():
             wait_ms = await self._scripts.admit_upload(
-                keys=[self._keys.upload_rate(team), self._keys.upload_rate(team, subject or "")],
-                args=[
-                    script_time(self._clock),
-                    per_minute,
-                    burst,
-                    "1" if subject is not None else "0",
-                ],
+                keys=c.AdmitUploadKeys(
+                    team_rate=self._keys.upload_rate(team),
+                    user_rate=self._keys.upload_rate(team, subject or ""),
+                ),
+                args=c.AdmitUploadArgs(
+                    time=script_time(self._clock),
+                    per_minute=per_minute,
+                    burst=burst,
+                    by_user="1" if subject is not None else "0",
+                ),
             )
         return int(wait_ms)
 

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
+from app.store import contracts as c
 from app.store.keys import KeySpace
 from app.store.redis import store_errors
 from app.store.scripts import Scripts
@@ -63,6 +64,8 @@ class Outbox:
         """Try the entry again at ``at_ms``, if it is still there (``outbox_retry.lua``)."""
         async with store_errors():
             await self._scripts.outbox_retry(
-                keys=[self._keys.outbox(space), self._keys.outbox_attempts(space)],
-                args=[entry_id, f"{attempts}|{at_ms}"],
+                keys=c.OutboxKeys(
+                    outbox=self._keys.outbox(space), attempts=self._keys.outbox_attempts(space)
+                ),
+                args=c.OutboxRetryArgs(entry_id=entry_id, attempts=f"{attempts}|{at_ms}"),
             )

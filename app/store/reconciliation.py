@@ -8,6 +8,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from app.store import contracts as c
 from app.store.baseline_holds import Hold
 from app.store.keys import KeySpace
 from app.store.redis import admin_write, store_errors
@@ -83,6 +84,9 @@ class BaselineStore:
             mode, expected = "if", str(replacing.set_at_ms)
         async with admin_write("Setting the reconciliation baseline"):
             stored = await self._scripts.put_baseline(
-                keys=[self._keys.reconciliation()], args=[baseline.to_json(), mode, expected]
+                keys=c.OneKey(self._keys.reconciliation()),
+                args=c.PutBaselineArgs(
+                    baseline=baseline.to_json(), mode=mode, expected_set_at_ms=expected
+                ),
             )
         return bool(stored)

@@ -32,6 +32,7 @@ from redis.asyncio import Redis
 
 from app.clock import Clock, script_time
 from app.errors import StoreUnavailable
+from app.store import contracts as c
 from app.store.keys import KeySpace
 from app.store.redis import store_errors
 from app.store.scripts import Scripts
@@ -86,10 +87,9 @@ class DueTeams:
             raise
 
     async def _index(self, space: str, due_ms: int) -> None:
-        k = self._keys
         async with store_errors():
             await self._scripts.index_team(
-                keys=[k.due_teams(), k.due_claims(), k.due_asked()], args=[space, due_ms]
+                keys=self._index_keys(), args=c.IndexTeamArgs(space=space, due_ms=due_ms)
             )
 
     async def _index_unindexed(self) -> None:
@@ -101,16 +101,15 @@ class DueTeams:
         """Claim up to ``limit`` teams whose work is due now (by Redis's clock)."""
         await self._index_unindexed()
         self._claims += 1
-        k = self._keys
         async with store_errors():
             reply = await self._scripts.claim_teams(
-                keys=[k.due_teams(), k.due_claims(), k.due_asked()],
-                args=[
-                    script_time(self._clock),
-                    int(lease_seconds * 1000),
-                    limit,
-                    f"{self._owner}:{self._claims}",
-                ],
+                keys=self._index_keys(),
+                args=c.ClaimTeamsArgs(
+                    time=script_time(self._clock),
+                    claim_ms=int(lease_seconds * 1000),
+                    limit=limit,
+                    token_prefix=f"{self._owner}:{self._claims}",
+                ),
             )
         pairs = [str(v) for v in reply]
         return [Claim(space, token) for space, token in zip(pairs[::2], pairs[1::2], strict=True)]
@@ -120,22 +119,22 @@ class DueTeams:
         k = self._keys
         async with store_errors():
             at = await self._scripts.team_next_due(
-                keys=[
-                    k.settle_due(space),
-                    k.pending_creates(space),
-                    k.outbox(space),
-                    k.outbox_attempts(space),
-                    k.scheduled(space),
-                ],
-                args=[script_time(self._clock)],
+                keys=c.TeamNextDueKeys(
+                    settle_queue=k.settle_due(space),
+                    pending=k.pending_creates(space),
+                    outbox=k.outbox(space),
+                    outbox_attempts=k.outbox_attempts(space),
+                    schedule_marker=k.scheduled(space),
+                ),
+                args=c.TimeArgs(time=script_time(self._clock)),
             )
         return int(at)
 
     async def release(self, claim: Claim, next_ms: int) -> None:
         async with store_errors():
             await self._scripts.release_team(
-                keys=[self._keys.due_teams(), self._keys.due_claims(), self._keys.due_asked()],
-                args=[claim.space, claim.token, next_ms],
+                keys=self._index_keys(),
+                args=c.ReleaseTeamArgs(space=claim.space, token=claim.token, next_due_ms=next_ms),
             )
 
     async def earliest(self) -> float | None:
@@ -190,3 +189,7 @@ class DueTeams:
             for i, space in enumerate(spaces)
             if any(int(c) for c in counts[3 * i : 3 * i + 3])
         ]
+
+    def _index_keys(self) -> c.DueIndexKeys:
+        k = self._keys
+        return c.DueIndexKeys(due_teams=k.due_teams(), claims=k.due_claims(), asked=k.due_asked())

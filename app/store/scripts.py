@@ -14,12 +14,14 @@ replicas with the same settings run the very same scripts.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from redis.asyncio import Redis
 
+from app.store import contracts as c
 from app.store.channel import ChannelScript, ScriptChannel
 from app.store.replicated import Reconnector, ReplicatedScript
 
@@ -36,6 +38,42 @@ class Script(Protocol):
     """A registered script: redis-py's, or one run over a ``ScriptChannel``."""
 
     async def __call__(self, keys: Sequence[Any], args: Sequence[Any]) -> Any: ...
+
+
+Keys = TypeVar("Keys", bound=NamedTuple)
+Args = TypeVar("Args", bound=NamedTuple)
+
+
+class Contracted(Generic[Keys, Args]):
+    """A script called with its KEYS and ARGV as declared in ``store/contracts.py``: a field
+    declared as a tuple (the four period hashes, a team's fields) is spread in its place."""
+
+    def __init__(self, script: Script, keys: type[Keys], args: type[Args]) -> None:
+        self.script, self.keys, self.args = script, keys, args
+        self._spread_keys, self._spread_args = _spread_fields(keys), _spread_fields(args)
+
+    async def __call__(self, *, keys: Keys, args: Args) -> Any:
+        return await self.script(
+            keys=_spread(keys, self._spread_keys), args=_spread(args, self._spread_args)
+        )
+
+
+def _spread_fields(contract: type[Any]) -> frozenset[int]:
+    hints = typing.get_type_hints(contract)
+    fields: tuple[str, ...] = contract._fields
+    return frozenset(i for i, name in enumerate(fields) if typing.get_origin(hints[name]) is tuple)
+
+
+def _spread(values: tuple[Any, ...], positions: frozenset[int]) -> Sequence[Any]:
+    if not positions:  # most scripts: the named tuple is already the list
+        return values
+    spread: list[Any] = []
+    for i, value in enumerate(values):
+        if i in positions:
+            spread.extend(value)
+        else:
+            spread.append(value)
+    return spread
 
 
 class Scripts:
@@ -60,33 +98,44 @@ class Scripts:
         self._prelude = constants + "".join(
             (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8") for name in PRELUDES
         )
-        self.put_team = self._register(redis, "put_team")
-        self.admit = self._register(redis, "admit")
-        self.release = self._register(redis, "release")
-        self.record = self._register(redis, "record")
-        self.observe = self._register(redis, "observe")
-        self.claim_due = self._register(redis, "claim_due")
-        self.lease_create = self._register(redis, "lease_create")
-        self.abandon = self._register(redis, "abandon")
-        self.give_up = self._register(redis, "give_up")
-        self.cancel = self._register(redis, "cancel")
-        self.reschedule = self._register(redis, "reschedule")
-        self.claim_poll = self._register(redis, "claim_poll")
-        self.admit_upload = self._register(redis, "admit_upload")
-        self.settle_orphan = self._register(redis, "settle_orphan")
-        self.team_next_due = self._register(redis, "team_next_due")
-        self.claim_teams = self._register(redis, "claim_teams")
-        self.release_team = self._register(redis, "release_team")
-        self.index_team = self._register(redis, "index_team")
-        self.outbox_retry = self._register(redis, "outbox_retry")
+        self.put_team = self._register(redis, "put_team", c.OneKey, c.PutTeamArgs)
+        self.admit = self._register(redis, "admit", c.AdmitKeys, c.AdmitArgs)
+        self.release = self._register(redis, "release", c.ReservationKeys, c.ReleaseArgs)
+        self.record = self._register(redis, "record", c.RecordKeys, c.RecordArgs)
+        self.observe = self._register(redis, "observe", c.TaskMoneyKeys, c.ObserveArgs)
+        self.claim_due = self._register(redis, "claim_due", c.QueueKeys, c.ClaimDueArgs)
+        self.lease_create = self._register(
+            redis, "lease_create", c.LeaseCreateKeys, c.LeaseCreateArgs
+        )
+        self.abandon = self._register(redis, "abandon", c.AbandonKeys, c.AbandonArgs)
+        self.give_up = self._register(redis, "give_up", c.TaskMoneyKeys, c.GiveUpArgs)
+        self.cancel = self._register(redis, "cancel", c.CancelKeys, c.CancelArgs)
+        self.reschedule = self._register(redis, "reschedule", c.RescheduleKeys, c.RescheduleArgs)
+        self.claim_poll = self._register(redis, "claim_poll", c.QueueKeys, c.ClaimPollArgs)
+        self.admit_upload = self._register(
+            redis, "admit_upload", c.AdmitUploadKeys, c.AdmitUploadArgs
+        )
+        self.settle_orphan = self._register(
+            redis, "settle_orphan", c.SettleOrphanKeys, c.SettleOrphanArgs
+        )
+        self.team_next_due = self._register(redis, "team_next_due", c.TeamNextDueKeys, c.TimeArgs)
+        self.claim_teams = self._register(redis, "claim_teams", c.DueIndexKeys, c.ClaimTeamsArgs)
+        self.release_team = self._register(redis, "release_team", c.DueIndexKeys, c.ReleaseTeamArgs)
+        self.index_team = self._register(redis, "index_team", c.DueIndexKeys, c.IndexTeamArgs)
+        self.outbox_retry = self._register(redis, "outbox_retry", c.OutboxKeys, c.OutboxRetryArgs)
         # Admin writes: scripts too, so that they wait for a replica like the money's.
-        self.revoke_key = self._register(redis, "revoke_key")
-        self.deactivate_key = self._register(redis, "deactivate_key")
-        self.delete_team = self._register(redis, "delete_team")
-        self.revoke_tokens = self._register(redis, "revoke_tokens")
-        self.put_baseline = self._register(redis, "put_baseline")
+        self.revoke_key = self._register(redis, "revoke_key", c.OneKey, c.OneArg)
+        self.deactivate_key = self._register(redis, "deactivate_key", c.OneKey, c.OneArg)
+        self.delete_team = self._register(redis, "delete_team", c.DeleteTeamKeys, c.OneArg)
+        self.revoke_tokens = self._register(redis, "revoke_tokens", c.OneKey, c.RevokeTokensArgs)
+        self.put_baseline = self._register(redis, "put_baseline", c.OneKey, c.PutBaselineArgs)
 
-    def _register(self, redis: Redis, name: str) -> Script:
+    def _register(
+        self, redis: Redis, name: str, keys: type[Keys], args: type[Args]
+    ) -> Contracted[Keys, Args]:
+        return Contracted(self._script(redis, name), keys, args)
+
+    def _script(self, redis: Redis, name: str) -> Script:
         source = self._prelude + (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")
         if self._wait_replicas:
             return ReplicatedScript(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from app.clock import Clock, script_time
+from app.store import contracts as c
 from app.store.keys import KeySpace
 from app.store.redis import store_errors
 from app.store.schedule import DueTeams
@@ -28,8 +29,10 @@ class SettleQueue:
         or they are rescheduled."""
         async with store_errors():
             due = await self._scripts.claim_due(
-                keys=[self._keys.settle_due(team_id)],
-                args=[script_time(self._clock), int(lease_seconds * 1000), limit],
+                keys=c.QueueKeys(settle_queue=self._keys.settle_due(team_id)),
+                args=c.ClaimDueArgs(
+                    time=script_time(self._clock), lease_ms=int(lease_seconds * 1000), limit=limit
+                ),
             )
         return [str(task_id) for task_id in due]
 
@@ -37,8 +40,12 @@ class SettleQueue:
         """Take one task's poll if it is due (``claim_poll.lua``): True means poll it now."""
         async with store_errors():
             claimed = await self._scripts.claim_poll(
-                keys=[self._keys.settle_due(team_id)],
-                args=[task_id, script_time(self._clock), int(lease_seconds * 1000)],
+                keys=c.QueueKeys(settle_queue=self._keys.settle_due(team_id)),
+                args=c.ClaimPollArgs(
+                    task_id=task_id,
+                    time=script_time(self._clock),
+                    lease_ms=int(lease_seconds * 1000),
+                ),
             )
         return bool(claimed)
 
@@ -47,8 +54,13 @@ class SettleQueue:
         meanwhile (and so dequeued) stays dequeued."""
         async with self._due.scheduling(team_id), store_errors():
             index_at = await self._scripts.reschedule(
-                keys=[self._keys.settle_due(team_id), self._keys.scheduled(team_id)],
-                args=[task_id, script_time(self._clock), int(in_seconds * 1000)],
+                keys=c.RescheduleKeys(
+                    settle_queue=self._keys.settle_due(team_id),
+                    schedule_marker=self._keys.scheduled(team_id),
+                ),
+                args=c.RescheduleArgs(
+                    task_id=task_id, time=script_time(self._clock), delay_ms=int(in_seconds * 1000)
+                ),
             )
         await self._due.index_at(team_id, int(index_at))
 

@@ -16,6 +16,7 @@ from app.clock import Clock, script_time
 from app.creates import PendingCreate
 from app.domain.tasks import TaskRecord
 from app.periods import PeriodStamps
+from app.store import contracts as c
 from app.store.admission import spend_keys
 from app.store.keys import KeySpace
 from app.store.redis import store_errors, text_map
@@ -166,39 +167,40 @@ class TaskStore:
         k, team, task = self._keys, record.team, record.upstream
         async with self._due.scheduling(team), store_errors():
             outcome = await self._scripts.record(
-                keys=[
-                    k.task(team, task.id),
-                    k.reservations(team),
-                    k.team_tasks(team),
-                    *spend_keys(k, team, create.stamps),
-                    k.settle_due(team),
-                    k.idempotency(team, create.claim_id),
-                    k.pending_creates(team),
-                    k.abandoned(team, create.reservation_id),
-                    k.ledger(team),
-                    k.token_credits(team, create.token_id or "-"),
-                    k.team(team.partition("@")[0]),
-                    k.outbox(team),
-                    k.scheduled(team),
-                ],
-                args=[
-                    create.reservation_id,
-                    task.id,
-                    task.status,
-                    task.model_dump_json(),
-                    reserved,
-                    record.client_request_id or "",  # as the caller gave it (shown, filtered)
-                    record.key_id or "",
-                    script_time(self._clock),
-                    self._retention,
-                    create.stamps.encode(),
-                    int(first_poll_in * 1000),
-                    charge_arg(task),
-                    task.model,
-                    create.subject or "",
-                    create.token_id or "",
-                    self._alert_thresholds,
-                ],
+                keys=c.RecordKeys(
+                    task=k.task(team, task.id),
+                    reservations=k.reservations(team),
+                    team_tasks=k.team_tasks(team),
+                    periods=spend_keys(k, team, create.stamps),
+                    settle_queue=k.settle_due(team),
+                    claim=k.idempotency(team, create.claim_id),
+                    pending=k.pending_creates(team),
+                    abandoned_mark=k.abandoned(team, create.reservation_id),
+                    ledger=k.ledger(team),
+                    token_credits=k.token_credits(team, create.token_id or "-"),
+                    team=k.team(team.partition("@")[0]),
+                    outbox=k.outbox(team),
+                    schedule_marker=k.scheduled(team),
+                ),
+                args=c.RecordArgs(
+                    reservation_id=create.reservation_id,
+                    task_id=task.id,
+                    status=task.status,
+                    task=task.model_dump_json(),
+                    reserved=reserved,
+                    # As the caller gave it (shown, filtered).
+                    client_request_id=record.client_request_id or "",
+                    key_id=record.key_id or "",
+                    time=script_time(self._clock),
+                    retention_seconds=self._retention,
+                    stamps=create.stamps.encode(),
+                    first_poll_ms=int(first_poll_in * 1000),
+                    final_credits=charge_arg(task),
+                    model=task.model,
+                    subject=create.subject or "",
+                    token_id=create.token_id or "",
+                    alert_thresholds=self._alert_thresholds,
+                ),
             )
         code, anomaly, index_at = (int(v) for v in outcome)
         await self._due.index_at(team, index_at)
@@ -292,18 +294,15 @@ class TaskStore:
 
     async def observe(self, stored: StoredTask, fresh: RivyaTask) -> Observed:
         """Record Rivya's newer state (only ever forward); settle the task if it has ended."""
-        k, team = self._keys, stored.record.team
         async with store_errors():
             outcome = await self._scripts.observe(
-                keys=[
-                    k.task(team, fresh.id),
-                    k.reservations(team),
-                    *spend_keys(k, team, stored.stamps),
-                    k.settle_due(team),
-                    k.ledger(team),
-                    k.token_credits(team, stored.record.token_id or "-"),
-                ],
-                args=[fresh.id, fresh.status, fresh.model_dump_json(), charge_arg(fresh)],
+                keys=self._task_money_keys(stored, fresh.id),
+                args=c.ObserveArgs(
+                    task_id=fresh.id,
+                    status=fresh.status,
+                    task=fresh.model_dump_json(),
+                    final_credits=charge_arg(fresh),
+                ),
             )
         return Observed(int(outcome))
 
@@ -313,23 +312,15 @@ class TaskStore:
         """Stop waiting for a task older than ``after_seconds`` by Redis's clock: its held
         credits count as spent, and it is looked at again only every ``look_again_in`` seconds.
         -1 if it had ended or was given up already; -2 if it is not that old yet."""
-        k, team = self._keys, stored.record.team
         async with store_errors():
             spent = await self._scripts.give_up(
-                keys=[
-                    k.task(team, stored.record.id),
-                    k.reservations(team),
-                    *spend_keys(k, team, stored.stamps),
-                    k.settle_due(team),
-                    k.ledger(team),
-                    k.token_credits(team, stored.record.token_id or "-"),
-                ],
-                args=[
-                    stored.record.id,
-                    script_time(self._clock),
-                    int(after_seconds * 1000),
-                    int(look_again_in * 1000),
-                ],
+                keys=self._task_money_keys(stored, stored.record.id),
+                args=c.GiveUpArgs(
+                    task_id=stored.record.id,
+                    time=script_time(self._clock),
+                    after_ms=int(after_seconds * 1000),
+                    look_again_ms=int(look_again_in * 1000),
+                ),
             )
         return int(spent)
 
@@ -349,14 +340,25 @@ class TaskStore:
         token_id = entry.token or "-"
         async with store_errors():
             charged = await self._scripts.settle_orphan(
-                keys=[
-                    k.reservations(team_id),
-                    *spend_keys(k, team_id, entry.stamps),
-                    k.settle_due(team_id),
-                    k.task(team_id, task_id),
-                    k.ledger(team_id),
-                    k.token_credits(team_id, token_id),
-                ],
-                args=[task_id, entry.raw, charge],
+                keys=c.SettleOrphanKeys(
+                    reservations=k.reservations(team_id),
+                    periods=spend_keys(k, team_id, entry.stamps),
+                    settle_queue=k.settle_due(team_id),
+                    task=k.task(team_id, task_id),
+                    ledger=k.ledger(team_id),
+                    token_credits=k.token_credits(team_id, token_id),
+                ),
+                args=c.SettleOrphanArgs(task_id=task_id, entry=entry.raw, charge=charge),
             )
         return int(charged)
+
+    def _task_money_keys(self, stored: StoredTask, task_id: str) -> c.TaskMoneyKeys:
+        k, record = self._keys, stored.record
+        return c.TaskMoneyKeys(
+            task=k.task(record.team, task_id),
+            reservations=k.reservations(record.team),
+            periods=spend_keys(k, record.team, stored.stamps),
+            settle_queue=k.settle_due(record.team),
+            ledger=k.ledger(record.team),
+            token_credits=k.token_credits(record.team, record.token_id or "-"),
+        )

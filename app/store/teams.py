@@ -9,6 +9,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from app.domain.teams import Team
+from app.store import contracts as c
 from app.store.keys import KeySpace
 from app.store.redis import admin_write, store_errors, text_map
 from app.store.scripts import Scripts
@@ -50,7 +51,8 @@ class TeamStore:
             # settle), so no team can ever have tasks the settlers do not walk.
             await self._redis.sadd(self._keys.settle_teams(), team.space)
             created = await self._scripts.put_team(
-                keys=[self._keys.team(team.id)], args=["create", *_encode(team)]
+                keys=c.OneKey(self._keys.team(team.id)),
+                args=c.PutTeamArgs(mode="create", fields=tuple(_encode(team))),
             )
             if created:
                 await self._redis.sadd(self._keys.teams_index(), team.id)
@@ -64,8 +66,10 @@ class TeamStore:
             # A team's generation is its identity: set when it is created, never by an update.
             fields = set(only) if only is not None else set(Team.model_fields)
             written = await self._scripts.put_team(
-                keys=[self._keys.team(team.id)],
-                args=["update", *_encode(team, fields - {"generation"})],
+                keys=c.OneKey(self._keys.team(team.id)),
+                args=c.PutTeamArgs(
+                    mode="update", fields=tuple(_encode(team, fields - {"generation"}))
+                ),
             )
         return bool(written)
 
@@ -90,8 +94,10 @@ class TeamStore:
             # The team and its active keys together (no key of it passes admission any more,
             # revoked or not), acknowledged by a replica when writes wait for one.
             outcome = await self._scripts.delete_team(
-                keys=[self._keys.team(team.id), self._keys.active_keys(team.space)],
-                args=[team.generation or ""],
+                keys=c.DeleteTeamKeys(
+                    team=self._keys.team(team.id), active_keys=self._keys.active_keys(team.space)
+                ),
+                args=c.OneArg(team.generation or ""),
             )
             if outcome >= 0:
                 # The index only lists teams (``list`` skips an id whose hash is gone), so

@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 
 from app.domain.tokens import TOKEN_LEEWAY_SECONDS as LEEWAY_SECONDS
 from app.domain.tokens import TOKEN_MAX_TTL_SECONDS as MAX_TTL_SECONDS
+from app.store import contracts as c
 from app.store.keys import KeySpace
 from app.store.redis import admin_write, store_errors
 from app.store.scripts import Scripts
@@ -31,15 +32,15 @@ class TokenRevocationStore:
         script, acknowledged by a replica when writes wait for one: a failover cannot lose it."""
         async with admin_write("The tokens' revocation"):
             stored = await self._scripts.revoke_tokens(
-                keys=[self._keys.token_revocations(space)],
-                args=[
-                    subject or TEAM_WIDE,
-                    repr(now),
+                keys=c.OneKey(self._keys.token_revocations(space)),
+                args=c.RevokeTokensArgs(
+                    subject=subject or TEAM_WIDE,
+                    not_before_s=repr(now),
                     # A revocation older than any token's life has nothing left to revoke.
-                    repr(now - MAX_TTL_SECONDS - 2 * LEEWAY_SECONDS),
-                    MAX_TTL_SECONDS + 60,
-                    MAX_REVOCATIONS,
-                ],
+                    prune_before_s=repr(now - MAX_TTL_SECONDS - 2 * LEEWAY_SECONDS),
+                    ttl_seconds=MAX_TTL_SECONDS + 60,
+                    most=MAX_REVOCATIONS,
+                ),
             )
         if not int(stored):
             raise TooManyRevocations()
