@@ -15,10 +15,19 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Dialog,
+    Page,
+    Response,
+    expect,
+    sync_playwright,
+)
 
 from tests.e2e.test_processes import ADMIN, Stack, running_stack
 from tests.support import RedisServer, project_root
@@ -156,12 +165,25 @@ def test_the_dashboard_shows_the_apis_figures_and_keeps_no_secret(
         page_errors: list[str] = []
         page.on("pageerror", lambda error: page_errors.append(str(error)))
         csp_violations: list[str] = []
+        console_errors: list[str] = []
 
         def console(message: ConsoleMessage) -> None:
             if "Content Security Policy" in message.text:
                 csp_violations.append(message.text)
+            if message.type == "error":
+                console_errors.append(message.text)
 
         page.on("console", console)
+        # The dashboard's own files as the browser got them: name -> (status, media type).
+        static: dict[str, tuple[int, str]] = {}
+
+        def response(answer: Response) -> None:
+            path = urlsplit(answer.url).path
+            if path.startswith("/dashboard/static/"):
+                media_type = answer.headers.get("content-type", "").split(";")[0]
+                static[path.removeprefix("/dashboard/static/")] = (answer.status, media_type)
+
+        page.on("response", response)
 
         # The prompt first; then the page loads with the token.
         page.goto(f"{stack.gw_url}/dashboard")
@@ -172,6 +194,12 @@ def test_the_dashboard_shows_the_apis_figures_and_keeps_no_secret(
         expect(page.locator("#updated-at")).to_have_attribute(
             "data-updated", re.compile(r"^\d{4}-")
         )
+        # Every module of the script, each imported by another from the entry on, was loaded as
+        # JavaScript (a module with another media type is refused, and the page would not draw).
+        scripts = {path.name for path in (project_root() / "app/dashboard/static").glob("*.js")}
+        assert {name for name in static if name.endswith(".js")} == scripts
+        for name in scripts:
+            assert static[name] == (200, "text/javascript"), name
 
         # Bars: each team's spent and budget as GET /admin/spend has them.
         spend = admin.get("/admin/spend", period="current")
@@ -303,6 +331,9 @@ def test_the_dashboard_shows_the_apis_figures_and_keeps_no_secret(
         assert page.evaluate(f"sessionStorage.getItem('{TOKEN_KEY}')") == ADMIN
         assert seen_urls
         assert not [url for url in seen_urls if ADMIN in url or key in url]
+        # Nothing went wrong in the page so far (the wrong token below is a 401, which Chromium
+        # logs as an error).
+        assert console_errors == []
 
         # Signing out forgets the token; a wrong one brings the prompt back with the error.
         page.click("#sign-out")
