@@ -245,7 +245,7 @@ class Resolver:
 
     async def abandon(self, create: PendingCreate) -> None:
         spent = await self._admission.abandon(create, unconfirmed_create().to_dict())
-        if spent >= 0:
+        if spent is not None:
             log.error(
                 "create abandoned as spent: its outcome could not be learned",
                 extra={"team": create.team, "reservation": create.reservation_id, "credits": spent},

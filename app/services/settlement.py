@@ -20,7 +20,7 @@ from app.domain.settlement import PollSchedule, SettlePass
 from app.domain.tasks import TaskRecord
 from app.services.signals import Signals
 from app.store.settlement import SettleQueue
-from app.store.tasks import Observed, StoredTask, TaskStore, charge_arg
+from app.store.tasks import NotGivenUp, Observed, StoredTask, TaskStore
 from app.upstream.client import RivyaClient
 from app.upstream.failures import UpstreamFailure, Why
 from app.wire import RivyaTask
@@ -137,12 +137,12 @@ class Settlement:
                 after_seconds=self._pass.give_up_after_seconds,
                 look_again_in=GIVEN_UP_POLL_SECONDS,
             )
-            if held >= 0:
+            if isinstance(held, int):
                 log.error(
                     "gave up on a task Rivya never ended; its credits count as spent",
                     extra={"team": team, "task_id": task_id, "credits": held},
                 )
-            if held != -2:
+            if held is not NotGivenUp.NOT_OLD_ENOUGH:
                 return
         await self._reschedule(team, record)
 
@@ -154,11 +154,11 @@ class Settlement:
             await self._queue.drop(team, task_id)
             return
         fresh = await self._poll(team, task_id)
-        charge = -1  # what it held, unless Rivya says what it cost
+        charge = None  # what it held, unless Rivya says what it cost
         if fresh is not None and fresh.is_terminal:
-            charge = charge_arg(fresh)
+            charge = fresh.charge
         charged = await self._tasks.settle_orphan(team, task_id, entry, charge=charge)
-        if charged >= 0:
+        if charged is not None:
             log.error(
                 "money anomaly: settled a task whose record was gone",
                 extra={"team": team, "task_id": task_id, "credits": charged},

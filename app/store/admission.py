@@ -232,8 +232,9 @@ class AdmissionStore:
             )
         return int(released)
 
-    async def abandon(self, create: PendingCreate, error: dict[str, Any]) -> int:
-        """Count an unresolvable create as spent and close it; -1 if it was already closed."""
+    async def abandon(self, create: PendingCreate, error: dict[str, Any]) -> int | None:
+        """Count an unresolvable create as spent and close it: the credits counted, None if it
+        was already closed."""
         k, team = self._keys, create.team
         async with self._due.scheduling(team), store_errors():
             held = self._reservation_keys(create)
@@ -261,7 +262,7 @@ class AdmissionStore:
                 ),
             )
         await self._due.index_at(team, int(index_at))
-        return int(spent)
+        return None if int(spent) < 0 else int(spent)
 
     async def lease(self, team: str, reservation_id: str, *, owner: str) -> Lease:
         """Take the lease on a pending create to resend it. ``None``: someone holds it, or it is

@@ -114,8 +114,8 @@ class DueTeams:
         pairs = [str(v) for v in reply]
         return [Claim(space, token) for space, token in zip(pairs[::2], pairs[1::2], strict=True)]
 
-    async def next_due(self, space: str) -> int:
-        """When the team next has work (ms), -1 for never; resets its marker to match."""
+    async def next_due(self, space: str) -> int | None:
+        """When the team next has work (ms), None for never; resets its marker to match."""
         k = self._keys
         async with store_errors():
             at = await self._scripts.team_next_due(
@@ -128,13 +128,18 @@ class DueTeams:
                 ),
                 args=c.TimeArgs(time=script_time(self._clock)),
             )
-        return int(at)
+        return None if int(at) < 0 else int(at)
 
-    async def release(self, claim: Claim, next_ms: int) -> None:
+    async def release(self, claim: Claim, next_ms: int | None) -> None:
+        """Hand the claim back, the team due again at ``next_ms`` (None: out of the index)."""
         async with store_errors():
             await self._scripts.release_team(
                 keys=self._index_keys(),
-                args=c.ReleaseTeamArgs(space=claim.space, token=claim.token, next_due_ms=next_ms),
+                args=c.ReleaseTeamArgs(
+                    space=claim.space,
+                    token=claim.token,
+                    next_due_ms=-1 if next_ms is None else next_ms,
+                ),
             )
 
     async def earliest(self) -> float | None:

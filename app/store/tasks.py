@@ -7,7 +7,7 @@ costs no extra lookup, and "not yours" is indistinguishable from "does not exist
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import Enum, IntEnum
 from typing import NamedTuple, cast
 
 from redis.asyncio import Redis
@@ -135,6 +135,11 @@ def charge_arg(task: RivyaTask) -> int:
     """Rivya's charge for the money scripts: -1 when it gave no valid one (charge what is held)."""
     charge = task.charge
     return -1 if charge is None else charge
+
+
+class NotGivenUp(Enum):
+    ENDED = "it had ended, or was given up already"
+    NOT_OLD_ENOUGH = "it is not that old yet, by Redis's clock"
 
 
 class TaskStore:
@@ -308,10 +313,10 @@ class TaskStore:
 
     async def give_up(
         self, stored: StoredTask, *, after_seconds: float, look_again_in: float
-    ) -> int:
+    ) -> int | NotGivenUp:
         """Stop waiting for a task older than ``after_seconds`` by Redis's clock: its held
-        credits count as spent, and it is looked at again only every ``look_again_in`` seconds.
-        -1 if it had ended or was given up already; -2 if it is not that old yet."""
+        credits count as spent (returned), and it is looked at again only every
+        ``look_again_in`` seconds."""
         async with store_errors():
             spent = await self._scripts.give_up(
                 keys=self._task_money_keys(stored, stored.record.id),
@@ -322,6 +327,8 @@ class TaskStore:
                     look_again_ms=int(look_again_in * 1000),
                 ),
             )
+        if int(spent) < 0:
+            return NotGivenUp.NOT_OLD_ENOUGH if int(spent) == -2 else NotGivenUp.ENDED
         return int(spent)
 
     async def reservation(self, team_id: str, task_id: str) -> ReservationEntry | None:
@@ -331,11 +338,11 @@ class TaskStore:
         return ReservationEntry.parse(str(entry)) if entry is not None else None
 
     async def settle_orphan(
-        self, team_id: str, task_id: str, entry: ReservationEntry, *, charge: int
-    ) -> int:
+        self, team_id: str, task_id: str, entry: ReservationEntry, *, charge: int | None
+    ) -> int | None:
         """Settle the reservation of a task whose record is gone: ``charge`` credits (Rivya's
-        final_credits), or -1 for what it held. Returns the credits charged, -1 if the entry
-        changed meanwhile."""
+        final_credits), or None for what it held. Returns the credits charged, None if the
+        entry changed meanwhile."""
         k = self._keys
         token_id = entry.token or "-"
         async with store_errors():
@@ -348,9 +355,11 @@ class TaskStore:
                     ledger=k.ledger(team_id),
                     token_credits=k.token_credits(team_id, token_id),
                 ),
-                args=c.SettleOrphanArgs(task_id=task_id, entry=entry.raw, charge=charge),
+                args=c.SettleOrphanArgs(
+                    task_id=task_id, entry=entry.raw, charge=-1 if charge is None else charge
+                ),
             )
-        return int(charged)
+        return None if int(charged) < 0 else int(charged)
 
     def _task_money_keys(self, stored: StoredTask, task_id: str) -> c.TaskMoneyKeys:
         k, record = self._keys, stored.record

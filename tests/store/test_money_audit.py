@@ -158,7 +158,7 @@ async def test_a_task_recorded_again_after_its_record_vanished_is_no_orphan(
     again = await stores.admitted()  # a resend finds the same task, and records it again
     task = TaskRecord(team="alpha", upstream=rivya_task(task_id, "queued"))
     await stores.tasks.record(task, again.create, first_poll_in=2.5, reserved=8)
-    assert await stores.tasks.settle_orphan("alpha", task_id, entry, charge=-1) == -1
+    assert await stores.tasks.settle_orphan("alpha", task_id, entry, charge=None) is None
     spend = await stores.spent(stamp="total")
     assert (spend.spent, spend.reserved, spend.in_flight) == (0, 8, 1)  # one task, held once
     assert await stores.queue.pending("alpha") == 1

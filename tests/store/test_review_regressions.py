@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.creates import Admitted, PendingCreate, Repeat
 from app.domain.tasks import TaskRecord
+from app.store.tasks import NotGivenUp
 from tests.store.conftest import Stores, rivya_task
 
 
@@ -77,10 +78,10 @@ async def test_giving_up_charges_what_was_held_and_the_real_end_corrects_it(
     await stores.team(budget_credits=100, max_in_flight=1)
     stored = await stores.record(await stores.admitted())
     give_up = {"after_seconds": 60, "look_again_in": 3600}
-    assert await stores.tasks.give_up(stored, **give_up) == -2  # not old enough, by Redis
+    assert await stores.tasks.give_up(stored, **give_up) is NotGivenUp.NOT_OLD_ENOUGH
     stores.clock.advance(61)
     assert await stores.tasks.give_up(stored, **give_up) == 8
-    assert await stores.tasks.give_up(stored, **give_up) == -1  # once
+    assert await stores.tasks.give_up(stored, **give_up) is NotGivenUp.ENDED  # once
     assert await stores.queue.pending("alpha") == 1  # still looked at, rarely
     spend = await stores.spent()
     assert (spend.spent, spend.reserved, spend.in_flight) == (8, 0, 0)
