@@ -17,6 +17,7 @@ from app.auth.callers import Caller, bearer_token, check_admin
 from app.auth.keys import key_id_of
 from app.auth.origins import check_origin
 from app.errors import ApiKeyInvalid, ApiKeyMissing, ApiKeyRevoked, Forbidden, TokenExpired
+from app.lifecycle import Draining
 from app.services.tasks import MAX_WAIT_SECONDS
 from app.wiring.services import Services
 
@@ -31,6 +32,14 @@ async def _services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(_services)]
+
+
+async def _draining(request: Request) -> Draining:
+    draining: Draining = request.app.state.draining
+    return draining
+
+
+DrainingDep = Annotated[Draining, Depends(_draining)]
 
 
 async def resolve_team_caller(

@@ -6,12 +6,14 @@ Tests build apps through it too, so two differently configured "replicas" can sh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import admin, compat, dashboard, files, images, ops, tokens
 from app.api.answers import honest
@@ -23,6 +25,7 @@ from app.catalog import Catalog, load_catalog
 from app.clock import Clock, SystemClock
 from app.cors import CorsMiddleware
 from app.handlers import install_error_handlers
+from app.lifecycle import Draining
 from app.lifespan import Ingredients, make_lifespan
 from app.metrics import Metrics
 from app.middleware import GatewayMiddleware, HeldBodies
@@ -98,6 +101,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.draining = Draining()  # started by the server on SIGTERM (app/lifecycle.py)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
@@ -139,3 +143,37 @@ def _create_routes() -> dict[str, CreateRoute]:
         path: CreateRoute(declared[path], handle, takes_wait)
         for path, (handle, takes_wait) in handlers.items()
     }
+
+
+class DeferredApp:
+    """An ASGI app built when its server first calls it (its lifespan's startup), not when it
+    is made: importing ``app.main`` reads no settings, ``.env`` or catalogue. A build that
+    fails (a bad setting) fails the startup with its message, so the server exits, whatever
+    its lifespan mode."""
+
+    def __init__(self, build: Callable[[], ASGIApp]) -> None:
+        self._build = build
+        self._app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._app is None and scope["type"] == "lifespan":
+            started = await receive()  # lifespan.startup
+            try:
+                self._app = self._build()
+            except Exception as failure:
+                await send({"type": "lifespan.startup.failed", "message": str(failure)})
+                return
+            receive = _replaying(started, receive)
+        elif self._app is None:  # a server with no lifespan: built on the first request
+            self._app = self._build()
+        await self._app(scope, receive, send)
+
+
+def _replaying(first: Message, receive: Receive) -> Receive:
+    """``receive``, giving ``first`` (a message already read) once before what follows."""
+    pending = [first]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay

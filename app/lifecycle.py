@@ -24,7 +24,8 @@ log = logging.getLogger("app.lifecycle")
 
 
 class Draining:
-    """Whether this process is draining (a signal reaches the whole process: one per process)."""
+    """Whether the app is draining: made by ``create_app`` (``app.state.draining``), started by
+    the server that runs it when SIGTERM comes, read by ``/readyz``."""
 
     def __init__(self) -> None:
         self.since: float | None = None
@@ -38,15 +39,12 @@ class Draining:
             self.since = time.monotonic()
 
 
-DRAINING = Draining()
-
-
 class DrainingServer(uvicorn.Server):
     """uvicorn's server, with the drain in front of its own graceful shutdown."""
 
-    def __init__(self, config: uvicorn.Config, *, drain_seconds: float) -> None:
+    def __init__(self, config: uvicorn.Config, *, draining: Draining, drain_seconds: float) -> None:
         super().__init__(config)
-        self._drain_seconds = drain_seconds
+        self._draining, self._drain_seconds = draining, drain_seconds
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
@@ -57,11 +55,11 @@ class DrainingServer(uvicorn.Server):
         if (
             sig == signal.SIGTERM
             and self._drain_seconds > 0
-            and not DRAINING.active
+            and not self._draining.active
             and self._loop is not None
         ):
             # In a signal handler: only mark, and let the loop do the rest.
-            DRAINING.start()
+            self._draining.start()
             self._loop.call_soon_threadsafe(self._drain)
             return
         super().handle_exit(sig, frame)

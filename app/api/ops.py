@@ -7,8 +7,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.auth.callers import check_scrape
-from app.deps import ServicesDep
-from app.lifecycle import DRAINING
+from app.deps import DrainingDep, ServicesDep
 from app.metrics import Snapshot
 from app.schemas import ErrorOut, Readiness
 
@@ -51,9 +50,9 @@ async def metrics(request: Request, services: ServicesDep) -> Response:
     },
     summary="Ready to serve: Redis reachable, settings valid",
 )
-async def readyz(services: ServicesDep) -> JSONResponse:
+async def readyz(services: ServicesDep, draining: DrainingDep) -> JSONResponse:
     checks = await services.health.report()
-    if DRAINING.active:  # leaving (app/lifecycle.py): still serving, but send nothing new here
+    if draining.active:  # leaving (app/lifecycle.py): still serving, but send nothing new here
         return JSONResponse({"status": "draining", "checks": checks}, status_code=503)
     ready = checks["redis"] == "ok"
     return JSONResponse(

@@ -12,6 +12,7 @@ from app.settings import Settings
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from app.factory import create_app
     from app.lifecycle import DrainingServer
 
     settings = Settings()  # refuse bad settings here, in one clear message, before uvicorn starts
@@ -33,8 +34,9 @@ def serve(args: argparse.Namespace) -> None:
         # uvicorn's supervisor runs the workers, with its own shutdown (no drain).
         uvicorn.run("app.main:app", **options)
         return
-    config = uvicorn.Config("app.main:app", **options)
-    DrainingServer(config, drain_seconds=settings.drain_seconds).run()
+    app = create_app(settings)
+    config = uvicorn.Config(app, **options)
+    DrainingServer(config, draining=app.state.draining, drain_seconds=settings.drain_seconds).run()
 
 
 def simulator(args: argparse.Namespace) -> None:
