@@ -13,8 +13,8 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.auth.api_keys import key_id_of
 from app.auth.callers import Caller, bearer_token, check_admin
-from app.auth.keys import key_id_of
 from app.auth.origins import check_origin
 from app.errors import ApiKeyInvalid, ApiKeyMissing, ApiKeyRevoked, Forbidden, TokenExpired
 from app.lifecycle import Draining

@@ -35,7 +35,7 @@ from app.settings import Settings
 from app.simulator.app import create_simulator_app
 from app.simulator.settings import SimulatorSettings
 from app.simulator.state import SimState
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from app.store.redis import close_redis, create_redis, learn_cluster_layout
 from app.store.spend import PeriodSpend, SpendStore
 
@@ -748,7 +748,7 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
 
 
 async def team_space(gw: Gateway, team: str) -> str:
-    """Where the team's data lives in Redis (its id and generation: store/keys.py)."""
+    """Where the team's data lives in Redis (its id and generation: store/keyspace.py)."""
     found: Team = await gw.app.state.services.teams.get(team)
     return found.space
 

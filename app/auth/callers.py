@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app import context
-from app.auth.keys import key_id_of, matches, tokens_equal
+from app.auth.api_keys import key_id_of, matches, tokens_equal
 from app.auth.tokens import BrowserToken, TokenSigner, looks_like_token
 from app.clock import Clock
 from app.domain.teams import ApiKeyRecord, Team
 from app.errors import ApiKeyInvalid, ApiKeyMissing, ApiKeyRevoked, Forbidden, GatewayError
-from app.store.apikeys import ApiKeyStore
+from app.store.api_keys import ApiKeyStore
 from app.store.teams import TeamStore
 from app.store.tokens import TokenRevocationStore
 

@@ -58,7 +58,7 @@ class Team(TeamPolicy):
 
     @property
     def space(self) -> str:
-        """Whose data this is in Redis: the id and its generation (store/keys.py puts every key
+        """Whose data this is in Redis: the id and its generation (store/keyspace.py puts every key
         of a team under it), so nothing of a deleted team is seen by a new one of its id."""
         return team_space(self.id, self.generation)
 

@@ -14,7 +14,7 @@ import secrets
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from app.store.redis import STORE_FAILURES
 from app.upstream.resilience import CircuitBreaker
 

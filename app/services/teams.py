@@ -9,12 +9,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.auth.keys import generate_key
+from app.auth.api_keys import generate_key
 from app.catalog import Catalog, FieldError
 from app.clock import Clock, iso_timestamp
 from app.domain.teams import ApiKeyRecord, Team
 from app.errors import AlreadyExists, NotFound, ValidationFailed, field_errors
-from app.store.apikeys import ApiKeyStore
+from app.store.api_keys import ApiKeyStore
 from app.store.redis import admin_write
 from app.store.teams import TeamStore
 

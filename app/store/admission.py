@@ -24,7 +24,7 @@ from app.creates import (
 from app.periods import PeriodStamps
 from app.store import contracts as c
 from app.store.contracts import Periods
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from app.store.redis import store_errors
 from app.store.schedule import DueTeams
 from app.store.scripts import Scripts

@@ -26,7 +26,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from app.creates import PendingCreate
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from app.store.redis import store_errors
 from app.store.reservations import held_credits
 

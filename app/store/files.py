@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from app.clock import Clock, script_time
 from app.store import contracts as c
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from app.store.redis import hash_fields, store_errors, text_map
 from app.store.scripts import Scripts
 

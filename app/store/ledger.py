@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from app.store.redis import store_errors
 
 # Events that mean the books may not match Rivya's: a task recorded with no live reservation,

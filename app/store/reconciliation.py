@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from app.store import contracts as c
 from app.store.baseline_holds import Hold
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from app.store.redis import admin_write, store_errors
 from app.store.scripts import Scripts
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 
 from redis.asyncio import Redis
 
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from app.store.redis import store_errors, text_map
 
 

@@ -9,11 +9,11 @@ from redis.asyncio import Redis
 from app.clock import Clock
 from app.settings import Settings, StoreSettings
 from app.store.admission import AdmissionStore
-from app.store.apikeys import ApiKeyStore
+from app.store.api_keys import ApiKeyStore
 from app.store.baseline_holds import BaselineHolds
 from app.store.channel import ScriptChannel
 from app.store.files import FileStore
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from app.store.ledger import LedgerStore
 from app.store.outbox import Outbox
 from app.store.reconciliation import BaselineStore

@@ -19,7 +19,7 @@ from starlette.types import Message, Receive, Scope, Send
 from app.clock import FakeClock
 from app.logging import JsonFormatter, Redactor
 from app.middleware import GatewayMiddleware, HeldBodies
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from tests.api.test_settler_scaling import commands_run
 from tests.support import (
     Gateway,

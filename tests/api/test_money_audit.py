@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from app.clock import FakeClock
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from app.store.redis import create_redis
 from tests.support import (
     Gateway,

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from redis import Redis as SyncRedis
 
-from app.auth.keys import key_id_of
+from app.auth.api_keys import key_id_of
 from app.clock import FakeClock
 from app.settings import StoreSettings
 from tests.support import (

@@ -17,7 +17,7 @@ from redis import Redis as SyncRedis
 
 from app.clock import FakeClock
 from app.domain.tasks import TaskRecord
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from app.store.tasks import TaskStore
 from tests.support import (
     Gateway,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from app.clock import FakeClock, iso_timestamp
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from app.store.redis import create_redis
 from tests.support import Gateway, bearer, settle_all, team_space
 

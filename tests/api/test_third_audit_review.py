@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from redis import Redis as SyncRedis
 
 from app.clock import FakeClock
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from tests.api.test_budget_alerts import alert_settings as budget_alert_settings
 from tests.support import (
     Gateway,

@@ -13,7 +13,7 @@ import pytest
 from redis import Redis as SyncRedis
 
 from app.domain.teams import team_space
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from tests.e2e.test_processes import ADMIN, Stack, running_stack
 from tests.support import RedisServer
 

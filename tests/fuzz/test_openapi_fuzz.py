@@ -43,7 +43,7 @@ from schemathesis.errors import FailureGroup
 from schemathesis.schemas import APIOperation
 
 from app.clock import FakeClock
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from app.store.redis import close_redis, create_redis
 from app.store.spend import SpendStore
 from tests.support import (

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from app.simulator.state import SimState
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ from app.domain.teams import team_space
 from app.errors import StoreUnavailable
 from app.periods import stamps_at
 from app.simulator.state import SimState
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from tests.model.books import Books, read_books, read_token, rivya_charges, tasks_per_request_id
 from tests.model.world import ANSWERS, SCRIPT_NAMES, World
 from tests.support import ADMIN_TOKEN, forget_apps, simulator_app, token_settings

@@ -14,9 +14,9 @@ from app.domain.tasks import TaskRecord
 from app.domain.teams import ApiKeyRecord, Team
 from app.periods import stamps_at
 from app.store.admission import AdmissionStore
-from app.store.apikeys import ApiKeyStore
+from app.store.api_keys import ApiKeyStore
 from app.store.channel import open_channel
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from app.store.redis import create_redis
 from app.store.schedule import DueTeams
 from app.store.scripts import Scripts

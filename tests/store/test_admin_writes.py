@@ -11,9 +11,9 @@ import pytest
 from redis.asyncio import Redis
 
 from app.domain.teams import ApiKeyRecord, Team
-from app.store.apikeys import ApiKeyStore
+from app.store.api_keys import ApiKeyStore
 from app.store.channel import open_channel
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from app.store.reconciliation import Baseline, BaselineStore
 from app.store.redis import create_redis
 from app.store.scripts import Scripts

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from app.clock import FakeClock
 from app.services.baselines import Baselines
 from app.store.baseline_holds import BaselineHolds
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from app.store.reconciliation import BaselineStore
 from app.store.scripts import Scripts
 

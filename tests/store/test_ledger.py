@@ -7,7 +7,7 @@ from __future__ import annotations
 from redis import Redis as SyncRedis
 
 from app.domain.tasks import TaskRecord
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from app.store.ledger import LedgerStore
 from app.store.redis import create_redis
 from tests.store.conftest import Stores, rivya_task

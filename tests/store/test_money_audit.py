@@ -8,7 +8,7 @@ from redis import Redis as SyncRedis
 from app.creates import Admitted, Refused
 from app.domain.tasks import TaskRecord
 from app.store.admission import TooLate
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from tests.store.conftest import Stores, rivya_task
 
 

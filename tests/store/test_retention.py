@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from tests.store.conftest import Stores
 
 

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from app.clock import FakeClock
 from app.errors import StoreUnavailable
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from app.store.redis import create_redis
 from app.store.schedule import DueTeams
 from app.store.scripts import Scripts

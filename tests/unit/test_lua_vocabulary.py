@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from app.store.ledger import SUSPECT_EVENTS
 from app.store.scripts import LUA_DIR
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from app.auth.keys import generate_key, hash_key, key_id_of, matches
+from app.auth.api_keys import generate_key, hash_key, key_id_of, matches
 from app.logging import _CREDENTIALS, JsonFormatter, Redactor, _redacted
 from app.settings import SIMULATOR_DEV_KEY, Settings
 

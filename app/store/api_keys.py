@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 
 from app.domain.teams import ApiKeyRecord
 from app.store import contracts as c
-from app.store.keys import KeySpace
+from app.store.keyspace import KeySpace
 from app.store.redis import admin_write, hash_fields, store_errors, text_map
 from app.store.scripts import Scripts
 
