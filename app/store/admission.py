@@ -22,8 +22,8 @@ from app.creates import (
     budget_period,
 )
 from app.periods import PeriodStamps
-from app.store import contracts as c
-from app.store.contracts import Periods
+from app.store.contracts import creates as c
+from app.store.contracts.shape import Periods
 from app.store.keyspace import KeySpace
 from app.store.redis import store_errors
 from app.store.schedule import DueTeams

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from redis.asyncio import Redis
 
 from app.domain.teams import ApiKeyRecord
-from app.store import contracts as c
+from app.store.contracts import admin as c
 from app.store.keyspace import KeySpace
 from app.store.redis import admin_write, hash_fields, store_errors, text_map
 from app.store.scripts import Scripts

@@ -15,7 +15,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from app.clock import Clock, script_time
-from app.store import contracts as c
+from app.store.contracts import creates as c
 from app.store.keyspace import KeySpace
 from app.store.redis import hash_fields, store_errors, text_map
 from app.store.scripts import Scripts

@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from app.store import contracts as c
+from app.store.contracts import schedule as c
 from app.store.keyspace import KeySpace
 from app.store.redis import store_errors
 from app.store.scripts import Scripts

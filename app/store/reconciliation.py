@@ -8,8 +8,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from app.store import contracts as c
 from app.store.baseline_holds import Hold
+from app.store.contracts import admin as c
 from app.store.keyspace import KeySpace
 from app.store.redis import admin_write, store_errors
 from app.store.scripts import Scripts

@@ -32,7 +32,7 @@ from redis.asyncio import Redis
 
 from app.clock import Clock, script_time
 from app.errors import StoreUnavailable
-from app.store import contracts as c
+from app.store.contracts import schedule as c
 from app.store.keyspace import KeySpace
 from app.store.redis import store_errors
 from app.store.scripts import Scripts

@@ -21,8 +21,8 @@ from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from redis.asyncio import Redis
 
-from app.store import contracts as c
 from app.store.channel import ChannelScript, ScriptChannel
+from app.store.contracts import admin, creates, schedule
 from app.store.replicated import Reconnector, ReplicatedScript
 
 LUA_DIR = Path(__file__).with_name("lua")
@@ -98,37 +98,59 @@ class Scripts:
         self._prelude = constants + "".join(
             (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8") for name in PRELUDES
         )
-        self.put_team = self._register(redis, "put_team", c.OneKey, c.PutTeamArgs)
-        self.admit = self._register(redis, "admit", c.AdmitKeys, c.AdmitArgs)
-        self.release = self._register(redis, "release", c.ReservationKeys, c.ReleaseArgs)
-        self.record = self._register(redis, "record", c.RecordKeys, c.RecordArgs)
-        self.observe = self._register(redis, "observe", c.TaskMoneyKeys, c.ObserveArgs)
-        self.claim_due = self._register(redis, "claim_due", c.QueueKeys, c.ClaimDueArgs)
-        self.lease_create = self._register(
-            redis, "lease_create", c.LeaseCreateKeys, c.LeaseCreateArgs
+        self.put_team = self._register(redis, "put_team", admin.OneKey, admin.PutTeamArgs)
+        self.admit = self._register(redis, "admit", creates.AdmitKeys, creates.AdmitArgs)
+        self.release = self._register(
+            redis, "release", creates.ReservationKeys, creates.ReleaseArgs
         )
-        self.abandon = self._register(redis, "abandon", c.AbandonKeys, c.AbandonArgs)
-        self.give_up = self._register(redis, "give_up", c.TaskMoneyKeys, c.GiveUpArgs)
-        self.cancel = self._register(redis, "cancel", c.CancelKeys, c.CancelArgs)
-        self.reschedule = self._register(redis, "reschedule", c.RescheduleKeys, c.RescheduleArgs)
-        self.claim_poll = self._register(redis, "claim_poll", c.QueueKeys, c.ClaimPollArgs)
+        self.record = self._register(redis, "record", creates.RecordKeys, creates.RecordArgs)
+        self.observe = self._register(redis, "observe", creates.TaskMoneyKeys, creates.ObserveArgs)
+        self.claim_due = self._register(
+            redis, "claim_due", schedule.QueueKeys, schedule.ClaimDueArgs
+        )
+        self.lease_create = self._register(
+            redis, "lease_create", creates.LeaseCreateKeys, creates.LeaseCreateArgs
+        )
+        self.abandon = self._register(redis, "abandon", creates.AbandonKeys, creates.AbandonArgs)
+        self.give_up = self._register(redis, "give_up", creates.TaskMoneyKeys, creates.GiveUpArgs)
+        self.cancel = self._register(redis, "cancel", creates.CancelKeys, creates.CancelArgs)
+        self.reschedule = self._register(
+            redis, "reschedule", schedule.RescheduleKeys, schedule.RescheduleArgs
+        )
+        self.claim_poll = self._register(
+            redis, "claim_poll", schedule.QueueKeys, schedule.ClaimPollArgs
+        )
         self.admit_upload = self._register(
-            redis, "admit_upload", c.AdmitUploadKeys, c.AdmitUploadArgs
+            redis, "admit_upload", creates.AdmitUploadKeys, creates.AdmitUploadArgs
         )
         self.settle_orphan = self._register(
-            redis, "settle_orphan", c.SettleOrphanKeys, c.SettleOrphanArgs
+            redis, "settle_orphan", creates.SettleOrphanKeys, creates.SettleOrphanArgs
         )
-        self.team_next_due = self._register(redis, "team_next_due", c.TeamNextDueKeys, c.TimeArgs)
-        self.claim_teams = self._register(redis, "claim_teams", c.DueIndexKeys, c.ClaimTeamsArgs)
-        self.release_team = self._register(redis, "release_team", c.DueIndexKeys, c.ReleaseTeamArgs)
-        self.index_team = self._register(redis, "index_team", c.DueIndexKeys, c.IndexTeamArgs)
-        self.outbox_retry = self._register(redis, "outbox_retry", c.OutboxKeys, c.OutboxRetryArgs)
+        self.team_next_due = self._register(
+            redis, "team_next_due", schedule.TeamNextDueKeys, schedule.TimeArgs
+        )
+        self.claim_teams = self._register(
+            redis, "claim_teams", schedule.DueIndexKeys, schedule.ClaimTeamsArgs
+        )
+        self.release_team = self._register(
+            redis, "release_team", schedule.DueIndexKeys, schedule.ReleaseTeamArgs
+        )
+        self.index_team = self._register(
+            redis, "index_team", schedule.DueIndexKeys, schedule.IndexTeamArgs
+        )
+        self.outbox_retry = self._register(
+            redis, "outbox_retry", schedule.OutboxKeys, schedule.OutboxRetryArgs
+        )
         # Admin writes: scripts too, so that they wait for a replica like the money's.
-        self.revoke_key = self._register(redis, "revoke_key", c.OneKey, c.OneArg)
-        self.deactivate_key = self._register(redis, "deactivate_key", c.OneKey, c.OneArg)
-        self.delete_team = self._register(redis, "delete_team", c.DeleteTeamKeys, c.OneArg)
-        self.revoke_tokens = self._register(redis, "revoke_tokens", c.OneKey, c.RevokeTokensArgs)
-        self.put_baseline = self._register(redis, "put_baseline", c.OneKey, c.PutBaselineArgs)
+        self.revoke_key = self._register(redis, "revoke_key", admin.OneKey, admin.OneArg)
+        self.deactivate_key = self._register(redis, "deactivate_key", admin.OneKey, admin.OneArg)
+        self.delete_team = self._register(redis, "delete_team", admin.DeleteTeamKeys, admin.OneArg)
+        self.revoke_tokens = self._register(
+            redis, "revoke_tokens", admin.OneKey, admin.RevokeTokensArgs
+        )
+        self.put_baseline = self._register(
+            redis, "put_baseline", admin.OneKey, admin.PutBaselineArgs
+        )
 
     def _register(
         self, redis: Redis, name: str, keys: type[Keys], args: type[Args]

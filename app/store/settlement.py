@@ -5,7 +5,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from app.clock import Clock, script_time
-from app.store import contracts as c
+from app.store.contracts import schedule as c
 from app.store.keyspace import KeySpace
 from app.store.redis import store_errors
 from app.store.schedule import DueTeams

@@ -16,8 +16,8 @@ from app.clock import Clock, script_time
 from app.creates import PendingCreate
 from app.domain.tasks import TaskRecord
 from app.periods import PeriodStamps
-from app.store import contracts as c
 from app.store.admission import spend_keys
+from app.store.contracts import creates as c
 from app.store.keyspace import KeySpace
 from app.store.redis import store_errors, text_map
 from app.store.reservations import ReservationEntry

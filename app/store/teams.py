@@ -9,7 +9,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from app.domain.teams import Team
-from app.store import contracts as c
+from app.store.contracts import admin as c
 from app.store.keyspace import KeySpace
 from app.store.redis import admin_write, store_errors, text_map
 from app.store.scripts import Scripts

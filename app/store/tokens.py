@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 
 from app.domain.tokens import TOKEN_LEEWAY_SECONDS as LEEWAY_SECONDS
 from app.domain.tokens import TOKEN_MAX_TTL_SECONDS as MAX_TTL_SECONDS
-from app.store import contracts as c
+from app.store.contracts import admin as c
 from app.store.keyspace import KeySpace
 from app.store.redis import admin_write, store_errors
 from app.store.scripts import Scripts

@@ -1,17 +1,11 @@
-"""Each Lua script's KEYS and ARGV, declared once and by name: a wrapper fills them by keyword
-(mypy checks every name is given, and no other), and the script receives them in this order.
-``tests/store/test_script_contracts.py`` checks each against its script's header (``KEYS[n]``,
-``ARGV[n]``), so the two cannot drift apart. Units are in the names; "time" is ``_clock.lua``'s
-(``""`` for Redis's own, or a test's fake clock's). ``periods`` are the spend hashes of a
-reservation's day, week, month and total, in that order (``spend_keys``)."""
+"""The money scripts' contracts: admitting a create and settling what it holds (admission),
+and recording and settling its task."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-Periods = tuple[str, str, str, str]
-
-# ---------------------------------------------------------------- admission (creates)
+from app.store.contracts.shape import Periods
 
 
 class AdmitKeys(NamedTuple):
@@ -140,9 +134,6 @@ class AdmitUploadArgs(NamedTuple):
     by_user: str  # "1": a browser-token user's upload
 
 
-# ---------------------------------------------------------------- tasks
-
-
 class RecordKeys(NamedTuple):
     task: str
     reservations: str
@@ -216,114 +207,3 @@ class SettleOrphanArgs(NamedTuple):
     task_id: str
     entry: str  # the reservation entry as read
     charge: int  # -1: what it held
-
-
-# ---------------------------------------------------------------- the settlers' schedule
-
-
-class QueueKeys(NamedTuple):
-    settle_queue: str
-
-
-class ClaimDueArgs(NamedTuple):
-    time: str
-    lease_ms: int
-    limit: int
-
-
-class ClaimPollArgs(NamedTuple):
-    task_id: str
-    time: str
-    lease_ms: int
-
-
-class RescheduleKeys(NamedTuple):
-    settle_queue: str
-    schedule_marker: str
-
-
-class RescheduleArgs(NamedTuple):
-    task_id: str
-    time: str
-    delay_ms: int
-
-
-class DueIndexKeys(NamedTuple):
-    due_teams: str
-    claims: str
-    asked: str  # due times asked for while a team was claimed
-
-
-class IndexTeamArgs(NamedTuple):
-    space: str
-    due_ms: int
-
-
-class ClaimTeamsArgs(NamedTuple):
-    time: str
-    claim_ms: int
-    limit: int
-    token_prefix: str
-
-
-class ReleaseTeamArgs(NamedTuple):
-    space: str
-    token: str
-    next_due_ms: int  # -1: nothing
-
-
-class TeamNextDueKeys(NamedTuple):
-    settle_queue: str
-    pending: str
-    outbox: str
-    outbox_attempts: str
-    schedule_marker: str
-
-
-class TimeArgs(NamedTuple):
-    time: str
-
-
-class OutboxKeys(NamedTuple):
-    outbox: str
-    attempts: str
-
-
-class OutboxRetryArgs(NamedTuple):
-    entry_id: str
-    attempts: str  # "attempts|next attempt, ms"
-
-
-# ---------------------------------------------------------------- admin writes
-
-
-class OneKey(NamedTuple):
-    key: str
-
-
-class OneArg(NamedTuple):
-    value: str
-
-
-class PutTeamArgs(NamedTuple):
-    mode: str  # "create" | "update"
-    fields: tuple[str, ...]  # field, value, field, value, …
-
-
-class DeleteTeamKeys(NamedTuple):
-    team: str
-    active_keys: str
-
-
-class RevokeTokensArgs(NamedTuple):
-    subject: str  # or "*"
-    not_before_s: str
-    prune_before_s: str
-    ttl_seconds: int
-    most: int
-
-
-class PutBaselineArgs(NamedTuple):
-    baseline: str  # JSON
-    mode: str  # "nx" | "if" | ""
-    expected_set_at_ms: str

@@ -1,0 +1,38 @@
+"""The admin writes' contracts: teams, keys, browser-token revocations, the reconciliation's
+baseline."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class OneKey(NamedTuple):
+    key: str
+
+
+class OneArg(NamedTuple):
+    value: str
+
+
+class PutTeamArgs(NamedTuple):
+    mode: str  # "create" | "update"
+    fields: tuple[str, ...]  # field, value, field, value, …
+
+
+class DeleteTeamKeys(NamedTuple):
+    team: str
+    active_keys: str
+
+
+class RevokeTokensArgs(NamedTuple):
+    subject: str  # or "*"
+    not_before_s: str
+    prune_before_s: str
+    ttl_seconds: int
+    most: int
+
+
+class PutBaselineArgs(NamedTuple):
+    baseline: str  # JSON
+    mode: str  # "nx" | "if" | ""
+    expected_set_at_ms: str

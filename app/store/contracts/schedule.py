@@ -1,0 +1,78 @@
+"""The settlers' scripts' contracts: a team's settle queue and the index of due teams."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class QueueKeys(NamedTuple):
+    settle_queue: str
+
+
+class ClaimDueArgs(NamedTuple):
+    time: str
+    lease_ms: int
+    limit: int
+
+
+class ClaimPollArgs(NamedTuple):
+    task_id: str
+    time: str
+    lease_ms: int
+
+
+class RescheduleKeys(NamedTuple):
+    settle_queue: str
+    schedule_marker: str
+
+
+class RescheduleArgs(NamedTuple):
+    task_id: str
+    time: str
+    delay_ms: int
+
+
+class DueIndexKeys(NamedTuple):
+    due_teams: str
+    claims: str
+    asked: str  # due times asked for while a team was claimed
+
+
+class IndexTeamArgs(NamedTuple):
+    space: str
+    due_ms: int
+
+
+class ClaimTeamsArgs(NamedTuple):
+    time: str
+    claim_ms: int
+    limit: int
+    token_prefix: str
+
+
+class ReleaseTeamArgs(NamedTuple):
+    space: str
+    token: str
+    next_due_ms: int  # -1: nothing
+
+
+class TeamNextDueKeys(NamedTuple):
+    settle_queue: str
+    pending: str
+    outbox: str
+    outbox_attempts: str
+    schedule_marker: str
+
+
+class TimeArgs(NamedTuple):
+    time: str
+
+
+class OutboxKeys(NamedTuple):
+    outbox: str
+    attempts: str
+
+
+class OutboxRetryArgs(NamedTuple):
+    entry_id: str
+    attempts: str  # "attempts|next attempt, ms"
