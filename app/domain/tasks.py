@@ -1,11 +1,15 @@
-"""A task the gateway created, as the store keeps it and the answers show it."""
+"""A task the gateway created, as the store keeps it and the answers show it; what recording
+and observing it did; a page of a team's tasks and what a listing keeps."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import Enum, IntEnum
 from typing import Any
 
 from pydantic import BaseModel
 
+from app.periods import PeriodStamps
 from app.wire import RivyaTask
 
 
@@ -52,3 +56,69 @@ class TaskRecord(BaseModel):
             "result": task.result.model_dump(mode="json") if task.result else None,
             "error": task.error.model_dump(mode="json") if task.error else None,
         }
+
+
+@dataclass(frozen=True)
+class StoredTask:
+    record: TaskRecord
+    stamps: PeriodStamps
+
+
+class Observed(IntEnum):
+    """What recording a fresh upstream view of a task did (``observe.lua``'s answer)."""
+
+    MISSING = -1
+    UNCHANGED = 0
+    PROGRESSED = 1
+    SETTLED = 2
+    # Settled at what it held: Rivya said it ended but gave no valid final_credits (an anomaly).
+    SETTLED_UNPRICED = 3
+
+    @property
+    def settled(self) -> bool:
+        return self in (Observed.SETTLED, Observed.SETTLED_UNPRICED)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording a new task did."""
+
+    new: bool  # False: it was recorded already
+    settled: bool  # Rivya reported it ended: settled then and there
+    # It had no live reservation (a second task for one create, an admission lost with Redis's
+    # data): charged as new spend, and worth an operator's look.
+    unreserved: bool
+    # It had ended, with no valid final_credits from Rivya: charged what it held (an anomaly).
+    unpriced: bool = False
+
+
+class NotGivenUp(Enum):
+    ENDED = "it had ended, or was given up already"
+    NOT_OLD_ENOUGH = "it is not that old yet, by Redis's clock"
+
+
+@dataclass(frozen=True, order=True)
+class TaskPosition:
+    """A task's place in the team's index. Listing runs newest first, i.e. by (created_ms,
+    task_id) descending; the id breaks ties between tasks created in the same millisecond."""
+
+    created_ms: int
+    task_id: str
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """What a listing keeps; None keeps everything."""
+
+    status: str | None = None
+    client_request_id: str | None = None
+    since_ms: int | None = None  # created at or after
+    subject: str | None = None  # a browser token's: only its own tasks
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    records: list[TaskRecord]
+    positions: list[TaskPosition]  # each record's place in the index
+    # Where the next page resumes (strictly after it); None once nothing older is left.
+    resume_after: TaskPosition | None

@@ -17,10 +17,10 @@ from datetime import datetime
 from app import context
 from app.clock import Clock
 from app.domain.settlement import PollSchedule, SettlePass
-from app.domain.tasks import TaskRecord
+from app.domain.tasks import NotGivenUp, Observed, StoredTask, TaskRecord
 from app.services.signals import Signals
 from app.store.settlement import SettleQueue
-from app.store.tasks import NotGivenUp, Observed, StoredTask, TaskStore
+from app.store.tasks import TaskStore
 from app.upstream.client import RivyaClient
 from app.upstream.failures import UpstreamFailure, Why
 from app.wire import RivyaTask

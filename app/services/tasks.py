@@ -25,7 +25,7 @@ from app.auth.callers import Caller
 from app.catalog import FieldError
 from app.clock import Clock
 from app.creates import Admitted, RateState, Repeat
-from app.domain.tasks import TaskRecord
+from app.domain.tasks import StoredTask, TaskFilter, TaskPosition, TaskRecord
 from app.errors import (
     GatewayError,
     IdempotencyConflict,
@@ -42,7 +42,7 @@ from app.services.forwarding import Forwarder, Resolver, unconfirmed_create
 from app.services.generations import GenerationRequest
 from app.services.repeats import FIRST_PAUSE_SECONDS, RepeatWaits, next_pause
 from app.services.settlement import Settlement
-from app.store.tasks import StoredTask, TaskFilter, TaskPosition, TaskStore
+from app.store.tasks import TaskStore
 from app.wire import TaskStatus
 
 log = logging.getLogger("app.tasks")

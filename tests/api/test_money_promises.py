@@ -12,7 +12,8 @@ import pytest
 from fastapi import FastAPI
 
 from app.clock import FakeClock
-from app.store.tasks import StoredTask, TaskStore
+from app.domain.tasks import StoredTask
+from app.store.tasks import TaskStore
 from tests.support import (
     Gateway,
     RedisServer,

@@ -10,7 +10,7 @@ import pytest
 
 from app.clock import FakeClock, iso_timestamp
 from app.creates import Admitted, Decision, PendingCreate
-from app.domain.tasks import TaskRecord
+from app.domain.tasks import StoredTask, TaskRecord
 from app.domain.teams import ApiKeyRecord, Team
 from app.periods import stamps_at
 from app.store.admission import AdmissionStore
@@ -22,7 +22,7 @@ from app.store.schedule import DueTeams
 from app.store.scripts import Scripts
 from app.store.settlement import SettleQueue
 from app.store.spend import PeriodSpend, SpendStore
-from app.store.tasks import StoredTask, TaskStore
+from app.store.tasks import TaskStore
 from app.store.teams import TeamStore
 from app.wire import RivyaTask
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from app.creates import Admitted, Refused
+from app.domain.tasks import Observed
 from app.periods import stamps_at
-from app.store.tasks import Observed
 from tests.store.conftest import Stores, rivya_task
 
 

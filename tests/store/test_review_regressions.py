@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from app.creates import Admitted, PendingCreate, Repeat
-from app.domain.tasks import TaskRecord
-from app.store.tasks import NotGivenUp
+from app.domain.tasks import NotGivenUp, TaskRecord
 from tests.store.conftest import Stores, rivya_task
 
 

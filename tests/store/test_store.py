@@ -6,12 +6,13 @@ import pytest
 from fastapi import FastAPI
 
 from app.clock import FakeClock
+from app.domain.tasks import Observed
 from app.errors import StoreUnavailable
 from app.store.keyspace import KeySpace
 from app.store.redis import create_redis
 from app.store.schedule import DueTeams
 from app.store.scripts import Scripts
-from app.store.tasks import Observed, TaskStore
+from app.store.tasks import TaskStore
 from tests.store.conftest import Stores, rivya_task
 from tests.support import RedisServer, bearer, gateway_settings, running_gateway
 
