@@ -16,7 +16,7 @@ from datetime import datetime
 from app import context
 from app.auth.tokens import BrowserToken
 from app.clock import Clock
-from app.creates import (
+from app.domain.creates import (
     REFUSAL_CODES,
     Admitted,
     PendingCreate,

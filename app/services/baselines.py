@@ -27,9 +27,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from app.clock import Clock
-from app.store.baseline_holds import BaselineHolds, InFlight, Placed
+from app.domain.reconciliation import Baseline, InFlight, Placed
+from app.store.baseline_holds import BaselineHolds
 from app.store.ledger import LedgerStore
-from app.store.reconciliation import Baseline, BaselineStore
+from app.store.reconciliation import BaselineStore
 from app.store.settlement import SettleQueue
 from app.store.spend import SpendStore
 from app.upstream.failures import UpstreamFailure, Why

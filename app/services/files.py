@@ -10,6 +10,7 @@ from contextlib import AbstractAsyncContextManager
 
 from app.catalog import Catalog, FieldError
 from app.clock import Clock, iso_timestamp
+from app.domain.files import FileRecord
 from app.domain.teams import Team
 from app.domain.uploads import UploadLimits
 from app.errors import NotFound, RateLimited, UpstreamError, ValidationFailed
@@ -17,7 +18,7 @@ from app.services.generations import GenerationRequest
 from app.services.image_checks import ImageChecks
 from app.services.limits import AtOnce
 from app.services.uploads import file_rule, precheck
-from app.store.files import FileRecord, FileStore
+from app.store.files import FileStore
 from app.upstream.client import RivyaClient
 
 

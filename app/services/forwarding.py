@@ -32,14 +32,14 @@ from dataclasses import dataclass, replace
 
 from app import context
 from app.clock import Clock
-from app.creates import PendingCreate
+from app.domain.creates import PendingCreate, TooLate
 from app.domain.settlement import PollSchedule
 from app.domain.tasks import TaskRecord
 from app.errors import StoreUnavailable, UpstreamTimeout
 from app.services.aftercare import Aftercare
 from app.services.repeats import RepeatWaits
 from app.services.settlement import unpriced_anomaly
-from app.store.admission import AdmissionStore, TooLate
+from app.store.admission import AdmissionStore
 from app.store.tasks import TaskStore
 from app.upstream.client import RivyaClient
 from app.upstream.failures import UpstreamFailure, Why

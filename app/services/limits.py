@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from app.clock import Clock
-from app.creates import RateState
+from app.domain.creates import RateState
 from app.errors import RateLimited
 from app.services.admission import rate_limit_headers
 

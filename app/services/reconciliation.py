@@ -25,12 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.clock import Clock, iso_timestamp
+from app.domain.reconciliation import Baseline, Placed
 from app.errors import GatewayError, StoreUnavailable
 from app.services.aftercare import Aftercare
 from app.services.baselines import Baselines, Books
-from app.store.baseline_holds import Placed
 from app.store.ledger import LedgerStore
-from app.store.reconciliation import Baseline
 from app.store.settlement import SettleQueue
 from app.upstream.failures import UpstreamFailure
 from app.upstream.resilience import CircuitBreaker

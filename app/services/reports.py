@@ -10,11 +10,12 @@ from typing import Any
 
 from app.catalog import FieldError
 from app.clock import Clock, iso_timestamp
+from app.domain.ledger import LedgerEntry
 from app.domain.tasks import TaskFilter, TaskPosition, TaskRecord
 from app.domain.teams import Team
 from app.errors import NotFound, ValidationFailed
 from app.services.tasks import decode_cursor, encode_cursor, listing_bounds
-from app.store.ledger import LedgerEntry, LedgerStore
+from app.store.ledger import LedgerStore
 from app.store.spend import SpendStore
 from app.store.tasks import TaskStore
 from app.store.teams import TeamStore

@@ -24,7 +24,7 @@ from app import context
 from app.auth.callers import Caller
 from app.catalog import FieldError
 from app.clock import Clock
-from app.creates import Admitted, RateState, Repeat
+from app.domain.creates import Admitted, RateState, Repeat
 from app.domain.tasks import StoredTask, TaskFilter, TaskPosition, TaskRecord
 from app.errors import (
     GatewayError,

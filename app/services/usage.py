@@ -9,7 +9,7 @@ from typing import Any
 from app.auth.tokens import BrowserToken
 from app.catalog import FieldError
 from app.clock import Clock, iso_timestamp
-from app.creates import REFUSAL_CODES
+from app.domain.creates import REFUSAL_CODES
 from app.domain.teams import BudgetPeriod, Team
 from app.errors import ApiKeyInvalid, UpstreamUnavailable, ValidationFailed
 from app.periods import parse_report_period, period_bounds, stamps_at

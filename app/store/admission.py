@@ -4,21 +4,22 @@ one round trip), ``cancel.lua``, ``release.lua``, ``lease_create.lua`` and ``aba
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal, cast
 
 from redis.asyncio import Redis
 
 from app.clock import Clock, script_time
-from app.creates import (
+from app.domain.creates import (
     Admitted,
     Decision,
+    Lease,
     PendingCreate,
     RateState,
     Refused,
     Repeat,
     TokenLimits,
+    TooLate,
     budget_period,
 )
 from app.periods import PeriodStamps
@@ -31,15 +32,6 @@ from app.store.scripts import Scripts
 
 Cancelled = Literal["cancelled", "void", "taken", "other"]
 
-
-@dataclass(frozen=True)
-class TooLate:
-    """A lost create too old to resend inside Rivya's window: to be given up, not resent."""
-
-    create: PendingCreate
-
-
-Lease = PendingCreate | TooLate | None
 
 # Day, week and month spend hashes outlive their period long enough for reports.
 SPEND_RETENTION_SECONDS = 400 * 86_400

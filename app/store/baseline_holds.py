@@ -19,41 +19,18 @@ stays uncertain.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
-from app.creates import PendingCreate
+from app.domain.creates import PendingCreate
+from app.domain.reconciliation import Hold, InFlight, Placed
 from app.store.keyspace import KeySpace
 from app.store.redis import store_errors
 from app.store.reservations import held_credits
 
-# A baseline's hold: (team space, reservation or task id, credits, the create's idempotency
-# claim: "" for a task's hold).
-Hold = tuple[str, str, int, str]
 SECOND_MS = 1000
-
-
-@dataclass(frozen=True)
-class InFlight:
-    """What the teams hold at one moment (Redis's clock): every hold, and how many of them are
-    creates not yet answered by Rivya."""
-
-    at_ms: int
-    holds: tuple[Hold, ...]  # sorted
-    pending_creates: int
-
-
-@dataclass(frozen=True)
-class Placed:
-    """What became of a baseline's holds: the credits held still or not placeable (the drift
-    may be off by that much), the drift the newly placed ones explain, and which they are."""
-
-    uncertain: int
-    explained: int
-    placed: tuple[Hold, ...]
 
 
 class BaselineHolds:

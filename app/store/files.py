@@ -9,73 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-from typing import Any
 
 from redis.asyncio import Redis
 
 from app.clock import Clock, script_time
+from app.domain.files import FileRecord, content_scope
 from app.store.contracts import creates as c
 from app.store.keyspace import KeySpace
 from app.store.redis import hash_fields, store_errors, text_map
 from app.store.scripts import Scripts
 
-
-@dataclass(frozen=True)
-class FileRecord:
-    id: str
-    team: str
-    kind: str
-    mime_type: str
-    size_bytes: int
-    name: str
-    url: str
-    sha256: str
-    created_at: str
-    duration_token: str | None
-    upstream: dict[str, Any]  # Rivya's JSON for the file, as it answered
-    subject: str | None = None  # uploaded with a browser token: only its subject may use it
-
-    @property
-    def content_scope(self) -> str:
-        return content_scope(self.sha256, self.subject)
-
-    def public(self) -> dict[str, Any]:
-        """The file as the gateway's own API shows it (CONTRACT §4)."""
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "mime_type": self.mime_type,
-            "size_bytes": self.size_bytes,
-            "created_at": self.created_at,
-        }
-
-    def media_item(self) -> dict[str, Any]:
-        """The file as Rivya's ``params.referenceMediaItems`` takes it."""
-        item: dict[str, Any] = {
-            "url": self.url,
-            "kind": self.kind,
-            "name": self.name,
-            "mimeType": self.mime_type,
-        }
-        if self.duration_token:
-            item["durationToken"] = self.duration_token
-        return item
-
-
 # How long identical content is answered with the earlier upload. Rivya's file lifetime is
 # undocumented: reuse stays short, and far inside the record's own retention, so a reused id
 # never vanishes moments after it is handed out.
 CONTENT_REUSE_SECONDS = 3600
-
-
-def content_scope(sha256: str, subject: str | None) -> str:
-    """Identical content is one file per team, or per end user for browser tokens."""
-    return (
-        sha256
-        if subject is None
-        else f"{sha256}:{hashlib.sha256(subject.encode()).hexdigest()[:24]}"
-    )
 
 
 def url_digest(url: str) -> str:

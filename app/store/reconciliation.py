@@ -2,61 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-from typing import Any
-
 from redis.asyncio import Redis
 
-from app.store.baseline_holds import Hold
+from app.domain.reconciliation import Baseline
 from app.store.contracts import admin as c
 from app.store.keyspace import KeySpace
 from app.store.redis import admin_write, store_errors
 from app.store.scripts import Scripts
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """Rivya's balance and the gateway's books (summed over every team) at one moment."""
-
-    rivya_credits: int
-    gateway_spent: int
-    gateway_reserved: int
-    set_at_ms: int
-    # Credits reserved when it was taken, which Rivya may or may not have held then: the drift
-    # may be off by up to what of them is still held (``uncertain``), without anything wrong.
-    uncertain_credits: int = 0
-    # Set when Redis lost its data and a replica that remembered this baseline wrote it back:
-    # the drift from it then counts the credits whose books were lost.
-    restored_at_ms: int | None = None
-    # The holds it could not place when it was taken and has not placed since
-    # (store/baseline_holds.py): the uncertainty ends as they settle and are placed. Not
-    # ``listed`` (too many to list, or a baseline of an earlier version): it stays.
-    uncertain: tuple[Hold, ...] = ()
-    listed: bool = False
-    # The drift the holds placed so far explain (kept here, so a task or claim that expires
-    # later changes nothing).
-    explained_credits: int = 0
-    # Which upstream it was taken against (a fingerprint of RIVYA_BASE_URL and the org key).
-    upstream: str | None = None
-    # When Rivya read the balance, by its own clock (its answer's Date, to the second): the
-    # holds are placed against it.
-    rivya_time_ms: int | None = None
-
-    @classmethod
-    def from_json(cls, raw: str | bytes) -> Baseline:
-        fields: dict[str, Any] = json.loads(raw)
-        fields["uncertain"] = tuple(
-            (str(space), str(ref), int(credits), str(claim))
-            for space, ref, credits, claim in fields.get("uncertain", ())
-        )
-        return cls(**{k: v for k, v in fields.items() if k in _FIELDS})
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-
-_FIELDS = frozenset(Baseline.__dataclass_fields__)
 
 
 class BaselineStore:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from app.clock import Clock, script_time
-from app.creates import PendingCreate
+from app.domain.creates import PendingCreate
 from app.domain.tasks import (
     NotGivenUp,
     Observed,

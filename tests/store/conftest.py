@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from app.clock import FakeClock, iso_timestamp
-from app.creates import Admitted, Decision, PendingCreate
+from app.domain.creates import Admitted, Decision, PendingCreate
 from app.domain.tasks import StoredTask, TaskRecord
 from app.domain.teams import ApiKeyRecord, Team
 from app.periods import stamps_at

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 import pytest
 from redis.asyncio import Redis
 
+from app.domain.reconciliation import Baseline
 from app.domain.teams import ApiKeyRecord, Team
 from app.store.api_keys import ApiKeyStore
 from app.store.channel import open_channel
 from app.store.keyspace import KeySpace
-from app.store.reconciliation import Baseline, BaselineStore
+from app.store.reconciliation import BaselineStore
 from app.store.redis import create_redis
 from app.store.scripts import Scripts
 from app.store.teams import TeamStore

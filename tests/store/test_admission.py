@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from app.creates import Admitted, Refused
+from app.domain.creates import Admitted, Refused
 from app.domain.tasks import Observed
 from app.periods import stamps_at
 from tests.store.conftest import Stores, rivya_task

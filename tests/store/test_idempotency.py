@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.creates import Admitted, Repeat
+from app.domain.creates import Admitted, Repeat
 from tests.store.conftest import Stores
 
 

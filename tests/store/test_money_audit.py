@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from redis import Redis as SyncRedis
 
-from app.creates import Admitted, Refused
+from app.domain.creates import Admitted, Refused, TooLate
 from app.domain.tasks import TaskRecord
-from app.store.admission import TooLate
 from app.store.keyspace import KeySpace
 from tests.store.conftest import Stores, rivya_task
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.creates import Admitted, PendingCreate, Repeat
+from app.domain.creates import Admitted, PendingCreate, Repeat
 from app.domain.tasks import NotGivenUp, TaskRecord
 from tests.store.conftest import Stores, rivya_task
 

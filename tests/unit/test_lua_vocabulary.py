@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from app.domain.ledger import SUSPECT_EVENTS
 from app.store.keyspace import KeySpace
-from app.store.ledger import SUSPECT_EVENTS
 from app.store.scripts import LUA_DIR
 
 

@@ -176,3 +176,13 @@ def budget_period(text: str) -> BudgetPeriod:
         if period == text:
             return period
     raise ValueError(f"not a budget period: {text!r}")
+
+
+@dataclass(frozen=True)
+class TooLate:
+    """A lost create too old to resend inside Rivya's window: to be given up, not resent."""
+
+    create: PendingCreate
+
+
+Lease = PendingCreate | TooLate | None
