@@ -14,6 +14,7 @@ replicas with the same settings run the very same scripts.
 
 from __future__ import annotations
 
+import functools
 import typing
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,6 +78,34 @@ def _spread(values: tuple[Any, ...], positions: frozenset[int]) -> Sequence[Any]
 
 
 class Scripts:
+    """Every script, registered once, by its name (its file in ``lua/``) and its contract."""
+
+    put_team: Contracted[admin.OneKey, admin.PutTeamArgs]
+    admit: Contracted[creates.AdmitKeys, creates.AdmitArgs]
+    release: Contracted[creates.ReservationKeys, creates.ReleaseArgs]
+    record: Contracted[creates.RecordKeys, creates.RecordArgs]
+    observe: Contracted[creates.TaskMoneyKeys, creates.ObserveArgs]
+    claim_due: Contracted[schedule.QueueKeys, schedule.ClaimDueArgs]
+    lease_create: Contracted[creates.LeaseCreateKeys, creates.LeaseCreateArgs]
+    abandon: Contracted[creates.AbandonKeys, creates.AbandonArgs]
+    give_up: Contracted[creates.TaskMoneyKeys, creates.GiveUpArgs]
+    cancel: Contracted[creates.CancelKeys, creates.CancelArgs]
+    reschedule: Contracted[schedule.RescheduleKeys, schedule.RescheduleArgs]
+    claim_poll: Contracted[schedule.QueueKeys, schedule.ClaimPollArgs]
+    admit_upload: Contracted[creates.AdmitUploadKeys, creates.AdmitUploadArgs]
+    settle_orphan: Contracted[creates.SettleOrphanKeys, creates.SettleOrphanArgs]
+    team_next_due: Contracted[schedule.TeamNextDueKeys, schedule.TimeArgs]
+    claim_teams: Contracted[schedule.DueIndexKeys, schedule.ClaimTeamsArgs]
+    release_team: Contracted[schedule.DueIndexKeys, schedule.ReleaseTeamArgs]
+    index_team: Contracted[schedule.DueIndexKeys, schedule.IndexTeamArgs]
+    outbox_retry: Contracted[schedule.OutboxKeys, schedule.OutboxRetryArgs]
+    # Admin writes: scripts too, so that they wait for a replica like the money's.
+    revoke_key: Contracted[admin.OneKey, admin.OneArg]
+    deactivate_key: Contracted[admin.OneKey, admin.OneArg]
+    delete_team: Contracted[admin.DeleteTeamKeys, admin.OneArg]
+    revoke_tokens: Contracted[admin.OneKey, admin.RevokeTokensArgs]
+    put_baseline: Contracted[admin.OneKey, admin.PutBaselineArgs]
+
     def __init__(
         self,
         redis: Redis,
@@ -98,63 +127,12 @@ class Scripts:
         self._prelude = constants + "".join(
             (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8") for name in PRELUDES
         )
-        self.put_team = self._register(redis, "put_team", admin.OneKey, admin.PutTeamArgs)
-        self.admit = self._register(redis, "admit", creates.AdmitKeys, creates.AdmitArgs)
-        self.release = self._register(
-            redis, "release", creates.ReservationKeys, creates.ReleaseArgs
-        )
-        self.record = self._register(redis, "record", creates.RecordKeys, creates.RecordArgs)
-        self.observe = self._register(redis, "observe", creates.TaskMoneyKeys, creates.ObserveArgs)
-        self.claim_due = self._register(
-            redis, "claim_due", schedule.QueueKeys, schedule.ClaimDueArgs
-        )
-        self.lease_create = self._register(
-            redis, "lease_create", creates.LeaseCreateKeys, creates.LeaseCreateArgs
-        )
-        self.abandon = self._register(redis, "abandon", creates.AbandonKeys, creates.AbandonArgs)
-        self.give_up = self._register(redis, "give_up", creates.TaskMoneyKeys, creates.GiveUpArgs)
-        self.cancel = self._register(redis, "cancel", creates.CancelKeys, creates.CancelArgs)
-        self.reschedule = self._register(
-            redis, "reschedule", schedule.RescheduleKeys, schedule.RescheduleArgs
-        )
-        self.claim_poll = self._register(
-            redis, "claim_poll", schedule.QueueKeys, schedule.ClaimPollArgs
-        )
-        self.admit_upload = self._register(
-            redis, "admit_upload", creates.AdmitUploadKeys, creates.AdmitUploadArgs
-        )
-        self.settle_orphan = self._register(
-            redis, "settle_orphan", creates.SettleOrphanKeys, creates.SettleOrphanArgs
-        )
-        self.team_next_due = self._register(
-            redis, "team_next_due", schedule.TeamNextDueKeys, schedule.TimeArgs
-        )
-        self.claim_teams = self._register(
-            redis, "claim_teams", schedule.DueIndexKeys, schedule.ClaimTeamsArgs
-        )
-        self.release_team = self._register(
-            redis, "release_team", schedule.DueIndexKeys, schedule.ReleaseTeamArgs
-        )
-        self.index_team = self._register(
-            redis, "index_team", schedule.DueIndexKeys, schedule.IndexTeamArgs
-        )
-        self.outbox_retry = self._register(
-            redis, "outbox_retry", schedule.OutboxKeys, schedule.OutboxRetryArgs
-        )
-        # Admin writes: scripts too, so that they wait for a replica like the money's.
-        self.revoke_key = self._register(redis, "revoke_key", admin.OneKey, admin.OneArg)
-        self.deactivate_key = self._register(redis, "deactivate_key", admin.OneKey, admin.OneArg)
-        self.delete_team = self._register(redis, "delete_team", admin.DeleteTeamKeys, admin.OneArg)
-        self.revoke_tokens = self._register(
-            redis, "revoke_tokens", admin.OneKey, admin.RevokeTokensArgs
-        )
-        self.put_baseline = self._register(
-            redis, "put_baseline", admin.OneKey, admin.PutBaselineArgs
-        )
+        for name, (keys, args) in _contracts().items():
+            setattr(self, name, self._register(redis, name, keys, args))
 
     def _register(
-        self, redis: Redis, name: str, keys: type[Keys], args: type[Args]
-    ) -> Contracted[Keys, Args]:
+        self, redis: Redis, name: str, keys: type[Any], args: type[Any]
+    ) -> Contracted[Any, Any]:
         return Contracted(self._script(redis, name), keys, args)
 
     def _script(self, redis: Redis, name: str) -> Script:
@@ -170,3 +148,13 @@ class Scripts:
         if self._channel is not None:
             return ChannelScript(self._channel, source)
         return redis.register_script(source)
+
+
+@functools.cache
+def _contracts() -> dict[str, tuple[type[Any], type[Any]]]:
+    """Each script's contract, as ``Scripts`` declares it: name -> (KEYS, ARGV)."""
+    return {
+        name: typing.get_args(hint)
+        for name, hint in typing.get_type_hints(Scripts).items()
+        if typing.get_origin(hint) is Contracted
+    }

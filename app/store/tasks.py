@@ -66,24 +66,10 @@ class TaskStore:
         """Store a new task, attach its reservation (``reserved`` credits), close its pending
         create and complete its idempotency claim; settle it at once if Rivya reports it ended
         (one round trip). Its first poll is due ``first_poll_in`` seconds from now."""
-        k, team, task = self._keys, record.team, record.upstream
+        team, task = record.team, record.upstream
         async with self._due.scheduling(team), store_errors():
             outcome = await self._scripts.record(
-                keys=c.RecordKeys(
-                    task=k.task(team, task.id),
-                    reservations=k.reservations(team),
-                    team_tasks=k.team_tasks(team),
-                    periods=spend_keys(k, team, create.stamps),
-                    settle_queue=k.settle_due(team),
-                    claim=k.idempotency(team, create.claim_id),
-                    pending=k.pending_creates(team),
-                    abandoned_mark=k.abandoned(team, create.reservation_id),
-                    ledger=k.ledger(team),
-                    token_credits=k.token_credits(team, create.token_id or "-"),
-                    team=k.team(team.partition("@")[0]),
-                    outbox=k.outbox(team),
-                    schedule_marker=k.scheduled(team),
-                ),
+                keys=self._record_keys(team, task.id, create),
                 args=c.RecordArgs(
                     reservation_id=create.reservation_id,
                     task_id=task.id,
@@ -196,4 +182,22 @@ class TaskStore:
             settle_queue=k.settle_due(record.team),
             ledger=k.ledger(record.team),
             token_credits=k.token_credits(record.team, record.token_id or "-"),
+        )
+
+    def _record_keys(self, team: str, task_id: str, create: PendingCreate) -> c.RecordKeys:
+        k = self._keys
+        return c.RecordKeys(
+            task=k.task(team, task_id),
+            reservations=k.reservations(team),
+            team_tasks=k.team_tasks(team),
+            periods=spend_keys(k, team, create.stamps),
+            settle_queue=k.settle_due(team),
+            claim=k.idempotency(team, create.claim_id),
+            pending=k.pending_creates(team),
+            abandoned_mark=k.abandoned(team, create.reservation_id),
+            ledger=k.ledger(team),
+            token_credits=k.token_credits(team, create.token_id or "-"),
+            team=k.team(team.partition("@")[0]),
+            outbox=k.outbox(team),
+            schedule_marker=k.scheduled(team),
         )
