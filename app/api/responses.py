@@ -7,10 +7,10 @@ from typing import Any
 import orjson
 
 from app.catalog import FieldError
+from app.domain.rates import rate_limit_headers
 from app.domain.tasks import TaskRecord
 from app.errors import ValidationFailed
 from app.handlers import JsonAnswer
-from app.services.admission import rate_limit_headers
 from app.services.tasks import Created
 
 

@@ -9,34 +9,10 @@ from typing import Any, Literal
 
 import orjson
 
+from app.domain.rates import RateState
+from app.domain.refusals import Refusal
 from app.domain.teams import BudgetPeriod
-from app.periods import PERIODS, PeriodStamps
-
-# "cancelled": its own request cancelled it before the admission ran (cancel.lua).
-Refusal = Literal[
-    "budget",
-    "rate",
-    "in_flight",
-    "no_team",
-    "cancelled",
-    "revoked",
-    "model",
-    "subject_rate",
-    "token_cap",
-]
-# Each refusal as ops see it (metrics, the spend report): the error code its caller got, and
-# in_flight_limited for the in-flight cap (answered 429 rate_limited too).
-REFUSAL_CODES: dict[str, str] = {
-    "budget": "budget_exceeded",
-    "rate": "rate_limited",
-    "in_flight": "in_flight_limited",
-    "subject_rate": "rate_limited",
-    "token_cap": "budget_exceeded",
-    "no_team": "api_key_invalid",
-    "cancelled": "store_unavailable",
-    "revoked": "api_key_revoked",
-    "model": "model_not_allowed",
-}
+from app.periods import PeriodStamps
 
 
 @dataclass(frozen=True)
@@ -46,16 +22,6 @@ class TokenLimits:
     issued_at_ms: int  # revoked if at or before the team's or the subject's "not before"
     subject_rate_per_minute: int | None  # the team's per_subject_rate_limit_per_minute
     max_credits: int | None  # the token's own cap
-
-
-@dataclass(frozen=True)
-class RateState:
-    """What the IETF RateLimit headers report: a bucket of ``burst`` creates per ``window``."""
-
-    burst: int
-    window_seconds: int
-    remaining: int
-    full_in_seconds: int
 
 
 @dataclass(frozen=True)
@@ -145,18 +111,6 @@ class Admitted:
 
 
 @dataclass(frozen=True)
-class Refused:
-    reason: Refusal
-    budget_remaining: int = 0
-    budget: int = 0
-    retry_after_ms: int = 0
-    rate: RateState | None = None
-    in_flight: int = 0
-    max_in_flight: int = 0
-    budget_period: BudgetPeriod = "month"  # budget: the period the script enforced
-
-
-@dataclass(frozen=True)
 class Repeat:
     """The claim already answers this request: its task, or the error it got, or a conflict."""
 
@@ -167,15 +121,7 @@ class Repeat:
     create: PendingCreate | None = None  # too_late: the lost create, to be given up
 
 
-Decision = Admitted | Refused | Repeat
-
-
-def budget_period(text: str) -> BudgetPeriod:
-    """A period as a script answered it."""
-    for period in PERIODS:
-        if period == text:
-            return period
-    raise ValueError(f"not a budget period: {text!r}")
+Decision = Admitted | Refusal | Repeat
 
 
 @dataclass(frozen=True)

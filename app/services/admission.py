@@ -11,32 +11,16 @@ import hashlib
 import logging
 import secrets
 import time
-from datetime import datetime
 
 from app import context
 from app.auth.tokens import BrowserToken
 from app.clock import Clock
-from app.domain.creates import (
-    REFUSAL_CODES,
-    Admitted,
-    PendingCreate,
-    RateState,
-    Refused,
-    Repeat,
-    TokenLimits,
-)
-from app.domain.teams import BudgetPeriod, Team
-from app.errors import (
-    ApiKeyInvalid,
-    ApiKeyRevoked,
-    BudgetExceeded,
-    GatewayError,
-    ModelNotAllowed,
-    RateLimited,
-    StoreUnavailable,
-)
+from app.domain.creates import Admitted, PendingCreate, Repeat, TokenLimits
+from app.domain.refusals import Asked, Refusal
+from app.domain.teams import Team
+from app.errors import StoreUnavailable
 from app.metrics import Metrics
-from app.periods import period_bounds, stamps_at
+from app.periods import stamps_at
 from app.services.aftercare import Aftercare
 from app.services.generations import GenerationRequest
 from app.store.admission import AdmissionStore
@@ -46,18 +30,6 @@ log = logging.getLogger("app.admission")
 # A cancel keeps trying while the admission's lease is certainly its own: until this share of
 # the lease (counted from before the admission was sent) has passed.
 CANCEL_SHARE_OF_LEASE = 0.8
-
-RATE_POLICY = "creates"
-SUBJECT_RATE_POLICY = "creates-per-user"
-
-
-def rate_limit_headers(state: RateState, policy: str = RATE_POLICY) -> dict[str, str]:
-    """``RateLimit-Policy`` / ``RateLimit`` as in draft-ietf-httpapi-ratelimit-headers: a quota
-    of ``burst`` requests per window, what remains of it, and when it is whole again."""
-    return {
-        "RateLimit-Policy": f'"{policy}";q={state.burst};w={max(state.window_seconds, 1)}',
-        "RateLimit": f'"{policy}";r={state.remaining};t={state.full_in_seconds}',
-    }
 
 
 class Admission:
@@ -123,9 +95,9 @@ class Admission:
                     "upstream. Retry soon."
                 ) from lost
             raise await self._cancel(create, sent_at) from lost
-        if isinstance(decision, Refused):
-            self._metrics.refusals.labels(REFUSAL_CODES[decision.reason], team.id).inc()
-            raise self._refusal(decision, team, create.credits, now)
+        if isinstance(decision, Refusal):
+            self._metrics.refusals.labels(decision.code, team.id).inc()
+            raise decision.error(Asked(team, create.credits, now, self._in_flight_retry))
         if isinstance(decision, Admitted) and not decision.takeover:
             context.note_credits(create.credits)
         return decision
@@ -168,55 +140,6 @@ class Admission:
             extra={"client_request_id": crid} if crid else None,
         )
 
-    def _refusal(self, refused: Refused, team: Team, credits: int, now: float) -> GatewayError:
-        if refused.reason == "budget":
-            return BudgetExceeded(
-                f"Team {team.id!r} has {refused.budget_remaining} of {refused.budget} credits "
-                f"left {_period_phrase(refused.budget_period, now)}; this task needs {credits}."
-            )
-        if refused.reason == "rate" and refused.rate is not None:
-            retry = max(1, -(-refused.retry_after_ms // 1000))
-            return RateLimited(
-                f"Team {team.id!r} may create {tasks(team.rate_limit_per_minute)} a minute "
-                f"(bursts of {team.effective_burst}); retry in {retry} s.",
-                headers={"Retry-After": str(retry), **rate_limit_headers(refused.rate)},
-            )
-        if refused.reason == "in_flight":
-            rate = rate_limit_headers(refused.rate) if refused.rate else {}
-            return RateLimited(
-                f"Team {team.id!r} has {tasks(refused.in_flight)} in flight, the most it may "
-                "have; retry when one ends.",
-                headers={"Retry-After": str(self._in_flight_retry), **rate},
-            )
-        if refused.reason == "token_cap":
-            return BudgetExceeded(
-                f"This token may spend {refused.budget} credits and has "
-                f"{refused.budget_remaining} left; this task needs {credits}. Ask for a new "
-                "token."
-            )
-        if refused.reason == "subject_rate" and refused.rate is not None:
-            retry = max(1, -(-refused.retry_after_ms // 1000))
-            return RateLimited(
-                f"This user may create {tasks(team.per_subject_rate_limit_per_minute or 0)} "
-                f"a minute in team {team.id!r}; retry in {retry} s.",
-                headers={
-                    "Retry-After": str(retry),
-                    **rate_limit_headers(refused.rate, SUBJECT_RATE_POLICY),
-                },
-            )
-        if refused.reason == "cancelled":  # only a late run of a cancelled admission hears this
-            return StoreUnavailable("This create was cancelled and sent nothing upstream. Retry.")
-        # An admin acted after this replica cached the key: the admission saw it at once.
-        if refused.reason == "revoked":
-            return ApiKeyRevoked()
-        if refused.reason == "model":
-            return ModelNotAllowed(f"Team {team.id!r} may no longer use this model.")
-        return ApiKeyInvalid("This key's team no longer exists.")
-
-
-def tasks(count: int) -> str:
-    return f"{count} task" if count == 1 else f"{count} tasks"
-
 
 def upstream_key(team: str, client_request_id: str | None, reservation_id: str) -> str:
     """The Idempotency-Key Rivya sees: derived from (team, client key) and the claim it belongs
@@ -224,14 +147,3 @@ def upstream_key(team: str, client_request_id: str | None, reservation_id: str) 
     expired can never be mistaken upstream for the old create."""
     material = f"{team}\x00{client_request_id or ''}\x00{reservation_id}"
     return "gw_" + hashlib.sha256(material.encode()).hexdigest()[:40]
-
-
-def _period_phrase(period: BudgetPeriod, now: float) -> str:
-    _, end = period_bounds(period, now)
-    if end is None:
-        return "in its total budget, which does not reset"
-    return f"this {period}; the budget resets at {_iso(end)}"
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

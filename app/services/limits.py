@@ -15,9 +15,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from app.clock import Clock
-from app.domain.creates import RateState
+from app.domain.rates import RateState, rate_limit_headers
 from app.errors import RateLimited
-from app.services.admission import rate_limit_headers
 
 # A browser token's user may read at most this share of its team's read rate: one user cannot
 # starve the team, and however many users are minted, together they read within the team's rate.

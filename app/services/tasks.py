@@ -24,7 +24,8 @@ from app import context
 from app.auth.callers import Caller
 from app.catalog import FieldError
 from app.clock import Clock
-from app.domain.creates import Admitted, RateState, Repeat
+from app.domain.creates import Admitted, Repeat
+from app.domain.rates import RateState
 from app.domain.tasks import StoredTask, TaskFilter, TaskPosition, TaskRecord
 from app.errors import (
     GatewayError,

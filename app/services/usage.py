@@ -9,7 +9,7 @@ from typing import Any
 from app.auth.tokens import BrowserToken
 from app.catalog import FieldError
 from app.clock import Clock, iso_timestamp
-from app.domain.creates import REFUSAL_CODES
+from app.domain.refusals import code_of
 from app.domain.teams import BudgetPeriod, Team
 from app.errors import ApiKeyInvalid, UpstreamUnavailable, ValidationFailed
 from app.periods import parse_report_period, period_bounds, stamps_at
@@ -153,7 +153,7 @@ def _by_code(refusals: dict[str, int]) -> dict[str, int]:
     """admit.lua's refusal reasons, summed under the error code each caller got."""
     codes: dict[str, int] = {}
     for reason, count in refusals.items():
-        code = REFUSAL_CODES.get(reason, reason)
+        code = code_of(reason)
         codes[code] = codes.get(code, 0) + count
     return codes
 

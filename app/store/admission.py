@@ -15,13 +15,12 @@ from app.domain.creates import (
     Decision,
     Lease,
     PendingCreate,
-    RateState,
-    Refused,
     Repeat,
     TokenLimits,
     TooLate,
-    budget_period,
 )
+from app.domain.rates import rate_state
+from app.domain.refusals import REFUSALS, budget_period
 from app.periods import PeriodStamps
 from app.store.contracts import creates as c
 from app.store.contracts.shape import Periods
@@ -30,7 +29,8 @@ from app.store.redis import store_errors
 from app.store.schedule import DueTeams
 from app.store.scripts import Scripts
 
-Cancelled = Literal["cancelled", "void", "taken", "other"]
+# What cancel.lua did: see its header.
+CancelOutcome = Literal["cancelled", "void", "taken", "other"]
 
 
 # Day, week and month spend hashes outlive their period long enough for reports.
@@ -128,7 +128,7 @@ class AdmissionStore:
             return Admitted(
                 create=create,
                 budget_remaining=None if remaining < 0 else remaining,
-                rate=RateState(burst, _seconds(window_ms), rate_left, _seconds(full_in_ms)),
+                rate=rate_state(burst, window_ms, rate_left, full_in_ms),
                 budget=None if int(values[6]) < 0 else int(values[6]),
                 budget_period=budget_period(values[7]),
             )
@@ -149,41 +149,11 @@ class AdmissionStore:
             return Repeat("remembered", error=json.loads(values[0]))
         if kind == "in_progress":
             return Repeat("in_progress", retry_after_ms=int(values[0]))
-        if kind == "void":
-            return Refused("cancelled")
-        if kind == "revoked":
-            return Refused("revoked")
-        if kind == "model":
-            return Refused("model")
-        if kind == "token_cap":
-            return Refused(
-                "token_cap", budget_remaining=max(int(values[0]), 0), budget=int(values[1])
-            )
-        if kind == "subject_rate":
-            retry_ms, burst, window_ms = (int(v) for v in values)
-            state = RateState(burst, _seconds(window_ms), 0, _seconds(retry_ms))
-            return Refused("subject_rate", retry_after_ms=retry_ms, rate=state)
         if kind == "budget":
-            remaining, budget = int(values[0]), int(values[1])
             await self._due.index_at(team, int(values[2]))  # its alert, if it is the first
-            return Refused(
-                "budget",
-                budget_remaining=max(remaining, 0),
-                budget=budget,
-                budget_period=budget_period(values[3]),
-            )
-        numbers = [int(v) for v in values]
-        if kind == "rate":
-            retry_ms, burst, window_ms = numbers
-            state = RateState(burst, _seconds(window_ms), 0, _seconds(retry_ms))
-            return Refused("rate", retry_after_ms=retry_ms, rate=state)
-        if kind == "in_flight":
-            in_flight, most, rate_left, full_in_ms, burst, window_ms = numbers
-            state = RateState(burst, _seconds(window_ms), rate_left, _seconds(full_in_ms))
-            return Refused("in_flight", in_flight=in_flight, max_in_flight=most, rate=state)
-        return Refused("no_team")
+        return REFUSALS[kind].read(values)
 
-    async def cancel(self, create: PendingCreate) -> Cancelled:
+    async def cancel(self, create: PendingCreate) -> CancelOutcome:
         """Undo an admission whose answer was lost, by its owner: see ``cancel.lua``."""
         async with store_errors():
             held = self._reservation_keys(create)
@@ -207,7 +177,7 @@ class AdmissionStore:
             )
         result = str(outcome)
         assert result in ("cancelled", "void", "taken", "other"), result
-        return cast(Cancelled, result)
+        return cast(CancelOutcome, result)
 
     async def release(self, create: PendingCreate, *, remember: dict[str, Any] | None) -> int:
         """Give back a definitely refused create's reservation; remember the error for replays
@@ -324,7 +294,3 @@ class AdmissionStore:
 
 def _or_none(value: int | None) -> int:
     return -1 if value is None else value
-
-
-def _seconds(ms: int) -> int:
-    return max(0, -(-ms // 1000))  # ceiling: never tell a client to come back too early

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from app.domain.creates import Admitted, Refused
+from app.domain.creates import Admitted
+from app.domain.refusals import OverBudget, TeamGone, TooFast, TooManyInFlight
 from app.domain.tasks import Observed
 from app.periods import stamps_at
 from tests.store.conftest import Stores, rivya_task
@@ -19,8 +20,8 @@ async def test_budget_admits_up_to_the_last_credit_and_not_one_more(stores: Stor
     first, second = await stores.admitted(), await stores.admitted()
     assert (first.budget_remaining, second.budget_remaining) == (12, 4)
     refused = await stores.admit()
-    assert isinstance(refused, Refused)
-    assert (refused.reason, refused.budget_remaining, refused.budget) == ("budget", 4, 20)
+    assert isinstance(refused, OverBudget)
+    assert (refused.remaining, refused.budget) == (4, 20)
     exact = await stores.admitted(credits=4)  # a 4-credit model still fits exactly
     assert exact.budget_remaining == 0
     spend = await stores.spent()
@@ -33,7 +34,7 @@ async def test_settling_moves_reserved_to_spent_and_a_failure_refunds(stores: St
         await stores.record(await stores.admitted()),
         await stores.record(await stores.admitted()),
     )
-    assert isinstance(await stores.admit(), Refused)
+    assert isinstance(await stores.admit(), OverBudget)
 
     settled = await stores.tasks.observe(ok, rivya_task(ok.record.id, "succeeded", final=8))
     failed = await stores.tasks.observe(bad, rivya_task(bad.record.id, "failed", final=0))
@@ -76,7 +77,7 @@ async def test_rivyas_reserved_credits_replace_the_catalogues(stores: Stores) ->
 async def test_a_budget_change_applies_to_the_next_create(stores: Stores) -> None:
     team = await stores.team(budget_credits=8, rate_limit_per_minute=1000)
     await stores.admitted()
-    assert isinstance(await stores.admit(), Refused)
+    assert isinstance(await stores.admit(), OverBudget)
     assert await stores.teams.replace(team.model_copy(update={"budget_credits": 16}))
     assert isinstance(await stores.admit(), Admitted)
     assert await stores.teams.replace(team.model_copy(update={"budget_credits": None}))
@@ -90,7 +91,7 @@ async def test_a_day_budget_resets_at_midnight_utc_and_settles_in_its_own_day(
     await stores.team(budget_credits=8, budget_period="day", rate_limit_per_minute=1000)
     stores.clock.set(at("2026-11-30T23:59:59"))
     late = await stores.record(await stores.admitted())
-    assert isinstance(await stores.admit(), Refused)
+    assert isinstance(await stores.admit(), OverBudget)
 
     stores.clock.set(at("2026-12-01T00:00:01"))
     fresh = await stores.admitted()  # a new day, a new budget
@@ -113,7 +114,7 @@ async def test_week_budgets_follow_iso_weeks(stores: Stores) -> None:
     await stores.team(budget_credits=8, budget_period="week", rate_limit_per_minute=1000)
     stores.clock.set(at("2026-11-29T12:00:00"))  # a Sunday
     await stores.admitted()
-    assert isinstance(await stores.admit(), Refused)
+    assert isinstance(await stores.admit(), OverBudget)
     stores.clock.set(at("2026-11-30T00:00:00"))  # Monday: a new week
     assert stamps_at(stores.clock.now()).week == "week:2026-11-30"
     assert isinstance(await stores.admit(), Admitted)
@@ -124,8 +125,7 @@ async def test_a_total_budget_never_resets(stores: Stores) -> None:
     await stores.admitted()
     stores.clock.advance(400 * 86_400)
     refused = await stores.admit()
-    assert isinstance(refused, Refused)
-    assert refused.reason == "budget"
+    assert isinstance(refused, OverBudget)
 
 
 async def test_burst_then_the_steady_rate(stores: Stores) -> None:
@@ -135,14 +135,13 @@ async def test_burst_then_the_steady_rate(stores: Stores) -> None:
     assert rates[0] is not None
     assert (rates[0].burst, rates[0].window_seconds) == (3, 3)
     refused = await stores.admit(credits=0)
-    assert isinstance(refused, Refused)
-    assert refused.reason == "rate"
-    assert refused.retry_after_ms == 1000
+    assert isinstance(refused, TooFast)
+    assert refused.rate.full_in_seconds == 1
     stores.clock.advance(0.999)
-    assert isinstance(await stores.admit(credits=0), Refused)
+    assert isinstance(await stores.admit(credits=0), TooFast)
     stores.clock.advance(0.001)  # one create a second refills exactly on time
     assert isinstance(await stores.admit(credits=0), Admitted)
-    assert isinstance(await stores.admit(credits=0), Refused)
+    assert isinstance(await stores.admit(credits=0), TooFast)
 
 
 async def test_burst_defaults_to_the_per_minute_rate(stores: Stores) -> None:
@@ -150,8 +149,8 @@ async def test_burst_defaults_to_the_per_minute_rate(stores: Stores) -> None:
     for _ in range(6):
         await stores.admitted(credits=0)
     refused = await stores.admit(credits=0)
-    assert isinstance(refused, Refused)
-    assert refused.retry_after_ms == 10_000
+    assert isinstance(refused, TooFast)
+    assert refused.rate.full_in_seconds == 10
 
 
 async def test_in_flight_cap_counts_tasks_until_they_end(stores: Stores) -> None:
@@ -159,8 +158,8 @@ async def test_in_flight_cap_counts_tasks_until_they_end(stores: Stores) -> None
     first = await stores.record(await stores.admitted())
     await stores.admitted()
     refused = await stores.admit()
-    assert isinstance(refused, Refused)
-    assert (refused.reason, refused.in_flight, refused.max_in_flight) == ("in_flight", 2, 2)
+    assert isinstance(refused, TooManyInFlight)
+    assert (refused.in_flight, refused.most) == (2, 2)
     await stores.tasks.observe(first, rivya_task(first.record.id, "failed"))
     assert isinstance(await stores.admit(), Admitted)
 
@@ -169,8 +168,7 @@ async def test_a_refusal_consumes_nothing(stores: Stores) -> None:
     team = await stores.team(budget_credits=0, rate_limit_per_minute=1, burst=1)
     for _ in range(5):
         refused = await stores.admit()
-        assert isinstance(refused, Refused)
-        assert refused.reason == "budget"
+        assert isinstance(refused, OverBudget)
     await stores.teams.replace(team.model_copy(update={"budget_credits": 8}))
     assert isinstance(await stores.admit(), Admitted)  # no rate token was spent by refusals
     spend = await stores.spent()
@@ -179,5 +177,4 @@ async def test_a_refusal_consumes_nothing(stores: Stores) -> None:
 
 async def test_a_deleted_team_is_refused(stores: Stores) -> None:
     refused = await stores.admit("ghost")
-    assert isinstance(refused, Refused)
-    assert refused.reason == "no_team"
+    assert isinstance(refused, TeamGone)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from redis import Redis as SyncRedis
 
-from app.domain.creates import Admitted, Refused, TooLate
+from app.domain.creates import Admitted, TooLate
+from app.domain.refusals import Cancelled
 from app.domain.tasks import TaskRecord
 from app.store.keyspace import KeySpace
 from tests.store.conftest import Stores, rivya_task
@@ -75,7 +76,7 @@ async def test_a_cancel_that_lands_first_makes_the_admission_refuse_to_run(
     create = stores.pending(crid="stalled")
     assert await stores.admission.cancel(create) == "void"
     late = await stores.admission.admit(create, fingerprint="fp")
-    assert late == Refused("cancelled")
+    assert late == Cancelled()
     spend = await stores.spent()
     assert (spend.spent, spend.reserved, spend.in_flight) == (0, 0, 0)
     assert await stores.admission.pending("alpha") == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from app.domain.ledger import SUSPECT_EVENTS
+from app.domain.refusals import REFUSALS, code_of
 from app.store.keyspace import KeySpace
 from app.store.scripts import LUA_DIR
 
@@ -19,3 +20,18 @@ def test_the_suspect_events_indexed_in_lua_are_the_ones_python_reports() -> None
 def test_the_suspects_index_is_named_as_lua_derives_it_from_the_ledger() -> None:
     keys = KeySpace("gw")
     assert keys.suspects("design@2") == keys.ledger("design@2") + ":suspects"
+
+
+def test_every_refusal_admit_lua_answers_or_counts_is_one_python_knows() -> None:
+    admit = (LUA_DIR / "admit.lua").read_text()
+    answered = set(re.findall(r"return \{'(\w+)'", admit))
+    decided = {"ok", "resolve", "too_late", "replay", "conflict", "remembered", "in_progress"}
+    assert answered - decided == set(REFUSALS)
+    counted = set(re.findall(r"refused\('(\w+)'\)", admit))
+    assert counted <= set(REFUSALS)
+    assert {code_of(word) for word in counted} <= {
+        "budget_exceeded",
+        "rate_limited",
+        "in_flight_limited",
+        "model_not_allowed",
+    }

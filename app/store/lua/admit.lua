@@ -51,13 +51,13 @@
 --            {"in_progress", retry_after_ms}
 --            {"resolve", reservation id, create JSON, index_at}
 --            {"too_late", reservation id, create JSON}: lost, and too old to resend safely
---            {"void"}: cancelled before it ran | {"revoked"}: the key is revoked
+--            {"cancelled"}: cancelled before it ran | {"revoked"}: the key is revoked
 --            {"no_team"}: the team was deleted (or its id is another team's now)
 --            {"model"}: the team may no longer use the model
 --            {"token_cap", remaining, cap}: past the browser token's own credit cap
 --            {"subject_rate", retry_after_ms, burst, window_ms}: past the subject's rate
 --            (index_at: when the team must be indexed as due, -1 if it is: _schedule.lua)
-if redis.call('EXISTS', KEYS[10]) == 1 then return {'void'} end
+if redis.call('EXISTS', KEYS[10]) == 1 then return {'cancelled'} end
 -- Period hashes other than the total expire (ARGV[5]) whoever writes them first.
 local function keep(hash) if hash ~= KEYS[7] then redis.call('EXPIRE', hash, ARGV[5]) end end
 local function refused(reason)
