@@ -4,7 +4,6 @@ one round trip), ``cancel.lua``, ``release.lua``, ``lease_create.lua`` and ``aba
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from typing import Any, Literal, cast
 
 from redis.asyncio import Redis
@@ -21,10 +20,8 @@ from app.domain.creates import (
 )
 from app.domain.rates import rate_state
 from app.domain.refusals import REFUSALS, budget_period
-from app.periods import PeriodStamps
 from app.store.contracts import creates as c
-from app.store.contracts.shape import Periods
-from app.store.keyspace import KeySpace
+from app.store.keyspace import KeySpace, spend_keys
 from app.store.redis import store_errors
 from app.store.schedule import DueTeams
 from app.store.scripts import Scripts
@@ -35,12 +32,6 @@ CancelOutcome = Literal["cancelled", "void", "taken", "other"]
 
 # Day, week and month spend hashes outlive their period long enough for reports.
 SPEND_RETENTION_SECONDS = 400 * 86_400
-
-
-@lru_cache(maxsize=4096)  # two lookups a create; the answer changes once a day per team
-def spend_keys(keys: KeySpace, team_id: str, stamps: PeriodStamps) -> Periods:
-    day, week, month, total = (keys.spend(team_id, stamp) for stamp in stamps.all())
-    return day, week, month, total
 
 
 class AdmissionStore:
@@ -74,84 +65,67 @@ class AdmissionStore:
     async def admit(
         self, create: PendingCreate, *, fingerprint: str, token: TokenLimits | None = None
     ) -> Decision:
-        k, team = self._keys, create.team
-        team_id, _, generation = team.partition("@")
-        crid = create.claim_id
-        subject = create.subject or ""
-        async with self._due.scheduling(team), store_errors():
+        """admit.lua: claim, budget, rate and in-flight cap decided at once (one round trip)."""
+        async with self._due.scheduling(create.team), store_errors():
             reply = await self._scripts.admit(
-                keys=c.AdmitKeys(
-                    team=k.team(team_id),
-                    rate=k.rate(team),
-                    reservations=k.reservations(team),
-                    periods=spend_keys(k, team, create.stamps),
-                    claim=k.idempotency(team, crid),
-                    pending=k.pending_creates(team),
-                    cancel_mark=k.cancelled(team, create.reservation_id),
-                    active_keys=k.active_keys(team),
-                    ledger=k.ledger(team),
-                    token_revocations=k.token_revocations(team),
-                    subject_rate=k.subject_rate(team, subject),
-                    token_credits=self._token_credits(create),
-                    schedule_marker=k.scheduled(team),
-                    outbox=k.outbox(team),
-                ),
-                args=c.AdmitArgs(
-                    time=script_time(self._clock),
-                    credits=create.credits,
-                    reservation_id=create.reservation_id,
-                    stamps=create.stamps.encode(),
-                    period_ttl_seconds=SPEND_RETENTION_SECONDS,
-                    client_request_id=crid,
-                    fingerprint=fingerprint,
-                    claim_ttl_ms=self._claim_ttl_ms,
-                    create=create.to_json(),
-                    lease_ms=self._lease_ms,
-                    last_resend_ms=self._last_resend_ms,
-                    owner=create.owner,
-                    key_id=create.key_id or "",
-                    generation=generation,
-                    model=str(create.body.get("model", "")),
-                    alert_thresholds=self._alert_thresholds,
-                    subject=subject,
-                    token_issued_at_ms=token.issued_at_ms if token else 0,
-                    subject_per_minute=(token.subject_rate_per_minute or 0) if token else 0,
-                    token_cap=_or_none(token.max_credits if token else None),
-                    token_id=create.token_id or "",
-                    first_look_ms=self._first_look_ms,
-                ),
+                keys=self._admit_keys(create), args=self._admit_args(create, fingerprint, token)
             )
         kind, *values = [str(v) for v in reply]
-        if kind == "ok":
-            remaining, rate_left, full_in_ms, burst, window_ms = (int(v) for v in values[:5])
-            await self._due.index_at(team, int(values[5]))
-            return Admitted(
-                create=create,
-                budget_remaining=None if remaining < 0 else remaining,
-                rate=rate_state(burst, window_ms, rate_left, full_in_ms),
-                budget=None if int(values[6]) < 0 else int(values[6]),
-                budget_period=budget_period(values[7]),
-            )
-        if kind == "resolve":
-            reservation_id, text, index_at = values
-            await self._due.index_at(team, int(index_at))
-            earlier = PendingCreate.from_json(team, reservation_id, text)
-            return Admitted(create=earlier, budget_remaining=None, rate=None, takeover=True)
-        if kind == "too_late":
-            reservation_id, text = values
-            lost = PendingCreate.from_json(team, reservation_id, text)
-            return Repeat("too_late", create=lost)
-        if kind == "replay":
-            return Repeat("replay", task_id=values[0])
-        if kind == "conflict":
-            return Repeat("conflict", task_id=values[0] or None)
-        if kind == "remembered":
-            return Repeat("remembered", error=json.loads(values[0]))
-        if kind == "in_progress":
-            return Repeat("in_progress", retry_after_ms=int(values[0]))
-        if kind == "budget":
-            await self._due.index_at(team, int(values[2]))  # its alert, if it is the first
-        return REFUSALS[kind].read(values)
+        # The team is indexed as due when the script says so: a new create's first look, a
+        # takeover's lease end, a budget refusal's alert.
+        index_at = {"ok": 5, "resolve": 2, "budget": 2}.get(kind)
+        if index_at is not None:
+            await self._due.index_at(create.team, int(values[index_at]))
+        if kind in REFUSALS:
+            return REFUSALS[kind].read(values)
+        return _admitted_or_repeat(create, kind, values)
+
+    def _admit_keys(self, create: PendingCreate) -> c.AdmitKeys:
+        k, team = self._keys, create.team
+        return c.AdmitKeys(
+            team=k.team(team.partition("@")[0]),
+            rate=k.rate(team),
+            reservations=k.reservations(team),
+            periods=spend_keys(k, team, create.stamps),
+            claim=k.idempotency(team, create.claim_id),
+            pending=k.pending_creates(team),
+            cancel_mark=k.cancelled(team, create.reservation_id),
+            active_keys=k.active_keys(team),
+            ledger=k.ledger(team),
+            token_revocations=k.token_revocations(team),
+            subject_rate=k.subject_rate(team, create.subject or ""),
+            token_credits=self._token_credits(create),
+            schedule_marker=k.scheduled(team),
+            outbox=k.outbox(team),
+        )
+
+    def _admit_args(
+        self, create: PendingCreate, fingerprint: str, token: TokenLimits | None
+    ) -> c.AdmitArgs:
+        return c.AdmitArgs(
+            time=script_time(self._clock),
+            credits=create.credits,
+            reservation_id=create.reservation_id,
+            stamps=create.stamps.encode(),
+            period_ttl_seconds=SPEND_RETENTION_SECONDS,
+            client_request_id=create.claim_id,
+            fingerprint=fingerprint,
+            claim_ttl_ms=self._claim_ttl_ms,
+            create=create.to_json(),
+            lease_ms=self._lease_ms,
+            last_resend_ms=self._last_resend_ms,
+            owner=create.owner,
+            key_id=create.key_id or "",
+            generation=create.team.partition("@")[2],
+            model=str(create.body.get("model", "")),
+            alert_thresholds=self._alert_thresholds,
+            subject=create.subject or "",
+            token_issued_at_ms=token.issued_at_ms if token else 0,
+            subject_per_minute=(token.subject_rate_per_minute or 0) if token else 0,
+            token_cap=_or_none(token.max_credits if token else None),
+            token_id=create.token_id or "",
+            first_look_ms=self._first_look_ms,
+        )
 
     async def cancel(self, create: PendingCreate) -> CancelOutcome:
         """Undo an admission whose answer was lost, by its owner: see ``cancel.lua``."""
@@ -294,3 +268,30 @@ class AdmissionStore:
 
 def _or_none(value: int | None) -> int:
     return -1 if value is None else value
+
+
+def _admitted_or_repeat(create: PendingCreate, kind: str, values: list[str]) -> Decision:
+    """admit.lua's answer when it admitted the create, or recognised a repeat."""
+    if kind == "ok":
+        remaining, rate_left, full_in_ms, burst, window_ms = (int(v) for v in values[:5])
+        return Admitted(
+            create=create,
+            budget_remaining=None if remaining < 0 else remaining,
+            rate=rate_state(burst, window_ms, rate_left, full_in_ms),
+            budget=None if int(values[6]) < 0 else int(values[6]),
+            budget_period=budget_period(values[7]),
+        )
+    if kind == "resolve":
+        earlier = PendingCreate.from_json(create.team, values[0], values[1])
+        return Admitted(create=earlier, budget_remaining=None, rate=None, takeover=True)
+    if kind == "too_late":
+        return Repeat("too_late", create=PendingCreate.from_json(create.team, *values))
+    if kind == "replay":
+        return Repeat("replay", task_id=values[0])
+    if kind == "conflict":
+        return Repeat("conflict", task_id=values[0] or None)
+    if kind == "remembered":
+        return Repeat("remembered", error=json.loads(values[0]))
+    if kind == "in_progress":
+        return Repeat("in_progress", retry_after_ms=int(values[0]))
+    raise ValueError(f"admit.lua answered {kind!r}")

@@ -9,6 +9,11 @@ under the old space. The team's own policy hash is keyed by id alone.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+from app.periods import PeriodStamps
+from app.store.contracts.shape import Periods
+
 _MAX_REMEMBERED = 10_000
 
 
@@ -186,3 +191,10 @@ class KeySpace:
     def team_tasks(self, team_id: str) -> str:
         """Sorted set: the team's task ids scored by creation time (ms)."""
         return f"{self._team(team_id)}:tasks"
+
+
+@lru_cache(maxsize=4096)  # two lookups a create; the answer changes once a day per team
+def spend_keys(keys: KeySpace, team_id: str, stamps: PeriodStamps) -> Periods:
+    """The spend hashes of a reservation's periods: day, week, month and total."""
+    day, week, month, total = (keys.spend(team_id, stamp) for stamp in stamps.all())
+    return day, week, month, total

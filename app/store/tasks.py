@@ -21,9 +21,8 @@ from app.domain.tasks import (
     TaskRecord,
 )
 from app.periods import PeriodStamps
-from app.store.admission import spend_keys
 from app.store.contracts import creates as c
-from app.store.keyspace import KeySpace
+from app.store.keyspace import KeySpace, spend_keys
 from app.store.redis import store_errors, text_map
 from app.store.reservations import ReservationEntry
 from app.store.schedule import DueTeams
