@@ -54,9 +54,12 @@ class GatewayError(Exception):
             **self.extra,
         }
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> GatewayError:
-        error = cls(
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> GatewayError:
+        """A remembered answer, to replay as it was given, whatever class first gave it."""
+        return Replayed(
+            str(data["code"]),
+            int(data["status"]),
             str(data.get("message", "")),
             details=[
                 FieldError(str(d["field"]), str(d["message"])) for d in data.get("details", [])
@@ -67,9 +70,23 @@ class GatewayError(Exception):
                 if k not in ("code", "status", "message", "details")
             },
         )
-        # A remembered answer replays as it was given, whatever class first gave it.
-        error.code, error.status = str(data["code"]), int(data["status"])
-        return error
+
+
+class Replayed(GatewayError):
+    """An error remembered with an idempotency claim, answered again: its code and status are
+    the ones it was first given with."""
+
+    def __init__(
+        self,
+        code: str,
+        status: int,
+        message: str,
+        *,
+        details: Sequence[FieldError],
+        extra: Mapping[str, str],
+    ) -> None:
+        super().__init__(message, details=details, extra=extra)
+        self.code, self.status = code, status
 
 
 # An answer names at most this many problems: a body crafted with thousands of bad fields gets a
