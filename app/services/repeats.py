@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from app.services.signals import Signals
+from app.services.wakeups import WakeUps
 
 FIRST_PAUSE_SECONDS = 0.05
 LONGEST_PAUSE_SECONDS = 1.0
@@ -22,7 +22,7 @@ class RepeatWaits:
     def __init__(self, *, per_team: int) -> None:
         self._per_team = per_team
         self._waiting: Counter[str] = Counter()
-        self._closed = Signals()
+        self._closed = WakeUps()
 
     @asynccontextmanager
     async def waiting(self, team: str) -> AsyncIterator[bool]:
@@ -46,7 +46,7 @@ class RepeatWaits:
     def closed(self, team: str, client_request_id: str | None) -> None:
         """The create of this key has an outcome now (a task, an error, or unknown)."""
         if client_request_id is not None:
-            self._closed.fire((team, client_request_id))
+            self._closed.wake((team, client_request_id))
 
 
 def next_pause(pause: float) -> float:
