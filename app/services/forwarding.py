@@ -37,7 +37,7 @@ from app.domain.settlement import PollSchedule
 from app.domain.tasks import TaskRecord
 from app.errors import StoreUnavailable, UpstreamTimeout
 from app.services.aftercare import Aftercare
-from app.services.repeats import RepeatWaits
+from app.services.repeat_waits import RepeatWaits
 from app.services.settlement import unpriced_anomaly
 from app.store.admission import AdmissionStore, TooLate
 from app.store.tasks import TaskStore

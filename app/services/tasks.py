@@ -40,7 +40,7 @@ from app.services.admission import Admission
 from app.services.files import FileService
 from app.services.forwarding import Forwarder, Resolver, unconfirmed_create
 from app.services.generations import GenerationRequest
-from app.services.repeats import FIRST_PAUSE_SECONDS, RepeatWaits, next_pause
+from app.services.repeat_waits import FIRST_PAUSE_SECONDS, RepeatWaits, next_pause
 from app.services.settlement import Settlement
 from app.store.tasks import StoredTask, TaskFilter, TaskPosition, TaskStore
 from app.wire import TaskStatus
