@@ -37,8 +37,8 @@ from app.errors import (
 )
 from app.metrics import Metrics
 from app.periods import period_bounds, stamps_at
-from app.services.aftercare import Aftercare
 from app.services.generations import GenerationRequest
+from app.services.unfinished_writes import UnfinishedWrites
 from app.store.admission import AdmissionStore
 
 log = logging.getLogger("app.admission")
@@ -65,13 +65,13 @@ class Admission:
         self,
         store: AdmissionStore,
         clock: Clock,
-        aftercare: Aftercare,
+        unfinished: UnfinishedWrites,
         metrics: Metrics,
         *,
         in_flight_retry_seconds: int,
         cancel_wait_seconds: float,
     ) -> None:
-        self._store, self._clock, self._aftercare = store, clock, aftercare
+        self._store, self._clock, self._unfinished = store, clock, unfinished
         self._metrics = metrics
         self._in_flight_retry = in_flight_retry_seconds
         self._cancel_wait = cancel_wait_seconds
@@ -136,7 +136,7 @@ class Admission:
         sent by anyone and its credits come back, before saying so. Real time (monotonic):
         the lease, had the script run, began no earlier than ``sent_at``."""
         cancel_until = sent_at + self._store.lease_seconds * CANCEL_SHARE_OF_LEASE
-        job = self._aftercare.start(
+        job = self._unfinished.start(
             "cancel an admission whose answer was lost",
             lambda: self._store.cancel(create),
             within_seconds=max(cancel_until - time.monotonic(), 0),

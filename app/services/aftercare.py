@@ -1,76 +1,9 @@
-"""Store writes a request could not finish because Redis stopped answering, finished in the
-background by the process that knows what to write.
+"""The old name of ``unfinished_writes.py``, kept only for ``app/wiring/services.py``: that module
+is being changed on another branch, so its import moves with it. Delete this once nothing
+imports ``app.services.aftercare``."""
 
-A request that sent a create and then lost Redis must still record the task (or release a
-refused create, or cancel an admission whose answer it never got): the truth is in its memory
-only. It answers its caller at once and leaves the write here, retried until Redis answers or
-the create's lease ends (after which other replicas' resolvers may act on the create).
-"""
+from app.services.unfinished_writes import UnfinishedWrites
 
-from __future__ import annotations
+Aftercare = UnfinishedWrites
 
-import asyncio
-import contextlib
-import logging
-import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-from app.errors import StoreUnavailable
-
-log = logging.getLogger("app.aftercare")
-Result = TypeVar("Result")
-
-FIRST_DELAY_SECONDS = 0.05
-MAX_DELAY_SECONDS = 1.0
-
-
-class Aftercare:
-    def __init__(self) -> None:
-        self._jobs: set[asyncio.Task[object]] = set()
-
-    def start(
-        self, what: str, write: Callable[[], Awaitable[Result]], *, within_seconds: float
-    ) -> asyncio.Task[Result | None]:
-        """Run ``write`` until Redis lets it finish, for at most ``within_seconds`` (real time:
-        this waits for Redis to come back, not for anything a clock drives). The task's result
-        is the write's, or None if it never got through."""
-        job = asyncio.create_task(self._retry(what, write, within_seconds), name=what)
-        self._jobs.add(job)
-        job.add_done_callback(self._jobs.discard)
-        return job
-
-    async def _retry(
-        self, what: str, write: Callable[[], Awaitable[Result]], within_seconds: float
-    ) -> Result | None:
-        deadline = time.monotonic() + within_seconds
-        delay = FIRST_DELAY_SECONDS
-        while True:
-            try:
-                return await write()
-            except StoreUnavailable:
-                if time.monotonic() + delay > deadline:
-                    log.error(
-                        "gave up on a store write: Redis did not answer", extra={"what": what}
-                    )
-                    return None
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_DELAY_SECONDS)
-
-    async def join(self) -> None:
-        """Wait until every write started so far has finished or given up."""
-        while self._jobs:
-            await asyncio.wait(set(self._jobs))
-
-    async def aclose(self, *, grace_seconds: float = 5.0) -> None:
-        """On shutdown: give the writes in progress a moment, then stop them."""
-        if not self._jobs:
-            return
-        _, running = await asyncio.wait(set(self._jobs), timeout=grace_seconds)
-        for job in running:
-            job.cancel()
-        for job in running:
-            with contextlib.suppress(asyncio.CancelledError):
-                await job
-        if running:
-            log.error("store writes left unfinished at shutdown", extra={"count": len(running)})
+__all__ = ["Aftercare"]

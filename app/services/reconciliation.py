@@ -26,8 +26,8 @@ from typing import Any
 
 from app.clock import Clock, iso_timestamp
 from app.errors import GatewayError, StoreUnavailable
-from app.services.aftercare import Aftercare
 from app.services.baselines import Baselines, Books
+from app.services.unfinished_writes import UnfinishedWrites
 from app.store.baseline_holds import Placed
 from app.store.ledger import LedgerStore
 from app.store.reconciliation import Baseline
@@ -86,14 +86,14 @@ class Reconciliation:
         balance: Callable[[], Awaitable[int]],
         breaker: CircuitBreaker,
         clock: Clock,
-        aftercare: Aftercare,
+        unfinished: UnfinishedWrites,
         *,
         low_balance_credits: int | None,
         figures_max_age: float,
     ) -> None:
         self.baselines, self._ledger, self._queue = baselines, ledger, queue
         self._balance, self._breaker, self._clock = balance, breaker, clock
-        self._aftercare = aftercare
+        self._unfinished = unfinished
         self.low_balance_credits = low_balance_credits
         self._max_age = figures_max_age
         self._was_low = False
@@ -146,7 +146,7 @@ class Reconciliation:
         figures = self._figures
         if figures is None or self._clock.now() - figures.at >= self._max_age:
             if self._refreshing is None or self._refreshing.done():
-                self._refreshing = self._aftercare.start(
+                self._refreshing = self._unfinished.start(
                     "refresh the reconciliation figures",
                     self._refresh,
                     within_seconds=REFRESH_SECONDS,
