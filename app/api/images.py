@@ -18,7 +18,7 @@ from app.deps import IdempotencyKey, KeyReader, ServicesDep, TeamCaller, TeamRea
 from app.errors import NotFound, RateLimited, ValidationFailed
 from app.schemas import ImageCreate, ModelList, ModelOut, TaskList, TaskOut, TokenUsage, Usage
 from app.services.generations import GenerationRequest, edit_form_body, parse_image_create
-from app.services.tasks import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
+from app.services.listings import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from app.wire import TaskStatus
 from app.wiring.services import Services
 

@@ -13,7 +13,7 @@ from app.clock import Clock, iso_timestamp
 from app.domain.tasks import TaskRecord
 from app.domain.teams import Team
 from app.errors import NotFound, ValidationFailed
-from app.services.tasks import decode_cursor, encode_cursor, listing_bounds
+from app.services.listings import decode_cursor, encode_cursor, listing_bounds
 from app.store.ledger import LedgerEntry, LedgerStore
 from app.store.spend import SpendStore
 from app.store.tasks import TaskFilter, TaskPosition, TaskStore
