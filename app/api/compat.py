@@ -18,7 +18,7 @@ from app.deps import (
     TeamReader,
 )
 from app.errors import NotFound, RateLimited
-from app.schemas import RivyaCreate, inline_schema
+from app.schemas.compat import RivyaCreate, inline_schema
 from app.services.generations import parse_rivya_create
 from app.wire import RivyaCredits, RivyaModelList, RivyaTask
 

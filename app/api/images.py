@@ -16,7 +16,9 @@ from app.auth.callers import Caller
 from app.catalog import FieldError, ModelSpec
 from app.deps import IdempotencyKey, KeyReader, ServicesDep, TeamCaller, TeamReader, WaitSeconds
 from app.errors import NotFound, RateLimited, ValidationFailed
-from app.schemas import ImageCreate, ModelList, ModelOut, TaskList, TaskOut, TokenUsage, Usage
+from app.schemas.catalog import ModelList, ModelOut
+from app.schemas.tasks import ImageCreate, TaskList, TaskOut
+from app.schemas.usage import TokenUsage, Usage
 from app.services.generations import GenerationRequest, edit_form_body, parse_image_create
 from app.services.listings import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from app.wire import TaskStatus

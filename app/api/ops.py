@@ -10,7 +10,8 @@ from app.auth.callers import check_scrape
 from app.deps import ServicesDep
 from app.lifecycle import DRAINING
 from app.metrics import Snapshot
-from app.schemas import ErrorOut, Readiness
+from app.schemas.errors import ErrorOut
+from app.schemas.health import Readiness
 
 router = APIRouter(tags=["ops"])
 
