@@ -167,6 +167,8 @@ class Reconciliation:
         self._figures = Figures(at, credits, drift)
 
     async def report(self) -> dict[str, Any]:
+        """``GET /admin/upstream``: Rivya's balance, the baseline and the drift since it, the
+        suspect tasks, and what to make of them."""
         credits, error = await self.balance()
         found = await self.drift(credits) if credits is not None else None
         baseline = found[0] if found else await self.baselines.current()
@@ -184,13 +186,7 @@ class Reconciliation:
         if baseline is None:
             report["explanation"] = "No baseline yet: POST /admin/upstream/baseline sets one."
             return report
-        report["baseline"] = {
-            "rivya_credits": baseline.rivya_credits,
-            "set_at": _iso_ms(baseline.set_at_ms),
-            "uncertain_credits": baseline.uncertain_credits,
-            "still_uncertain_credits": (await self.baselines.placed(baseline)).uncertain,
-            "restored_at": _iso_ms(baseline.restored_at_ms) if baseline.restored_at_ms else None,
-        }
+        report["baseline"] = await self._baseline_report(baseline)
         if found is None:
             return report
         _, books, drift = found
@@ -201,10 +197,29 @@ class Reconciliation:
         }
         report["drift_credits"] = drift.credits
         report["unexplained_credits"] = drift.unexplained
+        suspects = await self._suspects(baseline)
+        report["suspect_tasks"] = suspects
+        report["explanation"] = _explain(
+            drift, books.reserved, bool(suspects), restored=baseline.restored_at_ms is not None
+        )
+        return report
+
+    async def _baseline_report(self, baseline: Baseline) -> dict[str, Any]:
+        return {
+            "rivya_credits": baseline.rivya_credits,
+            "set_at": _iso_ms(baseline.set_at_ms),
+            "uncertain_credits": baseline.uncertain_credits,
+            "still_uncertain_credits": (await self.baselines.placed(baseline)).uncertain,
+            "restored_at": _iso_ms(baseline.restored_at_ms) if baseline.restored_at_ms else None,
+        }
+
+    async def _suspects(self, baseline: Baseline) -> list[dict[str, Any]]:
+        """The ledger's suspect events since the baseline: charges made without the gateway
+        learning the outcome, of every team (at most SUSPECTS_PER_TEAM each)."""
         suspects = await self._ledger.suspects(
             await self._queue.teams(), since_ms=baseline.set_at_ms, limit=SUSPECTS_PER_TEAM
         )
-        report["suspect_tasks"] = [
+        return [
             {
                 "team": space.partition("@")[0],
                 "space": space,
@@ -218,10 +233,6 @@ class Reconciliation:
             }
             for space, entry in suspects
         ]
-        report["explanation"] = _explain(
-            drift, books.reserved, bool(suspects), restored=baseline.restored_at_ms is not None
-        )
-        return report
 
 
 def _explain(drift: Drift, reserved: int, suspects: bool, *, restored: bool) -> str:
