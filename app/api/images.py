@@ -19,7 +19,8 @@ from app.errors import NotFound, RateLimited, ValidationFailed
 from app.schemas.catalog import ModelList, ModelOut
 from app.schemas.tasks import ImageCreate, TaskList, TaskOut
 from app.schemas.usage import TokenUsage, Usage
-from app.services.generations import GenerationRequest, edit_form_body, parse_image_create
+from app.services.edit_forms import edit_form_body
+from app.services.generations import GenerationRequest, parse_image_create
 from app.services.listings import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from app.wire import TaskStatus
 from app.wiring.services import Services
