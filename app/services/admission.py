@@ -88,29 +88,8 @@ class Admission:
         subject's rate, its own cap) and claim its idempotency key, or recognise a repeat.
         Refusals are raised as the contract's errors."""
         now = self._clock.now()
-        reservation_id = f"res_{secrets.token_hex(16)}"
-        create = PendingCreate(
-            team=team.space,
-            reservation_id=reservation_id,
-            upstream_key=upstream_key(team.space, request.client_request_id, reservation_id),
-            body=request.rivya_body(),
-            credits=request.model.base_credits,
-            stamps=stamps_at(now),
-            client_request_id=request.client_request_id,
-            key_id=key_id,
-            created_ms=int(now * 1000),
-            owner=secrets.token_hex(16),
-            subject=token.subject if token else None,
-            # Every token's spend is kept (its usage shows it); its cap, if any, bounds it.
-            token_id=token.token_id if token else None,
-        )
-        limits = None
-        if token is not None:
-            limits = TokenLimits(
-                issued_at_ms=token.issued_at_ms,
-                subject_rate_per_minute=team.per_subject_rate_limit_per_minute,
-                max_credits=token.max_credits,
-            )
+        create = _pending_create(team, request, key_id=key_id, token=token, now=now)
+        limits = _token_limits(team, token) if token is not None else None
         sent_at = time.monotonic()
         try:
             decision = await self._store.admit(
@@ -212,6 +191,43 @@ class Admission:
         if refused.reason == "model":
             return ModelNotAllowed(f"Team {team.id!r} may no longer use this model.")
         return ApiKeyInvalid("This key's team no longer exists.")
+
+
+def _pending_create(
+    team: Team,
+    request: GenerationRequest,
+    *,
+    key_id: str | None,
+    token: BrowserToken | None,
+    now: float,
+) -> PendingCreate:
+    """The create as admission holds it until it is sent: a fresh reservation, the key Rivya
+    will see, the body, and who asked (a key, or a browser token's user)."""
+    reservation_id = f"res_{secrets.token_hex(16)}"
+    return PendingCreate(
+        team=team.space,
+        reservation_id=reservation_id,
+        upstream_key=upstream_key(team.space, request.client_request_id, reservation_id),
+        body=request.rivya_body(),
+        credits=request.model.base_credits,
+        stamps=stamps_at(now),
+        client_request_id=request.client_request_id,
+        key_id=key_id,
+        created_ms=int(now * 1000),
+        owner=secrets.token_hex(16),
+        subject=token.subject if token else None,
+        # Every token's spend is kept (its usage shows it); its cap, if any, bounds it.
+        token_id=token.token_id if token else None,
+    )
+
+
+def _token_limits(team: Team, token: BrowserToken) -> TokenLimits:
+    """What the admission script checks of a browser token besides the team's limits."""
+    return TokenLimits(
+        issued_at_ms=token.issued_at_ms,
+        subject_rate_per_minute=team.per_subject_rate_limit_per_minute,
+        max_credits=token.max_credits,
+    )
 
 
 def tasks(count: int) -> str:
