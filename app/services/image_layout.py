@@ -5,9 +5,9 @@ JPEG segment and PNG chunk before the first pixel (2.6 million empty JPEG commen
 seconds and 200 MB), and libjpeg sizes its buffers from the frame header, not from the file's
 size. So the container is walked here first, by a parser that does a constant amount of Python
 work per segment or chunk and refuses absurd counts, and what decoding will cost is priced from
-the frame header for the worst case its coding allows: never from what the rest of the file
-seems to hold (a progressive JPEG cut after its first scan decodes completely, into a buffer of
-every coefficient of the frame).
+the frame header (``decode_costs.py``) for the worst case its coding allows: never from what the
+rest of the file seems to hold (a progressive JPEG cut after its first scan decodes completely,
+into a buffer of every coefficient of the frame).
 
 Pure functions over bytes: no Pillow, no I/O. Refusals are ``Unfit`` with a message that says
 what is wrong with the file, for the caller to turn into an answer.
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from app.services.decode_costs import jpeg_decode_bytes, png_decode_bytes, webp_decode_bytes
 
 # Sane image dimensions: Rivya's models work at a few megapixels; anything far beyond is a
 # mistake or a decompression bomb.
@@ -32,10 +34,6 @@ MAX_JPEG_SEGMENTS = 1_000
 MAX_PNG_CHUNKS = 20_000
 MAX_PNG_ANCILLARY_CHUNKS = 1_000
 MAX_WEBP_CHUNKS = 64
-# The most text (tEXt, zTXt, iTXt: inflated) Pillow keeps of one PNG (its own cap is 64 MB).
-PNG_TEXT_BYTES = 1_048_576
-# Room a decode takes beyond its image buffers (decoder state, row buffers, the library).
-DECODE_OVERHEAD = 4 * 1_048_576
 
 
 class Unfit(ValueError):
@@ -159,7 +157,14 @@ def _jpeg(data: bytes) -> Layout:
     return Layout(
         frame.width,
         frame.height,
-        _jpeg_cost(frame, streams=streams),
+        jpeg_decode_bytes(
+            frame.width,
+            frame.height,
+            frame.sampling,
+            precision=frame.precision,
+            lossless=frame.coding in _LOSSLESS.values(),
+            streams=streams,
+        ),
         jpeg_progressive=frame.coding in _PROGRESSIVE.values(),
         jpeg_components=len(frame.sampling),
     )
@@ -178,29 +183,6 @@ def _frame(marker: int, body: bytes) -> _Frame:
         # The height may be given later (a DNL marker): nothing here decodes that, so refuse.
         raise Unfit("is a JPEG whose height is given after its first scan, which is not accepted")
     return _Frame(coding, body[0], width, height, sampling)
-
-
-def _jpeg_cost(frame: _Frame, *, streams: bool) -> int:
-    """Memory libjpeg-turbo and Pillow take to decode the frame (measured, with a margin)."""
-    width, height, bands = frame.width, frame.height, len(frame.sampling)
-    max_h = max(h for h, _ in frame.sampling)
-    max_v = max(v for _, v in frame.sampling)
-    # Pillow's image at 1/8 scale (4 bytes a pixel for every mode a JPEG decodes to) ...
-    draft = -(-width // 8) * -(-height // 8) * 4
-    # ... and libjpeg's rows of blocks for one row of MCUs: 8 rows per vertical sample, full width.
-    rows = -(-width // 8) * 8 * 8 * max_v * bands * 2
-    if streams:
-        return draft + rows + DECODE_OVERHEAD
-    sample_bytes = 1 if frame.precision <= 8 else 2
-    if frame.coding in _LOSSLESS.values():
-        # No DCT, so no scaling: every sample at full size, in libjpeg and again in Pillow.
-        return width * height * (bands * sample_bytes + 4) + rows + DECODE_OVERHEAD
-    # Every DCT coefficient of the frame (2 bytes each, 64 per 8x8 block), per component at its
-    # own sampling, padded to whole MCUs: what a buffered decode holds before any output.
-    mcus_across = -(-width // (8 * max_h))
-    mcus_down = -(-height // (8 * max_v))
-    blocks = sum(mcus_across * h * mcus_down * v for h, v in frame.sampling)
-    return blocks * 64 * 2 + draft + rows + DECODE_OVERHEAD
 
 
 # --- PNG -------------------------------------------------------------------------------------
@@ -245,10 +227,7 @@ def _png(data: bytes) -> Layout:
     samples = _PNG_SAMPLES.get(colour)
     if samples is None:
         raise Unfit(f"is not a well-formed PNG (colour type {colour})")
-    # Pillow's image (at most 4 bytes a pixel), the decoder's two rows at the file's depth, and
-    # the text chunks Pillow inflates (at most PNG_TEXT_BYTES: image_check.py sets Pillow's cap).
-    row = -(-width * samples * depth // 8) + 1
-    return Layout(width, height, width * height * 4 + 2 * row + PNG_TEXT_BYTES + DECODE_OVERHEAD)
+    return Layout(width, height, png_decode_bytes(width, height, samples=samples, depth=depth))
 
 
 # --- WebP ------------------------------------------------------------------------------------
@@ -275,9 +254,7 @@ def _webp(data: bytes) -> Layout:
         pos += 8 + length + (length & 1)
     if size is None:
         raise Unfit("is not a complete, decodable image (a WebP without an image)")
-    # libwebp decodes into buffers of its own before Pillow copies the picture out: about 17
-    # bytes a pixel, lossy or lossless, as measured.
-    return Layout(size[0], size[1], size[0] * size[1] * 17 + DECODE_OVERHEAD)
+    return Layout(size[0], size[1], webp_decode_bytes(size[0], size[1]))
 
 
 def _webp_size(kind: bytes, body: bytes) -> tuple[int, int] | None:
