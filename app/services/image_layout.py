@@ -16,6 +16,7 @@ what is wrong with the file, for the caller to turn into an answer.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from app.services.decode_costs import jpeg_decode_bytes, png_decode_bytes, webp_decode_bytes
@@ -106,32 +107,9 @@ def _jpeg(data: bytes) -> Layout:
     if not data.startswith(b"\xff\xd8"):
         raise Unfit("is not a JPEG (no start-of-image marker)")
     frame: _Frame | None = None
-    segments = scans = 0
+    scans = 0
     interleaved_first_scan = True
-    pos, end = 2, len(data)
-    while pos < end:
-        fill = _FILL.match(data, pos)
-        if fill is None:
-            raise Unfit(f"is not a well-formed JPEG (no marker at byte {pos})")
-        pos = fill.end()
-        if pos >= end:
-            break
-        marker = data[pos]
-        pos += 1
-        if marker == _EOI:
-            break
-        if marker not in _SEGMENTS:
-            raise Unfit(f"is not a well-formed JPEG (marker FF{marker:02X} at byte {pos - 2})")
-        segments += 1
-        if segments > MAX_JPEG_SEGMENTS:
-            raise Unfit(f"has more than {MAX_JPEG_SEGMENTS} JPEG segments")
-        if pos + 2 > end:
-            break  # cut short: the decoder says whether what came before is an image
-        length = int.from_bytes(data[pos : pos + 2], "big")
-        if length < 2 or pos + length > end:
-            raise Unfit("is not a complete, decodable image (a JPEG segment runs past its end)")
-        body = data[pos + 2 : pos + length]
-        pos += length
+    for marker, body in _jpeg_segments(data):
         if marker in _HIERARCHICAL:
             raise Unfit("is a hierarchical JPEG, which is not accepted (save it as baseline)")
         if marker in _SEQUENTIAL or marker in _PROGRESSIVE or marker in _LOSSLESS:
@@ -146,8 +124,6 @@ def _jpeg(data: bytes) -> Layout:
                 raise Unfit("is not a well-formed JPEG (a scan before its frame header)")
             if scans == 1:
                 interleaved_first_scan = bool(body) and body[0] >= len(frame.sampling)
-            following = _NEXT_MARKER.search(data, pos)
-            pos = following.start() if following else end
     if frame is None or scans == 0:
         raise Unfit("is not a complete, decodable image (a JPEG without a frame or a scan)")
     # One interleaved scan of a sequential frame streams: libjpeg decodes it a row of blocks at
@@ -168,6 +144,38 @@ def _jpeg(data: bytes) -> Layout:
         jpeg_progressive=frame.coding in _PROGRESSIVE.values(),
         jpeg_components=len(frame.sampling),
     )
+
+
+def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """Each segment's marker and body, in order, up to the end of the image or of the data. A
+    scan's coded data is skipped, not yielded. At most MAX_JPEG_SEGMENTS."""
+    segments, pos, end = 0, 2, len(data)
+    while pos < end:
+        fill = _FILL.match(data, pos)
+        if fill is None:
+            raise Unfit(f"is not a well-formed JPEG (no marker at byte {pos})")
+        pos = fill.end()
+        if pos >= end:
+            return
+        marker = data[pos]
+        pos += 1
+        if marker == _EOI:
+            return
+        if marker not in _SEGMENTS:
+            raise Unfit(f"is not a well-formed JPEG (marker FF{marker:02X} at byte {pos - 2})")
+        segments += 1
+        if segments > MAX_JPEG_SEGMENTS:
+            raise Unfit(f"has more than {MAX_JPEG_SEGMENTS} JPEG segments")
+        if pos + 2 > end:
+            return  # cut short: the decoder says whether what came before is an image
+        length = int.from_bytes(data[pos : pos + 2], "big")
+        if length < 2 or pos + length > end:
+            raise Unfit("is not a complete, decodable image (a JPEG segment runs past its end)")
+        yield marker, data[pos + 2 : pos + length]
+        pos += length
+        if marker == _SOS:
+            following = _NEXT_MARKER.search(data, pos)
+            pos = following.start() if following else end
 
 
 def _frame(marker: int, body: bytes) -> _Frame:
