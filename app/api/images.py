@@ -152,7 +152,7 @@ async def list_images(
         str | None, Query(max_length=512, description="A previous page's next_cursor.")
     ] = None,
 ) -> JSONResponse:
-    listing = await services.tasks.list_tasks(
+    listing = await services.tasks.reads.list_tasks(
         caller,
         status=status,
         client_request_id=client_request_id,
@@ -177,7 +177,7 @@ async def list_images(
 async def get_image(
     task_id: str, caller: TeamReader, services: ServicesDep, wait: WaitSeconds = 0
 ) -> JSONResponse:
-    return task_response(await services.tasks.get(caller, task_id, wait=wait))
+    return task_response(await services.tasks.reads.get(caller, task_id, wait=wait))
 
 
 @router.get(

@@ -3,8 +3,7 @@
 A create is: admit (one Lua script: idempotency claim, rate, in-flight, budget reservation) →
 Rivya → record (one Lua script: task, reservation, settle queue, claim). A repeat of a claimed
 ``client_request_id`` never reaches Rivya: it replays the task (with its current state), the
-remembered error, or a conflict. Reading tasks is ``task_reads.py``'s; ``TaskService`` answers
-the routes for both.
+remembered error, or a conflict. Reading tasks is ``task_reads.py``'s (``TaskService.reads``).
 """
 
 from __future__ import annotations
@@ -32,12 +31,10 @@ from app.services.admission import Admission
 from app.services.files import FileService
 from app.services.forwarding import Forwarder, Resolver, unconfirmed_create
 from app.services.generations import GenerationRequest
-from app.services.listings import DEFAULT_LIST_LIMIT
 from app.services.repeat_waits import FIRST_PAUSE_SECONDS, RepeatWaits, next_pause
 from app.services.settlement import Settlement
-from app.services.task_reads import TaskListing, TaskReads
+from app.services.task_reads import TaskReads
 from app.store.tasks import TaskStore
-from app.wire import TaskStatus
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,9 @@ class TaskService:
         wait_poll_seconds: float,
         in_progress_wait_seconds: float,
     ) -> None:
-        self._reads = TaskReads(store, settlement, clock, wait_poll_seconds=wait_poll_seconds)
+        # Reading tasks: the routes' reads go to it directly; a replay and a create's answer
+        # held until its task ends are reads too.
+        self.reads = TaskReads(store, settlement, clock, wait_poll_seconds=wait_poll_seconds)
         self._repeats = repeats
         self._store, self._admission, self._forwarder = store, admission, forwarder
         self._files, self._resolver = files, resolver
@@ -139,7 +138,7 @@ class TaskService:
             if stored is None:  # the task outlived its retention; the claim did not
                 raise NotFound(f"Task {repeat.task_id!r} of this client_request_id has expired.")
             context.note_task(repeat.task_id)
-            return Created(await self._reads.current(stored), None, replayed=True)
+            return Created(await self.reads.current(stored), None, replayed=True)
         if repeat.kind == "conflict":
             task = f" (task {repeat.task_id})" if repeat.task_id else ""
             raise IdempotencyConflict(
@@ -164,32 +163,8 @@ class TaskService:
             headers={"Retry-After": str(retry)},
         )
 
-    # Reads, answered by TaskReads: the routes ask one service for a team's tasks.
-
-    async def get(self, caller: Caller, task_id: str, *, wait: float = 0) -> TaskRecord:
-        return await self._reads.get(caller, task_id, wait=wait)
-
-    async def list_tasks(
-        self,
-        caller: Caller,
-        *,
-        status: TaskStatus | None = None,
-        client_request_id: str | None = None,
-        since: str | None = None,
-        limit: int = DEFAULT_LIST_LIMIT,
-        cursor: str | None = None,
-    ) -> TaskListing:
-        return await self._reads.list_tasks(
-            caller,
-            status=status,
-            client_request_id=client_request_id,
-            since=since,
-            limit=limit,
-            cursor=cursor,
-        )
-
     async def follow(self, created: Created, *, wait: float) -> TaskRecord:
         """Hold a create's answer until its task ends or ``wait`` seconds pass."""
-        return await self._reads.follow(
+        return await self.reads.follow(
             created.record, first_poll_in=created.first_poll_in, wait=wait
         )
