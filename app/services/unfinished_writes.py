@@ -4,9 +4,9 @@ background by the process that knows what to write.
 A request that sent a create and then lost Redis must still record the task (or release a
 refused create, or cancel an admission whose answer it never got): the truth is in its memory
 only. It answers its caller at once and leaves the write here, retried until Redis answers or
-the create's lease ends (after which other replicas' resolvers may act on the create). Other
-work that must outlast a request and only waits for Redis runs here too (refreshing the
-reconciliation's figures for scrapes).
+the create's lease ends (after which other replicas' resolvers may act on the create). The
+reconciliation starts its refresh of the scrape figures here too: work that outlives the scrape
+that began it.
 
 Named for what it holds, the writes left unfinished (it was ``aftercare.py``, which said when
 they run rather than what they are). The logger keeps its old name, ``app.aftercare``, so that
