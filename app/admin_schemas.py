@@ -12,7 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.domain.teams import BudgetPeriod, Team
-from app.schemas import KeyOut, TaskOut
+from app.schemas.tasks import TaskOut
+from app.schemas.teams import KeyOut
 
 
 class Answer(BaseModel):

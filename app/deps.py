@@ -18,7 +18,7 @@ from app.auth.callers import Caller, bearer_token, check_admin
 from app.auth.origins import check_origin
 from app.errors import ApiKeyInvalid, ApiKeyMissing, ApiKeyRevoked, Forbidden, TokenExpired
 from app.lifecycle import Draining
-from app.services.tasks import MAX_WAIT_SECONDS
+from app.services.task_reads import MAX_WAIT_SECONDS
 from app.wiring.services import Services
 
 # Declared so OpenAPI shows the bearer scheme; the header itself is read and judged by auth.

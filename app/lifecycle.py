@@ -5,8 +5,9 @@ On SIGTERM (Kubernetes deleting the pod, ``docker stop``) the process first **dr
 requests, while it keeps serving whatever still arrives, for ``DRAIN_SECONDS``. Then uvicorn
 stops accepting connections and gives the requests in flight up to ``SHUTDOWN_GRACE_SECONDS``
 to finish (a create's ``?wait=`` holds at most 60 s). Then the lifespan stops the settler (the
-leases it held lapse, and other replicas take its tasks over), lets aftercare finish within its
-bound, and closes the Redis and upstream pools. A second SIGTERM, or a SIGINT, skips the drain.
+leases it held lapse, and other replicas take its tasks over), lets the unfinished store writes
+finish within their bound, and closes the Redis and upstream pools. A second SIGTERM, or a
+SIGINT, skips the drain.
 """
 
 from __future__ import annotations

@@ -74,14 +74,14 @@ async def _background_jobs(services: Services) -> AsyncIterator[None]:
         if settings.reconciliation_baseline_at_start:
             # The first gateway to start on a Redis sets the reconciliation baseline (nothing
             # is in flight yet); later starts keep it.
-            services.aftercare.start(
+            services.unfinished_writes.start(
                 "set the reconciliation baseline",
                 _first_baseline(services),
                 within_seconds=BACKFILL_SECONDS,
             )
         # Keys issued before admission checked an active-keys set join it (once Redis
         # answers): without this they could not create after an upgrade.
-        services.aftercare.start(
+        services.unfinished_writes.start(
             "backfill active keys",
             services.teams.backfill_active_keys,
             within_seconds=BACKFILL_SECONDS,
@@ -95,7 +95,7 @@ async def _background_jobs(services: Services) -> AsyncIterator[None]:
             if settler is not None:
                 await settler
         finally:
-            await services.aftercare.aclose()
+            await services.unfinished_writes.aclose()
             services.files.close()
 
 

@@ -86,24 +86,9 @@ class GatewayMiddleware:
             return
         started = time.perf_counter()
         # The gateway's own id, always: a caller could otherwise reuse another request's id and
-        # blur the logs. The caller's id, if well formed, is kept beside it.
-        request_id = context.new_request_id()
-        incoming = scope_header(scope, b"x-request-id")
-        client_request_id = incoming if incoming and _SAFE_REQUEST_ID.fullmatch(incoming) else None
-        ctx = context.open_context(request_id)
-        status = 500
-        response_started = False
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status, response_started
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                response_started = True
-                headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
-                headers.append((b"x-request-id", request_id.encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
+        # blur the logs. The caller's id, if well formed, is logged beside it.
+        ctx = context.open_context(context.new_request_id())
+        answer = _Answer(send, ctx.request_id)
         declared = scope_header(scope, b"content-length")
         upload = route_path(scope) in self.upload_paths
         limit = self.max_upload_bytes if upload else self.max_body_bytes
@@ -111,46 +96,48 @@ class GatewayMiddleware:
         try:
             if declared and declared.isdigit() and int(declared) > limit:
                 raise _BodyTooLarge(limit, upload=upload)
-            await self.app(scope, capped.receive, send_wrapper)
+            await self.app(scope, capped.receive, answer.send)
         except _BodyTooLarge as exc:
-            if not response_started:
-                await send_error(send_wrapper, PayloadTooLarge(str(exc.detail)))
+            await answer.error(PayloadTooLarge(str(exc.detail)))
         except _TooManyBodies as exc:
-            if not response_started:
-                await send_error(
-                    send_wrapper, RateLimited(str(exc.detail)), [(b"retry-after", b"1")]
-                )
+            await answer.error(RateLimited(str(exc.detail)), [(b"retry-after", b"1")])
         except Exception:
-            error_log.exception("unhandled error", extra={"request_id": request_id})
-            if not response_started:
-                await send_error(send_wrapper, GatewayError())
+            error_log.exception("unhandled error", extra={"request_id": ctx.request_id})
+            await answer.error(GatewayError())
         finally:
             capped.release()
-            route = scope.get("route")
-            elapsed = time.perf_counter() - started
-            if self.metrics is not None:
-                template = getattr(route, "path", None) or "unmatched"
-                self._count(template, ctx.team or "", status, elapsed)
-            if self.refusals is not None:
-                self.refusals.answered(status, ctx.team, ctx.subject)
-            access_log.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "client_x_request_id": client_request_id,
-                    "method": scope.get("method"),
-                    "path": scope.get("path"),
-                    "route": getattr(route, "path", None),
-                    "status": status,
-                    "latency_ms": round(elapsed * 1000, 2),
-                    "team": ctx.team,
-                    "key_id": ctx.key_id,
-                    "subject": ctx.subject,
-                    "task_id": ctx.task_id,
-                    "credits_reserved": ctx.credits,
-                    "upstream_request_id": ctx.upstream_request_id,
-                },
-            )
+            self._answered(scope, ctx, answer.status, time.perf_counter() - started)
+
+    def _answered(
+        self, scope: Scope, ctx: context.RequestContext, status: int, seconds: float
+    ) -> None:
+        """The request is over: count it, tell the refusal limits, and log its one line."""
+        route = scope.get("route")
+        if self.metrics is not None:
+            template = getattr(route, "path", None) or "unmatched"
+            self._count(template, ctx.team or "", status, seconds)
+        if self.refusals is not None:
+            self.refusals.answered(status, ctx.team, ctx.subject)
+        incoming = scope_header(scope, b"x-request-id")
+        client_id = incoming if incoming and _SAFE_REQUEST_ID.fullmatch(incoming) else None
+        access_log.info(
+            "request",
+            extra={
+                "request_id": ctx.request_id,
+                "client_x_request_id": client_id,
+                "method": scope.get("method"),
+                "path": scope.get("path"),
+                "route": getattr(route, "path", None),
+                "status": status,
+                "latency_ms": round(seconds * 1000, 2),
+                "team": ctx.team,
+                "key_id": ctx.key_id,
+                "subject": ctx.subject,
+                "task_id": ctx.task_id,
+                "credits_reserved": ctx.credits,
+                "upstream_request_id": ctx.upstream_request_id,
+            },
+        )
 
     def _count(self, template: str, team: str, status: int, seconds: float) -> None:
         # The labelled series, looked up once: labels() costs a lock and a validation a call.
@@ -165,6 +152,32 @@ class GatewayMiddleware:
         if timer is None:
             timer = self._latency[template] = self.metrics.request_seconds.labels(template)
         timer.observe(seconds)
+
+
+class _Answer:
+    """The response on its way out: every start carries this request's id (replacing any the
+    app set), and its status is kept for the log line."""
+
+    def __init__(self, send: Send, request_id: str) -> None:
+        self._send, self._request_id = send, request_id
+        self.status = 500  # what the log says if no response ever starts
+        self.started = False
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.started = True
+            headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
+            headers.append((b"x-request-id", self._request_id.encode()))
+            message = {**message, "headers": headers}
+        await self._send(message)
+
+    async def error(
+        self, error: GatewayError, extra_headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        """Answer the error, unless a response has begun: then it is too late to replace it."""
+        if not self.started:
+            await send_error(self.send, error, extra_headers)
 
 
 class _CappedBody:

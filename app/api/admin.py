@@ -22,8 +22,8 @@ from app.api.answers import ADMIN, answers
 from app.deps import AdminOnly, ServicesDep
 from app.domain.teams import Team
 from app.errors import AlreadyExists, NotFound
-from app.schemas import KeyCreate, KeyCreated, KeyOut, TeamCreate, TeamPatch
-from app.services.tasks import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
+from app.schemas.teams import KeyCreate, KeyCreated, KeyOut, TeamCreate, TeamPatch
+from app.services.listings import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from app.wire import TaskStatus
 
 router = APIRouter(

@@ -35,7 +35,7 @@ from app.errors import (
     UpstreamUnavailable,
     ValidationFailed,
 )
-from app.schemas import ErrorOut
+from app.schemas.errors import ErrorOut
 
 Errors = tuple[type[GatewayError], ...]
 

@@ -18,7 +18,7 @@ from app.deps import (
     TeamReader,
 )
 from app.errors import NotFound, RateLimited
-from app.schemas import RivyaCreate, inline_schema
+from app.schemas.compat import RivyaCreate, inline_schema
 from app.services.generations import parse_rivya_create
 from app.wire import RivyaCredits, RivyaModelList, RivyaTask
 
@@ -72,7 +72,7 @@ async def generation_create(call: CreateCall) -> Response:
     summary="Read a generation (Rivya's shape)",
 )
 async def get_generation(task_id: str, caller: TeamReader, services: ServicesDep) -> JSONResponse:
-    return rivya_task_response(await services.tasks.get(caller, task_id))
+    return rivya_task_response(await services.tasks.reads.get(caller, task_id))
 
 
 @router.get(

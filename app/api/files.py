@@ -10,7 +10,7 @@ from app.api.uploads import multipart_doc, read_upload
 from app.catalog import FieldError
 from app.deps import KeyReader, ServicesDep, TeamCaller
 from app.errors import NotFound, ValidationFailed
-from app.schemas import FileOut
+from app.schemas.files import FileOut
 from app.wire import RivyaFile
 
 router = APIRouter(tags=["team API"])

@@ -16,9 +16,12 @@ from app.auth.callers import Caller
 from app.catalog import FieldError, ModelSpec
 from app.deps import IdempotencyKey, KeyReader, ServicesDep, TeamCaller, TeamReader, WaitSeconds
 from app.errors import NotFound, RateLimited, ValidationFailed
-from app.schemas import ImageCreate, ModelList, ModelOut, TaskList, TaskOut, TokenUsage, Usage
-from app.services.generations import GenerationRequest, edit_form_body, parse_image_create
-from app.services.tasks import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
+from app.schemas.catalog import ModelList, ModelOut
+from app.schemas.tasks import ImageCreate, TaskList, TaskOut
+from app.schemas.usage import TokenUsage, Usage
+from app.services.edit_forms import edit_form_body
+from app.services.generations import GenerationRequest, parse_image_create
+from app.services.listings import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from app.wire import TaskStatus
 from app.wiring.services import Services
 
@@ -149,7 +152,7 @@ async def list_images(
         str | None, Query(max_length=512, description="A previous page's next_cursor.")
     ] = None,
 ) -> JSONResponse:
-    listing = await services.tasks.list_tasks(
+    listing = await services.tasks.reads.list_tasks(
         caller,
         status=status,
         client_request_id=client_request_id,
@@ -174,7 +177,7 @@ async def list_images(
 async def get_image(
     task_id: str, caller: TeamReader, services: ServicesDep, wait: WaitSeconds = 0
 ) -> JSONResponse:
-    return task_response(await services.tasks.get(caller, task_id, wait=wait))
+    return task_response(await services.tasks.reads.get(caller, task_id, wait=wait))
 
 
 @router.get(

@@ -9,7 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from app.auth.callers import check_scrape
 from app.deps import DrainingDep, ServicesDep
 from app.metrics import Snapshot
-from app.schemas import ErrorOut, Readiness
+from app.schemas.errors import ErrorOut
+from app.schemas.health import Readiness
 
 router = APIRouter(tags=["ops"])
 
@@ -34,7 +35,7 @@ async def healthz() -> dict[str, str]:
 )
 async def metrics(request: Request, services: ServicesDep) -> Response:
     check_scrape(request.headers.get("authorization"), services.settings.scrape_token)
-    body = services.metrics.render(Snapshot(await services.observed.gauges()))
+    body = services.metrics.render(Snapshot(await services.metrics_figures.gauges()))
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 

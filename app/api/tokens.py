@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from app.api.answers import ADMIN_TEAM, KEY_ONLY, answers
 from app.deps import AdminOnly, KeyCaller, ServicesDep
 from app.errors import RateLimited, ValidationFailed
-from app.schemas import TokenCreate, TokenOut, TokenRevoke, TokensRevoked
+from app.schemas.tokens import TokenCreate, TokenOut, TokenRevoke, TokensRevoked
 
 router = APIRouter(tags=["team API"])
 

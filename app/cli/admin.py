@@ -16,7 +16,7 @@ from app.catalog import load_catalog
 from app.cli.output import blank, cell, render
 from app.clock import SystemClock
 from app.errors import StoreUnavailable
-from app.schemas import KeyOut
+from app.schemas.teams import KeyOut
 from app.settings import StoreSettings
 from app.store.redis import close_redis, create_redis, learn_cluster_layout
 from app.wiring.admin import AdminServices, build_admin

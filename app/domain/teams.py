@@ -14,7 +14,7 @@ ORIGIN_PATTERN = r"^(\*|https?://[^/\s]+)$"
 
 
 # The constraints of a team's settings, declared once: the team, its create and its patch
-# (schemas.py) share them, so the OpenAPI document and the checks cannot differ.
+# (schemas/teams.py) share them, so the OpenAPI document and the checks cannot differ.
 Name = Annotated[str, Field(max_length=200)]
 Credits = Annotated[int, Field(ge=0)]
 PerMinute = Annotated[int, Field(ge=1, le=100_000)]

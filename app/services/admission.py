@@ -21,8 +21,8 @@ from app.domain.teams import Team
 from app.errors import StoreUnavailable
 from app.metrics import Metrics
 from app.periods import stamps_at
-from app.services.aftercare import Aftercare
 from app.services.generations import GenerationRequest
+from app.services.unfinished_writes import UnfinishedWrites
 from app.store.admission import AdmissionStore
 
 log = logging.getLogger("app.admission")
@@ -37,13 +37,13 @@ class Admission:
         self,
         store: AdmissionStore,
         clock: Clock,
-        aftercare: Aftercare,
+        unfinished: UnfinishedWrites,
         metrics: Metrics,
         *,
         in_flight_retry_seconds: int,
         cancel_wait_seconds: float,
     ) -> None:
-        self._store, self._clock, self._aftercare = store, clock, aftercare
+        self._store, self._clock, self._unfinished = store, clock, unfinished
         self._metrics = metrics
         self._in_flight_retry = in_flight_retry_seconds
         self._cancel_wait = cancel_wait_seconds
@@ -60,29 +60,8 @@ class Admission:
         subject's rate, its own cap) and claim its idempotency key, or recognise a repeat.
         Refusals are raised as the contract's errors."""
         now = self._clock.now()
-        reservation_id = f"res_{secrets.token_hex(16)}"
-        create = PendingCreate(
-            team=team.space,
-            reservation_id=reservation_id,
-            upstream_key=upstream_key(team.space, request.client_request_id, reservation_id),
-            body=request.rivya_body(),
-            credits=request.model.base_credits,
-            stamps=stamps_at(now),
-            client_request_id=request.client_request_id,
-            key_id=key_id,
-            created_ms=int(now * 1000),
-            owner=secrets.token_hex(16),
-            subject=token.subject if token else None,
-            # Every token's spend is kept (its usage shows it); its cap, if any, bounds it.
-            token_id=token.token_id if token else None,
-        )
-        limits = None
-        if token is not None:
-            limits = TokenLimits(
-                issued_at_ms=token.issued_at_ms,
-                subject_rate_per_minute=team.per_subject_rate_limit_per_minute,
-                max_credits=token.max_credits,
-            )
+        create = _pending_create(team, request, key_id=key_id, token=token, now=now)
+        limits = _token_limits(team, token) if token is not None else None
         sent_at = time.monotonic()
         try:
             decision = await self._store.admit(
@@ -108,7 +87,7 @@ class Admission:
         sent by anyone and its credits come back, before saying so. Real time (monotonic):
         the lease, had the script run, began no earlier than ``sent_at``."""
         cancel_until = sent_at + self._store.lease_seconds * CANCEL_SHARE_OF_LEASE
-        job = self._aftercare.start(
+        job = self._unfinished.start(
             "cancel an admission whose answer was lost",
             lambda: self._store.cancel(create),
             within_seconds=max(cancel_until - time.monotonic(), 0),
@@ -139,6 +118,43 @@ class Admission:
             "gateway is cancelling it; retry with the same client_request_id to learn the outcome.",
             extra={"client_request_id": crid} if crid else None,
         )
+
+
+def _pending_create(
+    team: Team,
+    request: GenerationRequest,
+    *,
+    key_id: str | None,
+    token: BrowserToken | None,
+    now: float,
+) -> PendingCreate:
+    """The create as admission holds it until it is sent: a fresh reservation, the key Rivya
+    will see, the body, and who asked (a key, or a browser token's user)."""
+    reservation_id = f"res_{secrets.token_hex(16)}"
+    return PendingCreate(
+        team=team.space,
+        reservation_id=reservation_id,
+        upstream_key=upstream_key(team.space, request.client_request_id, reservation_id),
+        body=request.rivya_body(),
+        credits=request.model.base_credits,
+        stamps=stamps_at(now),
+        client_request_id=request.client_request_id,
+        key_id=key_id,
+        created_ms=int(now * 1000),
+        owner=secrets.token_hex(16),
+        subject=token.subject if token else None,
+        # Every token's spend is kept (its usage shows it); its cap, if any, bounds it.
+        token_id=token.token_id if token else None,
+    )
+
+
+def _token_limits(team: Team, token: BrowserToken) -> TokenLimits:
+    """What the admission script checks of a browser token besides the team's limits."""
+    return TokenLimits(
+        issued_at_ms=token.issued_at_ms,
+        subject_rate_per_minute=team.per_subject_rate_limit_per_minute,
+        max_credits=token.max_credits,
+    )
 
 
 def upstream_key(team: str, client_request_id: str | None, reservation_id: str) -> str:

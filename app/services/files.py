@@ -8,7 +8,7 @@ import dataclasses
 from collections import Counter
 from contextlib import AbstractAsyncContextManager
 
-from app.catalog import Catalog, FieldError
+from app.catalog import Catalog, FieldError, ModelSpec
 from app.clock import Clock, iso_timestamp
 from app.domain.files import FileRecord
 from app.domain.teams import Team
@@ -17,7 +17,7 @@ from app.errors import NotFound, RateLimited, UpstreamError, ValidationFailed
 from app.services.generations import GenerationRequest
 from app.services.image_checks import ImageChecks
 from app.services.limits import AtOnce
-from app.services.uploads import file_rule, precheck
+from app.services.uploads import Prechecked, file_rule, precheck
 from app.store.files import FileStore
 from app.upstream.client import RivyaClient
 
@@ -57,12 +57,7 @@ class FileService:
     ) -> FileRecord:
         """Check and upload a file for the team (for one end user: ``subject``, a browser
         token's, whose files no other user of the team may reference)."""
-        model = None
-        if model_id is not None:
-            model = self._catalog.get(model_id)
-            if model is None:
-                raise ValidationFailed(details=[FieldError("model", f"unknown model {model_id!r}")])
-        rule = file_rule(self._catalog, kind, model)
+        rule = file_rule(self._catalog, kind, self._model(model_id))
         # In a thread: hashing 10 MB would hold the event loop for ~20 ms.
         checked = await asyncio.to_thread(precheck, data, name=name, kind=kind, rule=rule)
         # The same content uploaded again by the same team is the same file: no second upload
@@ -70,6 +65,26 @@ class FileService:
         existing = await self._store.find_by_content(team.space, checked.sha256, subject)
         if existing is not None and existing.kind == kind:
             return existing
+        await self._admit(team, subject)
+        if kind == "image":
+            # In a worker process, under a hard memory cap and a deadline: nothing a file makes
+            # a parser or decoder do reaches this process's memory or event loop.
+            await self._images.check(data, checked.mime_type, team=team.space)
+        record = await self._send(team, data, checked, model_id=model_id, subject=subject)
+        await self._store.record(record)
+        return record
+
+    def _model(self, model_id: str | None) -> ModelSpec | None:
+        """The model an upload names, whose file rules it must meet; None if it names none."""
+        if model_id is None:
+            return None
+        model = self._catalog.get(model_id)
+        if model is None:
+            raise ValidationFailed(details=[FieldError("model", f"unknown model {model_id!r}")])
+        return model
+
+    async def _admit(self, team: Team, subject: str | None) -> None:
+        """A place in the team's upload rate (and its user's), or a 429 saying when to retry."""
         wait_ms = await self._store.admit_upload(
             team.space,
             per_minute=self._limits.per_minute,
@@ -83,20 +98,27 @@ class FileService:
                 f"in {retry} s.",
                 headers={"Retry-After": str(retry)},
             )
-        if kind == "image":
-            # In a worker process, under a hard memory cap and a deadline: nothing a file makes
-            # a parser or decoder do reaches this process's memory or event loop.
-            await self._images.check(data, checked.mime_type, team=team.space)
+
+    async def _send(
+        self,
+        team: Team,
+        data: bytes,
+        checked: Prechecked,
+        *,
+        model_id: str | None,
+        subject: str | None,
+    ) -> FileRecord:
+        """Upload the checked file to Rivya's Files API: the team's record of what Rivya made."""
         rivya = await self._upstream.upload_file(
-            data, name=checked.name, mime_type=checked.mime_type, kind=kind, model=model_id
+            data, name=checked.name, mime_type=checked.mime_type, kind=checked.kind, model=model_id
         )
         if not rivya.url:
             raise UpstreamError("Rivya's answer to the upload carried no file URL.")
         wire = rivya.model_dump(mode="json", exclude_none=True)
-        record = FileRecord(
+        return FileRecord(
             id=rivya.id,
             team=team.space,
-            kind=kind,
+            kind=checked.kind,
             mime_type=checked.mime_type,
             size_bytes=checked.size_bytes,
             name=checked.name,
@@ -107,8 +129,6 @@ class FileService:
             upstream=wire,
             subject=subject,
         )
-        await self._store.record(record)
-        return record
 
     async def get(self, team: Team, file_id: str) -> FileRecord:
         record = await self._store.get(team.space, file_id)

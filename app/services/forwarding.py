@@ -16,7 +16,8 @@ only recorded or, past Rivya's retry window, counted as spent.
 
 Every send happens under the create's lease and ends before it does: whoever holds the lease is
 the only one sending the create. If Redis stops answering after Rivya did, the closing write is
-finished in the background (``Aftercare``), since only this process knows what Rivya said.
+finished in the background (``unfinished_writes.py``), since only this process knows what Rivya
+said.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ from app.domain.creates import PendingCreate, TooLate
 from app.domain.settlement import PollSchedule
 from app.domain.tasks import TaskRecord
 from app.errors import StoreUnavailable, UpstreamTimeout
-from app.services.aftercare import Aftercare
-from app.services.repeats import RepeatWaits
+from app.services.repeat_waits import RepeatWaits
 from app.services.settlement import unpriced_anomaly
+from app.services.unfinished_writes import UnfinishedWrites
 from app.store.admission import AdmissionStore
 from app.store.tasks import TaskStore
 from app.upstream.client import RivyaClient
@@ -50,7 +51,7 @@ log = logging.getLogger("app.tasks")
 # A send stops this long before its lease ends, so the lease is never lost mid-send.
 LEASE_MARGIN_SECONDS = 2.0
 # How long a closing write this process alone can make is retried while Redis is away.
-AFTERCARE_SECONDS = 86_400.0
+UNFINISHED_WRITE_SECONDS = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -66,14 +67,14 @@ class Forwarder:
         tasks: TaskStore,
         upstream: RivyaClient,
         clock: Clock,
-        aftercare: Aftercare,
+        unfinished: UnfinishedWrites,
         repeats: RepeatWaits,
         *,
         schedule: PollSchedule,
     ) -> None:
         self._repeats = repeats
         self._admission, self._tasks, self._upstream = admission, tasks, upstream
-        self._clock, self._schedule, self._aftercare = clock, schedule, aftercare
+        self._clock, self._schedule, self._unfinished = clock, schedule, unfinished
         self._rng = random.Random()
         self._send_within = max(admission.lease_seconds - LEASE_MARGIN_SECONDS, 1.0)
 
@@ -133,7 +134,7 @@ class Forwarder:
             log.warning("task made but not yet recorded", extra={"task_id": task.id})
             # Not bound by the lease: recording is idempotent, and only this process knows the
             # task (past Rivya's window no resend could find it again).
-            self._aftercare.start("record a task", write, within_seconds=AFTERCARE_SECONDS)
+            self._unfinished.start("record a task", write, within_seconds=UNFINISHED_WRITE_SECONDS)
         # No line of its own: the request's access log line names the task and its credits.
         return Forwarded(record, first_poll_in)
 
@@ -173,8 +174,8 @@ class Forwarder:
             # Rivya refused it, so it must be released, never resent: only this process knows.
             # A release after the lease lapsed and a resolver took the create over is refused
             # by its owner check, harmlessly.
-            self._aftercare.start(
-                "release a refused create", release, within_seconds=AFTERCARE_SECONDS
+            self._unfinished.start(
+                "release a refused create", release, within_seconds=UNFINISHED_WRITE_SECONDS
             )
             return False
         return True

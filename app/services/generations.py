@@ -18,9 +18,6 @@ import orjson
 from app.catalog import Catalog, FieldError, ModelSpec, ParamValue
 from app.errors import ValidationFailed
 
-# A plain decimal number as a form field may carry it: no signs, spaces, underscores or
-# non-ASCII digits, which Python's int() and float() would otherwise accept.
-_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # the gateway's own surface
 # Rivya's own rule for its trace id: at most 128 characters. The drop-in surface keeps it, so a
 # Rivya client's ids work unchanged; they are idempotency keys all the same.
@@ -87,32 +84,8 @@ def parse_image_create(
     crid = _client_request_id(
         data.get("client_request_id"), errors, CLIENT_REQUEST_ID, _key_field(idempotency_key)
     )
-    params: dict[str, object] = {}
-    for field, value in data.items():
-        if field in _IMAGE_FIELDS:
-            continue
-        spec = model.param_by_alias(field) if model else None
-        if spec is None:
-            # With an unknown model, only fields no model knows are reported as unknown.
-            if model is not None or not _catalog_has_alias(catalog, field):
-                rivya = model.param(field) if model else None
-                hint = f": did you mean {rivya.alias!r}?" if rivya else ""
-                errors.append(FieldError(field, f"is not a known field{hint}"))
-            continue
-        if value is None:
-            continue  # an explicit null means "use the default"
-        converted, message = spec.from_gateway(value)
-        if message is not None:
-            errors.append(FieldError(field, message))
-        else:
-            params[spec.name] = converted
-    file_ids: tuple[tuple[str, str], ...] = ()
-    reference = data.get("reference_file_id")
-    if reference is not None:
-        if isinstance(reference, str) and reference:
-            file_ids = (("reference_file_id", reference),)
-        else:
-            errors.append(FieldError("reference_file_id", "must be a file id from POST /v1/files"))
+    params = _gateway_params(data, model, catalog, errors)
+    file_ids = _reference_file_id(data.get("reference_file_id"), errors)
     if model is None:
         # The model's own checks cannot run; still name a prompt no model would take.
         prompt = data.get("prompt")
@@ -132,6 +105,43 @@ def parse_image_create(
         reference_file_ids=file_ids,
         model_defaulted=not data.get("model"),
     )
+
+
+def _gateway_params(
+    data: Mapping[str, Any], model: ModelSpec | None, catalog: Catalog, errors: list[FieldError]
+) -> dict[str, object]:
+    """The body's model params under Rivya's names, read from the gateway's flat fields; a
+    field that is no param of the model is reported (one of Rivya's names with the gateway's
+    for it as a hint)."""
+    params: dict[str, object] = {}
+    for field, value in data.items():
+        if field in _IMAGE_FIELDS:
+            continue
+        spec = model.param_by_alias(field) if model else None
+        if spec is None:
+            # With an unknown model, only fields no model knows are reported as unknown.
+            if model is not None or not _catalog_has_alias(catalog, field):
+                rivya = model.param(field) if model else None
+                hint = f": did you mean {rivya.alias!r}?" if rivya else ""
+                errors.append(FieldError(field, f"is not a known field{hint}"))
+            continue
+        if value is None:
+            continue  # an explicit null means "use the default"
+        converted, message = spec.from_gateway(value)
+        if message is not None:
+            errors.append(FieldError(field, message))
+        else:
+            params[spec.name] = converted
+    return params
+
+
+def _reference_file_id(value: object, errors: list[FieldError]) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str) and value:
+        return (("reference_file_id", value),)
+    errors.append(FieldError("reference_file_id", "must be a file id from POST /v1/files"))
+    return ()
 
 
 def parse_rivya_create(
@@ -192,34 +202,6 @@ def _media_item_urls(
         else:
             urls.append((f"{field}[{index}].url", url))
     return tuple(urls)
-
-
-def edit_form_body(
-    fields: Mapping[str, str], catalog: Catalog, default_model: str
-) -> dict[str, Any]:
-    """The form fields of ``POST /v1/images/edits`` as the JSON body of ``POST /v1/images``:
-    form values are strings, so booleans and numbers are read by the catalogue's param types."""
-    model = catalog.get(fields.get("model") or default_model)
-    body: dict[str, Any] = {}
-    errors: list[FieldError] = []
-    for name, text in fields.items():
-        if name == "model" and not text:
-            continue  # an empty field means "the default", as a null does in JSON
-        spec = model.param_by_alias(name) if model else None
-        if spec is None or (spec.type != "number" and not spec.as_boolean):
-            body[name] = text  # strings stay strings: selects, text, prompt, model, keys
-        elif spec.as_boolean:
-            if text.lower() not in ("true", "false"):
-                errors.append(FieldError(name, "must be true or false"))
-            body[name] = text.lower() == "true"
-        elif _NUMBER.fullmatch(text):
-            number = float(text)
-            body[name] = int(number) if spec.integer and number.is_integer() else number
-        else:
-            errors.append(FieldError(name, "must be a number"))
-    if errors:
-        raise ValidationFailed(details=errors)
-    return body
 
 
 def _catalog_has_alias(catalog: Catalog, alias: str) -> bool:

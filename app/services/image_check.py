@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from app.services.image_layout import PNG_TEXT_BYTES, Layout, Unfit, read_layout
+from app.services.decode_costs import PNG_TEXT_BYTES
+from app.services.image_layout import Layout, Unfit, read_layout
 
 # The text of a PNG Pillow keeps (its own default cap is 64 MB): what the price allows.
 PngImagePlugin.MAX_TEXT_MEMORY = PNG_TEXT_BYTES

@@ -5,9 +5,9 @@ JPEG segment and PNG chunk before the first pixel (2.6 million empty JPEG commen
 seconds and 200 MB), and libjpeg sizes its buffers from the frame header, not from the file's
 size. So the container is walked here first, by a parser that does a constant amount of Python
 work per segment or chunk and refuses absurd counts, and what decoding will cost is priced from
-the frame header for the worst case its coding allows: never from what the rest of the file
-seems to hold (a progressive JPEG cut after its first scan decodes completely, into a buffer of
-every coefficient of the frame).
+the frame header (``decode_costs.py``) for the worst case its coding allows: never from what the
+rest of the file seems to hold (a progressive JPEG cut after its first scan decodes completely,
+into a buffer of every coefficient of the frame).
 
 Pure functions over bytes: no Pillow, no I/O. Refusals are ``Unfit`` with a message that says
 what is wrong with the file, for the caller to turn into an answer.
@@ -16,7 +16,10 @@ what is wrong with the file, for the caller to turn into an answer.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+from app.services.decode_costs import jpeg_decode_bytes, png_decode_bytes, webp_decode_bytes
 
 # Sane image dimensions: Rivya's models work at a few megapixels; anything far beyond is a
 # mistake or a decompression bomb.
@@ -32,10 +35,6 @@ MAX_JPEG_SEGMENTS = 1_000
 MAX_PNG_CHUNKS = 20_000
 MAX_PNG_ANCILLARY_CHUNKS = 1_000
 MAX_WEBP_CHUNKS = 64
-# The most text (tEXt, zTXt, iTXt: inflated) Pillow keeps of one PNG (its own cap is 64 MB).
-PNG_TEXT_BYTES = 1_048_576
-# Room a decode takes beyond its image buffers (decoder state, row buffers, the library).
-DECODE_OVERHEAD = 4 * 1_048_576
 
 
 class Unfit(ValueError):
@@ -108,32 +107,9 @@ def _jpeg(data: bytes) -> Layout:
     if not data.startswith(b"\xff\xd8"):
         raise Unfit("is not a JPEG (no start-of-image marker)")
     frame: _Frame | None = None
-    segments = scans = 0
+    scans = 0
     interleaved_first_scan = True
-    pos, end = 2, len(data)
-    while pos < end:
-        fill = _FILL.match(data, pos)
-        if fill is None:
-            raise Unfit(f"is not a well-formed JPEG (no marker at byte {pos})")
-        pos = fill.end()
-        if pos >= end:
-            break
-        marker = data[pos]
-        pos += 1
-        if marker == _EOI:
-            break
-        if marker not in _SEGMENTS:
-            raise Unfit(f"is not a well-formed JPEG (marker FF{marker:02X} at byte {pos - 2})")
-        segments += 1
-        if segments > MAX_JPEG_SEGMENTS:
-            raise Unfit(f"has more than {MAX_JPEG_SEGMENTS} JPEG segments")
-        if pos + 2 > end:
-            break  # cut short: the decoder says whether what came before is an image
-        length = int.from_bytes(data[pos : pos + 2], "big")
-        if length < 2 or pos + length > end:
-            raise Unfit("is not a complete, decodable image (a JPEG segment runs past its end)")
-        body = data[pos + 2 : pos + length]
-        pos += length
+    for marker, body in _jpeg_segments(data):
         if marker in _HIERARCHICAL:
             raise Unfit("is a hierarchical JPEG, which is not accepted (save it as baseline)")
         if marker in _SEQUENTIAL or marker in _PROGRESSIVE or marker in _LOSSLESS:
@@ -148,8 +124,6 @@ def _jpeg(data: bytes) -> Layout:
                 raise Unfit("is not a well-formed JPEG (a scan before its frame header)")
             if scans == 1:
                 interleaved_first_scan = bool(body) and body[0] >= len(frame.sampling)
-            following = _NEXT_MARKER.search(data, pos)
-            pos = following.start() if following else end
     if frame is None or scans == 0:
         raise Unfit("is not a complete, decodable image (a JPEG without a frame or a scan)")
     # One interleaved scan of a sequential frame streams: libjpeg decodes it a row of blocks at
@@ -159,10 +133,49 @@ def _jpeg(data: bytes) -> Layout:
     return Layout(
         frame.width,
         frame.height,
-        _jpeg_cost(frame, streams=streams),
+        jpeg_decode_bytes(
+            frame.width,
+            frame.height,
+            frame.sampling,
+            precision=frame.precision,
+            lossless=frame.coding in _LOSSLESS.values(),
+            streams=streams,
+        ),
         jpeg_progressive=frame.coding in _PROGRESSIVE.values(),
         jpeg_components=len(frame.sampling),
     )
+
+
+def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """Each segment's marker and body, in order, up to the end of the image or of the data. A
+    scan's coded data is skipped, not yielded. At most MAX_JPEG_SEGMENTS."""
+    segments, pos, end = 0, 2, len(data)
+    while pos < end:
+        fill = _FILL.match(data, pos)
+        if fill is None:
+            raise Unfit(f"is not a well-formed JPEG (no marker at byte {pos})")
+        pos = fill.end()
+        if pos >= end:
+            return
+        marker = data[pos]
+        pos += 1
+        if marker == _EOI:
+            return
+        if marker not in _SEGMENTS:
+            raise Unfit(f"is not a well-formed JPEG (marker FF{marker:02X} at byte {pos - 2})")
+        segments += 1
+        if segments > MAX_JPEG_SEGMENTS:
+            raise Unfit(f"has more than {MAX_JPEG_SEGMENTS} JPEG segments")
+        if pos + 2 > end:
+            return  # cut short: the decoder says whether what came before is an image
+        length = int.from_bytes(data[pos : pos + 2], "big")
+        if length < 2 or pos + length > end:
+            raise Unfit("is not a complete, decodable image (a JPEG segment runs past its end)")
+        yield marker, data[pos + 2 : pos + length]
+        pos += length
+        if marker == _SOS:
+            following = _NEXT_MARKER.search(data, pos)
+            pos = following.start() if following else end
 
 
 def _frame(marker: int, body: bytes) -> _Frame:
@@ -178,29 +191,6 @@ def _frame(marker: int, body: bytes) -> _Frame:
         # The height may be given later (a DNL marker): nothing here decodes that, so refuse.
         raise Unfit("is a JPEG whose height is given after its first scan, which is not accepted")
     return _Frame(coding, body[0], width, height, sampling)
-
-
-def _jpeg_cost(frame: _Frame, *, streams: bool) -> int:
-    """Memory libjpeg-turbo and Pillow take to decode the frame (measured, with a margin)."""
-    width, height, bands = frame.width, frame.height, len(frame.sampling)
-    max_h = max(h for h, _ in frame.sampling)
-    max_v = max(v for _, v in frame.sampling)
-    # Pillow's image at 1/8 scale (4 bytes a pixel for every mode a JPEG decodes to) ...
-    draft = -(-width // 8) * -(-height // 8) * 4
-    # ... and libjpeg's rows of blocks for one row of MCUs: 8 rows per vertical sample, full width.
-    rows = -(-width // 8) * 8 * 8 * max_v * bands * 2
-    if streams:
-        return draft + rows + DECODE_OVERHEAD
-    sample_bytes = 1 if frame.precision <= 8 else 2
-    if frame.coding in _LOSSLESS.values():
-        # No DCT, so no scaling: every sample at full size, in libjpeg and again in Pillow.
-        return width * height * (bands * sample_bytes + 4) + rows + DECODE_OVERHEAD
-    # Every DCT coefficient of the frame (2 bytes each, 64 per 8x8 block), per component at its
-    # own sampling, padded to whole MCUs: what a buffered decode holds before any output.
-    mcus_across = -(-width // (8 * max_h))
-    mcus_down = -(-height // (8 * max_v))
-    blocks = sum(mcus_across * h * mcus_down * v for h, v in frame.sampling)
-    return blocks * 64 * 2 + draft + rows + DECODE_OVERHEAD
 
 
 # --- PNG -------------------------------------------------------------------------------------
@@ -245,10 +235,7 @@ def _png(data: bytes) -> Layout:
     samples = _PNG_SAMPLES.get(colour)
     if samples is None:
         raise Unfit(f"is not a well-formed PNG (colour type {colour})")
-    # Pillow's image (at most 4 bytes a pixel), the decoder's two rows at the file's depth, and
-    # the text chunks Pillow inflates (at most PNG_TEXT_BYTES: image_check.py sets Pillow's cap).
-    row = -(-width * samples * depth // 8) + 1
-    return Layout(width, height, width * height * 4 + 2 * row + PNG_TEXT_BYTES + DECODE_OVERHEAD)
+    return Layout(width, height, png_decode_bytes(width, height, samples=samples, depth=depth))
 
 
 # --- WebP ------------------------------------------------------------------------------------
@@ -275,9 +262,7 @@ def _webp(data: bytes) -> Layout:
         pos += 8 + length + (length & 1)
     if size is None:
         raise Unfit("is not a complete, decodable image (a WebP without an image)")
-    # libwebp decodes into buffers of its own before Pillow copies the picture out: about 17
-    # bytes a pixel, lossy or lossless, as measured.
-    return Layout(size[0], size[1], size[0] * size[1] * 17 + DECODE_OVERHEAD)
+    return Layout(size[0], size[1], webp_decode_bytes(size[0], size[1]))
 
 
 def _webp_size(kind: bytes, body: bytes) -> tuple[int, int] | None:

@@ -27,8 +27,8 @@ from typing import Any
 from app.clock import Clock, iso_timestamp
 from app.domain.reconciliation import Baseline, Placed
 from app.errors import GatewayError, StoreUnavailable
-from app.services.aftercare import Aftercare
 from app.services.baselines import Baselines, Books
+from app.services.unfinished_writes import UnfinishedWrites
 from app.store.ledger import LedgerStore
 from app.store.settlement import SettleQueue
 from app.upstream.failures import UpstreamFailure
@@ -85,14 +85,14 @@ class Reconciliation:
         balance: Callable[[], Awaitable[int]],
         breaker: CircuitBreaker,
         clock: Clock,
-        aftercare: Aftercare,
+        unfinished: UnfinishedWrites,
         *,
         low_balance_credits: int | None,
         figures_max_age: float,
     ) -> None:
         self.baselines, self._ledger, self._queue = baselines, ledger, queue
         self._balance, self._breaker, self._clock = balance, breaker, clock
-        self._aftercare = aftercare
+        self._unfinished = unfinished
         self.low_balance_credits = low_balance_credits
         self._max_age = figures_max_age
         self._was_low = False
@@ -145,7 +145,7 @@ class Reconciliation:
         figures = self._figures
         if figures is None or self._clock.now() - figures.at >= self._max_age:
             if self._refreshing is None or self._refreshing.done():
-                self._refreshing = self._aftercare.start(
+                self._refreshing = self._unfinished.start(
                     "refresh the reconciliation figures",
                     self._refresh,
                     within_seconds=REFRESH_SECONDS,
@@ -166,6 +166,8 @@ class Reconciliation:
         self._figures = Figures(at, credits, drift)
 
     async def report(self) -> dict[str, Any]:
+        """``GET /admin/upstream``: Rivya's balance, the baseline and the drift since it, the
+        suspect tasks, and what to make of them."""
         credits, error = await self.balance()
         found = await self.drift(credits) if credits is not None else None
         baseline = found[0] if found else await self.baselines.current()
@@ -183,13 +185,7 @@ class Reconciliation:
         if baseline is None:
             report["explanation"] = "No baseline yet: POST /admin/upstream/baseline sets one."
             return report
-        report["baseline"] = {
-            "rivya_credits": baseline.rivya_credits,
-            "set_at": _iso_ms(baseline.set_at_ms),
-            "uncertain_credits": baseline.uncertain_credits,
-            "still_uncertain_credits": (await self.baselines.placed(baseline)).uncertain,
-            "restored_at": _iso_ms(baseline.restored_at_ms) if baseline.restored_at_ms else None,
-        }
+        report["baseline"] = await self._baseline_report(baseline)
         if found is None:
             return report
         _, books, drift = found
@@ -200,10 +196,29 @@ class Reconciliation:
         }
         report["drift_credits"] = drift.credits
         report["unexplained_credits"] = drift.unexplained
+        suspects = await self._suspects(baseline)
+        report["suspect_tasks"] = suspects
+        report["explanation"] = _explain(
+            drift, books.reserved, bool(suspects), restored=baseline.restored_at_ms is not None
+        )
+        return report
+
+    async def _baseline_report(self, baseline: Baseline) -> dict[str, Any]:
+        return {
+            "rivya_credits": baseline.rivya_credits,
+            "set_at": _iso_ms(baseline.set_at_ms),
+            "uncertain_credits": baseline.uncertain_credits,
+            "still_uncertain_credits": (await self.baselines.placed(baseline)).uncertain,
+            "restored_at": _iso_ms(baseline.restored_at_ms) if baseline.restored_at_ms else None,
+        }
+
+    async def _suspects(self, baseline: Baseline) -> list[dict[str, Any]]:
+        """The ledger's suspect events since the baseline: charges made without the gateway
+        learning the outcome, of every team (at most SUSPECTS_PER_TEAM each)."""
         suspects = await self._ledger.suspects(
             await self._queue.teams(), since_ms=baseline.set_at_ms, limit=SUSPECTS_PER_TEAM
         )
-        report["suspect_tasks"] = [
+        return [
             {
                 "team": space.partition("@")[0],
                 "space": space,
@@ -217,10 +232,6 @@ class Reconciliation:
             }
             for space, entry in suspects
         ]
-        report["explanation"] = _explain(
-            drift, books.reserved, bool(suspects), restored=baseline.restored_at_ms is not None
-        )
-        return report
 
 
 def _explain(drift: Drift, reserved: int, suspects: bool, *, restored: bool) -> str:

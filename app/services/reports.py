@@ -14,7 +14,7 @@ from app.domain.ledger import LedgerEntry
 from app.domain.tasks import TaskFilter, TaskPosition, TaskRecord
 from app.domain.teams import Team
 from app.errors import NotFound, ValidationFailed
-from app.services.tasks import decode_cursor, encode_cursor, listing_bounds
+from app.services.listings import decode_cursor, encode_cursor, listing_bounds
 from app.store.ledger import LedgerStore
 from app.store.spend import SpendStore
 from app.store.tasks import TaskStore

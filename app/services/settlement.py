@@ -18,7 +18,7 @@ from app import context
 from app.clock import Clock
 from app.domain.settlement import PollSchedule, SettlePass
 from app.domain.tasks import NotGivenUp, Observed, StoredTask, TaskRecord
-from app.services.signals import Signals
+from app.services.wakeups import WakeUps
 from app.store.settlement import SettleQueue
 from app.store.tasks import TaskStore
 from app.upstream.client import RivyaClient
@@ -46,8 +46,8 @@ class Settlement:
         self._clock, self._schedule, self._pass = clock, schedule, settle_pass
         self._limit = asyncio.Semaphore(settle_pass.concurrency)
         self._rng = random.Random()
-        # Fired with a task id whenever this process records a newer state of that task.
-        self.updates = Signals()
+        # Woken by task id whenever this process records a newer state of that task.
+        self.updates = WakeUps()
 
     async def refresh(self, stored: StoredTask) -> TaskRecord:
         """The task as it stands, asking Rivya first only if the task's next poll is due: a
@@ -76,7 +76,7 @@ class Settlement:
         """Record Rivya's view of the task; returns the task as it now stands."""
         outcome = await self._tasks.observe(stored, fresh)
         if outcome.settled or outcome is Observed.PROGRESSED:
-            self.updates.fire(fresh.id)  # its waiters in this process look again at once
+            self.updates.wake(fresh.id)  # its waiters in this process look again at once
         if outcome is Observed.SETTLED_UNPRICED:
             unpriced_anomaly(stored.record.team, fresh)
         elif outcome is Observed.SETTLED:

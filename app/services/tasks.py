@@ -1,24 +1,16 @@
-"""Creating and reading tasks: the one path every create takes, whichever surface it came in on.
+"""Creating tasks: the one path every create takes, whichever surface it came in on.
 
 A create is: admit (one Lua script: idempotency claim, rate, in-flight, budget reservation) →
 Rivya → record (one Lua script: task, reservation, settle queue, claim). A repeat of a claimed
 ``client_request_id`` never reaches Rivya: it replays the task (with its current state), the
-remembered error, or a conflict. Reads of a terminal task are served from Redis alone; a
-running task is refreshed from Rivya, and whoever sees it end settles it.
+remembered error, or a conflict. Reading tasks is ``task_reads.py``'s (``TaskService.reads``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import logging
-import re
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 from app import context
 from app.auth.callers import Caller
@@ -26,7 +18,7 @@ from app.catalog import FieldError
 from app.clock import Clock
 from app.domain.creates import Admitted, Repeat
 from app.domain.rates import RateState
-from app.domain.tasks import StoredTask, TaskFilter, TaskPosition, TaskRecord
+from app.domain.tasks import TaskRecord
 from app.errors import (
     GatewayError,
     IdempotencyConflict,
@@ -34,27 +26,16 @@ from app.errors import (
     NotFound,
     RequestInProgress,
     StoreUnavailable,
-    ValidationFailed,
     outcome_unknown,
 )
 from app.services.admission import Admission
 from app.services.files import FileService
 from app.services.forwarding import Forwarder, Resolver, unconfirmed_create
 from app.services.generations import GenerationRequest
-from app.services.repeats import FIRST_PAUSE_SECONDS, RepeatWaits, next_pause
+from app.services.repeat_waits import FIRST_PAUSE_SECONDS, RepeatWaits, next_pause
 from app.services.settlement import Settlement
+from app.services.task_reads import TaskReads
 from app.store.tasks import TaskStore
-from app.wire import TaskStatus
-
-log = logging.getLogger("app.tasks")
-
-MAX_WAIT_SECONDS = 60
-
-DEFAULT_LIST_LIMIT = 20
-MAX_LIST_LIMIT = 100
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# A cursor is "<created ms>:<task id>"; the bound keeps a forged one from costing anything.
-_CURSOR_POSITION = re.compile(r"(\d{1,15}):([\x21-\x7e]{1,200})")
 
 
 @dataclass(frozen=True)
@@ -63,89 +44,6 @@ class Created:
     rate: RateState | None  # None for a replay: nothing was admitted
     replayed: bool = False
     first_poll_in: float = 0.0  # a new task is first polled this long after its creation
-
-
-@dataclass(frozen=True)
-class TaskListing:
-    """A page of the team's tasks, newest first; ``next_cursor`` is None once none are left.
-    A page may be short (even empty) and still have a cursor: a listing reads a bounded part of
-    the team's index per call."""
-
-    tasks: list[TaskRecord]
-    next_cursor: str | None
-
-
-def encode_cursor(position: TaskPosition) -> str:
-    """Opaque and URL-safe: clients pass it back as-is, never build it."""
-    raw = f"{position.created_ms}:{position.task_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> TaskPosition:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        text = base64.b64decode(padded, altchars=b"-_", validate=True).decode("ascii")
-    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
-        text = ""
-    match = _CURSOR_POSITION.fullmatch(text)
-    # Only cursors this gateway encoded are accepted: re-encoding must give the same string.
-    if match is None or encode_cursor(position := _position(match)) != cursor:
-        raise ValidationFailed(
-            details=[FieldError("cursor", "is not a cursor from a previous page's next_cursor")]
-        )
-    return position
-
-
-def _position(match: re.Match[str]) -> TaskPosition:
-    return TaskPosition(int(match.group(1)), match.group(2))
-
-
-def parse_since(since: str) -> int:
-    """An ISO-8601 timestamp (UTC unless it names an offset) as epoch milliseconds."""
-    try:
-        moment = datetime.fromisoformat(since)
-    except ValueError:
-        raise ValidationFailed(
-            details=[FieldError("since", "must be an ISO-8601 time, e.g. 2026-05-11T00:00:00Z")]
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
-
-
-Position = TypeVar("Position")
-
-
-def listing_bounds(
-    *,
-    limit: int,
-    cursor: str | None,
-    since: str | None,
-    decode: Callable[[str], Position],
-    max_limit: int = MAX_LIST_LIMIT,
-) -> tuple[Position | None, int | None]:
-    """The cursor's position (``decode``d) and ``since`` in ms, checked together so that one
-    400 names every bad one."""
-    details: list[FieldError] = []
-    if not 1 <= limit <= max_limit:
-        details.append(FieldError("limit", f"must be from 1 to {max_limit}"))
-    after = None
-    since_ms = None
-    try:
-        after = decode(cursor) if cursor is not None else None
-    except ValidationFailed as bad:
-        details += bad.details
-    try:
-        since_ms = parse_since(since) if since is not None else None
-    except ValidationFailed as bad:
-        details += bad.details
-    if details:
-        raise ValidationFailed(details=details)
-    return after, since_ms
-
-
-def _visible(record: TaskRecord, caller: Caller) -> bool:
-    return caller.subject is None or record.subject == caller.subject
 
 
 def assigned_client_request_id() -> str:
@@ -169,11 +67,12 @@ class TaskService:
         wait_poll_seconds: float,
         in_progress_wait_seconds: float,
     ) -> None:
+        # Reading tasks: the routes' reads go to it directly; a replay and a create's answer
+        # held until its task ends are reads too.
+        self.reads = TaskReads(store, settlement, clock, wait_poll_seconds=wait_poll_seconds)
         self._repeats = repeats
         self._store, self._admission, self._forwarder = store, admission, forwarder
         self._files, self._resolver = files, resolver
-        self._settlement, self._clock = settlement, clock
-        self._poll = wait_poll_seconds
         self._in_progress_wait = in_progress_wait_seconds
 
     @staticmethod
@@ -240,7 +139,7 @@ class TaskService:
             if stored is None:  # the task outlived its retention; the claim did not
                 raise NotFound(f"Task {repeat.task_id!r} of this client_request_id has expired.")
             context.note_task(repeat.task_id)
-            return Created(await self._follow(stored, wait=0), None, replayed=True)
+            return Created(await self.reads.current(stored), None, replayed=True)
         if repeat.kind == "conflict":
             task = f" (task {repeat.task_id})" if repeat.task_id else ""
             raise IdempotencyConflict(
@@ -265,72 +164,8 @@ class TaskService:
             headers={"Retry-After": str(retry)},
         )
 
-    async def get(self, caller: Caller, task_id: str, *, wait: float = 0) -> TaskRecord:
-        stored = await self._store.get(caller.team.space, task_id)
-        # A browser token sees its own subject's tasks only: another's is as missing as any.
-        if stored is None or not _visible(stored.record, caller):
-            raise NotFound(f"No task {task_id!r}.")
-        context.note_task(task_id)
-        return await self._follow(stored, wait=wait)
-
-    async def list_tasks(
-        self,
-        caller: Caller,
-        *,
-        status: TaskStatus | None = None,
-        client_request_id: str | None = None,
-        since: str | None = None,
-        limit: int = DEFAULT_LIST_LIMIT,
-        cursor: str | None = None,
-    ) -> TaskListing:
-        """The caller's team's tasks, newest first, as the gateway last knew them: the settler
-        keeps stored states current, so a listing never asks Rivya (it could not afford to for
-        a page of running tasks). Pass the same filters with each page's cursor."""
-        after, since_ms = listing_bounds(
-            limit=limit, cursor=cursor, since=since, decode=decode_cursor
-        )
-        wanted = TaskFilter(status, client_request_id, since_ms, subject=caller.subject)
-        # A client_request_id filter scans too (bounded, with a cursor): a key reused after its
-        # claim expired names several tasks, and every one of them is listed.
-        page = await self._store.list_page(caller.team.space, wanted, after=after, limit=limit)
-        resume = page.resume_after
-        return TaskListing(page.records, encode_cursor(resume) if resume else None)
-
     async def follow(self, created: Created, *, wait: float) -> TaskRecord:
-        """Hold a create's answer until its task ends or ``wait`` seconds pass. As rivya-api.md
-        asks, the first poll of a new task comes 2-3 s after creation, not at once."""
-        try:
-            stored = await self._store.get(created.record.team, created.record.id)
-        except StoreUnavailable:
-            # Rivya made the task; Redis will hear of it shortly. Answer what Rivya said.
-            return created.record
-        if stored is None:
-            return created.record
-        first_delay = min(created.first_poll_in, wait)
-        return await self._follow(stored, wait=wait, first_delay=first_delay)
-
-    async def _follow(
-        self, stored: StoredTask, *, wait: float, first_delay: float = 0
-    ) -> TaskRecord:
-        deadline = self._clock.now() + min(max(wait, 0), MAX_WAIT_SECONDS)
-        record = stored.record
-        if first_delay > 0 and not record.upstream.is_terminal:
-            await self._clock.sleep(first_delay)
-            record = await self._reread(stored)
-        while not record.upstream.is_terminal:
-            record = await self._settlement.refresh(StoredTask(record, stored.stamps))
-            remaining = deadline - self._clock.now()
-            if record.upstream.is_terminal or remaining <= 0:
-                break
-            # Woken at once when this process records news of the task; else look again at
-            # Redis (what another replica's settler learnt) every WAIT_POLL_SECONDS.
-            await self._wait_for_news(record.id, min(self._poll, remaining))
-            record = await self._reread(StoredTask(record, stored.stamps))
-        return record
-
-    async def _wait_for_news(self, task_id: str, seconds: float) -> None:
-        await self._settlement.updates.wait(task_id, seconds, clock=self._clock)
-
-    async def _reread(self, stored: StoredTask) -> TaskRecord:
-        again = await self._store.get(stored.record.team, stored.record.id)
-        return again.record if again else stored.record
+        """Hold a create's answer until its task ends or ``wait`` seconds pass."""
+        return await self.reads.follow(
+            created.record, first_poll_in=created.first_poll_in, wait=wait
+        )

@@ -13,7 +13,6 @@ from app.cors import KnownOrigins
 from app.metrics import Metrics
 from app.refreshed import Refreshed
 from app.services.admission import Admission
-from app.services.aftercare import Aftercare
 from app.services.alerts import BudgetAlerts, Webhook
 from app.services.baselines import Baselines, task_exists_at, upstream_fingerprint
 from app.services.files import FileService
@@ -21,14 +20,15 @@ from app.services.forwarding import Forwarder, Resolver
 from app.services.health import Health
 from app.services.image_checks import ImageChecks
 from app.services.limits import AuthFailures, RefusedRequests, TeamRate
-from app.services.observed import Observed
+from app.services.metrics_figures import MetricsFigures
 from app.services.reconciliation import Reconciliation
-from app.services.repeats import RepeatWaits
+from app.services.repeat_waits import RepeatWaits
 from app.services.reports import Reports
 from app.services.settlement import Settlement
 from app.services.tasks import TaskService
 from app.services.teams import TeamService
 from app.services.tokens import TokenService
+from app.services.unfinished_writes import UnfinishedWrites
 from app.services.usage import UsageService
 from app.settings import Settings
 from app.upstream.client import RivyaClient
@@ -51,12 +51,12 @@ class Services:
     files: FileService
     usage: UsageService
     settler: Settler
-    aftercare: Aftercare
+    unfinished_writes: UnfinishedWrites
     reads: TeamRate
     auth_failures: AuthFailures
     refusals: RefusedRequests
     metrics: Metrics
-    observed: Observed
+    metrics_figures: MetricsFigures
     reports: Reports
     reconciliation: Reconciliation
     tokens: TokenService
@@ -73,7 +73,7 @@ class _Parts:
     upstream: RivyaClient
     clock: Clock
     metrics: Metrics
-    aftercare: Aftercare
+    unfinished_writes: UnfinishedWrites
 
 
 def build_services(
@@ -85,7 +85,7 @@ def build_services(
     refusals: RefusedRequests,
 ) -> Services:
     store = stores(settings, resources.redis, clock, resources.channel)
-    parts = _Parts(settings, catalog, store, resources.upstream, clock, metrics, Aftercare())
+    parts = _Parts(settings, catalog, store, resources.upstream, clock, metrics, UnfinishedWrites())
     upstream = parts.upstream
     # The org's balance, asked of Rivya at most once per ORG_BALANCE_CACHE_SECONDS.
     balance = Refreshed(upstream.balance, seconds=settings.org_balance_cache_seconds, now=clock.now)
@@ -111,18 +111,20 @@ def build_services(
         files=files,
         usage=admin.usage,
         settler=_settler(parts, settlement, resolver, alerts),
-        aftercare=parts.aftercare,
+        unfinished_writes=parts.unfinished_writes,
         metrics=metrics,
-        observed=_observed(parts, admin.usage, reconciliation),
+        metrics_figures=_metrics_figures(parts, admin.usage, reconciliation),
         reports=admin.reports,
         reconciliation=reconciliation,
         refusals=refusals,
     )
 
 
-def _observed(parts: _Parts, usage: UsageService, reconciliation: Reconciliation) -> Observed:
+def _metrics_figures(
+    parts: _Parts, usage: UsageService, reconciliation: Reconciliation
+) -> MetricsFigures:
     stores = parts.stores
-    return Observed(
+    return MetricsFigures(
         usage,
         stores.queue,
         stores.due,
@@ -153,7 +155,7 @@ def _tasks(
     admission = Admission(
         stores.admission,
         clock,
-        parts.aftercare,
+        parts.unfinished_writes,
         parts.metrics,
         in_flight_retry_seconds=max(1, round(settings.settler_first_poll_max_seconds)),
         cancel_wait_seconds=settings.admission_cancel_wait_seconds,
@@ -164,7 +166,7 @@ def _tasks(
         stores.tasks,
         parts.upstream,
         clock,
-        parts.aftercare,
+        parts.unfinished_writes,
         repeats,
         schedule=settings.poll_schedule,
     )
@@ -216,7 +218,7 @@ def _reconciliation(parts: _Parts) -> Reconciliation:
         upstream.balance,
         upstream.breaker,
         parts.clock,
-        parts.aftercare,
+        parts.unfinished_writes,
         low_balance_credits=settings.org_balance_low_credits,
         figures_max_age=settings.org_balance_cache_seconds,
     )

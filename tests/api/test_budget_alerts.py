@@ -201,7 +201,7 @@ async def test_a_crossing_another_admission_relied_on_is_reported_though_its_own
         a = await create(gw, key, prompt="a")
         assert a.status_code == 503  # A: cancelled, never sent
         assert made_meanwhile[0].status_code == 202  # B: made, 80 of 100 with A undone
-        await gw.app.state.services.aftercare.join()
+        await gw.app.state.services.unfinished_writes.join()
         await deliver(gw)
         assert [e["threshold_percent"] for e in receiver.events()] == [80]
         await settle_all(gw, clock)

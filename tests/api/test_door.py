@@ -184,7 +184,7 @@ async def test_scrapes_within_a_few_seconds_share_one_read_of_the_books(
         for team in ("a", "b", "c"):
             await gw.team_with_key(team)
         assert (await gw.http.get("/metrics")).status_code == 200
-        await gw.app.state.services.aftercare.join()  # the first scrape's Rivya figures
+        await gw.app.state.services.unfinished_writes.join()  # the first scrape's Rivya figures
         before = commands_run(redis_server)
         for _ in range(20):
             assert (await gw.http.get("/metrics")).status_code == 200

@@ -49,7 +49,7 @@ async def test_keys_issued_before_active_key_sets_still_create_after_an_upgrade(
         key = await legacy_team_with_key(gw, redis_url)
     # The upgraded gateway starts: its backfill puts the legacy key in the active set.
     async with running_gateway(gateway_settings(redis_url), sim_app, clock) as gw:
-        await gw.app.state.services.aftercare.join()
+        await gw.app.state.services.unfinished_writes.join()
         made = await gw.http.post("/v1/images", json={"prompt": "p"}, headers=bearer(key))
         assert made.status_code == 202
         [record] = (await gw.http.get("/admin/teams/legacy/keys", headers=admin_headers())).json()[

@@ -243,7 +243,7 @@ async def test_a_task_made_while_redis_stalls_is_answered_and_recorded_later(
         upstream.steps = [answer_then_stall]
         made = await create(gw, key)
         assert made.status_code == 202  # the task Rivya made, not "store unavailable"
-        await gw.app.state.services.aftercare.join()
+        await gw.app.state.services.unfinished_writes.join()
         read = await gw.http.get(f"/v1/images/{made.json()['id']}", headers=bearer(key))
         assert read.status_code == 202
         await settle_all(gw, clock)
@@ -268,7 +268,7 @@ async def test_a_create_rivya_refused_while_redis_stalls_is_released_never_resen
         refused = await create(gw, key, client_request_id="refused")
         assert refused.status_code == 503
         assert refused.json()["error"]["code"] == "upstream_unavailable"  # what Rivya said
-        await gw.app.state.services.aftercare.join()
+        await gw.app.state.services.unfinished_writes.join()
         clock.advance(60)
         await gw.app.state.services.settler.run_once()
         assert upstream.creates == 1  # released, so no resolver resends it

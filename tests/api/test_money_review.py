@@ -51,7 +51,7 @@ async def test_a_refused_create_is_released_after_a_long_outage_never_resent(
         handle = refused.json()["error"]["client_request_id"]
         redis_server.come_back()
         clock.advance(10)  # far past the 6 s lease
-        await gw.app.state.services.aftercare.join()  # the release lands once Redis is back
+        await gw.app.state.services.unfinished_writes.join()  # the release lands once Redis is back
         await gw.app.state.services.settler.run_once()
         assert upstream.creates == 1  # released, so never resent
         retry = await create(gw, key, client_request_id=handle)
@@ -111,7 +111,7 @@ async def test_a_task_made_before_a_long_outage_is_recorded_when_redis_is_back(
         assert made.status_code == 202
         redis_server.come_back()
         clock.advance(70)  # longer than Rivya's window: no resend could find it again
-        await gw.app.state.services.aftercare.join()
+        await gw.app.state.services.unfinished_writes.join()
         await settle_all(gw, clock)
         read = await gw.http.get(f"/v1/images/{made.json()['id']}", headers=bearer(key))
         assert (read.status_code, read.json()["status"]) == (200, "failed")
@@ -144,7 +144,7 @@ async def test_a_write_refused_for_too_few_replicas_after_rivya_answered_is_no_5
             assert made.status_code == 202  # the task Rivya made
         finally:
             min_replicas(0)
-        await gw.app.state.services.aftercare.join()
+        await gw.app.state.services.unfinished_writes.join()
         read = await gw.http.get(f"/v1/images/{made.json()['id']}", headers=bearer(key))
         assert read.status_code == 202
         await settle_all(gw, clock)

@@ -325,7 +325,7 @@ async def test_an_admin_write_no_replica_acknowledged_is_answered_retry(
     async with running_gateway(settings, sim_app, clock) as gw:
         # The startup's backfill of active keys done first: run alongside, it would meet the
         # key revoked below and retry its deactivation (never acknowledged here) meanwhile.
-        await gw.app.state.services.aftercare.join()
+        await gw.app.state.services.unfinished_writes.join()
         baseline = AdminWrite("POST", "/admin/upstream/baseline", None, credential="")
         for write in [*writes, baseline]:
             answer = await write.send(gw)

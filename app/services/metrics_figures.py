@@ -4,6 +4,9 @@ Rivya (the circuit, the balance as last asked, the drift of the books from it).
 
 Spend comes from Redis, the source of truth, so every replica reports the same numbers as
 ``GET /admin/spend``: aggregate these with ``max``, never ``sum``, across replicas.
+
+Named for what it holds, the figures of ``/metrics`` (it was ``observed.py``: "observed" is also
+what ``store.tasks.Observed`` and ``Settlement.observe`` say of a task's state seen at Rivya).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ CIRCUIT_STATES = ("closed", "half_open", "open")
 BALANCE_SCRAPE_SECONDS = 2.0
 
 
-class Observed:
+class MetricsFigures:
     def __init__(
         self,
         usage: UsageService,

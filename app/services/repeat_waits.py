@@ -4,6 +4,9 @@ A repeat asks the admission script again only with growing pauses (50 ms doublin
 is woken at once when the create it waits for closes in this process. At most ``per_team``
 repeats of one team wait at once in a process; more are answered 409 ``request_in_progress`` at
 once. So a burst of repeats costs a bounded number of Redis calls, not twenty a second each.
+
+Named for what it holds, the repeats' waits (it was ``repeats.py``, which could as well have
+held how a repeat is answered: that is ``tasks.py``'s).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from app.services.signals import Signals
+from app.services.wakeups import WakeUps
 
 FIRST_PAUSE_SECONDS = 0.05
 LONGEST_PAUSE_SECONDS = 1.0
@@ -22,7 +25,7 @@ class RepeatWaits:
     def __init__(self, *, per_team: int) -> None:
         self._per_team = per_team
         self._waiting: Counter[str] = Counter()
-        self._closed = Signals()
+        self._closed = WakeUps()
 
     @asynccontextmanager
     async def waiting(self, team: str) -> AsyncIterator[bool]:
@@ -46,7 +49,7 @@ class RepeatWaits:
     def closed(self, team: str, client_request_id: str | None) -> None:
         """The create of this key has an outcome now (a task, an error, or unknown)."""
         if client_request_id is not None:
-            self._closed.fire((team, client_request_id))
+            self._closed.wake((team, client_request_id))
 
 
 def next_pause(pause: float) -> float:

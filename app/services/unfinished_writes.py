@@ -4,7 +4,13 @@ background by the process that knows what to write.
 A request that sent a create and then lost Redis must still record the task (or release a
 refused create, or cancel an admission whose answer it never got): the truth is in its memory
 only. It answers its caller at once and leaves the write here, retried until Redis answers or
-the create's lease ends (after which other replicas' resolvers may act on the create).
+the create's lease ends (after which other replicas' resolvers may act on the create). The
+reconciliation starts its refresh of the scrape figures here too: work that outlives the scrape
+that began it.
+
+Named for what it holds, the writes left unfinished (it was ``aftercare.py``, which said when
+they run rather than what they are). The logger keeps its old name, ``app.aftercare``, so that
+log queries and alerts built on it still match.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ FIRST_DELAY_SECONDS = 0.05
 MAX_DELAY_SECONDS = 1.0
 
 
-class Aftercare:
+class UnfinishedWrites:
     def __init__(self) -> None:
         self._jobs: set[asyncio.Task[object]] = set()
 

@@ -1,0 +1,13 @@
+"""``/v1/files``: an upload as the gateway answers it."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class FileOut(BaseModel):
+    id: str
+    kind: str
+    mime_type: str
+    size_bytes: int
+    created_at: str

@@ -1,0 +1,65 @@
+"""The admin API's teams and their API keys: a team created or patched, a key made or listed."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+
+from app.domain.teams import (
+    ORIGIN_PATTERN,
+    TEAM_ID_PATTERN,
+    ApiKeyRecord,
+    BudgetPeriod,
+    Credits,
+    Name,
+    PerMinute,
+    TeamPolicy,
+)
+
+
+class TeamCreate(TeamPolicy):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    id: str = Field(pattern=TEAM_ID_PATTERN, description="A slug: a-z, 0-9 and '-'.")
+
+
+class TeamPatch(BaseModel):
+    """Every field optional; only the fields sent change (null clears a budget)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    # null is meaningful only where the team's own field may be null; elsewhere the schema
+    # offers no null (and the patch refuses one).
+    name: Name | None = None
+    budget_credits: Credits | None = None
+    budget_period: BudgetPeriod | SkipJsonSchema[None] = None
+    rate_limit_per_minute: PerMinute | SkipJsonSchema[None] = None
+    burst: PerMinute | None = None
+    max_in_flight: PerMinute | SkipJsonSchema[None] = None
+    allowed_models: list[str] | None = None
+    cors_origins: list[str] | SkipJsonSchema[None] = Field(
+        default=None, json_schema_extra={"items": {"type": "string", "pattern": ORIGIN_PATTERN}}
+    )
+    per_subject_rate_limit_per_minute: PerMinute | None = None
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    team: str
+    name: str | None
+    created_at: str
+    revoked_at: str | None
+
+    @classmethod
+    def of(cls, record: ApiKeyRecord) -> KeyOut:
+        return cls.model_validate(record.model_dump(exclude={"secret_hash"}))
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="The key itself: shown this once, stored only as a hash.")
