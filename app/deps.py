@@ -1,5 +1,5 @@
-"""Dependency aliases for routes, declared once: ``ServicesDep``, ``TeamCaller`` (a team key or a
-browser token), ``KeyCaller`` (a team key only: a token gets 403), their ``…Reader`` forms,
+"""Dependency aliases for routes, declared once: one per collaborator a route uses (``TasksDep``,
+``FilesDep``, ``UsageDep``, …), ``TeamCaller`` (a team key or a browser token), ``KeyCaller`` (a team key only: a token gets 403), their ``…Reader`` forms,
 ``AdminOnly``, ``IdempotencyKey``, ``WaitSeconds``. All are async: FastAPI runs sync
 dependencies in a thread pool, a hop per request for nothing.
 
@@ -8,7 +8,8 @@ A request that carries an ``Origin`` (a browser's) must come from one of its tea
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -16,30 +17,68 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.auth.api_keys import key_id_of
 from app.auth.callers import Caller, bearer_token, check_admin
 from app.auth.origins import check_origin
+from app.catalog import Catalog
 from app.errors import ApiKeyInvalid, ApiKeyMissing, ApiKeyRevoked, Forbidden, TokenExpired
 from app.lifecycle import Draining
+from app.metrics import Metrics
+from app.services.files import FileService
+from app.services.health import Health
+from app.services.limits import TeamRate
+from app.services.metrics_figures import MetricsFigures
+from app.services.reconciliation import Reconciliation
+from app.services.reports import Reports
 from app.services.task_reads import MAX_WAIT_SECONDS
+from app.services.tasks import TaskService
+from app.services.teams import TeamService
+from app.services.tokens import TokenService
+from app.services.usage import UsageService
+from app.settings import Settings
 from app.wiring.services import Services
+
+T = TypeVar("T")
 
 # Declared so OpenAPI shows the bearer scheme; the header itself is read and judged by auth.
 _bearer = HTTPBearer(auto_error=False)
 BearerDoc = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
 
 
-async def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+def _collaborator(pick: Callable[[Services], T]) -> Callable[[Request], Awaitable[T]]:
+    """A dependency on one of the services the lifespan built (``app.state.services``)."""
+
+    async def collaborator(request: Request) -> T:
+        services: Services = request.app.state.services
+        return pick(services)
+
+    return collaborator
 
 
-ServicesDep = Annotated[Services, Depends(_services)]
+# The whole set: only for the create path's edit route, which shares its handler with the
+# create routes (api/create_routes.py: they are served before FastAPI's dependencies).
+ServicesDep = Annotated[Services, Depends(_collaborator(lambda s: s))]
 
 
 async def _draining(request: Request) -> Draining:
-    draining: Draining = request.app.state.draining
+    draining: Draining = request.app.state.draining  # the app's own, made by create_app
     return draining
 
 
 DrainingDep = Annotated[Draining, Depends(_draining)]
+
+
+# One alias per collaborator a route uses, so that a route names what it depends on.
+CatalogDep = Annotated[Catalog, Depends(_collaborator(lambda s: s.catalog))]
+FilesDep = Annotated[FileService, Depends(_collaborator(lambda s: s.files))]
+HealthDep = Annotated[Health, Depends(_collaborator(lambda s: s.health))]
+MetricsDep = Annotated[Metrics, Depends(_collaborator(lambda s: s.metrics))]
+MetricsFiguresDep = Annotated[MetricsFigures, Depends(_collaborator(lambda s: s.metrics_figures))]
+ReadsDep = Annotated[TeamRate, Depends(_collaborator(lambda s: s.reads))]
+ReconciliationDep = Annotated[Reconciliation, Depends(_collaborator(lambda s: s.reconciliation))]
+ReportsDep = Annotated[Reports, Depends(_collaborator(lambda s: s.reports))]
+SettingsDep = Annotated[Settings, Depends(_collaborator(lambda s: s.settings))]
+TasksDep = Annotated[TaskService, Depends(_collaborator(lambda s: s.tasks))]
+TeamsDep = Annotated[TeamService, Depends(_collaborator(lambda s: s.teams))]
+TokensDep = Annotated[TokenService, Depends(_collaborator(lambda s: s.tokens))]
+UsageDep = Annotated[UsageService, Depends(_collaborator(lambda s: s.usage))]
 
 
 async def resolve_team_caller(

@@ -19,7 +19,7 @@ from app.admin_schemas import (
     TeamTaskList,
 )
 from app.api.answers import ADMIN, answers
-from app.deps import AdminOnly, ServicesDep
+from app.deps import AdminOnly, ReconciliationDep, ReportsDep, TeamsDep, UsageDep
 from app.domain.teams import Team
 from app.errors import AlreadyExists, NotFound
 from app.schemas.teams import KeyCreate, KeyCreated, KeyOut, TeamCreate, TeamPatch
@@ -33,51 +33,49 @@ _TEAM = answers(NotFound)  # routes naming a team (or key) that may not exist
 
 
 @router.post("/teams", status_code=201, responses=answers(AlreadyExists), summary="Create a team")
-async def create_team(body: TeamCreate, services: ServicesDep) -> Team:
-    return await services.teams.create(body.model_dump())
+async def create_team(body: TeamCreate, teams: TeamsDep) -> Team:
+    return await teams.create(body.model_dump())
 
 
 @router.get("/teams", summary="List teams")
-async def list_teams(services: ServicesDep) -> TeamList:
-    return TeamList(data=await services.teams.list_teams())
+async def list_teams(teams: TeamsDep) -> TeamList:
+    return TeamList(data=await teams.list_teams())
 
 
 @router.get("/teams/{team_id}", responses=_TEAM, summary="Read a team")
-async def get_team(team_id: str, services: ServicesDep) -> Team:
-    return await services.teams.get(team_id)
+async def get_team(team_id: str, teams: TeamsDep) -> Team:
+    return await teams.get(team_id)
 
 
 @router.patch("/teams/{team_id}", responses=_TEAM, summary="Change some of a team's settings")
-async def update_team(team_id: str, body: TeamPatch, services: ServicesDep) -> Team:
-    return await services.teams.update(team_id, body.model_dump(exclude_unset=True))
+async def update_team(team_id: str, body: TeamPatch, teams: TeamsDep) -> Team:
+    return await teams.update(team_id, body.model_dump(exclude_unset=True))
 
 
 @router.delete(
     "/teams/{team_id}", responses=_TEAM, status_code=204, summary="Delete a team, revoking its keys"
 )
-async def delete_team(team_id: str, services: ServicesDep) -> Response:
-    await services.teams.delete(team_id)
+async def delete_team(team_id: str, teams: TeamsDep) -> Response:
+    await teams.delete(team_id)
     return Response(status_code=204)
 
 
 @router.post(
     "/teams/{team_id}/keys", responses=_TEAM, status_code=201, summary="Issue a key (shown once)"
 )
-async def create_key(
-    team_id: str, services: ServicesDep, body: KeyCreate | None = None
-) -> KeyCreated:
-    issued = await services.teams.issue_key(team_id, body.name if body else None)
+async def create_key(team_id: str, teams: TeamsDep, body: KeyCreate | None = None) -> KeyCreated:
+    issued = await teams.issue_key(team_id, body.name if body else None)
     return KeyCreated(**KeyOut.of(issued.record).model_dump(), key=issued.key)
 
 
 @router.get("/teams/{team_id}/keys", responses=_TEAM, summary="List a team's keys (no secrets)")
-async def list_keys(team_id: str, services: ServicesDep) -> KeyList:
-    return KeyList(data=[KeyOut.of(r) for r in await services.teams.list_keys(team_id)])
+async def list_keys(team_id: str, teams: TeamsDep) -> KeyList:
+    return KeyList(data=[KeyOut.of(r) for r in await teams.list_keys(team_id)])
 
 
 @router.get("/spend", summary="Spend per team against budget, tasks by status, and totals")
 async def spend(
-    services: ServicesDep,
+    usage: UsageDep,
     period: Annotated[
         str,
         Query(
@@ -86,7 +84,7 @@ async def spend(
         ),
     ] = "current",
 ) -> SpendReport:
-    return SpendReport.model_validate(await services.usage.report(period))
+    return SpendReport.model_validate(await usage.report(period))
 
 
 @router.get(
@@ -103,21 +101,19 @@ async def spend(
     summary="Spend per team per UTC day (JSON, or CSV for export)",
 )
 async def spend_daily(
-    services: ServicesDep,
+    reports: ReportsDep,
     days: Annotated[int, Query(ge=1, le=400, description="How many days, ending today")] = 30,
     team: Annotated[str | None, Query(description="One team only")] = None,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> Response:
     if format == "csv":
-        body = await services.reports.daily_csv(days, team)
+        body = await reports.daily_csv(days, team)
         return Response(
             body,
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="spend-{days}d.csv"'},
         )
-    return JSONResponse(
-        DailySpend.model_validate(await services.reports.daily(days, team)).model_dump()
-    )
+    return JSONResponse(DailySpend.model_validate(await reports.daily(days, team)).model_dump())
 
 
 @router.get(
@@ -125,25 +121,25 @@ async def spend_daily(
 )
 async def ledger(
     team_id: str,
-    services: ServicesDep,
+    reports: ReportsDep,
     since: Annotated[str | None, Query(description="ISO-8601: entries at or after")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=64, description="next_cursor")] = None,
 ) -> LedgerPage:
-    page = await services.reports.ledger(team_id, before=cursor, since=since, limit=limit)
+    page = await reports.ledger(team_id, before=cursor, since=since, limit=limit)
     return LedgerPage.model_validate(page)
 
 
 @router.get("/tasks", responses=_TEAM, summary="Recent tasks of every team (or one), newest first")
 async def tasks(
-    services: ServicesDep,
+    reports: ReportsDep,
     team: Annotated[str | None, Query(description="One team only")] = None,
     status: Annotated[TaskStatus | None, Query(description="Only tasks in this state")] = None,
     since: Annotated[str | None, Query(description="ISO-8601: created at or after")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = DEFAULT_LIST_LIMIT,
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor")] = None,
 ) -> TeamTaskList:
-    found, next_cursor = await services.reports.tasks(
+    found, next_cursor = await reports.tasks(
         team_id=team, status=status, since=since, limit=limit, cursor=cursor
     )
     return TeamTaskList(
@@ -153,19 +149,19 @@ async def tasks(
 
 
 @router.get("/upstream", summary="Rivya's balance and health, and the books' drift from it")
-async def upstream(services: ServicesDep) -> Reconciliation:
-    return Reconciliation.model_validate(await services.reconciliation.report())
+async def upstream(reconciliation: ReconciliationDep) -> Reconciliation:
+    return Reconciliation.model_validate(await reconciliation.report())
 
 
 @router.post(
     "/upstream/baseline",
     summary="Reconcile from now: take Rivya's balance and the books as the new baseline",
 )
-async def reset_baseline(services: ServicesDep) -> Reconciliation:
-    await services.reconciliation.baselines.set()
-    return Reconciliation.model_validate(await services.reconciliation.report())
+async def reset_baseline(reconciliation: ReconciliationDep) -> Reconciliation:
+    await reconciliation.baselines.set()
+    return Reconciliation.model_validate(await reconciliation.report())
 
 
 @router.delete("/keys/{key_id}", responses=_TEAM, summary="Revoke a key")
-async def revoke_key(key_id: str, services: ServicesDep) -> KeyOut:
-    return KeyOut.of(await services.teams.revoke_key(key_id))
+async def revoke_key(key_id: str, teams: TeamsDep) -> KeyOut:
+    return KeyOut.of(await teams.revoke_key(key_id))

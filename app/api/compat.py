@@ -10,12 +10,15 @@ from app.api.answers import CREATE, KEY_ONLY, READ, TEAM, UPSTREAM, answers
 from app.api.create_routes import CreateCall, documented_only
 from app.api.responses import created_headers, json_body, rivya_task_response
 from app.deps import (
+    CatalogDep,
     IdempotencyKey,
     KeyReader,
     OptionalTeamCaller,
-    ServicesDep,
+    ReadsDep,
+    TasksDep,
     TeamCaller,
     TeamReader,
+    UsageDep,
 )
 from app.errors import NotFound, RateLimited
 from app.schemas.compat import RivyaCreate, inline_schema
@@ -71,8 +74,8 @@ async def generation_create(call: CreateCall) -> Response:
     responses=answers(*TEAM, *READ, NotFound),
     summary="Read a generation (Rivya's shape)",
 )
-async def get_generation(task_id: str, caller: TeamReader, services: ServicesDep) -> JSONResponse:
-    return rivya_task_response(await services.tasks.reads.get(caller, task_id))
+async def get_generation(task_id: str, caller: TeamReader, tasks: TasksDep) -> JSONResponse:
+    return rivya_task_response(await tasks.reads.get(caller, task_id))
 
 
 @router.get(
@@ -80,20 +83,22 @@ async def get_generation(task_id: str, caller: TeamReader, services: ServicesDep
     responses=answers(*KEY_ONLY, RateLimited, *UPSTREAM),
     summary="The team's remaining budget, as Rivya's credits",
 )
-async def credits(caller: KeyReader, services: ServicesDep) -> RivyaCredits:
-    return RivyaCredits(current_credits=await services.usage.credits(caller.team))
+async def credits(caller: KeyReader, usage: UsageDep) -> RivyaCredits:
+    return RivyaCredits(current_credits=await usage.credits(caller.team))
 
 
 @router.get(
     "/models", responses=answers(*KEY_ONLY, RateLimited), summary="Models, as Rivya lists them"
 )
-async def list_models(caller: OptionalTeamCaller, services: ServicesDep) -> RivyaModelList:
+async def list_models(
+    caller: OptionalTeamCaller, catalog: CatalogDep, reads: ReadsDep
+) -> RivyaModelList:
     """Public like Rivya's; with a team key, only the models that team may use."""
     if caller is not None:
-        services.reads.check(caller.team.space)
+        reads.check(caller.team.space)
     models = [
         m
-        for m in services.catalog.models
+        for m in catalog.models
         if m.api_status == "available" and (caller is None or caller.team.may_use(m.id))
     ]
     return RivyaModelList.model_validate(

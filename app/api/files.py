@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from app.api.answers import KEY_ONLY, READ, TEAM, UPLOAD, answers
 from app.api.uploads import multipart_doc, read_upload
 from app.catalog import FieldError
-from app.deps import KeyReader, ServicesDep, TeamCaller
+from app.deps import FilesDep, KeyReader, TeamCaller
 from app.errors import NotFound, ValidationFailed
 from app.schemas.files import FileOut
 from app.wire import RivyaFile
@@ -36,11 +36,11 @@ _RIVYA_UPLOAD_DOC = multipart_doc(
     openapi_extra=_UPLOAD_DOC,
     summary="Upload a reference image",
 )
-async def upload_file(request: Request, caller: TeamCaller, services: ServicesDep) -> JSONResponse:
+async def upload_file(request: Request, caller: TeamCaller, files: FilesDep) -> JSONResponse:
     """Image files only: JPEG, PNG or WebP judged by their bytes, at most the catalogue's size."""
-    async with services.files.receiving(caller.team):
+    async with files.receiving(caller.team):
         upload = await read_upload(request, file_field="file")
-        record = await services.files.upload(
+        record = await files.upload(
             caller.team, upload.data, name=upload.filename, kind="image", subject=caller.subject
         )
     return JSONResponse(FileOut.model_validate(record.public()).model_dump(), status_code=201)
@@ -51,8 +51,8 @@ async def upload_file(request: Request, caller: TeamCaller, services: ServicesDe
     responses=answers(*KEY_ONLY, *READ, NotFound),
     summary="An uploaded file",
 )
-async def get_file(file_id: str, caller: KeyReader, services: ServicesDep) -> FileOut:
-    return FileOut.model_validate((await services.files.get(caller.team, file_id)).public())
+async def get_file(file_id: str, caller: KeyReader, files: FilesDep) -> FileOut:
+    return FileOut.model_validate((await files.get(caller.team, file_id)).public())
 
 
 @compat_router.post(
@@ -63,16 +63,14 @@ async def get_file(file_id: str, caller: KeyReader, services: ServicesDep) -> Fi
     openapi_extra=_RIVYA_UPLOAD_DOC,
     summary="Upload a file",
 )
-async def upload_file_compat(
-    request: Request, caller: TeamCaller, services: ServicesDep
-) -> JSONResponse:
+async def upload_file_compat(request: Request, caller: TeamCaller, files: FilesDep) -> JSONResponse:
     """Rivya's multipart: ``file``, ``kind`` (image, video, audio), optional ``model``."""
-    async with services.files.receiving(caller.team):
+    async with files.receiving(caller.team):
         upload = await read_upload(request, file_field="file")
         kind = upload.fields.get("kind")
         if not kind:
             raise ValidationFailed(details=[FieldError("kind", "is required")])
-        record = await services.files.upload(
+        record = await files.upload(
             caller.team,
             upload.data,
             name=upload.filename,
@@ -89,5 +87,5 @@ async def upload_file_compat(
     responses=answers(*KEY_ONLY, *READ, NotFound),
     summary="File metadata (Rivya's shape)",
 )
-async def get_file_compat(file_id: str, caller: KeyReader, services: ServicesDep) -> JSONResponse:
-    return JSONResponse((await services.files.get(caller.team, file_id)).upstream)
+async def get_file_compat(file_id: str, caller: KeyReader, files: FilesDep) -> JSONResponse:
+    return JSONResponse((await files.get(caller.team, file_id)).upstream)

@@ -14,7 +14,17 @@ from app.api.responses import created_headers, json_body, task_response
 from app.api.uploads import multipart_doc, read_upload
 from app.auth.callers import Caller
 from app.catalog import FieldError, ModelSpec
-from app.deps import IdempotencyKey, KeyReader, ServicesDep, TeamCaller, TeamReader, WaitSeconds
+from app.deps import (
+    CatalogDep,
+    IdempotencyKey,
+    KeyReader,
+    ServicesDep,
+    TasksDep,
+    TeamCaller,
+    TeamReader,
+    UsageDep,
+    WaitSeconds,
+)
 from app.errors import NotFound, RateLimited, ValidationFailed
 from app.schemas.catalog import ModelList, ModelOut
 from app.schemas.tasks import ImageCreate, TaskList, TaskOut
@@ -138,7 +148,7 @@ async def _create(
 )
 async def list_images(
     caller: TeamReader,
-    services: ServicesDep,
+    tasks: TasksDep,
     status: Annotated[TaskStatus | None, Query(description="Only tasks in this state.")] = None,
     client_request_id: Annotated[
         str | None, Query(max_length=128, description="Only the task of this client_request_id.")
@@ -152,7 +162,7 @@ async def list_images(
         str | None, Query(max_length=512, description="A previous page's next_cursor.")
     ] = None,
 ) -> JSONResponse:
-    listing = await services.tasks.reads.list_tasks(
+    listing = await tasks.reads.list_tasks(
         caller,
         status=status,
         client_request_id=client_request_id,
@@ -175,9 +185,9 @@ async def list_images(
     summary="Read an image task",
 )
 async def get_image(
-    task_id: str, caller: TeamReader, services: ServicesDep, wait: WaitSeconds = 0
+    task_id: str, caller: TeamReader, tasks: TasksDep, wait: WaitSeconds = 0
 ) -> JSONResponse:
-    return task_response(await services.tasks.reads.get(caller, task_id, wait=wait))
+    return task_response(await tasks.reads.get(caller, task_id, wait=wait))
 
 
 @router.get(
@@ -186,19 +196,17 @@ async def get_image(
     summary="This team's spend, budget and limits in the current period "
     "(a browser token: its own spend, cap and limits)",
 )
-async def usage(caller: TeamReader, services: ServicesDep) -> Usage | TokenUsage:
+async def usage(caller: TeamReader, spend: UsageDep) -> Usage | TokenUsage:
     if caller.token is not None:
-        return TokenUsage.model_validate(
-            await services.usage.token_usage(caller.team, caller.token)
-        )
-    return Usage.model_validate(await services.usage.usage(caller.team))
+        return TokenUsage.model_validate(await spend.token_usage(caller.team, caller.token))
+    return Usage.model_validate(await spend.usage(caller.team))
 
 
 @router.get(
     "/models", responses=answers(*KEY_ONLY, RateLimited), summary="Models this team may use"
 )
-async def list_models(caller: KeyReader, services: ServicesDep) -> ModelList:
-    models = [m for m in services.catalog.models if caller.team.may_use(m.id)]
+async def list_models(caller: KeyReader, catalog: CatalogDep) -> ModelList:
+    models = [m for m in catalog.models if caller.team.may_use(m.id)]
     return ModelList(data=[_model_out(m) for m in models if m.api_status == "available"])
 
 

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.auth.callers import check_scrape
-from app.deps import DrainingDep, ServicesDep
+from app.deps import DrainingDep, HealthDep, MetricsDep, MetricsFiguresDep, SettingsDep
 from app.metrics import Snapshot
 from app.schemas.errors import ErrorOut
 from app.schemas.health import Readiness
@@ -33,9 +33,11 @@ async def healthz() -> dict[str, str]:
     },
     summary="Prometheus metrics",
 )
-async def metrics(request: Request, services: ServicesDep) -> Response:
-    check_scrape(request.headers.get("authorization"), services.settings.scrape_token)
-    body = services.metrics.render(Snapshot(await services.metrics_figures.gauges()))
+async def metrics(
+    request: Request, registry: MetricsDep, figures: MetricsFiguresDep, settings: SettingsDep
+) -> Response:
+    check_scrape(request.headers.get("authorization"), settings.scrape_token)
+    body = registry.render(Snapshot(await figures.gauges()))
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
@@ -51,8 +53,8 @@ async def metrics(request: Request, services: ServicesDep) -> Response:
     },
     summary="Ready to serve: Redis reachable, settings valid",
 )
-async def readyz(services: ServicesDep, draining: DrainingDep) -> JSONResponse:
-    checks = await services.health.report()
+async def readyz(health: HealthDep, draining: DrainingDep) -> JSONResponse:
+    checks = await health.report()
     if draining.active:  # leaving (app/lifecycle.py): still serving, but send nothing new here
         return JSONResponse({"status": "draining", "checks": checks}, status_code=503)
     ready = checks["redis"] == "ok"

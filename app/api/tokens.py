@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.api.answers import ADMIN_TEAM, KEY_ONLY, answers
-from app.deps import AdminOnly, KeyCaller, ServicesDep
+from app.deps import AdminOnly, KeyCaller, TeamsDep, TokensDep
 from app.errors import RateLimited, ValidationFailed
 from app.schemas.tokens import TokenCreate, TokenOut, TokenRevoke, TokensRevoked
 
@@ -19,8 +19,8 @@ router = APIRouter(tags=["team API"])
     responses=answers(*KEY_ONLY, ValidationFailed),
     summary="Mint a browser token for one end user",
 )
-async def mint_token(body: TokenCreate, caller: KeyCaller, services: ServicesDep) -> TokenOut:
-    minted = await services.tokens.mint(
+async def mint_token(body: TokenCreate, caller: KeyCaller, tokens: TokensDep) -> TokenOut:
+    minted = await tokens.mint(
         caller, subject=body.subject, ttl_seconds=body.ttl_seconds, max_credits=body.max_credits
     )
     return TokenOut.model_validate(minted)
@@ -31,10 +31,8 @@ async def mint_token(body: TokenCreate, caller: KeyCaller, services: ServicesDep
     responses=answers(*KEY_ONLY, ValidationFailed, RateLimited),
     summary="Revoke the tokens of one end user (or all)",
 )
-async def revoke_tokens(
-    body: TokenRevoke, caller: KeyCaller, services: ServicesDep
-) -> TokensRevoked:
-    revoked = await services.tokens.revoke_as_team(caller, body.subject)
+async def revoke_tokens(body: TokenRevoke, caller: KeyCaller, tokens: TokensDep) -> TokensRevoked:
+    revoked = await tokens.revoke_as_team(caller, body.subject)
     return TokensRevoked.model_validate(revoked)
 
 
@@ -46,7 +44,7 @@ async def revoke_tokens(
     summary="Revoke a team's browser tokens (of one subject, or all)",
 )
 async def admin_revoke_tokens(
-    team_id: str, body: TokenRevoke, services: ServicesDep
+    team_id: str, body: TokenRevoke, teams: TeamsDep, tokens: TokensDep
 ) -> TokensRevoked:
-    revoked = await services.tokens.revoke(await services.teams.get(team_id), body.subject)
+    revoked = await tokens.revoke(await teams.get(team_id), body.subject)
     return TokensRevoked.model_validate(revoked)
