@@ -734,9 +734,10 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[str]:
+async def served(app: FastAPI, *, tls: tuple[Path, Path] | None = None) -> AsyncIterator[str]:
     """Serve an ASGI app with a real uvicorn server on a free loopback port (same event loop),
-    for what only a real socket shows: timeouts, hangs, connection resets."""
+    for what only a real socket shows: timeouts, hangs, connection resets; with ``tls`` (its
+    certificate chain and key files), over https."""
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -744,6 +745,8 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
         log_level="warning",
         lifespan="off",
         date_header=False,  # the simulator dates its own answers
+        ssl_certfile=str(tls[0]) if tls else None,
+        ssl_keyfile=str(tls[1]) if tls else None,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -752,7 +755,7 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
             task.result()
         await asyncio.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{config.port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{config.port}"
     finally:
         server.should_exit = True
         await task

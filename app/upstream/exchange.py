@@ -3,7 +3,7 @@ form), what comes back (an ``Answer``), and the engine's words for an exchange t
 
 An engine's only decision is what a failed exchange means, and for a paid create it is the
 difference between "safe to refund" and "Rivya may have made the task":
-- never connected (refused, no route, TLS refused, connect timeout): nothing was sent;
+- never connected (refused, no route, TLS or proxy refused, connect timeout): nothing was sent;
 - connected and sent, then no answer in time (the client's deadline, or the connection timed
   out): it may have acted;
 - connected and sent, then the connection broke or the answer was malformed: it may have acted;

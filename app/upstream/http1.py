@@ -9,7 +9,8 @@ connections to that origin, requests written in one piece, answers read by
 ``upstream/connection.py``.
 
 What a failed exchange means is decided here, once, for a paid create (``exchange.py`` names it):
-- the connector failed (refused, no route, TLS handshake, connect timeout): nothing was sent;
+- the connector failed (refused, no route, TLS handshake, the proxy's refusal, connect timeout):
+  nothing was sent;
 - sent, then the connection timed out (``ETIMEDOUT``): no answer in time, it may have acted;
 - sent, then the connection broke or the answer was malformed: it may have acted;
 - an answer larger than ``MAX_ANSWER_BYTES``: unread, it may have acted;
@@ -20,7 +21,7 @@ A keep-alive connection the server has closed is never written to when its close
 request unread, so only a read (GET) is sent again, on a fresh connection; a create is reported
 as it is (sent, then lost), and the client's retry resends it with the same Idempotency-Key.
 No cookies, no redirects, no proxy or .netrc from the environment: the org key goes to the
-base URL's origin and nowhere else.
+base URL's origin (through ``RIVYA_PROXY_URL``'s tunnel only, encrypted) and nowhere else.
 """
 
 from __future__ import annotations

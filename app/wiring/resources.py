@@ -68,8 +68,8 @@ async def opened(
 def rivya_client(
     settings: Settings, clock: Clock, metrics: Metrics, connector: Connector | None
 ) -> RivyaClient:
-    if connector is None:
-        connector = NetworkConnector()
+    if connector is None:  # the network: RIVYA_CA_FILE's trust, RIVYA_PROXY_URL's tunnel
+        connector = NetworkConnector(ssl_context=settings.rivya_trust(), proxy=settings.rivya_proxy)
     return RivyaClient(
         base_url=settings.rivya_base_url,
         api_key=settings.org_key,
