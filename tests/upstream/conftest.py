@@ -1,39 +1,29 @@
-"""A private certificate authority for the engine's TLS and proxy tests (trustme), and the
-Rivya client the gateway wires from its settings (``wiring/resources.py``)."""
+"""A private certificate authority for the engine's TLS and proxy tests (``certificates.py``),
+and the Rivya client the gateway wires from its settings (``wiring/resources.py``)."""
 
 from __future__ import annotations
 
-import ssl
 from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 
 from app.clock import SystemClock
 from app.metrics import Metrics
 from app.upstream.client import RivyaClient
 from app.wiring.resources import rivya_client
 from tests.support import ORG_KEY, gateway_settings
+from tests.upstream.certificates import PrivateCA
 
 
 @pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA(organization_name="Rivya Gateway tests")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> PrivateCA:
+    return PrivateCA(tmp_path_factory.mktemp("private-ca"))
 
 
 @pytest.fixture
-def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
-    path = tmp_path / "rivya-ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return path
-
-
-def server_tls(ca: trustme.CA, *names: str) -> ssl.SSLContext:
-    """A server's TLS context with a certificate ``ca`` issued for ``names``."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(*names).configure_cert(context)
-    return context
+def ca_file(ca: PrivateCA) -> Path:
+    return ca.cert
 
 
 def wired_client(base_url: str, **settings: Any) -> RivyaClient:

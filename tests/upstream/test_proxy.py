@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import trustme
 from fastapi import FastAPI
 from pydantic import ValidationError
 
@@ -15,7 +14,8 @@ from app.clock import FakeClock
 from app.upstream.failures import UpstreamFailure, Why
 from tests.rivya_side import Reply, Request, json_reply
 from tests.support import ORG_KEY, bearer, gateway_settings, running_gateway, served
-from tests.upstream.conftest import server_tls, wired_client
+from tests.upstream.certificates import PrivateCA
+from tests.upstream.conftest import wired_client
 from tests.upstream.loopback import loopback
 from tests.upstream.proxy import connect_proxy
 
@@ -29,10 +29,10 @@ def port_of(url: str) -> int:
 
 
 async def test_rivya_is_reached_through_the_tunnel_and_the_key_never_crosses_it_in_clear(
-    ca: trustme.CA, ca_file: Path
+    ca: PrivateCA, ca_file: Path
 ) -> None:
     async with (
-        loopback(credits, tls=server_tls(ca, "rivya.test")) as rivya,
+        loopback(credits, tls=ca.server_context("rivya.test")) as rivya,
         connect_proxy(port_of(rivya.url)) as proxy,
     ):
         client = wired_client(
@@ -52,10 +52,10 @@ async def test_rivya_is_reached_through_the_tunnel_and_the_key_never_crosses_it_
 
 
 async def test_the_proxys_own_credentials_go_to_it_and_to_no_one_else(
-    ca: trustme.CA, ca_file: Path
+    ca: PrivateCA, ca_file: Path
 ) -> None:
     async with (
-        loopback(credits, tls=server_tls(ca, "rivya.test")) as rivya,
+        loopback(credits, tls=ca.server_context("rivya.test")) as rivya,
         connect_proxy(port_of(rivya.url), credentials="egress:s3cr%t") as proxy,
     ):
         client = wired_client(
@@ -71,10 +71,10 @@ async def test_the_proxys_own_credentials_go_to_it_and_to_no_one_else(
 
 
 async def test_a_proxy_that_refuses_the_tunnel_means_nothing_was_sent(
-    ca: trustme.CA, ca_file: Path
+    ca: PrivateCA, ca_file: Path
 ) -> None:
     async with (
-        loopback(credits, tls=server_tls(ca, "rivya.test")) as rivya,
+        loopback(credits, tls=ca.server_context("rivya.test")) as rivya,
         connect_proxy(port_of(rivya.url), credentials="egress:right") as proxy,
     ):
         client = wired_client(
@@ -107,18 +107,13 @@ async def test_a_create_goes_through_the_proxy_to_the_simulator_over_tls(
     redis_url: str,
     sim_app: FastAPI,
     clock: FakeClock,
-    ca: trustme.CA,
+    ca: PrivateCA,
     ca_file: Path,
-    tmp_path: Path,
 ) -> None:
     """The whole gateway, as production runs it: the simulator behind uvicorn with a private
     CA's certificate, reached through the egress proxy."""
-    issued = ca.issue_cert("rivya.test")
-    chain, key = tmp_path / "chain.pem", tmp_path / "key.pem"
-    chain.write_bytes(b"".join(blob.bytes() for blob in issued.cert_chain_pems))
-    issued.private_key_pem.write_to_path(str(key))
     async with (
-        served(sim_app, tls=(chain, key)) as sim_url,
+        served(sim_app, tls=ca.issued["rivya.test"]) as sim_url,
         connect_proxy(port_of(sim_url)) as proxy,
     ):
         settings = gateway_settings(

@@ -7,13 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import trustme
 from pydantic import ValidationError
 
 from app.upstream.failures import UpstreamFailure, Why
 from tests.rivya_side import Reply, Request, json_reply
 from tests.support import ORG_KEY
-from tests.upstream.conftest import server_tls, wired_client
+from tests.upstream.certificates import PrivateCA
+from tests.upstream.conftest import wired_client
 from tests.upstream.loopback import loopback
 
 
@@ -22,9 +22,9 @@ async def credits(_: Request) -> Reply:
 
 
 async def test_a_rivya_behind_a_private_ca_is_trusted_through_its_ca_file(
-    ca: trustme.CA, ca_file: Path
+    ca: PrivateCA, ca_file: Path
 ) -> None:
-    async with loopback(credits, tls=server_tls(ca, "localhost"), host="localhost") as server:
+    async with loopback(credits, tls=ca.server_context("localhost"), host="localhost") as server:
         rivya = wired_client(server.url, rivya_ca_file=ca_file)
         try:
             assert [await rivya.balance() for _ in range(3)] == [42, 42, 42]
@@ -35,9 +35,9 @@ async def test_a_rivya_behind_a_private_ca_is_trusted_through_its_ca_file(
 
 
 async def test_a_certificate_nobody_vouches_for_is_refused_with_nothing_sent(
-    ca: trustme.CA,
+    ca: PrivateCA,
 ) -> None:
-    async with loopback(credits, tls=server_tls(ca, "localhost"), host="localhost") as server:
+    async with loopback(credits, tls=ca.server_context("localhost"), host="localhost") as server:
         rivya = wired_client(server.url)  # the system's trust: the private CA is not in it
         try:
             with pytest.raises(UpstreamFailure) as caught:
@@ -50,9 +50,9 @@ async def test_a_certificate_nobody_vouches_for_is_refused_with_nothing_sent(
 
 
 async def test_a_certificate_for_another_name_is_refused_with_nothing_sent(
-    ca: trustme.CA, ca_file: Path
+    ca: PrivateCA, ca_file: Path
 ) -> None:
-    async with loopback(credits, tls=server_tls(ca, "rivya.test"), host="localhost") as server:
+    async with loopback(credits, tls=ca.server_context("rivya.test"), host="localhost") as server:
         rivya = wired_client(server.url, rivya_ca_file=ca_file)
         try:
             with pytest.raises(UpstreamFailure) as caught:

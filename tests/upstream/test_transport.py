@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-import trustme
 
 from app.upstream.client import RivyaClient
 from app.upstream.connect import NetworkConnector
@@ -21,7 +19,7 @@ from app.upstream.failures import UpstreamFailure, Why
 from app.upstream.http1 import Http1Engine
 from app.upstream.resilience import RetryPolicy
 from tests.support import free_port
-from tests.upstream.conftest import server_tls
+from tests.upstream.certificates import PrivateCA
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -298,11 +296,10 @@ async def test_at_most_the_pools_connections_are_open() -> None:
     assert peak == 2  # max_connections=2
 
 
-async def test_https_is_spoken_and_the_certificate_checked(ca: trustme.CA) -> None:
-    async with raw_server(Connections(), ssl=server_tls(ca, "localhost")) as url:
+async def test_https_is_spoken_and_the_certificate_checked(ca: PrivateCA) -> None:
+    async with raw_server(Connections(), ssl=ca.server_context("localhost")) as url:
         url = url.replace("127.0.0.1", "localhost")  # the name the certificate is for
-        trusting = ssl.create_default_context()
-        ca.configure_trust(trusting)
+        trusting = ca.trusting()
         engine = Http1Engine(
             url,
             {},
