@@ -31,8 +31,9 @@ from app.metrics import Metrics
 from app.middleware import GatewayMiddleware, HeldBodies
 from app.services.uploads import largest_upload
 from app.settings import Settings
+from app.upstream.connect import Connector
 from app.wiring.access import refused_requests
-from app.wiring.resources import Transports
+from app.wiring.resources import Seams
 
 UPLOAD_PATHS = frozenset({"/v1/files", "/v1/images/edits", "/api/v1/files"})
 MULTIPART_OVERHEAD = 64 * 1024
@@ -68,7 +69,7 @@ class GatewayApp(FastAPI):
 def create_app(
     settings: Settings | None = None,
     *,
-    upstream_transport: httpx.AsyncBaseTransport | None = None,
+    upstream_connector: Connector | None = None,
     alert_transport: httpx.AsyncBaseTransport | None = None,
     clock: Clock | None = None,
     catalog: Catalog | None = None,
@@ -85,7 +86,7 @@ def create_app(
         clock=clock,
         metrics=Metrics(),  # the app's own registry: two apps in one test share no counters
         refusals=refused_requests(settings, clock),
-        transports=Transports(upstream=upstream_transport, alerts=alert_transport),
+        seams=Seams(upstream=upstream_connector, alerts=alert_transport),
         configure_logs=configure_logs,
     )
     app = GatewayApp(

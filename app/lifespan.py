@@ -20,7 +20,7 @@ from app.metrics import Metrics
 from app.services.limits import RefusedRequests
 from app.settings import Settings
 from app.upstream.failures import UpstreamFailure
-from app.wiring.resources import Transports, opened
+from app.wiring.resources import Seams, opened
 from app.wiring.services import Services, build_services
 
 BACKFILL_SECONDS = 3600.0
@@ -37,7 +37,7 @@ class Ingredients:
     clock: Clock
     metrics: Metrics
     refusals: RefusedRequests
-    transports: Transports
+    seams: Seams
     configure_logs: bool
 
 
@@ -49,7 +49,7 @@ def make_lifespan(
         settings = made.settings
         if made.configure_logs:
             configure_logging(settings.log_level, settings.secrets)
-        async with opened(settings, made.clock, made.metrics, made.transports) as resources:
+        async with opened(settings, made.clock, made.metrics, made.seams) as resources:
             services = build_services(
                 settings, made.catalog, resources, made.clock, made.metrics, made.refusals
             )

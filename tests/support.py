@@ -1,6 +1,8 @@
 """Test support: a real redis-server on a free port, and a gateway wired to the simulator.
 
-Nothing here fakes Redis; the only stand-in is the project's own Rivya simulator.
+Nothing here fakes Redis; the only stand-in is the project's own Rivya simulator, reached by the
+gateway's one upstream engine over in-memory connections (``tests/memory_link.py``) or a real
+loopback server (``served``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from app.simulator.state import SimState
 from app.store.keyspace import KeySpace
 from app.store.redis import close_redis, create_redis, learn_cluster_layout
 from app.store.spend import PeriodSpend, SpendStore
+from tests.memory_link import MemoryConnector
+from tests.rivya_side import Asgi, Handler
 
 ORG_KEY = "rvya_sk_test_org_key_9f3c2a7d1e"
 ADMIN_TOKEN = "admin-test-token-5b8e1c"
@@ -620,6 +624,7 @@ class Gateway:
     app: FastAPI
     sim_app: FastAPI
     http: httpx.AsyncClient
+    link: MemoryConnector | None = None  # what the engine connects through (None: the network)
     keys: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -692,16 +697,22 @@ async def running_gateway(
     clock: Clock,
     *,
     raise_app_exceptions: bool = True,
-    upstream_transport: httpx.AsyncBaseTransport | Literal["asgi"] | None = "asgi",
+    upstream: Handler | MemoryConnector | Literal["network"] | None = None,
     alert_transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[Gateway]:
-    """A gateway app with its lifespan running; the upstream is the simulator in-process, or
-    (``upstream_transport=None``) whatever ``settings.rivya_base_url`` points at."""
+    """A gateway app with its lifespan running. The production engine sends to Rivya through
+    in-memory connections to the simulator (``upstream=None``), to a scripted handler or
+    connector, or (``"network"``) to whatever ``settings.rivya_base_url`` points at."""
+    link = (
+        None
+        if upstream == "network"
+        else upstream
+        if isinstance(upstream, MemoryConnector)
+        else MemoryConnector(upstream or Asgi(sim_app))
+    )
     app = create_app(
         settings,
-        upstream_transport=(
-            httpx.ASGITransport(app=sim_app) if upstream_transport == "asgi" else upstream_transport
-        ),
+        upstream_connector=link,
         alert_transport=alert_transport,
         clock=clock,
         configure_logs=False,
@@ -709,7 +720,7 @@ async def running_gateway(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
-            yield Gateway(app=app, sim_app=sim_app, http=http)
+            yield Gateway(app=app, sim_app=sim_app, http=http, link=link)
 
 
 def project_root() -> Path:
@@ -723,9 +734,10 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[str]:
+async def served(app: FastAPI, *, tls: tuple[Path, Path] | None = None) -> AsyncIterator[str]:
     """Serve an ASGI app with a real uvicorn server on a free loopback port (same event loop),
-    for what only a real socket shows: timeouts, hangs, connection resets."""
+    for what only a real socket shows: timeouts, hangs, connection resets; with ``tls`` (its
+    certificate chain and key files), over https."""
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -733,6 +745,8 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
         log_level="warning",
         lifespan="off",
         date_header=False,  # the simulator dates its own answers
+        ssl_certfile=str(tls[0]) if tls else None,
+        ssl_keyfile=str(tls[1]) if tls else None,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -741,7 +755,7 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
             task.result()
         await asyncio.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{config.port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{config.port}"
     finally:
         server.should_exit = True
         await task

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Self
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -94,4 +95,7 @@ class Settings(
         ):
             if secret is not None:
                 values.append(secret.get_secret_value())
+        if self.rivya_proxy_url is not None:  # the egress proxy's password, if it has one
+            password = urlsplit(self.rivya_proxy_url.get_secret_value()).password or ""
+            values += [password, unquote(password)]
         return values

@@ -1,14 +1,18 @@
-"""Rivya: where it is, the org key, timeouts, retries and the circuit breaker."""
+"""Rivya: where it is and how it is reached (trust, proxy), the org key, timeouts, retries and
+the circuit breaker."""
 
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from pathlib import Path
 from typing import Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings
+
+from app.upstream.tunnel import Proxy
 
 # The simulator's well-known development key: used only when no org key is configured and the
 # upstream is a loopback address (the built-in simulator run locally).
@@ -22,6 +26,12 @@ class UpstreamSettings(BaseSettings):
     rivya_timeout_seconds: float = Field(default=30.0, gt=0)
     rivya_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     rivya_max_connections: int = Field(default=200, ge=1)
+    # The CA certificates (PEM) trusted for Rivya's certificate instead of the system's: a
+    # private CA (a staging Rivya, an egress that inspects TLS). None: the system's store.
+    rivya_ca_file: Path | None = None
+    # An HTTP CONNECT proxy for the egress (http://[user:password@]host:port): Rivya is reached
+    # through a tunnel with TLS inside it. Explicit: HTTPS_PROXY and the like are never read.
+    rivya_proxy_url: SecretStr | None = None
     # When true, the upstream is the built-in simulator: the gateway may start without an org
     # key and then sends the simulator's dev key. Explicit, so that a missing key in production
     # is always a refusal to start, whatever RIVYA_BASE_URL says.
@@ -55,6 +65,34 @@ class UpstreamSettings(BaseSettings):
         if scheme not in {"http", "https"}:
             raise ValueError("RIVYA_BASE_URL must be an http(s) URL")
         return self
+
+    @model_validator(mode="after")
+    def _reachable_safely(self) -> Self:
+        if self.rivya_proxy_url is not None:
+            if urlsplit(self.rivya_base_url).scheme != "https":
+                raise ValueError(
+                    "RIVYA_PROXY_URL needs an https RIVYA_BASE_URL: through a proxy the org key "
+                    "may travel only inside TLS to Rivya, never in clear"
+                )
+            Proxy.from_url(self.rivya_proxy_url.get_secret_value())  # its ValueError says why
+        if self.rivya_ca_file is not None:
+            self.rivya_trust()  # a file that cannot be read stops startup, saying so
+        return self
+
+    def rivya_trust(self) -> ssl.SSLContext | None:
+        """The TLS context for Rivya when RIVYA_CA_FILE is set (None: the system's trust)."""
+        if self.rivya_ca_file is None:
+            return None
+        try:
+            return ssl.create_default_context(cafile=str(self.rivya_ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"RIVYA_CA_FILE: cannot load {self.rivya_ca_file}: {exc}") from None
+
+    @property
+    def rivya_proxy(self) -> Proxy | None:
+        if self.rivya_proxy_url is None:
+            return None
+        return Proxy.from_url(self.rivya_proxy_url.get_secret_value())
 
     @property
     def org_key(self) -> str:

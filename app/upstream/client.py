@@ -1,19 +1,20 @@
 """The one long-lived client for Rivya: org key injected here and nowhere else.
 
-Every failure is decided here, once, as an ``UpstreamFailure`` (upstream/failures.py): routes
-and services never see an httpx exception or a raw upstream status.
+It sends through the one engine (``upstream/http1.py``), over whatever connector it is given
+(the network in production, an in-memory server in tests: ``upstream/connect.py``). Every
+failure is decided once, as an ``UpstreamFailure`` (``upstream/failures.py``): the engine says
+what a failed exchange means, this client what an answer means; routes and services never see
+a socket error or a raw upstream status.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import random
 import time
 from typing import Any, TypeVar
 
-import httpx
 import orjson
 from pydantic import BaseModel, ValidationError
 
@@ -21,16 +22,11 @@ from app import context
 from app.catalog import FieldError
 from app.clock import Clock, SystemClock
 from app.metrics import Metrics
+from app.upstream.connect import Connector
+from app.upstream.exchange import Answer, Upload, timed_out
 from app.upstream.failures import UpstreamFailure, Why, classify
 from app.upstream.http1 import Http1Engine
 from app.upstream.resilience import CircuitBreaker, RetryPolicy
-from app.upstream.transport import (
-    Answer,
-    Engine,
-    HttpxEngine,
-    Upload,
-    timed_out,
-)
 from app.wire import RivyaCredits, RivyaErrorEnvelope, RivyaFile, RivyaTask
 
 log = logging.getLogger("app.upstream")
@@ -47,7 +43,7 @@ class RivyaClient:
         timeout: float,
         connect_timeout: float,
         max_connections: int,
-        transport: httpx.AsyncBaseTransport | None = None,
+        connector: Connector | None = None,
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
         breaker: CircuitBreaker | None = None,
@@ -60,21 +56,12 @@ class RivyaClient:
         self.breaker = breaker or CircuitBreaker(self._clock)
         self._rng = random.Random()
         default_headers = {"Authorization": f"Bearer {api_key}", "User-Agent": USER_AGENT}
-        self._engine: Engine = (
-            Http1Engine(
-                base_url,
-                default_headers,
-                connect_timeout=min(connect_timeout, timeout),
-                max_connections=max_connections,
-            )
-            if transport is None
-            else HttpxEngine(  # tests: the simulator in-process, scripted failures
-                base_url,
-                default_headers,
-                transport=transport,
-                timeout=timeout,
-                connect_timeout=connect_timeout,
-            )
+        self._engine = Http1Engine(
+            base_url,
+            default_headers,
+            connect_timeout=min(connect_timeout, timeout),
+            max_connections=max_connections,
+            connector=connector,  # None: the network, with the system's trust and no proxy
         )
 
     async def aclose(self) -> None:
@@ -114,7 +101,7 @@ class RivyaClient:
         """The balance, and when Rivya read it by its own clock (its answer's ``Date``, to the
         second; None without one): the reconciliation places Rivya's task times against it."""
         credits, answer = await self._exchange("GET", "/api/v1/credits", RivyaCredits)
-        return credits.current_credits, _date(answer.headers.get("date"))
+        return credits.current_credits, answer.date
 
     async def _call(
         self,
@@ -239,15 +226,9 @@ class RivyaClient:
             log.warning("upstream timeout", extra={"upstream_path": path})
             raise timed_out() from exc
         except UpstreamFailure as failure:
-            reason = str(failure.__cause__)
-            if failure.why is Why.UNREACHABLE:
-                log.warning("upstream unreachable", extra={"upstream_path": path, "reason": reason})
-            elif failure.why is Why.TIMEOUT:
-                log.warning("upstream timeout", extra={"upstream_path": path})
-            else:
-                log.warning(
-                    "upstream connection lost", extra={"upstream_path": path, "reason": reason}
-                )
+            what = _SAID.get(failure.why, "upstream connection lost")
+            reason = failure.message or str(failure.__cause__)
+            log.warning(what, extra={"upstream_path": path, "reason": reason})
             raise
         context.note_upstream_request(response.headers.get("x-request-id"))
         if response.is_success:
@@ -255,14 +236,12 @@ class RivyaClient:
         raise _failure_for(response)
 
 
-def _date(value: str | None) -> float | None:
-    """An HTTP ``Date`` as epoch seconds; None if absent or unreadable."""
-    if not value:
-        return None
-    try:
-        return email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
-        return None
+# How the engine's failures are logged (each with its reason: the socket's, TLS's, the proxy's).
+_SAID = {
+    Why.UNREACHABLE: "upstream unreachable",
+    Why.TIMEOUT: "upstream timeout",
+    Why.UNREADABLE: "upstream answer not read",
+}
 
 
 def _parse(response: Answer, model: type[Model]) -> Model:

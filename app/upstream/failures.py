@@ -145,23 +145,31 @@ class UpstreamFailure(Exception):
             )
         return error
 
-    def _error(self) -> GatewayError:
-        upstream_id = self.upstream_request_id
+    def _unanswered(self) -> GatewayError | None:
+        """The contract's error for a failure without a readable answer (None: one with)."""
         retry = {"Retry-After": self.retry_after} if self.retry_after else {}
-        why = self.why
-        if why is Why.UNREACHABLE:
+        if self.why is Why.UNREACHABLE:
             return UpstreamUnavailable("Rivya could not be reached.", headers=retry)
-        if why is Why.CIRCUIT_OPEN:
+        if self.why is Why.CIRCUIT_OPEN:
             return UpstreamUnavailable(
                 "Rivya is failing; the gateway is not sending requests for a few seconds.",
                 headers=retry,
             )
-        if why is Why.TIMEOUT:
-            return UpstreamTimeout(upstream_request_id=upstream_id)
-        if why is Why.CONNECTION_LOST:
+        if self.why is Why.TIMEOUT:
+            return UpstreamTimeout(upstream_request_id=self.upstream_request_id)
+        if self.why is Why.CONNECTION_LOST:
             return UpstreamUnavailable("The connection to Rivya was lost.")
-        if why is Why.UNREADABLE:
-            return UpstreamError("Rivya sent an answer the gateway could not read.")
+        if self.why is Why.UNREADABLE:  # with what made it so, when the engine knows (its size)
+            said = f": {self.message}" if self.message else ""
+            return UpstreamError(f"Rivya sent an answer the gateway could not read{said}.")
+        return None
+
+    def _error(self) -> GatewayError:
+        if (unanswered := self._unanswered()) is not None:
+            return unanswered
+        upstream_id = self.upstream_request_id
+        retry = {"Retry-After": self.retry_after} if self.retry_after else {}
+        why = self.why
         if why in (Why.SLOW_DOWN, Why.UNAVAILABLE):
             return UpstreamUnavailable(
                 "Rivya is not accepting requests right now; retry later.",

@@ -1,108 +1,51 @@
-"""The production engine under the Rivya client: a small pooled HTTP/1.1 client.
+"""The one engine under the Rivya client: a small pooled HTTP/1.1 client, in production and in
+every test alike (tests change only the connector under it: ``upstream/connect.py``).
 
-Measured here (bench/README.md), one POST through aiohttp cost ~340 µs of CPU and through this
-engine ~40 µs: aiohttp's generality (tracing, cookies, redirects, proxies, payload registry)
-was the largest single cost of a create. Rivya is one host answering small JSON, so this is all
-the gateway needs: keep-alive connections to that one origin (TLS for https), requests written
-in one piece, and answers read by ``httptools`` (the C parser uvicorn uses).
+Measured (``bench/engines.py``, bench/README.md), one POST costs this engine 16-43 µs of CPU,
+aiohttp 3.5-4.3 times that and httpx 14-84 times: their generality (tracing, cookies,
+redirects, proxies from the environment, payload registries, httpcore's pool) was the largest
+single cost of a create.
+Rivya is one origin answering small JSON, so this is all the gateway needs: keep-alive
+connections to that origin, requests written in one piece, answers read by
+``upstream/connection.py``.
 
-What a failed exchange means is decided here, once, for a paid create:
-- never connected (refused, no route, TLS handshake failed, connect timeout): nothing was sent;
-- connected and sent, then the connection broke or the answer was malformed: it may have acted;
-- cancelled (the client's overall deadline): the connection is dropped, never reused with half an
-  answer in it; the client reports the timeout (it may have acted).
-No cookies, no redirects, no proxy or .netrc from the environment: the org key goes to the base
-URL's origin and nowhere else.
+What a failed exchange means is decided here, once, for a paid create (``exchange.py`` names it):
+- the connector failed (refused, no route, TLS handshake, the proxy's refusal, connect timeout):
+  nothing was sent;
+- sent, then the connection timed out (``ETIMEDOUT``): no answer in time, it may have acted;
+- sent, then the connection broke or the answer was malformed: it may have acted;
+- an answer larger than ``MAX_ANSWER_BYTES``: unread, it may have acted;
+- cancelled (the client's overall deadline): the connection is dropped, never reused with half
+  an answer in it; the client reports the timeout (it may have acted).
+A keep-alive connection the server has closed is never written to when its close has arrived
+(``Connection.usable``); when the close crosses the request on the wire, nothing proves the
+request unread, so only a read (GET) is sent again, on a fresh connection; a create is reported
+as it is (sent, then lost), and the client's retry resends it with the same Idempotency-Key.
+No cookies, no redirects, no proxy or .netrc from the environment: the org key goes to the
+base URL's origin (through ``RIVYA_PROXY_URL``'s tunnel only, encrypted) and nowhere else.
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
-import ssl
 from collections import deque
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-import httptools
-
-from app.upstream.transport import Answer, Upload, connection_lost, unreachable
+from app.upstream.connect import Connector, NetworkConnector, Origin
+from app.upstream.connection import AnswerTooLarge, Broken, Connection
+from app.upstream.exchange import (
+    Answer,
+    Upload,
+    connection_lost,
+    timed_out,
+    too_large,
+    unreachable,
+)
+from app.upstream.failures import UpstreamFailure
 
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # Rivya answers small JSON; more is a broken upstream
-
-
-class _Exchange(asyncio.Protocol):
-    """One connection; one request at a time on it."""
-
-    def __init__(self) -> None:
-        self.parser = httptools.HttpResponseParser(self)
-        self.transport: asyncio.Transport | None = None
-        self.answer: asyncio.Future[Answer] | None = None
-        self.closed = False
-        self._headers: dict[str, str] = {}
-        self._body: list[bytes] = []
-        self._size = 0
-        self._name = ""
-
-    # asyncio.Protocol
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        if self.answer is None or self.answer.done():
-            self.close()  # bytes nobody asked for: the connection cannot be trusted any more
-            return
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._fail(exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self._fail(exc or ConnectionResetError("the upstream closed the connection"))
-
-    # httptools callbacks
-    def on_header(self, name: bytes, value: bytes) -> None:
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        self._headers[key] = f"{self._headers[key]}, {text}" if key in self._headers else text
-
-    def on_body(self, body: bytes) -> None:
-        self._size += len(body)
-        if self._size > MAX_ANSWER_BYTES:
-            self._fail(ValueError(f"an answer larger than {MAX_ANSWER_BYTES} bytes"))
-            return
-        self._body.append(body)
-
-    def on_message_complete(self) -> None:
-        status = self.parser.get_status_code()
-        if status < 200:
-            self._headers, self._body, self._size = {}, [], 0
-            return  # an interim answer (1xx): the real one follows
-        if not self.parser.should_keep_alive():
-            self.close()
-        if self.answer is not None and not self.answer.done():
-            self.answer.set_result(Answer(status, self._headers, b"".join(self._body)))
-
-    # the engine's side
-    def send(self, request: bytes) -> asyncio.Future[Answer]:
-        assert self.transport is not None
-        self._headers, self._body, self._size = {}, [], 0
-        self.answer = asyncio.get_running_loop().create_future()
-        self.transport.write(request)
-        return self.answer
-
-    def _fail(self, exc: BaseException) -> None:
-        if self.answer is not None and not self.answer.done():
-            failure = connection_lost()
-            failure.__cause__ = exc
-            self.answer.set_exception(failure)
-        self.close()
-
-    def close(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
+_READS = frozenset({"GET", "HEAD"})  # change nothing at Rivya: safe to send twice
 
 
 class Http1Engine:
@@ -113,22 +56,15 @@ class Http1Engine:
         *,
         connect_timeout: float,
         max_connections: int,
-        ssl_context: ssl.SSLContext | None = None,
+        connector: Connector | None = None,
     ) -> None:
-        parts = urlsplit(base_url.rstrip("/"))
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"RIVYA_BASE_URL must be an http(s) URL, not {base_url!r}")
-        self._host = parts.hostname
-        self._tls = parts.scheme == "https"
-        self._port = parts.port or (443 if self._tls else 80)
-        self._ssl = (ssl_context or ssl.create_default_context()) if self._tls else None
-        self._prefix = parts.path
-        default_port = self._port == (443 if self._tls else 80)
-        host = self._host if default_port else f"{self._host}:{self._port}"
-        fixed = {"Host": host, **default_headers}
+        self._origin = Origin.of(base_url)
+        self._prefix = urlsplit(base_url.rstrip("/")).path
+        fixed = {"Host": self._origin.authority, **default_headers}
         self._fixed = "".join(f"{k}: {v}\r\n" for k, v in fixed.items()).encode("latin-1")
+        self._connector: Connector = connector or NetworkConnector()
         self._connect_timeout = connect_timeout
-        self._idle: deque[_Exchange] = deque()
+        self._idle: deque[Connection] = deque()
         self._slots = asyncio.Semaphore(max_connections)
 
     async def send(
@@ -140,12 +76,35 @@ class Http1Engine:
         content: bytes | None = None,
         upload: Upload | None = None,
     ) -> Answer:
+        """One exchange; a failure is raised as an ``UpstreamFailure`` saying what it means."""
+        request = self._request(method, path, headers, content, upload)
+        async with self._slots:
+            connection, reused = await self._connection()
+            try:
+                return await self._exchange(connection, request)
+            except Broken as broken:
+                if not (reused and method in _READS and _closed_while_idle(broken)):
+                    raise _meaning(broken) from broken.cause
+            # A stale keep-alive connection: the server closed it as the read crossed it.
+            try:
+                return await self._exchange(await self._open(), request)
+            except Broken as broken:
+                raise _meaning(broken) from broken.cause
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        content: bytes | None,
+        upload: Upload | None,
+    ) -> bytes:
         extra = dict(headers)
         if upload is not None:
-            content, extra["Content-Type"] = _multipart(upload)
+            content, extra["Content-Type"] = upload.encoded()
         body = content or b""
         lines = "".join(f"{k}: {v}\r\n" for k, v in extra.items())
-        request = b"".join(
+        return b"".join(
             (
                 f"{method} {self._prefix}{path} HTTP/1.1\r\n".encode("latin-1"),
                 self._fixed,
@@ -154,57 +113,52 @@ class Http1Engine:
                 body,
             )
         )
-        async with self._slots:
-            exchange = await self._connection()
-            try:
-                answer = await exchange.send(request)
-            except BaseException:
-                exchange.close()  # cancelled or broken mid-exchange: never reused
-                raise
-            if not exchange.closed:
-                self._idle.append(exchange)
-            return answer
 
-    async def _connection(self) -> _Exchange:
+    async def _exchange(self, connection: Connection, request: bytes) -> Answer:
+        try:
+            answer = await connection.send(request)
+        except BaseException:
+            connection.close()  # cancelled or broken mid-exchange: never reused
+            raise
+        if not connection.closed:
+            self._idle.append(connection)
+        return answer
+
+    async def _connection(self) -> tuple[Connection, bool]:
+        """An idle connection that can carry a request (and True), or a new one (and False)."""
         while self._idle:
-            exchange = self._idle.pop()  # the most recently used: the least likely to be stale
-            if not exchange.closed:
-                return exchange
-        loop = asyncio.get_running_loop()
+            connection = self._idle.pop()  # the most recently used: the least likely stale
+            if connection.usable():
+                return connection, True
+            connection.close()
+        return await self._open(), False
+
+    async def _open(self) -> Connection:
+        connection = Connection(MAX_ANSWER_BYTES)
         try:
             async with asyncio.timeout(self._connect_timeout):
-                _, exchange = await loop.create_connection(
-                    _Exchange,
-                    self._host,
-                    self._port,
-                    ssl=self._ssl,
-                    server_hostname=self._host if self._tls else None,
-                )
-        except (OSError, TimeoutError, ssl.SSLError) as exc:
+                await self._connector.connect(connection, self._origin)
+        except OSError as exc:  # TimeoutError, ssl.SSLError and a proxy's refusal included
+            connection.close()
             raise unreachable() from exc
-        return exchange
+        return connection
 
     async def aclose(self) -> None:
         while self._idle:
             self._idle.pop().close()
 
 
-def _multipart(upload: Upload) -> tuple[bytes, str]:
-    boundary = "rivya-gateway-" + secrets.token_hex(16)
-    parts: list[bytes] = []
-    for name, value in upload.fields.items():
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{_quoted(name)}"\r\n\r\n'
-            f"{value}\r\n".encode()
-        )
-    parts.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{_quoted(upload.field)}"; '
-        f'filename="{_quoted(upload.name)}"\r\nContent-Type: {upload.mime_type}\r\n\r\n'.encode()
-    )
-    parts.append(upload.data + f"\r\n--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+def _closed_while_idle(broken: Broken) -> bool:
+    """The server closed the connection before a byte of an answer: what a keep-alive
+    connection closed while idle looks like when the close crosses the request."""
+    return not broken.answer_began and not isinstance(broken.cause, TimeoutError)
 
 
-def _quoted(text: str) -> str:
-    # As browsers and httpx write form names (WHATWG): quotes and line breaks percent-encoded.
-    return text.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+def _meaning(broken: Broken) -> UpstreamFailure:
+    """What an exchange that broke after the request was written means."""
+    cause = broken.cause
+    if isinstance(cause, AnswerTooLarge):
+        return too_large(cause.status, cause.limit)
+    if isinstance(cause, TimeoutError):
+        return timed_out()  # the connection timed out (ETIMEDOUT): no answer in time
+    return connection_lost()

@@ -1,5 +1,6 @@
 """What the process holds open while it serves: the Redis pool (and the scripts' own lean
-connection), the Rivya client, and the alert webhook's client. Opened without waiting for Redis:
+connection), the Rivya client (its one engine over the network, or over what a test puts under
+it), and the alert webhook's client. Opened without waiting for Redis:
 the process must come up (``/healthz`` 200) while Redis is down, answer 503
 ``store_unavailable`` meanwhile, and recover by itself when it is back."""
 
@@ -19,6 +20,7 @@ from app.settings import Settings
 from app.store.channel import ScriptChannel, open_channel
 from app.store.redis import close_redis, create_redis, learn_cluster_layout
 from app.upstream.client import RivyaClient
+from app.upstream.connect import Connector, NetworkConnector
 from app.upstream.resilience import CircuitBreaker, RetryPolicy
 
 
@@ -31,16 +33,18 @@ class Resources:
 
 
 @dataclass(frozen=True)
-class Transports:
-    """What tests put under the clients (None: the network, through the production engine)."""
+class Seams:
+    """What tests put under the clients (None: the network). Under the Rivya client's one
+    engine, a connector (``upstream/connect.py``); under the alert client (httpx, to ops' own
+    receiver), an httpx transport."""
 
-    upstream: httpx.AsyncBaseTransport | None = None
+    upstream: Connector | None = None
     alerts: httpx.AsyncBaseTransport | None = None
 
 
 @asynccontextmanager
 async def opened(
-    settings: Settings, clock: Clock, metrics: Metrics, transports: Transports
+    settings: Settings, clock: Clock, metrics: Metrics, seams: Seams
 ) -> AsyncIterator[Resources]:
     async with AsyncExitStack() as stack:
         redis = create_redis(
@@ -53,27 +57,26 @@ async def opened(
         channel = _channel(settings, redis)
         if channel is not None:
             stack.push_async_callback(channel.aclose)
-        alerts = _alert_client(settings, transports.alerts)
+        alerts = _alert_client(settings, seams.alerts)
         if alerts is not None:
             stack.push_async_callback(alerts.aclose)
-        upstream = rivya_client(settings, clock, metrics, transports.upstream)
+        upstream = rivya_client(settings, clock, metrics, seams.upstream)
         stack.push_async_callback(upstream.aclose)
         yield Resources(redis, channel, upstream, alerts)
 
 
 def rivya_client(
-    settings: Settings,
-    clock: Clock,
-    metrics: Metrics,
-    transport: httpx.AsyncBaseTransport | None,
+    settings: Settings, clock: Clock, metrics: Metrics, connector: Connector | None
 ) -> RivyaClient:
+    if connector is None:  # the network: RIVYA_CA_FILE's trust, RIVYA_PROXY_URL's tunnel
+        connector = NetworkConnector(ssl_context=settings.rivya_trust(), proxy=settings.rivya_proxy)
     return RivyaClient(
         base_url=settings.rivya_base_url,
         api_key=settings.org_key,
         timeout=settings.rivya_timeout_seconds,
         connect_timeout=settings.rivya_connect_timeout_seconds,
         max_connections=settings.rivya_max_connections,
-        transport=transport,  # None: the production engine (upstream/http1.py)
+        connector=connector,
         clock=clock,
         metrics=metrics,
         retry=RetryPolicy(

@@ -140,7 +140,7 @@ async def test_a_timeout_keeps_the_reservation(
     """Rivya may have created the task: refunding blindly could overspend."""
     async with served(sim_app) as sim_url:
         settings = gateway_settings(redis_url, rivya_base_url=sim_url, rivya_timeout_seconds=0.3)
-        async with running_gateway(settings, sim_app, clock, upstream_transport=None) as gw:
+        async with running_gateway(settings, sim_app, clock, upstream="network") as gw:
             key = await gw.team_with_key("alpha", budget_credits=16)
             # Every attempt of the create is made upstream and its answer lost.
             gw.sim.set_faults(hang_seconds=1, hang_count=3, hang_mode="after")

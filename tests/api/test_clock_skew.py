@@ -7,10 +7,10 @@ import asyncio
 import time
 from typing import Any
 
-import httpx
 from fastapi import FastAPI
 
 from app.clock import FakeClock, SystemClock
+from tests.rivya_side import Asgi, Reply, Request
 from tests.support import (
     Gateway,
     assert_books_close,
@@ -31,21 +31,21 @@ class SkewedClock(SystemClock):
         return time.time() + self._skew
 
 
-class HeldCreates(httpx.AsyncBaseTransport):
+class HeldCreates:
     """The simulator, where each create waits at the door until the test lets it through."""
 
     def __init__(self, sim_app: FastAPI) -> None:
-        self._sim = httpx.ASGITransport(app=sim_app)
+        self._sim = Asgi(sim_app)
         self.arrived = asyncio.Event()
         self.go = asyncio.Event()
         self.creates = 0
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def __call__(self, request: Request) -> Reply:
         if request.method == "POST":
             self.creates += 1
             self.arrived.set()
             await self.go.wait()
-        return await self._sim.handle_async_request(request)
+        return await self._sim(request)
 
 
 def skew_settings(redis_url: str, **overrides: Any) -> Any:
@@ -75,8 +75,8 @@ async def test_a_replica_whose_clock_runs_ahead_cannot_take_over_a_create_being_
     held = HeldCreates(sim)
     settings = skew_settings(redis_url)
     async with (
-        running_gateway(settings, sim, SystemClock(), upstream_transport=held) as a,
-        running_gateway(settings, sim, SkewedClock(10), upstream_transport=held) as b,
+        running_gateway(settings, sim, SystemClock(), upstream=held) as a,
+        running_gateway(settings, sim, SkewedClock(10), upstream=held) as b,
     ):
         key = await a.team_with_key("alpha", budget_period="total")
         body = {"prompt": "p", "client_request_id": "once"}

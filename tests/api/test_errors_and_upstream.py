@@ -18,6 +18,8 @@ from app.clock import FakeClock
 from app.factory import create_app
 from app.services.tasks import TaskService
 from tests.api.test_files import picture
+from tests.memory_link import MemoryConnector
+from tests.rivya_side import Reply, Request, json_reply, text_reply
 from tests.support import (
     ORG_KEY,
     Gateway,
@@ -157,7 +159,7 @@ async def over_real_sockets(
     to see timeouts (httpx's ASGITransport has none)."""
     async with served(sim_app) as sim_url:
         config = gateway_settings(redis_url, rivya_base_url=sim_url, **settings)
-        async with running_gateway(config, sim_app, clock, upstream_transport=None) as gw:
+        async with running_gateway(config, sim_app, clock, upstream="network") as gw:
             yield gw
 
 
@@ -191,27 +193,25 @@ async def test_a_hang_then_recovery_is_retried_into_one_task(
         assert usage["reserved_credits"] == 8
 
 
-def _mock_upstream(handler: Callable[[httpx.Request], httpx.Response]) -> httpx.MockTransport:
-    return httpx.MockTransport(handler)
-
-
 async def test_replies_the_simulator_never_gives(redis_url: str, clock: FakeClock) -> None:
     """A 2xx with an unexpected shape, HTML 502s and connection failures."""
-    replies: list[Callable[[httpx.Request], httpx.Response]] = [
-        lambda r: httpx.Response(200, json={"unexpected": True}),
-        *[lambda r: httpx.Response(502, text="<html>Bad gateway</html>")] * 3,
+    replies: list[Callable[[Request], Reply]] = [
+        lambda r: json_reply(200, {"unexpected": True}),
+        *[lambda r: text_reply(502, "<html>Bad gateway</html>", "text/html")] * 3,
     ]
     seen: list[str] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    async def handler(request: Request) -> Reply:
         seen.append(request.method)
+        reply = replies.pop(0)(request)
         if not replies:
-            raise httpx.ConnectError("connection refused", request=request)
-        return replies.pop(0)(request)
+            rivya.go_down()  # from now on, connections are refused
+        return reply
 
+    rivya = MemoryConnector(handler)
     app = create_app(
         gateway_settings(redis_url, circuit_breaker_threshold=100),
-        upstream_transport=_mock_upstream(handler),
+        upstream_connector=rivya,
         clock=clock,
         configure_logs=False,
     )
@@ -229,7 +229,7 @@ async def test_replies_the_simulator_never_gives(redis_url: str, clock: FakeCloc
     assert_envelope(results[0], 502, "upstream_error")  # unreadable: not retried
     assert_envelope(results[1], 502, "upstream_error")  # 502 three times: retried, then given up
     assert_envelope(results[2], 503, "upstream_unavailable")  # never connected, three times
-    assert len(seen) == 1 + 3 + 3
+    assert (len(seen), rivya.refused) == (1 + 3, 3)
 
 
 async def test_reads_fall_back_to_the_last_known_state_when_rivya_is_down(

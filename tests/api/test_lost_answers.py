@@ -4,39 +4,39 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
 from fastapi import FastAPI
 
 from app.clock import FakeClock
+from tests.rivya_side import AnswerLost, Asgi, Reply, Request, json_reply
 from tests.support import Gateway, bearer, gateway_settings, running_gateway
 
-Step = Callable[[httpx.Request], httpx.Response] | str
+Step = Callable[[Request], Reply] | str
 
 
-class Scripted(httpx.AsyncBaseTransport):
+class Scripted:
     """The simulator, behind a script of what happens to each create: "pass" it through,
-    "lost" (the simulator makes the task, the answer never arrives), or a canned response."""
+    "lost" (the simulator makes the task, the answer never arrives), or a canned reply."""
 
     def __init__(self, sim_app: FastAPI, steps: list[Step]) -> None:
-        self._sim = httpx.ASGITransport(app=sim_app)
+        self._sim = Asgi(sim_app)
         self._steps = steps
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def __call__(self, request: Request) -> Reply:
         if request.method != "POST" or not self._steps:
-            return await self._sim.handle_async_request(request)
+            return await self._sim(request)
         step = self._steps.pop(0)
         if step == "pass":
-            return await self._sim.handle_async_request(request)
+            return await self._sim(request)
         if step == "lost":
-            await self._sim.handle_async_request(request)
-            raise httpx.ReadTimeout("the answer was lost", request=request)
+            await self._sim(request)
+            raise AnswerLost
         assert callable(step)
         return step(request)
 
 
-def unavailable(_: httpx.Request) -> httpx.Response:
+def unavailable(_: Request) -> Reply:
     body = {"error": {"code": "public_api_disabled", "message": "down", "requestId": "req_1"}}
-    return httpx.Response(503, json=body)
+    return json_reply(503, body)
 
 
 async def usage(gw: Gateway, key: str) -> tuple[int, int]:
@@ -47,9 +47,9 @@ async def usage(gw: Gateway, key: str) -> tuple[int, int]:
 async def test_a_lost_answer_then_a_503_keeps_the_reservation_and_the_claim(
     redis_url: str, sim_app: FastAPI, clock: FakeClock
 ) -> None:
-    transport = Scripted(sim_app, ["lost", unavailable, unavailable])
+    upstream = Scripted(sim_app, ["lost", unavailable, unavailable])
     settings = gateway_settings(redis_url)
-    async with running_gateway(settings, sim_app, clock, upstream_transport=transport) as gw:
+    async with running_gateway(settings, sim_app, clock, upstream=upstream) as gw:
         key = await gw.team_with_key("alpha", budget_credits=16)
         body = {"prompt": "p", "client_request_id": "once"}
         first = await gw.http.post("/v1/images", json=body, headers=bearer(key))
@@ -66,9 +66,9 @@ async def test_a_lost_answer_then_a_503_keeps_the_reservation_and_the_claim(
 async def test_the_resolver_never_refunds_while_the_circuit_is_open(
     redis_url: str, sim_app: FastAPI, clock: FakeClock
 ) -> None:
-    transport = Scripted(sim_app, ["lost", "lost", "lost"])
+    upstream = Scripted(sim_app, ["lost", "lost", "lost"])
     settings = gateway_settings(redis_url, circuit_breaker_threshold=3)
-    async with running_gateway(settings, sim_app, clock, upstream_transport=transport) as gw:
+    async with running_gateway(settings, sim_app, clock, upstream=upstream) as gw:
         key = await gw.team_with_key("alpha", budget_credits=16)
         body = {"prompt": "p", "client_request_id": "once"}
         assert (await gw.http.post("/v1/images", json=body, headers=bearer(key))).status_code == 504
@@ -87,9 +87,9 @@ async def test_the_resolver_never_refunds_while_the_circuit_is_open(
 async def test_a_client_retry_past_rivyas_window_is_not_resent(
     redis_url: str, sim_app: FastAPI, clock: FakeClock
 ) -> None:
-    transport = Scripted(sim_app, ["lost", "lost", "lost"])
+    upstream = Scripted(sim_app, ["lost", "lost", "lost"])
     settings = gateway_settings(redis_url, rivya_idempotency_window_seconds=120)
-    async with running_gateway(settings, sim_app, clock, upstream_transport=transport) as gw:
+    async with running_gateway(settings, sim_app, clock, upstream=upstream) as gw:
         key = await gw.team_with_key("alpha", budget_credits=16)
         body = {"prompt": "p", "client_request_id": "once"}
         assert (await gw.http.post("/v1/images", json=body, headers=bearer(key))).status_code == 504

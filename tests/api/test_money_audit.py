@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from app.clock import FakeClock
 from app.store.keyspace import KeySpace
 from app.store.redis import create_redis
+from tests.rivya_side import AnswerLost, Asgi, Reply, Request, json_reply, text_reply
 from tests.support import (
     Gateway,
     RedisServer,
@@ -28,47 +29,47 @@ from tests.support import (
     total_spend,
 )
 
-Step = Callable[[httpx.Request], Awaitable[httpx.Response]]
+Step = Callable[[Request], Awaitable[Reply]]
 
 
-class Upstream(httpx.AsyncBaseTransport):
+class Upstream:
     """The simulator, with a script for the creates: each POST takes the next step (or passes
     through when the script is empty)."""
 
     def __init__(self, sim_app: FastAPI) -> None:
-        self.sim = httpx.ASGITransport(app=sim_app)
+        self.sim = Asgi(sim_app)
         self.steps: list[Step] = []
         self.creates = 0
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method != "POST" or "/generations" not in request.url.path:
-            return await self.sim.handle_async_request(request)
+    async def __call__(self, request: Request) -> Reply:
+        if request.method != "POST" or "/generations" not in request.path:
+            return await self.sim(request)
         self.creates += 1
         if self.steps:
             return await self.steps.pop(0)(request)
-        return await self.sim.handle_async_request(request)
+        return await self.sim(request)
 
-    async def passed(self, request: httpx.Request) -> httpx.Response:
-        return await self.sim.handle_async_request(request)
+    async def passed(self, request: Request) -> Reply:
+        return await self.sim(request)
 
-    async def lost(self, request: httpx.Request) -> httpx.Response:
+    async def lost(self, request: Request) -> Reply:
         """Rivya makes the task; its answer never arrives."""
-        await self.sim.handle_async_request(request)
-        raise httpx.ReadTimeout("the answer was lost", request=request)
+        await self.sim(request)
+        raise AnswerLost
 
-    async def lost_before_arriving(self, request: httpx.Request) -> httpx.Response:
+    async def lost_before_arriving(self, request: Request) -> Reply:
         """The connection breaks after sending, before Rivya saw anything: nothing made, but
         the gateway cannot know that."""
-        raise httpx.ReadTimeout("the answer was lost", request=request)
+        raise AnswerLost
 
-    async def acted_then_502(self, request: httpx.Request) -> httpx.Response:
+    async def acted_then_502(self, request: Request) -> Reply:
         """Rivya makes the task, then a proxy in front of it answers 502."""
-        await self.sim.handle_async_request(request)
-        return httpx.Response(502, text="bad gateway")
+        await self.sim(request)
+        return text_reply(502, "bad gateway")
 
-    async def refused(self, request: httpx.Request) -> httpx.Response:
+    async def refused(self, request: Request) -> Reply:
         body = {"error": {"code": "public_api_disabled", "message": "down", "requestId": "r"}}
-        return httpx.Response(503, json=body)
+        return json_reply(503, body)
 
 
 @pytest.fixture
@@ -103,7 +104,7 @@ async def test_a_create_whose_admission_answer_was_lost_is_never_sent(
     upstream: Upstream,
 ) -> None:
     settings = audit_settings(redis_url, redis_timeout_seconds=0.3)
-    async with running_gateway(settings, sim_app, clock, upstream_transport=upstream) as gw:
+    async with running_gateway(settings, sim_app, clock, upstream=upstream) as gw:
         key = await gw.team_with_key("alpha", budget_credits=80, budget_period="total")
         assert (await create(gw, key)).status_code == 202  # warms the key cache
         redis_server.stall(1.5)  # Redis runs the admission, but only after the client gave up
@@ -130,12 +131,12 @@ async def test_the_resolver_reads_the_time_for_each_create_it_resends(
 ) -> None:
     # Lease 10 s, window 60 s: a lost create may be resent until it is 50 s old. Each resend
     # takes 30 s, one at a time: the third comes up at 61 s and must be given up, not sent.
-    async def slow(request: httpx.Request) -> httpx.Response:
+    async def slow(request: Request) -> Reply:
         await clock.sleep(30)
-        return await upstream.sim.handle_async_request(request)
+        return await upstream.sim(request)
 
     settings = audit_settings(redis_url, settler_concurrency=1)
-    async with running_gateway(settings, sim_app, clock, upstream_transport=upstream) as gw:
+    async with running_gateway(settings, sim_app, clock, upstream=upstream) as gw:
         key = await gw.team_with_key("alpha", budget_period="total")
         lost: list[Step] = [upstream.lost] * 3
         upstream.steps = [*lost, slow, slow, slow]
@@ -203,9 +204,7 @@ def test_a_task_record_that_would_expire_before_the_settler_gives_up_is_refused(
 async def test_an_unknown_outcome_names_a_handle_even_without_a_client_request_id(
     redis_url: str, sim_app: FastAPI, clock: FakeClock, upstream: Upstream
 ) -> None:
-    async with running_gateway(
-        audit_settings(redis_url), sim_app, clock, upstream_transport=upstream
-    ) as gw:
+    async with running_gateway(audit_settings(redis_url), sim_app, clock, upstream=upstream) as gw:
         key = await gw.team_with_key("alpha", budget_period="total")
         upstream.steps = [upstream.lost]
         lost = await create(gw, key)
@@ -232,13 +231,13 @@ async def test_a_task_made_while_redis_stalls_is_answered_and_recorded_later(
     clock: FakeClock,
     upstream: Upstream,
 ) -> None:
-    async def answer_then_stall(request: httpx.Request) -> httpx.Response:
-        response = await upstream.sim.handle_async_request(request)
+    async def answer_then_stall(request: Request) -> Reply:
+        response = await upstream.sim(request)
         redis_server.stall(1.0)
         return response
 
     settings = audit_settings(redis_url, redis_timeout_seconds=0.3)
-    async with running_gateway(settings, sim_app, clock, upstream_transport=upstream) as gw:
+    async with running_gateway(settings, sim_app, clock, upstream=upstream) as gw:
         key = await gw.team_with_key("alpha", budget_period="total")
         upstream.steps = [answer_then_stall]
         made = await create(gw, key)
@@ -257,12 +256,12 @@ async def test_a_create_rivya_refused_while_redis_stalls_is_released_never_resen
     clock: FakeClock,
     upstream: Upstream,
 ) -> None:
-    async def refuse_then_stall(request: httpx.Request) -> httpx.Response:
+    async def refuse_then_stall(request: Request) -> Reply:
         redis_server.stall(1.0)
         return await upstream.refused(request)
 
     settings = audit_settings(redis_url, redis_timeout_seconds=0.3)
-    async with running_gateway(settings, sim_app, clock, upstream_transport=upstream) as gw:
+    async with running_gateway(settings, sim_app, clock, upstream=upstream) as gw:
         key = await gw.team_with_key("alpha", budget_period="total")
         upstream.steps = [refuse_then_stall]
         refused = await create(gw, key, client_request_id="refused")
@@ -281,9 +280,7 @@ async def test_a_create_rivya_refused_while_redis_stalls_is_released_never_resen
 async def test_the_books_close_after_a_mixed_run(
     redis_url: str, sim_app: FastAPI, clock: FakeClock, upstream: Upstream
 ) -> None:
-    async with running_gateway(
-        audit_settings(redis_url), sim_app, clock, upstream_transport=upstream
-    ) as gw:
+    async with running_gateway(audit_settings(redis_url), sim_app, clock, upstream=upstream) as gw:
         alpha = await gw.team_with_key("alpha", budget_period="total", rate_limit_per_minute=1000)
         beta = await gw.team_with_key("beta", budget_period="total", rate_limit_per_minute=1000)
         gw.sim.set_faults(failure_rate=0.3)
@@ -326,8 +323,8 @@ async def test_two_replicas_resolving_the_same_lost_creates_resend_each_once(
 ) -> None:
     settings = audit_settings(redis_url, circuit_breaker_threshold=100)
     async with (
-        running_gateway(settings, sim_app, clock, upstream_transport=upstream) as a,
-        running_gateway(settings, sim_app, clock, upstream_transport=upstream) as b,
+        running_gateway(settings, sim_app, clock, upstream=upstream) as a,
+        running_gateway(settings, sim_app, clock, upstream=upstream) as b,
     ):
         key = await a.team_with_key("alpha", budget_period="total", rate_limit_per_minute=1000)
         upstream.steps = [upstream.lost] * 6

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 from fastapi import FastAPI
 from redis import Redis as SyncRedis
 
 from app.clock import FakeClock, SystemClock
 from tests.api.test_clock_skew import SkewedClock, skew_settings
 from tests.api.test_money_audit import Upstream, audit_settings, create
+from tests.memory_link import MemoryConnector
+from tests.rivya_side import Reply, Request, json_reply
 from tests.support import (
     RedisServer,
     assert_books_close,
@@ -33,7 +34,7 @@ async def test_a_refused_create_is_released_after_a_long_outage_never_resent(
 ) -> None:
     upstream = Upstream(sim_app)
 
-    async def refuse_then_redis_goes_down(request: httpx.Request) -> httpx.Response:
+    async def refuse_then_redis_goes_down(request: Request) -> Reply:
         response = await upstream.refused(request)
         redis_server.go_down()
         return response
@@ -41,7 +42,7 @@ async def test_a_refused_create_is_released_after_a_long_outage_never_resent(
     # Taking Redis down blocks the loop for a while on a busy machine: a timeout of 3 s (a lease
     # of 8 s) keeps it from passing for Rivya's own answer being late.
     settings = audit_settings(redis_url, rivya_timeout_seconds=3.0)
-    async with running_gateway(settings, sim_app, clock, upstream_transport=upstream) as gw:
+    async with running_gateway(settings, sim_app, clock, upstream=upstream) as gw:
         key = await gw.team_with_key("alpha", budget_period="total")
         upstream.steps = [refuse_then_redis_goes_down]
         refused = await create(gw, key)
@@ -69,13 +70,11 @@ async def test_a_resend_refused_as_invalid_stays_unknown_until_rivya_tells(
     claim unknown, never released, until a resend learns the truth."""
     upstream = Upstream(sim_app)
 
-    async def invalid(_: httpx.Request) -> httpx.Response:
+    async def invalid(_: Request) -> Reply:
         body = {"error": {"code": "validation_failed", "message": "no", "requestId": "r"}}
-        return httpx.Response(400, json=body)
+        return json_reply(400, body)
 
-    async with running_gateway(
-        audit_settings(redis_url), sim_app, clock, upstream_transport=upstream
-    ) as gw:
+    async with running_gateway(audit_settings(redis_url), sim_app, clock, upstream=upstream) as gw:
         key = await gw.team_with_key("alpha", budget_period="total")
         upstream.steps = [upstream.lost_before_arriving, invalid]
         lost = await create(gw, key, client_request_id="c1")
@@ -97,13 +96,13 @@ async def test_a_task_made_before_a_long_outage_is_recorded_when_redis_is_back(
 ) -> None:
     upstream = Upstream(sim_app)
 
-    async def made_then_redis_goes_down(request: httpx.Request) -> httpx.Response:
-        response = await upstream.sim.handle_async_request(request)
+    async def made_then_redis_goes_down(request: Request) -> Reply:
+        response = await upstream.sim(request)
         redis_server.go_down()
         return response
 
     settings = audit_settings(redis_url, rivya_timeout_seconds=3.0)  # see the test above
-    async with running_gateway(settings, sim_app, clock, upstream_transport=upstream) as gw:
+    async with running_gateway(settings, sim_app, clock, upstream=upstream) as gw:
         key = await gw.team_with_key("alpha", budget_period="total")
         gw.sim.set_faults(force_fail_next=1)  # Rivya will fail it: it costs nothing
         upstream.steps = [made_then_redis_goes_down]
@@ -130,13 +129,13 @@ async def test_a_write_refused_for_too_few_replicas_after_rivya_answered_is_no_5
         client.config_set("min-replicas-to-write", count)
         client.close()
 
-    async def made_then_replica_lags(request: httpx.Request) -> httpx.Response:
-        response = await upstream.sim.handle_async_request(request)
+    async def made_then_replica_lags(request: Request) -> Reply:
+        response = await upstream.sim(request)
         min_replicas(1)  # writes are refused (NOREPLICAS)
         return response
 
     settings = audit_settings(redis_url, **SHORT_LEASE)
-    async with running_gateway(settings, sim_app, clock, upstream_transport=upstream) as gw:
+    async with running_gateway(settings, sim_app, clock, upstream=upstream) as gw:
         try:
             key = await gw.team_with_key("alpha", budget_period="total")
             upstream.steps = [made_then_replica_lags]
@@ -186,25 +185,18 @@ async def test_a_replica_whose_clock_runs_ahead_does_not_give_up_a_young_task(
 async def test_a_task_given_up_on_is_still_asked_about_and_corrected(
     redis_url: str, sim_app: FastAPI, clock: FakeClock
 ) -> None:
-    class FlakyPolls(Upstream):
-        polls_fail = False
-
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            if request.method == "GET" and "/generations/" in request.url.path and self.polls_fail:
-                raise httpx.ConnectError("Rivya unreachable", request=request)
-            return await super().handle_async_request(request)
-
-    upstream = FlakyPolls(sim_app)
+    rivya = MemoryConnector(Upstream(sim_app))
     settings = audit_settings(redis_url, settler_give_up_after_seconds=60, task_retention_days=1)
-    async with running_gateway(settings, sim_app, clock, upstream_transport=upstream) as gw:
+    async with running_gateway(settings, sim_app, clock, upstream=rivya) as gw:
         key = await gw.team_with_key("alpha", budget_period="total")
         gw.sim.set_faults(force_fail_next=1)
         assert (await create(gw, key)).status_code == 202
-        upstream.polls_fail = True  # the last look cannot reach Rivya: given up, charged 8
+        rivya.go_down()  # the last look cannot reach Rivya: given up, charged 8
         clock.advance(3600)
         await gw.app.state.services.settler.run_once()
+        assert rivya.refused > 0  # it was looked for, and not reached
         assert (await total_spend(gw, "alpha")).spent == 8
-        upstream.polls_fail = False
+        rivya.come_back()
         clock.advance(3601)  # given-up tasks are asked about hourly; no client reads it
         await gw.app.state.services.settler.run_once()
         assert (await total_spend(gw, "alpha")).spent == 0  # it had failed: corrected

@@ -5,6 +5,7 @@ exactly what Rivya charged, nothing reserved or in flight."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.clock import FakeClock
+from tests.rivya_side import AnswerLost, Asgi, Reply, Request, text_reply
 from tests.support import (
     Gateway,
     admin_get,
@@ -26,39 +28,39 @@ from tests.support import (
     total_spend,
 )
 
-Step = Callable[[httpx.Request], Awaitable[httpx.Response]]
+Step = Callable[[Request], Awaitable[Reply]]
 EDGE_404 = "<html><body><h1>404 Not Found</h1><hr>edge</body></html>"
 
 
-class Upstream(httpx.AsyncBaseTransport):
+class Upstream:
     """The simulator behind an edge: creates take the scripted steps first; ``rewrite`` changes
     Rivya's task answers on their way back (a Rivya that misreports a charge)."""
 
     def __init__(self, sim_app: FastAPI) -> None:
-        self.sim = httpx.ASGITransport(app=sim_app)
+        self.sim = Asgi(sim_app)
         self.steps: list[Step] = []
         self.rewrite: Callable[[dict[str, Any]], None] | None = None
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        creating = request.method == "POST" and "/generations" in request.url.path
+    async def __call__(self, request: Request) -> Reply:
+        creating = request.method == "POST" and "/generations" in request.path
         if creating and self.steps:
             return await self.steps.pop(0)(request)
-        answer = await self.sim.handle_async_request(request)
-        if self.rewrite is None or "/generations" not in request.url.path:
+        answer = await self.sim(request)
+        if self.rewrite is None or "/generations" not in request.path:
             return answer
-        body = orjson.loads(await answer.aread())
-        if answer.status_code < 300 and body.get("status") in ("succeeded", "failed"):
+        body = answer.json()
+        if answer.status < 300 and body.get("status") in ("succeeded", "failed"):
             self.rewrite(body)
-        return httpx.Response(answer.status_code, headers=answer.headers, json=body)
+        return replace(answer, body=orjson.dumps(body))
 
-    async def lost(self, request: httpx.Request) -> httpx.Response:
+    async def lost(self, request: Request) -> Reply:
         """Rivya makes the task; its answer never arrives."""
-        await self.sim.handle_async_request(request)
-        raise httpx.ReadTimeout("the answer was lost", request=request)
+        await self.sim(request)
+        raise AnswerLost
 
-    async def edge_404(self, request: httpx.Request) -> httpx.Response:
+    async def edge_404(self, request: Request) -> Reply:
         """An edge in front of Rivya answers an HTML 404 (a deploy, a routing incident)."""
-        return httpx.Response(404, text=EDGE_404, headers={"content-type": "text/html"})
+        return text_reply(404, EDGE_404, "text/html")
 
 
 @pytest.fixture
@@ -80,7 +82,7 @@ async def test_an_edges_html_404_on_a_resend_is_not_rivya_saying_no_task(
     edge's HTML 404. Read as Rivya's not_found, the reservation went back and the claim
     replayed 404: Rivya charged 8, the team 0, and the task was nowhere to be listed."""
     settings = gateway_settings(redis_url, rivya_retry_attempts=2)
-    async with running_gateway(settings, sim_app, clock, upstream_transport=upstream) as gw:
+    async with running_gateway(settings, sim_app, clock, upstream=upstream) as gw:
         key = await gw.team_with_key("alpha", budget_period="total")
         upstream.steps = [upstream.lost, upstream.edge_404]
         first = await create(gw, key, client_request_id="shoe-1")
@@ -179,7 +181,7 @@ async def test_a_task_ended_without_a_valid_charge_is_charged_what_it_held(
     """Rivya says three tasks succeeded but gives no valid final_credits: read as 0, the team
     was charged 0 while Rivya charged 24."""
     async with running_gateway(
-        gateway_settings(redis_url), sim_app, clock, upstream_transport=upstream
+        gateway_settings(redis_url), sim_app, clock, upstream=upstream
     ) as gw:
         key = await gw.team_with_key("alpha", budget_period="total")
         baseline = await gw.http.post("/admin/upstream/baseline", headers=admin_headers())
@@ -206,7 +208,7 @@ async def test_a_resend_answered_with_an_ended_task_without_a_charge_is_charged_
     """The create's answer is lost; by the time the client retries, the task has ended, and
     Rivya's answer to the resend carries no final_credits (record.lua settles it then)."""
     settings = gateway_settings(redis_url, rivya_retry_attempts=1)
-    async with running_gateway(settings, sim_app, clock, upstream_transport=upstream) as gw:
+    async with running_gateway(settings, sim_app, clock, upstream=upstream) as gw:
         key = await gw.team_with_key("alpha", budget_period="total")
         upstream.steps = [upstream.lost]
         assert (await create(gw, key, client_request_id="late")).status_code == 504

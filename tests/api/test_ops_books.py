@@ -45,9 +45,7 @@ async def test_ledger_metrics_and_reconciliation_agree_with_rivya_after_a_mixed_
     redis_url: str, sim_app: FastAPI, clock: FakeClock
 ) -> None:
     upstream = Upstream(sim_app)
-    async with running_gateway(
-        audit_settings(redis_url), sim_app, clock, upstream_transport=upstream
-    ) as gw:
+    async with running_gateway(audit_settings(redis_url), sim_app, clock, upstream=upstream) as gw:
         alpha = await gw.team_with_key("alpha", budget_period="total", rate_limit_per_minute=1000)
         beta = await gw.team_with_key(
             "beta", budget_credits=64, budget_period="total", rate_limit_per_minute=1000

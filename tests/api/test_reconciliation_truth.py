@@ -17,6 +17,7 @@ from redis import Redis as SyncRedis
 from app.clock import FakeClock
 from tests.api.test_clock_skew import SkewedClock
 from tests.api.test_money_verdicts import Upstream
+from tests.rivya_side import Asgi, Reply, Request
 from tests.support import (
     Gateway,
     RedisServer,
@@ -104,7 +105,7 @@ async def test_every_suspect_since_the_baseline_is_listed_however_long_the_ledge
     """Suspects were looked for among each team's latest 1,000 ledger entries: after 501
     ordinary creates (1,002 entries), an earlier suspect vanished from the report."""
     settings = gateway_settings(redis_url, settler_batch=1000)
-    async with running_gateway(settings, sim_app, clock, upstream_transport=upstream) as gw:
+    async with running_gateway(settings, sim_app, clock, upstream=upstream) as gw:
         key = await gw.team_with_key("alpha", rate_limit_per_minute=100_000, max_in_flight=1000)
         await set_baseline(gw)
         upstream.rewrite = lambda body: body.pop("final_credits")  # Rivya misreports one
@@ -125,17 +126,17 @@ def upstream(sim_app: FastAPI) -> Upstream:
     return Upstream(sim_app)
 
 
-class Switchable(httpx.AsyncBaseTransport):
+class Switchable:
     """What stands at RIVYA_BASE_URL: a simulator that can be replaced by a fresh one."""
 
     def __init__(self, sim_app: FastAPI) -> None:
         self.to(sim_app)
 
     def to(self, sim_app: FastAPI) -> None:
-        self.sim = httpx.ASGITransport(app=sim_app)
+        self.sim = Asgi(sim_app)
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self.sim.handle_async_request(request)
+    async def __call__(self, request: Request) -> Reply:
+        return await self.sim(request)
 
 
 async def test_a_restarted_simulator_is_a_new_baseline_not_drift(
@@ -145,7 +146,7 @@ async def test_a_restarted_simulator_is_a_new_baseline_not_drift(
     dashboard showed "-288 unexplained"."""
     upstream = Switchable(sim_app)
     async with running_gateway(
-        gateway_settings(redis_url), sim_app, clock, upstream_transport=upstream
+        gateway_settings(redis_url), sim_app, clock, upstream=upstream
     ) as gw:
         key = await gw.team_with_key("alpha", rate_limit_per_minute=1000)
         await set_baseline(gw)

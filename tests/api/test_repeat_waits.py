@@ -29,7 +29,7 @@ async def test_twenty_repeats_cost_a_bounded_number_of_admissions(
     settings = gateway_settings(
         redis_url, idempotency_wait_seconds=2, idempotency_waiters_per_team=5
     )
-    async with running_gateway(settings, sim_app, clock, upstream_transport=held) as gw:
+    async with running_gateway(settings, sim_app, clock, upstream=held) as gw:
         key = await gw.team_with_key("alpha", budget_period="total")
         body = {"prompt": "p", "client_request_id": "once"}
 

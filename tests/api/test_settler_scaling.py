@@ -10,7 +10,6 @@ import threading
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from fastapi import FastAPI
 from redis import Redis as SyncRedis
@@ -19,6 +18,7 @@ from app.clock import FakeClock
 from app.domain.tasks import TaskRecord
 from app.store.keyspace import KeySpace
 from app.store.tasks import TaskStore
+from tests.rivya_side import AnswerLost, Asgi, Reply, Request
 from tests.support import (
     Gateway,
     RedisServer,
@@ -100,29 +100,29 @@ async def test_a_sweep_indexes_a_team_with_work_the_index_lost(
     await assert_books_close(gateway, "alpha")
 
 
-class HangingForOne(httpx.AsyncBaseTransport):
+class HangingForOne:
     """The simulator, except that every create's first answer is lost, and the resends of the
     creates whose prompt is ``hang`` never end (a proxy holding the connection)."""
 
     def __init__(self, sim_app: FastAPI) -> None:
-        self.sim = httpx.ASGITransport(app=sim_app)
+        self.sim = Asgi(sim_app)
         self.seen: set[str] = set()
         self.released = asyncio.Event()
         self.hanging = asyncio.Event()
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method != "POST" or "/generations" not in request.url.path:
-            return await self.sim.handle_async_request(request)
-        body = orjson.loads(await request.aread())
+    async def __call__(self, request: Request) -> Reply:
+        if request.method != "POST" or "/generations" not in request.path:
+            return await self.sim(request)
+        body = request.json()
         key = request.headers["idempotency-key"]
         if key not in self.seen:
             self.seen.add(key)
-            await self.sim.handle_async_request(request)
-            raise httpx.ReadTimeout("the answer was lost", request=request)
+            await self.sim(request)
+            raise AnswerLost
         if body["prompt"] == "hang":
             self.hanging.set()
             await self.released.wait()
-        return await self.sim.handle_async_request(request)
+        return await self.sim(request)
 
 
 async def test_one_teams_hung_resend_delays_no_other_teams(
@@ -143,7 +143,7 @@ async def test_one_teams_hung_resend_delays_no_other_teams(
     settings = gateway_settings(
         redis_url, rivya_retry_attempts=1, settler_tick_seconds=0.01, rivya_timeout_seconds=60
     )
-    async with running_gateway(settings, sim_app, clock, upstream_transport=upstream) as gw:
+    async with running_gateway(settings, sim_app, clock, upstream=upstream) as gw:
         stuck = await gw.team_with_key("aaa-stuck", budget_period="total")
         fine = await gw.team_with_key("zzz-fine", budget_period="total")
         assert (await create(gw, stuck, prompt="hang")).status_code == 504

@@ -17,6 +17,7 @@ from redis import Redis as SyncRedis
 from app.clock import FakeClock
 from app.store.keyspace import KeySpace
 from tests.api.test_budget_alerts import alert_settings as budget_alert_settings
+from tests.rivya_side import Asgi, Reply, Request
 from tests.support import (
     Gateway,
     RedisServer,
@@ -53,21 +54,21 @@ class SlowFailing(httpx.AsyncBaseTransport):
         return httpx.Response(503)
 
 
-class HeldCreate(httpx.AsyncBaseTransport):
+class HeldCreate:
     """The simulator; the first create waits at the door until released, then Rivya makes it."""
 
     def __init__(self, sim_app: FastAPI) -> None:
-        self.sim = httpx.ASGITransport(app=sim_app)
+        self.sim = Asgi(sim_app)
         self.arrived = asyncio.Event()
         self.go = asyncio.Event()
         self.held = False
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "POST" and "/generations" in request.url.path and not self.held:
+    async def __call__(self, request: Request) -> Reply:
+        if request.method == "POST" and "/generations" in request.path and not self.held:
             self.held = True
             self.arrived.set()
             await self.go.wait()
-        return await self.sim.handle_async_request(request)
+        return await self.sim(request)
 
 
 async def test_a_team_worked_twice_at_once_is_not_looped_on_forever(
@@ -175,7 +176,7 @@ async def test_a_baseline_taken_with_a_create_in_flight_invents_no_drift(
     so the 8 was unexplained forever."""
     upstream = HeldCreate(sim_app)
     async with running_gateway(
-        gateway_settings(redis_url), sim_app, clock, upstream_transport=upstream
+        gateway_settings(redis_url), sim_app, clock, upstream=upstream
     ) as gw:
         key = await gw.team_with_key("alpha", rate_limit_per_minute=1000)
         sending = asyncio.create_task(create(gw, key))
@@ -230,7 +231,7 @@ async def test_a_create_rivya_refuses_crosses_no_line_even_while_another_records
         alert_settings(redis_url),
         sim_app,
         clock,
-        upstream_transport=upstream,
+        upstream=upstream,
         alert_transport=httpx.MockTransport(receive),
     ) as gw:
         key = await gw.team_with_key(
@@ -264,7 +265,7 @@ async def test_a_process_dying_before_its_index_write_stalls_nothing_past_a_swee
     120 s, well inside the window: the create is resent and made."""
     upstream = HeldCreate(sim_app)  # the first create never leaves: its process died
     async with running_gateway(
-        gateway_settings(redis_url), sim_app, clock, upstream_transport=upstream
+        gateway_settings(redis_url), sim_app, clock, upstream=upstream
     ) as gw:
         settler = gw.app.state.services.settler
         key = await gw.team_with_key("alpha", rate_limit_per_minute=1000, budget_period="total")

@@ -9,12 +9,15 @@ this module adds are the faults, each where the real one would strike:
   plus its skew (up to 10 s either way); the scripts read the world's ("Redis's TIME"), as in
   production, where they read Redis's own clock (``app/clock.py``).
 - **The upstream.** Every create a replica sends takes the next planned answer (or passes to
-  the simulator); a hung one waits until the model answers it. Polls pass through.
+  the simulator); a hung one waits until the model answers it. Polls pass through. Each replica
+  sends with its own production engine, over in-memory connections (``tests/memory_link.py``):
+  a lost answer is a connection that times out, a refused one a connection refused.
 - **Redis.** A replica's next call of a script can be made to fail before it runs, or to run
   and lose its reply (a stall past the client's timeout).
-- **Death.** A killed replica makes no more Redis writes and sends nothing more upstream; its
-  requests in flight are cancelled where they stand, then it is shut down (nothing it does on
-  the way out can write), and its leases are left to expire.
+- **Death.** A killed replica makes no more Redis writes and sends nothing more upstream (its
+  connections are cut, new ones refused); its requests in flight are cancelled where they
+  stand, then it is shut down (nothing it does on the way out can write), and its leases are
+  left to expire.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ from app.clock import FakeClock
 from app.factory import create_app
 from app.settings import Settings, StoreSettings
 from app.store.scripts import Scripts
+from tests.memory_link import MemoryConnector
+from tests.rivya_side import AnswerLost, Asgi, Reply, Request, json_reply, text_reply
 
 Plan = Literal[
     "made",  # Rivya makes the task and answers
@@ -90,14 +95,19 @@ class Upstream:
     """Rivya as the replicas reach it: the simulator, with the model's answers to creates."""
 
     def __init__(self, sim_app: FastAPI) -> None:
-        self.sim = httpx.ASGITransport(app=sim_app)
+        self.sim = Asgi(sim_app)
         self.plans: list[Plan] = []
         self.hung: list[asyncio.Future[Plan]] = []
         self.hangs = asyncio.Event()  # set when a create starts to hang
         # What happens elsewhere while the next create is at Rivya (a Redis failing over).
         self.meanwhile: Callable[[], None] | None = None
 
-    async def create(self, request: httpx.Request) -> httpx.Response:
+    async def __call__(self, request: Request) -> Reply:
+        if request.method == "POST" and request.path.endswith("/generations"):
+            return await self.create(request)
+        return await self.sim(request)
+
+    async def create(self, request: Request) -> Reply:
         if self.meanwhile is not None:
             meanwhile, self.meanwhile = self.meanwhile, None
             meanwhile()
@@ -108,30 +118,15 @@ class Upstream:
             self.hangs.set()
             plan = await answer
         if plan in ("made", "edge_503_after", "lost_after"):
-            made = await self.sim.handle_async_request(request)
+            made = await self.sim(request)
             if plan == "made":
                 return made
-            await made.aread()
         if plan == "refused":
             body = {"error": {"code": "public_api_disabled", "message": "down", "requestId": "r"}}
-            return httpx.Response(503, json=body)
+            return json_reply(503, body)
         if plan in ("edge_503", "edge_503_after"):
-            return httpx.Response(503, text="<html>503 Service Unavailable</html>")
-        raise httpx.ReadTimeout("the answer was lost", request=request)
-
-
-class ReplicaTransport(httpx.AsyncBaseTransport):
-    """One replica's way to Rivya: nothing leaves a dead replica."""
-
-    def __init__(self, upstream: Upstream, replica: Replica) -> None:
-        self._upstream, self._replica = upstream, replica
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._replica.dead:
-            raise httpx.ConnectError("the process is dead", request=request)
-        if request.method == "POST" and request.url.path.endswith("/generations"):
-            return await self._upstream.create(request)
-        return await self._upstream.sim.handle_async_request(request)
+            return text_reply(503, "<html>503 Service Unavailable</html>", "text/html")
+        raise AnswerLost
 
 
 class FaultyScript:
@@ -174,6 +169,7 @@ class Replica:
     faults: dict[str, Fault] = field(default_factory=dict)
     app: FastAPI | None = None
     http: httpx.AsyncClient | None = None
+    link: MemoryConnector | None = None  # its connections to Rivya
     requests: list[asyncio.Task[Any]] = field(default_factory=list)
     _exit: contextlib.AsyncExitStack | None = None
 
@@ -226,10 +222,10 @@ class World:
                 setattr(module, "random", module_random)  # noqa: B010
 
     async def start(self, name: str, skew: float) -> Replica:
-        replica = Replica(name, skew)
+        replica = Replica(name, skew, link=MemoryConnector(self.upstream))
         gateway = create_app(
             self.settings,
-            upstream_transport=ReplicaTransport(self.upstream, replica),
+            upstream_connector=replica.link,
             clock=ReplicaClock(self.clock, skew),
             configure_logs=False,
         )
@@ -251,6 +247,8 @@ class World:
         """The process dies where it stands: no more writes, nothing sent; then gone."""
         replica = self.replicas.pop(name)
         replica.dead = True
+        if replica.link is not None:
+            replica.link.cut()  # nothing more leaves it: its connections break, none opens
         for request in replica.requests:
             request.cancel()
         for request in replica.requests:

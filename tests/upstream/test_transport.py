@@ -1,25 +1,25 @@
-"""The production engine (upstream/http1.py) on real sockets: it tells "nothing was sent" from
-"sent, then lost", bounds the whole answer, keeps connections alive and reuses them only when
-that is safe, reads chunked answers, speaks TLS, and holds at most its pool's connections."""
+"""The engine (upstream/http1.py) on real sockets: it tells "nothing was sent" from "sent, then
+lost", bounds the whole answer, keeps connections alive and reuses them only when that is safe,
+reads chunked answers, speaks TLS, and holds at most its pool's connections. (The conformance
+tests beside this file go further: test_tls, test_proxy, test_keep_alive, test_answers.)"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
-import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.upstream.client import RivyaClient
+from app.upstream.connect import NetworkConnector
 from app.upstream.failures import UpstreamFailure, Why
 from app.upstream.http1 import Http1Engine
 from app.upstream.resilience import RetryPolicy
 from tests.support import free_port
+from tests.upstream.certificates import PrivateCA
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -59,7 +59,7 @@ async def read_request(reader: asyncio.StreamReader) -> None:
 
 @asynccontextmanager
 async def client(url: str, deadline: float = 0.3) -> AsyncIterator[RivyaClient]:
-    rivya = RivyaClient(  # no transport: the production engine
+    rivya = RivyaClient(  # no connector: the network
         base_url=url,
         api_key="rvya_sk_test",
         timeout=deadline,
@@ -296,23 +296,17 @@ async def test_at_most_the_pools_connections_are_open() -> None:
     assert peak == 2  # max_connections=2
 
 
-async def test_https_is_spoken_and_the_certificate_checked(tmp_path: Path) -> None:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(  # noqa: ASYNC221  (a test's setup, before any server runs)
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"),
-            *("-keyout", str(key), "-out", str(cert)),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    served.load_cert_chain(cert, key)
-    async with raw_server(Connections(), ssl=served) as url:
+async def test_https_is_spoken_and_the_certificate_checked(ca: PrivateCA) -> None:
+    async with raw_server(Connections(), ssl=ca.server_context("localhost")) as url:
         url = url.replace("127.0.0.1", "localhost")  # the name the certificate is for
-        trusting = ssl.create_default_context(cafile=str(cert))
-        engine = Http1Engine(url, {}, connect_timeout=2, max_connections=2, ssl_context=trusting)
+        trusting = ca.trusting()
+        engine = Http1Engine(
+            url,
+            {},
+            connect_timeout=2,
+            max_connections=2,
+            connector=NetworkConnector(ssl_context=trusting),
+        )
         answer = await engine.send("GET", "/api/v1/credits", {})
         assert (answer.status, answer.content) == (200, b'{"current_credits": 1}')
         await engine.aclose()
