@@ -1,7 +1,8 @@
-"""Dependency aliases for routes, declared once: one per collaborator a route uses (``TasksDep``,
-``FilesDep``, ``UsageDep``, …), ``TeamCaller`` (a team key or a browser token), ``KeyCaller`` (a team key only: a token gets 403), their ``…Reader`` forms,
-``AdminOnly``, ``IdempotencyKey``, ``WaitSeconds``. All are async: FastAPI runs sync
-dependencies in a thread pool, a hop per request for nothing.
+"""Dependency aliases for routes, declared once: one per collaborator a route uses
+(``TasksDep``, ``FilesDep``, ``UsageDep``, …), ``TeamCaller`` (a team key or a browser token),
+``KeyCaller`` (a team key only: a token gets 403), their ``…Reader`` forms, ``AdminOnly``,
+``IdempotencyKey``, ``WaitSeconds``. All are async: FastAPI runs sync dependencies in a thread
+pool, a hop per request for nothing.
 
 A request that carries an ``Origin`` (a browser's) must come from one of its team's
 ``cors_origins``, whatever its credential: else 403 ``origin_not_allowed``."""
