@@ -22,7 +22,6 @@ class RequestContext:
     upstream_request_id: str | None = None
     # The create's idempotency key (given, or assigned by the gateway): the handle an unknown
     # outcome is named by.
-    client_request_id: str | None = None
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("request_context", default=None)
@@ -75,13 +74,3 @@ def note_task(task_id: str) -> None:
 def note_upstream_request(request_id: str | None) -> None:
     if request_id and (ctx := _current.get()) is not None:
         ctx.upstream_request_id = request_id
-
-
-def note_client_request_id(client_request_id: str | None) -> None:
-    if (ctx := _current.get()) is not None:
-        ctx.client_request_id = client_request_id
-
-
-def current_client_request_id() -> str | None:
-    ctx = _current.get()
-    return ctx.client_request_id if ctx else None

@@ -55,9 +55,11 @@ class GatewayError(Exception):
         }
 
     @staticmethod
-    def from_dict(data: Mapping[str, Any]) -> GatewayError:
+    def from_dict(
+        data: Mapping[str, Any], *, headers: Mapping[str, str] | None = None
+    ) -> GatewayError:
         """A remembered answer, to replay as it was given, whatever class first gave it."""
-        return Replayed(
+        return GivenError(
             str(data["code"]),
             int(data["status"]),
             str(data.get("message", "")),
@@ -69,12 +71,14 @@ class GatewayError(Exception):
                 for k, v in data.items()
                 if k not in ("code", "status", "message", "details")
             },
+            headers=headers,
         )
 
 
-class Replayed(GatewayError):
-    """An error remembered with an idempotency claim, answered again: its code and status are
-    the ones it was first given with."""
+class GivenError(GatewayError):
+    """An error whose code and status are given when it is made, not by its class: an error
+    remembered with an idempotency claim, answered again as it first was; a framework's
+    status."""
 
     def __init__(
         self,
@@ -84,8 +88,9 @@ class Replayed(GatewayError):
         *,
         details: Sequence[FieldError],
         extra: Mapping[str, str],
+        headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(message, details=details, extra=extra)
+        super().__init__(message, details=details, extra=extra, headers=headers)
         self.code, self.status = code, status
 
 

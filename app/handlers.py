@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app import context
 from app.errors import (
     GatewayError,
+    GivenError,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -22,6 +23,7 @@ from app.errors import (
     field_errors,
 )
 from app.upstream.failures import UpstreamFailure
+from app.upstream_errors import error_for
 from app.wire import error_envelope
 
 
@@ -54,9 +56,9 @@ async def _gateway_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 def upstream_error_response(failure: UpstreamFailure) -> JSONResponse:
-    # The one edge where a Rivya failure becomes the contract's error; a create whose outcome is
-    # unknown names its client_request_id, so the caller's retry can learn what became of it.
-    return error_response(failure.contract_error(handle=context.current_client_request_id()))
+    # A read's or an upload's failure (a create's is answered by TaskService, with its handle
+    # when Rivya may have made the task); the table is app/upstream_errors.py.
+    return error_response(error_for(failure))
 
 
 async def _upstream_failure(_: Request, exc: Exception) -> JSONResponse:
@@ -72,28 +74,38 @@ async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    error: GatewayError
+    headers = dict(exc.headers or {})
     if exc.status_code == 404:
-        error = NotFound("No such route.")
-    elif exc.status_code == 405:
+        return error_response(NotFound("No such route.", headers=headers))
+    if exc.status_code == 405:
         allowed = _methods_of(request)
         # Starlette names the first route's methods only; a path may have several routes.
-        error = MethodNotAllowed(
-            f"{request.url.path} answers {', '.join(allowed)}.",
-            headers={"Allow": ", ".join(allowed)},
+        return error_response(
+            MethodNotAllowed(
+                f"{request.url.path} answers {', '.join(allowed)}.",
+                headers={**headers, "Allow": ", ".join(allowed)},
+            )
         )
-        return error_response(error)
-    elif exc.status_code == 413:
-        error = PayloadTooLarge(str(exc.detail))
-    elif exc.status_code == 429:
-        error = RateLimited(str(exc.detail))
-    elif exc.status_code == 400:
-        error = ValidationFailed(str(exc.detail))
-    else:
-        error = GatewayError(str(exc.detail))
-        error.status = exc.status_code
-    error.headers.update(exc.headers or {})
-    return error_response(error)
+    kind = _BY_STATUS.get(exc.status_code)
+    if kind is not None:
+        return error_response(kind(str(exc.detail), headers=headers))
+    return error_response(
+        GivenError(
+            GatewayError.code,
+            exc.status_code,
+            str(exc.detail),
+            details=[],
+            extra={},
+            headers=headers,
+        )
+    )
+
+
+_BY_STATUS: dict[int, type[GatewayError]] = {
+    413: PayloadTooLarge,
+    429: RateLimited,
+    400: ValidationFailed,
+}
 
 
 def _methods_of(request: Request) -> list[str]:

@@ -1,7 +1,9 @@
 """Sending an admitted create to Rivya and closing it, whatever the answer.
 
 The one place that decides what a create's outcome means for its reservation and its
-idempotency claim. Used by requests and by the settler's resolver alike.
+idempotency claim, and says it as a value: ``Made`` (recorded), ``NotMade`` (Rivya's verdict
+refused it: released) or ``Unknown`` (Rivya may have made it: kept, for a retry with its
+handle to learn). Used by requests and by the settler's resolver alike.
 
 | Rivya's answer                                  | reservation | claim (client_request_id) |
 |-------------------------------------------------|-------------|---------------------------|
@@ -29,7 +31,7 @@ import math
 import random
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from app import context
 from app.clock import Clock
@@ -44,6 +46,7 @@ from app.store.admission import AdmissionStore
 from app.store.tasks import TaskStore
 from app.upstream.client import RivyaClient
 from app.upstream.failures import UpstreamFailure, Why
+from app.upstream_errors import error_for
 from app.wire import RivyaTask
 
 log = logging.getLogger("app.tasks")
@@ -55,9 +58,29 @@ UNFINISHED_WRITE_SECONDS = 86_400.0
 
 
 @dataclass(frozen=True)
-class Forwarded:
+class Made:
+    """Rivya made the task (or, for a resend, had made it): recorded."""
+
     record: TaskRecord
     first_poll_in: float  # when the task's first poll is due, decided once, here
+
+
+@dataclass(frozen=True)
+class NotMade:
+    """Rivya's own verdict refused the create: its reservation is released (or being)."""
+
+    failure: UpstreamFailure
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """Rivya may have made the task: the reservation and the claim are kept, and a retry with
+    the create's ``client_request_id`` learns the outcome."""
+
+    failure: UpstreamFailure
+
+
+Forwarded = Made | NotMade | Unknown
 
 
 class Forwarder:
@@ -91,14 +114,16 @@ class Forwarder:
 
     async def _forward(self, create: PendingCreate, resend: bool, retry_in: float) -> Forwarded:
         try:
-            task = await self._send(create)
+            task = await self._send(create, sent_before=resend)
         except UpstreamFailure as failure:
-            outcome = failure.after(resend)
-            if not await self._after_failure(create, outcome, retry_in):
-                # Rivya refused it, but Redis did not hear so yet: until the release lands, a
-                # resolver could still send it, so to the caller its outcome is not final.
-                outcome = replace(outcome, may_have_acted=True)
-            raise outcome from failure.__cause__
+            if failure.may_have_acted:
+                await self._keep(create, retry_in)
+                return Unknown(failure)
+            if await self._release(create, failure):
+                return NotMade(failure)
+            # Rivya refused it, but Redis did not hear so yet: until the release lands, a
+            # resolver could still send it, so to the caller its outcome is not final.
+            return Unknown(failure)
         context.note_task(task.id)
         reserved = task.held(create.credits)  # Rivya's figure if valid, else the catalogue's
         record = TaskRecord(
@@ -136,34 +161,32 @@ class Forwarder:
             # task (past Rivya's window no resend could find it again).
             self._unfinished.start("record a task", write, within_seconds=UNFINISHED_WRITE_SECONDS)
         # No line of its own: the request's access log line names the task and its credits.
-        return Forwarded(record, first_poll_in)
+        return Made(record, first_poll_in)
 
-    async def _send(self, create: PendingCreate) -> RivyaTask:
+    async def _send(self, create: PendingCreate, *, sent_before: bool) -> RivyaTask:
         try:
             async with asyncio.timeout(self._send_within):
                 return await self._upstream.create_generation(
-                    create.body, idempotency_key=create.upstream_key
+                    create.body, idempotency_key=create.upstream_key, sent_before=sent_before
                 )
         except TimeoutError as exc:
             # The lease is about to end, and with it our right to send: stop, outcome unknown.
             raise UpstreamFailure(Why.TIMEOUT, may_have_acted=True) from exc
 
-    async def _after_failure(
-        self, create: PendingCreate, failure: UpstreamFailure, retry_in: float
-    ) -> bool:
-        """Close the create as the failure says; False if Redis could not be told yet."""
-        if failure.may_have_acted:
-            # Rivya may have made the task. Keep the reservation and the claim, and let go of
-            # the lease so the client's retry (same key) resends it with the same upstream key.
-            log.warning(
-                "create outcome unknown; reservation kept",
-                extra={"team": create.team, "reservation": create.reservation_id},
-            )
-            # If Redis is away, the lease lapses by itself and a resolver takes it from there.
-            with contextlib.suppress(StoreUnavailable):
-                await self._admission.unlease(create, after_seconds=retry_in)
-            return True
-        remember = failure.contract_error().to_dict() if failure.is_about_the_request else None
+    async def _keep(self, create: PendingCreate, retry_in: float) -> None:
+        """Rivya may have made the task. Keep the reservation and the claim, and let go of the
+        lease so the client's retry (same key) resends it with the same upstream key."""
+        log.warning(
+            "create outcome unknown; reservation kept",
+            extra={"team": create.team, "reservation": create.reservation_id},
+        )
+        # If Redis is away, the lease lapses by itself and a resolver takes it from there.
+        with contextlib.suppress(StoreUnavailable):
+            await self._admission.unlease(create, after_seconds=retry_in)
+
+    async def _release(self, create: PendingCreate, failure: UpstreamFailure) -> bool:
+        """Release a create Rivya refused; False if Redis could not be told yet."""
+        remember = error_for(failure).to_dict() if failure.is_about_the_request else None
 
         async def release() -> int:
             return await self._admission.release(create, remember=remember)
@@ -181,9 +204,11 @@ class Forwarder:
         return True
 
 
-def unconfirmed_create() -> UpstreamTimeout:
+def unconfirmed_create(*, headers: dict[str, str] | None = None) -> UpstreamTimeout:
     """The answer for a create whose outcome could not be learned in time."""
-    return UpstreamTimeout("Rivya never confirmed this create; its credits are counted as spent.")
+    return UpstreamTimeout(
+        "Rivya never confirmed this create; its credits are counted as spent.", headers=headers
+    )
 
 
 class Resolver:
@@ -231,15 +256,14 @@ class Resolver:
             if isinstance(lease, TooLate):
                 await self.abandon(lease.create)
                 return 1
-            try:
-                await self._forwarder.forward(lease, resend=True, retry_in=self._backoff)
-            except UpstreamFailure as failure:
+            outcome = await self._forwarder.forward(lease, resend=True, retry_in=self._backoff)
+            if not isinstance(outcome, Made):
                 log.warning(
                     "resolving a create failed",
                     extra={
                         "team": team,
                         "reservation": reservation_id,
-                        "reason": failure.why.value,
+                        "reason": outcome.failure.why.value,
                     },
                 )
             return 1

@@ -33,6 +33,7 @@ from app.store.ledger import LedgerStore
 from app.store.settlement import SettleQueue
 from app.upstream.failures import UpstreamFailure
 from app.upstream.resilience import CircuitBreaker
+from app.upstream_errors import error_for
 
 log = logging.getLogger("app.reconciliation")
 
@@ -119,7 +120,7 @@ class Reconciliation:
         try:
             credits = await self._balance()
         except UpstreamFailure as failure:
-            return None, failure.contract_error().message
+            return None, error_for(failure).message
         except GatewayError as refused:  # the circuit is open
             return None, refused.message
         self._note_balance(credits)

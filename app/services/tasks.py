@@ -30,12 +30,13 @@ from app.errors import (
 )
 from app.services.admission import Admission
 from app.services.files import FileService
-from app.services.forwarding import Forwarder, Resolver, unconfirmed_create
+from app.services.forwarding import Forwarder, Made, Resolver, Unknown, unconfirmed_create
 from app.services.generations import GenerationRequest
 from app.services.repeat_waits import FIRST_PAUSE_SECONDS, RepeatWaits, next_pause
 from app.services.settlement import Settlement
 from app.services.task_reads import TaskReads
 from app.store.tasks import TaskStore
+from app.upstream_errors import error_for, unknown_outcome
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,6 @@ class TaskService:
         self.check_model(caller, request)
         if request.client_request_id is None:
             request = replace(request, client_request_id=assigned_client_request_id())
-        context.note_client_request_id(request.client_request_id)
         request = await self._files.resolve(team, request, caller.subject)
         decision = await self._admission.decide(
             team, request, key_id=caller.key_id, token=caller.token
@@ -103,14 +103,21 @@ class TaskService:
             decision = await self._wait_for_first(caller, request, decision)
         try:
             if isinstance(decision, Admitted):
-                # A takeover resends an earlier create of this key: its answer is a replay.
-                sent = await self._forwarder.forward(decision.create, resend=decision.takeover)
-                first_poll = 0.0 if decision.takeover else sent.first_poll_in
-                return Created(sent.record, decision.rate, decision.takeover, first_poll)
+                return await self._forward(decision)
             return await self._repeat(caller, request, decision)
         except StoreUnavailable as lost:
             # Past the admission, a create of this key may exist at Rivya: never "nothing sent".
             raise outcome_unknown(request.client_request_id or "") from lost
+
+    async def _forward(self, admitted: Admitted) -> Created:
+        # A takeover resends an earlier create of this key: its answer is a replay.
+        outcome = await self._forwarder.forward(admitted.create, resend=admitted.takeover)
+        if isinstance(outcome, Made):
+            first_poll = 0.0 if admitted.takeover else outcome.first_poll_in
+            return Created(outcome.record, admitted.rate, admitted.takeover, first_poll)
+        if isinstance(outcome, Unknown):
+            raise unknown_outcome(outcome.failure, admitted.create.client_request_id or "")
+        raise error_for(outcome.failure)
 
     async def _wait_for_first(
         self, caller: Caller, request: GenerationRequest, decision: Admitted | Repeat
@@ -150,13 +157,9 @@ class TaskService:
             # Lost, and too old to resend without risking a second task: count it as spent,
             # and from now on answer what the resolver would have remembered.
             await self._resolver.abandon(repeat.create)
-            unconfirmed = unconfirmed_create()
-            unconfirmed.headers.update(replayed)
-            raise unconfirmed
+            raise unconfirmed_create(headers=replayed)
         if repeat.kind == "remembered" and repeat.error is not None:
-            remembered = GatewayError.from_dict(repeat.error)
-            remembered.headers.update(replayed)
-            raise remembered
+            raise GatewayError.from_dict(repeat.error, headers=replayed)
         retry = max(1, -(-repeat.retry_after_ms // 1000))
         raise RequestInProgress(
             f"A request with client_request_id {crid!r} is still being forwarded to Rivya; "

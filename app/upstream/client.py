@@ -67,15 +67,20 @@ class RivyaClient:
     async def aclose(self) -> None:
         await self._engine.aclose()
 
-    async def create_generation(self, body: dict[str, Any], *, idempotency_key: str) -> RivyaTask:
+    async def create_generation(
+        self, body: dict[str, Any], *, idempotency_key: str, sent_before: bool = False
+    ) -> RivyaTask:
         """Create a task. Retried where safe: the same ``Idempotency-Key`` goes with every
-        attempt, so Rivya answers a repeat with the task it already made."""
+        attempt, so Rivya answers a repeat with the task it already made. ``sent_before``: an
+        earlier call may have reached Rivya (a resend), so no failure of this one can say it
+        did not act."""
         return await self._call(
             "POST",
             "/api/v1/generations",
             RivyaTask,
             content=orjson.dumps(body),  # compact UTF-8 JSON, as httpx's json= wrote it
             headers={"Idempotency-Key": idempotency_key, "Content-Type": "application/json"},
+            sent_before=sent_before,
         )
 
     async def get_generation(self, task_id: str) -> RivyaTask:
@@ -112,9 +117,16 @@ class RivyaClient:
         content: bytes | None = None,
         headers: dict[str, str] | None = None,
         upload: Upload | None = None,
+        sent_before: bool = False,
     ) -> Model:
         result, _ = await self._exchange(
-            method, path, model, content=content, headers=headers, upload=upload
+            method,
+            path,
+            model,
+            content=content,
+            headers=headers,
+            upload=upload,
+            sent_before=sent_before,
         )
         return result
 
@@ -127,13 +139,14 @@ class RivyaClient:
         content: bytes | None = None,
         headers: dict[str, str] | None = None,
         upload: Upload | None = None,
+        sent_before: bool = False,
     ) -> tuple[Model, Answer]:
         """One logical call: attempts with backoff while safe, within the retry budget, through
         the circuit breaker. Fails with one ``UpstreamFailure`` that says what the whole call
         means (an earlier attempt that may have reached Rivya keeps its outcome unknown)."""
         started = self._clock.now()
         attempt = 0
-        maybe_sent = False
+        maybe_sent = sent_before
         while True:
             try:
                 self.breaker.before_call()

@@ -4,7 +4,8 @@ The client turns every failure (a socket error, a timeout, an error answer, an a
 not read, its own circuit breaker) into one ``UpstreamFailure``: why it failed, Rivya's status
 and code, its ``Retry-After``, and the fact that matters for money: whether Rivya may have
 acted on the request. Services decide on that fact alone; the contract's error is made from the
-failure at one edge (``contract_error``), with the create's handle when its outcome is unknown.
+failure by one table, ``app/upstream_errors.py`` (the upstream layer knows nothing of the
+gateway's own contract).
 """
 
 from __future__ import annotations
@@ -13,18 +14,6 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from app.catalog import FieldError
-from app.errors import (
-    GatewayError,
-    InsufficientCredits,
-    NotFound,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    UpstreamAuthFailed,
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-    ValidationFailed,
-)
 
 
 class Why(Enum):
@@ -132,88 +121,6 @@ class UpstreamFailure(Exception):
         if self.may_have_acted or not earlier_maybe_sent:
             return self
         return replace(self, may_have_acted=True)
-
-    def contract_error(self, *, handle: str | None = None) -> GatewayError:
-        """The contract's error for this failure (CONTRACT §9). ``handle``: the create's
-        ``client_request_id``, named when the outcome is unknown so a retry can learn it."""
-        error = self._error()
-        if self.may_have_acted and handle is not None:
-            return error.naming_handle(
-                handle,
-                f"Rivya may have made the task: retry with client_request_id {handle!r} "
-                "to learn the outcome (no second task, no second charge).",
-            )
-        return error
-
-    def _unanswered(self) -> GatewayError | None:
-        """The contract's error for a failure without a readable answer (None: one with)."""
-        retry = {"Retry-After": self.retry_after} if self.retry_after else {}
-        if self.why is Why.UNREACHABLE:
-            return UpstreamUnavailable("Rivya could not be reached.", headers=retry)
-        if self.why is Why.CIRCUIT_OPEN:
-            return UpstreamUnavailable(
-                "Rivya is failing; the gateway is not sending requests for a few seconds.",
-                headers=retry,
-            )
-        if self.why is Why.TIMEOUT:
-            return UpstreamTimeout(upstream_request_id=self.upstream_request_id)
-        if self.why is Why.CONNECTION_LOST:
-            return UpstreamUnavailable("The connection to Rivya was lost.")
-        if self.why is Why.UNREADABLE:  # with what made it so, when the engine knows (its size)
-            said = f": {self.message}" if self.message else ""
-            return UpstreamError(f"Rivya sent an answer the gateway could not read{said}.")
-        return None
-
-    def _error(self) -> GatewayError:
-        if (unanswered := self._unanswered()) is not None:
-            return unanswered
-        upstream_id = self.upstream_request_id
-        retry = {"Retry-After": self.retry_after} if self.retry_after else {}
-        why = self.why
-        if why in (Why.SLOW_DOWN, Why.UNAVAILABLE):
-            return UpstreamUnavailable(
-                "Rivya is not accepting requests right now; retry later.",
-                headers=retry,
-                upstream_request_id=upstream_id,
-            )
-        if why is Why.NO_CREDITS:
-            return InsufficientCredits(upstream_request_id=upstream_id)
-        if why is Why.AUTH:
-            return UpstreamAuthFailed(upstream_request_id=upstream_id)
-        if why is Why.NOT_FOUND:
-            return NotFound(upstream_request_id=upstream_id)
-        if why is Why.INVALID:
-            return ValidationFailed(
-                f"Rivya rejected the request: {self.message}" if self.message else None,
-                details=self.details,
-                upstream_request_id=upstream_id,
-            )
-        if why is Why.TOO_LARGE:
-            return PayloadTooLarge(
-                "Rivya refused the file as too large.", upstream_request_id=upstream_id
-            )
-        if why is Why.UNSUPPORTED:
-            return UnsupportedMediaType(
-                "Rivya refused the file's type.", upstream_request_id=upstream_id
-            )
-        if why is Why.KEY_CONFLICT:
-            return UpstreamError(
-                "Rivya reports a conflict on this create's key.", upstream_request_id=upstream_id
-            )
-        if why is Why.NOT_A_VERDICT and self.status == 504:
-            return UpstreamTimeout(upstream_request_id=upstream_id)
-        if why is Why.NOT_A_VERDICT:
-            said = f"Rivya's error {self.code!r}" if self.code else "no error of Rivya's"
-            kind = UpstreamUnavailable if self.status in (429, 503) else UpstreamError
-            return kind(
-                f"The upstream answered HTTP {self.status} with {said} (from Rivya or something "
-                "in front of it).",
-                headers=retry,
-                upstream_request_id=upstream_id,
-            )
-        return UpstreamError(
-            f"Rivya refused the request ({self.code}).", upstream_request_id=upstream_id
-        )
 
     @property
     def is_about_the_request(self) -> bool:

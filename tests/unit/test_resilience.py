@@ -7,6 +7,7 @@ import pytest
 from app.clock import FakeClock
 from app.upstream.failures import UpstreamFailure, Why, classify
 from app.upstream.resilience import CircuitBreaker, retry_after_seconds
+from app.upstream_errors import error_for, unknown_outcome
 
 
 def test_opens_after_the_threshold_and_fails_fast() -> None:
@@ -19,7 +20,7 @@ def test_opens_after_the_threshold_and_fails_fast() -> None:
         breaker.before_call()
     assert caught.value.why is Why.CIRCUIT_OPEN
     assert not caught.value.may_have_acted
-    error = caught.value.contract_error()
+    error = error_for(caught.value)
     assert (error.status, error.headers["Retry-After"]) == (503, "10")
 
 
@@ -88,8 +89,8 @@ def test_each_failure_is_decided_once_and_maps_to_one_contract_error(
     failure: UpstreamFailure, maybe: bool, status: int
 ) -> None:
     assert failure.may_have_acted is maybe
-    error = failure.contract_error(handle="h-1")
-    assert error.status == status
+    error = unknown_outcome(failure, "h-1") if failure.may_have_acted else error_for(failure)
+    assert error.status == status == error_for(failure).status
     # Only an unknown outcome names the handle a retry learns it by.
     assert ("client_request_id" in error.extra) is maybe
     assert ("h-1" in error.message) is maybe
@@ -143,7 +144,7 @@ def test_only_rivyas_envelope_with_a_documented_code_at_its_status_is_a_verdict(
 def test_anything_else_is_an_unknown_outcome(status: int, code: str) -> None:
     failure = classify(status, code, retry_after="3")
     assert (failure.why, failure.may_have_acted) == (Why.NOT_A_VERDICT, True)
-    error = failure.contract_error(handle="h-1")
+    error = unknown_outcome(failure, "h-1")
     assert error.extra["client_request_id"] == "h-1"
     assert failure.retryable is (status in (429, 502, 503, 504))
     assert failure.says_rivya_is_down is (status >= 500)

@@ -10,6 +10,7 @@ import pytest
 
 from app.upstream.failures import UpstreamFailure, Why
 from app.upstream.http1 import MAX_ANSWER_BYTES
+from app.upstream_errors import error_for
 from tests.rivya_side import Reply, Request
 from tests.upstream.conftest import wired_client
 from tests.upstream.loopback import loopback, serving
@@ -77,7 +78,7 @@ async def test_a_chunked_answer_past_the_cap_is_refused_saying_so() -> None:
             await client.aclose()
     failure = caught.value
     assert (failure.why, failure.may_have_acted, failure.status) == (Why.UNREADABLE, True, 200)
-    said = failure.contract_error().message
+    said = error_for(failure).message
     assert f"larger than the {MAX_ANSWER_BYTES} bytes the gateway reads" in said
 
 
