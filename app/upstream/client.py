@@ -16,18 +16,18 @@ import time
 from typing import Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from app import context
-from app.catalog import FieldError
 from app.clock import Clock, SystemClock
 from app.metrics import Metrics
 from app.upstream.connect import Connector
 from app.upstream.exchange import Answer, Upload, timed_out
-from app.upstream.failures import UpstreamFailure, Why, classify
+from app.upstream.failures import UpstreamFailure, Why
 from app.upstream.http1 import Http1Engine
+from app.upstream.reading import failure_for, parse
 from app.upstream.resilience import CircuitBreaker, RetryPolicy
-from app.wire import RivyaCredits, RivyaErrorEnvelope, RivyaFile, RivyaTask
+from app.wire import RivyaCredits, RivyaFile, RivyaTask
 
 log = logging.getLogger("app.upstream")
 Model = TypeVar("Model", bound=BaseModel)
@@ -145,31 +145,21 @@ class RivyaClient:
         the circuit breaker. Fails with one ``UpstreamFailure`` that says what the whole call
         means (an earlier attempt that may have reached Rivya keeps its outcome unknown)."""
         started = self._clock.now()
-        attempt = 0
-        maybe_sent = sent_before
+        attempt, maybe_sent = 0, sent_before
         while True:
             try:
                 self.breaker.before_call()
                 response = await self._send(
                     method, path, content=content, headers=headers, upload=upload
                 )
-                result = _parse(response, model)
+                result = parse(response, model)
             except UpstreamFailure as failure:
-                if failure.why is not Why.CIRCUIT_OPEN:
-                    if failure.says_rivya_is_down:
-                        self.breaker.failed()
-                    else:
-                        self.breaker.succeeded()  # Rivya answered: it is up, whatever it said
+                self._count(failure)
                 outcome = failure.after(maybe_sent)
                 maybe_sent = outcome.may_have_acted
                 attempt += 1
-                delay = self._retry.delay(attempt - 1, outcome, self._rng, now=self._clock.now())
-                spent = self._clock.now() - started
-                if (
-                    not outcome.retryable
-                    or attempt >= self._retry.attempts
-                    or spent + delay > self._retry.budget_seconds
-                ):
+                delay = self._retry_in(outcome, attempt, started)
+                if delay is None:
                     raise outcome from failure.__cause__
                 log.warning(
                     "retrying upstream call",
@@ -188,6 +178,25 @@ class RivyaClient:
                 raise
             self.breaker.succeeded()
             return result, response
+
+    def _count(self, failure: UpstreamFailure) -> None:
+        """Tell the circuit breaker what a failed attempt says of Rivya."""
+        if failure.why is Why.CIRCUIT_OPEN:
+            return
+        if failure.says_rivya_is_down:
+            self.breaker.failed()
+        else:
+            self.breaker.succeeded()  # Rivya answered: it is up, whatever it said
+
+    def _retry_in(self, outcome: UpstreamFailure, attempt: int, started: float) -> float | None:
+        """How long until the next attempt; None when the call ends here (not safe to retry, no
+        attempt left, or the wait would overrun the retry budget)."""
+        if not outcome.retryable or attempt >= self._retry.attempts:
+            return None
+        delay = self._retry.delay(attempt - 1, outcome, self._rng, now=self._clock.now())
+        if self._clock.now() - started + delay > self._retry.budget_seconds:
+            return None
+        return delay
 
     async def _send(
         self,
@@ -246,7 +255,7 @@ class RivyaClient:
         context.note_upstream_request(response.headers.get("x-request-id"))
         if response.is_success:
             return response
-        raise _failure_for(response)
+        raise failure_for(response)
 
 
 # How the engine's failures are logged (each with its reason: the socket's, TLS's, the proxy's).
@@ -255,54 +264,3 @@ _SAID = {
     Why.TIMEOUT: "upstream timeout",
     Why.UNREADABLE: "upstream answer not read",
 }
-
-
-def _parse(response: Answer, model: type[Model]) -> Model:
-    try:
-        return model.model_validate_json(response.content)
-    except ValidationError as exc:
-        log.error("malformed upstream answer", extra={"upstream_status": response.status})
-        raise UpstreamFailure(Why.UNREADABLE, may_have_acted=True, status=response.status) from exc
-
-
-def _failure_for(response: Answer) -> UpstreamFailure:
-    """One Rivya error answer, read and classified."""
-    status = response.status
-    code, message, upstream_id, details = "", "", None, []
-    try:
-        envelope = RivyaErrorEnvelope.model_validate_json(response.content)
-        code, message, upstream_id = (
-            envelope.error.code,
-            envelope.error.message,
-            envelope.error.requestId,
-        )
-        details = _details(getattr(envelope.error, "details", None))
-    except ValidationError:
-        pass
-    context.note_upstream_request(upstream_id)
-    failure = classify(
-        status,
-        code,
-        message=message,
-        retry_after=response.headers.get("retry-after"),
-        upstream_request_id=upstream_id,
-        details=details,
-    )
-    extra = {"upstream_status": status, "upstream_code": code or None}
-    if failure.why is Why.NO_CREDITS:
-        log.error("the organisation's Rivya account is out of credits", extra=extra)
-    elif failure.why is Why.AUTH:
-        log.error("Rivya refused the organisation key", extra=extra)
-    else:
-        log.warning("upstream error", extra=extra)
-    return failure
-
-
-def _details(raw: object) -> list[FieldError]:
-    if not isinstance(raw, list):
-        return []
-    return [
-        FieldError(str(item.get("field", "")), str(item.get("message", "")))
-        for item in raw
-        if isinstance(item, dict)
-    ]
