@@ -8,7 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
-from app.admin_schemas import (
+from app.api.answers import ADMIN, answers
+from app.deps import AdminOnly, ReconciliationDep, ReportsDep, TeamsDep, UsageDep
+from app.domain.teams import Team
+from app.errors import AlreadyExists, NotFound
+from app.schemas.admin import (
     DailySpend,
     KeyList,
     LedgerPage,
@@ -18,10 +22,6 @@ from app.admin_schemas import (
     TeamTask,
     TeamTaskList,
 )
-from app.api.answers import ADMIN, answers
-from app.deps import AdminOnly, ReconciliationDep, ReportsDep, TeamsDep, UsageDep
-from app.domain.teams import Team
-from app.errors import AlreadyExists, NotFound
 from app.schemas.teams import KeyCreate, KeyCreated, KeyOut, TeamCreate, TeamPatch
 from app.services.listings import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from app.wire import TaskStatus
