@@ -108,26 +108,9 @@ class RivyaClient:
         credits, answer = await self._exchange("GET", "/api/v1/credits", RivyaCredits)
         return credits.current_credits, answer.date
 
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        model: type[Model],
-        *,
-        content: bytes | None = None,
-        headers: dict[str, str] | None = None,
-        upload: Upload | None = None,
-        sent_before: bool = False,
-    ) -> Model:
-        result, _ = await self._exchange(
-            method,
-            path,
-            model,
-            content=content,
-            headers=headers,
-            upload=upload,
-            sent_before=sent_before,
-        )
+    async def _call(self, method: str, path: str, model: type[Model], **send: Any) -> Model:
+        """``_exchange``'s answer as its model alone."""
+        result, _ = await self._exchange(method, path, model, **send)
         return result
 
     async def _exchange(
