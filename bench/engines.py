@@ -28,7 +28,7 @@ import orjson
 import uvloop
 
 from app.upstream.http1 import Http1Engine
-from bench.load import free_port, wait_ready
+from bench.processes import free_port, wait_ready
 
 PATH = "/api/v1/generations"
 BODY = orjson.dumps(

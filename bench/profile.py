@@ -20,7 +20,8 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from bench.load import bench_key, measure, stack
+from bench.drivers import measure
+from bench.processes import bench_key, stack
 
 # Inclusive time: a sample counts for a layer when any frame of its stack is in it.
 LAYERS = {

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.load import bench_key, measure, stack
+from bench.drivers import measure
+from bench.processes import bench_key, stack
 
 
 def rss_mb(pid: int) -> float:
