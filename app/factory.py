@@ -16,10 +16,10 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import admin, compat, dashboard, files, images, ops, tokens
-from app.api.answers import honest
 from app.api.compat import generation_create
 from app.api.create_routes import CreateRoute, CreateRoutes
 from app.api.docs import serve_docs
+from app.api.documented_errors import honest
 from app.api.images import image_create
 from app.catalog import Catalog, load_catalog
 from app.clock import Clock, SystemClock
@@ -51,7 +51,7 @@ ROUTERS = (
 
 class GatewayApp(FastAPI):
     """FastAPI whose OpenAPI document says what the gateway really answers
-    (``api/answers.py``)."""
+    (``api/documented_errors.py``)."""
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:

@@ -22,9 +22,9 @@ from app.errors import (
     ValidationFailed,
     field_errors,
 )
+from app.rivya_schemas import error_envelope
 from app.upstream.failures import UpstreamFailure
 from app.upstream_errors import error_for
-from app.wire import error_envelope
 
 
 class JsonAnswer(JSONResponse):

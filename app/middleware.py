@@ -15,8 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import context
 from app.errors import GatewayError, PayloadTooLarge, RateLimited
 from app.metrics import Metrics
+from app.rivya_schemas import error_envelope
 from app.services.limits import RefusedRequests
-from app.wire import error_envelope
 
 access_log = logging.getLogger("app.access")
 error_log = logging.getLogger("app.error")

@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
-from app.api.answers import ADMIN, answers
+from app.api.documented_errors import ADMIN, answers
 from app.deps import AdminOnly, ReconciliationDep, ReportsDep, TeamsDep, UsageDep
 from app.domain.teams import Team
 from app.errors import AlreadyExists, NotFound
+from app.rivya_schemas import TaskStatus
 from app.schemas.admin import (
     DailySpend,
     KeyList,
@@ -24,7 +25,6 @@ from app.schemas.admin import (
 )
 from app.schemas.teams import KeyCreate, KeyCreated, KeyOut, TeamCreate, TeamPatch
 from app.services.listings import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
-from app.wire import TaskStatus
 
 router = APIRouter(
     prefix="/admin", tags=["admin"], dependencies=[AdminOnly], responses=answers(*ADMIN)

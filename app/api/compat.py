@@ -6,8 +6,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from app.api.answers import CREATE, KEY_ONLY, READ, TEAM, UPSTREAM, answers
 from app.api.create_routes import CreateCall, documented_only
+from app.api.documented_errors import CREATE, KEY_ONLY, READ, TEAM, UPSTREAM, answers
 from app.api.responses import created_headers, json_body, rivya_task_response
 from app.deps import (
     CatalogDep,
@@ -21,9 +21,9 @@ from app.deps import (
     UsageDep,
 )
 from app.errors import NotFound, RateLimited
+from app.rivya_schemas import RivyaCredits, RivyaModelList, RivyaTask
 from app.schemas.compat import RivyaCreate, inline_schema
 from app.services.generations import parse_rivya_create
-from app.wire import RivyaCredits, RivyaModelList, RivyaTask
 
 router = APIRouter(prefix="/api/v1", tags=["Rivya-compatible"])
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from app.api.answers import KEY_ONLY, READ, TEAM, UPLOAD, answers
+from app.api.documented_errors import KEY_ONLY, READ, TEAM, UPLOAD, answers
 from app.api.uploads import multipart_doc, read_upload
 from app.catalog import FieldError
 from app.deps import FilesDep, KeyReader, TeamCaller
 from app.errors import NotFound, ValidationFailed
+from app.rivya_schemas import RivyaFile
 from app.schemas.files import FileOut
-from app.wire import RivyaFile
 
 router = APIRouter(tags=["team API"])
 compat_router = APIRouter(prefix="/api/v1", tags=["Rivya-compatible"])

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from app.api.answers import CREATE, KEY_ONLY, READ, TEAM, UPLOAD, answers
 from app.api.create_routes import CreateCall, documented_only
+from app.api.documented_errors import CREATE, KEY_ONLY, READ, TEAM, UPLOAD, answers
 from app.api.responses import created_headers, json_body, task_response
 from app.api.uploads import multipart_doc, read_upload
 from app.auth.callers import Caller
@@ -26,13 +26,13 @@ from app.deps import (
     WaitSeconds,
 )
 from app.errors import NotFound, RateLimited, ValidationFailed
+from app.rivya_schemas import TaskStatus
 from app.schemas.catalog import ModelList, ModelOut
 from app.schemas.tasks import ImageCreate, TaskList, TaskOut
 from app.schemas.usage import TokenUsage, Usage
 from app.services.edit_forms import edit_form_body
 from app.services.generations import GenerationRequest, parse_image_create
 from app.services.listings import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
-from app.wire import TaskStatus
 from app.wiring.services import Services
 
 router = APIRouter(prefix="/v1", tags=["team API"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.answers import ADMIN_TEAM, KEY_ONLY, answers
+from app.api.documented_errors import ADMIN_TEAM, KEY_ONLY, answers
 from app.deps import AdminOnly, KeyCaller, TeamsDep, TokensDep
 from app.errors import RateLimited, ValidationFailed
 from app.schemas.tokens import TokenCreate, TokenOut, TokenRevoke, TokensRevoked

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from app.periods import PeriodStamps
-from app.wire import RivyaTask
+from app.rivya_schemas import RivyaTask
 
 
 class TaskRecord(BaseModel):

@@ -39,6 +39,7 @@ from app.domain.creates import PendingCreate, TooLate
 from app.domain.settlement import PollSchedule
 from app.domain.tasks import TaskRecord
 from app.errors import StoreUnavailable, UpstreamTimeout
+from app.rivya_schemas import RivyaTask
 from app.services.repeat_waits import RepeatWaits
 from app.services.settlement import unpriced_anomaly
 from app.services.unfinished_writes import UnfinishedWrites
@@ -47,7 +48,6 @@ from app.store.tasks import TaskStore
 from app.upstream.client import RivyaClient
 from app.upstream.failures import UpstreamFailure, Why
 from app.upstream_errors import error_for
-from app.wire import RivyaTask
 
 log = logging.getLogger("app.tasks")
 

@@ -18,12 +18,12 @@ from app import context
 from app.clock import Clock
 from app.domain.settlement import PollSchedule, SettlePass
 from app.domain.tasks import NotGivenUp, Observed, StoredTask, TaskRecord
+from app.rivya_schemas import RivyaTask
 from app.services.wakeups import WakeUps
 from app.store.settlement import SettleQueue
 from app.store.tasks import TaskStore
 from app.upstream.client import RivyaClient
 from app.upstream.failures import UpstreamFailure, Why
-from app.wire import RivyaTask
 
 log = logging.getLogger("app.settlement")
 

@@ -15,10 +15,10 @@ from app.auth.callers import Caller
 from app.clock import Clock
 from app.domain.tasks import StoredTask, TaskFilter, TaskRecord
 from app.errors import NotFound, StoreUnavailable
+from app.rivya_schemas import TaskStatus
 from app.services.listings import DEFAULT_LIST_LIMIT, decode_cursor, encode_cursor, listing_bounds
 from app.services.settlement import Settlement
 from app.store.tasks import TaskStore
-from app.wire import TaskStatus
 
 MAX_WAIT_SECONDS = 60
 

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.catalog import FieldError
-from app.wire import error_envelope
+from app.rivya_schemas import error_envelope
 
 # The code Rivya would send for a status, when nothing more specific is known.
 DEFAULT_CODES: dict[int, str] = {

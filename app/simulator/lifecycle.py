@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.clock import iso_timestamp
-from app.wire import RivyaTask, TaskError, TaskResult, TaskStatus
+from app.rivya_schemas import RivyaTask, TaskError, TaskResult, TaskStatus
 
 FAILURE_MESSAGE = "The generation failed (simulated failure)."
 RESULT_EXTENSIONS: dict[str, str] = {"jpeg": "jpg", "png": "png"}

@@ -8,9 +8,9 @@ from typing import NamedTuple, cast
 from redis.asyncio import Redis
 
 from app.domain.tasks import TaskFilter, TaskPage, TaskPosition, TaskRecord
+from app.rivya_schemas import RivyaTask
 from app.store.keyspace import KeySpace
 from app.store.redis import store_errors
-from app.wire import RivyaTask
 
 
 class _Row(NamedTuple):

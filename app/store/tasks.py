@@ -21,6 +21,7 @@ from app.domain.tasks import (
     TaskRecord,
 )
 from app.periods import PeriodStamps
+from app.rivya_schemas import RivyaTask
 from app.store.contracts import creates as c
 from app.store.keyspace import KeySpace, spend_keys
 from app.store.redis import store_errors, text_map
@@ -28,7 +29,6 @@ from app.store.reservations import ReservationEntry
 from app.store.schedule import DueTeams
 from app.store.scripts import Scripts
 from app.store.task_listing import TaskListing, task_record
-from app.wire import RivyaTask
 
 
 def charge_arg(task: RivyaTask) -> int:

@@ -21,13 +21,13 @@ from pydantic import BaseModel
 from app import context
 from app.clock import Clock, SystemClock
 from app.metrics import Metrics
+from app.rivya_schemas import RivyaCredits, RivyaFile, RivyaTask
 from app.upstream.connect import Connector
 from app.upstream.exchange import Answer, Upload, timed_out
 from app.upstream.failures import UpstreamFailure, Why
 from app.upstream.http1 import Http1Engine
 from app.upstream.reading import failure_for, parse
 from app.upstream.resilience import CircuitBreaker, RetryPolicy
-from app.wire import RivyaCredits, RivyaFile, RivyaTask
 
 log = logging.getLogger("app.upstream")
 Model = TypeVar("Model", bound=BaseModel)

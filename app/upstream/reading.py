@@ -10,9 +10,9 @@ from pydantic import BaseModel, ValidationError
 
 from app import context
 from app.catalog import FieldError
+from app.rivya_schemas import RivyaErrorEnvelope
 from app.upstream.exchange import Answer
 from app.upstream.failures import UpstreamFailure, Why, classify
-from app.wire import RivyaErrorEnvelope
 
 log = logging.getLogger("app.upstream")
 Model = TypeVar("Model", bound=BaseModel)

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from app.api import compat, images
-from app.api.answers import documented_codes
+from app.api.documented_errors import documented_codes
 from app.clock import FakeClock
 from app.errors import GatewayError
 from tests.support import Gateway, admin_headers, assert_books_close, bearer, settle_all

@@ -13,6 +13,7 @@ from app.domain.creates import Admitted, Decision, PendingCreate
 from app.domain.tasks import StoredTask, TaskRecord
 from app.domain.teams import ApiKeyRecord, Team
 from app.periods import stamps_at
+from app.rivya_schemas import RivyaTask
 from app.store.admission import AdmissionStore
 from app.store.api_keys import ApiKeyStore
 from app.store.channel import open_channel
@@ -24,7 +25,6 @@ from app.store.settlement import SettleQueue
 from app.store.spend import PeriodSpend, SpendStore
 from app.store.tasks import TaskStore
 from app.store.teams import TeamStore
-from app.wire import RivyaTask
 
 TEST_KEY_ID = "key_test"
 
