@@ -94,18 +94,18 @@ def build_services(
     files = _files(parts)
     tasks, resolver = _tasks(parts, settlement, files)
     reconciliation = _reconciliation(parts)
-    callers = access(settings, store, clock)
+    door = access(settings, store, clock)  # who may call, and how often
     alerts = BudgetAlerts(store.outbox, clock, _webhook(settings, resources))
     return Services(
         settings=settings,
         catalog=catalog,
         default_model=settings.default_model or catalog.default_model,
         health=Health(store.redis, store.keys, upstream.breaker),
-        callers=callers.callers,
-        tokens=callers.tokens,
-        known_origins=callers.known_origins,
-        auth_failures=callers.auth_failures,
-        reads=callers.reads,
+        callers=door.callers,
+        tokens=door.tokens,
+        known_origins=door.known_origins,
+        auth_failures=door.auth_failures,
+        reads=door.reads,
         teams=admin.teams,
         tasks=tasks,
         files=files,
