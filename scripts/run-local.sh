@@ -99,7 +99,8 @@ fi
 cat <<MSG
 
 Rivya Gateway is running at $GW (upstream: the simulator at http://127.0.0.1:${SIM_PORT}).
-Logs: $RUN_DIR/gateway.log, $RUN_DIR/simulator.log.  Admin token: \$GATEWAY_ADMIN_TOKEN ($GATEWAY_ADMIN_TOKEN).
+Logs: $RUN_DIR/gateway.log, $RUN_DIR/simulator.log.  For the admin API:
+  export GATEWAY_ADMIN_TOKEN=$GATEWAY_ADMIN_TOKEN
 
 $KEY_NOTE
   export GW_KEY=$KEY

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,7 +19,7 @@ from app.cli.output import blank, cell, render
 from app.clock import SystemClock
 from app.errors import StoreUnavailable
 from app.schemas.teams import KeyOut
-from app.settings import StoreSettings
+from app.settings import MAKE_RUN_ENV, StoreSettings
 from app.store.redis import close_redis, create_redis, learn_cluster_layout
 from app.wiring.admin import AdminServices, build_admin
 
@@ -46,10 +48,14 @@ AdminCommand = Callable[[AdminServices, argparse.Namespace], Awaitable[Any]]
 
 
 def store_settings(args: argparse.Namespace) -> StoreSettings:
-    """REDIS_URL and friends: ``--redis-url``, else the environment, .env, then .run/env (what
-    ``make run`` wrote about the instance it started)."""
+    """REDIS_URL and friends: ``--redis-url``, else the environment, .env, then what ``make run``
+    wrote about the instance it started (``$RUN_DIR/env``: ``.run/env`` unless a second
+    instance was started with its own ``RUN_DIR``)."""
     redis_url = getattr(args, "redis_url", None)
-    return StoreSettings(redis_url=redis_url) if redis_url else StoreSettings()
+    if redis_url:
+        return StoreSettings(redis_url=redis_url)
+    run_env = Path(os.environ.get("RUN_DIR") or MAKE_RUN_ENV.parent) / MAKE_RUN_ENV.name
+    return StoreSettings(_env_file=(run_env, ".env"))
 
 
 @asynccontextmanager
