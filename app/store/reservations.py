@@ -19,15 +19,17 @@ class ReservationEntry:
 
     @classmethod
     def parse(cls, raw: str) -> ReservationEntry:
-        fields = raw.split("|") + [""] * 8
+        # A malformed entry raises (as the scripts' reader never would silently): settling it
+        # into empty period stamps would put money in books no report reads.
+        fields = raw.split("|")
         return cls(
             raw=raw,
-            credits=int(fields[0] or 0),
+            credits=int(fields[0]),
             stamps=PeriodStamps.decode("|".join(fields[1:4])),
-            token=fields[6],
+            token=fields[6] if len(fields) > 6 else "",
         )
 
 
 def held_credits(raw: str) -> int:
     """The credits an entry holds, without parsing the rest (a sum over every hold)."""
-    return int(raw.split("|", 1)[0] or 0)
+    return int(raw.split("|", 1)[0])
