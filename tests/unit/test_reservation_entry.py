@@ -18,5 +18,5 @@ def test_entries_of_every_age_read_whole() -> None:
 
 @pytest.mark.parametrize("raw", ["8", "8|day:2026-12-05", "|day:1|week:1|month:1", "x|a|b|c"])
 def test_a_malformed_entry_raises(raw: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"invalid literal|values to unpack"):
         ReservationEntry.parse(raw)
