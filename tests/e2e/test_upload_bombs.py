@@ -14,7 +14,6 @@ import io
 import random
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,10 +137,8 @@ def test_single_scan_progressive_jpegs_from_teams_and_browser_users_take_no_memo
     # Each copy differs by a byte of its comment, so none is recognised as a repeat.
     bombs = [bomb[:2] + b"\xff\xfe\x00\x03" + bytes([i]) + bomb[2:] for i in range(26)]
     before = peak_rss_mb(pid)
-    started = time.perf_counter()
     statuses = asyncio.run(upload_all(url, teams * 10 + users * 3, bombs))
     assert statuses == [400] * 26
-    assert time.perf_counter() - started < 10
     assert peak_rss_mb(pid) - before < 40
     assert all(peak_rss_mb(w) < 100 for w in workers_of(pid))  # none decoded
 

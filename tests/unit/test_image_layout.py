@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-import time
 import zlib
 from typing import Any
 
@@ -63,6 +62,7 @@ def struct_ihdr(width: int, height: int) -> bytes:
     return width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
 
 
+@pytest.mark.usefixtures("no_decoder")
 def test_a_progressive_jpeg_cut_after_its_first_scan_is_priced_for_every_coefficient() -> None:
     # 5000x5000 CMYK, one DC scan: libjpeg buffers the whole frame's coefficients (~195 MB
     # measured); counting scan markers priced it at 4 MB, and twenty of them took 1.2 GB.
@@ -72,9 +72,7 @@ def test_a_progressive_jpeg_cut_after_its_first_scan_is_priced_for_every_coeffic
     layout = read_layout(bomb, "image/jpeg")
     assert layout.decode_bytes >= 5000 * 5000 * 4 * 2
     assert layout.jpeg_progressive
-    started = time.perf_counter()
-    verdict = check_image(bomb, "image/jpeg", BUDGET)
-    assert time.perf_counter() - started < 0.1  # refused from its frame header, never decoded
+    verdict = check_image(bomb, "image/jpeg", BUDGET)  # refused from its frame header
     assert isinstance(verdict, Refused)
     assert "to decode" in verdict.reason
 
@@ -94,22 +92,20 @@ def test_a_sequential_jpeg_whose_first_scan_holds_one_component_is_priced_as_buf
     assert layout.decode_bytes >= 2000 * 2000 * 3 * 2
 
 
+@pytest.mark.usefixtures("no_decoder")
 def test_a_jpeg_of_millions_of_empty_comments_is_refused_before_any_parser_reads_them() -> None:
     # 2.5 million empty COM segments in 10 MB: Pillow's header parser took ~2 s and ~200 MB.
     small = jpeg("RGB", 64)
     bomb = small[:2] + b"\xff\xfe\x00\x02" * 2_500_000 + small[2:]
-    started = time.perf_counter()
     verdict = check_image(bomb, "image/jpeg", BUDGET)
-    assert time.perf_counter() - started < 0.1
     assert isinstance(verdict, Refused)
     assert f"more than {MAX_JPEG_SEGMENTS} JPEG segments" in verdict.reason
 
 
+@pytest.mark.usefixtures("no_decoder")
 def test_a_png_of_hundreds_of_thousands_of_empty_chunks_is_refused_at_once() -> None:
     flood = png(16, 16, extra=png_chunk(b"IDAT") * 870_000)
-    started = time.perf_counter()
     verdict = check_image(flood, "image/png", BUDGET)
-    assert time.perf_counter() - started < 0.1
     assert isinstance(verdict, Refused)
     assert f"more than {MAX_PNG_CHUNKS} PNG chunks" in verdict.reason
 

@@ -6,8 +6,8 @@ own bounds are tested in ``tests/e2e/test_image_checks.py``)."""
 from __future__ import annotations
 
 import io
-import time
 
+import pytest
 from PIL import Image
 
 from app.catalog import FileRule
@@ -59,20 +59,18 @@ def scan_bomb(repeats: int) -> bytes:
     return head + scans[0] + min(scans[1:], key=len) * repeats + b"\xff\xd9"
 
 
+@pytest.mark.usefixtures("no_decoder")
 def test_a_jpeg_with_thousands_of_scans_is_refused_before_decoding() -> None:
     bomb = scan_bomb(1500)
     assert len(bomb) < 300_000
-    started = time.perf_counter()
     assert "scans" in refusal(check_file(bomb))
-    assert time.perf_counter() - started < 0.5
 
 
+@pytest.mark.usefixtures("no_decoder")
 def test_huge_dimensions_are_refused_from_the_header() -> None:
     out = io.BytesIO()
     Image.new("1", (1, 50_000_000 // 8 * 8)).save(out, "PNG")
-    started = time.perf_counter()
     assert "each side" in refusal(check_file(out.getvalue()))
-    assert time.perf_counter() - started < 0.5
 
 
 def test_the_decoder_is_the_sniffed_types() -> None:
@@ -104,12 +102,11 @@ def lossless_webp(side: int) -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.usefixtures("no_decoder")
 def test_a_tiny_webp_of_a_huge_image_is_refused_from_its_header() -> None:
     bomb = lossless_webp(4000)
     assert len(bomb) < 2_000
-    started = time.perf_counter()
-    reason = refusal(check_file(bomb))
-    assert time.perf_counter() - started < 0.05  # priced, never decoded
+    reason = refusal(check_file(bomb))  # priced, never decoded
     assert "to decode" in reason
 
 
