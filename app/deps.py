@@ -152,7 +152,7 @@ KeyCaller = Annotated[Caller, Depends(_key_caller)]
 async def _team_reader(caller: TeamCaller, services: ServicesDep) -> Caller:
     # A browser-token user reads under a bucket of its own, a share of the team's (one user
     # cannot starve the team), and under the team's (minting users reads no more).
-    services.reads.check(caller.team.space, caller.subject)
+    services.reads.check(caller.team.tenant, caller.subject)
     return caller
 
 
@@ -161,7 +161,7 @@ TeamReader = Annotated[Caller, Depends(_team_reader)]
 
 
 async def _key_reader(caller: KeyCaller, services: ServicesDep) -> Caller:
-    services.reads.check(caller.team.space)
+    services.reads.check(caller.team.tenant)
     return caller
 
 

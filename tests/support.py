@@ -761,24 +761,24 @@ async def served(app: FastAPI, *, tls: tuple[Path, Path] | None = None) -> Async
         await task
 
 
-async def team_space(gw: Gateway, team: str) -> str:
+async def tenant_of(gw: Gateway, team: str) -> str:
     """Where the team's data lives in Redis (its id and generation: store/keyspace.py)."""
     found: Team = await gw.app.state.services.teams.get(team)
-    return found.space
+    return found.tenant
 
 
 async def total_spend(gw: Gateway, team: str) -> PeriodSpend:
     """The team's all-time spend straight from Redis, the source of truth."""
-    return await space_spend(gw, await team_space(gw, team))
+    return await tenant_spend(gw, await tenant_of(gw, team))
 
 
-async def space_spend(gw: Gateway, space: str) -> PeriodSpend:
-    """All-time spend of one team space (a deleted team's included)."""
+async def tenant_spend(gw: Gateway, tenant: str) -> PeriodSpend:
+    """All-time spend of one tenant (a deleted team's included)."""
     settings = gw.app.state.services.settings
     redis = create_redis(settings.redis_url)
     try:
         await learn_cluster_layout(redis)
-        return await SpendStore(redis, KeySpace(settings.redis_key_prefix)).read(space, "total")
+        return await SpendStore(redis, KeySpace(settings.redis_key_prefix)).read(tenant, "total")
     finally:
         await close_redis(redis)
 

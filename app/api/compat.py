@@ -61,7 +61,7 @@ async def generation_create(call: CreateCall) -> Response:
     )
     created = await services.tasks.create(caller, generation)
     if created.replayed:
-        services.reads.check(caller.team.space)  # a replay is a read
+        services.reads.check(caller.team.tenant)  # a replay is a read
     # A fresh create is 201 (Created); a replay answers as a read does, 200.
     return rivya_task_response(
         created.record, status=200 if created.replayed else 201, headers=created_headers(created)
@@ -95,7 +95,7 @@ async def list_models(
 ) -> RivyaModelList:
     """Public like Rivya's; with a team key, only the models that team may use."""
     if caller is not None:
-        reads.check(caller.team.space)
+        reads.check(caller.team.tenant)
     models = [
         m
         for m in catalog.models

@@ -131,7 +131,7 @@ async def _create(
 ) -> JSONResponse:
     created = await services.tasks.create(caller, generation)
     if created.replayed:
-        services.reads.check(caller.team.space)  # a replay (and its wait) is a read
+        services.reads.check(caller.team.tenant)  # a replay (and its wait) is a read
     record = created.record
     if wait > 0:
         record = await services.tasks.follow(created, wait=wait)

@@ -110,30 +110,30 @@ class CallerResolver:
             raise ApiKeyInvalid("This token's team no longer exists.")
         if record.revoked:
             raise ApiKeyRevoked("The key that minted this token has been revoked.")
-        not_before = await self._not_before(team.space, token.subject)
+        not_before = await self._not_before(team.tenant, token.subject)
         if token.issued_at <= not_before:
             raise ApiKeyRevoked("This token has been revoked.")
         context.note_team(team.id, token.key_id)
         context.note_subject(token.subject)
         return Caller(team=team, key_id=token.key_id, token=token)
 
-    async def _not_before(self, space: str, subject: str) -> float:
+    async def _not_before(self, tenant: str, subject: str) -> float:
         """When the subject's tokens were last revoked (its own or the team-wide revocation),
         cached per subject: one small read, however many subjects the team revoked."""
         now = self._clock.now()
-        cached = self._revoked.get((space, subject))
+        cached = self._revoked.get((tenant, subject))
         if cached is not None and cached[0] > now:
             return cached[1]
-        not_before = await self._revocations.not_before(space, subject)
+        not_before = await self._revocations.not_before(tenant, subject)
         if self._ttl > 0:
             if len(self._revoked) >= _MAX_CACHED:
                 self._revoked = {k: v for k, v in self._revoked.items() if v[0] > now}
-            self._revoked[space, subject] = (now + self._ttl, not_before)
+            self._revoked[tenant, subject] = (now + self._ttl, not_before)
         return not_before
 
-    def forget_revocations(self, space: str) -> None:
+    def forget_revocations(self, tenant: str) -> None:
         """This replica revoked tokens: it stops honouring them at once, not after its cache."""
-        self._revoked = {k: v for k, v in self._revoked.items() if k[0] != space}
+        self._revoked = {k: v for k, v in self._revoked.items() if k[0] != tenant}
 
     async def _key_caller(self, key: str) -> Caller:
         key_id = key_id_of(key)

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-# A baseline's hold: (team space, reservation or task id, credits, the create's idempotency
+# A baseline's hold: (tenant, reservation or task id, credits, the create's idempotency
 # claim: "" for a task's hold).
 Hold = tuple[str, str, int, str]
 
@@ -64,8 +64,8 @@ class Baseline:
     def from_json(cls, raw: str | bytes) -> Baseline:
         fields: dict[str, Any] = json.loads(raw)
         fields["uncertain"] = tuple(
-            (str(space), str(ref), int(credits), str(claim))
-            for space, ref, credits, claim in fields.get("uncertain", ())
+            (str(tenant), str(ref), int(credits), str(claim))
+            for tenant, ref, credits, claim in fields.get("uncertain", ())
         )
         return cls(**{k: v for k, v in fields.items() if k in _FIELDS})
 

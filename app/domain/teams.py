@@ -1,5 +1,5 @@
-"""Teams and their keys, as every layer shares them: what an admin may set, where a team's data
-lives (its space), and a stored key."""
+"""Teams and their keys, as every layer shares them: what an admin may set, whose data is whose
+(a team's tenant: its id and generation), and a stored key."""
 
 from __future__ import annotations
 
@@ -53,14 +53,14 @@ class Team(TeamPolicy):
     created_at: str
     updated_at: str
     # Set once when the team is created: a team made later with a deleted team's id is another
-    # team, with its own data (see ``space``). None for teams created before generations.
+    # team, with its own data (see ``tenant``). None for teams created before generations.
     generation: str | None = Field(default=None, pattern=r"^[0-9a-f]{1,32}$")
 
     @property
-    def space(self) -> str:
-        """Whose data this is in Redis: the id and its generation (store/keyspace.py puts every key
-        of a team under it), so nothing of a deleted team is seen by a new one of its id."""
-        return team_space(self.id, self.generation)
+    def tenant(self) -> str:
+        """Whose data this is: the id and its generation (store/keyspace.py puts every key of a
+        team under it), so nothing of a deleted team is seen by a new team of its id."""
+        return tenant_of(self.id, self.generation)
 
     @property
     def effective_burst(self) -> int:
@@ -70,13 +70,13 @@ class Team(TeamPolicy):
         return self.allowed_models is None or model_id in self.allowed_models
 
 
-def team_space(team_id: str, generation: str | None) -> str:
+def tenant_of(team_id: str, generation: str | None) -> str:
     return f"{team_id}@{generation}" if generation else team_id
 
 
-def space_team_id(space: str) -> str:
-    """The team id a space belongs to."""
-    return space.partition("@")[0]
+def team_id_of(tenant: str) -> str:
+    """The team id a tenant belongs to."""
+    return tenant.partition("@")[0]
 
 
 class ApiKeyRecord(BaseModel):
@@ -91,8 +91,8 @@ class ApiKeyRecord(BaseModel):
     revoked_at: str | None = None
 
     @property
-    def team_space(self) -> str:
-        return team_space(self.team, self.generation)
+    def tenant(self) -> str:
+        return tenant_of(self.team, self.generation)
 
     @property
     def revoked(self) -> bool:

@@ -145,7 +145,7 @@ class SinceBaseline(Answer):
 
 class SuspectTask(Answer):
     team: str
-    space: str
+    tenant: str
     ref: str
     task: str | None
     event: str

@@ -132,9 +132,9 @@ def _pending_create(
     will see, the body, and who asked (a key, or a browser token's user)."""
     reservation_id = f"res_{secrets.token_hex(16)}"
     return PendingCreate(
-        team=team.space,
+        team=team.tenant,
         reservation_id=reservation_id,
-        upstream_key=upstream_key(team.space, request.client_request_id, reservation_id),
+        upstream_key=upstream_key(team.tenant, request.client_request_id, reservation_id),
         body=request.rivya_body(),
         credits=request.model.base_credits,
         stamps=stamps_at(now),

@@ -52,16 +52,16 @@ class Webhook:
     attempts: int
 
 
-def alert_event(space: str, entry: OutboxEntry) -> dict[str, Any]:
+def alert_event(tenant: str, entry: OutboxEntry) -> dict[str, Any]:
     """The event an outbox entry stands for; its id is the same however often it is sent."""
     f = entry.fields
     refused = f.get("kind") == "refused"
     mark = "refused" if refused else f.get("threshold", "")
     event: dict[str, Any] = {
-        "id": f"budget:{space}:{f.get('period_id')}:{f.get('budget')}:{mark}",
+        "id": f"budget:{tenant}:{f.get('period_id')}:{f.get('budget')}:{mark}",
         "type": "budget.create_refused" if refused else "budget.threshold_crossed",
         "created_at": iso_timestamp(entry.written_ms / 1000),
-        "team": space.partition("@")[0],
+        "team": tenant.partition("@")[0],
         "budget_period": f.get("period"),
         "period_id": f.get("period_id"),
         "budget_credits": int(f.get("budget", 0)),
@@ -79,33 +79,33 @@ class BudgetAlerts:
     def __init__(self, outbox: Outbox, clock: Clock, webhook: Webhook | None) -> None:
         self._outbox, self._clock, self._webhook = outbox, clock, webhook
 
-    async def deliver_due(self, space: str) -> int:
+    async def deliver_due(self, tenant: str) -> int:
         """Deliver the team's events that are due; returns how many were tried."""
         now_ms = int(self._clock.now() * 1000)
         tried = 0
-        for entry in await self._outbox.entries(space, limit=EVENTS_PER_PASS):
+        for entry in await self._outbox.entries(tenant, limit=EVENTS_PER_PASS):
             if entry.next_attempt_ms > now_ms:
                 continue
             tried += 1
-            await self._deliver(space, entry)
+            await self._deliver(tenant, entry)
         return tried
 
-    async def _deliver(self, space: str, entry: OutboxEntry) -> None:
-        event = alert_event(space, entry)
+    async def _deliver(self, tenant: str, entry: OutboxEntry) -> None:
+        event = alert_event(tenant, entry)
         if entry.attempts == 0:  # at least once, like the delivery
             log.warning("budget alert", extra={"alert": event})
         webhook = self._webhook
         if webhook is None or await self._post(webhook, event, entry.attempts + 1):
-            await self._outbox.done(space, entry.id)
+            await self._outbox.done(tenant, entry.id)
             return
         attempts = entry.attempts + 1
         if attempts >= webhook.attempts:
             log.error("budget alert dropped after every attempt", extra={"alert_id": event["id"]})
-            await self._outbox.done(space, entry.id)
+            await self._outbox.done(tenant, entry.id)
             return
         pause = RETRY_PAUSES[min(attempts - 1, len(RETRY_PAUSES) - 1)]
         at_ms = int((self._clock.now() + pause) * 1000)
-        await self._outbox.retry_at(space, entry.id, attempts=attempts, at_ms=at_ms)
+        await self._outbox.retry_at(tenant, entry.id, attempts=attempts, at_ms=at_ms)
 
     async def _post(self, webhook: Webhook, event: dict[str, Any], attempt: int) -> bool:
         """True once the event needs no more attempts: taken, or refused for good (a 4xx

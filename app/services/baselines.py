@@ -106,11 +106,11 @@ class Baselines:
         return True
 
     async def _take(self) -> Baseline:
-        spaces = await self._queue.teams()
+        tenants = await self._queue.teams()
         for _ in range(QUIET_ATTEMPTS):
-            before, books = await self._holds.in_flight(spaces), await self.books()
+            before, books = await self._holds.in_flight(tenants), await self.books()
             balance = await self._balance()  # fresh: never a cache older than the books
-            after, books_after = await self._holds.in_flight(spaces), await self.books()
+            after, books_after = await self._holds.in_flight(tenants), await self.books()
             if not before.pending_creates and (before.holds, books) == (after.holds, books_after):
                 break
             await asyncio.sleep(QUIET_PAUSE_SECONDS)  # real time: only paces the attempts

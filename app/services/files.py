@@ -40,7 +40,7 @@ class FileService:
     def receiving(self, team: Team) -> AbstractAsyncContextManager[None]:
         """Room for one upload's body in this process's memory, taken before the body is read:
         however many uploads arrive at once, at most ``at_once`` bodies are held."""
-        return self._bodies.hold(team.space)
+        return self._bodies.hold(team.tenant)
 
     def close(self) -> None:
         self._images.close()
@@ -62,14 +62,14 @@ class FileService:
         checked = await asyncio.to_thread(precheck, data, name=name, kind=kind, rule=rule)
         # The same content uploaded again by the same team is the same file: no second upload
         # and no second decode, and a repeated edit references the very same URL.
-        existing = await self._store.find_by_content(team.space, checked.sha256, subject)
+        existing = await self._store.find_by_content(team.tenant, checked.sha256, subject)
         if existing is not None and existing.kind == kind:
             return existing
         await self._admit(team, subject)
         if kind == "image":
             # In a worker process, under a hard memory cap and a deadline: nothing a file makes
             # a parser or decoder do reaches this process's memory or event loop.
-            await self._images.check(data, checked.mime_type, team=team.space)
+            await self._images.check(data, checked.mime_type, team=team.tenant)
         record = await self._send(team, data, checked, model_id=model_id, subject=subject)
         await self._store.record(record)
         return record
@@ -86,7 +86,7 @@ class FileService:
     async def _admit(self, team: Team, subject: str | None) -> None:
         """A place in the team's upload rate (and its user's), or a 429 saying when to retry."""
         wait_ms = await self._store.admit_upload(
-            team.space,
+            team.tenant,
             per_minute=self._limits.per_minute,
             burst=self._limits.burst,
             subject=subject,
@@ -117,7 +117,7 @@ class FileService:
         wire = rivya.model_dump(mode="json", exclude_none=True)
         return FileRecord(
             id=rivya.id,
-            team=team.space,
+            team=team.tenant,
             kind=checked.kind,
             mime_type=checked.mime_type,
             size_bytes=checked.size_bytes,
@@ -131,7 +131,7 @@ class FileService:
         )
 
     async def get(self, team: Team, file_id: str) -> FileRecord:
-        record = await self._store.get(team.space, file_id)
+        record = await self._store.get(team.tenant, file_id)
         if record is None:
             raise NotFound(f"No file {file_id!r}.")
         return record
@@ -147,13 +147,13 @@ class FileService:
         files: list[FileRecord] = []
         errors: list[FieldError] = []
         for field, file_id in request.reference_file_ids:
-            found = await self._store.get(team.space, file_id)
+            found = await self._store.get(team.tenant, file_id)
             if found is None or (subject is not None and found.subject != subject):
                 errors.append(FieldError(field, f"no file {file_id!r} uploaded by this team"))
             else:
                 files.append(found)
         for field, url in request.reference_urls:
-            found = await self._store.find_by_url(team.space, url)
+            found = await self._store.find_by_url(team.tenant, url)
             if found is None or (subject is not None and found.subject != subject):
                 errors.append(FieldError(field, "is not the URL of one of this team's uploads"))
             else:

@@ -54,7 +54,7 @@ class Idempotency:
     ) -> Admitted | Repeat:
         """The first of several identical requests is still being forwarded: wait briefly (woken
         when it closes in this process), so that its repeats answer with its task, not a 409."""
-        tenant, crid = caller.team.space, request.client_request_id or ""
+        tenant, crid = caller.team.tenant, request.client_request_id or ""
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + self._in_progress_wait
         pause = FIRST_PAUSE_SECONDS
@@ -77,7 +77,7 @@ class Idempotency:
         """The first attempt's task, as it is now; or the error that answers this repeat."""
         crid = request.client_request_id
         if repeat.kind == "replay" and repeat.task_id is not None:
-            stored = await self._store.get(caller.team.space, repeat.task_id)
+            stored = await self._store.get(caller.team.tenant, repeat.task_id)
             if stored is None:  # the task outlived its retention; the claim did not
                 raise NotFound(f"Task {repeat.task_id!r} of this client_request_id has expired.")
             context.note_task(repeat.task_id)

@@ -83,9 +83,9 @@ class MetricsFigures:
         }
         flows: dict[str, dict[tuple[str, str], int]] = {f: defaultdict(int) for f in names}
         events: dict[tuple[str, str], int] = defaultdict(int)
-        spaces = await self._queue.teams()
-        for space, figures in zip(spaces, await self._spend.flows(spaces), strict=True):
-            team = space.partition("@")[0]
+        tenants = await self._queue.teams()
+        for tenant, figures in zip(tenants, await self._spend.flows(tenants), strict=True):
+            team = tenant.partition("@")[0]
             for (flow, model), credits in figures.sums.items():
                 if flow in flows:
                     flows[flow][team, model] += credits

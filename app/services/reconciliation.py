@@ -221,8 +221,8 @@ class Reconciliation:
         )
         return [
             {
-                "team": space.partition("@")[0],
-                "space": space,
+                "team": tenant.partition("@")[0],
+                "tenant": tenant,
                 "ref": entry.ref,
                 "task": entry.task,
                 "event": entry.event,
@@ -231,7 +231,7 @@ class Reconciliation:
                 "reserved_change": entry.reserved,
                 "at": _iso_ms(entry.at_ms),
             }
-            for space, entry in suspects
+            for tenant, entry in suspects
         ]
 
 

@@ -55,7 +55,7 @@ class Reports:
         teams = await self._chosen(team_id)
         today = datetime.fromtimestamp(self._clock.now(), tz=UTC).date()
         dates = [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
-        rows = await self._spend.days([t.space for t in teams], [f"day:{d}" for d in dates])
+        rows = await self._spend.days([t.tenant for t in teams], [f"day:{d}" for d in dates])
         return {
             "days": dates,
             "teams": [
@@ -89,7 +89,7 @@ class Reports:
         )
         team = await self._team(team_id)
         entries = await self._ledger.page(
-            team.space, before=before, since_ms=since_ms, limit=limit + 1
+            team.tenant, before=before, since_ms=since_ms, limit=limit + 1
         )
         page = entries[:limit]
         return {
@@ -119,7 +119,7 @@ class Reports:
         found: list[tuple[TaskPosition, Team, TaskRecord]] = []
         bound: TaskPosition | None = None  # nothing older than this is known complete
         pages = await asyncio.gather(
-            *(self._tasks.list_page(t.space, wanted, after=after, limit=limit) for t in teams)
+            *(self._tasks.list_page(t.tenant, wanted, after=after, limit=limit) for t in teams)
         )
         for team, page in zip(teams, pages, strict=True):
             found += [

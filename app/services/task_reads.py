@@ -45,7 +45,7 @@ class TaskReads:
         self._poll = wait_poll_seconds
 
     async def get(self, caller: Caller, task_id: str, *, wait: float = 0) -> TaskRecord:
-        stored = await self._store.get(caller.team.space, task_id)
+        stored = await self._store.get(caller.team.tenant, task_id)
         # A browser token sees its own subject's tasks only: another's is as missing as any.
         if stored is None or not _visible(stored.record, caller):
             raise NotFound(f"No task {task_id!r}.")
@@ -71,7 +71,7 @@ class TaskReads:
         wanted = TaskFilter(status, client_request_id, since_ms, subject=caller.subject)
         # A client_request_id filter scans too (bounded, with a cursor): a key reused after its
         # claim expired names several tasks, and every one of them is listed.
-        page = await self._store.list_page(caller.team.space, wanted, after=after, limit=limit)
+        page = await self._store.list_page(caller.team.tenant, wanted, after=after, limit=limit)
         resume = page.resume_after
         return TaskListing(page.records, encode_cursor(resume) if resume else None)
 

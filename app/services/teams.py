@@ -99,14 +99,14 @@ class TeamService:
         return await self._teams.list()
 
     async def delete(self, team_id: str) -> None:
-        """Remove a team and revoke its keys. Its data stays under its generation's space,
+        """Remove a team and revoke its keys. Its data stays under its generation's tenant,
         where its tasks in flight still settle; a team created later with the same id has a new
         generation and sees none of it."""
         team = await self.get(team_id)
         # Each step is waited for (when writes wait for a replica); whichever fails with its
         # outcome unknown, the answer names the deletion, and repeating it finishes it.
         async with admin_write("The team's deletion"):
-            for record in await self._keys.list_for_team(team.space):
+            for record in await self._keys.list_for_team(team.tenant):
                 await self._keys.revoke(record.key_id, self._now())
             await self._teams.delete(team)
 
@@ -174,11 +174,11 @@ class TeamService:
 
     async def backfill_active_keys(self) -> int:
         """Every team's unrevoked keys into its active set; returns how many there are."""
-        return sum([await self._keys.backfill_active(t.space) for t in await self._teams.list()])
+        return sum([await self._keys.backfill_active(t.tenant) for t in await self._teams.list()])
 
     async def list_keys(self, team_id: str) -> list[ApiKeyRecord]:
         team = await self.get(team_id)
-        return await self._keys.list_for_team(team.space)
+        return await self._keys.list_for_team(team.tenant)
 
     async def revoke_key(self, key_id: str) -> ApiKeyRecord:
         record = await self._keys.revoke(key_id, self._now())

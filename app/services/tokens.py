@@ -69,7 +69,7 @@ class TokenService:
     async def revoke_as_team(self, caller: Caller, subject: str | None) -> dict[str, Any]:
         """``revoke`` asked with the team's key: at most its rate of revocations (each is a
         replicated Redis write), where an admin's are not limited."""
-        self._team_revocations.check(caller.team.space)
+        self._team_revocations.check(caller.team.tenant)
         return await self.revoke(caller.team, subject)
 
     async def revoke(self, team: Team, subject: str | None) -> dict[str, Any]:
@@ -77,7 +77,7 @@ class TokenService:
         once for paid creates, within KEY_CACHE_SECONDS for reads on other replicas."""
         now = self._clock.now()
         try:
-            await self._revocations.revoke(team.space, subject, now=now)
+            await self._revocations.revoke(team.tenant, subject, now=now)
         except TooManyRevocations:
             raise RateLimited(
                 f"Team {team.id!r} holds {MAX_REVOCATIONS} revocations of users already (each "
@@ -85,5 +85,5 @@ class TokenService:
                 '({"all": true}) instead, or retry later.',
                 headers={"Retry-After": str(MAX_TTL_SECONDS)},
             ) from None
-        self._callers.forget_revocations(team.space)
+        self._callers.forget_revocations(team.tenant)
         return {"team": team.id, "subject": subject, "revoked_before": iso_timestamp(now)}

@@ -36,7 +36,7 @@ class UsageService:
         if team is None or team.generation != caller_team.generation:
             raise ApiKeyInvalid("This key's team no longer exists.")
         now = self._clock.now()
-        spend = await self._spend.read(team.space, stamps_at(now).stamp(team.budget_period))
+        spend = await self._spend.read(team.tenant, stamps_at(now).stamp(team.budget_period))
         start, end = period_bounds(team.budget_period, now)
         return {
             "team": team.id,
@@ -59,7 +59,7 @@ class UsageService:
         team = await self._teams.get(caller_team.id)
         if team is None or team.generation != caller_team.generation:
             raise ApiKeyInvalid("This token's team no longer exists.")
-        spent, reserved = await self._spend.token(team.space, token.token_id)
+        spent, reserved = await self._spend.token(team.tenant, token.token_id)
         remaining = None
         if token.max_credits is not None:
             remaining = max(token.max_credits - spent - reserved, 0)
@@ -104,7 +104,7 @@ class UsageService:
                 team.budget_period,
                 stamps_at(now).stamp(team.budget_period),
             )
-            spend = await self._spend.read(team.space, stamp)
+            spend = await self._spend.read(team.tenant, stamp)
             # A budget only compares with a report of its own period.
             budget = team.budget_credits if kind == team.budget_period else None
             rows.append(_row(team, kind, stamp, budget, spend))

@@ -25,24 +25,24 @@ class ApiKeyStore:
 
     async def add(self, record: ApiKeyRecord) -> None:
         fields = {k: v for k, v in record.model_dump().items() if v is not None}
-        space = record.team_space
+        tenant = record.tenant
         # One after another, not in a transaction: the key's record is not under its team's
         # hash tag, so on Redis Cluster the three live in different slots. In this order a key
         # is usable for paid creates only once all is written (admission reads the active set);
         # a failure half-way leaves a record whose secret was never handed out.
         async with store_errors():
             await self._redis.hset(self._keys.api_key(record.key_id), mapping=hash_fields(fields))
-            await self._redis.sadd(self._keys.team_keys(space), record.key_id)
-            await self._redis.sadd(self._keys.active_keys(space), record.key_id)
+            await self._redis.sadd(self._keys.team_keys(tenant), record.key_id)
+            await self._redis.sadd(self._keys.active_keys(tenant), record.key_id)
 
     async def get(self, key_id: str) -> ApiKeyRecord | None:
         async with store_errors():
             raw = text_map(await self._redis.hgetall(self._keys.api_key(key_id)))
         return ApiKeyRecord.model_validate(raw) if raw else None
 
-    async def list_for_team(self, space: str) -> list[ApiKeyRecord]:
+    async def list_for_team(self, tenant: str) -> list[ApiKeyRecord]:
         async with store_errors():
-            ids = sorted(str(i) for i in await self._redis.smembers(self._keys.team_keys(space)))
+            ids = sorted(str(i) for i in await self._redis.smembers(self._keys.team_keys(tenant)))
             async with self._redis.pipeline(transaction=False) as pipe:
                 for key_id in ids:
                     pipe.hgetall(self._keys.api_key(key_id))
@@ -67,26 +67,26 @@ class ApiKeyStore:
             )
             if record is None:
                 return None
-            await self._deactivate(record.team_space, key_id)
+            await self._deactivate(record.tenant, key_id)
         return record
 
-    async def _deactivate(self, space: str, key_id: str) -> None:
+    async def _deactivate(self, tenant: str, key_id: str) -> None:
         await self._scripts.deactivate_key(
-            keys=c.OneKey(self._keys.active_keys(space)), args=c.OneArg(key_id)
+            keys=c.OneKey(self._keys.active_keys(tenant)), args=c.OneArg(key_id)
         )
 
-    async def backfill_active(self, space: str) -> int:
+    async def backfill_active(self, tenant: str) -> int:
         """Put the team's unrevoked keys in its active set (keys issued before there was one).
         Added first, then checked: a key revoked meanwhile is marked before it is removed, so
         either this sees the mark and takes it out again, or the revoke's removal comes after
         this addition. Returns how many keys are active."""
         async with store_errors():
-            ids = [str(i) for i in await self._redis.smembers(self._keys.team_keys(space))]
+            ids = [str(i) for i in await self._redis.smembers(self._keys.team_keys(tenant))]
             active = 0
             for key_id in ids:
-                await self._redis.sadd(self._keys.active_keys(space), key_id)
+                await self._redis.sadd(self._keys.active_keys(tenant), key_id)
                 if await self._redis.hget(self._keys.api_key(key_id), "revoked_at"):
-                    await self._deactivate(space, key_id)  # waited for, as a revoke's is
+                    await self._deactivate(tenant, key_id)  # waited for, as a revoke's is
                 else:
                     active += 1
         return active

@@ -37,43 +37,43 @@ class BaselineHolds:
     def __init__(self, redis: Redis, keys: KeySpace) -> None:
         self._redis, self._keys = redis, keys
 
-    async def in_flight(self, spaces: list[str]) -> InFlight:
+    async def in_flight(self, tenants: list[str]) -> InFlight:
         """Every hold the teams have now, and their creates Rivya has not answered."""
         k = self._keys
         async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
             pipe.time()
-            for space in spaces:
-                pipe.hgetall(k.reservations(space))
-                pipe.hgetall(k.pending_creates(space))
+            for tenant in tenants:
+                pipe.hgetall(k.reservations(tenant))
+                pipe.hgetall(k.pending_creates(tenant))
             answers = await pipe.execute()
         seconds, micros = answers[0]
         holds: list[Hold] = []
         pending = 0
-        for i, space in enumerate(spaces):
+        for i, tenant in enumerate(tenants):
             reservations, creates = answers[1 + 2 * i], answers[2 + 2 * i]
             pending += len(creates)
             for ref, entry in reservations.items():
                 create = creates.get(ref)
-                claim = (
-                    PendingCreate.from_json(space, str(ref), str(create)).claim_id if create else ""
-                )
-                holds.append((space, str(ref), held_credits(str(entry)), claim))
+                claim = ""
+                if create:
+                    claim = PendingCreate.from_json(tenant, str(ref), str(create)).claim_id
+                holds.append((tenant, str(ref), held_credits(str(entry)), claim))
         return InFlight(int(seconds) * 1000 + int(micros) // 1000, tuple(sorted(holds)), pending)
 
     async def place(self, holds: tuple[Hold, ...], *, rivya_time_ms: int | None) -> Placed:
         """Place the holds that have settled (``rivya_time_ms``: the balance answer's Date)."""
         k = self._keys
         async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
-            for space, ref, _, claim in holds:
-                pipe.hexists(k.reservations(space), ref)
-                pipe.hmget(k.idempotency(space, claim), ["res", "state", "task", "error"])
-                pipe.hmget(k.task(space, ref), ["upstream", "final_credits"])
+            for tenant, ref, _, claim in holds:
+                pipe.hexists(k.reservations(tenant), ref)
+                pipe.hmget(k.idempotency(tenant, claim), ["res", "state", "task", "error"])
+                pipe.hmget(k.task(tenant, ref), ["upstream", "final_credits"])
             answers = await pipe.execute()
         made: dict[int, tuple[str, str]] = {}  # holds of creates made since: their task
-        for i, (space, ref, _, claim) in enumerate(holds):
+        for i, (tenant, ref, _, claim) in enumerate(holds):
             res, state, task, _ = answers[3 * i + 1]
             if claim and res == ref and state == "done" and task:
-                made[i] = (space, str(task))
+                made[i] = (tenant, str(task))
         tasks = await self._tasks(list(made.values()))
         uncertain = explained = 0
         placed: list[Hold] = []
@@ -99,8 +99,8 @@ class BaselineHolds:
         if not tasks:
             return {}
         async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
-            for space, task in tasks:
-                pipe.hmget(self._keys.task(space, task), ["upstream", "final_credits"])
+            for tenant, task in tasks:
+                pipe.hmget(self._keys.task(tenant, task), ["upstream", "final_credits"])
             rows = await pipe.execute()
         return dict(zip(tasks, rows, strict=True))
 

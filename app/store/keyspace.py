@@ -1,10 +1,10 @@
 """Every Redis key name the gateway uses, in one place, under a configurable prefix.
 
 Keys that belong to one team carry the hash tag ``{team:<id>}`` so a script touching several
-of them runs on one Redis Cluster slot. A team's data is keyed by its *space*
-(``<id>@<generation>``, ``Team.space``): a team created later with a deleted team's id has
+of them runs on one Redis Cluster slot. A team's data is keyed by its *tenant*
+(``<id>@<generation>``, ``Team.tenant``): a team created later with a deleted team's id has
 another generation, so it sees and inherits nothing of the old one, whose tasks still settle
-under the old space. The team's own policy hash is keyed by id alone.
+under the old tenant. The team's own policy hash is keyed by id alone.
 """
 
 from __future__ import annotations
@@ -20,17 +20,17 @@ _MAX_REMEMBERED = 10_000
 class KeySpace:
     def __init__(self, prefix: str = "gw") -> None:
         self.prefix = prefix
-        self._spaces: dict[str, str] = {}  # every create names ~20 keys of its team's space
+        self._tenants: dict[str, str] = {}  # every create names ~20 keys of its team's tenant
 
-    def _team(self, space: str) -> str:
-        known = self._spaces.get(space)
+    def _team(self, tenant: str) -> str:
+        known = self._tenants.get(tenant)
         if known is not None:
             return known
-        team_id, _, generation = space.partition("@")
+        team_id, _, generation = tenant.partition("@")
         tagged = f"{self.prefix}:{{team:{team_id}}}"
         name = f"{tagged}:{generation}" if generation else tagged
-        if len(self._spaces) < _MAX_REMEMBERED:  # teams are few; made-up ids never get here
-            self._spaces[space] = name
+        if len(self._tenants) < _MAX_REMEMBERED:  # teams are few; made-up ids never get here
+            self._tenants[tenant] = name
         return name
 
     def data_marker(self) -> str:
@@ -46,14 +46,14 @@ class KeySpace:
         """Hash: the team's policy fields."""
         return f"{self._team(team_id)}:team"
 
-    def team_keys(self, space: str) -> str:
+    def team_keys(self, tenant: str) -> str:
         """Set: ids of the team's API keys (revoked ones included)."""
-        return f"{self._team(space)}:keys"
+        return f"{self._team(tenant)}:keys"
 
-    def active_keys(self, space: str) -> str:
+    def active_keys(self, tenant: str) -> str:
         """Set: ids of the team's keys not revoked. Read by the admission script, so a revoked
         key starts no paid create from the moment its revocation is answered."""
-        return f"{self._team(space)}:active-keys"
+        return f"{self._team(tenant)}:active-keys"
 
     def api_key(self, key_id: str) -> str:
         """Hash: one API key's record (team, name, secret hash, revocation)."""
@@ -101,22 +101,22 @@ class KeySpace:
         return f"{self._team(team_id)}:due"
 
     def settle_teams(self) -> str:
-        """Set: every team space ever created (added before a team is created, never removed:
+        """Set: every tenant ever created (added before a team is created, never removed:
         a deleted team's books still count). Reports walk it; the settlers do not."""
         return f"{self.prefix}:settle:teams"
 
     def due_teams(self) -> str:
-        """Sorted set: team spaces with work due (a task to poll, a lost create to resend, an
+        """Sorted set: tenants with work due (a task to poll, a lost create to resend, an
         event to deliver), scored by when (ms); a claimed team is scored at its claim's end.
         The settlers read only this, so idle teams cost them nothing (store/schedule.py)."""
         return f"{self.prefix}:{{due}}:teams"
 
     def due_claims(self) -> str:
-        """Hash: team space -> the token of the settler working on it now (one at a time)."""
+        """Hash: tenant -> the token of the settler working on it now (one at a time)."""
         return f"{self.prefix}:{{due}}:claims"
 
     def due_asked(self) -> str:
-        """Hash: team space -> a due time (ms) a script asked for while a settler had the team
+        """Hash: tenant -> a due time (ms) a script asked for while a settler had the team
         claimed; that settler's release indexes the team by it (lua/index_team.lua)."""
         return f"{self.prefix}:{{due}}:asked"
 
@@ -125,27 +125,27 @@ class KeySpace:
         for an index lost apart from the teams' own data, e.g. on another Cluster node)."""
         return f"{self.prefix}:{{due}}:sweep"
 
-    def scheduled(self, space: str) -> str:
+    def scheduled(self, tenant: str) -> str:
         """String: when (ms) the team is due in the index of due teams, as far as its own data
         knows; absent when it is not indexed. Read by the scripts that add work, in the team's
         slot, so only a write that needs an earlier look costs a write to the index."""
-        return f"{self._team(space)}:scheduled"
+        return f"{self._team(tenant)}:scheduled"
 
-    def outbox(self, space: str) -> str:
+    def outbox(self, tenant: str) -> str:
         """Stream: events the team or ops must receive (budget alerts), written by the script
         that decides them and deleted once delivered (services/alerts.py)."""
-        return f"{self._team(space)}:outbox"
+        return f"{self._team(tenant)}:outbox"
 
-    def outbox_attempts(self, space: str) -> str:
+    def outbox_attempts(self, tenant: str) -> str:
         """Hash: outbox entry id -> "attempts|next attempt, ms" for events not yet delivered."""
-        return f"{self._team(space)}:outbox:attempts"
+        return f"{self._team(tenant)}:outbox:attempts"
 
-    def upload_rate(self, space: str, subject: str | None = None) -> str:
+    def upload_rate(self, tenant: str, subject: str | None = None) -> str:
         """String: the team's GCRA upload-rate state (theoretical arrival time, microseconds),
         or one browser-token user's own."""
         if subject is not None:
-            return f"{self._team(space)}:upload-rate:subject:{subject}"
-        return f"{self._team(space)}:upload-rate"
+            return f"{self._team(tenant)}:upload-rate:subject:{subject}"
+        return f"{self._team(tenant)}:upload-rate"
 
     def file(self, team_id: str, file_id: str) -> str:
         """Hash: one uploaded file's record (Rivya's answer, the content's SHA-256)."""
@@ -159,30 +159,30 @@ class KeySpace:
         """String: the id of the team's upload with this Rivya URL (by the URL's digest)."""
         return f"{self._team(team_id)}:file-url:{url_digest}"
 
-    def token_revocations(self, space: str) -> str:
+    def token_revocations(self, tenant: str) -> str:
         """Sorted set: subject -> the time (s) before which its browser tokens are revoked;
         member "*" for the whole team. Entries older than a token's longest life are pruned."""
-        return f"{self._team(space)}:token-revocations"
+        return f"{self._team(tenant)}:token-revocations"
 
-    def subject_rate(self, space: str, subject: str) -> str:
+    def subject_rate(self, tenant: str, subject: str) -> str:
         """String: one end user's GCRA create-rate state (theoretical arrival time, us)."""
-        return f"{self._team(space)}:subject-rate:{subject}"
+        return f"{self._team(tenant)}:subject-rate:{subject}"
 
-    def token_credits(self, space: str, token_id: str) -> str:
+    def token_credits(self, tenant: str, token_id: str) -> str:
         """Hash: spent/reserved credits of one browser token (its usage, and its cap if it has
         one: a budget of its own, moved by the same money scripts)."""
-        return f"{self._team(space)}:token-credits:{token_id}"
+        return f"{self._team(tenant)}:token-credits:{token_id}"
 
-    def ledger(self, space: str) -> str:
+    def ledger(self, tenant: str) -> str:
         """Stream: the team's append-only spend ledger, one entry per money move (reserve,
         settle, release, …; ``lua/_money.lua``), capped at ``LEDGER_MAX_ENTRIES``."""
-        return f"{self._team(space)}:ledger"
+        return f"{self._team(tenant)}:ledger"
 
-    def suspects(self, space: str) -> str:
+    def suspects(self, tenant: str) -> str:
         """Stream: the team's ledger entries that mean the books may not match Rivya's, under
         their ledger ids. Written by ``lua/_money.lua``, which names it as the ledger's name
         and ":suspects" (so it is in the ledger's slot)."""
-        return f"{self.ledger(space)}:suspects"
+        return f"{self.ledger(tenant)}:suspects"
 
     def reconciliation(self) -> str:
         """String (JSON): the baseline the reconciliation with Rivya's balance counts from."""

@@ -18,38 +18,38 @@ class LedgerStore:
         self._redis, self._keys = redis, keys
 
     async def page(
-        self, space: str, *, before: str | None = None, since_ms: int | None = None, limit: int
+        self, tenant: str, *, before: str | None = None, since_ms: int | None = None, limit: int
     ) -> list[LedgerEntry]:
         """Up to ``limit`` entries, newest first, strictly older than the entry ``before``
         and no older than ``since_ms``."""
         high = f"({before}" if before else "+"
         low = str(since_ms) if since_ms is not None else "-"
         async with store_errors():
-            raw = await self._redis.xrevrange(self._keys.ledger(space), high, low, count=limit)
+            raw = await self._redis.xrevrange(self._keys.ledger(tenant), high, low, count=limit)
         return [_entry(entry_id, fields) for entry_id, fields in cast(list[Any], raw)]
 
     async def suspects(
-        self, spaces: list[str], *, since_ms: int, limit: int
+        self, tenants: list[str], *, since_ms: int, limit: int
     ) -> list[tuple[str, LedgerEntry]]:
-        """(space, entry) for each team's suspect entries since ``since_ms`` (Redis's clock,
+        """(tenant, entry) for each team's suspect entries since ``since_ms`` (Redis's clock,
         as the ids are), the oldest ``limit`` of each: the suspects are indexed apart from the
         ledger, so none is missed however many ordinary entries came after."""
         async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
-            for space in spaces:
-                pipe.xrange(self._keys.suspects(space), str(since_ms), "+", count=limit)
+            for tenant in tenants:
+                pipe.xrange(self._keys.suspects(tenant), str(since_ms), "+", count=limit)
             rows = await pipe.execute()
         return [
-            (space, _entry(i, f))
-            for space, row in zip(spaces, rows, strict=True)
+            (tenant, _entry(i, f))
+            for tenant, row in zip(tenants, rows, strict=True)
             for i, f in cast(list[Any], row)
         ]
 
-    async def witness(self, spaces: list[str], *, since_ms: int) -> LedgerEntry | None:
+    async def witness(self, tenants: list[str], *, since_ms: int) -> LedgerEntry | None:
         """A task the books say Rivya made, to ask Rivya about: the earliest recorded since
         ``since_ms`` (it spans the whole time since), else the latest one before."""
         async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
-            for space in spaces:
-                ledger = self._keys.ledger(space)
+            for tenant in tenants:
+                ledger = self._keys.ledger(tenant)
                 pipe.xrange(ledger, str(since_ms), "+", count=WITNESS_SCAN)
                 pipe.xrevrange(ledger, f"({since_ms}", "-", count=WITNESS_SCAN)
             rows = await pipe.execute()

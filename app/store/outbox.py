@@ -32,13 +32,13 @@ class Outbox:
     def __init__(self, redis: Redis, keys: KeySpace, scripts: Scripts) -> None:
         self._redis, self._keys, self._scripts = redis, keys, scripts
 
-    async def entries(self, space: str, *, limit: int) -> list[OutboxEntry]:
+    async def entries(self, tenant: str, *, limit: int) -> list[OutboxEntry]:
         """The oldest ``limit`` entries, with their delivery attempts."""
         async with store_errors():
-            raw = await self._redis.xrange(self._keys.outbox(space), count=limit)
+            raw = await self._redis.xrange(self._keys.outbox(tenant), count=limit)
             rows = cast(list[tuple[Any, dict[Any, Any]]], raw)
             ids = [str(entry_id) for entry_id, _ in rows]
-            tried = await self._redis.hmget(self._keys.outbox_attempts(space), ids) if ids else []
+            tried = await self._redis.hmget(self._keys.outbox_attempts(tenant), ids) if ids else []
         entries = []
         for (entry_id, fields), attempt in zip(rows, tried, strict=True):
             count, _, at = str(attempt or "0|0").partition("|")
@@ -52,20 +52,20 @@ class Outbox:
             )
         return entries
 
-    async def done(self, space: str, entry_id: str) -> None:
+    async def done(self, tenant: str, entry_id: str) -> None:
         # Attempts first: cut off between the two, the entry is delivered again (at least
         # once), and no attempt is left behind for an entry that is gone.
         async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
-            pipe.hdel(self._keys.outbox_attempts(space), entry_id)
-            pipe.xdel(self._keys.outbox(space), entry_id)
+            pipe.hdel(self._keys.outbox_attempts(tenant), entry_id)
+            pipe.xdel(self._keys.outbox(tenant), entry_id)
             await pipe.execute()
 
-    async def retry_at(self, space: str, entry_id: str, *, attempts: int, at_ms: int) -> None:
+    async def retry_at(self, tenant: str, entry_id: str, *, attempts: int, at_ms: int) -> None:
         """Try the entry again at ``at_ms``, if it is still there (``outbox_retry.lua``)."""
         async with store_errors():
             await self._scripts.outbox_retry(
                 keys=c.OutboxKeys(
-                    outbox=self._keys.outbox(space), attempts=self._keys.outbox_attempts(space)
+                    outbox=self._keys.outbox(tenant), attempts=self._keys.outbox_attempts(tenant)
                 ),
                 args=c.OutboxRetryArgs(entry_id=entry_id, attempts=f"{attempts}|{at_ms}"),
             )

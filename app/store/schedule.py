@@ -46,7 +46,7 @@ SWEEP_PAGE = 500  # teams checked per round trip of a sweep
 class Claim:
     """A team a settler works now; ``token`` makes its release its own."""
 
-    space: str
+    tenant: str
     token: str
 
 
@@ -59,21 +59,21 @@ class DueTeams:
         # with the next claim. Only a process that dies first leaves them to the sweep.
         self._unindexed: dict[str, int] = {}
 
-    async def index_at(self, space: str, due_ms: int) -> None:
+    async def index_at(self, tenant: str, due_ms: int) -> None:
         """Index the team as due by ``due_ms``, as a script asked (``-1``: it need not be).
         Never fails its caller: the script's own writes stand, whatever happens here."""
         if due_ms < 0:
             return
         try:
-            await self._index(space, due_ms)
+            await self._index(tenant, due_ms)
             await self._index_unindexed()
         except StoreUnavailable:
-            known = self._unindexed.get(space)
-            self._unindexed[space] = due_ms if known is None else min(known, due_ms)
-            log.warning("team not indexed as due yet", extra={"space": space})
+            known = self._unindexed.get(tenant)
+            self._unindexed[tenant] = due_ms if known is None else min(known, due_ms)
+            log.warning("team not indexed as due yet", extra={"tenant": tenant})
 
     @contextlib.asynccontextmanager
-    async def scheduling(self, space: str) -> AsyncIterator[None]:
+    async def scheduling(self, tenant: str) -> AsyncIterator[None]:
         """Around a script that may give the team work and ask its caller to index it: if the
         script fails, it may have run and set the team's marker with its reply lost, and the
         index write with it; later scripts trust the marker (_schedule.lua), so the team is
@@ -83,19 +83,19 @@ class DueTeams:
             yield
         except StoreUnavailable:
             now_ms = int(self._clock.now() * 1000)
-            self._unindexed[space] = min(self._unindexed.get(space, now_ms), now_ms)
+            self._unindexed[tenant] = min(self._unindexed.get(tenant, now_ms), now_ms)
             raise
 
-    async def _index(self, space: str, due_ms: int) -> None:
+    async def _index(self, tenant: str, due_ms: int) -> None:
         async with store_errors():
             await self._scripts.index_team(
-                keys=self._index_keys(), args=c.IndexTeamArgs(space=space, due_ms=due_ms)
+                keys=self._index_keys(), args=c.IndexTeamArgs(tenant=tenant, due_ms=due_ms)
             )
 
     async def _index_unindexed(self) -> None:
-        for space, due_ms in list(self._unindexed.items()):
-            await self._index(space, due_ms)
-            del self._unindexed[space]
+        for tenant, due_ms in list(self._unindexed.items()):
+            await self._index(tenant, due_ms)
+            del self._unindexed[tenant]
 
     async def claim(self, *, lease_seconds: float, limit: int) -> list[Claim]:
         """Claim up to ``limit`` teams whose work is due now (by Redis's clock)."""
@@ -112,19 +112,19 @@ class DueTeams:
                 ),
             )
         pairs = [str(v) for v in reply]
-        return [Claim(space, token) for space, token in zip(pairs[::2], pairs[1::2], strict=True)]
+        return [Claim(tenant, token) for tenant, token in zip(pairs[::2], pairs[1::2], strict=True)]
 
-    async def next_due(self, space: str) -> int | None:
+    async def next_due(self, tenant: str) -> int | None:
         """When the team next has work (ms), None for never; resets its marker to match."""
         k = self._keys
         async with store_errors():
             at = await self._scripts.team_next_due(
                 keys=c.TeamNextDueKeys(
-                    settle_queue=k.settle_due(space),
-                    pending=k.pending_creates(space),
-                    outbox=k.outbox(space),
-                    outbox_attempts=k.outbox_attempts(space),
-                    schedule_marker=k.scheduled(space),
+                    settle_queue=k.settle_due(tenant),
+                    pending=k.pending_creates(tenant),
+                    outbox=k.outbox(tenant),
+                    outbox_attempts=k.outbox_attempts(tenant),
+                    schedule_marker=k.scheduled(tenant),
                 ),
                 args=c.TimeArgs(time=script_time(self._clock)),
             )
@@ -136,7 +136,7 @@ class DueTeams:
             await self._scripts.release_team(
                 keys=self._index_keys(),
                 args=c.ReleaseTeamArgs(
-                    space=claim.space,
+                    tenant=claim.tenant,
                     token=claim.token,
                     next_due_ms=-1 if next_ms is None else next_ms,
                 ),
@@ -171,27 +171,27 @@ class DueTeams:
                 cursor, members = await self._redis.sscan(
                     self._keys.settle_teams(), cursor, count=SWEEP_PAGE
                 )
-            spaces = await self._with_work(sorted(str(m) for m in members))
-            if spaces:
+            tenants = await self._with_work(sorted(str(m) for m in members))
+            if tenants:
                 async with store_errors():
                     added = await self._redis.zadd(
-                        self._keys.due_teams(), dict.fromkeys(spaces, now_ms), nx=True
+                        self._keys.due_teams(), dict.fromkeys(tenants, now_ms), nx=True
                     )
                 indexed += int(added or 0)
             if cursor == 0:
                 return indexed
 
-    async def _with_work(self, spaces: list[str]) -> list[str]:
+    async def _with_work(self, tenants: list[str]) -> list[str]:
         k = self._keys
         async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
-            for space in spaces:
-                pipe.zcard(k.settle_due(space))
-                pipe.hlen(k.pending_creates(space))
-                pipe.xlen(k.outbox(space))
+            for tenant in tenants:
+                pipe.zcard(k.settle_due(tenant))
+                pipe.hlen(k.pending_creates(tenant))
+                pipe.xlen(k.outbox(tenant))
             counts = await pipe.execute()
         return [
-            space
-            for i, space in enumerate(spaces)
+            tenant
+            for i, tenant in enumerate(tenants)
             if any(int(c) for c in counts[3 * i : 3 * i + 3])
         ]
 

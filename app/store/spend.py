@@ -39,9 +39,9 @@ class SpendStore:
             raw, in_flight = await pipe.execute()
         return replace(_period(text_map(raw)), in_flight=int(in_flight))
 
-    async def token(self, space: str, token_id: str) -> tuple[int, int]:
+    async def token(self, tenant: str, token_id: str) -> tuple[int, int]:
         """A capped browser token's own (spent, reserved) credits."""
-        key = self._keys.token_credits(space, token_id)
+        key = self._keys.token_credits(tenant, token_id)
         async with store_errors():
             raw = await self._redis.hmget(key, ["spent", "reserved"])
         return int(raw[0] or 0), int(raw[1] or 0)

@@ -49,7 +49,7 @@ class TeamStore:
         async with store_errors():
             # Registered for settlement first (never removed: a deleted team's tasks still
             # settle), so no team can ever have tasks the settlers do not walk.
-            await self._redis.sadd(self._keys.settle_teams(), team.space)
+            await self._redis.sadd(self._keys.settle_teams(), team.tenant)
             created = await self._scripts.put_team(
                 keys=c.OneKey(self._keys.team(team.id)),
                 args=c.PutTeamArgs(mode="create", fields=tuple(_encode(team))),
@@ -95,7 +95,7 @@ class TeamStore:
             # revoked or not), acknowledged by a replica when writes wait for one.
             outcome = await self._scripts.delete_team(
                 keys=c.DeleteTeamKeys(
-                    team=self._keys.team(team.id), active_keys=self._keys.active_keys(team.space)
+                    team=self._keys.team(team.id), active_keys=self._keys.active_keys(team.tenant)
                 ),
                 args=c.OneArg(team.generation or ""),
             )

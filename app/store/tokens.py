@@ -27,12 +27,12 @@ class TokenRevocationStore:
     def __init__(self, redis: Redis, keys: KeySpace, scripts: Scripts) -> None:
         self._redis, self._keys, self._scripts = redis, keys, scripts
 
-    async def revoke(self, space: str, subject: str | None, *, now: float) -> None:
+    async def revoke(self, tenant: str, subject: str | None, *, now: float) -> None:
         """Tokens of ``subject`` (None: every subject) issued up to ``now`` stop working. A
         script, acknowledged by a replica when writes wait for one: a failover cannot lose it."""
         async with admin_write("The tokens' revocation"):
             stored = await self._scripts.revoke_tokens(
-                keys=c.OneKey(self._keys.token_revocations(space)),
+                keys=c.OneKey(self._keys.token_revocations(tenant)),
                 args=c.RevokeTokensArgs(
                     subject=subject or TEAM_WIDE,
                     not_before_s=repr(now),
@@ -45,11 +45,11 @@ class TokenRevocationStore:
         if not int(stored):
             raise TooManyRevocations()
 
-    async def not_before(self, space: str, subject: str) -> float:
+    async def not_before(self, tenant: str, subject: str) -> float:
         """Tokens of ``subject`` issued at or before this time (s) are revoked (0: none): its
         own entry and the team-wide one, never the whole set."""
         async with store_errors():
             scores = await self._redis.zmscore(
-                self._keys.token_revocations(space), [TEAM_WIDE, subject]
+                self._keys.token_revocations(tenant), [TEAM_WIDE, subject]
             )
         return max((float(score) for score in scores if score is not None), default=0.0)

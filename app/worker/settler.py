@@ -93,18 +93,18 @@ class Settler:
     async def work(self, claim: Claim) -> int:
         """One team's due work, then its next due time in the index. Failures are logged and
         end the pass; the team comes due again (at its next time, or when the claim lapses)."""
-        space, handled = claim.space, 0
+        tenant, handled = claim.tenant, 0
         # Nothing new starts past half the claim, and what started ends within a lease (the
         # claim is two): the pass ends inside its claim, so no other settler takes the team.
         start_until = time.monotonic() + self._claim_seconds / 2
         try:
-            handled += await self._resolver.run_once(space, start_until=start_until)
-            handled += await self._settlement.settle_due(space, start_until=start_until)
-            handled += await self.alerts.deliver_due(space)
+            handled += await self._resolver.run_once(tenant, start_until=start_until)
+            handled += await self._settlement.settle_due(tenant, start_until=start_until)
+            handled += await self.alerts.deliver_due(tenant)
         except StoreUnavailable:
-            log.warning("settling a team paused: Redis unreachable", extra={"space": space})
+            log.warning("settling a team paused: Redis unreachable", extra={"tenant": tenant})
         except Exception:
-            log.exception("settling a team failed", extra={"space": space})
+            log.exception("settling a team failed", extra={"tenant": tenant})
         with contextlib.suppress(StoreUnavailable):  # else the claim lapses: due again
-            await self.due.release(claim, await self.due.next_due(space))
+            await self.due.release(claim, await self.due.next_due(tenant))
         return handled

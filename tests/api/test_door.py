@@ -29,7 +29,7 @@ from tests.support import (
     gateway_settings,
     mint_token,
     running_gateway,
-    team_space,
+    tenant_of,
     token_settings,
 )
 
@@ -212,11 +212,11 @@ async def test_a_token_is_checked_against_its_own_revocation_only(
     async with running_gateway(token_settings(redis_url), sim_app, clock) as gw:
         key = await gw.team_with_key("web")
         token = await mint_token(gw, key, "ann")
-        space = await team_space(gw, "web")
+        tenant = await tenant_of(gw, "web")
         raw = SyncRedis(port=redis_server.port)
         try:
             many = {f"user-{n}": clock.now() for n in range(5000)}
-            raw.zadd(KeySpace("gw").token_revocations(space), many)
+            raw.zadd(KeySpace("gw").token_revocations(tenant), many)
             before = raw.info("commandstats")
             assert (await gw.http.get("/v1/images", headers=bearer(token))).status_code == 200
             after = raw.info("commandstats")

@@ -25,7 +25,7 @@ from tests.support import (
     gateway_settings,
     running_gateway,
     settle_all,
-    team_space,
+    tenant_of,
     total_spend,
 )
 
@@ -183,8 +183,8 @@ async def test_a_task_whose_record_vanished_still_settles_its_reservation(
         key = await gw.team_with_key("alpha", budget_period="total", max_in_flight=1)
         task_id = (await create(gw, key)).json()["id"]
         redis = create_redis(redis_url)
-        space = await team_space(gw, "alpha")
-        await redis.delete(KeySpace("gw").task(space, task_id))  # evicted
+        tenant = await tenant_of(gw, "alpha")
+        await redis.delete(KeySpace("gw").task(tenant, task_id))  # evicted
         await redis.aclose()
         await settle_all(gw, clock)
         spend = await total_spend(gw, "alpha")

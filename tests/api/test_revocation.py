@@ -20,8 +20,8 @@ from tests.support import (
     rivya_charged,
     running_gateway,
     settle_all,
-    space_spend,
-    team_space,
+    tenant_of,
+    tenant_spend,
 )
 
 
@@ -107,7 +107,7 @@ async def test_a_new_team_with_a_deleted_teams_id_inherits_nothing(
             "/v1/files", files={"file": ("a.png", _png(), "image/png")}, headers=bearer(old_key)
         )
         assert upload.status_code == 201
-        old_space = await team_space(gw, "alpha")
+        old_tenant = await tenant_of(gw, "alpha")
         assert (await gw.http.delete("/admin/teams/alpha", headers=admin_headers())).status_code
         new_key = await gw.team_with_key("alpha", budget_period="total", max_in_flight=1)
 
@@ -131,7 +131,7 @@ async def test_a_new_team_with_a_deleted_teams_id_inherits_nothing(
         await settle_all(gw, clock)
         usage = (await gw.http.get("/v1/usage", headers=bearer(new_key))).json()
         assert (usage["spent_credits"], usage["reserved_credits"]) == (8, 0)  # its one task
-        old_books = await space_spend(gw, old_space)
+        old_books = await tenant_spend(gw, old_tenant)
         assert (old_books.spent, old_books.reserved, old_books.in_flight) == (8, 0, 0)
         assert old_books.spent + usage["spent_credits"] == rivya_charged(gw.sim)
 

@@ -49,10 +49,10 @@ def commands_run(server: RedisServer) -> int:
 def idle_fleet(redis_server: RedisServer) -> int:
     """10,000 teams ever created, none with anything to do (as the registry holds them)."""
     client = SyncRedis(port=redis_server.port)
-    spaces = [f"idle-{n}@1" for n in range(10_000)]
-    client.sadd(KeySpace("gw").settle_teams(), *spaces)
+    tenants = [f"idle-{n}@1" for n in range(10_000)]
+    client.sadd(KeySpace("gw").settle_teams(), *tenants)
     client.close()
-    return len(spaces)
+    return len(tenants)
 
 
 async def create(gw: Gateway, key: str, **body: Any) -> httpx.Response:

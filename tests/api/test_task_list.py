@@ -8,7 +8,7 @@ from typing import Any
 from app.clock import FakeClock, iso_timestamp
 from app.store.keyspace import KeySpace
 from app.store.redis import create_redis
-from tests.support import Gateway, bearer, settle_all, team_space
+from tests.support import Gateway, bearer, settle_all, tenant_of
 
 CREDITS_PER_TASK = 8  # flux-kontext-max, the default model
 
@@ -193,7 +193,7 @@ async def test_a_task_is_found_by_client_request_id_after_its_claim_expired(
     try:
         await redis.delete(
             KeySpace(settings.redis_key_prefix).idempotency(
-                await team_space(gateway, "alpha"), "order-1"
+                await tenant_of(gateway, "alpha"), "order-1"
             )
         )
     finally:
@@ -314,7 +314,7 @@ async def test_an_expired_task_is_skipped(gateway: Gateway, clock: FakeClock) ->
     redis = create_redis(settings.redis_url)
     try:
         await redis.delete(
-            KeySpace(settings.redis_key_prefix).task(await team_space(gateway, "alpha"), ids[1])
+            KeySpace(settings.redis_key_prefix).task(await tenant_of(gateway, "alpha"), ids[1])
         )
     finally:
         await redis.aclose()

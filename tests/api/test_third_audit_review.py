@@ -28,7 +28,7 @@ from tests.support import (
     gateway_settings,
     running_gateway,
     settle_all,
-    team_space,
+    tenant_of,
     total_spend,
 )
 
@@ -86,10 +86,10 @@ async def test_a_team_worked_twice_at_once_is_not_looped_on_forever(
     ):
         key = await one.team_with_key("design", budget_credits=10, budget_period="total")
         assert (await create(one, key)).status_code == 202  # 8 of 10: crosses 50 %
-        space = await team_space(one, "design")
-        first = asyncio.create_task(one.app.state.services.settler.alerts.deliver_due(space))
+        tenant = await tenant_of(one, "design")
+        first = asyncio.create_task(one.app.state.services.settler.alerts.deliver_due(tenant))
         await slow.arrived.wait()
-        assert await two.app.state.services.settler.alerts.deliver_due(space) == 1
+        assert await two.app.state.services.settler.alerts.deliver_due(tenant) == 1
         slow.release.set()
         await first  # its attempt failed, for an entry now gone
         await settle_all(one, clock)
@@ -97,7 +97,7 @@ async def test_a_team_worked_twice_at_once_is_not_looped_on_forever(
         keys = KeySpace(settings.redis_key_prefix)
         raw = SyncRedis(port=redis_server.port, decode_responses=True)
         try:
-            assert raw.xlen(keys.outbox(space)) == 0
+            assert raw.xlen(keys.outbox(tenant)) == 0
             settler = one.app.state.services.settler
             claimed = 0
             for _ in range(120):  # a quiet hour
@@ -106,7 +106,7 @@ async def test_a_team_worked_twice_at_once_is_not_looped_on_forever(
                 claimed += len(claims)
                 for claim in claims:
                     await settler.work(claim)
-            orphan = raw.hgetall(keys.outbox_attempts(space))
+            orphan = raw.hgetall(keys.outbox_attempts(tenant))
             assert (orphan, claimed) == ({}, 0), f"{orphan}; claimed {claimed} times in an hour"
         finally:
             raw.close()
@@ -126,7 +126,7 @@ async def test_a_sweep_does_not_hand_a_team_being_worked_to_a_second_settler(
         assert (await create(one, key)).status_code == 202
         clock.advance(15)
         mine = await one.app.state.services.settler.due.claim(lease_seconds=105, limit=10)
-        assert [c.space for c in mine] == [await team_space(one, "design")]
+        assert [c.tenant for c in mine] == [await tenant_of(one, "design")]
         await two.app.state.services.settler.sweep()  # replica two starts meanwhile
         theirs = await two.app.state.services.settler.due.claim(lease_seconds=105, limit=10)
         assert theirs == [], "a second settler claimed a team the first is still working"
@@ -144,7 +144,7 @@ async def test_an_old_task_past_rivyas_retention_does_not_erase_real_drift(
     key = await gateway.team_with_key("alpha", rate_limit_per_minute=1000)
     taken = await gateway.http.post("/admin/upstream/baseline", headers=admin_headers())
     assert taken.status_code == 200
-    space = await team_space(gateway, "alpha")
+    tenant = await tenant_of(gateway, "alpha")
     keys = KeySpace(gateway.app.state.services.settings.redis_key_prefix)
     raw = SyncRedis(port=redis_server.port, decode_responses=True)
     day_ms = 86_400_000
@@ -155,7 +155,7 @@ async def test_an_old_task_past_rivyas_retention_does_not_erase_real_drift(
         raw.set(keys.reconciliation(), json.dumps(stored))
         entry: dict[Any, Any] = {"event": "settle", "ref": "task_old", "task": "task_old"}
         entry.update(model="m", reserved=0, spent=0)
-        raw.xadd(keys.ledger(space), entry, id=f"{now_ms - 29 * day_ms}-0")
+        raw.xadd(keys.ledger(tenant), entry, id=f"{now_ms - 29 * day_ms}-0")
     finally:
         raw.close()
     assert (await create(gateway, key)).status_code == 202
@@ -272,10 +272,10 @@ async def test_a_process_dying_before_its_index_write_stalls_nothing_past_a_swee
         real_index_at = settler.due.index_at
         dropped: list[int] = []
 
-        async def dies_before_indexing(space: str, due_ms: int) -> None:
+        async def dies_before_indexing(tenant: str, due_ms: int) -> None:
             dropped.append(due_ms)
             if not index_write_lost:
-                await real_index_at(space, due_ms)
+                await real_index_at(tenant, due_ms)
 
         settler.due.index_at = dies_before_indexing
         dying = asyncio.create_task(create(gw, key, prompt="lost"))

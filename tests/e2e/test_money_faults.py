@@ -12,7 +12,7 @@ import httpx
 import pytest
 from redis import Redis as SyncRedis
 
-from app.domain.teams import team_space
+from app.domain.teams import tenant_of
 from app.store.keyspace import KeySpace
 from tests.e2e.test_processes import ADMIN, Stack, running_stack
 from tests.support import RedisServer
@@ -67,7 +67,7 @@ def test_a_create_admitted_during_a_redis_stall_is_never_sent(
         # warm task's.
         redis = SyncRedis(port=redis_server.port, decode_responses=True)
         keys = KeySpace("gw")
-        alpha = team_space("alpha", str(redis.hget(keys.team("alpha"), "generation")))
+        alpha = tenant_of("alpha", str(redis.hget(keys.team("alpha"), "generation")))
         assert redis.hlen(keys.pending_creates(alpha)) == 0
         assert list(redis.hgetall(keys.reservations(alpha))) == [warm.json()["id"]]
 

@@ -58,7 +58,7 @@ from tests.support import (
     served,
     settle_all,
     simulator_app,
-    team_space,
+    tenant_of,
 )
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
@@ -173,10 +173,10 @@ async def team_standing(gw: Gateway) -> AsyncIterator[Callable[[], Awaitable[Sta
     settings = gw.app.state.services.settings
     redis = create_redis(settings.redis_url)
     spend = SpendStore(redis, KeySpace(settings.redis_key_prefix))
-    space = await team_space(gw, TEAM)
+    tenant = await tenant_of(gw, TEAM)
 
     async def read() -> Standing:
-        books = await spend.read(space, "total")
+        books = await spend.read(tenant, "total")
         return Standing(books.spent, books.reserved, books.in_flight, rivya_charged(gw.sim))
 
     try:

@@ -25,16 +25,16 @@ class Books:
     charged: dict[str, int]  # per task: the sum of the ledger's spent moves for it
 
 
-async def read_books(redis: Redis, keys: KeySpace, space: str, period_stamp: str) -> Books:
+async def read_books(redis: Redis, keys: KeySpace, tenant: str, period_stamp: str) -> Books:
     # Read as the scripts wrote them (the client decodes replies to text).
-    total: dict[str, str] = await redis.hgetall(keys.spend(space, "total"))  # type: ignore[assignment]
+    total: dict[str, str] = await redis.hgetall(keys.spend(tenant, "total"))  # type: ignore[assignment]
     period: dict[str, str] = (
-        await redis.hgetall(keys.spend(space, period_stamp))  # type: ignore[assignment]
+        await redis.hgetall(keys.spend(tenant, period_stamp))  # type: ignore[assignment]
         if period_stamp
         else total
     )
-    entries: list[str] = await redis.hvals(keys.reservations(space))  # type: ignore[assignment]
-    ledger: list[tuple[str, dict[str, str]]] = await redis.xrange(keys.ledger(space))  # type: ignore[assignment]
+    entries: list[str] = await redis.hvals(keys.reservations(tenant))  # type: ignore[assignment]
+    ledger: list[tuple[str, dict[str, str]]] = await redis.xrange(keys.ledger(tenant))  # type: ignore[assignment]
     charged: dict[str, int] = defaultdict(int)
     ledger_spent = ledger_reserved = 0
     for _, fields in ledger:
@@ -56,10 +56,10 @@ async def read_books(redis: Redis, keys: KeySpace, space: str, period_stamp: str
     )
 
 
-async def read_token(redis: Redis, keys: KeySpace, space: str, token_id: str) -> tuple[int, int]:
+async def read_token(redis: Redis, keys: KeySpace, tenant: str, token_id: str) -> tuple[int, int]:
     """A browser token's (spent, reserved)."""
     held: dict[str, str] = await redis.hgetall(  # type: ignore[assignment]
-        keys.token_credits(space, token_id)
+        keys.token_credits(tenant, token_id)
     )
     return int(held.get("spent", 0)), int(held.get("reserved", 0))
 

@@ -44,7 +44,7 @@ from hypothesis.stateful import (
 from redis.asyncio import Redis
 
 from app.clock import FakeClock
-from app.domain.teams import team_space
+from app.domain.teams import tenant_of
 from app.errors import StoreUnavailable
 from app.periods import stamps_at
 from app.simulator.state import SimState
@@ -148,13 +148,13 @@ class BooksModel(RuleBasedStateMachine):
         self.keys = KeySpace(self.settings.redis_key_prefix)
         self.credentials: dict[str, str] = {}
         self.key_ids: dict[str, str] = {}
-        # Every team generation's books, by space (a deleted team's settle on in its own):
+        # Every team generation's books, by tenant (a deleted team's settle on in its own):
         # its budget and period, and what an operator's change put a period over.
-        self.space_of: dict[str, str] = {}  # team -> its space now
+        self.tenant_now: dict[str, str] = {}  # team -> its tenant now
         self.deletions = dict.fromkeys(TEAMS, 0)
         self.budgets: dict[str, tuple[int, str]] = {}
         self.over: dict[tuple[str, str], int] = {}
-        self.tokens: list[tuple[str, str]] = []  # (space, token id)
+        self.tokens: list[tuple[str, str]] = []  # (tenant, token id)
         # Creates hung at Rivya: the answer the model will give, the request, its crid, and
         # when (world time) it was sent.
         self.hung: list[tuple[asyncio.Future[Any], asyncio.Task[httpx.Response], str, float]] = []
@@ -213,9 +213,9 @@ class BooksModel(RuleBasedStateMachine):
         if made.status_code == 409 and again:  # the first attempt had made it
             made, _ = await self._ask("GET", f"/admin/teams/{team}")
         assert made.status_code in (200, 201), made.text
-        space = team_space(team, made.json()["generation"])
-        self.space_of[team] = space
-        self.budgets[space] = (policy["budget_credits"], policy["budget_period"])
+        tenant = tenant_of(team, made.json()["generation"])
+        self.tenant_now[team] = tenant
+        self.budgets[tenant] = (policy["budget_credits"], policy["budget_period"])
         await self._issue_key(team)
         if team == "alpha":
             await self._mint()
@@ -236,7 +236,7 @@ class BooksModel(RuleBasedStateMachine):
         )
         assert minted.status_code == 201, minted.text
         self.credentials["alpha-token"] = minted.json()["token"]
-        self.tokens.append((self.space_of["alpha"], minted.json()["token_id"]))
+        self.tokens.append((self.tenant_now["alpha"], minted.json()["token_id"]))
 
     def _http(self, replica: str | None = None) -> httpx.AsyncClient:
         alive = self.world.replicas
@@ -417,10 +417,10 @@ class BooksModel(RuleBasedStateMachine):
         change = {"budget_credits": budget, "budget_period": period}
         answer, _ = self.run(self._ask("PATCH", f"/admin/teams/{team}", change))
         assert answer.status_code == 200, answer.text
-        space = self.space_of[team]
-        self.budgets[space] = (budget, period)
-        self.over = {k: v for k, v in self.over.items() if k[0] != space}
-        self.run(self._note_overage(space))
+        tenant = self.tenant_now[team]
+        self.budgets[tenant] = (budget, period)
+        self.over = {k: v for k, v in self.over.items() if k[0] != tenant}
+        self.run(self._note_overage(tenant))
 
     @rule()
     def a_browser_user_gets_a_new_token(self) -> None:
@@ -446,15 +446,15 @@ class BooksModel(RuleBasedStateMachine):
         now = self.clock.now()
         return {stamps_at(now + skew).stamp(period) for skew in (-10, 0, 10)}  # type: ignore[arg-type]
 
-    async def books(self, space: str, stamp: str = "") -> Books:
-        return await read_books(self.redis, self.keys, space, stamp)
+    async def books(self, tenant: str, stamp: str = "") -> Books:
+        return await read_books(self.redis, self.keys, tenant, stamp)
 
-    async def _note_overage(self, space: str) -> None:
-        budget, period = self.budgets[space]
+    async def _note_overage(self, tenant: str) -> None:
+        budget, period = self.budgets[tenant]
         for stamp in self._stamps(period):
-            books = await self.books(space, stamp)
+            books = await self.books(tenant, stamp)
             level = books.period_spent + books.period_reserved - budget
-            self.over[(space, stamp)] = max(self.over.get((space, stamp), 0), level, 0)
+            self.over[(tenant, stamp)] = max(self.over.get((tenant, stamp), 0), level, 0)
 
     @invariant()
     def the_books_hold(self) -> None:
@@ -463,20 +463,20 @@ class BooksModel(RuleBasedStateMachine):
             self.run(self._check())
 
     async def _check(self) -> None:
-        for space, (budget, period) in self.budgets.items():
+        for tenant, (budget, period) in self.budgets.items():
             for stamp in self._stamps(period):
-                books = await self.books(space, stamp)
+                books = await self.books(tenant, stamp)
                 level = books.period_spent + books.period_reserved - budget
-                assert level <= self.over.get((space, stamp), 0), (
-                    f"{space} {stamp}: spent {books.period_spent} + reserved "
+                assert level <= self.over.get((tenant, stamp), 0), (
+                    f"{tenant} {stamp}: spent {books.period_spent} + reserved "
                     f"{books.period_reserved} > budget {budget}"
                 )
-            books = await self.books(space, "")
-            assert books.reserved == books.entries_reserved, (space, books)
+            books = await self.books(tenant, "")
+            assert books.reserved == books.entries_reserved, (tenant, books)
             for task, charged in books.charged.items():
-                assert charged <= PRICE, f"{space}: {task} charged {charged}"
-        for space, token_id in self.tokens:
-            spent, reserved = await read_token(self.redis, self.keys, space, token_id)
+                assert charged <= PRICE, f"{tenant}: {task} charged {charged}"
+        for tenant, token_id in self.tokens:
+            spent, reserved = await read_token(self.redis, self.keys, tenant, token_id)
             assert spent + reserved <= TOKEN_CAP, (token_id, spent, reserved)
         made = tasks_per_request_id(self.sim)
         for crid, tasks in made.items():
@@ -517,7 +517,7 @@ class BooksModel(RuleBasedStateMachine):
                 await gateway.state.services.settler.sweep()
                 break
         for _ in range(40):
-            in_flight = [(await self.books(space, "")).in_flight for space in self.budgets]
+            in_flight = [(await self.books(tenant, "")).in_flight for tenant in self.budgets]
             if not any(in_flight):
                 break
             self.clock.advance(61)
@@ -526,13 +526,13 @@ class BooksModel(RuleBasedStateMachine):
         charges = rivya_charges(self.sim)
         charged_to: dict[str, list[tuple[str, int]]] = {}
         total_spent = 0
-        for space in self.budgets:
-            books = await self.books(space, "")
-            assert (books.reserved, books.in_flight) == (0, 0), (space, books)
-            assert (books.ledger_spent, books.ledger_reserved) == (books.spent, 0), (space, books)
+        for tenant in self.budgets:
+            books = await self.books(tenant, "")
+            assert (books.reserved, books.in_flight) == (0, 0), (tenant, books)
+            assert (books.ledger_spent, books.ledger_reserved) == (books.spent, 0), (tenant, books)
             total_spent += books.spent
             for task, charged in books.charged.items():
-                charged_to.setdefault(task, []).append((space, charged))
+                charged_to.setdefault(task, []).append((tenant, charged))
         for task, charge in charges.items():
             owners = [(team, c) for team, c in charged_to.get(task, []) if c]
             assert sum(c for _, c in owners) == charge, (
@@ -542,8 +542,8 @@ class BooksModel(RuleBasedStateMachine):
         assert set(charged_to) <= set(charges), set(charged_to) - set(charges)
         rivya_spent = self.sim.settings.initial_credits - self.sim.current_credits()
         assert total_spent == rivya_spent == sum(charges.values())
-        for space, token_id in self.tokens:
-            token_spent, token_reserved = await read_token(self.redis, self.keys, space, token_id)
+        for tenant, token_id in self.tokens:
+            token_spent, token_reserved = await read_token(self.redis, self.keys, tenant, token_id)
             assert token_reserved == 0, token_id
             assert token_spent <= TOKEN_CAP, token_id
         report = (await self._ask("GET", "/admin/upstream"))[0].json()

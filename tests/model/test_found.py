@@ -19,7 +19,7 @@ def test_a_task_recorded_after_a_lost_admission_reply_is_still_polled(redis_url:
         state.redis_fails_once(fault="lose_reply", replica="r1", script="admit")
         state.create(Create("r1", "alpha", None, "a shoe", "gateway"))
         state.create(Create("r1", "alpha", None, "a shoe", "gateway"))
-        alpha = state.space_of["alpha"]
+        alpha = state.tenant_now["alpha"]
         assert state.run(state.books(alpha)).in_flight == 1  # the second create's task
         state.time_passes(seconds=31)  # the task ends at Rivya; the settlers tick meanwhile
         assert state.run(state.books(alpha)).in_flight == 0

@@ -52,7 +52,7 @@ class AdminStores:
         return record
 
     async def active(self, team: Team) -> set[str]:
-        return {str(m) for m in await self.redis.smembers(self.keys.active_keys(team.space))}
+        return {str(m) for m in await self.redis.smembers(self.keys.active_keys(team.tenant))}
 
 
 @pytest.fixture(params=["channel", "redis-py"])
@@ -82,7 +82,7 @@ async def test_a_revoke_takes_the_key_out_of_admission_and_a_repeat_keeps_its_ti
     await stores.key(team, "key_2")
     revoked = await stores.api_keys.revoke("key_1", "2026-05-11T01:00:00.000Z")
     assert revoked is not None
-    assert (revoked.key_id, revoked.team_space) == ("key_1", "alpha@a1")
+    assert (revoked.key_id, revoked.tenant) == ("key_1", "alpha@a1")
     assert revoked.revoked_at == "2026-05-11T01:00:00.000Z"
     assert await stores.active(team) == {"key_2"}
     again = await stores.api_keys.revoke("key_1", "2026-05-11T02:00:00.000Z")

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from app.store.scripts import LUA_DIR, Contracted, Scripts
 
 # ``KEYS[4..7]`` declares 4 to 7; ``ARGV[2…]`` a variadic tail from 2. A declaration opens a
-# header line or follows two spaces on it; "(admit.lua's KEYS[10])" is a mention, not one.
+# header line or follows two tenants on it; "(admit.lua's KEYS[10])" is a mention, not one.
 _INDEX = re.compile(r"(?:^--|\s{2})\s*(KEYS|ARGV)\[(\d+)(?:\.\.(\d+))?(…)?\]")
 
 

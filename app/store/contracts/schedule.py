@@ -39,7 +39,7 @@ class DueIndexKeys(NamedTuple):
 
 
 class IndexTeamArgs(NamedTuple):
-    space: str
+    tenant: str
     due_ms: int
 
 
@@ -51,7 +51,7 @@ class ClaimTeamsArgs(NamedTuple):
 
 
 class ReleaseTeamArgs(NamedTuple):
-    space: str
+    tenant: str
     token: str
     next_due_ms: int  # -1: nothing
 

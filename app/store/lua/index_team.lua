@@ -2,8 +2,8 @@
 -- earlier entry. A team a settler is working now keeps its claim (one settler a team at a
 -- time): the due time waits beside it, and that settler's release keeps the earlier one.
 -- KEYS[1]  the index of due teams      KEYS[2]  the claims      KEYS[3]  due times asked for
---          while a team was claimed (team space -> ms)
--- ARGV[1]  team space     ARGV[2]  due, ms
+--          while a team was claimed (tenant -> ms)
+-- ARGV[1]  tenant     ARGV[2]  due, ms
 -- Returns  1 indexed, 0 left beside the claim
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
   local asked = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '')

@@ -3,7 +3,7 @@
 -- the index when it has nothing left. A claim no longer this settler's (it lapsed, another took
 -- the team) only lowers the team's time.
 -- KEYS[1]  the index of due teams      KEYS[2]  the claims      KEYS[3]  due times asked for
--- ARGV[1]  team space     ARGV[2]  the claim's token     ARGV[3]  next due, ms (-1: nothing)
+-- ARGV[1]  tenant     ARGV[2]  the claim's token     ARGV[3]  next due, ms (-1: nothing)
 -- Returns  1 if the claim was still this settler's, else 0
 local next_ms = tonumber(ARGV[3])
 if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then
