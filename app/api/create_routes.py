@@ -24,6 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.asgi_body import read_body
 from app.auth.callers import Caller
 from app.deps import WaitSeconds, resolve_team_caller
 from app.errors import GatewayError, ValidationFailed, field_errors
@@ -79,7 +80,7 @@ class CreateRoutes:
                 client[0] if client else None,
             )
             wait = _wait(scope) if fast.takes_wait else 0.0
-            body = await _body(receive)
+            body = await read_body(receive)
             if body is None:
                 return  # the client went away mid-body: nobody to answer
             key = scope_header(scope, b"idempotency-key")
@@ -112,14 +113,3 @@ def _wait(scope: Scope) -> float:
     except ValidationError as invalid:
         errors = [{**e, "loc": ("query", "wait")} for e in invalid.errors()]
         raise ValidationFailed(details=field_errors(errors)) from None
-
-
-async def _body(receive: Receive) -> bytes | None:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)

@@ -7,11 +7,14 @@ from fastapi.responses import JSONResponse
 
 from app.api.documented_errors import KEY_ONLY, READ, TEAM, UPLOAD, answers
 from app.api.uploads import multipart_doc, read_upload
+from app.auth.callers import Caller
 from app.catalog import FieldError
 from app.deps import FilesDep, KeyReader, TeamCaller
+from app.domain.files import FileRecord
 from app.errors import NotFound, ValidationFailed
 from app.rivya_schemas import RivyaFile
 from app.schemas.files import FileOut
+from app.services.files import FileService
 
 router = APIRouter(tags=["team API"])
 compat_router = APIRouter(prefix="/api/v1", tags=["Rivya-compatible"])
@@ -38,11 +41,7 @@ _RIVYA_UPLOAD_DOC = multipart_doc(
 )
 async def upload_file(request: Request, caller: TeamCaller, files: FilesDep) -> JSONResponse:
     """Image files only: JPEG, PNG or WebP judged by their bytes, at most the catalogue's size."""
-    async with files.receiving(caller.team):
-        upload = await read_upload(request, file_field="file")
-        record = await files.upload(
-            caller.team, upload.data, name=upload.filename, kind="image", subject=caller.subject
-        )
+    record = await _upload(request, caller, files, rivya_form=False)
     return JSONResponse(FileOut.model_validate(record.public()).model_dump(), status_code=201)
 
 
@@ -65,19 +64,7 @@ async def get_file(file_id: str, caller: KeyReader, files: FilesDep) -> FileOut:
 )
 async def upload_file_compat(request: Request, caller: TeamCaller, files: FilesDep) -> JSONResponse:
     """Rivya's multipart: ``file``, ``kind`` (image, video, audio), optional ``model``."""
-    async with files.receiving(caller.team):
-        upload = await read_upload(request, file_field="file")
-        kind = upload.fields.get("kind")
-        if not kind:
-            raise ValidationFailed(details=[FieldError("kind", "is required")])
-        record = await files.upload(
-            caller.team,
-            upload.data,
-            name=upload.filename,
-            kind=kind,
-            model_id=upload.fields.get("model") or None,
-            subject=caller.subject,
-        )
+    record = await _upload(request, caller, files, rivya_form=True)
     return JSONResponse(record.upstream, status_code=201)
 
 
@@ -89,3 +76,25 @@ async def upload_file_compat(request: Request, caller: TeamCaller, files: FilesD
 )
 async def get_file_compat(file_id: str, caller: KeyReader, files: FilesDep) -> JSONResponse:
     return JSONResponse((await files.get(caller.team, file_id)).upstream)
+
+
+async def _upload(
+    request: Request, caller: Caller, files: FileService, *, rivya_form: bool
+) -> FileRecord:
+    """One upload, its body read only once there is room for it. The gateway's form is an
+    image; Rivya's names its ``kind`` and, optionally, the ``model`` whose rules apply."""
+    async with files.receiving(caller.team):
+        upload = await read_upload(request, file_field="file")
+        kind, model = "image", None
+        if rivya_form:
+            kind, model = upload.fields.get("kind", ""), upload.fields.get("model") or None
+            if not kind:
+                raise ValidationFailed(details=[FieldError("kind", "is required")])
+        return await files.upload(
+            caller.team,
+            upload.data,
+            name=upload.filename,
+            kind=kind,
+            model_id=model,
+            subject=caller.subject,
+        )

@@ -32,3 +32,12 @@ class SettlePass:
     batch: int = 100
     concurrency: int = 16
     give_up_after_seconds: float = 86_400.0
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A team a settler works now (of N settlers, one at a time); ``token`` makes its release
+    its own."""
+
+    tenant: str
+    token: str

@@ -15,6 +15,7 @@ import anyio
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.asgi_body import read_body
 from app.simulator.errors import SimError, new_request_id
 from app.simulator.faults import ErrorFault
 from app.simulator.requestlog import RequestRecord, headers_dict, parse_body
@@ -64,7 +65,7 @@ class SimulatorMiddleware:
             return
         request_id = new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
-        body = await _read_body(receive)
+        body = await read_body(receive)
         if body is None:
             return  # the client left before sending its body: nothing to answer
         path: str = scope["path"]
@@ -153,17 +154,6 @@ def _error_reply(error: ErrorFault, request_id: str) -> Reply:
         raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
         return Reply(error.status, raw, page)
     return Reply.of(SimError(error.code, error.status, headers=headers).response(request_id))
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

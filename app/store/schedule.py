@@ -25,12 +25,12 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import cast
 
 from redis.asyncio import Redis
 
 from app.clock import Clock, script_time
+from app.domain.settlement import Claim
 from app.errors import StoreUnavailable
 from app.store.contracts import schedule as c
 from app.store.keyspace import KeySpace
@@ -40,14 +40,6 @@ from app.store.scripts import Scripts
 log = logging.getLogger("app.schedule")
 
 SWEEP_PAGE = 500  # teams checked per round trip of a sweep
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A team a settler works now; ``token`` makes its release its own."""
-
-    tenant: str
-    token: str
 
 
 class DueTeams:

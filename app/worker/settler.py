@@ -18,14 +18,25 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Protocol
 
+from app.domain.settlement import Claim
 from app.errors import StoreUnavailable
 from app.services.alerts import BudgetAlerts
 from app.services.forwarding import Resolver
 from app.services.settlement import Settlement
-from app.store.schedule import Claim, DueTeams
 
 log = logging.getLogger("app.settler")
+
+
+class DueIndex(Protocol):
+    """What the settler paces itself by: the index of due teams (``store/schedule.py``'s
+    ``DueTeams``), by the one part of it the settler uses."""
+
+    async def claim(self, *, lease_seconds: float, limit: int) -> list[Claim]: ...
+    async def release(self, claim: Claim, next_ms: int | None) -> None: ...
+    async def next_due(self, tenant: str) -> int | None: ...
+    async def sweep(self, *, lease_seconds: float) -> int | None: ...
 
 
 class Settler:
@@ -34,7 +45,7 @@ class Settler:
         settlement: Settlement,
         resolver: Resolver,
         alerts: BudgetAlerts,
-        due: DueTeams,
+        due: DueIndex,
         *,
         claim_seconds: float,
         tick_seconds: float = 0.5,

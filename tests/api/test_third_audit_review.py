@@ -268,8 +268,9 @@ async def test_a_process_dying_before_its_index_write_stalls_nothing_past_a_swee
         gateway_settings(redis_url), sim_app, clock, upstream=upstream
     ) as gw:
         settler = gw.app.state.services.settler
+        due = settler.due  # the index every store of this replica writes to
         key = await gw.team_with_key("alpha", rate_limit_per_minute=1000, budget_period="total")
-        real_index_at = settler.due.index_at
+        real_index_at = due.index_at
         dropped: list[int] = []
 
         async def dies_before_indexing(tenant: str, due_ms: int) -> None:
@@ -277,13 +278,13 @@ async def test_a_process_dying_before_its_index_write_stalls_nothing_past_a_swee
             if not index_write_lost:
                 await real_index_at(tenant, due_ms)
 
-        settler.due.index_at = dies_before_indexing
+        due.index_at = dies_before_indexing
         dying = asyncio.create_task(create(gw, key, prompt="lost"))
         await upstream.arrived.wait()
         dying.cancel()  # the process is gone: no index write, no send, no unlease
         with pytest.raises(asyncio.CancelledError):
             await dying
-        settler.due.index_at = real_index_at
+        due.index_at = real_index_at
         assert [d for d in dropped if d >= 0], "admit.lua asked for an index write"
         for n in range(2):  # the team goes on working on a healthy replica
             assert (await create(gw, key, prompt=f"ok-{n}")).status_code == 202
