@@ -47,6 +47,10 @@ class GenerationRequest:
     references: tuple[dict[str, Any], ...] = ()
     reference_digests: tuple[str, ...] = ()
     model_defaulted: bool = False  # the request named no model: the default was taken
+    # A drop-in create keyed by its Idempotency-Key header: its body's client_request_id is
+    # then Rivya's trace id, the caller's own, passed on to Rivya as given (or None).
+    keyed_by_header: bool = False
+    trace_id: str | None = None
 
     def rivya_body(self) -> dict[str, Any]:
         params: dict[str, Any] = dict(self.params)
@@ -55,13 +59,15 @@ class GenerationRequest:
         body: dict[str, Any] = {"model": self.model.id, "params": params}
         if self.prompt is not None:
             body["prompt"] = self.prompt
-        if self.client_request_id is not None:
-            body["client_request_id"] = self.client_request_id
+        trace = self.trace_id if self.keyed_by_header else self.client_request_id
+        if trace is not None:
+            body["client_request_id"] = trace
         return body
 
     def fingerprint(self) -> str:
-        """The request, normalised (defaults applied, keys sorted, no idempotency key) and
-        hashed: two requests with one fingerprint ask for the same thing."""
+        """The request, normalised (defaults applied, keys sorted, no idempotency key and no
+        trace id: a retry may carry a new one) and hashed: two requests with one fingerprint
+        ask for the same thing."""
         body = self.rivya_body()
         body.pop("client_request_id", None)
         # A reference counts by its content, not its upload's URL: the same edit sent again
@@ -147,8 +153,11 @@ def _reference_file_id(value: object, errors: list[FieldError]) -> tuple[tuple[s
 def parse_rivya_create(
     body: object, catalog: Catalog, *, idempotency_key: str | None = None
 ) -> GenerationRequest:
-    """Rivya's ``POST /api/v1/generations`` body, as a drop-in client sends it."""
-    data = _with_idempotency_key(_object(body), idempotency_key)
+    """Rivya's ``POST /api/v1/generations`` body, as a drop-in client sends it. Its
+    ``Idempotency-Key`` header, when sent, alone keys the create, and the body's
+    ``client_request_id`` is the caller's trace id (Rivya's meaning of both); without the
+    header, ``client_request_id`` is the key, as on the gateway's own surface."""
+    data = _object(body)
     errors: list[FieldError] = []
     if "files" in data:
         errors.append(FieldError("files", "is not supported: use params.referenceMediaItems"))
@@ -159,8 +168,13 @@ def parse_rivya_create(
         raise ValidationFailed(details=errors)
     model = _model(data["model"], catalog, "model", errors)
     crid = _client_request_id(
-        data.get("client_request_id"), errors, RIVYA_CLIENT_REQUEST_ID, _key_field(idempotency_key)
+        data.get("client_request_id"), errors, RIVYA_CLIENT_REQUEST_ID, "client_request_id"
     )
+    key = None
+    if idempotency_key is not None:
+        key = _client_request_id(
+            _header_key(idempotency_key), errors, RIVYA_CLIENT_REQUEST_ID, "Idempotency-Key"
+        )
     raw_params = data.get("params", {})
     if raw_params is None:
         raw_params = {}
@@ -176,7 +190,17 @@ def parse_rivya_create(
     errors += param_errors
     if errors:
         raise ValidationFailed(details=errors)
-    return GenerationRequest(model, data.get("prompt"), normalised, crid, reference_urls=urls)
+    if idempotency_key is None:
+        return GenerationRequest(model, data.get("prompt"), normalised, crid, reference_urls=urls)
+    return GenerationRequest(
+        model,
+        data.get("prompt"),
+        normalised,
+        key,
+        reference_urls=urls,
+        keyed_by_header=True,
+        trace_id=crid,
+    )
 
 
 def _media_item_urls(
@@ -220,15 +244,23 @@ def _object(body: object, field: str = "body") -> Mapping[str, Any]:
     return body
 
 
-def _with_idempotency_key(data: Mapping[str, Any], header: str | None) -> Mapping[str, Any]:
-    """Fold the ``Idempotency-Key`` header into ``client_request_id`` (they are synonyms)."""
-    if header is None:
-        return data
+def _header_key(header: str) -> str:
+    """The ``Idempotency-Key`` header's key: a plain token, or an RFC 8941 sf-string as the IETF
+    Idempotency-Key draft sends it."""
     key = header.strip()
     if len(key) >= 2 and key[0] == key[-1] == '"':
-        key = key[1:-1]  # an RFC 8941 sf-string, as the IETF Idempotency-Key draft sends it
+        key = key[1:-1]
     if not key:
         raise ValidationFailed(details=[FieldError("Idempotency-Key", "must not be empty")])
+    return key
+
+
+def _with_idempotency_key(data: Mapping[str, Any], header: str | None) -> Mapping[str, Any]:
+    """On the gateway's own surface, the ``Idempotency-Key`` header and ``client_request_id``
+    are synonyms: fold one into the other."""
+    if header is None:
+        return data
+    key = _header_key(header)
     body_key = data.get("client_request_id")
     if body_key is not None and body_key != key:
         raise ValidationFailed(

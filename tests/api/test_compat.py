@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from app.clock import FakeClock
-from tests.support import ORG_KEY, Gateway, bearer
+from tests.support import ORG_KEY, Gateway, assert_books_close, bearer, settle_all
 
 BODY: dict[str, Any] = {
     "model": "flux-kontext-max",
@@ -113,3 +113,62 @@ async def test_a_drop_in_create_obeys_the_teams_budget(gateway: Gateway) -> None
     assert refused.json()["error"]["code"] == "budget_exceeded"
     credits = await gateway.http.get("/api/v1/credits", headers=bearer(key))
     assert credits.json() == {"current_credits": 0}
+
+
+async def test_a_rivya_script_keys_its_retries_by_idempotency_key_and_traces_by_client_request_id(
+    gateway: Gateway, clock: FakeClock
+) -> None:
+    # Written from Rivya's docs: a fresh trace id on every attempt, one Idempotency-Key for the
+    # create. The header alone decides what is a repeat; the trace id reaches Rivya as given.
+    key = await gateway.team_with_key("alpha")
+    retry_key = {"Idempotency-Key": "5f0c6a9e-2b1d-4f7e-9a51-0d3c8e7b6a21"}
+
+    async def attempt(trace: str) -> Any:
+        return await gateway.http.post(
+            "/api/v1/generations",
+            json={**BODY, "client_request_id": trace},
+            headers={**bearer(key), **retry_key},
+        )
+
+    first, retried = await attempt("trace-a1"), await attempt("trace-a2")
+    assert (first.status_code, retried.status_code) == (201, 200)
+    assert retried.json()["id"] == first.json()["id"]
+    assert retried.headers["idempotent-replayed"] == "true"
+    [sent] = gateway.upstream_requests("/api/v1/generations")
+    assert sent.body["client_request_id"] == "trace-a1"
+    # The same trace id under another Idempotency-Key is another create, not a conflict.
+    retry_key["Idempotency-Key"] = "0b7e1c44-6a3f-4d2e-8c19-7f5a2e9d3b60"
+    other = await attempt("trace-a1")
+    assert other.status_code == 201
+    assert other.json()["id"] != first.json()["id"]
+    # Without the header, client_request_id is the key, as the gateway has always promised.
+    unkeyed = await gateway.http.post(
+        "/api/v1/generations",
+        json={**BODY, "client_request_id": "my-create-7"},
+        headers=bearer(key),
+    )
+    again = await gateway.http.post(
+        "/api/v1/generations",
+        json={**BODY, "client_request_id": "my-create-7"},
+        headers=bearer(key),
+    )
+    assert (unkeyed.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == unkeyed.json()["id"]
+    assert len(gateway.upstream_requests("/api/v1/generations")) == 3
+    await settle_all(gateway, clock)
+    await assert_books_close(gateway, "alpha")
+
+
+async def test_an_idempotency_key_rivya_would_refuse_is_refused_at_no_cost(
+    gateway: Gateway,
+) -> None:
+    key = await gateway.team_with_key("alpha")
+    for bad in ("", "x" * 129):
+        response = await gateway.http.post(
+            "/api/v1/generations",
+            json={**BODY, "client_request_id": "trace-1"},
+            headers={**bearer(key), "Idempotency-Key": bad},
+        )
+        assert response.status_code == 400
+        assert [d["field"] for d in response.json()["error"]["details"]] == ["Idempotency-Key"]
+    assert gateway.upstream_requests() == []
