@@ -25,6 +25,7 @@ from playwright.sync_api import (
     Dialog,
     Page,
     Response,
+    Route,
     expect,
     sync_playwright,
 )
@@ -350,3 +351,47 @@ def test_the_dashboard_shows_the_apis_figures_and_keeps_no_secret(
         assert page_errors == []
         assert csp_violations == []
         context.close()
+
+
+def test_a_result_image_that_no_longer_loads_leaves_its_card_intact(
+    stack: Stack, browser: Browser
+) -> None:
+    # Rivya's result URLs expire (when is undocumented): every card older than that points at
+    # an image that answers 403. Each becomes a tile of the image's size; the text stays put.
+    with httpx.Client(base_url=stack.gw_url, headers={"Authorization": f"Bearer {ADMIN}"}) as h:
+        tasks = seed(stack, Admin(h))
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    expired: list[str] = []
+
+    def forbid(route: Route) -> None:
+        expired.append(route.request.url)
+        route.fulfill(status=403, content_type="application/xml", body="<Error>Expired</Error>")
+
+    context.route(re.compile(r".*/results/.*"), forbid)
+    page = context.new_page()
+    page.goto(f"{stack.gw_url}/dashboard")
+    sign_in(page, ADMIN)
+    for task in tasks:
+        card = page.locator(f'#tasks-recent [data-task="{task["id"]}"]')
+        card.scroll_into_view_if_needed()
+        tile = card.locator(".thumb.placeholder")
+        expect(tile).to_have_text("no image", timeout=TIMEOUT_MS)
+        expect(card.locator("img")).to_have_count(0)
+        box = tile.bounding_box()
+        assert box is not None
+        assert (box["width"], box["height"]) == (64, 64)
+        # Status, team, model, credits and id are each on their own line, inside the card.
+        expect(card.locator(".badge")).to_have_text("succeeded")
+        expect(card.locator(".task-meta")).to_contain_text(task["model"])
+        expect(card.locator(".task-meta")).to_contain_text(task["id"])
+        # Its time in UTC with the date, as the rest of the page gives times.
+        created = task["created_at"][:16].replace("T", " ")
+        expect(card.locator("time")).to_have_text(f"{created} UTC")
+        card_box, meta_box = card.bounding_box(), card.locator(".task-meta").bounding_box()
+        assert card_box is not None
+        assert meta_box is not None
+        assert meta_box["x"] >= box["x"] + box["width"]  # beside the tile, not under its text
+        assert meta_box["y"] + meta_box["height"] <= card_box["y"] + card_box["height"]
+    assert {url.rsplit("/", 1)[1].split(".")[0] for url in expired} >= {t["id"] for t in tasks}
+    page.screenshot(path=str(artifacts_dir() / "dashboard-expired-results.png"), full_page=True)
+    context.close()

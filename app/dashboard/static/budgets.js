@@ -1,5 +1,5 @@
-// Spend against budget, from this period's spend report: a bar per team, and the Spent and
-// In flight cards.
+// Spend against budget, from this period's spend report: a bar per team, and the In flight
+// card; the Spent card, from today's report (UTC).
 
 import { $, h, problem, setText } from "./elements.js";
 import { fmt, periodLabel, plural } from "./format.js";
@@ -64,21 +64,26 @@ function drawBudgets(spend) {
     ...rows.map((row) => budgetRow(row, largest)));
 }
 
-function drawTotals(spend) {
+export function drawSpend(spend) {
+  drawBudgets(spend);
   const totals = spend.totals || {};
-  setText("total-spent", fmt(totals.spent_credits), { credits: totals.spent_credits });
-  setText("total-reserved", `${fmt(totals.reserved_credits)} reserved · each team's period`);
   setText("total-in-flight", fmt(totals.in_flight), { count: totals.in_flight });
 }
 
-export function drawSpend(spend) {
-  drawBudgets(spend);
-  drawTotals(spend);
+// The Spent card: today's spend (UTC) over every team, from today's report. Not the sum of
+// each team's own period: a day's, a week's and a month's budgets add up to no one period.
+export function drawSpentToday(today) {
+  const totals = today.totals || {};
+  setText("total-spent", fmt(totals.spent_credits), { credits: totals.spent_credits });
+  setText("total-reserved", `since 00:00 UTC · ${fmt(totals.reserved_credits)} reserved`);
+}
+
+export function spentTodayUnavailable(error) {
+  setText("total-spent", "–", { credits: "" });
+  setText("total-reserved", error && error.message ? error.message : "unavailable");
 }
 
 export function spendUnavailable(error) {
   $("budgets").replaceChildren(problem(error));
-  for (const id of ["total-spent", "total-in-flight"]) {
-    setText(id, "–", { credits: "", count: "" });
-  }
+  setText("total-in-flight", "–", { count: "" });
 }

@@ -12,9 +12,12 @@ export function periodLabel(period, id) {
   return period === "total" ? "all time" : `${per(period)} · ${stamp}`;
 }
 
+// Times as the rest of the page has them: in UTC, with the date (a card's task may be days old).
 export function timeOf(iso) {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return String(iso || "");
-  const sameDay = date.toDateString() === new Date().toDateString();
-  return sameDay ? date.toLocaleTimeString() : date.toLocaleString();
+  return `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }
+
+// The time of day in UTC, to the second: when the page last refreshed.
+export const clockOf = (date) => `${date.toISOString().slice(11, 19)} UTC`;

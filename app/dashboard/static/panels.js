@@ -6,9 +6,12 @@ import { getJson, refusesToken, token } from "./api.js";
 import {
   drawKeys, drawTeamSelects, keysUnavailable, setTeams, teamIds,
 } from "./admin-actions.js";
-import { drawSpend, spendUnavailable } from "./budgets.js";
+import {
+  drawSpend, drawSpentToday, spendUnavailable, spentTodayUnavailable,
+} from "./budgets.js";
 import { dailyUnavailable, drawDaily } from "./daily-spend.js";
 import { $ } from "./elements.js";
+import { clockOf } from "./format.js";
 import { drawRefusals, refusalsUnavailable } from "./refusals.js";
 import { handleAuth, showLogin } from "./session.js";
 import { drawTasks, tasksPath, tasksUnavailable } from "./tasks.js";
@@ -29,6 +32,17 @@ function draw(result, ok, failed) {
   } catch (error) {
     failed(error);
   }
+}
+
+// Today's report (UTC) feeds two parts: the refusals and the Spent card.
+function drawToday(today) {
+  drawRefusals(today);
+  drawSpentToday(today);
+}
+
+function todayUnavailable(error) {
+  refusalsUnavailable(error);
+  spentTodayUnavailable(error);
 }
 
 export async function loadPanels() {
@@ -64,7 +78,7 @@ export async function loadPanels() {
   }
 
   draw(spend, drawSpend, spendUnavailable);
-  draw(today, drawRefusals, refusalsUnavailable);
+  draw(today, drawToday, todayUnavailable);
   // Each team keeps its colour: the teams' order, the last known if they failed to load.
   draw(daily, (value) => drawDaily(value, teamIds()), dailyUnavailable);
   draw(tasks, drawTasks, tasksUnavailable);
@@ -73,7 +87,7 @@ export async function loadPanels() {
   const failed = [...results, ...keyResults].filter((r) => r.status === "rejected").length;
   const now = new Date();
   const updated = $("updated-at");
-  updated.textContent = now.toLocaleTimeString();
+  updated.textContent = clockOf(now);
   updated.setAttribute("datetime", now.toISOString());
   updated.dataset.updated = now.toISOString();
   $("refresh-state").textContent = failed ? `${failed} part(s) unavailable ·` : "";

@@ -25,18 +25,32 @@ function safeUrl(value) {
 // Cards are reused while a task is unchanged, so a refresh does not reload its thumbnail.
 let taskCards = new Map();
 
+// A tile in place of an image: the task's state, or a result image that no longer loads.
+function tile(task, text, title) {
+  return h("div", { class: `thumb placeholder status-${task.status}`, title, text,
+    "aria-hidden": title ? null : "true" });
+}
+
+// The result's thumbnail, linked to the full image. Rivya's result URLs expire (when is not
+// documented), so an image that fails to load becomes a tile the same size as the image
+// would have been: the card's text stays where it is.
+function thumbnail(task, url) {
+  const img = h("img", { class: "thumb", src: url, loading: "lazy", decoding: "async",
+    width: 64, height: 64, referrerpolicy: "no-referrer",
+    alt: `Result of task ${task.id} (${task.model})` });
+  const link = h("a", { href: url, target: "_blank", rel: "noopener noreferrer",
+    class: "thumb-link" }, img);
+  img.addEventListener("error", () => link.replaceWith(tile(task, "no image",
+    "The result image no longer loads: Rivya's result URLs expire.")), { once: true });
+  return link;
+}
+
 function taskCard(task) {
   const key = `${task.id}|${task.status}|${task.updated_at}`;
   const known = taskCards.get(key);
   if (known) return [key, known];
   const url = task.result ? safeUrl(task.result.primary_url) : null;
-  const thumb = url
-    ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer", class: "thumb-link" },
-      h("img", { class: "thumb", src: url, loading: "lazy", decoding: "async", width: 64,
-        height: 64, referrerpolicy: "no-referrer",
-        alt: `Result of task ${task.id} (${task.model})` }))
-    : h("div", { class: `thumb placeholder status-${task.status}`, "aria-hidden": "true",
-      text: task.status === "failed" ? "✕" : "…" });
+  const thumb = url ? thumbnail(task, url) : tile(task, task.status === "failed" ? "✕" : "…");
   const credits = task.status === "succeeded" || task.status === "failed"
     ? `${fmt(task.final_credits)} cr` : `${fmt(task.reserved_credits)} cr reserved`;
   const card = h("article", { class: "task", "data-task": task.id, "data-status": task.status,
@@ -46,7 +60,8 @@ function taskCard(task) {
       h("div", {}, h("span", { class: `badge status-${task.status}`, text: task.status }),
         " ", h("span", { class: "strong", text: task.team || "" })),
       h("div", { class: "muted", text: task.model }),
-      h("div", {}, credits, " · ", timeEl(task.created_at)),
+      h("div", {}, credits),
+      h("div", { class: "muted" }, timeEl(task.created_at)),
       task.error ? h("div", { class: "error", title: task.error.message || "",
         text: task.error.code }) : null,
       h("div", { class: "muted mono", title: task.client_request_id || "", text: task.id })));
