@@ -150,6 +150,12 @@ class NotFound(GatewayError):
     code, status, default_message = "not_found", 404, "Not found."
 
 
+class NotOffered(GatewayError):
+    # An addition to the contract's table: one of Rivya's routes the gateway does not offer;
+    # the message names what to use instead. A 4xx, so that no client retries it.
+    code, status, default_message = "not_offered", 404, "The gateway does not offer this route."
+
+
 class MethodNotAllowed(GatewayError):
     # Not a contract code of its own; 405 keeps HTTP semantics with the contract's envelope.
     code, status, default_message = "method_not_allowed", 405, "Method not allowed."

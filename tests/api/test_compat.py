@@ -172,3 +172,40 @@ async def test_an_idempotency_key_rivya_would_refuse_is_refused_at_no_cost(
         assert response.status_code == 400
         assert [d["field"] for d in response.json()["error"]["details"]] == ["Idempotency-Key"]
     assert gateway.upstream_requests() == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/v1/webhooks"),
+        ("GET", "/api/v1/webhooks"),
+        ("PATCH", "/api/v1/webhooks/wh_1"),
+        ("POST", "/api/v1/webhooks/wh_1/rotate-secret"),
+        ("GET", "/api/v1/webhook-events"),
+    ],
+)
+async def test_rivyas_webhook_routes_say_what_to_use_instead(
+    gateway: Gateway, method: str, path: str
+) -> None:
+    # A Rivya script registering a webhook learns why not, and what to do, not "No such route".
+    key = await gateway.team_with_key("alpha")
+    body = {"name": "n", "url": "https://example.com/hook", "event_types": ["task.succeeded"]}
+    answer = await gateway.http.request(
+        method, path, json=body if method != "GET" else None, headers=bearer(key)
+    )
+    assert answer.status_code == 404
+    error = answer.json()["error"]
+    assert error["code"] == "not_offered"
+    assert "GET /api/v1/generations/{id}" in error["message"]
+    assert "?wait=" in error["message"]
+    assert gateway.upstream_requests() == []
+
+
+async def test_the_drop_in_surfaces_openapi_document_is_public_like_rivyas(
+    gateway: Gateway,
+) -> None:
+    answer = await gateway.http.get("/api/v1/openapi.json")
+    assert answer.status_code == 200
+    paths = answer.json()["paths"]
+    assert {"/api/v1/generations", "/api/v1/generations/{task_id}", "/api/v1/files"} <= set(paths)
+    assert all(path.startswith("/api/v1/") for path in paths)
