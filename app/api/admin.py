@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from app.api.documented_errors import ADMIN, answers
 from app.deps import AdminOnly, ReconciliationDep, ReportsDep, TeamsDep, UsageDep
 from app.domain.teams import Team
-from app.errors import AlreadyExists, NotFound
+from app.errors import AlreadyExists, NotFound, ValidationFailed
 from app.rivya_schemas import TaskStatus
 from app.schemas.admin import (
     DailySpend,
@@ -23,7 +23,7 @@ from app.schemas.admin import (
     TeamTask,
     TeamTaskList,
 )
-from app.schemas.teams import KeyCreate, KeyCreated, KeyOut, TeamCreate, TeamPatch
+from app.schemas.teams import KeyCreate, KeyCreated, KeyOut, KeyRevoke, TeamCreate, TeamPatch
 from app.services.listings import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 
 router = APIRouter(
@@ -162,6 +162,15 @@ async def reset_baseline(reconciliation: ReconciliationDep) -> Reconciliation:
     return Reconciliation.model_validate(await reconciliation.report())
 
 
-@router.delete("/keys/{key_id}", responses=_TEAM, summary="Revoke a key")
+@router.delete("/keys/{key_id}", responses=_TEAM, summary="Revoke a key by its id")
 async def revoke_key(key_id: str, teams: TeamsDep) -> KeyOut:
     return KeyOut.of(await teams.revoke_key(key_id))
+
+
+@router.post(
+    "/keys/revoke",
+    responses=answers(NotFound, ValidationFailed),
+    summary="Revoke a key by the key itself (as leaked), its id or its prefix",
+)
+async def revoke_named_key(body: KeyRevoke, teams: TeamsDep) -> KeyOut:
+    return KeyOut.of(await teams.revoke_key(body.key))

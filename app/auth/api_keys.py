@@ -44,6 +44,22 @@ def key_id_of(key: str) -> str | None:
 
 
 _PUBLIC = re.compile(r"[0-9a-f]{16}")
+_REFERENCE = re.compile(r"(?:key_|rgw_)?(?P<public>[0-9a-f]{16})")
+
+
+def key_id_named_by(reference: str) -> str | None:
+    """The key id an admin's reference names: the id (``key_<hex>``), the key itself (what a
+    leak hands you), or its public part (``rgw_<hex>``, or the bare hex). None if it is none of
+    these. Never echo ``reference`` back: it may be a whole key."""
+    reference = reference.strip()
+    if key_id_of(reference) is not None:
+        return key_id_of(reference)
+    named = _REFERENCE.fullmatch(reference)
+    return f"key_{named['public']}" if named else None
+
+
+def is_whole_key(reference: str) -> bool:
+    return key_id_of(reference.strip()) is not None
 
 
 def matches(key: str, secret_hash: str) -> bool:

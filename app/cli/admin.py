@@ -193,4 +193,4 @@ async def keys_list(services: AdminServices, args: argparse.Namespace) -> Any:
 
 
 async def keys_revoke(services: AdminServices, args: argparse.Namespace) -> Any:
-    return KeyOut.of(await services.teams.revoke_key(args.key_id)).model_dump()
+    return KeyOut.of(await services.teams.revoke_key(args.key)).model_dump()

@@ -119,7 +119,9 @@ def _key_commands(commands: Any, store: argparse.ArgumentParser) -> None:
     key_list.add_argument("team")
     key_list.set_defaults(run=admin.printing(admin.keys_list, KEY_COLUMNS))
     key_revoke = store_command(keys, "revoke", "revoke a key")
-    key_revoke.add_argument("key_id")
+    key_revoke.add_argument(
+        "key", help="the key itself (rgw_…, as leaked), its id (key_…) or its prefix (rgw_<16 hex>)"
+    )
     key_revoke.set_defaults(run=admin.printing(admin.keys_revoke))
 
 

@@ -49,6 +49,16 @@ class KeyCreate(BaseModel):
     name: str | None = Field(default=None, max_length=200)
 
 
+class KeyRevoke(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(
+        max_length=200,
+        description="The key to revoke: the key itself (rgw_…, as leaked), its id (key_…) or "
+        "its prefix (rgw_<16 hex>). In a body, so that a leaked key never sits in a URL.",
+    )
+
+
 class KeyOut(BaseModel):
     key_id: str
     team: str

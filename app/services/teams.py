@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.auth.api_keys import generate_key
+from app.auth.api_keys import generate_key, is_whole_key, key_id_named_by, matches
 from app.catalog import Catalog, FieldError
 from app.clock import Clock, iso_timestamp
 from app.domain.teams import ApiKeyRecord, Team
@@ -180,10 +180,26 @@ class TeamService:
         team = await self.get(team_id)
         return await self._keys.list_for_team(team.tenant)
 
-    async def revoke_key(self, key_id: str) -> ApiKeyRecord:
+    async def revoke_key(self, reference: str) -> ApiKeyRecord:
+        """Revoke the key ``reference`` names: its id, the key itself (in an incident, what you
+        have is the leaked key) or its ``rgw_<hex>`` prefix. Errors name the id, never the
+        secret."""
+        key_id = key_id_named_by(reference)
+        if key_id is None:
+            raise ValidationFailed(
+                "Name a key by its id (key_<16 hex>), by the key itself (rgw_…), or by its "
+                "prefix (rgw_<16 hex>).",
+                details=[FieldError("key", "is not a key, a key id or a key's prefix")],
+            )
+        if is_whole_key(reference):
+            known = await self._keys.get(key_id)
+            if known is not None and not matches(reference.strip(), known.secret_hash):
+                raise NotFound(
+                    f"The key given is not {key_id}'s: its secret differs (nothing revoked)."
+                )
         record = await self._keys.revoke(key_id, self._now())
         if record is None:
-            raise NotFound(f"No key {key_id!r}.")
+            raise NotFound(f"No key {key_id}.")
         return record
 
     def _validated(self, data: Mapping[str, Any]) -> Team:

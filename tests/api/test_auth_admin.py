@@ -206,3 +206,42 @@ async def test_a_patch_working_from_a_stale_read_keeps_the_other_change(
     monkeypatch.undo()
     team = (await gateway.http.get("/admin/teams/alpha", headers=admin_headers())).json()
     assert (team["budget_credits"], team["max_in_flight"]) == (500, 7)
+
+
+@pytest.mark.parametrize("form", ["the key", "its prefix", "its id", "its bare hex"])
+async def test_a_leaked_key_is_revoked_by_what_the_incident_hands_you(
+    gateway: Gateway, clock: FakeClock, form: str
+) -> None:
+    key = await gateway.team_with_key("alpha")
+    public = key.split("_")[1]
+    reference = {
+        "the key": key,
+        "its prefix": f"rgw_{public}",
+        "its id": f"key_{public}",
+        "its bare hex": public,
+    }[form]
+    revoked = await gateway.http.post(
+        "/admin/keys/revoke", json={"key": reference}, headers=admin_headers()
+    )
+    assert revoked.status_code == 200
+    assert revoked.json()["key_id"] == f"key_{public}"
+    assert key.split("_", 2)[2] not in revoked.text  # the secret is never said back
+    clock.advance(2.5)  # past KEY_CACHE_SECONDS
+    refused = await gateway.http.get("/v1/models", headers=bearer(key))
+    assert refused.json()["error"]["code"] == "api_key_revoked"
+
+
+async def test_a_key_that_is_not_the_ones_issued_revokes_nothing_and_is_never_echoed(
+    gateway: Gateway,
+) -> None:
+    key = await gateway.team_with_key("alpha")
+    public, secret = key.split("_")[1], key.split("_", 2)[2]
+    forged = f"rgw_{public}_{'A' * len(secret)}"  # the right id, another secret
+    for reference, status in ((forged, 404), (f"rgw_{'0' * 16}_{secret}", 404), ("oops", 400)):
+        answer = await gateway.http.post(
+            "/admin/keys/revoke", json={"key": reference}, headers=admin_headers()
+        )
+        assert answer.status_code == status, answer.text
+        assert secret not in answer.text
+        assert "A" * 20 not in answer.text
+    assert (await gateway.http.get("/v1/models", headers=bearer(key))).status_code == 200

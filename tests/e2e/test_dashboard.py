@@ -395,3 +395,29 @@ def test_a_result_image_that_no_longer_loads_leaves_its_card_intact(
     assert {url.rsplit("/", 1)[1].split(".")[0] for url in expired} >= {t["id"] for t in tasks}
     page.screenshot(path=str(artifacts_dir() / "dashboard-expired-results.png"), full_page=True)
     context.close()
+
+
+def test_a_leaked_key_pasted_into_the_page_is_revoked_and_never_shown(
+    stack: Stack, browser: Browser
+) -> None:
+    with httpx.Client(base_url=stack.gw_url, headers={"Authorization": f"Bearer {ADMIN}"}) as h:
+        admin = Admin(h)
+        admin.send("POST", "/admin/teams", {"id": "design"}, 201)
+        issued = admin.send("POST", "/admin/teams/design/keys", {"name": "leaky"}, 201)
+        context = browser.new_context()
+        page = context.new_page()
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.goto(f"{stack.gw_url}/dashboard")
+        sign_in(page, ADMIN)
+        expect(page.locator(f'#keys li[data-key-id="{issued["key_id"]}"]')).to_be_visible()
+        page.fill("#leak-key", issued["key"])
+        page.click("#leak-submit")
+        expect(page.locator("#action-status")).to_contain_text(f"{issued['key_id']} of team design")
+        expect(page.locator(f'#keys li[data-key-id="{issued["key_id"]}"]')).to_have_attribute(
+            "data-revoked", "true"
+        )
+        assert page.input_value("#leak-key") == ""
+        assert issued["key"] not in page.content()
+        [key] = admin.get("/admin/teams/design/keys")["data"]
+        assert key["revoked_at"] is not None
+        context.close()

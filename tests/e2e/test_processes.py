@@ -189,7 +189,15 @@ def test_walkthrough_from_cli_key_to_result_image(stack: Stack) -> None:
         listed = stack.cli("keys", "list", "design", "--json")
         [entry] = json.loads(listed.stdout)
         assert "key" not in entry
-        assert stack.cli("keys", "revoke", entry["key_id"]).returncode == 0
+        # In an incident what you have is the leaked key: revoked by it, never printed back.
+        secret = key.split("_", 2)[2]
+        wrong = stack.cli("keys", "revoke", f"rgw_{'0' * 16}_{secret}")
+        assert wrong.returncode != 0
+        assert secret not in wrong.stdout + wrong.stderr
+        revoked = stack.cli("keys", "revoke", key)
+        assert revoked.returncode == 0, revoked.stderr
+        assert entry["key_id"] in revoked.stdout
+        assert secret not in revoked.stdout + revoked.stderr
         # Cached for KEY_CACHE_SECONDS=1 at most: refused well within a few seconds.
         deadline = time.monotonic() + 5
         refused = http.get("/v1/models", headers=auth)

@@ -168,3 +168,22 @@ export async function revokeKey(event) {
     if (!handleAuth(error)) say(`Not revoked: ${error.message}`, true);
   }
 }
+
+// In an incident what ops hold is the leaked key itself: revoked by it (or by its id or
+// prefix), sent in a body, never in a URL; the field is cleared, and only the id is said back.
+export async function revokeLeakedKey(event) {
+  event.preventDefault();
+  const field = $("leak-key");
+  const reference = field.value.trim();
+  if (!reference) return;
+  if (!window.confirm("Revoke the key you pasted? Requests with it are refused at once.")) return;
+  try {
+    const revoked = await (await api("admin/keys/revoke",
+      { method: "POST", body: { key: reference } })).json();
+    field.value = "";
+    say(`Key ${revoked.key_id} of team ${revoked.team} revoked.`);
+    await refresh();
+  } catch (error) {
+    if (!handleAuth(error)) say(`Not revoked: ${error.message}`, true);
+  }
+}

@@ -27,7 +27,7 @@
 //   and the others still draw.
 
 import {
-  budgetEdited, chooseTeam, issueKey, revokeKey, setBudget,
+  budgetEdited, chooseTeam, issueKey, revokeKey, revokeLeakedKey, setBudget,
 } from "./admin-actions.js";
 import { token } from "./api.js";
 import { downloadCsv } from "./daily-spend.js";
@@ -46,6 +46,7 @@ $("budget-form").addEventListener("submit", setBudget);
 $("budget-input").addEventListener("input", budgetEdited);
 $("key-form").addEventListener("submit", issueKey);
 $("keys").addEventListener("click", revokeKey);
+$("leak-form").addEventListener("submit", revokeLeakedKey);
 $("action-team").addEventListener("change", chooseTeam);
 $("tasks-team").addEventListener("change", () => refresh());
 $("daily-csv").addEventListener("click", downloadCsv);
