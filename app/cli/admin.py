@@ -21,6 +21,7 @@ from app.errors import StoreUnavailable
 from app.schemas.teams import KeyOut
 from app.settings import MAKE_RUN_ENV, StoreSettings
 from app.store.redis import close_redis, create_redis, learn_cluster_layout
+from app.store.redis_causes import redis_cause
 from app.wiring.admin import AdminServices, build_admin
 
 # Team flags shared by `teams create` and `teams update`: (flag, field, type, help).
@@ -71,9 +72,13 @@ async def admin_services(args: argparse.Namespace) -> AsyncIterator[AdminService
         await learn_cluster_layout(redis)
         yield build_admin(settings, load_catalog(settings.catalog_path), redis, SystemClock())
     except StoreUnavailable as lost:
+        # What a person at a terminal needs: which Redis, why, and (for a write whose outcome
+        # is unknown) that repeating it is safe; not a client's "Retry soon".
+        said = "" if lost.message == StoreUnavailable.default_message else f" {lost.message}"
         raise StoreUnavailable(
-            f"{lost.message} Tried REDIS_URL={redacted_url(settings.redis_url)}: after "
-            "`make run` the CLI reads it from .run/env; else set REDIS_URL or pass --redis-url."
+            f"Redis at {redacted_url(settings.redis_url)}: {redis_cause(lost)}.{said} After "
+            "`make run` the CLI reads REDIS_URL from .run/env; else set REDIS_URL or pass "
+            "--redis-url."
         ) from lost
     finally:
         await close_redis(redis)

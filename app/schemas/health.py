@@ -12,6 +12,7 @@ class Readiness(BaseModel):
 
     status: Literal["ready", "unavailable", "draining"]
     checks: dict[str, str] = Field(
-        description="redis (ok, unreachable) decides; redis_data, redis_persistence and "
-        "rivya_circuit are reported, not judged."
+        description="redis (ok, unreachable) decides, and when unreachable redis_cause says "
+        "why (auth refused, TLS failure, DNS, connection refused, timeout, ...); redis_data, "
+        "redis_persistence and rivya_circuit are reported, not judged."
     )

@@ -16,6 +16,7 @@ from redis.exceptions import ResponseError
 
 from app.store.keyspace import KeySpace
 from app.store.redis import STORE_FAILURES
+from app.store.redis_causes import redis_cause
 from app.upstream.resilience import CircuitBreaker
 
 log = logging.getLogger("app.health")
@@ -30,19 +31,28 @@ class Health:
         self._marker: str | None = None  # the data marker this process first saw
         self._data_lost = False
 
-    async def ready(self) -> bool:
+    async def failure(self) -> str | None:
+        """None while Redis answers; else what stops it, named (``store/redis_causes.py``)."""
         try:
             await self._redis.ping()
-        except STORE_FAILURES:
-            return False
-        return True
+        except STORE_FAILURES as exc:
+            return redis_cause(exc)
+        return None
+
+    async def ready(self) -> bool:
+        return await self.failure() is None
 
     async def report(self) -> dict[str, str]:
         """Redis decides readiness. The circuit to Rivya and Redis's durability are reported,
         not judged: a replica failing fast while Rivya is down is doing its job, and restarting
         it would not bring back lost data."""
-        if not await self.ready():
-            return {"redis": "unreachable", "rivya_circuit": self._breaker.state}
+        cause = await self.failure()
+        if cause is not None:
+            return {
+                "redis": "unreachable",
+                "redis_cause": cause,
+                "rivya_circuit": self._breaker.state,
+            }
         return {
             "redis": "ok",
             "redis_data": await self._data(),

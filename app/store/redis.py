@@ -23,6 +23,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import (
     ClusterDownError,
     ClusterError,
+    InvalidResponse,
     MasterDownError,
     MaxConnectionsError,
     OutOfMemoryError,
@@ -134,6 +135,8 @@ STORE_FAILURES = (
     # No Cluster node reachable to learn the slot map from, or no node serves the slot (not
     # one of redis-py's RedisError family): raised before anything is sent.
     RedisClusterException,
+    # What answers at REDIS_URL does not speak Redis (a proxy, another service).
+    InvalidResponse,
 )
 
 

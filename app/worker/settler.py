@@ -22,9 +22,11 @@ from typing import Protocol
 
 from app.domain.settlement import Claim
 from app.errors import StoreUnavailable
+from app.outages import Outage
 from app.services.alerts import BudgetAlerts
 from app.services.forwarding import Resolver
 from app.services.settlement import Settlement
+from app.store.redis_causes import redis_cause
 
 log = logging.getLogger("app.settler")
 
@@ -56,6 +58,8 @@ class Settler:
         self.due, self._claim_seconds, self._tick = due, claim_seconds, tick_seconds
         self._teams_at_once, self._sweep_seconds = teams_at_once, sweep_seconds
         self._working: set[asyncio.Task[int]] = set()
+        # Redis's outages, said once (with their cause) however many ticks and teams meet them.
+        self._paused = Outage(log, "settler paused, Redis unavailable")
 
     async def run_once(self, *, most: int = 10_000) -> int:
         """Work every team due now, to the end (a one-off pass; tests drive the settler so);
@@ -79,8 +83,9 @@ class Settler:
                         await self.sweep()
                         next_sweep = time.monotonic() + self._sweep_seconds
                     await self._claim_more()
-                except StoreUnavailable:
-                    log.warning("settler paused: Redis unreachable")
+                    self._paused.over()
+                except StoreUnavailable as unavailable:
+                    self._paused.failed(redis_cause(unavailable))
                 except Exception:
                     log.exception("settler tick failed")
                 # Real time: this only paces the loop; when work is due comes from Redis's clock.
@@ -112,8 +117,8 @@ class Settler:
             handled += await self._resolver.run_once(tenant, start_until=start_until)
             handled += await self._settlement.settle_due(tenant, start_until=start_until)
             handled += await self.alerts.deliver_due(tenant)
-        except StoreUnavailable:
-            log.warning("settling a team paused: Redis unreachable", extra={"tenant": tenant})
+        except StoreUnavailable as unavailable:
+            self._paused.failed(redis_cause(unavailable))
         except Exception:
             log.exception("settling a team failed", extra={"tenant": tenant})
         with contextlib.suppress(StoreUnavailable):  # else the claim lapses: due again

@@ -314,6 +314,8 @@ def test_the_cli_reaches_what_make_run_started_with_no_settings(stack: Stack) ->
     assert failed.returncode == 1
     assert "store_unavailable" in failed.stderr
     assert down in failed.stderr
+    assert "connection refused: nothing listens" in failed.stderr  # the cause, not "Retry soon"
+    assert "Retry soon" not in failed.stderr
     assert "Traceback" not in failed.stderr
 
 
