@@ -44,6 +44,12 @@ wait_for() { # url, name, log
   echo "$2 did not come up; see $3" >&2; exit 1
 }
 
+# One source of truth: a REDIS_URL of your own (the environment, else .env, which the gateway
+# and the CLI also read) is the Redis this instance uses, and what .run/env then records.
+if [ -z "${REDIS_URL:-}" ] && [ -f .env ]; then
+  REDIS_URL=$("$BIN/python" -c "from dotenv import dotenv_values; print(dotenv_values('.env').get('REDIS_URL') or '')")
+  if [ -n "$REDIS_URL" ]; then export REDIS_URL; echo "REDIS_URL from .env."; fi
+fi
 if [ -n "${REDIS_URL:-}" ]; then
   redis_ping "$REDIS_URL" || { echo "REDIS_URL=$REDIS_URL does not answer PING" >&2; exit 1; }
   echo "Using your Redis at REDIS_URL."

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+from dotenv import dotenv_values
 
 from app.catalog import load_catalog
 from app.cli.output import blank, cell, render
@@ -49,14 +50,25 @@ AdminCommand = Callable[[AdminServices, argparse.Namespace], Awaitable[Any]]
 
 
 def store_settings(args: argparse.Namespace) -> StoreSettings:
-    """REDIS_URL and friends: ``--redis-url``, else the environment, .env, then what ``make run``
+    """REDIS_URL and friends, in this order: ``--redis-url``; the environment; what ``make run``
     wrote about the instance it started (``$RUN_DIR/env``: ``.run/env`` unless a second
-    instance was started with its own ``RUN_DIR``)."""
+    instance was started with its own ``RUN_DIR``), which is the Redis the running gateway
+    uses; then ``.env``. Where the last two disagree, the CLI says so (on stderr)."""
     redis_url = getattr(args, "redis_url", None)
     if redis_url:
         return StoreSettings(redis_url=redis_url)
     run_env = Path(os.environ.get("RUN_DIR") or MAKE_RUN_ENV.parent) / MAKE_RUN_ENV.name
-    return StoreSettings(_env_file=(run_env, ".env"))
+    if "REDIS_URL" not in os.environ:
+        running = dotenv_values(run_env).get("REDIS_URL") if run_env.is_file() else None
+        own = dotenv_values(".env").get("REDIS_URL") if Path(".env").is_file() else None
+        if running and own and running != own:
+            print(
+                f"warning: .env's REDIS_URL ({redacted_url(own)}) is not the Redis of the "
+                f"gateway `make run` started ({redacted_url(running)}, from {run_env}); using "
+                "the gateway's. Pass --redis-url to choose, or align the two.",
+                file=sys.stderr,
+            )
+    return StoreSettings(_env_file=(".env", run_env))  # the later file wins
 
 
 @asynccontextmanager

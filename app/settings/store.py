@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# The CLI also reads what `make run` wrote about the instance it started (REDIS_URL, …);
-# a .env of your own, or the environment, wins over it.
+# The CLI also reads what `make run` wrote about the instance it started (REDIS_URL, …): the
+# Redis the running gateway uses wins over a .env of your own; the environment over both.
 MAKE_RUN_ENV = Path(".run/env")
 
 SECONDS_A_DAY = 86_400
@@ -20,7 +20,7 @@ class StoreSettings(BaseSettings):
     """What reaching the store takes: enough for the admin CLI, which needs no org key."""
 
     model_config = SettingsConfigDict(
-        env_file=(MAKE_RUN_ENV, ".env"),
+        env_file=(".env", MAKE_RUN_ENV),  # the later file wins
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
