@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 import uvicorn
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import FileResponse
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, JSONResponse
 
 HERE = Path(__file__).resolve().parent
 GATEWAY_URL = os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080").rstrip("/")
@@ -43,8 +43,8 @@ def config() -> dict[str, str]:
     return {"gateway_url": GATEWAY_URL}
 
 
-@app.post("/token")
-async def token() -> dict[str, Any]:
+@app.post("/token", response_model=None)
+async def token() -> dict[str, Any] | JSONResponse:
     # In a real app, authenticate the request first (your session cookie, CSRF check, ...) and
     # use the logged-in user's id as the subject: the gateway keeps each subject's tasks and
     # files apart, and can rate-limit and revoke per subject. Here everyone is one demo user.
@@ -56,7 +56,9 @@ async def token() -> dict[str, Any]:
             json={"subject": subject, "ttl_seconds": 900, "max_credits": None},
         )
     if answer.status_code != 201:
-        raise HTTPException(502, f"the gateway refused to mint a token ({answer.status_code})")
+        # The gateway's own answer, passed on as it is: its status and its error envelope
+        # (code, a message that says what to do, requestId), not a bare 502.
+        return JSONResponse(answer.json(), status_code=answer.status_code)
     minted = answer.json()
     # Only the token and its expiry go to the browser.
     return {"token": minted["token"], "expires_at": minted["expires_at"]}

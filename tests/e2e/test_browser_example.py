@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -174,6 +175,17 @@ def test_the_example_page_gets_an_image_with_a_token_and_other_origins_are_block
             shot = out / f"browser-example-{name}.png"
             page.screenshot(path=str(shot), full_page=True)
             assert shot.read_bytes().startswith(PNG_MAGIC)
+
+        # The team key revoked: the backend passes the gateway's refusal on as it was said
+        # (status, code, message), not as a bare 502.
+        revoked = http.post("/admin/keys/revoke", json={"key": key}, headers=admin)
+        assert revoked.status_code == 200, revoked.text
+        deadline = time.monotonic() + 10
+        answer = httpx.post(f"{url_a}/token", timeout=10)
+        while answer.status_code == 201 and time.monotonic() < deadline:  # its key cache
+            answer = httpx.post(f"{url_a}/token", timeout=10)
+        assert answer.status_code == 401
+        assert answer.json()["error"]["code"] == "api_key_revoked"
 
 
 def _read_as(http: httpx.Client, key: str, subject: str, task_id: str) -> int:
