@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
 from app.catalog import FieldError
+from app.periods import REPORT_PERIOD_FORMS, REPORT_PERIOD_PATTERN
 
 
 class GatewayError(Exception):
@@ -263,7 +264,7 @@ _PATTERN_MEANING = {
         "ending with '-'"
     ),
     r"^[A-Za-z0-9._:@|-]{1,128}$": "must be 1-128 characters of A-Z a-z 0-9 . _ : @ | -",
-    r"^(current|\d{4}-\d{2}(-\d{2})?)$": "must be current, YYYY-MM-DD or YYYY-MM",
+    REPORT_PERIOD_PATTERN: f"must be {REPORT_PERIOD_FORMS}",
 }
 
 

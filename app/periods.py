@@ -79,11 +79,21 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+# What a report's period may be, said once for the API's check, its document, the CLI's help
+# and the error: each team's own current period, a day, an ISO week or a month.
+REPORT_PERIOD_PATTERN = r"^(current|\d{4}-\d{2}(-\d{2})?|\d{4}-W\d{2})$"
+REPORT_PERIOD_FORMS = "current, YYYY-MM-DD, YYYY-Www (an ISO week, e.g. 2026-W49) or YYYY-MM"
+
+
 def parse_report_period(text: str) -> tuple[BudgetPeriod, str] | None:
-    """``YYYY-MM-DD`` → that day's period id, ``YYYY-MM`` → that month's; None if neither."""
+    """``YYYY-MM-DD`` → that day's period id, ``YYYY-Www`` → that ISO week's (its Monday),
+    ``YYYY-MM`` → that month's; None if none of these."""
     try:
         if len(text) == 10:
             return "day", f"day:{date.fromisoformat(text).isoformat()}"
+        if len(text) == 8 and text[4:6] == "-W":
+            monday = date.fromisocalendar(int(text[:4]), int(text[6:]), 1)
+            return "week", f"week:{monday.isoformat()}"
         if len(text) == 7:
             return "month", f"month:{datetime.strptime(text, '%Y-%m'):%Y-%m}"
     except ValueError:

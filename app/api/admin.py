@@ -12,6 +12,7 @@ from app.api.documented_errors import ADMIN, answers
 from app.deps import AdminOnly, ReconciliationDep, ReportsDep, TeamsDep, UsageDep
 from app.domain.teams import Team
 from app.errors import AlreadyExists, NotFound, ValidationFailed
+from app.periods import REPORT_PERIOD_FORMS, REPORT_PERIOD_PATTERN
 from app.rivya_schemas import TaskStatus
 from app.schemas.admin import (
     DailySpend,
@@ -79,8 +80,8 @@ async def spend(
     period: Annotated[
         str,
         Query(
-            pattern=r"^(current|\d{4}-\d{2}(-\d{2})?)$",
-            description="current (each team's own period), YYYY-MM-DD or YYYY-MM",
+            pattern=REPORT_PERIOD_PATTERN,
+            description=f"{REPORT_PERIOD_FORMS}; current is each team's own period",
         ),
     ] = "current",
 ) -> SpendReport:

@@ -10,6 +10,7 @@ The package: ``parser`` (the commands and their flags), ``processes`` (serve, si
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 
@@ -36,6 +37,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         result = args.run(args)
         if asyncio.iscoroutine(result):
             asyncio.run(result)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Read by something that stopped reading (`| head`): not an error. Python would still
+        # complain when it flushes stdout at exit, so stdout goes nowhere from here on.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     except GatewayError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         for detail in exc.details:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -168,13 +169,38 @@ async def teams_update(services: AdminServices, args: argparse.Namespace) -> Any
 
 
 async def teams_delete(services: AdminServices, args: argparse.Namespace) -> Any:
+    if not args.yes:
+        keys = [k for k in await services.teams.list_keys(args.team) if not k.revoked]
+        question = (
+            f"Delete team {args.team!r} and revoke its {len(keys)} key(s)? Its creates stop at "
+            "once; its books stay, under the deleted team. [y/N] "
+        )
+        if not sys.stdin.isatty():
+            raise ValueError(f"{question.removesuffix(' [y/N] ')} Pass --yes to confirm.")
+        if (await asyncio.to_thread(input, question)).strip().lower() not in ("y", "yes"):
+            raise ValueError("Nothing deleted.")
     await services.teams.delete(args.team)
     return {"deleted": args.team}
 
 
+def teams_file(path: Path) -> list[Any]:
+    """The ``teams:`` list of a ``teams apply`` file. YAML errors name the file and line."""
+    with path.open(encoding="utf-8") as handle:  # so a YAML error names the file, not a string
+        document = yaml.safe_load(handle)
+    if not isinstance(document, dict) or not isinstance(document.get("teams"), list):
+        raise ValueError(
+            f"{path}: a teams file is a mapping with a 'teams:' list (of entries with an "
+            "'id'), e.g.\nteams:\n  - id: design\n    budget_credits: 800"
+        )
+    unknown = sorted(set(document) - {"teams"})
+    if unknown:
+        raise ValueError(f"{path}: unknown top-level key(s) {', '.join(map(repr, unknown))}")
+    teams: list[Any] = document["teams"]
+    return teams
+
+
 async def teams_apply(services: AdminServices, args: argparse.Namespace) -> Any:
-    document = yaml.safe_load(args.file.read_text(encoding="utf-8")) or {}
-    specs = document.get("teams", []) if isinstance(document, dict) else document
+    specs = teams_file(args.file)
     result = await services.teams.apply(specs, prune=args.prune, dry_run=args.dry_run)
     if args.json:
         return {

@@ -8,6 +8,7 @@ from typing import Any
 
 from app.cli import admin, processes
 from app.cli.output import KEY_COLUMNS, TEAM_COLUMNS
+from app.periods import REPORT_PERIOD_FORMS
 
 
 def build_parser(description: str | None) -> argparse.ArgumentParser:
@@ -45,8 +46,8 @@ def _store_flags() -> argparse.ArgumentParser:
     store = argparse.ArgumentParser(add_help=False)
     store.add_argument(
         "--redis-url",
-        help="the gateway's Redis (default: REDIS_URL from the environment, .env, or .run/env "
-        "written by `make run`)",
+        help="the gateway's Redis (default: REDIS_URL from the environment; else the Redis of "
+        "the gateway 'make run' started, from .run/env; else .env)",
     )
     store.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return store
@@ -79,9 +80,12 @@ def _team_commands(commands: Any, store: argparse.ArgumentParser) -> None:
     update.set_defaults(run=admin.printing(admin.teams_update))
     delete = store_command(teams, "delete", "delete a team and revoke its keys")
     delete.add_argument("team")
+    delete.add_argument(
+        "--yes", action="store_true", help="do not ask (needed where there is no terminal to ask)"
+    )
     delete.set_defaults(run=admin.printing(admin.teams_delete))
     apply = store_command(teams, "apply", "create or update teams from a YAML file")
-    apply.add_argument("file", type=Path)
+    apply.add_argument("file", type=Path, help="YAML: a mapping with a 'teams:' list")
     apply.add_argument(
         "--dry-run", action="store_true", help="show what would change; change nothing"
     )
@@ -95,7 +99,7 @@ def _team_commands(commands: Any, store: argparse.ArgumentParser) -> None:
 
 def _spend_command(commands: Any, store: argparse.ArgumentParser) -> None:
     spend = commands.add_parser("spend", help="spend per team against budget", parents=[store])
-    spend.add_argument("--period", default="current", help="current, YYYY-MM-DD or YYYY-MM")
+    spend.add_argument("--period", default="current", help=REPORT_PERIOD_FORMS)
     spend.add_argument(
         "--daily",
         type=int,

@@ -120,23 +120,34 @@ class TeamService:
         change."""
         specs = list(specs)
         now = self._now()
+        problems: list[FieldError] = []
         for index, spec in enumerate(specs):
             if not isinstance(spec, Mapping) or not isinstance(spec.get("id"), str):
-                raise ValidationFailed(
-                    details=[FieldError(f"teams[{index}].id", "every team needs an id")]
-                )
-            _refuse_generation(spec, f"teams[{index}].generation")
-        if len({spec["id"] for spec in specs}) != len(specs):
-            raise ValidationFailed(details=[FieldError("teams", "a team id appears twice")])
+                problems.append(FieldError(f"teams[{index}].id", "every team needs an id"))
+        if problems:
+            raise ValidationFailed(details=problems)
+        seen: set[str] = set()
         plans: list[tuple[Team, Team | None]] = []
-        for spec in specs:
+        for index, spec in enumerate(specs):
+            where = f"teams[{index}] ({spec['id']})"
+            if spec["id"] in seen:
+                problems.append(FieldError(f"{where}.id", "appears twice in the file"))
+            seen.add(spec["id"])
             existing = await self._teams.get(spec["id"])
             base: dict[str, Any] = {"created_at": now}
             if existing is not None and not prune:
                 base = existing.model_dump(exclude={"generation"})
             elif existing is not None:
                 base = {"created_at": existing.created_at}
-            plans.append((self._validated({**base, **spec, "updated_at": now}), existing))
+            try:  # every entry is checked, so one run names every problem
+                _refuse_generation(spec, "generation")
+                plans.append((self._validated({**base, **spec, "updated_at": now}), existing))
+            except ValidationFailed as bad:
+                problems += [FieldError(f"{where}.{d.field}", d.message) for d in bad.details]
+        if problems:
+            raise ValidationFailed(
+                f"{len(problems)} problem(s) in the teams; nothing was changed.", details=problems
+            )
         result = ApplyResult([], [], [], dry_run=dry_run)
         for team, existing in plans:
             if existing is None:

@@ -12,7 +12,7 @@ from app.clock import Clock, iso_timestamp
 from app.domain.refusals import code_of
 from app.domain.teams import BudgetPeriod, Team
 from app.errors import ApiKeyInvalid, UpstreamUnavailable, ValidationFailed
-from app.periods import parse_report_period, period_bounds, stamps_at
+from app.periods import REPORT_PERIOD_FORMS, parse_report_period, period_bounds, stamps_at
 from app.store.spend import PeriodSpend, SpendStore
 from app.store.teams import TeamStore
 
@@ -95,7 +95,7 @@ class UsageService:
             requested = parse_report_period(period)
             if requested is None:
                 raise ValidationFailed(
-                    details=[FieldError("period", "must be current, YYYY-MM-DD or YYYY-MM")]
+                    details=[FieldError("period", f"must be {REPORT_PERIOD_FORMS}")]
                 )
         now = self._clock.now()
         rows = []

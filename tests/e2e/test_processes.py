@@ -273,12 +273,62 @@ def test_teams_apply_is_declarative_and_idempotent(stack: Stack) -> None:
     assert pruned["changes"]["search"]["allowed_models"] == [["flux-kontext-pro"], None]
     search = httpx.get(f"{stack.gw_url}/admin/teams/search", headers=admin).json()
     assert search["allowed_models"] is None
-    # All or nothing: one bad team, and none is written.
-    spec.write_text(spec.read_text() + "  - id: Bad Slug\n")
-    assert stack.cli("teams", "apply", str(spec)).returncode == 1
+    # All or nothing: bad teams, and none is written; every problem is named, by its entry.
+    good = spec.read_text()
+    spec.write_text(good + "  - id: Bad Slug\n  - id: ops\n    budget_credits: -5\n")
+    refused = stack.cli("teams", "apply", str(spec))
+    assert refused.returncode == 1
+    assert "teams[2] (Bad Slug).id" in refused.stderr
+    assert "teams[3] (ops).budget_credits" in refused.stderr
+    assert httpx.get(f"{stack.gw_url}/admin/teams/ops", headers=admin).status_code == 404
     bad = stack.cli("teams", "create", "Bad Slug")
     assert bad.returncode == 1
     assert "validation_failed" in bad.stderr
+    # A YAML error names the file and line; a bare list (no 'teams:') is refused, not ignored.
+    spec.write_text(good + "  - id: [unclosed\n")
+    broken = stack.cli("teams", "apply", str(spec))
+    assert broken.returncode == 1
+    assert str(spec) in broken.stderr
+    assert "<unicode string>" not in broken.stderr
+    spec.write_text("- id: design\n  budget_credits: 1\n")
+    bare = stack.cli("teams", "apply", str(spec))
+    assert bare.returncode == 1
+    assert "'teams:' list" in bare.stderr
+    assert (
+        httpx.get(f"{stack.gw_url}/admin/teams/design", headers=admin).json()["budget_credits"]
+        == 900
+    )
+
+
+def test_the_cli_asks_before_deleting_and_is_quiet_in_a_pipe(stack: Stack) -> None:
+    assert stack.cli("teams", "create", "design", "--budget", "800").returncode == 0
+    # No terminal to ask (CI, a script): refused, and nothing deleted, unless --yes says so.
+    asked = stack.cli("teams", "delete", "design")
+    assert asked.returncode == 1
+    assert "--yes" in asked.stderr
+    assert stack.cli("teams", "get", "design").returncode == 0
+    assert stack.cli("teams", "delete", "design", "--yes").returncode == 0
+    assert stack.cli("teams", "get", "design").returncode == 1
+    # Piped into something that stops reading: no "Broken pipe", a clean exit.
+    with subprocess.Popen(
+        [CLI, "spend", "--daily", "30"],
+        env=stack.env,
+        cwd=stack.tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as piped:
+        assert piped.stdout is not None
+        assert piped.stderr is not None
+        piped.stdout.close()  # as `| head` does once it has its lines: here before any
+        complaint = piped.stderr.read()
+        assert piped.wait(timeout=30) == 0
+    assert "Broken pipe" not in complaint
+    assert "Traceback" not in complaint
+    # An ISO week, as weekly budgets count.
+    week = stack.cli("spend", "--period", "2026-W49", "--json")
+    assert week.returncode == 0, week.stderr
+    assert json.loads(week.stdout)["period"] == "2026-W49"
 
 
 def test_the_gateway_refuses_to_start_without_the_org_key(tmp_path: Path, redis_url: str) -> None:
