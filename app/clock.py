@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import time
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Annotated, Protocol
+
+from pydantic import Field
 
 
 class Clock(Protocol):
@@ -84,3 +86,8 @@ def iso_timestamp(epoch_seconds: float) -> str:
     """Rivya's timestamp form: ISO-8601 UTC with milliseconds, e.g. 2026-05-11T00:00:00.000Z."""
     moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+# A timestamp as the gateway and Rivya write it (``iso_timestamp``), kept as its text, and
+# documented as what it is: a generated client parses it into a datetime.
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]

@@ -38,9 +38,19 @@ from app.wiring.services import Services
 
 T = TypeVar("T")
 
-# Declared so OpenAPI shows the bearer scheme; the header itself is read and judged by auth.
-_bearer = HTTPBearer(auto_error=False)
-BearerDoc = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
+# Declared so OpenAPI shows who may call each route (two schemes, so a generated client asks
+# for the right credential); the header itself is read and judged by auth.
+_team_key = HTTPBearer(
+    auto_error=False,
+    scheme_name="TeamKey",
+    description="A team key (rgw_…). On the routes a browser may use (creating and reading "
+    "tasks, uploading files, usage), a browser token from POST /v1/tokens also.",
+)
+TeamKeyDoc = Annotated[HTTPAuthorizationCredentials | None, Security(_team_key)]
+_admin_token = HTTPBearer(
+    auto_error=False, scheme_name="AdminToken", description="The gateway's GATEWAY_ADMIN_TOKEN."
+)
+AdminTokenDoc = Annotated[HTTPAuthorizationCredentials | None, Security(_admin_token)]
 
 
 def _collaborator(pick: Callable[[Services], T]) -> Callable[[Request], Awaitable[T]]:
@@ -124,7 +134,7 @@ def _key_id(authorization: str | None) -> str | None:
         return None
 
 
-async def _team_caller(request: Request, services: ServicesDep, _: BearerDoc) -> Caller:
+async def _team_caller(request: Request, services: ServicesDep, _: TeamKeyDoc) -> Caller:
     headers, client = request.headers, request.client
     return await resolve_team_caller(
         services, headers.get("authorization"), headers.get("origin"), client and client.host
@@ -178,7 +188,7 @@ async def _optional_team_caller(request: Request, services: ServicesDep) -> Call
 OptionalTeamCaller = Annotated[Caller | None, Depends(_optional_team_caller)]
 
 
-async def _admin(request: Request, services: ServicesDep, _: BearerDoc) -> None:
+async def _admin(request: Request, services: ServicesDep, _: AdminTokenDoc) -> None:
     # A wrong admin token counts against its address like a wrong key; past the bound, the
     # address is refused (429) unless it presents the admin token itself.
     authorization, client = request.headers.get("authorization"), request.client
@@ -195,6 +205,15 @@ AdminOnly = Depends(_admin)
 
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", description="Same as client_request_id.")
+]
+# On the drop-in surface, Rivya's meaning: the retry key, and client_request_id a trace id.
+RivyaIdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="The retry key: when sent, it alone decides what is a repeat, and the "
+        "body's client_request_id is your trace id (passed to Rivya as given).",
+    ),
 ]
 
 # ?wait= on a create or a read (api/fastpath.py checks it with this very declaration too).

@@ -19,7 +19,7 @@ from app.api import admin, compat, dashboard, files, images, ops, tokens
 from app.api.compat import generation_create
 from app.api.create_routes import CreateRoute, CreateRoutes
 from app.api.docs import serve_docs
-from app.api.documented_errors import honest
+from app.api.documented_errors import honest, with_bodies
 from app.api.images import image_create
 from app.catalog import Catalog, load_catalog
 from app.clock import Clock, SystemClock
@@ -29,6 +29,8 @@ from app.lifecycle import Draining
 from app.lifespan import Ingredients, make_lifespan
 from app.metrics import Metrics
 from app.middleware import GatewayMiddleware, HeldBodies
+from app.schemas.compat import RivyaCreate
+from app.schemas.tasks import ImageCreate
 from app.services.uploads import largest_upload
 from app.settings import Settings
 from app.upstream.connect import Connector
@@ -40,6 +42,7 @@ MULTIPART_OVERHEAD = 64 * 1024
 ROUTERS = (
     images.router,
     tokens.router,
+    tokens.admin_router,
     files.router,
     files.compat_router,
     compat.router,
@@ -55,14 +58,13 @@ class GatewayApp(FastAPI):
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
-            self.openapi_schema = honest(
-                get_openapi(
-                    title=self.title,
-                    version=self.version,
-                    description=self.description,
-                    routes=self.routes,
-                )
+            document = get_openapi(
+                title=self.title,
+                version=self.version,
+                description=self.description,
+                routes=self.routes,
             )
+            self.openapi_schema = honest(with_bodies(document, (ImageCreate, RivyaCreate)))
         return self.openapi_schema
 
 
@@ -100,6 +102,9 @@ def create_app(
         lifespan=make_lifespan(made),
         docs_url=None,  # served by api/docs.py, with no CDN
         redoc_url=None,
+        # Operation ids are the routes' names (create_image, rivya_get_generation, ...): what a
+        # generated client names its functions, as a hand-written SDK would.
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.settings = settings
     app.state.draining = Draining()  # started by the server on SIGTERM (app/lifecycle.py)

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from app.clock import Timestamp
+
 TaskStatus = Literal["queued", "processing", "succeeded", "failed"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed"})
 
@@ -46,8 +48,8 @@ class RivyaTask(BaseModel):
     # Rivya's charge once the task has ended (0 before). Read as given, null included, so that a
     # task Rivya misreports is still read (and settled at what it held: ``charge``).
     final_credits: int | None = 0
-    created_at: str
-    updated_at: str
+    created_at: Timestamp
+    updated_at: Timestamp
     result: TaskResult | None = None
     error: TaskError | None = None
 

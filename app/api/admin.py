@@ -75,7 +75,7 @@ async def list_keys(team_id: str, teams: TeamsDep) -> KeyList:
 
 
 @router.get("/spend", summary="Spend per team against budget, tasks by status, and totals")
-async def spend(
+async def get_spend(
     usage: UsageDep,
     period: Annotated[
         str,
@@ -88,39 +88,55 @@ async def spend(
     return SpendReport.model_validate(await usage.report(period))
 
 
+_Days = Annotated[int, Query(ge=1, le=400, description="How many days, ending today")]
+_OneTeam = Annotated[str | None, Query(description="One team only")]
+
+
 @router.get(
     "/spend/daily",
     response_model=DailySpend,
+    responses=_TEAM,
+    summary="Spend per team per UTC day",
+)
+async def get_daily_spend(
+    reports: ReportsDep,
+    days: _Days = 30,
+    team: _OneTeam = None,
+    format: Annotated[  # before the CSV had its own route; kept for scripts that send it
+        str, Query(pattern="^(json|csv)$", include_in_schema=False)
+    ] = "json",
+) -> Response:
+    if format == "csv":
+        return await get_daily_spend_csv(reports, days, team)
+    return JSONResponse(DailySpend.model_validate(await reports.daily(days, team)).model_dump())
+
+
+@router.get(
+    "/spend/daily.csv",
+    response_class=Response,
     responses={
         **_TEAM,
         200: {
-            "description": "The report as JSON, or with `format=csv` as CSV: a header line, "
-            "then one line per team per day.",
+            "description": "A header line, then one line per team per day.",
             "content": {"text/csv": {"schema": {"type": "string"}}},
         },
     },
-    summary="Spend per team per UTC day (JSON, or CSV for export)",
+    summary="Spend per team per UTC day, as CSV for export",
 )
-async def spend_daily(
-    reports: ReportsDep,
-    days: Annotated[int, Query(ge=1, le=400, description="How many days, ending today")] = 30,
-    team: Annotated[str | None, Query(description="One team only")] = None,
-    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+async def get_daily_spend_csv(
+    reports: ReportsDep, days: _Days = 30, team: _OneTeam = None
 ) -> Response:
-    if format == "csv":
-        body = await reports.daily_csv(days, team)
-        return Response(
-            body,
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="spend-{days}d.csv"'},
-        )
-    return JSONResponse(DailySpend.model_validate(await reports.daily(days, team)).model_dump())
+    return Response(
+        await reports.daily_csv(days, team),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="spend-{days}d.csv"'},
+    )
 
 
 @router.get(
     "/teams/{team_id}/ledger", responses=_TEAM, summary="A team's spend ledger, newest first"
 )
-async def ledger(
+async def get_ledger(
     team_id: str,
     reports: ReportsDep,
     since: Annotated[str | None, Query(description="ISO-8601: entries at or after")] = None,
@@ -132,7 +148,7 @@ async def ledger(
 
 
 @router.get("/tasks", responses=_TEAM, summary="Recent tasks of every team (or one), newest first")
-async def tasks(
+async def list_tasks(
     reports: ReportsDep,
     team: Annotated[str | None, Query(description="One team only")] = None,
     status: Annotated[TaskStatus | None, Query(description="Only tasks in this state")] = None,
@@ -150,7 +166,7 @@ async def tasks(
 
 
 @router.get("/upstream", summary="Rivya's balance and health, and the books' drift from it")
-async def upstream(reconciliation: ReconciliationDep) -> Reconciliation:
+async def get_reconciliation(reconciliation: ReconciliationDep) -> Reconciliation:
     return Reconciliation.model_validate(await reconciliation.report())
 
 
@@ -173,5 +189,5 @@ async def revoke_key(key_id: str, teams: TeamsDep) -> KeyOut:
     responses=answers(NotFound, ValidationFailed),
     summary="Revoke a key by the key itself (as leaked), its id or its prefix",
 )
-async def revoke_named_key(body: KeyRevoke, teams: TeamsDep) -> KeyOut:
+async def revoke_leaked_key(body: KeyRevoke, teams: TeamsDep) -> KeyOut:
     return KeyOut.of(await teams.revoke_key(body.key))

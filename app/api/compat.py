@@ -9,14 +9,22 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from app.api.create_routes import CreateCall, documented_only
-from app.api.documented_errors import CREATE, KEY_ONLY, READ, TEAM, UPSTREAM, answers
+from app.api.documented_errors import (
+    CREATE,
+    KEY_ONLY,
+    READ,
+    TEAM,
+    UPSTREAM,
+    answers,
+    documented_json_body,
+)
 from app.api.responses import created_headers, json_body, rivya_task_response
 from app.deps import (
     CatalogDep,
-    IdempotencyKey,
     KeyReader,
     OptionalTeamCaller,
     ReadsDep,
+    RivyaIdempotencyKey,
     TasksDep,
     TeamCaller,
     TeamReader,
@@ -24,7 +32,7 @@ from app.deps import (
 )
 from app.errors import NotFound, NotOffered, RateLimited
 from app.rivya_schemas import RivyaCredits, RivyaModelList, RivyaTask
-from app.schemas.compat import RivyaCreate, inline_schema
+from app.schemas.compat import RivyaCreate
 from app.services.generations import parse_rivya_create
 
 router = APIRouter(prefix="/api/v1", tags=["Rivya-compatible"])
@@ -39,17 +47,12 @@ router = APIRouter(prefix="/api/v1", tags=["Rivya-compatible"])
         200: {"model": RivyaTask, "description": "A repeat of a create: the task it made."},
         **answers(*TEAM, *CREATE),
     },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": inline_schema(RivyaCreate)}},
-        }
-    },
+    openapi_extra=documented_json_body(RivyaCreate),
     summary="Create a generation (Rivya's shape)",
 )
-async def create_generation(
+async def rivya_create_generation(
     caller: TeamCaller,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RivyaIdempotencyKey = None,
 ) -> Response:
     # Documents the route (its parameters, answers and security); CreateRoutes serves it.
     raise documented_only("/api/v1/generations")
@@ -76,7 +79,7 @@ async def generation_create(call: CreateCall) -> Response:
     responses=answers(*TEAM, *READ, NotFound),
     summary="Read a generation (Rivya's shape)",
 )
-async def get_generation(task_id: str, caller: TeamReader, tasks: TasksDep) -> JSONResponse:
+async def rivya_get_generation(task_id: str, caller: TeamReader, tasks: TasksDep) -> JSONResponse:
     return rivya_task_response(await tasks.reads.get(caller, task_id))
 
 
@@ -85,14 +88,14 @@ async def get_generation(task_id: str, caller: TeamReader, tasks: TasksDep) -> J
     responses=answers(*KEY_ONLY, RateLimited, *UPSTREAM),
     summary="The team's remaining budget, as Rivya's credits",
 )
-async def credits(caller: KeyReader, usage: UsageDep) -> RivyaCredits:
+async def rivya_get_credits(caller: KeyReader, usage: UsageDep) -> RivyaCredits:
     return RivyaCredits(current_credits=await usage.credits(caller.team))
 
 
 @router.get(
     "/models", responses=answers(*KEY_ONLY, RateLimited), summary="Models, as Rivya lists them"
 )
-async def list_models(
+async def rivya_list_models(
     caller: OptionalTeamCaller, catalog: CatalogDep, reads: ReadsDep
 ) -> RivyaModelList:
     """Public like Rivya's; with a team key, only the models that team may use."""
@@ -109,7 +112,7 @@ async def list_models(
 
 
 @router.get("/openapi.json", include_in_schema=False)
-async def openapi_document(request: Request) -> JSONResponse:
+async def rivya_openapi_document(request: Request) -> JSONResponse:
     """Public, as Rivya's is: the gateway's OpenAPI document, its drop-in surface only."""
     document: dict[str, Any] = request.app.openapi()
     paths = {path: ops for path, ops in document["paths"].items() if path.startswith("/api/v1/")}

@@ -9,7 +9,10 @@ whether Redis answered, what a create or an upload can meet upstream.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+
+from pydantic import BaseModel
 
 from app.errors import (
     ApiKeyInvalid,
@@ -159,3 +162,21 @@ def documented_codes(responses: dict[str, Any]) -> dict[int, set[str]]:
         for status, response in responses.items()
         if "x-error-codes" in response
     }
+
+
+def documented_json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """A route's JSON request body given by hand (the create routes read their own body): a
+    reference to the model's schema, which ``with_bodies`` puts among the components, so a
+    generated client names it after the model (not after the route and the model)."""
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def with_bodies(schema: dict[str, Any], models: Iterable[type[BaseModel]]) -> dict[str, Any]:
+    """The models given by ``documented_json_body``, and those they use, as components."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in models:
+        model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(model_schema.pop("$defs", {}))
+        components[model.__name__] = model_schema
+    return schema

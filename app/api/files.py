@@ -62,7 +62,7 @@ async def get_file(file_id: str, caller: KeyReader, files: FilesDep) -> FileOut:
     openapi_extra=_RIVYA_UPLOAD_DOC,
     summary="Upload a file",
 )
-async def upload_file_compat(request: Request, caller: TeamCaller, files: FilesDep) -> JSONResponse:
+async def rivya_upload_file(request: Request, caller: TeamCaller, files: FilesDep) -> JSONResponse:
     """Rivya's multipart: ``file``, ``kind`` (image, video, audio), optional ``model``."""
     record = await _upload(request, caller, files, rivya_form=True)
     return JSONResponse(record.upstream, status_code=201)
@@ -74,7 +74,7 @@ async def upload_file_compat(request: Request, caller: TeamCaller, files: FilesD
     responses=answers(*KEY_ONLY, *READ, NotFound),
     summary="File metadata (Rivya's shape)",
 )
-async def get_file_compat(file_id: str, caller: KeyReader, files: FilesDep) -> JSONResponse:
+async def rivya_get_file(file_id: str, caller: KeyReader, files: FilesDep) -> JSONResponse:
     return JSONResponse((await files.get(caller.team, file_id)).upstream)
 
 

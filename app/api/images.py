@@ -9,7 +9,15 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from app.api.create_routes import CreateCall, documented_only
-from app.api.documented_errors import CREATE, KEY_ONLY, READ, TEAM, UPLOAD, answers
+from app.api.documented_errors import (
+    CREATE,
+    KEY_ONLY,
+    READ,
+    TEAM,
+    UPLOAD,
+    answers,
+    documented_json_body,
+)
 from app.api.responses import created_headers, json_body, task_response
 from app.api.uploads import multipart_doc, read_upload
 from app.auth.callers import Caller
@@ -54,12 +62,7 @@ _TASK_RESPONSES: dict[int | str, dict[str, Any]] = {
     "/images",
     status_code=202,
     responses={**_TASK_RESPONSES, **answers(*TEAM, *CREATE)},
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": ImageCreate.model_json_schema()}},
-        }
-    },
+    openapi_extra=documented_json_body(ImageCreate),
     summary="Create an image task",
 )
 async def create_image(
@@ -196,7 +199,7 @@ async def get_image(
     summary="This team's spend, budget and limits in the current period "
     "(a browser token: its own spend, cap and limits)",
 )
-async def usage(caller: TeamReader, spend: UsageDep) -> Usage | TokenUsage:
+async def get_usage(caller: TeamReader, spend: UsageDep) -> Usage | TokenUsage:
     if caller.token is not None:
         return TokenUsage.model_validate(await spend.token_usage(caller.team, caller.token))
     return Usage.model_validate(await spend.usage(caller.team))

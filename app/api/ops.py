@@ -10,14 +10,14 @@ from app.auth.callers import check_scrape
 from app.deps import DrainingDep, HealthDep, MetricsDep, MetricsFiguresDep, SettingsDep
 from app.metrics import Snapshot
 from app.schemas.errors import ErrorOut
-from app.schemas.health import Readiness
+from app.schemas.health import Liveness, Readiness
 
 router = APIRouter(tags=["ops"])
 
 
 @router.get("/healthz", summary="The process is alive (even while Redis is down)")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+async def check_liveness() -> Liveness:
+    return Liveness(status="ok")
 
 
 @router.get(
@@ -33,7 +33,7 @@ async def healthz() -> dict[str, str]:
     },
     summary="Prometheus metrics",
 )
-async def metrics(
+async def get_metrics(
     request: Request, registry: MetricsDep, figures: MetricsFiguresDep, settings: SettingsDep
 ) -> Response:
     check_scrape(request.headers.get("authorization"), settings.scrape_token)
@@ -53,7 +53,7 @@ async def metrics(
     },
     summary="Ready to serve: Redis reachable, settings valid",
 )
-async def readyz(health: HealthDep, draining: DrainingDep) -> JSONResponse:
+async def check_readiness(health: HealthDep, draining: DrainingDep) -> JSONResponse:
     checks = await health.report()
     if draining.active:  # leaving (app/lifecycle.py): still serving, but send nothing new here
         return JSONResponse({"status": "draining", "checks": checks}, status_code=503)

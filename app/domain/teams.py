@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.clock import Timestamp
+
 TEAM_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 BudgetPeriod = Literal["day", "week", "month", "total"]
 ORIGIN_PATTERN = r"^(\*|https?://[^/\s]+)$"
@@ -50,8 +52,8 @@ class TeamPolicy(BaseModel):
 
 class Team(TeamPolicy):
     id: str = Field(pattern=TEAM_ID_PATTERN)
-    created_at: str
-    updated_at: str
+    created_at: Timestamp
+    updated_at: Timestamp
     # Set once when the team is created: a team made later with a deleted team's id is another
     # team, with its own data (see ``tenant``). None for teams created before generations.
     generation: str | None = Field(default=None, pattern=r"^[0-9a-f]{1,32}$")
@@ -87,8 +89,8 @@ class ApiKeyRecord(BaseModel):
     generation: str | None = None  # of the team it was issued for: a later team's is not it
     name: str | None = None
     secret_hash: str
-    created_at: str
-    revoked_at: str | None = None
+    created_at: Timestamp
+    revoked_at: Timestamp | None = None
 
     @property
     def tenant(self) -> str:

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.clock import Timestamp
 from app.domain.teams import BudgetPeriod, Team
 from app.schemas.tasks import TaskOut
 from app.schemas.teams import KeyOut
@@ -82,7 +83,7 @@ class DailySpend(Answer):
 
 class LedgerEntryOut(Answer):
     id: str
-    at: str
+    at: Timestamp
     event: str
     ref: str = Field(description="The reservation or task the credits belong to")
     task: str | None
@@ -122,7 +123,7 @@ class RivyaBalance(Answer):
 
 class Baseline(Answer):
     rivya_credits: int
-    set_at: str
+    set_at: Timestamp
     uncertain_credits: int = Field(
         description="credits the teams held when it was taken (Rivya may have refunded some "
         "before its balance was read)"
@@ -131,7 +132,7 @@ class Baseline(Answer):
         description="what of those is held still: the drift may be off by this much; 0 once "
         "they have settled"
     )
-    restored_at: str | None = Field(
+    restored_at: Timestamp | None = Field(
         description="when a replica wrote the baseline back after Redis lost its data: the "
         "drift then counts the credits the lost books held"
     )
@@ -152,7 +153,7 @@ class SuspectTask(Answer):
     model: str
     spent_change: int
     reserved_change: int
-    at: str
+    at: Timestamp
 
 
 class Reconciliation(Answer):

@@ -47,23 +47,3 @@ class RivyaCreate(BaseModel):
         max_length=128,
         description="Also the gateway's idempotency key (the Idempotency-Key header likewise).",
     )
-
-
-def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """A model's JSON schema with its nested models written in place: for a request body
-    given to OpenAPI by hand, where "#/$defs/…" would point nowhere."""
-    schema = model.model_json_schema()
-    defs = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref", "")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                return resolve(defs[ref.removeprefix("#/$defs/")])
-            return {key: resolve(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [resolve(item) for item in node]
-        return node
-
-    resolved: dict[str, Any] = resolve(schema)
-    return resolved

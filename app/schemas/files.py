@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from app.clock import Timestamp
+
 
 class FileOut(BaseModel):
     id: str
     kind: str
     mime_type: str
     size_bytes: int
-    created_at: str
+    created_at: Timestamp

@@ -16,3 +16,9 @@ class Readiness(BaseModel):
         "why (auth refused, TLS failure, DNS, connection refused, timeout, ...); redis_data, "
         "redis_persistence and rivya_circuit are reported, not judged."
     )
+
+
+class Liveness(BaseModel):
+    """``GET /healthz``: the process is alive."""
+
+    status: Literal["ok"]

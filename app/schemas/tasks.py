@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.clock import Timestamp
+
 
 class ImageCreate(BaseModel):
     """``POST /v1/images`` as documented for flux models; the live check is the catalogue's."""
@@ -48,8 +50,8 @@ class TaskOut(BaseModel):
     client_request_id: str | None
     reserved_credits: int
     final_credits: int
-    created_at: str
-    updated_at: str
+    created_at: Timestamp
+    updated_at: Timestamp
     result: TaskResultOut | None
     error: TaskErrorOut | None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
+from app.clock import Timestamp
 from app.domain.teams import (
     ORIGIN_PATTERN,
     TEAM_ID_PATTERN,
@@ -63,8 +64,8 @@ class KeyOut(BaseModel):
     key_id: str
     team: str
     name: str | None
-    created_at: str
-    revoked_at: str | None
+    created_at: Timestamp
+    revoked_at: Timestamp | None
 
     @classmethod
     def of(cls, record: ApiKeyRecord) -> KeyOut:

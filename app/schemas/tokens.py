@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.clock import Timestamp
+
 SUBJECT_PATTERN = r"^[A-Za-z0-9._:@|-]{1,128}$"
 
 
@@ -31,7 +33,7 @@ class TokenOut(BaseModel):
     token: str = Field(description="Give it to the browser: Authorization: Bearer <token>.")
     token_id: str
     subject: str
-    expires_at: str
+    expires_at: Timestamp
     max_credits: int | None
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from app.clock import Timestamp
 from app.domain.teams import BudgetPeriod
 
 
 class Usage(BaseModel):
     team: str
     budget_period: BudgetPeriod
-    period_start: str | None = Field(description="UTC; null for a total budget")
-    period_end: str | None = Field(description="UTC, exclusive; null for a total budget")
+    period_start: Timestamp | None = Field(description="UTC; null for a total budget")
+    period_end: Timestamp | None = Field(description="UTC, exclusive; null for a total budget")
     budget_credits: int | None
     spent_credits: int
     reserved_credits: int
@@ -29,7 +30,7 @@ class TokenUsage(BaseModel):
     team: str
     subject: str
     token_id: str
-    expires_at: str
+    expires_at: Timestamp
     max_credits: int | None
     spent_credits: int
     reserved_credits: int

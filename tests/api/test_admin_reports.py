@@ -121,8 +121,13 @@ async def test_daily_spend_as_json_and_csv_equals_the_books(
     assert daily["totals"][-1] == spend["totals"]["spent_credits"] == 40  # 5 succeeded x 8
 
     export = await gateway.http.get(
+        "/admin/spend/daily.csv", params={"days": 2}, headers=admin_headers()
+    )
+    # The form from before the CSV had its own route still answers the same CSV.
+    earlier = await gateway.http.get(
         "/admin/spend/daily", params={"days": 2, "format": "csv"}, headers=admin_headers()
     )
+    assert earlier.text == export.text
     assert export.status_code == 200
     assert export.headers["content-type"].startswith("text/csv")
     assert "attachment" in export.headers["content-disposition"]

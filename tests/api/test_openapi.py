@@ -49,11 +49,14 @@ async def test_the_openapi_document_lists_the_contracts_routes(gateway: Gateway)
     routes = {(method, path) for path, ops in document["paths"].items() for method in ops}
     assert routes >= CONTRACT_ROUTES
     create = document["paths"]["/v1/images"]["post"]
-    assert (
-        "aspect_ratio"
-        in create["requestBody"]["content"]["application/json"]["schema"]["properties"]
-    )
-    assert "bearer" in str(document["components"]["securitySchemes"]).lower()
+    body = create["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/ImageCreate"}  # named for a generated client
+    assert "aspect_ratio" in document["components"]["schemas"]["ImageCreate"]["properties"]
+    schemes = document["components"]["securitySchemes"]
+    assert {name: scheme["scheme"] for name, scheme in schemes.items()} == {
+        "TeamKey": "bearer",
+        "AdminToken": "bearer",
+    }
     docs = await gateway.http.get("/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
@@ -142,6 +145,7 @@ async def test_the_schema_states_the_checks_the_gateway_makes(gateway: Gateway) 
     key = await gateway.team_with_key("web")
 
     create = paths["/v1/images"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    create = schemas[create["$ref"].rsplit("/", 1)[1]]
     assert create["properties"]["prompt"]["minLength"] == 1
     empty = await gateway.http.post("/v1/images", json={"prompt": ""}, headers=bearer(key))
     assert empty.status_code == 400
@@ -200,7 +204,7 @@ async def test_a_patch_offers_null_only_where_a_team_may_hold_it(gateway: Gatewa
             "/api/v1/generations",
             {"model": "flux-kontext-max", "prompt": "p"},
             201,
-            compat.create_generation,
+            compat.rivya_create_generation,
         ),
     ],
 )
@@ -224,3 +228,29 @@ async def test_the_create_routes_are_served_by_one_path_and_their_declarations_n
     assert repeated.json()["id"] == created.json()["id"]
     await settle_all(gateway, clock)
     await assert_books_close(gateway, "alpha")
+
+
+async def test_operations_are_named_and_secured_as_a_hand_written_sdk_would_be(
+    gateway: Gateway,
+) -> None:
+    # A generated client names its functions after operationIds (create_image, not FastAPI's
+    # create_image_v1_images_post), files each under its one tag, and asks for the credential
+    # the operation takes: a team key, or the admin token.
+    document = (await gateway.http.get("/openapi.json")).json()
+    seen: set[str] = set()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            name = operation["operationId"]
+            assert re.fullmatch(r"[a-z]+(_[a-z]+)*", name), name
+            assert not name.endswith(("_get", "_post", "_patch", "_delete")), name
+            assert name not in seen, name
+            seen.add(name)
+            [tag] = operation["tags"]
+            security = {scheme for entry in operation.get("security", []) for scheme in entry}
+            expected = {"admin": {"AdminToken"}, "ops": set()}.get(tag, {"TeamKey"})
+            if (method, path) != ("get", "/api/v1/models"):  # public, as at Rivya
+                assert security == expected, (method, path, security)
+    assert {"create_image", "rivya_create_generation", "get_daily_spend_csv"} <= seen
+    for name in ("TaskOut", "RivyaTask", "KeyOut", "Team"):
+        created = document["components"]["schemas"][name]["properties"]["created_at"]
+        assert created["format"] == "date-time", name

@@ -169,8 +169,8 @@ def test_walkthrough_from_cli_key_to_result_image(stack: Stack) -> None:
         # The same figures as the admin API's daily export, in the terminal.
         daily = stack.cli("spend", "--daily", "3").stdout
         exported = http.get(
-            "/admin/spend/daily",
-            params={"days": 3, "format": "csv"},
+            "/admin/spend/daily.csv",
+            params={"days": 3},
             headers={"Authorization": f"Bearer {ADMIN}"},
         )
         assert daily.splitlines()[0] == exported.text.splitlines()[0]

@@ -89,7 +89,7 @@ export function dailyUnavailable(error) {
 // The CSV needs the token, which is a header: fetch it, then hand it over as a Blob URL.
 export async function downloadCsv() {
   try {
-    const response = await api("admin/spend/daily?days=30&format=csv");
+    const response = await api("admin/spend/daily.csv?days=30");
     const blob = await response.blob();
     const url = URL.createObjectURL(blob);
     const link = h("a", { href: url,
