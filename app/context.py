@@ -14,12 +14,16 @@ from dataclasses import dataclass
 class RequestContext:
     request_id: str
     team: str | None = None
+    tenant: str | None = None  # the team's data (domain/teams.py): where its counts are kept
     key_id: str | None = None
     subject: str | None = None  # the end user a browser token names; None for a team key
     credits: int | None = None  # credits this request reserved (an admitted create)
     origin_allowed: bool = False  # the caller's team allows the request's Origin (CORS)
     task_id: str | None = None
     upstream_request_id: str | None = None
+    error_code: str | None = None  # the contract's code of the error answered, if one was
+    # The admission script counted this refusal itself, with its decision (services/refusals).
+    refusal_counted: bool = False
     # The create's idempotency key (given, or assigned by the gateway): the handle an unknown
     # outcome is named by.
 
@@ -51,9 +55,19 @@ def current_request_id() -> str:
     return ctx.request_id if ctx else new_request_id()
 
 
-def note_team(team: str, key_id: str | None = None) -> None:
+def note_team(team: str, tenant: str, key_id: str | None = None) -> None:
     if (ctx := _current.get()) is not None:
-        ctx.team, ctx.key_id = team, key_id
+        ctx.team, ctx.tenant, ctx.key_id = team, tenant, key_id
+
+
+def note_error(code: str) -> None:
+    if (ctx := _current.get()) is not None:
+        ctx.error_code = code
+
+
+def note_refusal_counted() -> None:
+    if (ctx := _current.get()) is not None:
+        ctx.refusal_counted = True
 
 
 def note_subject(subject: str) -> None:

@@ -28,6 +28,7 @@ from app.services.limits import TeamRate
 from app.services.metrics_figures import MetricsFigures
 from app.services.reconciliation import Reconciliation
 from app.services.reports import Reports
+from app.services.request_records import RequestLookup
 from app.services.task_reads import MAX_WAIT_SECONDS
 from app.services.tasks import TaskService
 from app.services.teams import TeamService
@@ -95,6 +96,8 @@ _reconciliation = _collaborator(lambda s: s.reconciliation)
 ReconciliationDep = Annotated[Reconciliation, Depends(_reconciliation)]
 _reports = _collaborator(lambda s: s.reports)
 ReportsDep = Annotated[Reports, Depends(_reports)]
+_requests = _collaborator(lambda s: s.requests)
+RequestsDep = Annotated[RequestLookup, Depends(_requests)]
 _settings = _collaborator(lambda s: s.settings)
 SettingsDep = Annotated[Settings, Depends(_settings)]
 _tasks = _collaborator(lambda s: s.tasks)

@@ -31,6 +31,9 @@ from app.metrics import Metrics
 from app.middleware import GatewayMiddleware, HeldBodies
 from app.schemas.compat import RivyaCreate
 from app.schemas.tasks import ImageCreate
+from app.services.answered import Tallies
+from app.services.refusal_counts import RefusalCounts
+from app.services.request_records import RequestRecords
 from app.services.uploads import largest_upload
 from app.settings import Settings
 from app.upstream.connect import Connector
@@ -82,12 +85,14 @@ def create_app(
     if settings.default_model and catalog.get(settings.default_model) is None:
         raise ValueError(f"DEFAULT_MODEL {settings.default_model!r} is not in the catalogue")
     clock = clock or SystemClock()
+    metrics = Metrics()  # the app's own registry: two apps in one test share no counters
     made = Ingredients(
         settings=settings,
         catalog=catalog,
         clock=clock,
-        metrics=Metrics(),  # the app's own registry: two apps in one test share no counters
+        metrics=metrics,
         refusals=refused_requests(settings, clock),
+        tallies=Tallies(RefusalCounts(metrics), RequestRecords(settings.request_records, clock)),
         seams=Seams(upstream=upstream_connector, alerts=alert_transport),
         configure_logs=configure_logs,
     )
@@ -131,6 +136,7 @@ def _add_middleware(app: GatewayApp, made: Ingredients) -> None:
         max_upload_bytes=max_upload_bytes,
         metrics=made.metrics,
         refusals=made.refusals,
+        tallies=made.tallies,
         bodies=HeldBodies(max(settings.request_bodies_bytes, max_upload_bytes)),
     )
 

@@ -36,6 +36,7 @@ class JsonAnswer(JSONResponse):
 
 
 def error_response(error: GatewayError) -> JSONResponse:
+    context.note_error(error.code)  # for the access log, the refusal counts, the request records
     request_id = context.current_request_id()
     body = error_envelope(
         error.code, error.message, request_id, [d.as_dict() for d in error.details]

@@ -5,6 +5,8 @@ stops and closes it all on shutdown."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -17,11 +19,14 @@ from app.clock import Clock
 from app.errors import GatewayError
 from app.logging import configure_logging
 from app.metrics import Metrics
+from app.services.answered import FLUSH_SECONDS, Tallies
 from app.services.limits import RefusedRequests
 from app.settings import Settings
 from app.upstream.failures import UpstreamFailure
 from app.wiring.resources import Seams, opened
 from app.wiring.services import Services, build_services
+
+log = logging.getLogger("app.lifespan")
 
 BACKFILL_SECONDS = 3600.0
 BASELINE_RETRY_SECONDS = 10.0
@@ -37,6 +42,7 @@ class Ingredients:
     clock: Clock
     metrics: Metrics
     refusals: RefusedRequests
+    tallies: Tallies
     seams: Seams
     configure_logs: bool
 
@@ -51,7 +57,13 @@ def make_lifespan(
             configure_logging(settings.log_level, settings.secrets)
         async with opened(settings, made.clock, made.metrics, made.seams) as resources:
             services = build_services(
-                settings, made.catalog, resources, made.clock, made.metrics, made.refusals
+                settings,
+                made.catalog,
+                resources,
+                made.clock,
+                made.metrics,
+                made.refusals,
+                made.tallies,
             )
             app.state.services = services
             async with _background_jobs(services):
@@ -70,6 +82,7 @@ def services_of(app: FastAPI) -> Services:
 async def _background_jobs(services: Services) -> AsyncIterator[None]:
     settings, stopping = services.settings, asyncio.Event()
     settler: asyncio.Task[None] | None = None
+    answered: asyncio.Task[None] | None = None
     try:
         if settings.reconciliation_baseline_at_start:
             # The first gateway to start on a Redis sets the reconciliation baseline (nothing
@@ -88,6 +101,7 @@ async def _background_jobs(services: Services) -> AsyncIterator[None]:
         )
         if settings.settler_enabled:
             settler = asyncio.create_task(services.settler.run_forever(stopping), name="settler")
+        answered = asyncio.create_task(_flush_answered(services, stopping), name="answered")
         yield
     finally:
         stopping.set()
@@ -95,8 +109,22 @@ async def _background_jobs(services: Services) -> AsyncIterator[None]:
             if settler is not None:
                 await settler
         finally:
+            if answered is not None:
+                await answered
             await services.unfinished_writes.aclose()
             services.files.close()
+
+
+async def _flush_answered(services: Services, stopping: asyncio.Event) -> None:
+    """Refusal counts and request records to Redis, about once a second, and once more at the
+    end. Real time: this only paces the writes."""
+    while not stopping.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), timeout=FLUSH_SECONDS)
+        try:
+            await services.answered.flush()
+        except Exception:  # a bug here must not end the flushing, nor the shutdown
+            log.exception("writing refusal counts and request records failed")
 
 
 def _first_baseline(services: Services) -> Callable[[], Awaitable[None]]:

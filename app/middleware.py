@@ -16,6 +16,7 @@ from app import context
 from app.errors import GatewayError, PayloadTooLarge, RateLimited
 from app.metrics import Metrics
 from app.rivya_schemas import error_envelope
+from app.services.answered import Tallies
 from app.services.limits import RefusedRequests
 
 access_log = logging.getLogger("app.access")
@@ -68,11 +69,13 @@ class GatewayMiddleware:
         max_upload_bytes: int = 0,
         metrics: Metrics | None = None,
         refusals: RefusedRequests | None = None,
+        tallies: Tallies | None = None,
         bodies: HeldBodies | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.refusals = refusals
+        self.tallies = tallies
         self.bodies = bodies or HeldBodies(1 << 62)
         self.max_body_bytes = max_body_bytes
         self.upload_paths = upload_paths
@@ -111,13 +114,16 @@ class GatewayMiddleware:
     def _answered(
         self, scope: Scope, ctx: context.RequestContext, status: int, seconds: float
     ) -> None:
-        """The request is over: count it, tell the refusal limits, and log its one line."""
-        route = scope.get("route")
+        """The request is over: count it, tell the refusal limits, tally a refusal, keep its
+        record, and log its one line."""
+        template: str | None = getattr(scope.get("route"), "path", None)
         if self.metrics is not None:
-            template = getattr(route, "path", None) or "unmatched"
-            self._count(template, ctx.team or "", status, seconds)
+            self._count(template or "unmatched", ctx.team or "", status, seconds)
         if self.refusals is not None:
             self.refusals.answered(status, ctx.team, ctx.subject)
+        if self.tallies is not None:  # every refusal counted, the request kept for lookup
+            self.tallies.refusals.answered(ctx, status)
+            self.tallies.records.answered(ctx, scope.get("method", ""), template, status, seconds)
         incoming = scope_header(scope, b"x-request-id")
         client_id = incoming if incoming and _SAFE_REQUEST_ID.fullmatch(incoming) else None
         access_log.info(
@@ -127,8 +133,9 @@ class GatewayMiddleware:
                 "client_x_request_id": client_id,
                 "method": scope.get("method"),
                 "path": scope.get("path"),
-                "route": getattr(route, "path", None),
+                "route": template,
                 "status": status,
+                "error_code": ctx.error_code,
                 "latency_ms": round(seconds * 1000, 2),
                 "team": ctx.team,
                 "key_id": ctx.key_id,

@@ -9,7 +9,14 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from app.api.documented_errors import ADMIN, answers
-from app.deps import AdminOnly, ReconciliationDep, ReportsDep, TeamsDep, UsageDep
+from app.deps import (
+    AdminOnly,
+    ReconciliationDep,
+    ReportsDep,
+    RequestsDep,
+    TeamsDep,
+    UsageDep,
+)
 from app.domain.teams import Team
 from app.errors import AlreadyExists, NotFound, ValidationFailed
 from app.periods import REPORT_PERIOD_FORMS, REPORT_PERIOD_PATTERN
@@ -19,6 +26,7 @@ from app.schemas.admin import (
     KeyList,
     LedgerPage,
     Reconciliation,
+    RequestOut,
     SpendReport,
     TeamList,
     TeamTask,
@@ -191,3 +199,12 @@ async def revoke_key(key_id: str, teams: TeamsDep) -> KeyOut:
 )
 async def revoke_leaked_key(body: KeyRevoke, teams: TeamsDep) -> KeyOut:
     return KeyOut.of(await teams.revoke_key(body.key))
+
+
+@router.get(
+    "/requests/{request_id}",
+    responses=_TEAM,
+    summary="What happened to a request, by its id (an error's requestId, X-Request-ID)",
+)
+async def get_request(request_id: str, requests: RequestsDep) -> RequestOut:
+    return RequestOut.model_validate((await requests.find(request_id)).as_dict())

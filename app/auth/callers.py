@@ -108,13 +108,14 @@ class CallerResolver:
             raise ApiKeyInvalid("This token's team no longer exists.")
         if (team.generation or "") != token.generation or record.generation != team.generation:
             raise ApiKeyInvalid("This token's team no longer exists.")
+        # A genuine token of this team: its refusals from here on are the team's to see.
+        context.note_team(team.id, team.tenant, token.key_id)
+        context.note_subject(token.subject)
         if record.revoked:
             raise ApiKeyRevoked("The key that minted this token has been revoked.")
         not_before = await self._not_before(team.tenant, token.subject)
         if token.issued_at <= not_before:
             raise ApiKeyRevoked("This token has been revoked.")
-        context.note_team(team.id, token.key_id)
-        context.note_subject(token.subject)
         return Caller(team=team, key_id=token.key_id, token=token)
 
     async def _not_before(self, tenant: str, subject: str) -> float:
@@ -145,9 +146,10 @@ class CallerResolver:
         if team is None or team.generation != record.generation:
             # Its team was deleted (and perhaps its id taken by a new team): not a key any more.
             raise ApiKeyInvalid("This key's team no longer exists.")
+        # A genuine key of this team (revoked or not): its refusals are the team's to see.
+        context.note_team(team.id, team.tenant, key_id)
         if record.revoked:
             raise ApiKeyRevoked()
-        context.note_team(team.id, key_id)
         return Caller(team=team, key_id=key_id)
 
     async def _lookup(self, key_id: str) -> tuple[ApiKeyRecord | None, Team | None]:

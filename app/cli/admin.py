@@ -237,3 +237,7 @@ async def keys_list(services: AdminServices, args: argparse.Namespace) -> Any:
 
 async def keys_revoke(services: AdminServices, args: argparse.Namespace) -> Any:
     return KeyOut.of(await services.teams.revoke_key(args.key)).model_dump()
+
+
+async def requests_show(services: AdminServices, args: argparse.Namespace) -> Any:
+    return (await services.requests.find(args.request_id)).as_dict()

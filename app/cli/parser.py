@@ -19,6 +19,7 @@ def build_parser(description: str | None) -> argparse.ArgumentParser:
     _team_commands(commands, store)
     _spend_command(commands, store)
     _key_commands(commands, store)
+    _request_commands(commands, store)
     return parser
 
 
@@ -127,6 +128,15 @@ def _key_commands(commands: Any, store: argparse.ArgumentParser) -> None:
         "key", help="the key itself (rgw_…, as leaked), its id (key_…) or its prefix (rgw_<16 hex>)"
     )
     key_revoke.set_defaults(run=admin.printing(admin.keys_revoke))
+
+
+def _request_commands(commands: Any, store: argparse.ArgumentParser) -> None:
+    requests = commands.add_parser("requests", help="look up an answered request").add_subparsers(
+        title="requests"
+    )
+    show = _command(requests, "show", "what happened to a request, by its id", store)
+    show.add_argument("request_id", help="req_…: an error's requestId, or X-Request-ID")
+    show.set_defaults(run=admin.printing(admin.requests_show))
 
 
 def _team_flags(parser: argparse.ArgumentParser) -> None:

@@ -168,3 +168,20 @@ class Reconciliation(Answer):
     unexplained_credits: int | None
     suspect_tasks: list[SuspectTask]
     explanation: str | None
+
+
+class RequestOut(Answer):
+    """``GET /admin/requests/{request_id}``: what the gateway answered a request, and to whom."""
+
+    request_id: str
+    at: Timestamp = Field(description="when it was answered")
+    method: str
+    route: str | None = Field(description="the route's template; null: no route matched")
+    status: int
+    error_code: str | None = Field(description="the contract's code of the error, if one")
+    team: str | None = Field(description="null: no team was identified (no or an unknown key)")
+    key_id: str | None
+    subject: str | None = Field(description="the end user a browser token names")
+    task_id: str | None
+    upstream_request_id: str | None = Field(description="Rivya's request id, when it answered")
+    latency_ms: float

@@ -75,7 +75,7 @@ class Admission:
                 ) from lost
             raise await self._cancel(create, sent_at) from lost
         if isinstance(decision, Refusal):
-            self._metrics.refusals.labels(decision.code, team.id).inc()
+            context.note_refusal_counted()  # in the period's books, by the script that refused
             raise decision.error(Asked(team, create.credits, now, self._in_flight_retry))
         if isinstance(decision, Admitted) and not decision.takeover:
             context.note_credits(create.credits)

@@ -38,6 +38,9 @@ class OpsSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=65.0, ge=0, le=3600)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Which answered requests are kept, by request id, for ops to look up
+    # (services/request_records.py): errors, refusals and writes; every request; or none.
+    request_records: Literal["writes_and_errors", "all", "off"] = "writes_and_errors"
 
     @field_validator("budget_alert_thresholds", mode="before")
     @classmethod

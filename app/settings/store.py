@@ -43,6 +43,8 @@ class StoreSettings(BaseSettings):
     # ~150 bytes an entry): at 100,000, a busy team's last few weeks in ~15 MB at most.
     ledger_max_entries_per_team: int = Field(default=100_000, ge=1000)
     task_retention_days: int = Field(default=30, ge=1)
+    # How long a request's record (REQUEST_RECORDS) is kept for ops to look it up by its id.
+    request_record_hours: int = Field(default=48, ge=1, le=720)
 
     @model_validator(mode="after")
     def _replication_waits_fit(self) -> Self:

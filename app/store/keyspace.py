@@ -105,6 +105,11 @@ class KeySpace:
         a deleted team's books still count). Reports walk it; the settlers do not."""
         return f"{self.prefix}:settle:teams"
 
+    def requests(self, hour: str, shard: str) -> str:
+        """Hash: request id -> what was answered (domain/requests.py), for one UTC hour
+        (``2026120515``), in 16 shards by the id's last hex digit (spread over a Cluster)."""
+        return f"{self.prefix}:requests:{hour}:{shard}"
+
     def due_teams(self) -> str:
         """Sorted set: tenants with work due (a task to poll, a lost create to resend, an
         event to deliver), scored by when (ms); a claimed team is scored at its claim's end.

@@ -3,11 +3,13 @@ refusals, tasks in flight; the money flows per model; and the team's ledger."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from redis.asyncio import Redis
 
-from app.store.keyspace import KeySpace
+from app.periods import PeriodStamps
+from app.store.keyspace import KeySpace, spend_keys
 from app.store.redis import store_errors, text_map
 
 
@@ -20,7 +22,7 @@ class PeriodSpend:
     tasks_failed: int
     in_flight: int
     by_model: dict[str, int] = field(default_factory=dict)  # spent credits per model
-    refusals: dict[str, int] = field(default_factory=dict)  # creates refused, by reason
+    refusals: dict[str, int] = field(default_factory=dict)  # requests refused, by reason or code
 
     @property
     def tasks_pending(self) -> int:
@@ -38,6 +40,20 @@ class SpendStore:
             pipe.hlen(self._keys.reservations(team_id))
             raw, in_flight = await pipe.execute()
         return replace(_period(text_map(raw)), in_flight=int(in_flight))
+
+    async def add_refusals(
+        self, counts: Mapping[tuple[str, str], int], stamps: PeriodStamps, *, ttl_seconds: int
+    ) -> None:
+        """Refusals counted outside the admission script, by (tenant, code), into each of the
+        periods' hashes, as ``refused:<code>`` beside the script's own (one round trip)."""
+        async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
+            for (tenant, code), count in counts.items():
+                *periods, total = spend_keys(self._keys, tenant, stamps)
+                for key in periods:
+                    pipe.hincrby(key, f"refused:{code}", count)
+                    pipe.expire(key, ttl_seconds)
+                pipe.hincrby(total, f"refused:{code}", count)
+            await pipe.execute()
 
     async def token(self, tenant: str, token_id: str) -> tuple[int, int]:
         """A capped browser token's own (spent, reserved) credits."""

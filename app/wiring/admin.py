@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from app.catalog import Catalog
 from app.clock import Clock
 from app.services.reports import Reports
+from app.services.request_records import RequestLookup
 from app.services.teams import TeamService
 from app.services.usage import UsageService
 from app.settings import StoreSettings
@@ -22,6 +23,7 @@ class AdminServices:
     teams: TeamService
     usage: UsageService
     reports: Reports
+    requests: RequestLookup
 
 
 def admin_services(
@@ -35,6 +37,7 @@ def admin_services(
         teams=TeamService(stores.teams, stores.api_keys, catalog, clock),
         usage=UsageService(stores.spend, stores.teams, clock, org_balance=org_balance),
         reports=Reports(stores.teams, stores.spend, stores.ledger, stores.tasks, clock),
+        requests=RequestLookup(stores.requests, retention_hours=stores.requests.retention_hours),
     )
 
 

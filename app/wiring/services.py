@@ -14,6 +14,7 @@ from app.metrics import Metrics
 from app.refreshed import Refreshed
 from app.services.admission import Admission
 from app.services.alerts import BudgetAlerts, Webhook
+from app.services.answered import AnsweredWriter, Tallies
 from app.services.baselines import Baselines, task_exists_at, upstream_fingerprint
 from app.services.files import FileService
 from app.services.forwarding import Forwarder, Resolver
@@ -24,6 +25,7 @@ from app.services.metrics_figures import MetricsFigures
 from app.services.reconciliation import Reconciliation
 from app.services.repeat_waits import RepeatWaits
 from app.services.reports import Reports
+from app.services.request_records import RequestLookup
 from app.services.settlement import Settlement
 from app.services.tasks import TaskService
 from app.services.teams import TeamService
@@ -55,6 +57,8 @@ class Services:
     reads: TeamRate
     auth_failures: AuthFailures
     refusals: RefusedRequests
+    requests: RequestLookup
+    answered: AnsweredWriter
     metrics: Metrics
     metrics_figures: MetricsFigures
     reports: Reports
@@ -83,6 +87,7 @@ def build_services(
     clock: Clock,
     metrics: Metrics,
     refusals: RefusedRequests,
+    tallies: Tallies,
 ) -> Services:
     store = stores(settings, resources.redis, clock, resources.channel)
     parts = _Parts(settings, catalog, store, resources.upstream, clock, metrics, UnfinishedWrites())
@@ -117,6 +122,8 @@ def build_services(
         reports=admin.reports,
         reconciliation=reconciliation,
         refusals=refusals,
+        requests=admin.requests,
+        answered=AnsweredWriter(tallies, store.spend, store.requests, clock),
     )
 
 

@@ -17,6 +17,7 @@ from app.store.keyspace import KeySpace
 from app.store.ledger import LedgerStore
 from app.store.outbox import Outbox
 from app.store.reconciliation import BaselineStore
+from app.store.request_log import RequestLogStore
 from app.store.schedule import DueTeams
 from app.store.scripts import Scripts
 from app.store.settlement import SettleQueue
@@ -52,6 +53,7 @@ class AdminStores:
     ledger: LedgerStore
     due: DueTeams
     tasks: TaskStore
+    requests: RequestLogStore
 
 
 def admin_stores(
@@ -83,6 +85,7 @@ def admin_stores(
             retention_seconds=settings.task_retention_seconds,
             alert_thresholds=alert_thresholds,
         ),
+        requests=RequestLogStore(redis, keys, clock, retention_hours=settings.request_record_hours),
     )
 
 
@@ -113,6 +116,7 @@ def stores(settings: Settings, redis: Redis, clock: Clock, channel: ScriptChanne
         ledger=admin.ledger,
         due=due,
         tasks=admin.tasks,
+        requests=admin.requests,
         queue=SettleQueue(redis, keys, scripts, clock, due),
         admission=AdmissionStore(
             redis,

@@ -274,6 +274,11 @@ async def test_a_generated_client_covers_every_operation_with_readable_names(
         body=sdk.model("TokenRevoke")(all_=True),
     )
     await assert_books_close(gateway, "design")
+    await gateway.app.state.services.answered.flush()  # what the lifespan writes each second
+    request = await sdk.parsed(
+        "RequestOut", "admin", "get_request", admin, request_id=missing.error.request_id
+    )
+    assert request.error_code == "not_found"
 
     # Keys and teams go, last.
     other = await sdk.parsed(

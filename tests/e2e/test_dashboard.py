@@ -420,4 +420,25 @@ def test_a_leaked_key_pasted_into_the_page_is_revoked_and_never_shown(
         assert issued["key"] not in page.content()
         [key] = admin.get("/admin/teams/design/keys")["data"]
         assert key["revoked_at"] is not None
+
+        # The leaked key's next use is refused; the user reports its requestId, ops look it up.
+        deadline, refused = time.monotonic() + 10, None
+        while refused is None or (refused.status_code != 401 and time.monotonic() < deadline):
+            refused = httpx.get(
+                f"{stack.gw_url}/v1/usage", headers={"Authorization": f"Bearer {issued['key']}"}
+            )
+        request_id = refused.json()["error"]["requestId"]
+        page.fill("#lookup-id", request_id)
+        found = page.locator(f'#lookup-result dl[data-request="{request_id}"]')
+        answered = page.locator("#lookup-result > *")
+        deadline = time.monotonic() + 10  # its record reaches Redis about a second after
+        while True:
+            page.evaluate("document.getElementById('lookup-result').replaceChildren()")
+            page.click("#lookup-submit")
+            expect(answered).to_have_count(1)  # the page drew the answer: found, or not yet
+            if found.count() or time.monotonic() > deadline:
+                break
+        expect(found).to_contain_text("api_key_revoked")
+        expect(found).to_contain_text(issued["key_id"])
+        expect(found).to_contain_text("design")
         context.close()

@@ -1,0 +1,132 @@
+"""Every refusal explained (issue 24.3): each refusal code is counted in one place that
+``/metrics``, ``/admin/spend`` and the dashboard all read; the access log names the error code;
+and ops, given a request id, look it up and see team, key, subject, route, status, code and
+task."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from app.clock import FakeClock
+from tests.support import Gateway, admin_headers, assert_books_close, bearer, settle_all
+
+CREATE = {"prompt": "a lighthouse"}
+
+
+async def flushed(gw: Gateway) -> None:
+    """What the lifespan writes about once a second, written now (no waiting on real time)."""
+    await gw.app.state.services.answered.flush()
+
+
+async def refusals_today(gw: Gateway, team: str) -> dict[str, int]:
+    report = await gw.http.get(
+        "/admin/spend", params={"period": "current"}, headers=admin_headers()
+    )
+    [row] = [r for r in report.json()["teams"] if r["team"] == team]
+    refusals: dict[str, int] = row["refusals"]
+    return refusals
+
+
+def metric(text: str, reason: str, team: str) -> float:
+    prefix = f'gateway_refusals_total{{reason="{reason}",team="{team}"}} '
+    return sum(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))
+
+
+async def test_every_refusal_is_counted_once_where_every_view_reads_it(
+    gateway: Gateway, clock: FakeClock
+) -> None:
+    key = await gateway.team_with_key(
+        "alpha", budget_credits=8, budget_period="day", allowed_models=["flux-kontext-max"]
+    )
+    assert (await gateway.http.post("/v1/images", json=CREATE, headers=bearer(key))).status_code
+    # Refused by the admission script (it counts its own), and by the gateway before it.
+    over = await gateway.http.post("/v1/images", json=CREATE, headers=bearer(key))
+    assert over.json()["error"]["code"] == "budget_exceeded"
+    other_model = {**CREATE, "model": "flux-kontext-pro"}
+    for _ in range(2):
+        denied = await gateway.http.post("/v1/images", json=other_model, headers=bearer(key))
+        assert denied.json()["error"]["code"] == "model_not_allowed"
+    bad = await gateway.http.post("/v1/images", json={"prompt": ""}, headers=bearer(key))
+    assert bad.json()["error"]["code"] == "validation_failed"
+    key_id = (await gateway.http.get("/admin/teams/alpha/keys", headers=admin_headers())).json()[
+        "data"
+    ][0]["key_id"]
+    await gateway.http.delete(f"/admin/keys/{key_id}", headers=admin_headers())
+    clock.advance(2.5)  # past KEY_CACHE_SECONDS
+    revoked = await gateway.http.get("/v1/usage", headers=bearer(key))
+    assert revoked.json()["error"]["code"] == "api_key_revoked"
+    await flushed(gateway)
+
+    expected = {
+        "budget_exceeded": 1,
+        "model_not_allowed": 2,
+        "validation_failed": 1,
+        "api_key_revoked": 1,
+    }
+    assert await refusals_today(gateway, "alpha") == expected
+    scraped = (await gateway.http.get("/metrics")).text
+    assert {code: metric(scraped, code, "alpha") for code in expected} == expected
+    await settle_all(gateway, clock)
+    await assert_books_close(gateway, "alpha")
+
+
+async def test_a_request_is_looked_up_by_its_id(
+    gateway: Gateway, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = await gateway.team_with_key("alpha", allowed_models=["flux-kontext-max"])
+    with caplog.at_level(logging.INFO, logger="app.access"):
+        created = await gateway.http.post("/v1/images", json=CREATE, headers=bearer(key))
+        refused = await gateway.http.post(
+            "/v1/images", json={**CREATE, "model": "flux-kontext-pro"}, headers=bearer(key)
+        )
+        read = await gateway.http.get(f"/v1/images/{created.json()['id']}", headers=bearer(key))
+    await flushed(gateway)
+
+    # The refusal a user reports by its requestId: who, with which key, where, and why.
+    request_id = refused.json()["error"]["requestId"]
+    found = await gateway.http.get(f"/admin/requests/{request_id}", headers=admin_headers())
+    assert found.status_code == 200
+    record = found.json()
+    key_id = (await gateway.http.get("/admin/teams/alpha/keys", headers=admin_headers())).json()[
+        "data"
+    ][0]["key_id"]
+    assert {
+        k: record[k] for k in ("team", "key_id", "method", "route", "status", "error_code")
+    } == {
+        "team": "alpha",
+        "key_id": key_id,
+        "method": "POST",
+        "route": "/v1/images",
+        "status": 403,
+        "error_code": "model_not_allowed",
+    }
+    # A create that went through names its task.
+    made = await gateway.http.get(
+        f"/admin/requests/{created.headers['x-request-id']}", headers=admin_headers()
+    )
+    assert made.json()["task_id"] == created.json()["id"]
+    assert made.json()["error_code"] is None
+    # A successful read is not kept (by default), and says so when asked about.
+    unkept = await gateway.http.get(
+        f"/admin/requests/{read.headers['x-request-id']}", headers=admin_headers()
+    )
+    assert unkept.status_code == 404
+    assert "REQUEST_RECORDS" in unkept.json()["error"]["message"]
+    # The access log line carries the code too.
+    [line] = [r for r in caplog.records if getattr(r, "request_id", None) == request_id]
+    assert line.__dict__["error_code"] == "model_not_allowed"
+    await settle_all(gateway, clock)
+    await assert_books_close(gateway, "alpha")
+
+
+async def test_request_records_are_bounded_and_need_the_admin_token(gateway: Gateway) -> None:
+    key = await gateway.team_with_key("alpha")
+    refused = await gateway.http.get("/v1/images/task_nope", headers=bearer(key))
+    await flushed(gateway)
+    request_id = refused.json()["error"]["requestId"]
+    as_team = await gateway.http.get(f"/admin/requests/{request_id}", headers=bearer(key))
+    assert as_team.status_code == 401
+    answer = await gateway.http.get(f"/admin/requests/{request_id}", headers=admin_headers())
+    assert answer.json()["error_code"] == "not_found"
