@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install run test model lint typecheck containers manifests rules check bench clean
+.PHONY: install run test model lint typecheck containers manifests rules docs check bench clean
 
 $(BIN)/.installed: pyproject.toml deploy/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,12 @@ rules:
 	promtool check rules deploy/prometheus/rules.yaml
 	cd deploy/prometheus && promtool test rules rules.test.yaml
 
-check: lint typecheck containers manifests rules test
+# The documentation site (docs/, mkdocs.yml) into site/: strict, so a broken internal link or
+# anchor fails it; offline, nothing is fetched.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+check: lint typecheck containers manifests rules docs test
 
 bench: install
 	$(BIN)/python -m bench.load --seconds 12 --rounds 3 --concurrency 32 1 --upstream static

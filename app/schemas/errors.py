@@ -11,7 +11,7 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    code: str = Field(description="branch on this: the README lists every code")
+    code: str = Field(description="branch on this: docs/api.md lists every code")
     message: str = Field(description="what happened, and what to do")
     requestId: str = Field(description="equals the X-Request-ID response header")
     details: list[ErrorDetail] | None = None
