@@ -1,7 +1,7 @@
 """Readiness: whether this process can serve (Redis answers), and how it sees Rivya and Redis.
 
-Besides reachability it reports what the money needs from Redis (docs/operations.md: "What Redis must
-keep"): that its data is still the data the gateway wrote (a marker set once; a flushed,
+Besides reachability it reports what the money needs from Redis (docs/operations.md, "What
+Redis must keep"): that its data is still the data the gateway wrote (a marker set once; a flushed,
 restored or replaced Redis has lost it or holds another), and whether it is set to keep it
 (append-only file, no eviction), where Redis lets us ask.
 """
