@@ -82,6 +82,12 @@ def script_time(clock: Clock) -> str:
     return "" if fake is None else str(round(fake * 1_000_000))
 
 
+def epoch_of(timestamp: str) -> float:
+    """Seconds since the epoch of an ISO-8601 timestamp (UTC unless it says otherwise)."""
+    moment = datetime.fromisoformat(timestamp)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
 def iso_timestamp(epoch_seconds: float) -> str:
     """Rivya's timestamp form: ISO-8601 UTC with milliseconds, e.g. 2026-05-11T00:00:00.000Z."""
     moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)

@@ -19,7 +19,14 @@ from app.auth.api_keys import key_id_of
 from app.auth.callers import Caller, bearer_token, check_admin
 from app.auth.origins import check_origin
 from app.catalog import Catalog
-from app.errors import ApiKeyInvalid, ApiKeyMissing, ApiKeyRevoked, Forbidden, TokenExpired
+from app.errors import (
+    ApiKeyExpired,
+    ApiKeyInvalid,
+    ApiKeyMissing,
+    ApiKeyRevoked,
+    Forbidden,
+    TokenExpired,
+)
 from app.lifecycle import Draining
 from app.metrics import Metrics
 from app.services.files import FileService
@@ -121,7 +128,7 @@ async def resolve_team_caller(
         failures.refuse_if_failing(client, key_id)
     try:
         caller = await services.callers.team_caller(authorization)
-    except (ApiKeyInvalid, ApiKeyRevoked, TokenExpired):
+    except (ApiKeyInvalid, ApiKeyRevoked, ApiKeyExpired, TokenExpired):
         failures.failed(client, key_id)
         raise
     check_origin(origin, caller.team)

@@ -127,6 +127,12 @@ class ApiKeyRevoked(GatewayError):
     code, status, default_message = "api_key_revoked", 401, "The key has been revoked."
 
 
+class ApiKeyExpired(GatewayError):
+    # An addition to the contract's table: a key issued with an expiry, past it.
+    code, status = "api_key_expired", 401
+    default_message = "The key has expired: ask an admin for a new one."
+
+
 class TokenExpired(GatewayError):
     code, status, default_message = "token_expired", 401, "The token has expired."
 

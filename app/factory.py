@@ -32,6 +32,7 @@ from app.middleware import GatewayMiddleware, HeldBodies
 from app.schemas.compat import RivyaCreate
 from app.schemas.tasks import ImageCreate
 from app.services.answered import Tallies
+from app.services.key_uses import KeyUses
 from app.services.refusal_counts import RefusalCounts
 from app.services.request_records import RequestRecords
 from app.services.uploads import largest_upload
@@ -92,7 +93,9 @@ def create_app(
         clock=clock,
         metrics=metrics,
         refusals=refused_requests(settings, clock),
-        tallies=Tallies(RefusalCounts(metrics), RequestRecords(settings.request_records, clock)),
+        tallies=Tallies(
+            RefusalCounts(metrics), RequestRecords(settings.request_records, clock), KeyUses(clock)
+        ),
         seams=Seams(upstream=upstream_connector, alerts=alert_transport),
         configure_logs=configure_logs,
     )

@@ -124,6 +124,7 @@ class GatewayMiddleware:
         if self.tallies is not None:  # every refusal counted, the request kept for lookup
             self.tallies.refusals.answered(ctx, status)
             self.tallies.records.answered(ctx, scope.get("method", ""), template, status, seconds)
+            self.tallies.key_uses.answered(ctx)
         incoming = scope_header(scope, b"x-request-id")
         client_id = incoming if incoming and _SAFE_REQUEST_ID.fullmatch(incoming) else None
         access_log.info(

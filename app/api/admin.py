@@ -73,7 +73,8 @@ async def delete_team(team_id: str, teams: TeamsDep) -> Response:
     "/teams/{team_id}/keys", responses=_TEAM, status_code=201, summary="Issue a key (shown once)"
 )
 async def create_key(team_id: str, teams: TeamsDep, body: KeyCreate | None = None) -> KeyCreated:
-    issued = await teams.issue_key(team_id, body.name if body else None)
+    expires = body.expires_at.timestamp() if body and body.expires_at else None
+    issued = await teams.issue_key(team_id, body.name if body else None, expires)
     return KeyCreated(**KeyOut.of(issued.record).model_dump(), key=issued.key)
 
 

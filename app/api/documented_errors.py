@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from app.errors import (
+    ApiKeyExpired,
     ApiKeyInvalid,
     ApiKeyMissing,
     ApiKeyRevoked,
@@ -49,6 +50,7 @@ TEAM: Errors = (
     ApiKeyMissing,
     ApiKeyInvalid,
     ApiKeyRevoked,
+    ApiKeyExpired,
     TokenExpired,
     OriginNotAllowed,
     StoreUnavailable,

@@ -17,7 +17,14 @@ from app.auth.api_keys import key_id_of, matches, tokens_equal
 from app.auth.tokens import BrowserToken, TokenSigner, looks_like_token
 from app.clock import Clock
 from app.domain.teams import ApiKeyRecord, Team
-from app.errors import ApiKeyInvalid, ApiKeyMissing, ApiKeyRevoked, Forbidden, GatewayError
+from app.errors import (
+    ApiKeyExpired,
+    ApiKeyInvalid,
+    ApiKeyMissing,
+    ApiKeyRevoked,
+    Forbidden,
+    GatewayError,
+)
 from app.store.api_keys import ApiKeyStore
 from app.store.teams import TeamStore
 from app.store.tokens import TokenRevocationStore
@@ -113,6 +120,8 @@ class CallerResolver:
         context.note_subject(token.subject)
         if record.revoked:
             raise ApiKeyRevoked("The key that minted this token has been revoked.")
+        if record.expired(self._clock.now()):
+            raise ApiKeyExpired(f"The key that minted this token expired at {record.expires_at}.")
         not_before = await self._not_before(team.tenant, token.subject)
         if token.issued_at <= not_before:
             raise ApiKeyRevoked("This token has been revoked.")
@@ -150,6 +159,10 @@ class CallerResolver:
         context.note_team(team.id, team.tenant, key_id)
         if record.revoked:
             raise ApiKeyRevoked()
+        if record.expired(self._clock.now()):
+            raise ApiKeyExpired(
+                f"This key expired at {record.expires_at}: ask an admin for a new one."
+            )
         return Caller(team=team, key_id=key_id)
 
     async def _lookup(self, key_id: str) -> tuple[ApiKeyRecord | None, Team | None]:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -226,7 +227,10 @@ async def teams_apply(services: AdminServices, args: argparse.Namespace) -> Any:
 
 
 async def keys_create(services: AdminServices, args: argparse.Namespace) -> Any:
-    issued = await services.teams.issue_key(args.team, args.name)
+    expires = None
+    if args.expires_in_days is not None:
+        expires = time.time() + args.expires_in_days * 86_400
+    issued = await services.teams.issue_key(args.team, args.name, expires)
     print("This key is shown once; store it now.", file=sys.stderr)
     return {**KeyOut.of(issued.record).model_dump(), "key": issued.key}
 

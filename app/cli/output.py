@@ -14,9 +14,7 @@ TEAM_COLUMNS = (
     "allowed_models",
     "cors_origins",
 )
-KEY_COLUMNS = ("key_id", "team", "name", "created_at", "revoked_at")
-
-KEY_COLUMNS = ("key_id", "team", "name", "created_at", "revoked_at")
+KEY_COLUMNS = ("key_id", "team", "name", "created_at", "expires_at", "last_used_at", "revoked_at")
 
 
 def render(result: Any, columns: tuple[str, ...]) -> str:

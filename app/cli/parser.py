@@ -119,6 +119,12 @@ def _key_commands(commands: Any, store: argparse.ArgumentParser) -> None:
     key_create = store_command(keys, "create", "issue a key (printed once)")
     key_create.add_argument("team")
     key_create.add_argument("--name")
+    key_create.add_argument(
+        "--expires-in-days",
+        type=float,
+        metavar="DAYS",
+        help="the key stops working this many days from now (default: never)",
+    )
     key_create.set_defaults(run=admin.printing(admin.keys_create))
     key_list = store_command(keys, "list", "list a team's keys")
     key_list.add_argument("team")

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Self
 
+from app.clock import iso_timestamp
 from app.domain.rates import SUBJECT_RATE_POLICY, RateState, rate_limit_headers, rate_state
 from app.domain.teams import BudgetPeriod, Team
 from app.errors import (
+    ApiKeyExpired,
     ApiKeyInvalid,
     ApiKeyRevoked,
     BudgetExceeded,
@@ -38,6 +40,9 @@ class Asked:
 class Refusal(ABC):
     word: ClassVar[str]  # admit.lua's
     code: ClassVar[str]  # the caller's error code, as ops count it
+    # admit.lua counts it in the period's books with its decision (``refused('word')``); those
+    # it does not are counted with every other refusal (services/refusal_counts.py).
+    counted_by_script: ClassVar[bool] = True
 
     @classmethod
     def read(cls, values: Sequence[str]) -> Self:
@@ -159,9 +164,28 @@ class KeyRevoked(Refusal):
     """An admin revoked the key after this replica cached it: the admission saw it at once."""
 
     word, code = "revoked", "api_key_revoked"
+    counted_by_script = False
 
     def error(self, asked: Asked) -> GatewayError:
         return ApiKeyRevoked()
+
+
+@dataclass(frozen=True)
+class KeyExpired(Refusal):
+    """The key passed its expiry (by Redis's clock) after this replica cached it."""
+
+    word, code = "key_expired", "api_key_expired"
+    expired_ms: int
+
+    @classmethod
+    def read(cls, values: Sequence[str]) -> Self:  # expired_ms
+        return cls(int(values[0]))
+
+    def error(self, asked: Asked) -> GatewayError:
+        return ApiKeyExpired(
+            f"This key expired at {iso_timestamp(self.expired_ms / 1000)}: ask an admin for a "
+            "new one."
+        )
 
 
 @dataclass(frozen=True)
@@ -169,6 +193,7 @@ class TeamGone(Refusal):
     """The team was deleted (or its id is another team's now)."""
 
     word, code = "no_team", "api_key_invalid"
+    counted_by_script = False
 
     def error(self, asked: Asked) -> GatewayError:
         return ApiKeyInvalid("This key's team no longer exists.")
@@ -180,6 +205,7 @@ class Cancelled(Refusal):
     a cancelled admission hears this."""
 
     word, code = "cancelled", "store_unavailable"
+    counted_by_script = False
 
     def error(self, asked: Asked) -> GatewayError:
         return StoreUnavailable("This create was cancelled and sent nothing upstream. Retry.")
@@ -195,6 +221,7 @@ REFUSALS: dict[str, type[Refusal]] = {
         TooManyInFlight,
         ModelWithdrawn,
         KeyRevoked,
+        KeyExpired,
         TeamGone,
         Cancelled,
     )

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.clock import Timestamp
+from app.clock import Timestamp, epoch_of
 
 TEAM_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 BudgetPeriod = Literal["day", "week", "month", "total"]
@@ -91,6 +91,11 @@ class ApiKeyRecord(BaseModel):
     secret_hash: str
     created_at: Timestamp
     revoked_at: Timestamp | None = None
+    expires_at: Timestamp | None = None  # None: it does not expire
+    last_used_at: Timestamp | None = None  # to the minute or so: written at most once a minute
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= epoch_of(self.expires_at)
 
     @property
     def tenant(self) -> str:

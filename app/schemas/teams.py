@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from app.clock import Timestamp
@@ -48,6 +48,11 @@ class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, max_length=200)
+    expires_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the key stops working (ISO-8601 with its offset, in the future); "
+        "null: never. Enforced by the admission script on Redis's clock.",
+    )
 
 
 class KeyRevoke(BaseModel):
@@ -66,6 +71,10 @@ class KeyOut(BaseModel):
     name: str | None
     created_at: Timestamp
     revoked_at: Timestamp | None
+    expires_at: Timestamp | None = Field(description="null: it does not expire")
+    last_used_at: Timestamp | None = Field(
+        description="when it was last used (to the minute); null: not since this was recorded"
+    )
 
     @classmethod
     def of(cls, record: ApiKeyRecord) -> KeyOut:

@@ -75,7 +75,8 @@ class Admission:
                 ) from lost
             raise await self._cancel(create, sent_at) from lost
         if isinstance(decision, Refusal):
-            context.note_refusal_counted()  # in the period's books, by the script that refused
+            if decision.counted_by_script:  # in the period's books, by the script that refused
+                context.note_refusal_counted()
             raise decision.error(Asked(team, create.credits, now, self._in_flight_retry))
         if isinstance(decision, Admitted) and not decision.takeover:
             context.note_credits(create.credits)

@@ -169,8 +169,13 @@ class TeamService:
             result.updated.append(team.id)
         return result
 
-    async def issue_key(self, team_id: str, name: str | None = None) -> IssuedKey:
+    async def issue_key(
+        self, team_id: str, name: str | None = None, expires_at: float | None = None
+    ) -> IssuedKey:
+        """A new key for the team; ``expires_at`` (epoch seconds, in the future) or never."""
         team = await self.get(team_id)
+        if expires_at is not None and expires_at <= self._clock.now():
+            raise ValidationFailed(details=[FieldError("expires_at", "must be in the future")])
         new = generate_key()
         record = ApiKeyRecord(
             key_id=new.key_id,
@@ -179,6 +184,7 @@ class TeamService:
             name=name,
             secret_hash=new.secret_hash,
             created_at=self._now(),
+            expires_at=None if expires_at is None else iso_timestamp(expires_at),
         )
         await self._keys.add(record)
         return IssuedKey(record=record, key=new.key)

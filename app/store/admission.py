@@ -97,6 +97,7 @@ class AdmissionStore:
             token_credits=self._token_credits(create),
             schedule_marker=k.scheduled(team),
             outbox=k.outbox(team),
+            key_expiry=k.key_expiry(team),
         )
 
     def _admit_args(

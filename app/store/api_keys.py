@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
+from app.clock import epoch_of
 from app.domain.teams import ApiKeyRecord
 from app.store.contracts import admin as c
 from app.store.keyspace import KeySpace
@@ -33,7 +34,16 @@ class ApiKeyStore:
         async with store_errors():
             await self._redis.hset(self._keys.api_key(record.key_id), mapping=hash_fields(fields))
             await self._redis.sadd(self._keys.team_keys(tenant), record.key_id)
+            if record.expires_at is not None:  # before it is active: never active without it
+                expires_ms = int(epoch_of(record.expires_at) * 1000)
+                await self._redis.hset(self._keys.key_expiry(tenant), record.key_id, expires_ms)
             await self._redis.sadd(self._keys.active_keys(tenant), record.key_id)
+
+    async def note_used(self, last_used: dict[str, str]) -> None:
+        """When keys were last used (key id -> timestamp), from one process's requests: in a
+        hash of their own, not the keys' records, so a key deleted meanwhile gets no stub."""
+        async with store_errors():
+            await self._redis.hset(self._keys.keys_last_used(), mapping=hash_fields(last_used))
 
     async def get(self, key_id: str) -> ApiKeyRecord | None:
         async with store_errors():
@@ -41,13 +51,19 @@ class ApiKeyStore:
         return ApiKeyRecord.model_validate(raw) if raw else None
 
     async def list_for_team(self, tenant: str) -> list[ApiKeyRecord]:
+        """The team's keys, each with when it was last used."""
         async with store_errors():
             ids = sorted(str(i) for i in await self._redis.smembers(self._keys.team_keys(tenant)))
             async with self._redis.pipeline(transaction=False) as pipe:
                 for key_id in ids:
                     pipe.hgetall(self._keys.api_key(key_id))
-                rows = [text_map(row) for row in await pipe.execute()]
-        records = [ApiKeyRecord.model_validate(row) for row in rows if row]
+                pipe.hmget(self._keys.keys_last_used(), ids or ["-"])
+                *raw, used = await pipe.execute()
+        records = [
+            ApiKeyRecord.model_validate({**text_map(row), "last_used_at": at})
+            for row, at in zip(raw, used, strict=False)
+            if row
+        ]
         return sorted(records, key=lambda r: r.created_at)
 
     async def revoke(self, key_id: str, when: str) -> ApiKeyRecord | None:

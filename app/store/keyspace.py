@@ -50,6 +50,16 @@ class KeySpace:
         """Set: ids of the team's API keys (revoked ones included)."""
         return f"{self._team(tenant)}:keys"
 
+    def keys_last_used(self) -> str:
+        """Hash: key id -> when it was last used (ISO-8601), written at most once a minute per
+        key and replica (services/answered.py)."""
+        return f"{self.prefix}:keys:last-used"
+
+    def key_expiry(self, tenant: str) -> str:
+        """Hash: key id -> when the key expires (ms), for keys issued with an expiry. In the
+        team's slot, read by the admission script (Redis's clock decides, not a replica's)."""
+        return f"{self._team(tenant)}:key-expiry"
+
     def active_keys(self, tenant: str) -> str:
         """Set: ids of the team's keys not revoked. Read by the admission script, so a revoked
         key starts no paid create from the moment its revocation is answered."""

@@ -123,7 +123,7 @@ def build_services(
         reconciliation=reconciliation,
         refusals=refusals,
         requests=admin.requests,
-        answered=AnsweredWriter(tallies, store.spend, store.requests, clock),
+        answered=AnsweredWriter(tallies, store.spend, store.requests, store.api_keys, clock),
     )
 
 

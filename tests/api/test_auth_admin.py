@@ -6,14 +6,16 @@ import pytest
 from fastapi import FastAPI
 from redis import Redis as SyncRedis
 
-from app.clock import FakeClock
+from app.clock import FakeClock, iso_timestamp
 from tests.support import (
     ADMIN_TOKEN,
     Gateway,
     admin_headers,
+    assert_books_close,
     bearer,
     gateway_settings,
     running_gateway,
+    settle_all,
 )
 
 
@@ -245,3 +247,39 @@ async def test_a_key_that_is_not_the_ones_issued_revokes_nothing_and_is_never_ec
         assert secret not in answer.text
         assert "A" * 20 not in answer.text
     assert (await gateway.http.get("/v1/models", headers=bearer(key))).status_code == 200
+
+
+async def test_a_key_issued_with_an_expiry_stops_there_and_its_last_use_is_known(
+    gateway: Gateway, clock: FakeClock
+) -> None:
+    await gateway.create_team("alpha")
+    soon = iso_timestamp(clock.now() + 3600)
+    issued = await gateway.http.post(
+        "/admin/teams/alpha/keys", json={"name": "ci", "expires_at": soon}, headers=admin_headers()
+    )
+    assert issued.status_code == 201, issued.text
+    assert issued.json()["expires_at"] == soon
+    key = issued.json()["key"]
+    made = await gateway.http.post("/v1/images", json={"prompt": "p"}, headers=bearer(key))
+    assert made.status_code == 202
+    await gateway.app.state.services.answered.flush()  # what the lifespan writes each second
+    [listed] = (await gateway.http.get("/admin/teams/alpha/keys", headers=admin_headers())).json()[
+        "data"
+    ]
+    assert listed["last_used_at"] == iso_timestamp(clock.now())
+    clock.advance(3600)
+    for method, path in (("GET", "/v1/usage"), ("POST", "/v1/images")):
+        refused = await gateway.http.request(
+            method, path, json={"prompt": "p"} if method == "POST" else None, headers=bearer(key)
+        )
+        assert refused.status_code == 401
+        assert refused.json()["error"]["code"] == "api_key_expired"
+        assert soon in refused.json()["error"]["message"]
+    past = await gateway.http.post(
+        "/admin/teams/alpha/keys",
+        json={"expires_at": iso_timestamp(clock.now() - 1)},
+        headers=admin_headers(),
+    )
+    assert past.status_code == 400
+    await settle_all(gateway, clock)
+    await assert_books_close(gateway, "alpha")

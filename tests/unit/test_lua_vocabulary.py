@@ -29,9 +29,13 @@ def test_every_refusal_admit_lua_answers_or_counts_is_one_python_knows() -> None
     assert answered - decided == set(REFUSALS)
     counted = set(re.findall(r"refused\('(\w+)'\)", admit))
     assert counted <= set(REFUSALS)
+    # What the script counts itself is what Python leaves to it, and nothing else: a refusal
+    # counted twice, or by no one, would misstate the period's refusals.
+    assert counted == {word for word, kind in REFUSALS.items() if kind.counted_by_script}
     assert {code_of(word) for word in counted} <= {
         "budget_exceeded",
         "rate_limited",
         "in_flight_limited",
         "model_not_allowed",
+        "api_key_expired",
     }

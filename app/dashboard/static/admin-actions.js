@@ -82,6 +82,7 @@ export function drawKeys(results) {
     },
       h("code", { text: key.key_id }),
       h("span", { class: "small", text: key.name || "" }),
+      keyDates(key),
       key.revoked_at
         ? h("span", { class: "small muted" }, "revoked ", timeEl(key.revoked_at))
         : h("button", { type: "button", class: "small-button danger", "data-revoke": key.key_id,
@@ -93,6 +94,17 @@ export function drawKeys(results) {
   $("keys").replaceChildren(...(groups.length ? groups
     : [h("p", { class: "muted small" }, "No teams yet.")]));
   showChosenTeam(false);
+}
+
+// When a key was last used, and when it stops working: what ops look for first.
+function keyDates(key) {
+  const used = key.last_used_at
+    ? h("span", { "data-last-used": key.last_used_at }, "used ", timeEl(key.last_used_at))
+    : h("span", { "data-last-used": "" }, "not used yet");
+  const expires = key.expires_at
+    ? h("span", { "data-expires": key.expires_at }, " · expires ", timeEl(key.expires_at))
+    : null;
+  return h("span", { class: "small muted key-dates" }, used, expires);
 }
 
 export function keysUnavailable(error) {

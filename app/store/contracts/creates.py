@@ -23,6 +23,7 @@ class AdmitKeys(NamedTuple):
     token_credits: str
     schedule_marker: str
     outbox: str
+    key_expiry: str  # the team's key expiries (key id -> ms)
 
 
 class AdmitArgs(NamedTuple):

@@ -20,6 +20,7 @@
 -- KEYS[14]   the subject's GCRA rate state (a browser token's end user)
 -- KEYS[15]   the browser token's own credits hash (spent, reserved), for its cap
 -- KEYS[16]   the team's schedule marker (_schedule.lua)     KEYS[17]  the team's outbox
+-- KEYS[18]   the team's key expiries (key id -> expires, ms; a key without one is not in it)
 -- ARGV[1]    time: "" for Redis's own, or a test's fake clock's, microseconds (_clock.lua)
 -- ARGV[2]    credits to reserve
 -- ARGV[3]    reservation id
@@ -52,6 +53,7 @@
 --            {"resolve", reservation id, create JSON, index_at}
 --            {"too_late", reservation id, create JSON}: lost, and too old to resend safely
 --            {"cancelled"}: cancelled before it ran | {"revoked"}: the key is revoked
+--            {"key_expired", expired_ms}: the key expired (by Redis's clock, not a replica's)
 --            {"no_team"}: the team was deleted (or its id is another team's now)
 --            {"model"}: the team may no longer use the model
 --            {"token_cap", remaining, cap}: past the browser token's own credit cap
@@ -95,6 +97,11 @@ if standing[2] and standing[2] ~= '' and standing[2] ~= 'null' then
 end
 local now, credits = clock_us(ARGV[1]), tonumber(ARGV[2])
 local now_ms = math.floor(now / 1000)
+local key_expires = tonumber(redis.call('HGET', KEYS[18], ARGV[13]) or '')
+if key_expires and now_ms >= key_expires then
+  refused('key_expired')
+  return {'key_expired', key_expires}
+end
 -- Decoded before anything is written: a script that fails half-way does not roll back.
 local new_create = cjson.decode(ARGV[9])
 
