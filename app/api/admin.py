@@ -164,14 +164,28 @@ async def list_tasks(
     since: Annotated[str | None, Query(description="ISO-8601: created at or after")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = DEFAULT_LIST_LIMIT,
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor")] = None,
+    client_request_id: Annotated[
+        str | None, Query(max_length=200, description="Only the tasks of this idempotency key")
+    ] = None,
 ) -> TeamTaskList:
     found, next_cursor = await reports.tasks(
-        team_id=team, status=status, since=since, limit=limit, cursor=cursor
+        team_id=team,
+        status=status,
+        since=since,
+        limit=limit,
+        cursor=cursor,
+        client_request_id=client_request_id,
     )
     return TeamTaskList(
         data=[TeamTask(**record.public(), team=owner.id) for owner, record in found],
         next_cursor=next_cursor,
     )
+
+
+@router.get("/tasks/{task_id}", responses=_TEAM, summary="A task by its id, whichever team's")
+async def get_task(task_id: str, reports: ReportsDep) -> TeamTask:
+    team, record = await reports.task(task_id)
+    return TeamTask(**record.public(), team=team.id)
 
 
 @router.get("/upstream", summary="Rivya's balance and health, and the books' drift from it")

@@ -99,6 +99,15 @@ class Reports:
             "next_cursor": page[-1].id if len(entries) > limit else None,
         }
 
+    async def task(self, task_id: str) -> tuple[Team, TaskRecord]:
+        """A task by its id, whichever team's it is (ops given a task id by a user)."""
+        teams = await self._teams.list()
+        found = await asyncio.gather(*(self._tasks.get(t.tenant, task_id) for t in teams))
+        for team, stored in zip(teams, found, strict=True):
+            if stored is not None:
+                return team, stored.record
+        raise NotFound(f"No task {task_id!r} of any team (tasks are kept TASK_RETENTION_DAYS).")
+
     async def tasks(
         self,
         *,
@@ -107,6 +116,7 @@ class Reports:
         since: str | None,
         limit: int,
         cursor: str | None,
+        client_request_id: str | None = None,
     ) -> tuple[list[tuple[Team, TaskRecord]], str | None]:
         """Tasks of one team or of all, newest first, with a cursor. Across teams each team's
         index is read from the cursor on and the pages merged; a team whose scan stopped short
@@ -115,7 +125,7 @@ class Reports:
             limit=limit, cursor=cursor, since=since, decode=decode_cursor
         )
         teams = await self._chosen(team_id)
-        wanted = TaskFilter(status, None, since_ms)
+        wanted = TaskFilter(status, client_request_id, since_ms)
         found: list[tuple[TaskPosition, Team, TaskRecord]] = []
         bound: TaskPosition | None = None  # nothing older than this is known complete
         pages = await asyncio.gather(

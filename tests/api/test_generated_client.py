@@ -263,6 +263,18 @@ async def test_a_generated_client_covers_every_operation_with_readable_names(
     ledger = await sdk.parsed("LedgerPage", "admin", "get_ledger", admin, team_id="design")
     assert ledger.data
     await sdk.parsed("TeamTaskList", "admin", "list_tasks", admin)
+    found = await sdk.parsed("TeamTask", "admin", "get_task", admin, task_id=created.id)
+    assert (found.team, found.id) == ("design", created.id)
+    by_key = await sdk.parsed(
+        "TeamTaskList",
+        "admin",
+        "list_tasks",
+        admin,
+        client_request_id=created.client_request_id,
+    )
+    assert [t.id for t in by_key.data] == [created.id]
+    unknown = await sdk.parsed("ErrorOut", "admin", "get_task", admin, task_id="task_nope")
+    assert unknown.error.code == "not_found"
     await sdk.parsed("Reconciliation", "admin", "get_reconciliation", admin)
     await sdk.parsed("Reconciliation", "admin", "reset_baseline", admin)
     await sdk.parsed(

@@ -404,6 +404,12 @@ def test_a_leaked_key_pasted_into_the_page_is_revoked_and_never_shown(
         admin = Admin(h)
         admin.send("POST", "/admin/teams", {"id": "design"}, 201)
         issued = admin.send("POST", "/admin/teams/design/keys", {"name": "leaky"}, 201)
+        made = httpx.post(
+            f"{stack.gw_url}/v1/images",
+            json={"prompt": "a lighthouse", "client_request_id": "lighthouse-7"},
+            headers={"Authorization": f"Bearer {issued['key']}"},
+        )
+        assert made.status_code == 202, made.text
         context = browser.new_context()
         page = context.new_page()
         page.on("dialog", lambda dialog: dialog.accept())
@@ -411,7 +417,6 @@ def test_a_leaked_key_pasted_into_the_page_is_revoked_and_never_shown(
         sign_in(page, ADMIN)
         listed = page.locator(f'#keys li[data-key-id="{issued["key_id"]}"]')
         expect(listed).to_be_visible()
-        expect(listed.locator("[data-last-used]")).to_have_text("not used yet")
         page.fill("#leak-key", issued["key"])
         page.click("#leak-submit")
         expect(page.locator("#action-status")).to_contain_text(f"{issued['key_id']} of team design")
@@ -443,4 +448,13 @@ def test_a_leaked_key_pasted_into_the_page_is_revoked_and_never_shown(
         expect(found).to_contain_text("api_key_revoked")
         expect(found).to_contain_text(issued["key_id"])
         expect(found).to_contain_text("design")
+
+        # A task id, and a client_request_id, as a user might hand them over instead.
+        task = admin.get("/admin/tasks")["data"][0]
+        for reference in (task["id"], task["client_request_id"]):
+            page.fill("#lookup-id", reference)
+            page.click("#lookup-submit")
+            card = page.locator(f'#lookup-result dl[data-task="{task["id"]}"]')
+            expect(card).to_contain_text(task["team"])
+            expect(card).to_contain_text(task["status"])
         context.close()

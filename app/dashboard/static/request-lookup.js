@@ -1,5 +1,6 @@
-// A request, by its id: who sent it (team, key, user), where, what was answered and why, and
-// its task. What ops are asked about when a user reports an error's requestId.
+// Look one thing up, by whatever a user hands ops: a request id (an error's requestId: who sent
+// it, where, what was answered and why, its task), a task id (whichever team's), or a
+// client_request_id (the tasks it names, across teams).
 
 import { ApiError, getJson } from "./api.js";
 import { $, h, problem } from "./elements.js";
@@ -22,13 +23,37 @@ function facts(record) {
     ...rows.flatMap(([term, value]) => [h("dt", { text: term }), h("dd", { text: value })]));
 }
 
+function taskFacts(task) {
+  const rows = [
+    ["Task", task.id],
+    ["Team", task.team],
+    ["Status", task.status + (task.error ? ` (${task.error.code})` : "")],
+    ["Model", task.model],
+    ["Credits", task.status === "succeeded" || task.status === "failed"
+      ? `${task.final_credits} charged` : `${task.reserved_credits} reserved`],
+    ["client_request_id", task.client_request_id || "–"],
+    ["Created", timeOf(task.created_at)],
+  ];
+  return h("dl", { class: "facts", "data-task": task.id },
+    ...rows.flatMap(([term, value]) => [h("dt", { text: term }), h("dd", { text: value })]));
+}
+
+async function found(id) {
+  const path = encodeURIComponent(id);
+  if (id.startsWith("req_")) return [facts(await getJson(`admin/requests/${path}`))];
+  if (id.startsWith("task_")) return [taskFacts(await getJson(`admin/tasks/${path}`))];
+  const tasks = (await getJson(`admin/tasks?client_request_id=${path}&limit=20`)).data || [];
+  return tasks.length ? tasks.map(taskFacts)
+    : [h("p", { class: "muted", text: `No task has client_request_id "${id}".` })];
+}
+
 export async function lookUpRequest(event) {
   event.preventDefault();
   const id = $("lookup-id").value.trim();
   if (!id) return;
   const out = $("lookup-result");
   try {
-    out.replaceChildren(facts(await getJson(`admin/requests/${encodeURIComponent(id)}`)));
+    out.replaceChildren(...await found(id));
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) {
       out.replaceChildren(h("p", { class: "muted", text: error.message }));
