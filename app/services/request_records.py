@@ -2,12 +2,14 @@
 subject, route, status, error code and task, under its request id (``GET
 /admin/requests/{id}``, ``rivya-gateway requests show``, the dashboard's lookup).
 
-Which: ``REQUEST_RECORDS=writes_and_errors`` (the default) keeps every answer that was an error
-or a refusal, and every request that could change something (a create, an upload, an admin
-write); not the successful reads, whose volume (a client polling its task) would dwarf the
-rest. ``all`` keeps those too; ``off`` keeps nothing. They are buffered in memory (at most
-``MAX_BUFFERED``; past it, dropped and counted) and written in batches off the request's path;
-Redis keeps them ``REQUEST_RECORD_HOURS``."""
+Which: ``REQUEST_RECORDS=errors`` (the default) keeps every answer that was an error or a
+refusal: what a user reports by its ``requestId``. A create that succeeded is found by its task
+id or ``client_request_id`` instead, and keeping it too cost a sixth of the gateway's create
+throughput (``bench/README.md``). ``errors_and_writes`` adds every request that could change
+something (a create, an upload, an admin write); ``all`` adds the successful reads; ``off``
+keeps nothing. They are buffered in memory (at most ``MAX_BUFFERED``; past it, dropped and
+counted) and written in batches off the request's path; Redis keeps them
+``REQUEST_RECORD_HOURS``."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from app.domain.requests import RequestRecord
 from app.errors import NotFound
 from app.store.request_log import RequestLogStore
 
-RecordMode = Literal["writes_and_errors", "all", "off"]
+RecordMode = Literal["errors", "errors_and_writes", "all", "off"]
 MAX_BUFFERED = 20_000
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Probes, scrapes and the dashboard's own files: never worth a record.
@@ -37,8 +39,10 @@ class RequestRecords:
     ) -> None:
         if self._mode == "off" or route in _NOT_KEPT:
             return
-        if self._mode == "writes_and_errors" and status < 400 and method in _READS:
-            return
+        if status < 400 and not (
+            self._mode == "all" or (self._mode == "errors_and_writes" and method not in _READS)
+        ):
+            return  # a success, and this mode does not keep it
         if len(self._buffer) >= MAX_BUFFERED:
             self.dropped += 1
             return
@@ -80,8 +84,9 @@ class RequestLookup:
         if record is None:
             raise NotFound(
                 f"No record of request {request_id!r}: the gateway keeps, for "
-                f"{self._retention} h (REQUEST_RECORD_HOURS), the requests that were errors, "
-                "refusals or writes (REQUEST_RECORDS=all keeps successful reads too). A record "
-                "reaches Redis within a second or so of its answer."
+                f"{self._retention} h (REQUEST_RECORD_HOURS), the requests answered with an "
+                "error or a refusal (REQUEST_RECORDS=errors_and_writes or all keep more); find "
+                "a successful create by its task id or client_request_id. A record reaches "
+                "Redis within a second or so of its answer."
             )
         return record

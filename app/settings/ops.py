@@ -39,8 +39,8 @@ class OpsSettings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Which answered requests are kept, by request id, for ops to look up
-    # (services/request_records.py): errors, refusals and writes; every request; or none.
-    request_records: Literal["writes_and_errors", "all", "off"] = "writes_and_errors"
+    # (services/request_records.py): errors and refusals; with the writes; every request; none.
+    request_records: Literal["errors", "errors_and_writes", "all", "off"] = "errors"
 
     @field_validator("budget_alert_thresholds", mode="before")
     @classmethod

@@ -145,13 +145,16 @@ def test_walkthrough_from_cli_key_to_result_image(stack: Stack) -> None:
         picture = Image.open(io.BytesIO(image.content))
         assert picture.format == "PNG"
         assert picture.width == picture.height
-        # Ops, asked about the create by its request id, find it (its record is written within
+        # A user reports a refusal by its requestId; ops find it (its record is written within
         # about a second of the answer, off the request's path).
+        refused = http.post("/v1/images", json={"prompt": "p", "model": "nope"}, headers=auth)
+        request_id = refused.json()["error"]["requestId"]
         deadline, shown = time.monotonic() + 10, None
         while shown is None or (shown.returncode != 0 and time.monotonic() < deadline):
-            shown = stack.cli("requests", "show", task.headers["x-request-id"], "--json")
+            shown = stack.cli("requests", "show", request_id, "--json")
         assert shown.returncode == 0, shown.stderr
-        assert json.loads(shown.stdout)["task_id"] == task.json()["id"]
+        assert json.loads(shown.stdout)["error_code"] == "validation_failed"
+        assert json.loads(shown.stdout)["team"] == "design"
 
         # Drop-in client: Rivya's paths and JSON, a team key instead of the org key.
         generation = http.post(
