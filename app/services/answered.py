@@ -6,7 +6,9 @@ for the next."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from app.clock import Clock
 from app.errors import StoreUnavailable
@@ -44,27 +46,37 @@ class AnsweredWriter:
         self._spend, self._log, self._keys, self._clock = spend, request_log, api_keys, clock
 
     async def flush(self) -> None:
-        refusals, records, key_uses = (
-            self._tallies.refusals,
-            self._tallies.records,
-            self._tallies.key_uses,
-        )
-        counts = refusals.drain()
-        if counts:
-            try:
-                stamps = stamps_at(self._clock.now())
-                await self._spend.add_refusals(counts, stamps, ttl_seconds=SPEND_RETENTION_SECONDS)
-            except StoreUnavailable:
-                refusals.put_back(counts)
-        kept = records.drain()
-        if kept:
-            try:
-                await self._log.write(kept)
-            except StoreUnavailable:
-                records.put_back(kept)
-        used = key_uses.drain()
-        if used:
-            try:
-                await self._keys.note_used(used)
-            except StoreUnavailable:
-                key_uses.put_back(used)
+        tallies = self._tallies
+        # Counts are added, so a write that may have run is not repeated (a Redis stall loses
+        # a second of counts rather than doubling them); records and last uses are set, and
+        # setting them again is harmless.
+        await write_tally(tallies.refusals, self._add_refusals, repeatable=False)
+        await write_tally(tallies.records, self._log.write, repeatable=True)
+        await write_tally(tallies.key_uses, self._keys.note_used, repeatable=True)
+
+    async def _add_refusals(self, counts: dict[tuple[str, str], int]) -> None:
+        stamps = stamps_at(self._clock.now())
+        await self._spend.add_refusals(counts, stamps, ttl_seconds=SPEND_RETENTION_SECONDS)
+
+
+T = TypeVar("T")
+
+
+class _Tally(Protocol[T]):
+    def drain(self) -> T: ...
+    def put_back(self, pending: T) -> None: ...
+
+
+async def write_tally(
+    tally: _Tally[T], write: Callable[[T], Awaitable[None]], *, repeatable: bool
+) -> None:
+    """What ``tally`` holds, written; kept for the next flush if Redis did not take it (or,
+    for a ``repeatable`` write, may not have)."""
+    pending = tally.drain()
+    if not pending:
+        return
+    try:
+        await write(pending)
+    except StoreUnavailable as failed:
+        if repeatable or not failed.may_have_run:
+            tally.put_back(pending)

@@ -9,10 +9,16 @@ import logging
 
 import pytest
 from fastapi import FastAPI
+from redis import Redis as SyncRedis
 
 from app.clock import FakeClock
+from app.context import RequestContext
+from app.errors import StoreUnavailable
+from app.services.answered import write_tally
+from app.services.refusal_counts import RefusalCounts
 from tests.support import (
     Gateway,
+    RedisServer,
     admin_headers,
     assert_books_close,
     bearer,
@@ -169,3 +175,41 @@ async def test_which_requests_are_kept_is_a_setting(
         assert found == kept
         await settle_all(gw, clock)
         await assert_books_close(gw, "alpha")
+
+
+async def test_a_record_a_stalled_redis_did_not_take_is_written_by_the_next_flush(
+    redis_url: str, redis_server: RedisServer, sim_app: FastAPI, clock: FakeClock
+) -> None:
+    settings = gateway_settings(redis_url, redis_timeout_seconds=0.3)
+    async with running_gateway(settings, sim_app, clock) as gw:
+        key = await gw.team_with_key("alpha")
+        refused = await gw.http.get("/v1/images/task_nope", headers=bearer(key))
+        request_id = refused.json()["error"]["requestId"]
+        raw = SyncRedis(port=redis_server.port, decode_responses=True)
+        try:
+            raw.client_pause(5000, all=False)  # writes wait; reads go on
+            await flushed(gw)  # Redis stalls past the timeout: the write's fate is unknown
+        finally:
+            raw.client_unpause()
+            raw.close()
+        await flushed(gw)
+        found = await gw.http.get(f"/admin/requests/{request_id}", headers=admin_headers())
+        assert found.status_code == 200
+        assert found.json()["error_code"] == "not_found"
+
+
+@pytest.mark.parametrize(("may_have_run", "kept"), [(False, True), (True, False)])
+async def test_refusal_counts_are_sent_again_only_when_redis_surely_did_not_add_them(
+    may_have_run: bool, kept: bool
+) -> None:
+    # Counts are added: a write that may have run is not repeated (a stall loses a second of
+    # counts rather than doubling them). Records and last uses are set, so always repeated.
+    counts = RefusalCounts(None)
+    ctx = RequestContext("req_1", team="alpha", tenant="alpha@1", error_code="not_found")
+    counts.answered(ctx, 404)
+
+    async def unavailable(_: object) -> None:
+        raise StoreUnavailable(may_have_run=may_have_run)
+
+    await write_tally(counts, unavailable, repeatable=False)
+    assert (counts.drain() == {("alpha@1", "not_found"): 1}) is kept
