@@ -318,7 +318,8 @@ class BooksModel(RuleBasedStateMachine):
         if not self.hung:
             return
         answer, request, crid, _ = self.hung.pop(which % len(self.hung))
-        answer.set_result(plan)
+        if not answer.done():  # not already ended with its connection
+            answer.set_result(plan)
         self.run(self._finish(request, crid))
 
     async def _finish(self, request: asyncio.Task[httpx.Response], crid: str) -> None:
@@ -374,7 +375,8 @@ class BooksModel(RuleBasedStateMachine):
         for n, (answer, request, crid, sent) in enumerate(list(self.hung)):
             if sent + RIVYA_TIMEOUT < until:
                 self.hung.remove((answer, request, crid, sent))
-                answer.set_result("lost_after" if n % 2 == 0 else "lost_before")
+                if not answer.done():  # not already ended with its connection
+                    answer.set_result("lost_after" if n % 2 == 0 else "lost_before")
                 await self._finish(request, crid)
 
     @rule(
@@ -399,7 +401,9 @@ class BooksModel(RuleBasedStateMachine):
         # One process at least lives on: its settler is what moves time's work along.
         if replica in self.world.replicas and len(self.world.replicas) > 1:
             self.run(self.world.kill(replica))
-            self.hung = [hung for hung in self.hung if not hung[1].cancelled()]
+            # Its requests are over (cancelled, or failed as its link was cut), and with them
+            # the creates they had hanging at Rivya: Rivya's side of a cut connection ends too.
+            self.hung = [hung for hung in self.hung if not hung[1].done()]
 
     @rule(replica=REPLICA, skew=st.sampled_from([-10.0, -3.0, 0.0, 4.0, 10.0]))
     def a_process_starts(self, replica: str, skew: float) -> None:
