@@ -8,7 +8,6 @@ params with defaults applied. Every bad field is reported at once, before anythi
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,11 +16,7 @@ import orjson
 
 from app.catalog import Catalog, FieldError, ModelSpec, ParamValue
 from app.errors import ValidationFailed
-
-CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # the gateway's own surface
-# Rivya's own rule for its trace id: at most 128 characters. The drop-in surface keeps it, so a
-# Rivya client's ids work unchanged; they are idempotency keys all the same.
-RIVYA_CLIENT_REQUEST_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+from app.services.create_keys import gateway_keys, rivya_keys
 
 # Fields of POST /v1/images that are not model params.
 _IMAGE_FIELDS = frozenset({"prompt", "model", "client_request_id", "reference_file_id"})
@@ -84,12 +79,10 @@ def parse_image_create(
     body: object, catalog: Catalog, default_model: str, *, idempotency_key: str | None = None
 ) -> GenerationRequest:
     """The gateway's own ``POST /v1/images`` body."""
-    data = _with_idempotency_key(_object(body), idempotency_key)
+    data = _object(body)
     errors: list[FieldError] = []
     model = _model(data.get("model") or default_model, catalog, "model", errors)
-    crid = _client_request_id(
-        data.get("client_request_id"), errors, CLIENT_REQUEST_ID, _key_field(idempotency_key)
-    )
+    keys = gateway_keys(data, idempotency_key, errors)
     params = _gateway_params(data, model, catalog, errors)
     file_ids = _reference_file_id(data.get("reference_file_id"), errors)
     if model is None:
@@ -107,7 +100,7 @@ def parse_image_create(
         model,
         data.get("prompt"),
         normalised,
-        crid,
+        keys.key,
         reference_file_ids=file_ids,
         model_defaulted=not data.get("model"),
     )
@@ -167,14 +160,7 @@ def parse_rivya_create(
         errors.append(FieldError("model", "is required"))
         raise ValidationFailed(details=errors)
     model = _model(data["model"], catalog, "model", errors)
-    crid = _client_request_id(
-        data.get("client_request_id"), errors, RIVYA_CLIENT_REQUEST_ID, "client_request_id"
-    )
-    key = None
-    if idempotency_key is not None:
-        key = _client_request_id(
-            _header_key(idempotency_key), errors, RIVYA_CLIENT_REQUEST_ID, "Idempotency-Key"
-        )
+    keys = rivya_keys(data, idempotency_key, errors)
     raw_params = data.get("params", {})
     if raw_params is None:
         raw_params = {}
@@ -190,16 +176,14 @@ def parse_rivya_create(
     errors += param_errors
     if errors:
         raise ValidationFailed(details=errors)
-    if idempotency_key is None:
-        return GenerationRequest(model, data.get("prompt"), normalised, crid, reference_urls=urls)
     return GenerationRequest(
         model,
         data.get("prompt"),
         normalised,
-        key,
+        keys.key,
         reference_urls=urls,
-        keyed_by_header=True,
-        trace_id=crid,
+        keyed_by_header=keys.keyed_by_header,
+        trace_id=keys.trace_id,
     )
 
 
@@ -244,32 +228,6 @@ def _object(body: object, field: str = "body") -> Mapping[str, Any]:
     return body
 
 
-def _header_key(header: str) -> str:
-    """The ``Idempotency-Key`` header's key: a plain token, or an RFC 8941 sf-string as the IETF
-    Idempotency-Key draft sends it."""
-    key = header.strip()
-    if len(key) >= 2 and key[0] == key[-1] == '"':
-        key = key[1:-1]
-    if not key:
-        raise ValidationFailed(details=[FieldError("Idempotency-Key", "must not be empty")])
-    return key
-
-
-def _with_idempotency_key(data: Mapping[str, Any], header: str | None) -> Mapping[str, Any]:
-    """On the gateway's own surface, the ``Idempotency-Key`` header and ``client_request_id``
-    are synonyms: fold one into the other."""
-    if header is None:
-        return data
-    key = _header_key(header)
-    body_key = data.get("client_request_id")
-    if body_key is not None and body_key != key:
-        raise ValidationFailed(
-            "Idempotency-Key and client_request_id differ; send one, or the same in both.",
-            details=[FieldError("Idempotency-Key", "differs from client_request_id")],
-        )
-    return {**data, "client_request_id": key}
-
-
 def _model(
     value: object, catalog: Catalog, field: str, errors: list[FieldError]
 ) -> ModelSpec | None:
@@ -281,27 +239,6 @@ def _model(
         errors.append(FieldError(field, f"unknown model {value!r}; see GET /v1/models"))
         return None
     return model
-
-
-def _key_field(header: str | None) -> str:
-    """Where the idempotency key came from, to name it in an error as the caller sent it."""
-    return "client_request_id" if header is None else "Idempotency-Key"
-
-
-def _client_request_id(
-    value: object, errors: list[FieldError], rule: re.Pattern[str], field: str
-) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not rule.fullmatch(value):
-        allowed = (
-            "1-128 characters of A-Z a-z 0-9 . _ : -"
-            if rule is CLIENT_REQUEST_ID
-            else "1-128 printable characters"
-        )
-        errors.append(FieldError(field, f"must be {allowed}"))
-        return None
-    return value
 
 
 def _alias(model: ModelSpec, rivya_name: str) -> str:

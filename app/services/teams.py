@@ -118,36 +118,7 @@ class TeamService:
         with ``prune`` it goes back to its default. Every spec is checked before any is
         written; teams not named are left alone; ``dry_run`` writes nothing and says what would
         change."""
-        specs = list(specs)
-        now = self._now()
-        problems: list[FieldError] = []
-        for index, spec in enumerate(specs):
-            if not isinstance(spec, Mapping) or not isinstance(spec.get("id"), str):
-                problems.append(FieldError(f"teams[{index}].id", "every team needs an id"))
-        if problems:
-            raise ValidationFailed(details=problems)
-        seen: set[str] = set()
-        plans: list[tuple[Team, Team | None]] = []
-        for index, spec in enumerate(specs):
-            where = f"teams[{index}] ({spec['id']})"
-            if spec["id"] in seen:
-                problems.append(FieldError(f"{where}.id", "appears twice in the file"))
-            seen.add(spec["id"])
-            existing = await self._teams.get(spec["id"])
-            base: dict[str, Any] = {"created_at": now}
-            if existing is not None and not prune:
-                base = existing.model_dump(exclude={"generation"})
-            elif existing is not None:
-                base = {"created_at": existing.created_at}
-            try:  # every entry is checked, so one run names every problem
-                _refuse_generation(spec, "generation")
-                plans.append((self._validated({**base, **spec, "updated_at": now}), existing))
-            except ValidationFailed as bad:
-                problems += [FieldError(f"{where}.{d.field}", d.message) for d in bad.details]
-        if problems:
-            raise ValidationFailed(
-                f"{len(problems)} problem(s) in the teams; nothing was changed.", details=problems
-            )
+        plans = await self._plans(list(specs), prune=prune)
         result = ApplyResult([], [], [], dry_run=dry_run)
         for team, existing in plans:
             if existing is None:
@@ -168,6 +139,41 @@ class TeamService:
                 await self._teams.replace(team)
             result.updated.append(team.id)
         return result
+
+    async def _plans(
+        self, specs: list[Mapping[str, Any]], *, prune: bool
+    ) -> list[tuple[Team, Team | None]]:
+        """Each spec as the team it would make (and the team it would replace), every one
+        checked first: one run names every problem, by its entry, and writes nothing."""
+        problems = [
+            FieldError(f"teams[{index}].id", "every team needs an id")
+            for index, spec in enumerate(specs)
+            if not isinstance(spec, Mapping) or not isinstance(spec.get("id"), str)
+        ]
+        if problems:
+            raise ValidationFailed(details=problems)
+        now, seen = self._now(), set[str]()
+        plans: list[tuple[Team, Team | None]] = []
+        for index, spec in enumerate(specs):
+            where = f"teams[{index}] ({spec['id']})"
+            if spec["id"] in seen:
+                problems.append(FieldError(f"{where}.id", "appears twice in the file"))
+            seen.add(spec["id"])
+            existing = await self._teams.get(spec["id"])
+            base: dict[str, Any] = {"created_at": now}
+            if existing is not None:
+                kept = {"created_at": existing.created_at} if prune else existing.model_dump()
+                base = {k: v for k, v in kept.items() if k != "generation"}
+            try:
+                _refuse_generation(spec, "generation")
+                plans.append((self._validated({**base, **spec, "updated_at": now}), existing))
+            except ValidationFailed as bad:
+                problems += [FieldError(f"{where}.{d.field}", d.message) for d in bad.details]
+        if problems:
+            raise ValidationFailed(
+                f"{len(problems)} problem(s) in the teams; nothing was changed.", details=problems
+            )
+        return plans
 
     async def issue_key(
         self, team_id: str, name: str | None = None, expires_at: float | None = None
