@@ -16,6 +16,19 @@ from pathlib import Path
 import httpx
 
 
+@dataclass(frozen=True)
+class Load:
+    """One load: POST ``body`` to ``url`` with ``headers`` from ``concurrency`` connections for
+    ``seconds``; ``name`` labels its result."""
+
+    name: str
+    url: str
+    headers: dict[str, str]
+    body: Mapping[str, object]
+    seconds: int
+    concurrency: int
+
+
 @dataclass
 class Result:
     name: str
@@ -36,19 +49,16 @@ class Result:
         )
 
 
-def drive_wrk(
-    name: str,
-    url: str,
-    headers: dict[str, str],
-    body: Mapping[str, object],
-    seconds: int,
-    concurrency: int,
-) -> Result:
+def drive_wrk(load: Load) -> Result:
     """wrk (C, one thread) as the load generator: it must not be the bottleneck it measures."""
-    env = {**os.environ, "WRK_BODY": json.dumps(body), "WRK_AUTH": headers["Authorization"]}
+    env = {
+        **os.environ,
+        "WRK_BODY": json.dumps(load.body),
+        "WRK_AUTH": load.headers["Authorization"],
+    }
     script = str(Path(__file__).with_name("post.lua"))
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "-s", script, url],
+        ["wrk", "-t1", f"-c{load.concurrency}", f"-d{load.seconds}s", "-s", script, load.url],
         env=env,
         capture_output=True,
         text=True,
@@ -56,7 +66,7 @@ def drive_wrk(
     ).stdout
     data = json.loads(out.split("WRKJSON ", 1)[1].splitlines()[0])
     return Result(
-        name,
+        load.name,
         data["requests"],
         data["seconds"],
         data["p50"],
@@ -65,35 +75,29 @@ def drive_wrk(
     )
 
 
-async def drive(
-    name: str,
-    url: str,
-    headers: dict[str, str],
-    body: Mapping[str, object],
-    seconds: int,
-    concurrency: int,
-) -> Result:
+async def drive(load: Load) -> Result:
     """A Python load generator, for machines without wrk (it saturates well before the gateway
     does, so its ratios understate the gateway)."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    most = load.concurrency
+    limits = httpx.Limits(max_connections=most, max_keepalive_connections=most)
     async with httpx.AsyncClient(timeout=60, limits=limits) as http:
-        stop_at = time.perf_counter() + seconds
+        stop_at = time.perf_counter() + load.seconds
 
         async def worker() -> None:
             while time.perf_counter() < stop_at:
                 started = time.perf_counter()
-                response = await http.post(url, json=body, headers=headers)
+                response = await http.post(load.url, json=load.body, headers=load.headers)
                 latencies.append((time.perf_counter() - started) * 1000)
                 statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker() for _ in range(most)))
         elapsed = time.perf_counter() - started
     ordered = sorted(latencies)
     return Result(
-        name,
+        load.name,
         len(ordered),
         elapsed,
         ordered[len(ordered) // 2],
@@ -102,18 +106,11 @@ async def drive(
     )
 
 
-def measure(
-    name: str,
-    url: str,
-    headers: dict[str, str],
-    body: Mapping[str, object],
-    seconds: int,
-    concurrency: int,
-) -> Result:
+def measure(load: Load) -> Result:
     # Warm up connections and code paths, outside the measurement.
     with httpx.Client(timeout=30) as http:
         for _ in range(20):
-            http.post(url, json=body, headers=headers)
+            http.post(load.url, json=load.body, headers=load.headers)
     if shutil.which("wrk"):
-        return drive_wrk(name, url, headers, body, seconds, concurrency)
-    return asyncio.run(drive(name, url, headers, body, seconds, concurrency))
+        return drive_wrk(load)
+    return asyncio.run(drive(load))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import httpx
 import redis
 
-from bench.drivers import Result, measure
+from bench.drivers import Load, Result, measure
 from bench.processes import ORG_KEY, Running, bench_key, cpu_seconds, stack
 
 
@@ -74,7 +74,7 @@ def timed(
         results = list(
             pool.map(
                 lambda url: measure(
-                    target.name, url, {"Authorization": auth}, payload, seconds, share
+                    Load(target.name, url, {"Authorization": auth}, payload, seconds, share)
                 ),
                 urls,
             )

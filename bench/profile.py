@@ -20,7 +20,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from bench.drivers import measure
+from bench.drivers import Load, measure
 from bench.processes import bench_key, stack
 
 # Inclusive time: a sample counts for a layer when any frame of its stack is in it.
@@ -92,7 +92,8 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         load = threading.Thread(
-            target=measure, args=("gateway", url, headers, body, args.seconds + 1, args.concurrency)
+            target=measure,
+            args=(Load("gateway", url, headers, body, args.seconds + 1, args.concurrency),),
         )
         load.start()
         recorder.wait()

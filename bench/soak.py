@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.drivers import measure
+from bench.drivers import Load, measure
 from bench.processes import bench_key, stack
 
 
@@ -35,7 +35,7 @@ def main() -> None:
         print(f"| 0 | 0 | - | {rss_mb(run.gateway_pid):.1f} |")
         total = 0
         for minute in range(1, args.minutes + 1):
-            result = measure("soak", url, headers, body, 60, args.concurrency)
+            result = measure(Load("soak", url, headers, body, 60, args.concurrency))
             total += result.requests
             print(
                 f"| {minute} | {total:,} | {result.rps:,.0f} | {rss_mb(run.gateway_pid):.1f} |",
