@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Protocol
 
 from pydantic import Field
@@ -82,10 +82,23 @@ def script_time(clock: Clock) -> str:
     return "" if fake is None else str(round(fake * 1_000_000))
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _moment(timestamp: str) -> datetime:
+    """An ISO-8601 timestamp (UTC unless it names an offset); ValueError if it is none."""
+    moment = datetime.fromisoformat(timestamp)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def epoch_of(timestamp: str) -> float:
     """Seconds since the epoch of an ISO-8601 timestamp (UTC unless it says otherwise)."""
-    moment = datetime.fromisoformat(timestamp)
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    return _moment(timestamp).timestamp()
+
+
+def epoch_ms_of(timestamp: str) -> int:
+    """Milliseconds since the epoch of an ISO-8601 timestamp, exactly (no float rounding)."""
+    return (_moment(timestamp) - _EPOCH) // timedelta(milliseconds=1)
 
 
 def iso_timestamp(epoch_seconds: float) -> str:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from app.clock import Clock, iso_timestamp
 from app.context import RequestContext
+from app.errors import ApiKeyExpired, ApiKeyRevoked
 
 EVERY_SECONDS = 60.0
-_NOT_A_USE = frozenset({"api_key_revoked", "api_key_expired"})
+_NOT_A_USE = frozenset({ApiKeyRevoked.code, ApiKeyExpired.code})
 
 
 class KeyUses:

@@ -11,16 +11,15 @@ import base64
 import binascii
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from app.catalog import FieldError
+from app.clock import epoch_ms_of
 from app.domain.tasks import TaskPosition
 from app.errors import ValidationFailed
 
 DEFAULT_LIST_LIMIT = 20
 MAX_LIST_LIMIT = 100
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # A cursor is "<created ms>:<task id>"; the bound keeps a forged one from costing anything.
 _CURSOR_POSITION = re.compile(r"(\d{1,15}):([\x21-\x7e]{1,200})")
 
@@ -53,14 +52,11 @@ def _position(match: re.Match[str]) -> TaskPosition:
 def parse_since(since: str) -> int:
     """An ISO-8601 timestamp (UTC unless it names an offset) as epoch milliseconds."""
     try:
-        moment = datetime.fromisoformat(since)
+        return epoch_ms_of(since)
     except ValueError:
         raise ValidationFailed(
             details=[FieldError("since", "must be an ISO-8601 time, e.g. 2026-05-11T00:00:00Z")]
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 Position = TypeVar("Position")

@@ -12,10 +12,9 @@ import logging
 import math
 import random
 import time
-from datetime import datetime
 
 from app import context
-from app.clock import Clock
+from app.clock import Clock, epoch_of
 from app.domain.settlement import PollSchedule, SettlePass
 from app.domain.tasks import NotGivenUp, Observed, StoredTask, TaskRecord
 from app.rivya_schemas import RivyaTask
@@ -192,6 +191,6 @@ def unpriced_anomaly(team: str, task: RivyaTask) -> None:
 
 def _epoch(timestamp: str, fallback: float) -> float:
     try:
-        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+        return epoch_of(timestamp)
     except ValueError:
         return fallback

@@ -19,11 +19,11 @@ stays uncertain.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
+from app.clock import epoch_ms_of
 from app.domain.creates import PendingCreate
 from app.domain.reconciliation import Hold, InFlight, Placed
 from app.store.keyspace import KeySpace
@@ -145,7 +145,6 @@ def _rivya_ms(timestamp: object) -> int | None:
     if not isinstance(timestamp, str):
         return None
     try:
-        moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+        return epoch_ms_of(timestamp)
     except ValueError:
         return None
-    return int(moment.timestamp() * 1000)
