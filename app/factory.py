@@ -94,7 +94,9 @@ def create_app(
         metrics=metrics,
         refusals=refused_requests(settings, clock),
         tallies=Tallies(
-            RefusalCounts(metrics), RequestRecords(settings.request_records, clock), KeyUses(clock)
+            RefusalCounts(metrics),
+            RequestRecords(settings.request_records, clock, metrics),
+            KeyUses(clock),
         ),
         seams=Seams(upstream=upstream_connector, alerts=alert_transport),
         configure_logs=configure_logs,

@@ -36,8 +36,15 @@ class Metrics:
         )
         self.refusals = Counter(
             "gateway_refusals",
-            "Creates refused by a policy, by reason and team.",
+            "A team's requests refused (every 4xx), by the error code the caller got, and team.",
             ["reason", "team"],
+            registry=r,
+        )
+        self.request_records_dropped = Counter(
+            "gateway_request_records_dropped",
+            "Request records not kept: past a team's (or the unidentified callers') share of a "
+            "minute, or the buffer's bound. Team empty: no team was identified.",
+            ["team"],
             registry=r,
         )
         self.upstream_seconds = Histogram(

@@ -13,26 +13,34 @@ counted) and written in batches off the request's path; Redis keeps them
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Literal
 
 from app.clock import Clock, iso_timestamp
 from app.context import RequestContext
 from app.domain.requests import RequestRecord
 from app.errors import NotFound
+from app.metrics import Metrics
 from app.store.request_log import RequestLogStore
 
 RecordMode = Literal["errors", "errors_and_writes", "all", "off"]
 MAX_BUFFERED = 20_000
+# What one process keeps a minute, per team and for the callers no team was identified for (no
+# key, a made-up one): a flood of bad requests fills Redis with at most this many records a
+# minute each, for REQUEST_RECORD_HOURS, however fast it is sent.
+PER_TEAM_PER_MINUTE = 600
+PER_UNIDENTIFIED_PER_MINUTE = 120
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Probes, scrapes and the dashboard's own files: never worth a record.
 _NOT_KEPT = frozenset({"/healthz", "/readyz", "/metrics", "/dashboard", "/dashboard/static/{name}"})
 
 
 class RequestRecords:
-    def __init__(self, mode: RecordMode, clock: Clock) -> None:
-        self._mode, self._clock = mode, clock
+    def __init__(self, mode: RecordMode, clock: Clock, metrics: Metrics | None = None) -> None:
+        self._mode, self._clock, self._metrics = mode, clock, metrics
         self._buffer: list[RequestRecord] = []
-        self.dropped = 0
+        self._minute = -1
+        self._kept: Counter[str] = Counter()  # this minute's records, by team ("": none)
 
     def answered(
         self, ctx: RequestContext, method: str, route: str | None, status: int, seconds: float
@@ -43,8 +51,7 @@ class RequestRecords:
             self._mode == "all" or (self._mode == "errors_and_writes" and method not in _READS)
         ):
             return  # a success, and this mode does not keep it
-        if len(self._buffer) >= MAX_BUFFERED:
-            self.dropped += 1
+        if not self._room(ctx.team or ""):
             return
         self._buffer.append(
             RequestRecord(
@@ -69,8 +76,25 @@ class RequestRecords:
 
     def put_back(self, records: list[RequestRecord]) -> None:
         room = MAX_BUFFERED - len(self._buffer)
-        self.dropped += max(len(records) - room, 0)
+        for record in records[room:]:
+            self._dropped(record.team or "")
         self._buffer = records[:room] + self._buffer
+
+    def _room(self, team: str) -> bool:
+        """Whether this record fits this minute's share of its team, and the buffer."""
+        minute = int(self._clock.now() // 60)
+        if minute != self._minute:
+            self._minute, self._kept = minute, Counter()
+        share = PER_TEAM_PER_MINUTE if team else PER_UNIDENTIFIED_PER_MINUTE
+        if self._kept[team] >= share or len(self._buffer) >= MAX_BUFFERED:
+            self._dropped(team)
+            return False
+        self._kept[team] += 1  # team ids are set only once a key proved genuine: few of them
+        return True
+
+    def _dropped(self, team: str) -> None:
+        if self._metrics is not None:
+            self._metrics.request_records_dropped.labels(team).inc()
 
 
 class RequestLookup:

@@ -14,8 +14,14 @@ from redis import Redis as SyncRedis
 from app.clock import FakeClock
 from app.context import RequestContext
 from app.errors import StoreUnavailable
+from app.metrics import Metrics
 from app.services.answered import write_tally
 from app.services.refusal_counts import RefusalCounts
+from app.services.request_records import (
+    PER_TEAM_PER_MINUTE,
+    PER_UNIDENTIFIED_PER_MINUTE,
+    RequestRecords,
+)
 from tests.support import (
     Gateway,
     RedisServer,
@@ -213,3 +219,33 @@ async def test_refusal_counts_are_sent_again_only_when_redis_surely_did_not_add_
 
     await write_tally(counts, unavailable, repeatable=False)
     assert (counts.drain() == {("alpha@1", "not_found"): 1}) is kept
+
+
+def test_a_flood_of_bad_requests_keeps_a_bounded_share_of_records_a_minute(
+    clock: FakeClock,
+) -> None:
+    # Redis keeps each record REQUEST_RECORD_HOURS: what one caller can make it hold is bounded
+    # by its share a minute, not by how fast it sends.
+    metrics = Metrics()
+    records = RequestRecords("errors", clock, metrics)
+    for n in range(PER_TEAM_PER_MINUTE + 50):
+        ctx = RequestContext(f"req_t{n}", team="alpha", error_code="validation_failed")
+        records.answered(ctx, "POST", "/v1/images", 400, 0.001)
+    for n in range(PER_UNIDENTIFIED_PER_MINUTE + 30):
+        ctx = RequestContext(f"req_u{n}", error_code="api_key_invalid")
+        records.answered(ctx, "GET", "/v1/usage", 401, 0.001)
+    kept = records.drain()
+    assert len([r for r in kept if r.team == "alpha"]) == PER_TEAM_PER_MINUTE
+    assert len([r for r in kept if r.team is None]) == PER_UNIDENTIFIED_PER_MINUTE
+    dropped = "gateway_request_records_dropped_total"
+    assert metrics.registry.get_sample_value(dropped, {"team": "alpha"}) == 50
+    assert metrics.registry.get_sample_value(dropped, {"team": ""}) == 30
+    clock.advance(60)  # a new minute, a new share
+    records.answered(
+        RequestContext("req_next", team="alpha", error_code="not_found"),
+        "GET",
+        "/v1/images/{task_id}",
+        404,
+        0.001,
+    )
+    assert [r.request_id for r in records.drain()] == ["req_next"]
