@@ -100,15 +100,15 @@ class RequestRecords:
 class RequestLookup:
     """A request, by its id: what ops are asked about."""
 
-    def __init__(self, store: RequestLogStore, *, retention_hours: int) -> None:
-        self._store, self._retention = store, retention_hours
+    def __init__(self, store: RequestLogStore) -> None:
+        self._store = store
 
     async def find(self, request_id: str) -> RequestRecord:
         record = await self._store.find(request_id)
         if record is None:
             raise NotFound(
                 f"No record of request {request_id!r}: the gateway keeps, for "
-                f"{self._retention} h (REQUEST_RECORD_HOURS), the requests answered with an "
+                f"{self._store.retention_hours} h (REQUEST_RECORD_HOURS), the requests answered with an "
                 "error or a refusal (REQUEST_RECORDS=errors_and_writes or all keep more); find "
                 "a successful create by its task id or client_request_id. A record reaches "
                 "Redis within a second or so of its answer."

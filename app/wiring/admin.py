@@ -37,7 +37,7 @@ def admin_services(
         teams=TeamService(stores.teams, stores.api_keys, catalog, clock),
         usage=UsageService(stores.spend, stores.teams, clock, org_balance=org_balance),
         reports=Reports(stores.teams, stores.spend, stores.ledger, stores.tasks, clock),
-        requests=RequestLookup(stores.requests, retention_hours=stores.requests.retention_hours),
+        requests=RequestLookup(stores.requests),
     )
 
 

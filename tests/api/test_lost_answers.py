@@ -8,7 +8,14 @@ from fastapi import FastAPI
 
 from app.clock import FakeClock
 from tests.rivya_side import AnswerLost, Asgi, Reply, Request, json_reply
-from tests.support import Gateway, bearer, gateway_settings, running_gateway
+from tests.support import (
+    Gateway,
+    assert_books_close,
+    bearer,
+    gateway_settings,
+    running_gateway,
+    settle_all,
+)
 
 Step = Callable[[Request], Reply] | str
 
@@ -99,3 +106,34 @@ async def test_a_client_retry_past_rivyas_window_is_not_resent(
         assert late.headers["idempotent-replayed"] == "true"
         assert len(gw.sim.tasks) == 1  # no second task
         assert await usage(gw, key) == (0, 8)  # counted as spent, never refunded
+
+
+async def test_a_rivya_scripts_retry_after_a_lost_answer_with_a_new_trace_id_is_one_task(
+    redis_url: str, sim_app: FastAPI, clock: FakeClock
+) -> None:
+    # Written from Rivya's docs: a timeout, then a retry with the same Idempotency-Key and a
+    # fresh trace id. The first attempt made the task at Rivya; the retry must be that task,
+    # resent (if at all) with the first attempt's body, and charged once.
+    upstream = Scripted(sim_app, ["lost"])
+    settings = gateway_settings(redis_url)
+    async with running_gateway(settings, sim_app, clock, upstream=upstream) as gw:
+        key = await gw.team_with_key("alpha", budget_credits=16)
+        retry_key = {**bearer(key), "Idempotency-Key": "8d3f-retry"}
+        body = {"model": "flux-kontext-max", "prompt": "a boat"}
+        first = await gw.http.post(
+            "/api/v1/generations", json={**body, "client_request_id": "trace-1"}, headers=retry_key
+        )
+        # Resent within the request (same upstream key: Rivya answers its task), or, past the
+        # client's retries, an error naming the handle to retry with.
+        if first.status_code != 201:
+            assert first.json()["error"]["client_request_id"] == "8d3f-retry"
+        retry = await gw.http.post(
+            "/api/v1/generations", json={**body, "client_request_id": "trace-2"}, headers=retry_key
+        )
+        assert retry.status_code in (200, 201)
+        assert len(gw.sim.tasks) == 1
+        assert retry.json()["id"] in gw.sim.tasks
+        sent = gw.upstream_requests("/api/v1/generations")
+        assert {r.body.get("client_request_id") for r in sent} == {"trace-1"}
+        await settle_all(gw, clock)
+        await assert_books_close(gw, "alpha")
