@@ -108,9 +108,9 @@ class RequestLookup:
         if record is None:
             raise NotFound(
                 f"No record of request {request_id!r}: the gateway keeps, for "
-                f"{self._store.retention_hours} h (REQUEST_RECORD_HOURS), the requests answered with an "
-                "error or a refusal (REQUEST_RECORDS=errors_and_writes or all keep more); find "
-                "a successful create by its task id or client_request_id. A record reaches "
-                "Redis within a second or so of its answer."
+                f"{self._store.retention_hours} h (REQUEST_RECORD_HOURS), the requests "
+                "answered with an error or a refusal (REQUEST_RECORDS=errors_and_writes or all "
+                "keep more); find a successful create by its task id or client_request_id. A "
+                "record reaches Redis within a second or so of its answer."
             )
         return record
