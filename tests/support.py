@@ -734,10 +734,13 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def served(app: FastAPI, *, tls: tuple[Path, Path] | None = None) -> AsyncIterator[str]:
+async def served(
+    app: FastAPI, *, tls: tuple[Path, Path] | None = None, **options: Any
+) -> AsyncIterator[str]:
     """Serve an ASGI app with a real uvicorn server on a free loopback port (same event loop),
     for what only a real socket shows: timeouts, hangs, connection resets; with ``tls`` (its
-    certificate chain and key files), over https."""
+    certificate chain and key files), over https; ``options``: more of uvicorn's (the gateway's
+    own, ``app.http_server.GATEWAY_SERVER``)."""
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -747,6 +750,7 @@ async def served(app: FastAPI, *, tls: tuple[Path, Path] | None = None) -> Async
         date_header=False,  # the simulator dates its own answers
         ssl_certfile=str(tls[0]) if tls else None,
         ssl_keyfile=str(tls[1]) if tls else None,
+        **options,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -13,6 +13,7 @@ def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from app.factory import create_app
+    from app.http_server import GATEWAY_SERVER
     from app.lifecycle import DrainingServer
 
     settings = Settings()  # refuse bad settings here, in one clear message, before uvicorn starts
@@ -26,9 +27,8 @@ def serve(args: argparse.Namespace) -> None:
         # The gateway writes its own access line; uvicorn's, off, costs nothing per request
         # (left on, it formats its arguments for every request even though it is never shown).
         "access_log": False,
-        "proxy_headers": True,
-        "server_header": False,
         "timeout_graceful_shutdown": int(settings.shutdown_grace_seconds),
+        **GATEWAY_SERVER,  # app/http_server.py: every answer in the envelope
     }
     if options["workers"] > 1:
         # uvicorn's supervisor runs the workers, with its own shutdown (no drain).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -335,6 +336,23 @@ def test_the_cli_asks_before_deleting_and_is_quiet_in_a_pipe(stack: Stack) -> No
         assert piped.wait(timeout=30) == 0
     assert "Broken pipe" not in complaint
     assert "Traceback" not in complaint
+
+
+def test_the_served_gateway_answers_even_an_unparseable_request_in_the_envelope(
+    stack: Stack,
+) -> None:
+    # A curl pasted with a Unicode ellipsis in its URL: uvicorn's parser refuses the request
+    # line before the app sees it; `rivya-gateway serve` still answers in the envelope.
+    host, port = stack.gw_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall("GET /v1/images/task_5e0c\u2026 HTTP/1.1\r\nHost: gw\r\n\r\n".encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert b"content-type: application/json" in head.lower()
+    assert json.loads(body)["error"]["code"] == "validation_failed"
     # An ISO week, as weekly budgets count.
     week = stack.cli("spend", "--period", "2026-W49", "--json")
     assert week.returncode == 0, week.stderr

@@ -43,6 +43,7 @@ from schemathesis.errors import FailureGroup
 from schemathesis.schemas import APIOperation
 
 from app.clock import FakeClock
+from app.http_server import GATEWAY_SERVER
 from app.store.keyspace import KeySpace
 from app.store.redis import close_redis, create_redis
 from app.store.spend import SpendStore
@@ -196,7 +197,7 @@ def fuzzed_gateway(redis_url: str, profile: Profile) -> Iterator[Fuzzer]:
     with (
         start_blocking_portal() as portal,
         portal.wrap_async_context_manager(stack) as gw,
-        portal.wrap_async_context_manager(served(gw.app)) as url,
+        portal.wrap_async_context_manager(served(gw.app, **GATEWAY_SERVER)) as url,
     ):
         key = portal.call(partial(gw.team_with_key, TEAM, **profile.team))
         with (
