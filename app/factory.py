@@ -32,9 +32,6 @@ from app.middleware import GatewayMiddleware, HeldBodies
 from app.schemas.compat import RivyaCreate
 from app.schemas.tasks import ImageCreate
 from app.services.answered import Tallies
-from app.services.key_uses import KeyUses
-from app.services.refusal_counts import RefusalCounts
-from app.services.request_records import RequestRecords
 from app.services.uploads import largest_upload
 from app.settings import Settings
 from app.upstream.connect import Connector
@@ -93,11 +90,7 @@ def create_app(
         clock=clock,
         metrics=metrics,
         refusals=refused_requests(settings, clock),
-        tallies=Tallies(
-            RefusalCounts(metrics),
-            RequestRecords(settings.request_records, clock, metrics),
-            KeyUses(clock),
-        ),
+        tallies=Tallies.made(settings.request_records, clock, metrics),
         seams=Seams(upstream=upstream_connector, alerts=alert_transport),
         configure_logs=configure_logs,
     )

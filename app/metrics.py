@@ -20,54 +20,52 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.requests = Counter(
+        counter, histogram = self._counter, self._histogram
+        self.requests = counter(
             "gateway_requests",
             "Requests answered, by route, team and status.",
             ["route", "team", "status"],
-            registry=r,
         )
-        self.request_seconds = Histogram(
+        self.request_seconds = histogram(
             "gateway_request_seconds",
             "Time to answer a request, by route.",
             ["route"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
         )
-        self.refusals = Counter(
+        self.refusals = counter(
             "gateway_refusals",
             "A team's requests refused (every 4xx), by the error code the caller got, and team.",
             ["reason", "team"],
-            registry=r,
         )
-        self.request_records_dropped = Counter(
+        self.request_records_dropped = counter(
             "gateway_request_records_dropped",
             "Request records not kept: past a team's (or the unidentified callers') share of a "
             "minute, or the buffer's bound. Team empty: no team was identified.",
             ["team"],
-            registry=r,
         )
-        self.upstream_seconds = Histogram(
+        self.upstream_seconds = histogram(
             "gateway_upstream_seconds",
             "Time of one call to Rivya, by method, path and outcome.",
             ["method", "path", "outcome"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
         )
-        self.image_check_seconds = Histogram(
+        self.image_check_seconds = histogram(
             "gateway_image_check_seconds",
             "Uploaded images checked in worker processes, by outcome: checked, refused (with a "
             "400 saying why), timeout (killed past IMAGE_CHECK_SECONDS), died, busy (429: no "
             "free worker within DECODE_WAIT_SECONDS).",
             ["outcome"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
         )
-        self.upstream_errors = Counter(
+        self.upstream_errors = counter(
             "gateway_upstream_errors",
             "Failed calls to Rivya, by why (upstream/failures.py) and Rivya's error code.",
             ["why", "code"],
-            registry=r,
+        )
+
+    def _counter(self, name: str, documentation: str, labels: list[str]) -> Counter:
+        return Counter(name, documentation, labels, registry=self.registry)
+
+    def _histogram(self, name: str, documentation: str, labels: list[str]) -> Histogram:
+        return Histogram(
+            name, documentation, labels, buckets=LATENCY_BUCKETS, registry=self.registry
         )
 
     def render(self, *extra: Collector) -> bytes:

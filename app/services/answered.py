@@ -12,10 +12,11 @@ from typing import Protocol, TypeVar
 
 from app.clock import Clock
 from app.errors import StoreUnavailable
+from app.metrics import Metrics
 from app.periods import stamps_at
 from app.services.key_uses import KeyUses
 from app.services.refusal_counts import RefusalCounts
-from app.services.request_records import RequestRecords
+from app.services.request_records import RecordMode, RequestRecords
 from app.store.admission import SPEND_RETENTION_SECONDS
 from app.store.api_keys import ApiKeyStore
 from app.store.request_log import RequestLogStore
@@ -31,6 +32,10 @@ class Tallies:
     refusals: RefusalCounts
     records: RequestRecords
     key_uses: KeyUses
+
+    @classmethod
+    def made(cls, records: RecordMode, clock: Clock, metrics: Metrics) -> Tallies:
+        return cls(RefusalCounts(metrics), RequestRecords(records, clock, metrics), KeyUses(clock))
 
 
 class AnsweredWriter:
