@@ -32,7 +32,15 @@ from app.schemas.admin import (
     TeamTask,
     TeamTaskList,
 )
-from app.schemas.teams import KeyCreate, KeyCreated, KeyOut, KeyRevoke, TeamCreate, TeamPatch
+from app.schemas.teams import (
+    KeyBudgetFields,
+    KeyCreate,
+    KeyCreated,
+    KeyOut,
+    KeyRevoke,
+    TeamCreate,
+    TeamPatch,
+)
 from app.services.listings import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 
 router = APIRouter(
@@ -73,9 +81,10 @@ async def delete_team(team_id: str, teams: TeamsDep) -> Response:
     "/teams/{team_id}/keys", responses=_TEAM, status_code=201, summary="Issue a key (shown once)"
 )
 async def create_key(team_id: str, teams: TeamsDep, body: KeyCreate | None = None) -> KeyCreated:
-    expires = body.expires_at.timestamp() if body and body.expires_at else None
-    issued = await teams.issue_key(team_id, body.name if body else None, expires)
-    return KeyCreated(**KeyOut.of(issued.record).model_dump(), key=issued.key)
+    body = body or KeyCreate()
+    expires = body.expires_at.timestamp() if body.expires_at else None
+    issued = await teams.issue_key(team_id, body.name, expires, body.key_budget())
+    return KeyCreated(**KeyOut.of(issued.standing).model_dump(), key=issued.key)
 
 
 @router.get("/teams/{team_id}/keys", responses=_TEAM, summary="List a team's keys (no secrets)")
@@ -205,6 +214,15 @@ async def reset_baseline(reconciliation: ReconciliationDep) -> Reconciliation:
 @router.delete("/keys/{key_id}", responses=_TEAM, summary="Revoke a key by its id")
 async def revoke_key(key_id: str, teams: TeamsDep) -> KeyOut:
     return KeyOut.of(await teams.revoke_key(key_id))
+
+
+@router.put(
+    "/keys/{key_id}/budget",
+    responses=answers(NotFound, ValidationFailed),
+    summary="Set a key's own credit budget (budget_credits null: none)",
+)
+async def set_key_budget(key_id: str, body: KeyBudgetFields, teams: TeamsDep) -> KeyOut:
+    return KeyOut.of(await teams.set_key_budget(key_id, body.key_budget()))
 
 
 @router.post(

@@ -89,7 +89,7 @@ async def rivya_get_generation(task_id: str, caller: TeamReader, tasks: TasksDep
     summary="The team's remaining budget, as Rivya's credits",
 )
 async def rivya_get_credits(caller: KeyReader, usage: UsageDep) -> RivyaCredits:
-    return RivyaCredits(current_credits=await usage.credits(caller.team))
+    return RivyaCredits(current_credits=await usage.credits(caller.team, caller.key_id))
 
 
 @router.get(

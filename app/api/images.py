@@ -202,7 +202,7 @@ async def get_image(
 async def get_usage(caller: TeamReader, spend: UsageDep) -> Usage | TokenUsage:
     if caller.token is not None:
         return TokenUsage.model_validate(await spend.token_usage(caller.team, caller.token))
-    return Usage.model_validate(await spend.usage(caller.team))
+    return Usage.model_validate(await spend.usage(caller.team, caller.key_id))
 
 
 @router.get(

@@ -16,12 +16,14 @@ from urllib.parse import urlsplit
 
 import yaml
 from dotenv import dotenv_values
+from pydantic import ValidationError
 
 from app.catalog import load_catalog
 from app.cli.output import blank, cell, render
 from app.clock import SystemClock
-from app.errors import StoreUnavailable
-from app.schemas.teams import KeyOut
+from app.domain.teams import KeyBudget
+from app.errors import StoreUnavailable, ValidationFailed, field_errors
+from app.schemas.teams import KeyBudgetFields, KeyOut
 from app.settings import MAKE_RUN_ENV, StoreSettings
 from app.store.redis import close_redis, create_redis, learn_cluster_layout
 from app.store.redis_causes import redis_cause
@@ -230,9 +232,10 @@ async def keys_create(services: AdminServices, args: argparse.Namespace) -> Any:
     expires = None
     if args.expires_in_days is not None:
         expires = time.time() + args.expires_in_days * 86_400
-    issued = await services.teams.issue_key(args.team, args.name, expires)
+    budget = key_budget(args.budget_credits, args.budget_period)
+    issued = await services.teams.issue_key(args.team, args.name, expires, budget)
     print("This key is shown once; store it now.", file=sys.stderr)
-    return {**KeyOut.of(issued.record).model_dump(), "key": issued.key}
+    return {**KeyOut.of(issued.standing).model_dump(), "key": issued.key}
 
 
 async def keys_list(services: AdminServices, args: argparse.Namespace) -> Any:
@@ -241,6 +244,33 @@ async def keys_list(services: AdminServices, args: argparse.Namespace) -> Any:
 
 async def keys_revoke(services: AdminServices, args: argparse.Namespace) -> Any:
     return KeyOut.of(await services.teams.revoke_key(args.key)).model_dump()
+
+
+async def keys_budget(services: AdminServices, args: argparse.Namespace) -> Any:
+    budget = key_budget(args.budget_credits, args.budget_period)
+    return KeyOut.of(await services.teams.set_key_budget(args.key_id, budget)).model_dump()
+
+
+def key_budget(credits: int | None, period: str) -> KeyBudget | None:
+    """A budget from the command's flags (validated as the admin API's are)."""
+    if credits is None:
+        return None
+    try:
+        return KeyBudgetFields.model_validate(
+            {"budget_credits": credits, "budget_period": period}
+        ).key_budget()
+    except ValidationError as exc:
+        raise ValidationFailed(details=field_errors(exc.errors())) from None
+
+
+def credits_or_none(text: str) -> int | None:
+    """A budget's credits as typed: a whole number, or "none"."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number or 'none'") from None
 
 
 async def requests_show(services: AdminServices, args: argparse.Namespace) -> Any:

@@ -14,7 +14,18 @@ TEAM_COLUMNS = (
     "allowed_models",
     "cors_origins",
 )
-KEY_COLUMNS = ("key_id", "team", "name", "created_at", "expires_at", "last_used_at", "revoked_at")
+KEY_COLUMNS = (
+    "key_id",
+    "team",
+    "name",
+    "created_at",
+    "expires_at",
+    "last_used_at",
+    "revoked_at",
+    "budget_credits",
+    "budget_period",
+    "spent_credits",
+)
 
 
 def render(result: Any, columns: tuple[str, ...]) -> str:

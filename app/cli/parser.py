@@ -8,7 +8,7 @@ from typing import Any
 
 from app.cli import admin, processes
 from app.cli.output import KEY_COLUMNS, TEAM_COLUMNS
-from app.periods import REPORT_PERIOD_FORMS
+from app.periods import PERIODS, REPORT_PERIOD_FORMS
 
 
 def build_parser(description: str | None) -> argparse.ArgumentParser:
@@ -125,6 +125,7 @@ def _key_commands(commands: Any, store: argparse.ArgumentParser) -> None:
         metavar="DAYS",
         help="the key stops working this many days from now (default: never)",
     )
+    _key_budget_flags(key_create)
     key_create.set_defaults(run=admin.printing(admin.keys_create))
     key_list = store_command(keys, "list", "list a team's keys")
     key_list.add_argument("team")
@@ -134,6 +135,27 @@ def _key_commands(commands: Any, store: argparse.ArgumentParser) -> None:
         "key", help="the key itself (rgw_…, as leaked), its id (key_…) or its prefix (rgw_<16 hex>)"
     )
     key_revoke.set_defaults(run=admin.printing(admin.keys_revoke))
+    key_budget = store_command(keys, "budget", "set a key's own credit budget, or take it away")
+    key_budget.add_argument("key_id", help="the key's id (key_…)")
+    key_budget.add_argument(
+        "budget_credits",
+        type=admin.credits_or_none,
+        metavar="CREDITS",
+        help="what the key (and the browser tokens it mints) may spend a period; 'none': no "
+        "budget of its own",
+    )
+    key_budget.add_argument("--period", dest="budget_period", default="month", choices=PERIODS)
+    key_budget.set_defaults(run=admin.printing(admin.keys_budget))
+
+
+def _key_budget_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--budget-credits",
+        type=int,
+        metavar="CREDITS",
+        help="a credit budget of the key's own, beside its team's (default: none)",
+    )
+    parser.add_argument("--budget-period", default="month", choices=PERIODS)
 
 
 def _request_commands(commands: Any, store: argparse.ArgumentParser) -> None:

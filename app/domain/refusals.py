@@ -89,6 +89,27 @@ class OverTokenCap(Refusal):
 
 
 @dataclass(frozen=True)
+class OverKeyBudget(Refusal):
+    """Past the credit budget of the key used (or of the key that minted the browser token)."""
+
+    word, code = "key_budget", "budget_exceeded"
+    remaining: int
+    budget: int
+    period: BudgetPeriod
+
+    @classmethod
+    def read(cls, values: Sequence[str]) -> Self:  # remaining, budget, period
+        return cls(max(int(values[0]), 0), int(values[1]), budget_period(values[2]))
+
+    def error(self, asked: Asked) -> GatewayError:
+        return BudgetExceeded(
+            f"This key has {self.remaining} of its {self.budget} credits left "
+            f"{_period_phrase(self.period, asked.now)}; this task needs {asked.credits}. Ask "
+            "an admin to raise the key's budget."
+        )
+
+
+@dataclass(frozen=True)
 class TooFast(Refusal):
     """Past the team's create rate."""
 
@@ -216,6 +237,7 @@ REFUSALS: dict[str, type[Refusal]] = {
     for kind in (
         OverBudget,
         OverTokenCap,
+        OverKeyBudget,
         TooFast,
         UserTooFast,
         TooManyInFlight,

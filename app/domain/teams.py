@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -81,6 +82,43 @@ def team_id_of(tenant: str) -> str:
     return tenant.partition("@")[0]
 
 
+class KeyBudget(BaseModel):
+    """A key's own credit budget: what the key (and the browser tokens it mints) may spend in a
+    period, beside its team's budget. Enforced by the admission script, which reads it from the
+    team's key budgets hash as ``encode`` writes it."""
+
+    credits: Credits
+    period: BudgetPeriod = "month"
+
+    def encode(self) -> str:
+        return f"{self.credits}|{self.period}"
+
+    @classmethod
+    def decode(cls, text: str) -> KeyBudget:
+        credits, _, period = text.partition("|")
+        return cls.model_validate({"credits": int(credits), "period": period or "month"})
+
+
+@dataclass(frozen=True)
+class KeySpend:
+    """A key's budget (None: only its team's applies) and what it has spent and holds in the
+    budget's period now (the month's, without a budget)."""
+
+    budget: KeyBudget | None
+    spent: int
+    reserved: int
+
+    @property
+    def period(self) -> BudgetPeriod:
+        return self.budget.period if self.budget else "month"
+
+    @property
+    def remaining(self) -> int | None:
+        if self.budget is None:
+            return None
+        return max(self.budget.credits - self.spent - self.reserved, 0)
+
+
 class ApiKeyRecord(BaseModel):
     """A team key as stored: the secret itself is never kept, only its SHA-256."""
 
@@ -104,3 +142,15 @@ class ApiKeyRecord(BaseModel):
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+@dataclass(frozen=True)
+class KeyStanding:
+    """A key as an admin sees it: its record, and its budget and spend this period."""
+
+    record: ApiKeyRecord
+    spend: KeySpend
+
+    @property
+    def revoked(self) -> bool:
+        return self.record.revoked

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
 from pydantic.json_schema import SkipJsonSchema
 
 from app.clock import Timestamp
 from app.domain.teams import (
     ORIGIN_PATTERN,
     TEAM_ID_PATTERN,
-    ApiKeyRecord,
     BudgetPeriod,
     Credits,
+    KeyBudget,
+    KeyStanding,
     Name,
     PerMinute,
     TeamPolicy,
@@ -44,9 +47,25 @@ class TeamPatch(BaseModel):
     per_subject_rate_limit_per_minute: PerMinute | None = None
 
 
-class KeyCreate(BaseModel):
+class KeyBudgetFields(BaseModel):
+    """A key's own credit budget, beside its team's: what the key, and the browser tokens it
+    mints, may spend in a period. Enforced by the admission script (402 budget_exceeded). Set
+    whole: budget_credits null or left out takes the key's own budget away."""
+
     model_config = ConfigDict(extra="forbid")
 
+    budget_credits: Annotated[Credits, Strict()] | None = Field(
+        default=None, description="null: no budget of its own (only the team's applies)"
+    )
+    budget_period: BudgetPeriod = "month"
+
+    def key_budget(self) -> KeyBudget | None:
+        if self.budget_credits is None:
+            return None
+        return KeyBudget(credits=self.budget_credits, period=self.budget_period)
+
+
+class KeyCreate(KeyBudgetFields):
     name: str | None = Field(default=None, max_length=200)
     expires_at: AwareDatetime | None = Field(
         default=None,
@@ -75,10 +94,27 @@ class KeyOut(BaseModel):
     last_used_at: Timestamp | None = Field(
         description="when it was last used (to the minute); null: not since this was recorded"
     )
+    budget_credits: int | None = Field(description="its own budget; null: only the team's")
+    budget_period: BudgetPeriod = Field(
+        description="its budget's period; without a budget, the month (the figures' period)"
+    )
+    spent_credits: int = Field(description="spent by the key (and its tokens) this period")
+    reserved_credits: int = Field(description="held by its creates and tasks in flight")
+    remaining_credits: int | None = Field(description="null when it has no budget of its own")
 
     @classmethod
-    def of(cls, record: ApiKeyRecord) -> KeyOut:
-        return cls.model_validate(record.model_dump(exclude={"secret_hash"}))
+    def of(cls, standing: KeyStanding) -> KeyOut:
+        record, spend = standing.record, standing.spend
+        return cls.model_validate(
+            {
+                **record.model_dump(exclude={"secret_hash"}),
+                "budget_credits": spend.budget.credits if spend.budget else None,
+                "budget_period": spend.period,
+                "spent_credits": spend.spent,
+                "reserved_credits": spend.reserved,
+                "remaining_credits": spend.remaining,
+            }
+        )
 
 
 class KeyCreated(KeyOut):

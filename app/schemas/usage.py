@@ -8,6 +8,17 @@ from app.clock import Timestamp
 from app.domain.teams import BudgetPeriod
 
 
+class KeyUsage(BaseModel):
+    """The calling key's own budget and spend (a budget beside its team's: the lesser limits)."""
+
+    key_id: str
+    budget_credits: int | None = Field(description="null: the key has no budget of its own")
+    budget_period: BudgetPeriod = Field(description="without a budget, the month's figures")
+    spent_credits: int
+    reserved_credits: int
+    remaining_credits: int | None = Field(description="null when the key has no budget")
+
+
 class Usage(BaseModel):
     team: str
     budget_period: BudgetPeriod
@@ -21,6 +32,7 @@ class Usage(BaseModel):
     burst: int
     max_in_flight: int
     in_flight: int
+    key: KeyUsage
 
 
 class TokenUsage(BaseModel):

@@ -12,16 +12,18 @@ from pydantic import ValidationError
 from app.auth.api_keys import generate_key, is_whole_key, key_id_named_by, matches
 from app.catalog import Catalog, FieldError
 from app.clock import Clock, iso_timestamp
-from app.domain.teams import ApiKeyRecord, Team
+from app.domain.teams import ApiKeyRecord, KeyBudget, KeySpend, KeyStanding, Team
 from app.errors import AlreadyExists, NotFound, ValidationFailed, field_errors
+from app.periods import stamps_at
 from app.store.api_keys import ApiKeyStore
 from app.store.redis import admin_write
+from app.store.spend import SpendStore
 from app.store.teams import TeamStore
 
 
 @dataclass(frozen=True)
 class IssuedKey:
-    record: ApiKeyRecord
+    standing: KeyStanding
     key: str  # the only time the secret exists outside the caller's hands
 
 
@@ -60,8 +62,16 @@ def _refuse_generation(fields: Mapping[str, Any], field: str) -> None:
 
 
 class TeamService:
-    def __init__(self, teams: TeamStore, keys: ApiKeyStore, catalog: Catalog, clock: Clock):
-        self._teams, self._keys, self._catalog, self._clock = teams, keys, catalog, clock
+    def __init__(
+        self,
+        teams: TeamStore,
+        keys: ApiKeyStore,
+        spend: SpendStore,
+        catalog: Catalog,
+        clock: Clock,
+    ) -> None:
+        self._teams, self._keys, self._spend = teams, keys, spend
+        self._catalog, self._clock = catalog, clock
 
     def _now(self) -> str:
         return iso_timestamp(self._clock.now())
@@ -176,9 +186,14 @@ class TeamService:
         return plans
 
     async def issue_key(
-        self, team_id: str, name: str | None = None, expires_at: float | None = None
+        self,
+        team_id: str,
+        name: str | None = None,
+        expires_at: float | None = None,
+        budget: KeyBudget | None = None,
     ) -> IssuedKey:
-        """A new key for the team; ``expires_at`` (epoch seconds, in the future) or never."""
+        """A new key for the team; ``expires_at`` (epoch seconds, in the future) or never; a
+        ``budget`` of its own, or only the team's."""
         team = await self.get(team_id)
         if expires_at is not None and expires_at <= self._clock.now():
             raise ValidationFailed(details=[FieldError("expires_at", "must be in the future")])
@@ -192,18 +207,40 @@ class TeamService:
             created_at=self._now(),
             expires_at=None if expires_at is None else iso_timestamp(expires_at),
         )
-        await self._keys.add(record)
-        return IssuedKey(record=record, key=new.key)
+        await self._keys.add(record, budget)
+        return IssuedKey(KeyStanding(record, KeySpend(budget, 0, 0)), key=new.key)
 
     async def backfill_active_keys(self) -> int:
         """Every team's unrevoked keys into its active set; returns how many there are."""
         return sum([await self._keys.backfill_active(t.tenant) for t in await self._teams.list()])
 
-    async def list_keys(self, team_id: str) -> list[ApiKeyRecord]:
+    async def list_keys(self, team_id: str) -> list[KeyStanding]:
         team = await self.get(team_id)
-        return await self._keys.list_for_team(team.tenant)
+        return await self._standings(await self._keys.list_for_team(team.tenant))
 
-    async def revoke_key(self, reference: str) -> ApiKeyRecord:
+    async def set_key_budget(self, key_id: str, budget: KeyBudget | None) -> KeyStanding:
+        """Give a key a credit budget of its own, change it or take it away (None)."""
+        record = await self._keys.get(key_id)
+        if record is None:
+            raise NotFound(f"No key {key_id}.")
+        if record.revoked:
+            raise ValidationFailed(
+                f"Key {key_id} is revoked: it spends nothing more, so it takes no budget.",
+                details=[FieldError("key_id", "is revoked")],
+            )
+        await self._keys.set_budget(record, budget)
+        [standing] = await self._standings([record])
+        return standing
+
+    async def _standings(self, records: list[ApiKeyRecord]) -> list[KeyStanding]:
+        """The keys (of one team) with their budgets and spend as of now."""
+        if not records:
+            return []
+        stamps = stamps_at(self._clock.now())
+        spends = await self._spend.keys(records[0].tenant, [r.key_id for r in records], stamps)
+        return [KeyStanding(r, s) for r, s in zip(records, spends, strict=True)]
+
+    async def revoke_key(self, reference: str) -> KeyStanding:
         """Revoke the key ``reference`` names: its id, the key itself (in an incident, what you
         have is the leaked key) or its ``rgw_<hex>`` prefix. Errors name the id, never the
         secret."""
@@ -223,7 +260,8 @@ class TeamService:
         record = await self._keys.revoke(key_id, self._now())
         if record is None:
             raise NotFound(f"No key {key_id}.")
-        return record
+        [standing] = await self._standings([record])
+        return standing
 
     def _validated(self, data: Mapping[str, Any]) -> Team:
         try:

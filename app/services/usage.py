@@ -29,14 +29,16 @@ class UsageService:
         self._spend, self._teams, self._clock = spend, teams, clock
         self._org_balance = org_balance
 
-    async def usage(self, caller_team: Team) -> dict[str, Any]:
-        """The caller's team's usage, as stored now; a key whose team was deleted (or whose id
-        is another team's now) is told so, even while its replica still caches it."""
+    async def usage(self, caller_team: Team, key_id: str) -> dict[str, Any]:
+        """The caller's team's usage, as stored now, and its key's own budget and spend; a key
+        whose team was deleted (or whose id is another team's now) is told so, even while its
+        replica still caches it."""
         team = await self._teams.get(caller_team.id)
         if team is None or team.generation != caller_team.generation:
             raise ApiKeyInvalid("This key's team no longer exists.")
         now = self._clock.now()
         spend = await self._spend.read(team.tenant, stamps_at(now).stamp(team.budget_period))
+        [key] = await self._spend.keys(team.tenant, [key_id], stamps_at(now))
         start, end = period_bounds(team.budget_period, now)
         return {
             "team": team.id,
@@ -51,6 +53,14 @@ class UsageService:
             "burst": team.effective_burst,
             "max_in_flight": team.max_in_flight,
             "in_flight": spend.in_flight,
+            "key": {
+                "key_id": key_id,
+                "budget_credits": key.budget.credits if key.budget else None,
+                "budget_period": key.period,
+                "spent_credits": key.spent,
+                "reserved_credits": key.reserved,
+                "remaining_credits": key.remaining,
+            },
         }
 
     async def token_usage(self, caller_team: Team, token: BrowserToken) -> dict[str, Any]:
@@ -77,16 +87,18 @@ class UsageService:
             "max_in_flight": team.max_in_flight,
         }
 
-    async def credits(self, team: Team) -> int:
-        """``GET /api/v1/credits``: with a budget, what the team may still spend this period.
-        Without one the team may spend up to the organisation's balance, so that is Rivya's
-        own figure."""
-        remaining = (await self.usage(team))["remaining_credits"]
-        if remaining is None:
+    async def credits(self, team: Team, key_id: str) -> int:
+        """``GET /api/v1/credits``: what the caller may still spend: the least its team's
+        budget and its key's allow this period. Without either, up to the organisation's
+        balance, so that is Rivya's own figure."""
+        usage = await self.usage(team, key_id)
+        limits = [usage["remaining_credits"], usage["key"]["remaining_credits"]]
+        remaining = [int(left) for left in limits if left is not None]
+        if not remaining:
             if self._org_balance is None:
                 raise UpstreamUnavailable("The organisation's balance is not available here.")
             return await self._org_balance()
-        return int(remaining)
+        return min(remaining)
 
     async def report(self, period: str = "current") -> dict[str, Any]:
         """Per team: budget, spent, reserved, remaining and tasks by status; and totals."""

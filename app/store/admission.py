@@ -10,18 +10,15 @@ from redis.asyncio import Redis
 
 from app.clock import Clock, script_time
 from app.domain.creates import (
-    Admitted,
     Decision,
     Lease,
     PendingCreate,
-    Repeat,
     TokenLimits,
     TooLate,
 )
-from app.domain.rates import rate_state
-from app.domain.refusals import REFUSALS, budget_period
+from app.store.admit_answers import decision_of
 from app.store.contracts import creates as c
-from app.store.keyspace import KeySpace, spend_keys
+from app.store.keyspace import KeySpace, key_spend_keys, spend_keys
 from app.store.redis import store_errors
 from app.store.schedule import DueTeams
 from app.store.scripts import Scripts
@@ -76,9 +73,7 @@ class AdmissionStore:
         index_at = {"ok": 5, "resolve": 2, "budget": 2}.get(kind)
         if index_at is not None:
             await self._due.index_at(create.team, int(values[index_at]))
-        if kind in REFUSALS:
-            return REFUSALS[kind].read(values)
-        return _admitted_or_repeat(create, kind, values)
+        return decision_of(create, kind, values)
 
     def _admit_keys(self, create: PendingCreate) -> c.AdmitKeys:
         k, team = self._keys, create.team
@@ -98,6 +93,8 @@ class AdmissionStore:
             schedule_marker=k.scheduled(team),
             outbox=k.outbox(team),
             key_expiry=k.key_expiry(team),
+            key_budgets=k.key_budgets(team),
+            key_periods=self._key_periods(create),
         )
 
     def _admit_args(
@@ -141,6 +138,7 @@ class AdmissionStore:
                     cancel_mark=self._keys.cancelled(create.team, create.reservation_id),
                     ledger=held.ledger,
                     token_credits=held.token_credits,
+                    key_periods=held.key_periods,
                 ),
                 args=c.CancelArgs(
                     reservation_id=create.reservation_id,
@@ -187,6 +185,7 @@ class AdmissionStore:
                     team=k.team(team.partition("@")[0]),
                     outbox=k.outbox(team),
                     schedule_marker=k.scheduled(team),
+                    key_periods=held.key_periods,
                 ),
                 args=c.AbandonArgs(
                     reservation_id=create.reservation_id,
@@ -255,6 +254,7 @@ class AdmissionStore:
             pending=k.pending_creates(team),
             ledger=k.ledger(team),
             token_credits=self._token_credits(create),
+            key_periods=self._key_periods(create),
         )
 
     def _lease_keys(self, team: str) -> c.LeaseCreateKeys:
@@ -266,33 +266,9 @@ class AdmissionStore:
         # Always a key of the team's slot; used only when the create counts against a token.
         return self._keys.token_credits(create.team, create.token_id or "-")
 
+    def _key_periods(self, create: PendingCreate) -> tuple[str, str, str, str]:
+        return key_spend_keys(self._keys, create.team, create.key_id or "", create.stamps)
+
 
 def _or_none(value: int | None) -> int:
     return -1 if value is None else value
-
-
-def _admitted_or_repeat(create: PendingCreate, kind: str, values: list[str]) -> Decision:
-    """admit.lua's answer when it admitted the create, or recognised a repeat."""
-    if kind == "ok":
-        remaining, rate_left, full_in_ms, burst, window_ms = (int(v) for v in values[:5])
-        return Admitted(
-            create=create,
-            budget_remaining=None if remaining < 0 else remaining,
-            rate=rate_state(burst, window_ms, rate_left, full_in_ms),
-            budget=None if int(values[6]) < 0 else int(values[6]),
-            budget_period=budget_period(values[7]),
-        )
-    if kind == "resolve":
-        earlier = PendingCreate.from_json(create.team, values[0], values[1])
-        return Admitted(create=earlier, budget_remaining=None, rate=None, takeover=True)
-    if kind == "too_late":
-        return Repeat("too_late", create=PendingCreate.from_json(create.team, *values))
-    if kind == "replay":
-        return Repeat("replay", task_id=values[0])
-    if kind == "conflict":
-        return Repeat("conflict", task_id=values[0] or None)
-    if kind == "remembered":
-        return Repeat("remembered", error=json.loads(values[0]))
-    if kind == "in_progress":
-        return Repeat("in_progress", retry_after_ms=int(values[0]))
-    raise ValueError(f"admit.lua answered {kind!r}")

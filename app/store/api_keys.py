@@ -1,4 +1,5 @@
-"""Team API keys in Redis: a hash per key (team, name, SHA-256 of the secret, revocation)."""
+"""Team API keys in Redis: a hash per key (team, name, SHA-256 of the secret, revocation); its
+expiry and budget in its team's slot, where the admission script reads them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 from redis.asyncio import Redis
 
 from app.clock import epoch_of
-from app.domain.teams import ApiKeyRecord
+from app.domain.teams import ApiKeyRecord, KeyBudget
 from app.store.contracts import admin as c
 from app.store.keyspace import KeySpace
 from app.store.redis import admin_write, hash_fields, store_errors, text_map
@@ -24,8 +25,9 @@ class ApiKeyStore:
     def __init__(self, redis: Redis, keys: KeySpace, scripts: Scripts) -> None:
         self._redis, self._keys, self._scripts = redis, keys, scripts
 
-    async def add(self, record: ApiKeyRecord) -> None:
-        fields = {k: v for k, v in record.model_dump().items() if v is not None}
+    async def add(self, record: ApiKeyRecord, budget: KeyBudget | None = None) -> None:
+        stored = record.model_dump(exclude={"last_used_at"})  # kept apart: note_used
+        fields = {k: v for k, v in stored.items() if v is not None}
         tenant = record.tenant
         # One after another, not in a transaction: the key's record is not under its team's
         # hash tag, so on Redis Cluster the three live in different slots. In this order a key
@@ -37,6 +39,9 @@ class ApiKeyStore:
             if record.expires_at is not None:  # before it is active: never active without it
                 expires_ms = int(epoch_of(record.expires_at) * 1000)
                 await self._redis.hset(self._keys.key_expiry(tenant), record.key_id, expires_ms)
+            if budget is not None:  # likewise
+                budgets = self._keys.key_budgets(tenant)
+                await self._redis.hset(budgets, record.key_id, budget.encode())
             await self._redis.sadd(self._keys.active_keys(tenant), record.key_id)
 
     async def note_used(self, last_used: dict[str, str]) -> None:
@@ -65,6 +70,15 @@ class ApiKeyStore:
             if row
         ]
         return sorted(records, key=lambda r: r.created_at)
+
+    async def set_budget(self, record: ApiKeyRecord, budget: KeyBudget | None) -> None:
+        """Give the key a budget of its own, change it, or take it away (None): from the moment
+        this returns, every admission on every replica checks it."""
+        async with admin_write("The key's budget"):
+            await self._scripts.put_key_budget(
+                keys=c.OneKey(self._keys.key_budgets(record.tenant)),
+                args=c.PutKeyBudgetArgs(record.key_id, budget.encode() if budget else ""),
+            )
 
     async def revoke(self, key_id: str, when: str) -> ApiKeyRecord | None:
         """Mark a key revoked (kept, so its use answers ``api_key_revoked``); None if unknown.

@@ -60,6 +60,16 @@ class KeySpace:
         team's slot, read by the admission script (Redis's clock decides, not a replica's)."""
         return f"{self._team(tenant)}:key-expiry"
 
+    def key_budgets(self, tenant: str) -> str:
+        """Hash: key id -> "credits|period", for keys with a credit budget of their own. In the
+        team's slot: the admission script reads it."""
+        return f"{self._team(tenant)}:key-budgets"
+
+    def key_spend(self, tenant: str, key_id: str, stamp: str) -> str:
+        """Hash: one key's spent/reserved credits and task counts in one period (as ``spend``
+        is the team's), moved by the same money scripts."""
+        return f"{self._team(tenant)}:key-spend:{key_id}:{stamp}"
+
     def active_keys(self, tenant: str) -> str:
         """Set: ids of the team's keys not revoked. Read by the admission script, so a revoked
         key starts no paid create from the moment its revocation is answered."""
@@ -212,4 +222,12 @@ class KeySpace:
 def spend_keys(keys: KeySpace, team_id: str, stamps: PeriodStamps) -> Periods:
     """The spend hashes of a reservation's periods: day, week, month and total."""
     day, week, month, total = (keys.spend(team_id, stamp) for stamp in stamps.all())
+    return day, week, month, total
+
+
+@lru_cache(maxsize=4096)
+def key_spend_keys(keys: KeySpace, tenant: str, key_id: str, stamps: PeriodStamps) -> Periods:
+    """One key's spend hashes of a reservation's periods: day, week, month and total. A create
+    without a key (none has, today) names a placeholder the scripts never touch."""
+    day, week, month, total = (keys.key_spend(tenant, key_id or "-", s) for s in stamps.all())
     return day, week, month, total

@@ -10,12 +10,14 @@ from app.periods import PeriodStamps
 
 @dataclass(frozen=True)
 class ReservationEntry:
-    """``credits|day|week|month|created_ms|model|token|attached``; older entries end earlier."""
+    """``credits|day|week|month|created_ms|model|token|attached|key``; older entries end
+    earlier."""
 
     raw: str  # as read: settle_orphan.lua acts only if the entry is still this one
     credits: int
     stamps: PeriodStamps
     token: str  # the browser token whose cap the credits count against ("" for none)
+    key: str  # the key whose books hold the credits ("" for none)
 
     @classmethod
     def parse(cls, raw: str) -> ReservationEntry:
@@ -27,6 +29,7 @@ class ReservationEntry:
             credits=int(fields[0]),
             stamps=PeriodStamps.decode("|".join(fields[1:4])),
             token=fields[6] if len(fields) > 6 else "",
+            key=fields[8] if len(fields) > 8 else "",
         )
 
 

@@ -101,6 +101,7 @@ class Scripts:
     outbox_retry: Contracted[schedule.OutboxKeys, schedule.OutboxRetryArgs]
     # Admin writes: scripts too, so that they wait for a replica like the money's.
     revoke_key: Contracted[admin.OneKey, admin.OneArg]
+    put_key_budget: Contracted[admin.OneKey, admin.PutKeyBudgetArgs]
     deactivate_key: Contracted[admin.OneKey, admin.OneArg]
     delete_team: Contracted[admin.DeleteTeamKeys, admin.OneArg]
     revoke_tokens: Contracted[admin.OneKey, admin.RevokeTokensArgs]

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, replace
 
 from redis.asyncio import Redis
 
-from app.periods import PeriodStamps
+from app.domain.teams import KeyBudget, KeySpend
+from app.periods import PERIODS, PeriodStamps
 from app.store.keyspace import KeySpace, spend_keys
 from app.store.redis import store_errors, text_map
 
@@ -61,6 +62,22 @@ class SpendStore:
         async with store_errors():
             raw = await self._redis.hmget(key, ["spent", "reserved"])
         return int(raw[0] or 0), int(raw[1] or 0)
+
+    async def keys(self, tenant: str, key_ids: list[str], stamps: PeriodStamps) -> list[KeySpend]:
+        """Each key's budget and its spend in the budget's period of ``stamps`` (the month's,
+        without a budget), in one round trip."""
+        async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(self._keys.key_budgets(tenant), key_ids or ["-"])
+            for key_id in key_ids:
+                for stamp in stamps.all():
+                    pipe.hmget(self._keys.key_spend(tenant, key_id, stamp), ["spent", "reserved"])
+            budgets, *periods = await pipe.execute()
+        found = []
+        for i, budget in enumerate(budgets[: len(key_ids)]):  # in key_ids' order
+            kept = KeyBudget.decode(str(budget)) if budget else None
+            spent, held = periods[i * 4 + PERIODS.index(kept.period if kept else "month")]
+            found.append(KeySpend(kept, int(spent or 0), int(held or 0)))
+        return found
 
     async def days(self, team_ids: list[str], stamps: list[str]) -> list[list[PeriodSpend]]:
         """Each team's figures for each of ``stamps`` (in one round trip): rows by team."""

@@ -23,7 +23,7 @@ from app.domain.tasks import (
 from app.periods import PeriodStamps
 from app.rivya_schemas import RivyaTask
 from app.store.contracts import creates as c
-from app.store.keyspace import KeySpace, spend_keys
+from app.store.keyspace import KeySpace, key_spend_keys, spend_keys
 from app.store.redis import store_errors, text_map
 from app.store.reservations import ReservationEntry
 from app.store.schedule import DueTeams
@@ -165,6 +165,7 @@ class TaskStore:
                     task=k.task(team_id, task_id),
                     ledger=k.ledger(team_id),
                     token_credits=k.token_credits(team_id, token_id),
+                    key_periods=key_spend_keys(k, team_id, entry.key, entry.stamps),
                 ),
                 args=c.SettleOrphanArgs(
                     task_id=task_id, entry=entry.raw, charge=-1 if charge is None else charge
@@ -181,6 +182,7 @@ class TaskStore:
             settle_queue=k.settle_due(record.team),
             ledger=k.ledger(record.team),
             token_credits=k.token_credits(record.team, record.token_id or "-"),
+            key_periods=key_spend_keys(k, record.team, record.key_id or "", stored.stamps),
         )
 
     def _record_keys(self, team: str, task_id: str, create: PendingCreate) -> c.RecordKeys:
@@ -199,4 +201,5 @@ class TaskStore:
             team=k.team(team.partition("@")[0]),
             outbox=k.outbox(team),
             schedule_marker=k.scheduled(team),
+            key_periods=key_spend_keys(k, team, create.key_id or "", create.stamps),
         )

@@ -296,6 +296,15 @@ async def test_a_generated_client_covers_every_operation_with_readable_names(
     other = await sdk.parsed(
         "KeyCreated", "admin", "create_key", admin, team_id="design", body=sdk.model("KeyCreate")()
     )
+    capped = await sdk.parsed(
+        "KeyOut",
+        "admin",
+        "set_key_budget",
+        admin,
+        key_id=other.key_id,
+        body=sdk.model("KeyBudgetFields")(budget_credits=40),
+    )
+    assert (capped.budget_credits, capped.remaining_credits) == (40, 40)
     gone = await sdk.parsed(
         "KeyOut",
         "admin",

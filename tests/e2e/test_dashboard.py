@@ -403,7 +403,12 @@ def test_a_leaked_key_pasted_into_the_page_is_revoked_and_never_shown(
     with httpx.Client(base_url=stack.gw_url, headers={"Authorization": f"Bearer {ADMIN}"}) as h:
         admin = Admin(h)
         admin.send("POST", "/admin/teams", {"id": "design"}, 201)
-        issued = admin.send("POST", "/admin/teams/design/keys", {"name": "leaky"}, 201)
+        issued = admin.send(
+            "POST",
+            "/admin/teams/design/keys",
+            {"name": "leaky", "budget_credits": 16, "budget_period": "day"},
+            201,
+        )
         made = httpx.post(
             f"{stack.gw_url}/v1/images",
             json={"prompt": "a lighthouse", "client_request_id": "lighthouse-7"},
@@ -417,6 +422,8 @@ def test_a_leaked_key_pasted_into_the_page_is_revoked_and_never_shown(
         sign_in(page, ADMIN)
         listed = page.locator(f'#keys li[data-key-id="{issued["key_id"]}"]')
         expect(listed).to_be_visible()
+        # Its own budget, and what its create in flight holds of it.
+        expect(listed.locator("[data-key-budget]")).to_have_text(" · 8 of 16 credits left this day")
         page.fill("#leak-key", issued["key"])
         page.click("#leak-submit")
         expect(page.locator("#action-status")).to_contain_text(f"{issued['key_id']} of team design")

@@ -200,6 +200,23 @@ def test_walkthrough_from_cli_key_to_result_image(stack: Stack) -> None:
         listed = stack.cli("keys", "list", "design", "--json")
         [entry] = json.loads(listed.stdout)
         assert "key" not in entry
+        assert (entry["spent_credits"] + entry["reserved_credits"], entry["budget_credits"]) == (
+            12,
+            None,
+        )
+        # A budget of the key's own: what it has spent today already counts against it.
+        capped = stack.cli("keys", "budget", entry["key_id"], "12", "--period", "day", "--json")
+        assert capped.returncode == 0, capped.stderr
+        assert json.loads(capped.stdout)["remaining_credits"] == 0
+        over = http.post("/v1/images", json={"prompt": "p"}, headers=auth)
+        assert over.status_code == 402
+        assert "This key has 0 of its 12 credits left this day" in over.json()["error"]["message"]
+        negative = stack.cli("keys", "budget", entry["key_id"], "-5")
+        assert negative.returncode != 0
+        assert "budget_credits" in negative.stderr
+        uncapped = stack.cli("keys", "budget", entry["key_id"], "none", "--json")
+        assert json.loads(uncapped.stdout)["budget_credits"] is None
+        assert "budget_credits" in stack.cli("keys", "list", "design").stdout.splitlines()[0]
         # In an incident what you have is the leaked key: revoked by it, never printed back.
         secret = key.split("_", 2)[2]
         wrong = stack.cli("keys", "revoke", f"rgw_{'0' * 16}_{secret}")

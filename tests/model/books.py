@@ -56,6 +56,27 @@ async def read_books(redis: Redis, keys: KeySpace, tenant: str, period_stamp: st
     )
 
 
+@dataclass(frozen=True)
+class KeyBooks:
+    spent: int  # in the period read
+    reserved: int
+    entries_reserved: int  # the sum of the open reservations naming the key
+
+
+async def read_key(
+    redis: Redis, keys: KeySpace, tenant: str, key_id: str, stamp: str = "total"
+) -> KeyBooks:
+    """A key's books in one period, and what its team's open reservations hold for it."""
+    held: dict[str, str] = await redis.hgetall(keys.key_spend(tenant, key_id, stamp))  # type: ignore[assignment]
+    entries: list[str] = await redis.hvals(keys.reservations(tenant))  # type: ignore[assignment]
+    mine = [entry for entry in entries if entry.split("|")[8:9] == [key_id]]
+    return KeyBooks(
+        spent=int(held.get("spent", 0)),
+        reserved=int(held.get("reserved", 0)),
+        entries_reserved=sum(int(entry.split("|", 1)[0]) for entry in mine),
+    )
+
+
 async def read_token(redis: Redis, keys: KeySpace, tenant: str, token_id: str) -> tuple[int, int]:
     """A browser token's (spent, reserved)."""
     held: dict[str, str] = await redis.hgetall(  # type: ignore[assignment]

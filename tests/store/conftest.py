@@ -91,8 +91,11 @@ class Stores:
         self.counter += 1
         held = reserved or admitted.create.credits
         task = rivya_task(f"task_{self.counter}", "queued", reserved=held)
-        record = TaskRecord(
-            team=team_id, upstream=task, client_request_id=admitted.create.client_request_id
+        record = TaskRecord(  # as services/forwarding.py makes it: its create's key
+            team=team_id,
+            upstream=task,
+            client_request_id=admitted.create.client_request_id,
+            key_id=admitted.create.key_id,
         )
         await self.tasks.record(record, admitted.create, first_poll_in=2.5, reserved=held)
         return StoredTask(record, admitted.stamps)

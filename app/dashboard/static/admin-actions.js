@@ -96,7 +96,8 @@ export function drawKeys(results) {
   showChosenTeam(false);
 }
 
-// When a key was last used, and when it stops working: what ops look for first.
+// When a key was last used, when it stops working, and what it may still spend: what ops look
+// for first.
 function keyDates(key) {
   const used = key.last_used_at
     ? h("span", { "data-last-used": key.last_used_at }, "used ", timeEl(key.last_used_at))
@@ -104,7 +105,17 @@ function keyDates(key) {
   const expires = key.expires_at
     ? h("span", { "data-expires": key.expires_at }, " · expires ", timeEl(key.expires_at))
     : null;
-  return h("span", { class: "small muted key-dates" }, used, expires);
+  return h("span", { class: "small muted key-dates" }, used, expires, keyBudget(key));
+}
+
+function keyBudget(key) {
+  const period = key.budget_period === "total" ? "in all" : `this ${key.budget_period}`;
+  if (key.budget_credits === null) {
+    const used = key.spent_credits + key.reserved_credits;
+    return h("span", { "data-key-budget": "" }, ` · ${used} credits ${period}`);
+  }
+  return h("span", { "data-key-budget": key.budget_credits },
+    ` · ${key.remaining_credits} of ${key.budget_credits} credits left ${period}`);
 }
 
 export function keysUnavailable(error) {

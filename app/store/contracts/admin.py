@@ -14,6 +14,11 @@ class OneArg(NamedTuple):
     value: str
 
 
+class PutKeyBudgetArgs(NamedTuple):
+    key_id: str
+    budget: str  # "credits|period"; "": none
+
+
 class PutTeamArgs(NamedTuple):
     mode: str  # "create" | "update"
     fields: tuple[str, ...]  # field, value, field, value, …

@@ -24,6 +24,8 @@ class AdmitKeys(NamedTuple):
     schedule_marker: str
     outbox: str
     key_expiry: str  # the team's key expiries (key id -> ms)
+    key_budgets: str  # the team's key budgets (key id -> "credits|period")
+    key_periods: Periods  # the caller's key's spend hashes
 
 
 class AdmitArgs(NamedTuple):
@@ -60,6 +62,7 @@ class ReservationKeys(NamedTuple):
     pending: str
     ledger: str
     token_credits: str
+    key_periods: Periods  # the key's spend hashes (used when its books hold the money)
 
 
 class ReleaseArgs(NamedTuple):
@@ -77,6 +80,7 @@ class CancelKeys(NamedTuple):
     cancel_mark: str
     ledger: str
     token_credits: str
+    key_periods: Periods  # the key's spend hashes (used when its books hold the money)
 
 
 class CancelArgs(NamedTuple):
@@ -97,6 +101,7 @@ class AbandonKeys(NamedTuple):
     team: str
     outbox: str
     schedule_marker: str
+    key_periods: Periods  # the key's spend hashes (used when its books hold the money)
 
 
 class AbandonArgs(NamedTuple):
@@ -149,6 +154,7 @@ class RecordKeys(NamedTuple):
     team: str
     outbox: str
     schedule_marker: str
+    key_periods: Periods  # the key's spend hashes (used when its books hold the money)
 
 
 class RecordArgs(NamedTuple):
@@ -179,6 +185,7 @@ class TaskMoneyKeys(NamedTuple):
     settle_queue: str
     ledger: str
     token_credits: str
+    key_periods: Periods  # the key's spend hashes (used when its books hold the money)
 
 
 class ObserveArgs(NamedTuple):
@@ -202,6 +209,7 @@ class SettleOrphanKeys(NamedTuple):
     task: str
     ledger: str
     token_credits: str
+    key_periods: Periods  # the key's spend hashes (used when its books hold the money)
 
 
 class SettleOrphanArgs(NamedTuple):

@@ -4,18 +4,24 @@
 -- change together, inside the script that decides the change, so they can never disagree and
 -- the ledger costs no round trip.
 
--- The hashes a move changes: the four period hashes, and the token's own credits hash when
--- the credits count against a browser token's cap (token ~= "").
-local function books(day, week, month, total, token, token_hash)
-  local hashes = {day, week, month, total}
+-- The hashes a move changes: the four period hashes (a table: day, week, month, total), the
+-- token's own credits hash when the credits count against a browser token's cap (token ~= ""),
+-- and the four period hashes of the key they count against (key ~= ""): its books close as the
+-- team's do, and its budget, if it has one, is checked against them (admit.lua).
+local function books(periods, token, token_hash, key, key_periods)
+  local hashes = {periods[1], periods[2], periods[3], periods[4]}
   if token and token ~= '' then
-    hashes[5] = token_hash
+    hashes[#hashes + 1] = token_hash
     redis.call('EXPIRE', token_hash, TOKEN_CREDITS_TTL)
+  end
+  if key and key ~= '' then
+    for i = 1, 4 do hashes[#hashes + 1] = key_periods[i] end
   end
   return hashes
 end
 
--- spend: the four period hashes (day, week, month, total), in that order, and the token's.
+-- spend: the four period hashes (day, week, month, total), in that order, then the token's and
+--        the key's (books()).
 -- event:  reserve, release, settle, adjust, reclaim, abandon, give_up, correct, orphan,
 --         unreserved (a task recorded with no live reservation: an anomaly) or unpriced (a task
 --         Rivya ended without a valid final_credits, charged what it held: an anomaly).

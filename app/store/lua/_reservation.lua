@@ -3,11 +3,12 @@
 -- entry in Python.
 --
 -- Its entry in the team's reservations hash (reservation or task id -> entry) is
--- "credits|day|week|month|created_ms|model|token|attached": the period stamps it counts in;
+-- "credits|day|week|month|created_ms|model|token|attached|key": the period stamps it counts in;
 -- token is the browser token whose own credit cap the credits also count against ("" for none);
 -- attached is "1" once the hold is a task's Rivya made (record.lua), counted in the periods'
--- "attached" field while it lasts (attach()). Entries written before a field existed end before
--- it (model: "unknown").
+-- "attached" field while it lasts (attach()); key is the team key whose books the credits are
+-- in ("" for none: a hold made before keys had books, settled without them). Entries written
+-- before a field existed end before it (model: "unknown").
 local function reservation_of(entry)
   local parts = {}
   for part in string.gmatch(entry .. '|', '([^|]*)|') do parts[#parts + 1] = part end
@@ -20,12 +21,13 @@ local function reservation_of(entry)
     model = model,
     token = parts[7] or '',
     attached = parts[8] == '1',
+    key = parts[9] or '',
   }
 end
 
-local function reservation_entry(credits, stamps, created_ms, model, token, attached)
+local function reservation_entry(credits, stamps, created_ms, model, token, attached, key)
   return credits .. '|' .. stamps .. '|' .. created_ms .. '|' .. model .. '|' .. (token or '')
-    .. '|' .. (attached and '1' or '')
+    .. '|' .. (attached and '1' or '') .. '|' .. (key or '')
 end
 
 -- The reservation held under `id` (nil: none).
@@ -48,16 +50,18 @@ end
 -- leave "reserved", `s.spent` credits (default 0: all given back) becoming spent, as one ledger
 -- move named `s.event` (_money.lua). `held` is the reservation as read (reservation_at); nil
 -- when none is held, and then nothing moves unless `s.always` (a task's end charged with its
--- hold already gone). The books are the four period hashes `s.periods` and, when the credits
--- count against a browser token's cap, that token's hash `s.token_hash`; a task's record names
--- its token and model (`s.token`, `s.model`), else the entry does.
--- s: reservations, id, periods, token_hash, ledger, event, task ("" if none yet), spent,
---    token, model, always. Returns the books moved (nil: none).
+-- hold already gone). The books are the four period hashes `s.periods`, the token's hash
+-- `s.token_hash` when the credits count against a browser token's cap, and the key's four
+-- period hashes `s.key_periods` when they are in a key's books; a task's record names its
+-- token, key and model (`s.token`, `s.key`, `s.model`), else the entry does.
+-- s: reservations, id, periods, token_hash, key_periods, ledger, event, task ("" if none yet),
+--    spent, token, key, model, always. Returns the books moved (nil: none).
 local function settle_reservation(held, s)
   redis.call('HDEL', s.reservations, s.id)
   if not held and not s.always then return nil end
   local token = s.token or (held and held.token) or ''
-  local spend = books(s.periods[1], s.periods[2], s.periods[3], s.periods[4], token, s.token_hash)
+  local key = (held and held.key) or s.key or ''
+  local spend = books(s.periods, token, s.token_hash, key, s.key_periods)
   detach(spend, held)
   move(spend, s.ledger, s.event, s.id, s.task or '', s.model or (held and held.model) or 'unknown',
     -(held and held.credits or 0), s.spent or 0)

@@ -12,6 +12,7 @@
 -- KEYS[9]    the team's ledger (_money.lua)
 -- KEYS[10]   the token's own credits hash (used when the reservation names a token)
 -- KEYS[11]   the team's policy hash   KEYS[12]  its outbox   KEYS[13]  its schedule marker
+-- KEYS[14..17] the key's spend hashes of the same periods (used when the entry names a key)
 -- ARGV[1]    reservation id    ARGV[2]  client_request_id ("" if none)
 -- ARGV[3]    the error to remember, JSON
 -- ARGV[4]    how long the mark is kept, ms (as long as a late answer could still arrive)
@@ -27,6 +28,7 @@ local held = reservation_at(KEYS[1], ARGV[1])
 if not held then return {0, -1} end
 local spend = settle_reservation(held, {reservations = KEYS[1], id = ARGV[1], event = 'abandon',
   periods = {KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, token_hash = KEYS[10], ledger = KEYS[9],
+  key_periods = {KEYS[14], KEYS[15], KEYS[16], KEYS[17]},
   spent = held.credits})
 for _, key in ipairs(spend) do redis.call('HINCRBY', key, 'tasks_abandoned', 1) end
 redis.call('SET', KEYS[8], held.credits, 'PX', ARGV[4])

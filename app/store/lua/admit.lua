@@ -21,6 +21,8 @@
 -- KEYS[15]   the browser token's own credits hash (spent, reserved), for its cap
 -- KEYS[16]   the team's schedule marker (_schedule.lua)     KEYS[17]  the team's outbox
 -- KEYS[18]   the team's key expiries (key id -> expires, ms; a key without one is not in it)
+-- KEYS[19]   the team's key budgets (key id -> "credits|period"; a key without one is not in it)
+-- KEYS[20..23] the key's spend hashes of the current day, week, month and total
 -- ARGV[1]    time: "" for Redis's own, or a test's fake clock's, microseconds (_clock.lua)
 -- ARGV[2]    credits to reserve
 -- ARGV[3]    reservation id
@@ -57,6 +59,7 @@
 --            {"no_team"}: the team was deleted (or its id is another team's now)
 --            {"model"}: the team may no longer use the model
 --            {"token_cap", remaining, cap}: past the browser token's own credit cap
+--            {"key_budget", remaining, budget, period}: past the key's own credit budget
 --            {"subject_rate", retry_after_ms, burst, window_ms}: past the subject's rate
 --            (index_at: when the team must be indexed as due, -1 if it is: _schedule.lua)
 if redis.call('EXISTS', KEYS[10]) == 1 then return {'cancelled'} end
@@ -143,6 +146,18 @@ if cap >= 0 then
   end
 end
 
+local key_budget = redis.call('HGET', KEYS[19], ARGV[13])
+if key_budget then
+  local key_credits, key_period = string.match(key_budget, '^(%d+)|(%a+)$')
+  key_credits, key_period = tonumber(key_credits), PERIOD_OF[key_period] or 'month'
+  local spend = redis.call('HMGET', KEYS[19 + PERIOD_INDEX[key_period]], 'spent', 'reserved')
+  local key_used = (tonumber(spend[1]) or 0) + (tonumber(spend[2]) or 0)
+  if key_credits and key_used + credits > key_credits then
+    refused('key_budget')
+    return {'key_budget', key_credits - key_used, key_credits, key_period}
+  end
+end
+
 local used = 0
 local period = PERIOD_OF[policy[2]] or 'month'
 local budget_hash = KEYS[3 + PERIOD_INDEX[period]]
@@ -194,10 +209,15 @@ end
 
 rate_keep(team_rate)
 if subject_bucket then rate_keep(subject_bucket) end
-redis.call('HSET', KEYS[3], ARGV[3], reservation_entry(credits, ARGV[4], now_ms, ARGV[15], ARGV[21]))
-move(books(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[21], KEYS[15]), KEYS[12], 'reserve', ARGV[3],
-  '', ARGV[15], credits, 0)
+redis.call('HSET', KEYS[3], ARGV[3],
+  reservation_entry(credits, ARGV[4], now_ms, ARGV[15], ARGV[21], false, ARGV[13]))
+local key_periods = {KEYS[20], KEYS[21], KEYS[22], KEYS[23]}
+move(books({KEYS[4], KEYS[5], KEYS[6], KEYS[7]}, ARGV[21], KEYS[15], ARGV[13], key_periods),
+  KEYS[12], 'reserve', ARGV[3], '', ARGV[15], credits, 0)
 for i = 4, 6 do keep(KEYS[i]) end
+if ARGV[13] ~= '' then
+  for i = 1, 3 do redis.call('EXPIRE', key_periods[i], ARGV[5]) end
+end
 local remaining = -1
 if budget then remaining = budget - used - credits end
 new_create.created_ms = now_ms

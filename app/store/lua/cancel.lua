@@ -8,6 +8,7 @@
 -- KEYS[8]    the reservation's cancel mark (admit.lua's KEYS[10])
 -- KEYS[9]    the team's ledger (_money.lua)
 -- KEYS[10]   the token's own credits hash (used when the reservation names a token)
+-- KEYS[11..14] the key's spend hashes of the same periods (used when the entry names a key)
 -- ARGV[1]    reservation id    ARGV[2]  client_request_id ("" if none)
 -- ARGV[3]    the request's lease owner token
 -- ARGV[4]    how long the mark is kept, ms (longer than any admission could be delayed)
@@ -41,5 +42,6 @@ if ARGV[2] ~= '' and redis.call('HGET', KEYS[6], 'res') == ARGV[1] then
 end
 settle_reservation(reservation_at(KEYS[1], ARGV[1]), {reservations = KEYS[1], id = ARGV[1],
   event = 'cancel', periods = {KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, token_hash = KEYS[10],
+  key_periods = {KEYS[11], KEYS[12], KEYS[13], KEYS[14]},
   ledger = KEYS[9]})
 return 'cancelled'

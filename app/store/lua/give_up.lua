@@ -7,7 +7,8 @@
 -- KEYS[3..6] spend hashes of the task's day, week, month and total
 -- KEYS[7]    the team's settle queue
 -- KEYS[8]    the team's ledger (_money.lua)
--- KEYS[9]   the token's own credits hash (used when the reservation names a token)
+-- KEYS[9]    the token's own credits hash (used when the reservation names a token)
+-- KEYS[10..13] the key's spend hashes of the task's periods (used when its money is in them)
 -- ARGV[1]    task id
 -- ARGV[2]    time: "" for Redis's own, or a fake clock's (_clock.lua)
 -- ARGV[3]    the age past which a task is given up, ms
@@ -31,8 +32,10 @@ local held = reservation and reservation.credits or 0
 -- Charged what it held; given up even with no hold left, so that its end corrects the charge.
 local spend = settle_reservation(reservation, {reservations = KEYS[2], id = ARGV[1],
   event = 'give_up', task = ARGV[1], periods = {KEYS[3], KEYS[4], KEYS[5], KEYS[6]},
+  key_periods = {KEYS[10], KEYS[11], KEYS[12], KEYS[13]},
   token_hash = KEYS[9], ledger = KEYS[8], spent = held, always = true,
   token = redis.call('HGET', KEYS[1], 'token') or '',
+  key = redis.call('HGET', KEYS[1], 'books_key') or '',
   model = redis.call('HGET', KEYS[1], 'model')
     or cjson.decode(redis.call('HGET', KEYS[1], 'upstream') or '{}').model})
 for _, key in ipairs(spend) do redis.call('HINCRBY', key, 'tasks_abandoned', 1) end

@@ -9,7 +9,8 @@
 -- KEYS[3..6] spend hashes of the task's day, week, month and total (from its stamps)
 -- KEYS[7]    the team's settle queue
 -- KEYS[8]    the team's ledger (_money.lua)
--- KEYS[9]   the token's own credits hash (used when the reservation names a token)
+-- KEYS[9]    the token's own credits hash (used when the reservation names a token)
+-- KEYS[10..13] the key's spend hashes of the task's periods (used when its money is in them)
 -- ARGV[1]    task id     ARGV[2]  status     ARGV[3]  Rivya's task JSON
 -- ARGV[4]    final_credits, -1 when Rivya gave no valid figure
 -- Returns    2 settled now, 3 settled now at what it held (unpriced), 1 progress recorded,
@@ -37,9 +38,11 @@ if final < 0 then
   final, event = given_up or (held and held.credits or 0), 'unpriced'
 end
 local spend = settle_reservation(held, {reservations = KEYS[2], id = ARGV[1], event = event,
-  task = ARGV[1], periods = {KEYS[3], KEYS[4], KEYS[5], KEYS[6]}, token_hash = KEYS[9],
+  task = ARGV[1], periods = {KEYS[3], KEYS[4], KEYS[5], KEYS[6]},
+  key_periods = {KEYS[10], KEYS[11], KEYS[12], KEYS[13]}, token_hash = KEYS[9],
   ledger = KEYS[8], spent = final - (given_up or 0), always = true,
   token = redis.call('HGET', KEYS[1], 'token') or '',
+  key = redis.call('HGET', KEYS[1], 'books_key') or '',
   -- Tasks recorded before the model was kept with them: Rivya's own view names it.
   model = redis.call('HGET', KEYS[1], 'model') or cjson.decode(ARGV[3]).model})
 for _, key in ipairs(spend) do

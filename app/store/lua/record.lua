@@ -20,6 +20,8 @@
 -- KEYS[13]   the token's own credits hash (used when the reservation names a token)
 -- KEYS[14]   the team's policy hash (its budget, for alerts)
 -- KEYS[15]   the team's outbox        KEYS[16]  the team's schedule marker (_schedule.lua)
+-- KEYS[17..20] the key's spend hashes of the reservation's day, week, month and total (used
+--            when the task's money is in its key's books: see `books_key` below)
 -- ARGV[1]    reservation id          ARGV[2]  task id
 -- ARGV[3]    status                  ARGV[4]  Rivya's task JSON
 -- ARGV[5]    credits the task holds (Rivya's reserved_credits, else the catalogue's)
@@ -47,22 +49,29 @@ if claim and claim[1] == ARGV[1] and claim[2] ~= 'done' then
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {-1, 0, -1} end
 
-local spend = books(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[15], KEYS[13])
+local periods = {KEYS[4], KEYS[5], KEYS[6], KEYS[7]}
+local key_periods = {KEYS[17], KEYS[18], KEYS[19], KEYS[20]}
 local held_by = redis.call('HMGET', KEYS[2], ARGV[1], ARGV[2])  -- this create's hold; the task's
 local entry = held_by[1]
 if held_by[2] then
   -- The task already holds a reservation (its record was lost, and a resend found the same
   -- task): one task, one reservation. This create's own hold goes back; that is proven.
   settle_reservation(entry and reservation_of(entry), {reservations = KEYS[2], id = ARGV[1],
-    event = 'release', task = ARGV[2], periods = {KEYS[4], KEYS[5], KEYS[6], KEYS[7]},
-    token_hash = KEYS[13], ledger = KEYS[12]})
+    event = 'release', task = ARGV[2], periods = periods, token_hash = KEYS[13],
+    key_periods = key_periods, ledger = KEYS[12]})
   local kept = reservation_of(redis.call('HGET', KEYS[2], ARGV[2]))
   redis.call('HSET', KEYS[1], 'status', ARGV[3], 'upstream', ARGV[4], 'client_request_id',
     ARGV[6], 'key_id', ARGV[7], 'created_ms', kept.created_ms, 'stamps', ARGV[10],
-    'reserved', ARGV[5], 'model', ARGV[13], 'subject', ARGV[14], 'token', kept.token)
+    'reserved', ARGV[5], 'model', ARGV[13], 'subject', ARGV[14], 'token', kept.token,
+    'books_key', kept.key)
   redis.call('EXPIRE', KEYS[1], ARGV[9])
   return {-1, 0, -1}
 end
+-- The task's money is in its key's books unless its hold was made before keys had books (an
+-- entry naming no key); a task with no hold left (given up as spent, or unreserved) is.
+local books_key = ARGV[7]
+if entry then books_key = reservation_of(entry).key end
+local spend = books(periods, ARGV[15], KEYS[13], books_key, key_periods)
 local held, anomaly = 0, 0
 if entry then
   held = reservation_of(entry).credits
@@ -101,19 +110,18 @@ for _, key in ipairs(spend) do
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'upstream', ARGV[4], 'client_request_id', ARGV[6],
   'key_id', ARGV[7], 'created_ms', now_ms, 'stamps', ARGV[10], 'reserved', actual,
-  'model', ARGV[13], 'subject', ARGV[14], 'token', ARGV[15])
+  'model', ARGV[13], 'subject', ARGV[14], 'token', ARGV[15], 'books_key', books_key)
 redis.call('EXPIRE', KEYS[1], ARGV[9])
 redis.call('ZADD', KEYS[3], now_ms, ARGV[2])
 -- The index lives as long as the tasks it points to.
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now_ms - tonumber(ARGV[9]) * 1000)
-local periods = {KEYS[4], KEYS[5], KEYS[6], KEYS[7]}
 if terminal then
   redis.call('HSET', KEYS[1], 'final_credits', final)
   return {2, anomaly, budget_crossings(KEYS[14], periods, ARGV[10], KEYS[15], KEYS[16], ARGV[16],
     now_ms)}
 end
 redis.call('HSET', KEYS[2], ARGV[2],
-  reservation_entry(actual, ARGV[10], now_ms, ARGV[13], ARGV[15], true))
+  reservation_entry(actual, ARGV[10], now_ms, ARGV[13], ARGV[15], true, books_key))
 attach(periods, actual)
 local index_at = budget_crossings(KEYS[14], periods, ARGV[10], KEYS[15], KEYS[16], ARGV[16],
   now_ms)

@@ -8,6 +8,7 @@
 -- KEYS[7]    pending creates hash
 -- KEYS[8]    the team's ledger (_money.lua)
 -- KEYS[9]   the token's own credits hash (used when the reservation names a token)
+-- KEYS[10..13] the key's spend hashes of the same periods (used when the entry names a key)
 -- ARGV[1]    reservation id
 -- ARGV[2]    client_request_id ("" for none)
 -- ARGV[3]    the error to remember, JSON ("" to forget the claim instead)
@@ -28,5 +29,6 @@ if ARGV[2] ~= '' and redis.call('HGET', KEYS[6], 'res') == ARGV[1] then
 end
 local held = reservation_at(KEYS[1], ARGV[1])
 settle_reservation(held, {reservations = KEYS[1], id = ARGV[1], event = 'release',
-  periods = {KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, token_hash = KEYS[9], ledger = KEYS[8]})
+  periods = {KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, token_hash = KEYS[9],
+  key_periods = {KEYS[10], KEYS[11], KEYS[12], KEYS[13]}, ledger = KEYS[8]})
 return held and held.credits or 0

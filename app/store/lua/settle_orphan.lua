@@ -9,6 +9,7 @@
 -- KEYS[7]    the task hash (it must still be gone: a task recorded again is no orphan)
 -- KEYS[8]    the team's ledger (_money.lua)
 -- KEYS[9]   the token's own credits hash (used when the reservation names a token)
+-- KEYS[10..13] the key's spend hashes of the same periods (used when the entry names a key)
 -- ARGV[1]    task id
 -- ARGV[2]    the reservation entry as read ("credits|stamps|created_ms")
 -- ARGV[3]    the credits to charge: Rivya's final_credits, or -1 for "what it held"
@@ -25,6 +26,7 @@ local charge = tonumber(ARGV[3])
 if charge < 0 then charge = held.credits end
 local spend = settle_reservation(held, {reservations = KEYS[1], id = ARGV[1], event = 'orphan',
   task = ARGV[1], periods = {KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, token_hash = KEYS[9],
+  key_periods = {KEYS[10], KEYS[11], KEYS[12], KEYS[13]},
   ledger = KEYS[8], spent = charge})
 for _, key in ipairs(spend) do redis.call('HINCRBY', key, 'tasks_orphaned', 1) end
 return charge

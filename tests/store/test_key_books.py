@@ -1,0 +1,69 @@
+"""A key's books move with its team's in every money script (issue 24.6), and a hold made before
+keys had books (its reservation entry names no key) settles without them: an upgrade never
+leaves a key's books holding, or owing, what they never held."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from app.domain.tasks import Observed
+from app.periods import stamps_at
+from app.store.keyspace import KeySpace
+from tests.store.conftest import TEST_KEY_ID, Stores, rivya_task
+
+KEYS = KeySpace("t")  # the stores fixture's prefix
+
+
+async def key_total(redis_url: str, stamp: str = "total") -> dict[str, str]:
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        found: dict[str, str] = await redis.hgetall(KEYS.key_spend("alpha", TEST_KEY_ID, stamp))
+        return found
+    finally:
+        await redis.aclose()
+
+
+async def test_every_settlement_moves_the_keys_books_with_the_teams(
+    stores: Stores, redis_url: str
+) -> None:
+    await stores.team("alpha")
+    # Released (Rivya refused the create), abandoned (never resolved: charged), settled.
+    released = await stores.admitted()
+    assert await stores.admission.release(released.create, remember=None) == 8
+    abandoned = await stores.admitted()
+    assert await stores.admission.abandon(abandoned.create, {"code": "x"}) == 8
+    settled = await stores.record(await stores.admitted())
+    assert (
+        await stores.tasks.observe(settled, rivya_task(settled.record.id, "succeeded", final=6))
+        is Observed.SETTLED
+    )
+    team = await stores.spend.read("alpha", "total")
+    key = await key_total(redis_url)
+    assert (int(key["spent"]), int(key["reserved"])) == (team.spent, team.reserved) == (14, 0)
+    month = await key_total(redis_url, stamps_at(stores.clock.now()).month)
+    assert (int(month["spent"]), int(month["reserved"])) == (14, 0)
+
+
+async def test_a_hold_made_before_keys_had_books_settles_without_them(
+    stores: Stores, redis_url: str
+) -> None:
+    await stores.team("alpha")
+    stored = await stores.record(await stores.admitted())
+    # As the previous version left it: an entry of eight fields, no key books, no books_key.
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        reservations = KEYS.reservations("alpha")
+        entry = await redis.hget(reservations, stored.record.id)
+        assert entry is not None
+        assert entry.endswith(f"|{TEST_KEY_ID}")
+        await redis.hset(reservations, stored.record.id, entry.rsplit("|", 1)[0])
+        await redis.hdel(KEYS.task("alpha", stored.record.id), "books_key")
+        for stamp in stored.stamps.all():
+            await redis.delete(KEYS.key_spend("alpha", TEST_KEY_ID, stamp))
+    finally:
+        await redis.aclose()
+    done = rivya_task(stored.record.id, "succeeded", final=8)
+    assert await stores.tasks.observe(stored, done) is Observed.SETTLED
+    assert await key_total(redis_url) == {}  # untouched: never held, never owed
+    team = await stores.spend.read("alpha", "total")
+    assert (team.spent, team.reserved, team.in_flight) == (8, 0, 0)
