@@ -51,7 +51,8 @@ async def key_books(gateway: Gateway, redis_url: str, key_id: str, stamp: str) -
         raw = await redis.hgetall(keys.key_spend(await tenant_of(gateway, "alpha"), key_id, stamp))
     finally:
         await redis.aclose()
-    return {field: int(value) for field, value in raw.items() if value.lstrip("-").isdigit()}
+    figures = {str(field): str(value) for field, value in raw.items()}
+    return {field: int(value) for field, value in figures.items() if value.lstrip("-").isdigit()}
 
 
 async def test_a_key_spends_no_more_than_its_own_budget_and_its_books_close(

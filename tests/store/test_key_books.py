@@ -17,8 +17,8 @@ KEYS = KeySpace("t")  # the stores fixture's prefix
 async def key_total(redis_url: str, stamp: str = "total") -> dict[str, str]:
     redis = Redis.from_url(redis_url, decode_responses=True)
     try:
-        found: dict[str, str] = await redis.hgetall(KEYS.key_spend("alpha", TEST_KEY_ID, stamp))
-        return found
+        found = await redis.hgetall(KEYS.key_spend("alpha", TEST_KEY_ID, stamp))
+        return {str(field): str(value) for field, value in found.items()}
     finally:
         await redis.aclose()
 
@@ -53,8 +53,7 @@ async def test_a_hold_made_before_keys_had_books_settles_without_them(
     redis = Redis.from_url(redis_url, decode_responses=True)
     try:
         reservations = KEYS.reservations("alpha")
-        entry = await redis.hget(reservations, stored.record.id)
-        assert entry is not None
+        entry = str(await redis.hget(reservations, stored.record.id))
         assert entry.endswith(f"|{TEST_KEY_ID}")
         await redis.hset(reservations, stored.record.id, entry.rsplit("|", 1)[0])
         await redis.hdel(KEYS.task("alpha", stored.record.id), "books_key")
