@@ -96,6 +96,14 @@ def epoch_of(timestamp: str) -> float:
     return _moment(timestamp).timestamp()
 
 
+def epoch_or(timestamp: str, fallback: float) -> float:
+    """``epoch_of``, or ``fallback`` for a timestamp that cannot be read (Rivya's, as given)."""
+    try:
+        return epoch_of(timestamp)
+    except ValueError:
+        return fallback
+
+
 def epoch_ms_of(timestamp: str) -> int:
     """Milliseconds since the epoch of an ISO-8601 timestamp, exactly (no float rounding)."""
     return (_moment(timestamp) - _EPOCH) // timedelta(milliseconds=1)

@@ -14,11 +14,13 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Scope
 
 from app.auth.api_keys import key_id_of
 from app.auth.callers import Caller, bearer_token, check_admin
 from app.auth.origins import check_origin
 from app.catalog import Catalog
+from app.domain.tasks import ResultLink, TaskRecord
 from app.errors import (
     ApiKeyExpired,
     ApiKeyInvalid,
@@ -36,6 +38,8 @@ from app.services.metrics_figures import MetricsFigures
 from app.services.reconciliation import Reconciliation
 from app.services.reports import Reports
 from app.services.request_records import RequestLookup
+from app.services.result_links import ResultLinks
+from app.services.results import ResultCustody
 from app.services.task_reads import MAX_WAIT_SECONDS
 from app.services.tasks import TaskService
 from app.services.teams import TeamService
@@ -105,6 +109,10 @@ _reports = _collaborator(lambda s: s.reports)
 ReportsDep = Annotated[Reports, Depends(_reports)]
 _requests = _collaborator(lambda s: s.requests)
 RequestsDep = Annotated[RequestLookup, Depends(_requests)]
+_results = _collaborator(lambda s: s.results)
+ResultsDep = Annotated[ResultCustody, Depends(_results)]
+_result_links = _collaborator(lambda s: s.result_links)
+ResultLinksDep = Annotated[ResultLinks, Depends(_result_links)]
 _settings = _collaborator(lambda s: s.settings)
 SettingsDep = Annotated[Settings, Depends(_settings)]
 _tasks = _collaborator(lambda s: s.tasks)
@@ -115,6 +123,29 @@ _tokens = _collaborator(lambda s: s.tokens)
 TokensDep = Annotated[TokenService, Depends(_tokens)]
 _usage = _collaborator(lambda s: s.usage)
 UsageDep = Annotated[UsageService, Depends(_usage)]
+
+
+def result_linker(services: Services, scope: Scope) -> ResultLink:
+    """Links to a task's result files for this request's answer: absolute, on the gateway's
+    public URL (``GATEWAY_PUBLIC_URL``, else the URL the request came to), made only when an
+    answer has a result to link."""
+    base: list[str] = []
+
+    def link(record: TaskRecord, index: int) -> str:
+        if not base:
+            public = services.settings.gateway_public_url
+            base.append(public or str(Request(scope).base_url))
+        return services.result_links.link(base[0], record.team, record.id, index)
+
+    return link
+
+
+async def _result_link(request: Request) -> ResultLink:
+    return result_linker(request.app.state.services, request.scope)
+
+
+# Links to the result files of the tasks an answer shows, for this request.
+ResultLinkDep = Annotated[ResultLink, Depends(_result_link)]
 
 
 async def resolve_team_caller(

@@ -157,6 +157,24 @@ class NotFound(GatewayError):
     code, status, default_message = "not_found", 404, "Not found."
 
 
+class ResultLinkInvalid(GatewayError):
+    # Additions to the contract's table: a result link (GET /v1/results/…) whose signature does
+    # not hold (altered, another team's, made with another secret), or whose time is up.
+    code, status, default_message = (
+        "result_link_invalid",
+        403,
+        "This result link is not valid: read the task again for a fresh one.",
+    )
+
+
+class ResultLinkExpired(GatewayError):
+    code, status, default_message = (
+        "result_link_expired",
+        403,
+        "This result link has expired: read the task again for a fresh one.",
+    )
+
+
 class NotOffered(GatewayError):
     # An addition to the contract's table: one of Rivya's routes the gateway does not offer;
     # the message names what to use instead. A 4xx, so that no client retries it.

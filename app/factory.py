@@ -15,7 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api import admin, compat, dashboard, files, images, ops, tokens
+from app.api import admin, compat, dashboard, files, images, ops, results, tokens
 from app.api.compat import generation_create
 from app.api.create_routes import CreateRoute, CreateRoutes
 from app.api.docs import serve_docs
@@ -46,6 +46,7 @@ ROUTERS = (
     tokens.admin_router,
     files.router,
     files.compat_router,
+    results.router,
     compat.router,
     admin.router,
     ops.router,
@@ -74,6 +75,7 @@ def create_app(
     *,
     upstream_connector: Connector | None = None,
     alert_transport: httpx.AsyncBaseTransport | None = None,
+    download_transport: httpx.AsyncBaseTransport | None = None,
     clock: Clock | None = None,
     catalog: Catalog | None = None,
     configure_logs: bool = True,
@@ -91,7 +93,9 @@ def create_app(
         metrics=metrics,
         refusals=refused_requests(settings, clock),
         tallies=Tallies.made(settings.request_records, clock, metrics),
-        seams=Seams(upstream=upstream_connector, alerts=alert_transport),
+        seams=Seams(
+            upstream=upstream_connector, alerts=alert_transport, downloads=download_transport
+        ),
         configure_logs=configure_logs,
     )
     app = GatewayApp(

@@ -176,9 +176,15 @@ class RedisServer:
             probe.close()
 
 
+# Where the gateways a test process builds keep their copies of results: one directory for
+# all (each team's copies are under its own tenant, which no other team shares).
+RESULTS_DIR = Path(tempfile.mkdtemp(prefix="rivya-results-"))
+
+
 def gateway_settings(redis_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "redis_url": redis_url,
+        "results_dir": RESULTS_DIR,
         "rivya_base_url": UPSTREAM_URL,
         "rivya_api_key": ORG_KEY,
         "gateway_admin_token": ADMIN_TOKEN,
@@ -714,6 +720,8 @@ async def running_gateway(
         settings,
         upstream_connector=link,
         alert_transport=alert_transport,
+        # Rivya's result files: from the simulator too (or the network, as the API is).
+        download_transport=None if upstream == "network" else httpx.ASGITransport(app=sim_app),
         clock=clock,
         configure_logs=False,
     )

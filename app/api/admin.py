@@ -14,6 +14,7 @@ from app.deps import (
     ReconciliationDep,
     ReportsDep,
     RequestsDep,
+    ResultLinkDep,
     TeamsDep,
     UsageDep,
 )
@@ -168,6 +169,7 @@ async def get_ledger(
 @router.get("/tasks", responses=_TEAM, summary="Recent tasks of every team (or one), newest first")
 async def list_tasks(
     reports: ReportsDep,
+    link: ResultLinkDep,
     team: Annotated[str | None, Query(description="One team only")] = None,
     status: Annotated[TaskStatus | None, Query(description="Only tasks in this state")] = None,
     since: Annotated[str | None, Query(description="ISO-8601: created at or after")] = None,
@@ -186,15 +188,15 @@ async def list_tasks(
         client_request_id=client_request_id,
     )
     return TeamTaskList(
-        data=[TeamTask(**record.public(), team=owner.id) for owner, record in found],
+        data=[TeamTask(**record.public(link), team=owner.id) for owner, record in found],
         next_cursor=next_cursor,
     )
 
 
 @router.get("/tasks/{task_id}", responses=_TEAM, summary="A task by its id, whichever team's")
-async def get_task(task_id: str, reports: ReportsDep) -> TeamTask:
+async def get_task(task_id: str, reports: ReportsDep, link: ResultLinkDep) -> TeamTask:
     team, record = await reports.task(task_id)
-    return TeamTask(**record.public(), team=team.id)
+    return TeamTask(**record.public(link), team=team.id)
 
 
 @router.get("/upstream", summary="Rivya's balance and health, and the books' drift from it")

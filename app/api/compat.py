@@ -24,6 +24,7 @@ from app.deps import (
     KeyReader,
     OptionalTeamCaller,
     ReadsDep,
+    ResultLinkDep,
     RivyaIdempotencyKey,
     TasksDep,
     TeamCaller,
@@ -69,7 +70,10 @@ async def generation_create(call: CreateCall) -> Response:
         services.reads.check(caller.team.tenant)  # a replay is a read
     # A fresh create is 201 (Created); a replay answers as a read does, 200.
     return rivya_task_response(
-        created.record, status=200 if created.replayed else 201, headers=created_headers(created)
+        created.record,
+        call.link,
+        status=200 if created.replayed else 201,
+        headers=created_headers(created),
     )
 
 
@@ -79,8 +83,10 @@ async def generation_create(call: CreateCall) -> Response:
     responses=answers(*TEAM, *READ, NotFound),
     summary="Read a generation (Rivya's shape)",
 )
-async def rivya_get_generation(task_id: str, caller: TeamReader, tasks: TasksDep) -> JSONResponse:
-    return rivya_task_response(await tasks.reads.get(caller, task_id))
+async def rivya_get_generation(
+    task_id: str, caller: TeamReader, tasks: TasksDep, link: ResultLinkDep
+) -> JSONResponse:
+    return rivya_task_response(await tasks.reads.get(caller, task_id), link)
 
 
 @router.get(

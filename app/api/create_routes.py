@@ -26,7 +26,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.asgi_body import read_body
 from app.auth.callers import Caller
-from app.deps import WaitSeconds, resolve_team_caller
+from app.deps import WaitSeconds, resolve_team_caller, result_linker
+from app.domain.tasks import ResultLink
 from app.errors import GatewayError, ValidationFailed, field_errors
 from app.handlers import error_response, upstream_error_response
 from app.middleware import route_path, scope_header
@@ -42,6 +43,7 @@ class CreateCall:
     services: Services
     body: bytes
     idempotency_key: str | None
+    link: ResultLink  # to the result files of the task it answers with
     wait: float = 0
 
 
@@ -84,7 +86,8 @@ class CreateRoutes:
             if body is None:
                 return  # the client went away mid-body: nobody to answer
             key = scope_header(scope, b"idempotency-key")
-            call = CreateCall(caller, services, body, key, wait)
+            link = result_linker(services, scope)
+            call = CreateCall(caller, services, body, key, link, wait)
             response = await fast.handle(call)
         except GatewayError as error:
             response = error_response(error)

@@ -26,13 +26,16 @@ from app.deps import (
     CatalogDep,
     IdempotencyKey,
     KeyReader,
+    ResultLinkDep,
     ServicesDep,
     TasksDep,
     TeamCaller,
     TeamReader,
     UsageDep,
     WaitSeconds,
+    result_linker,
 )
+from app.domain.tasks import ResultLink
 from app.errors import NotFound, RateLimited, ValidationFailed
 from app.rivya_schemas import TaskStatus
 from app.schemas.catalog import ModelList, ModelOut
@@ -83,7 +86,7 @@ async def image_create(call: CreateCall) -> Response:
         services.default_model,
         idempotency_key=call.idempotency_key,
     )
-    return await _create(call.caller, services, generation, call.wait)
+    return await _create(call.caller, services, generation, call.wait, call.link)
 
 
 @router.post(
@@ -126,11 +129,15 @@ async def edit_image(
         services.default_model,
         idempotency_key=idempotency_key,
     )
-    return await _create(caller, services, generation, wait)
+    return await _create(caller, services, generation, wait, result_linker(services, request.scope))
 
 
 async def _create(
-    caller: Caller, services: Services, generation: GenerationRequest, wait: float
+    caller: Caller,
+    services: Services,
+    generation: GenerationRequest,
+    wait: float,
+    link: ResultLink,
 ) -> JSONResponse:
     created = await services.tasks.create(caller, generation)
     if created.replayed:
@@ -138,7 +145,7 @@ async def _create(
     record = created.record
     if wait > 0:
         record = await services.tasks.follow(created, wait=wait)
-    return task_response(record, created_headers(created))
+    return task_response(record, link, created_headers(created))
 
 
 @router.get(
@@ -152,6 +159,7 @@ async def _create(
 async def list_images(
     caller: TeamReader,
     tasks: TasksDep,
+    link: ResultLinkDep,
     status: Annotated[TaskStatus | None, Query(description="Only tasks in this state.")] = None,
     client_request_id: Annotated[
         str | None, Query(max_length=128, description="Only the task of this client_request_id.")
@@ -176,7 +184,7 @@ async def list_images(
     # Each item is exactly what GET /v1/images/{id} answers for that task.
     body = {
         "object": "list",
-        "data": [record.public() for record in listing.tasks],
+        "data": [record.public(link) for record in listing.tasks],
         "next_cursor": listing.next_cursor,
     }
     return JSONResponse(body)
@@ -188,9 +196,9 @@ async def list_images(
     summary="Read an image task",
 )
 async def get_image(
-    task_id: str, caller: TeamReader, tasks: TasksDep, wait: WaitSeconds = 0
+    task_id: str, caller: TeamReader, tasks: TasksDep, link: ResultLinkDep, wait: WaitSeconds = 0
 ) -> JSONResponse:
-    return task_response(await tasks.reads.get(caller, task_id, wait=wait))
+    return task_response(await tasks.reads.get(caller, task_id, wait=wait), link)
 
 
 @router.get(

@@ -8,7 +8,7 @@ import orjson
 
 from app.catalog import FieldError
 from app.domain.rates import rate_limit_headers
-from app.domain.tasks import TaskRecord
+from app.domain.tasks import ResultLink, TaskRecord
 from app.errors import ValidationFailed
 from app.handlers import JsonAnswer
 from app.services.tasks import Created
@@ -32,17 +32,24 @@ def created_headers(created: Created) -> dict[str, str]:
     return rate_limit_headers(created.rate) if created.rate else {}
 
 
-def task_response(record: TaskRecord, headers: dict[str, str] | None = None) -> JsonAnswer:
+def task_response(
+    record: TaskRecord, link: ResultLink, headers: dict[str, str] | None = None
+) -> JsonAnswer:
     """The gateway's task shape: 200 once the task has ended, 202 while it has not."""
     if record.upstream.is_terminal:
-        return JsonAnswer(record.public(), headers=headers)
+        return JsonAnswer(record.public(link), headers=headers)
     # Still running: where to look for its end (RFC 9110, 202 Accepted).
     location = {"Location": f"/v1/images/{record.id}"}
-    return JsonAnswer(record.public(), status_code=202, headers={**(headers or {}), **location})
+    return JsonAnswer(record.public(link), status_code=202, headers={**(headers or {}), **location})
 
 
 def rivya_task_response(
-    record: TaskRecord, *, status: int = 200, headers: dict[str, str] | None = None
+    record: TaskRecord,
+    link: ResultLink,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> JsonAnswer:
-    """Rivya's own JSON for the task, as a drop-in client expects it."""
-    return JsonAnswer(record.rivya_view(), status_code=status, headers=headers)
+    """Rivya's own JSON for the task, as a drop-in client expects it (its result's URLs the
+    gateway's links)."""
+    return JsonAnswer(record.rivya_view(link), status_code=status, headers=headers)

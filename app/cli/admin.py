@@ -40,6 +40,7 @@ TEAM_FLAGS: list[tuple[str, str, Callable[[str], Any], str]] = [
     ("--models", "allowed_models", lambda v: [m for m in v.split(",") if m], "comma-separated"),
     ("--origins", "cors_origins", lambda v: [o for o in v.split(",") if o], "comma-separated"),
     ("--subject-rate", "per_subject_rate_limit_per_minute", int, "browser subject per minute"),
+    ("--result-days", "result_retention_days", int, "days its results' copies are kept"),
 ]
 
 

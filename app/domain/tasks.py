@@ -3,14 +3,19 @@ and observing it did; a page of a team's tasks and what a listing keeps."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any
 
 from pydantic import BaseModel
 
+from app.domain.results import Custody, KeptFile, result_files
 from app.periods import PeriodStamps
 from app.rivya_schemas import RivyaTask
+
+# A link to one of a task's result files, by its index (services/result_links.py).
+ResultLink = Callable[["TaskRecord", int], str]
 
 
 class TaskRecord(BaseModel):
@@ -25,6 +30,10 @@ class TaskRecord(BaseModel):
     # What the team was charged once the task settled: Rivya's final_credits, or what it held
     # when Rivya gave no valid figure. None until then.
     charged: int | None = None
+    # Custody of its results (None: not a succeeded task, or one from before custody); each
+    # file's copy by its index (read with the whole task; a listing does not read them).
+    custody: Custody | None = None
+    kept: dict[int, KeptFile] = {}
 
     @property
     def id(self) -> str:
@@ -37,11 +46,33 @@ class TaskRecord(BaseModel):
             return self.charged
         return self.upstream.final_credits or 0
 
-    def rivya_view(self) -> dict[str, Any]:
-        """The task in Rivya's shape, as the drop-in surface answers it."""
-        return {**self.upstream.wire(), "final_credits": self.final_credits}
+    def rivya_view(self, link: ResultLink | None = None) -> dict[str, Any]:
+        """The task in Rivya's shape, as the drop-in surface answers it; its result's URLs the
+        gateway's links (``link``), when given."""
+        view = {**self.upstream.wire(), "final_credits": self.final_credits}
+        if link is not None and self.upstream.result is not None:
+            view["result"] = {**view["result"], **self._linked(link)}
+        return view
 
-    def public(self) -> dict[str, Any]:
+    def result_view(self, link: ResultLink | None) -> dict[str, Any] | None:
+        """The result as the gateway's API shows it: its links, and where its copies stand."""
+        if self.upstream.result is None:
+            return None
+        result = self.upstream.result.model_dump(mode="json")
+        if link is None:
+            return result
+        return {**result, **self._linked(link), "custody": self.custody or Custody.COPYING}
+
+    def _linked(self, link: ResultLink) -> dict[str, Any]:
+        result = self.upstream.result
+        assert result is not None
+        files = result_files(result.primary_url, result.urls)
+        return {
+            "primary_url": link(self, 0),
+            "urls": [link(self, files.index(url)) for url in result.urls],
+        }
+
+    def public(self, link: ResultLink | None = None) -> dict[str, Any]:
         """The task as the gateway's own API shows it (CONTRACT §4)."""
         task = self.upstream
         return {
@@ -53,7 +84,7 @@ class TaskRecord(BaseModel):
             "final_credits": self.final_credits,
             "created_at": task.created_at,
             "updated_at": task.updated_at,
-            "result": task.result.model_dump(mode="json") if task.result else None,
+            "result": self.result_view(link),
             "error": task.error.model_dump(mode="json") if task.error else None,
         }
 

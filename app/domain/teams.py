@@ -21,6 +21,7 @@ ORIGIN_PATTERN = r"^(\*|https?://[^/\s]+)$"
 Name = Annotated[str, Field(max_length=200)]
 Credits = Annotated[int, Field(ge=0)]
 PerMinute = Annotated[int, Field(ge=1, le=100_000)]
+RetentionDays = Annotated[int, Field(ge=1, le=3650)]
 
 
 class TeamPolicy(BaseModel):
@@ -41,6 +42,8 @@ class TeamPolicy(BaseModel):
         json_schema_extra={"items": {"type": "string", "pattern": ORIGIN_PATTERN}},
     )
     per_subject_rate_limit_per_minute: PerMinute | None = None
+    # Its results' copies are kept this many days (None: RESULT_RETENTION_DAYS).
+    result_retention_days: RetentionDays | None = None
 
     @field_validator("cors_origins")
     @classmethod

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.clock import Timestamp
+from app.domain.results import Custody
 
 
 class ImageCreate(BaseModel):
@@ -34,8 +35,18 @@ class ImageCreate(BaseModel):
 
 
 class TaskResultOut(BaseModel):
-    primary_url: str
+    primary_url: str = Field(
+        description="A link to the result's copy, served by the gateway: signed, valid "
+        "RESULT_LINK_SECONDS from this answer (a browser's <img> loads it with no header); "
+        "read the task again for fresh links"
+    )
     urls: list[str]
+    custody: Custody = Field(
+        default=Custody.COPYING,
+        description="copying: the gateway is copying the files (the links stream Rivya's "
+        "meanwhile); kept: every file is in the org's store; failed: a copy was not possible "
+        "(the links serve Rivya's files while Rivya keeps them)",
+    )
 
 
 class TaskErrorOut(BaseModel):

@@ -17,6 +17,7 @@ from app.domain.teams import (
     KeyStanding,
     Name,
     PerMinute,
+    RetentionDays,
     TeamPolicy,
 )
 
@@ -45,6 +46,7 @@ class TeamPatch(BaseModel):
         default=None, json_schema_extra={"items": {"type": "string", "pattern": ORIGIN_PATTERN}}
     )
     per_subject_rate_limit_per_minute: PerMinute | None = None
+    result_retention_days: RetentionDays | None = None
 
 
 class KeyBudgetFields(BaseModel):

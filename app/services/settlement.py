@@ -14,10 +14,12 @@ import random
 import time
 
 from app import context
-from app.clock import Clock, epoch_of
+from app.clock import Clock, epoch_or
+from app.domain.results import Custody
 from app.domain.settlement import PollSchedule, SettlePass
 from app.domain.tasks import NotGivenUp, Observed, StoredTask, TaskRecord
 from app.rivya_schemas import RivyaTask
+from app.services.results import ResultCustody
 from app.services.wakeups import WakeUps
 from app.store.settlement import SettleQueue
 from app.store.tasks import TaskStore
@@ -28,6 +30,10 @@ log = logging.getLogger("app.settlement")
 
 # A task given up on is still asked about this rarely, until its record expires.
 GIVEN_UP_POLL_SECONDS = 3600.0
+# A result whose copy failed for now is tried again after a quarter of the time it has been
+# failing, within these bounds.
+COPY_RETRY_SECONDS = 10.0
+COPY_RETRY_MAX_SECONDS = 900.0
 
 
 class Settlement:
@@ -40,8 +46,10 @@ class Settlement:
         *,
         schedule: PollSchedule,
         settle_pass: SettlePass,
+        results: ResultCustody | None = None,
     ) -> None:
         self._tasks, self._queue, self._upstream = tasks, queue, upstream
+        self._results = results
         self._clock, self._schedule, self._pass = clock, schedule, settle_pass
         self._limit = asyncio.Semaphore(settle_pass.concurrency)
         self._rng = random.Random()
@@ -67,7 +75,7 @@ class Settlement:
         return record
 
     async def _reschedule(self, team: str, record: TaskRecord) -> None:
-        age = self._clock.now() - _epoch(record.upstream.created_at, self._clock.now())
+        age = self._clock.now() - epoch_or(record.upstream.created_at, self._clock.now())
         delay = self._schedule.next_poll(age, self._rng)
         await self._queue.reschedule(team, record.id, in_seconds=delay)
 
@@ -95,7 +103,10 @@ class Settlement:
                 return again.record
         if outcome.settled or outcome is Observed.PROGRESSED:
             charged = fresh.charge if outcome.settled else None
-            return stored.record.model_copy(update={"upstream": fresh, "charged": charged})
+            # A task that succeeds has its results copied next (observe.lua says so too).
+            copying = Custody.COPYING if fresh.status == "succeeded" and fresh.result else None
+            update = {"upstream": fresh, "charged": charged, "custody": copying}
+            return stored.record.model_copy(update=update)
         # Ours was as far along (another reader got there first): reread the truth.
         again = await self._tasks.get(stored.record.team, fresh.id)
         return again.record if again else stored.record
@@ -122,11 +133,16 @@ class Settlement:
         if stored is None:
             await self._settle_orphan(team, task_id)
             return
+        if stored.record.custody is Custody.COPYING:  # ended: only its results are left
+            await self._keep_results(stored)
+            return
         fresh = await self._poll(team, task_id)
         record = stored.record if fresh is None else await self.observe(stored, fresh)
         if record.upstream.is_terminal:
+            if record.custody is Custody.COPYING:
+                await self._keep_results(StoredTask(record, stored.stamps))
             return
-        age = self._clock.now() - _epoch(record.upstream.created_at, self._clock.now())
+        age = self._clock.now() - epoch_or(record.upstream.created_at, self._clock.now())
         if age > self._pass.give_up_after_seconds:
             # A last look came first (above): Rivya still cannot say, so stop waiting. Its
             # age is judged again by Redis's clock (this replica's may be off); a task given
@@ -144,6 +160,17 @@ class Settlement:
             if held is not NotGivenUp.NOT_OLD_ENOUGH:
                 return
         await self._reschedule(team, record)
+
+    async def _keep_results(self, stored: StoredTask) -> None:
+        """Copy a succeeded task's results; a copy failed for now is tried again later, the
+        longer after the longer it has failed."""
+        if self._results is None:
+            return
+        record = stored.record
+        if await self._results.copy(stored) is Custody.COPYING:
+            since = self._clock.now() - epoch_or(record.upstream.updated_at, self._clock.now())
+            retry_in = min(max(since / 4, COPY_RETRY_SECONDS), COPY_RETRY_MAX_SECONDS)
+            await self._queue.reschedule(record.team, record.id, in_seconds=retry_in)
 
     async def _settle_orphan(self, team: str, task_id: str) -> None:
         """A queued task whose record is gone (evicted, or lost with Redis's data): settle the
@@ -187,10 +214,3 @@ def unpriced_anomaly(team: str, task: RivyaTask) -> None:
             "final_credits": task.final_credits,
         },
     )
-
-
-def _epoch(timestamp: str, fallback: float) -> float:
-    try:
-        return epoch_of(timestamp)
-    except ValueError:
-        return fallback

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -17,8 +17,22 @@ from app.errors import AlreadyExists, NotFound, ValidationFailed, field_errors
 from app.periods import stamps_at
 from app.store.api_keys import ApiKeyStore
 from app.store.redis import admin_write
+from app.store.results import ResultStore
 from app.store.spend import SpendStore
 from app.store.teams import TeamStore
+
+
+class TeamStores(Protocol):
+    """The stores teams and their keys are kept in (``wiring/stores.py``'s)."""
+
+    @property
+    def teams(self) -> TeamStore: ...
+    @property
+    def api_keys(self) -> ApiKeyStore: ...
+    @property
+    def spend(self) -> SpendStore: ...
+    @property
+    def results(self) -> ResultStore: ...
 
 
 @dataclass(frozen=True)
@@ -62,15 +76,9 @@ def _refuse_generation(fields: Mapping[str, Any], field: str) -> None:
 
 
 class TeamService:
-    def __init__(
-        self,
-        teams: TeamStore,
-        keys: ApiKeyStore,
-        spend: SpendStore,
-        catalog: Catalog,
-        clock: Clock,
-    ) -> None:
-        self._teams, self._keys, self._spend = teams, keys, spend
+    def __init__(self, stores: TeamStores, catalog: Catalog, clock: Clock) -> None:
+        self._teams, self._keys, self._spend = stores.teams, stores.api_keys, stores.spend
+        self._results = stores.results
         self._catalog, self._clock = catalog, clock
 
     def _now(self) -> str:
@@ -119,6 +127,7 @@ class TeamService:
             for record in await self._keys.list_for_team(team.tenant):
                 await self._keys.revoke(record.key_id, self._now())
             await self._teams.delete(team)
+        await self._results.expire_all(team.tenant)  # its copies go at its next settler pass
 
     async def apply(
         self, specs: Iterable[Mapping[str, Any]], *, prune: bool = False, dry_run: bool = False

@@ -11,6 +11,7 @@ from pydantic_settings import SettingsConfigDict
 from app.domain.settlement import SettlePass
 from app.settings.limits import LimitSettings
 from app.settings.ops import OpsSettings
+from app.settings.results import ResultSettings
 from app.settings.secrets import SecretSettings
 from app.settings.settlement import SettlementSettings
 from app.settings.store import StoreSettings
@@ -18,7 +19,13 @@ from app.settings.upstream import UpstreamSettings
 
 
 class Settings(
-    StoreSettings, UpstreamSettings, SecretSettings, SettlementSettings, LimitSettings, OpsSettings
+    StoreSettings,
+    UpstreamSettings,
+    SecretSettings,
+    SettlementSettings,
+    LimitSettings,
+    OpsSettings,
+    ResultSettings,
 ):
     """Everything the gateway process needs, validated at start."""
 

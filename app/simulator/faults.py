@@ -48,6 +48,13 @@ class Faults(BaseModel):
         "final_credits); null: the answer carries final_credits null, the reservation charged",
     )
 
+    result_url_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="result URLs stop working this long after their task ended (403, as an "
+        "expired signed CDN URL answers); null: they never do (Rivya's lifetime is undocumented)",
+    )
+
     error_status: int = Field(default=503, ge=400, le=599)
     error_count: int = Field(default=0, ge=0)
     error_code: str | None = Field(default=None, description="overrides the status's code")

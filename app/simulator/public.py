@@ -13,6 +13,10 @@ from app.simulator.images import RenderSpec, render
 router = APIRouter(include_in_schema=False)
 
 _CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png"}
+_EXPIRED = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    b"<Message>Request has expired</Message></Error>"
+)
 
 
 @router.get("/results/{filename}")
@@ -22,6 +26,10 @@ async def get_result(filename: str, state: SimStateDep) -> Response:
     now = state.clock.now()
     if task is None or extension != task.result_extension or task.status_at(now) != "succeeded":
         raise SimError("not_found", 404, f"No result at /results/{filename}.")
+    lifetime = state.faults.result_url_seconds
+    if lifetime is not None and now >= task.finished_at + lifetime:
+        # What an expired signed URL gets from an S3-backed CDN: Rivya has dropped the file.
+        return Response(_EXPIRED, status_code=403, media_type="application/xml")
     if task.image is None:
         reference = state.get_file(task.reference_file_id) if task.reference_file_id else None
         spec = RenderSpec(

@@ -156,6 +156,15 @@ class KeySpace:
         slot, so only a write that needs an earlier look costs a write to the index."""
         return f"{self._team(tenant)}:scheduled"
 
+    def results_kept(self, tenant: str) -> str:
+        """Sorted set: the team's copies of result files, "sha256|bytes" -> until when they are
+        kept (ms); each copy once, however many tasks share it (services/results.py)."""
+        return f"{self._team(tenant)}:results-kept"
+
+    def results_usage(self, tenant: str) -> str:
+        """Hash: what the team's copies take in the object store (bytes, objects)."""
+        return f"{self._team(tenant)}:results-usage"
+
     def outbox(self, tenant: str) -> str:
         """Stream: events the team or ops must receive (budget alerts), written by the script
         that decides them and deleted once delivered (services/alerts.py)."""

@@ -117,6 +117,7 @@ class DueTeams:
                     outbox=k.outbox(tenant),
                     outbox_attempts=k.outbox_attempts(tenant),
                     schedule_marker=k.scheduled(tenant),
+                    results_kept=k.results_kept(tenant),
                 ),
                 args=c.TimeArgs(time=script_time(self._clock)),
             )

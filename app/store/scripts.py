@@ -99,6 +99,8 @@ class Scripts:
     release_team: Contracted[schedule.DueIndexKeys, schedule.ReleaseTeamArgs]
     index_team: Contracted[schedule.DueIndexKeys, schedule.IndexTeamArgs]
     outbox_retry: Contracted[schedule.OutboxKeys, schedule.OutboxRetryArgs]
+    keep_result: Contracted[schedule.KeepResultKeys, schedule.KeepResultArgs]
+    expire_results: Contracted[schedule.ExpireResultsKeys, schedule.ExpireResultsArgs]
     # Admin writes: scripts too, so that they wait for a replica like the money's.
     revoke_key: Contracted[admin.OneKey, admin.OneArg]
     put_key_budget: Contracted[admin.OneKey, admin.PutKeyBudgetArgs]

@@ -7,6 +7,7 @@ from typing import NamedTuple, cast
 
 from redis.asyncio import Redis
 
+from app.domain.results import Custody, KeptFile
 from app.domain.tasks import TaskFilter, TaskPage, TaskPosition, TaskRecord
 from app.rivya_schemas import RivyaTask
 from app.store.keyspace import KeySpace
@@ -25,6 +26,7 @@ class _Row(NamedTuple):
     subject: str | None
     token: str | None
     final_credits: str | None  # what the team was charged, once settled
+    custody: str | None  # of its results, once it succeeded
 
 
 def _kept(only: TaskFilter, position: TaskPosition, row: _Row) -> bool:
@@ -55,6 +57,12 @@ def task_record(team_id: str, row: _Row | dict[str, str]) -> TaskRecord:
         subject=fields.get("subject") or None,
         token_id=fields.get("token") or None,
         charged=int(charged) if (charged := fields.get("final_credits")) else None,
+        custody=Custody(custody) if (custody := fields.get("custody")) else None,
+        kept={
+            int(name[5:]): KeptFile.decode(value)
+            for name, value in fields.items()
+            if name.startswith("kept:") and value
+        },
     )
 
 

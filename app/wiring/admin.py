@@ -34,7 +34,7 @@ def admin_services(
     org_balance: Callable[[], Awaitable[int]] | None = None,
 ) -> AdminServices:
     return AdminServices(
-        teams=TeamService(stores.teams, stores.api_keys, stores.spend, catalog, clock),
+        teams=TeamService(stores, catalog, clock),
         usage=UsageService(stores.spend, stores.teams, clock, org_balance=org_balance),
         reports=Reports(stores.teams, stores.spend, stores.ledger, stores.tasks, clock),
         requests=RequestLookup(stores.requests),

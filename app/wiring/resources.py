@@ -1,8 +1,8 @@
 """What the process holds open while it serves: the Redis pool (and the scripts' own lean
 connection), the Rivya client (its one engine over the network, or over what a test puts under
-it), and the alert webhook's client. Opened without waiting for Redis:
-the process must come up (``/healthz`` 200) while Redis is down, answer 503
-``store_unavailable`` meanwhile, and recover by itself when it is back."""
+it), the alert webhook's client and the client Rivya's result files are fetched with. Opened
+without waiting for Redis: the process must come up (``/healthz`` 200) while Redis is down,
+answer 503 ``store_unavailable`` meanwhile, and recover by itself when it is back."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from app.store.channel import ScriptChannel, open_channel
 from app.store.redis import close_redis, create_redis, learn_cluster_layout
 from app.upstream.client import RivyaClient
 from app.upstream.connect import Connector, NetworkConnector
+from app.upstream.downloads import download_client
 from app.upstream.resilience import CircuitBreaker, RetryPolicy
 
 
@@ -30,6 +31,7 @@ class Resources:
     channel: ScriptChannel | None
     upstream: RivyaClient
     alerts: httpx.AsyncClient | None  # ops' own receiver: never carrying the org key
+    downloads: httpx.AsyncClient  # Rivya's result files: never carrying the org key
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Seams:
 
     upstream: Connector | None = None
     alerts: httpx.AsyncBaseTransport | None = None
+    downloads: httpx.AsyncBaseTransport | None = None  # under the result files' client
 
 
 @asynccontextmanager
@@ -62,7 +65,9 @@ async def opened(
             stack.push_async_callback(alerts.aclose)
         upstream = rivya_client(settings, clock, metrics, seams.upstream)
         stack.push_async_callback(upstream.aclose)
-        yield Resources(redis, channel, upstream, alerts)
+        downloads = download_client(seams.downloads, timeout=settings.rivya_timeout_seconds)
+        stack.push_async_callback(downloads.aclose)
+        yield Resources(redis, channel, upstream, alerts, downloads)
 
 
 def rivya_client(

@@ -26,6 +26,8 @@ from app.services.reconciliation import Reconciliation
 from app.services.repeat_waits import RepeatWaits
 from app.services.reports import Reports
 from app.services.request_records import RequestLookup
+from app.services.result_links import ResultLinks, link_secret
+from app.services.results import ResultCustody
 from app.services.settlement import Settlement
 from app.services.tasks import TaskService
 from app.services.teams import TeamService
@@ -33,7 +35,9 @@ from app.services.tokens import TokenService
 from app.services.unfinished_writes import UnfinishedWrites
 from app.services.usage import UsageService
 from app.settings import Settings
+from app.store.objects import ResultObjects, open_store
 from app.upstream.client import RivyaClient
+from app.upstream.downloads import ResultDownloads
 from app.wiring.access import access
 from app.wiring.admin import admin_services
 from app.wiring.resources import Resources
@@ -65,6 +69,8 @@ class Services:
     reconciliation: Reconciliation
     tokens: TokenService
     known_origins: KnownOrigins
+    results: ResultCustody
+    result_links: ResultLinks
 
 
 @dataclass(frozen=True)
@@ -95,7 +101,8 @@ def build_services(
     # The org's balance, asked of Rivya at most once per ORG_BALANCE_CACHE_SECONDS.
     balance = Refreshed(upstream.balance, seconds=settings.org_balance_cache_seconds, now=clock.now)
     admin = admin_services(store, catalog, clock, org_balance=balance.get)
-    settlement = _settlement(parts)
+    results = _results(parts, resources)
+    settlement = _settlement(parts, results)
     files = _files(parts)
     tasks, resolver = _tasks(parts, settlement, files)
     reconciliation = _reconciliation(parts)
@@ -115,7 +122,7 @@ def build_services(
         tasks=tasks,
         files=files,
         usage=admin.usage,
-        settler=_settler(parts, settlement, resolver, alerts),
+        settler=_settler(parts, settlement, resolver, alerts, results),
         unfinished_writes=parts.unfinished_writes,
         metrics=metrics,
         metrics_figures=_metrics_figures(parts, admin.usage, reconciliation),
@@ -124,6 +131,16 @@ def build_services(
         refusals=refusals,
         requests=admin.requests,
         answered=AnsweredWriter(tallies, store.spend, store.requests, store.api_keys, clock),
+        results=results,
+        result_links=_result_links(settings, clock),
+    )
+
+
+def _result_links(settings: Settings, clock: Clock) -> ResultLinks:
+    configured = settings.result_link_secret
+    secret = configured.get_secret_value() if configured is not None else None
+    return ResultLinks(
+        link_secret(secret, settings.org_key), clock, seconds=settings.result_link_seconds
     )
 
 
@@ -143,7 +160,21 @@ def _metrics_figures(
     )
 
 
-def _settlement(parts: _Parts) -> Settlement:
+def _results(parts: _Parts, resources: Resources) -> ResultCustody:
+    settings, stores = parts.settings, parts.stores
+    policy = settings.custody_policy
+    return ResultCustody(
+        stores.tasks,
+        stores.results,
+        ResultObjects(open_store(settings.results_store_url, settings.results_dir)),
+        ResultDownloads(resources.downloads, max_bytes=policy.max_bytes),
+        stores.teams,
+        parts.clock,
+        policy=policy,
+    )
+
+
+def _settlement(parts: _Parts, results: ResultCustody) -> Settlement:
     settings, stores = parts.settings, parts.stores
     return Settlement(
         stores.tasks,
@@ -152,6 +183,7 @@ def _settlement(parts: _Parts) -> Settlement:
         parts.clock,
         schedule=settings.poll_schedule,
         settle_pass=settings.settle_pass,
+        results=results,
     )
 
 
@@ -232,7 +264,11 @@ def _reconciliation(parts: _Parts) -> Reconciliation:
 
 
 def _settler(
-    parts: _Parts, settlement: Settlement, resolver: Resolver, alerts: BudgetAlerts
+    parts: _Parts,
+    settlement: Settlement,
+    resolver: Resolver,
+    alerts: BudgetAlerts,
+    results: ResultCustody,
 ) -> Settler:
     settings = parts.settings
     return Settler(
@@ -240,6 +276,7 @@ def _settler(
         resolver,
         alerts,
         parts.stores.due,
+        results=results,
         # Twice the longest call (a poll or a resend, every attempt): a pass starts nothing
         # past half its claim, so it ends inside it.
         claim_seconds=2 * settings.upstream_call_seconds,

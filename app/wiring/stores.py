@@ -18,6 +18,7 @@ from app.store.ledger import LedgerStore
 from app.store.outbox import Outbox
 from app.store.reconciliation import BaselineStore
 from app.store.request_log import RequestLogStore
+from app.store.results import ResultStore
 from app.store.schedule import DueTeams
 from app.store.scripts import Scripts
 from app.store.settlement import SettleQueue
@@ -54,6 +55,7 @@ class AdminStores:
     due: DueTeams
     tasks: TaskStore
     requests: RequestLogStore
+    results: ResultStore
 
 
 def admin_stores(
@@ -86,6 +88,7 @@ def admin_stores(
             alert_thresholds=alert_thresholds,
         ),
         requests=RequestLogStore(redis, keys, clock, retention_hours=settings.request_record_hours),
+        results=ResultStore(redis, keys, scripts, clock, due),
     )
 
 
@@ -117,6 +120,7 @@ def stores(settings: Settings, redis: Redis, clock: Clock, channel: ScriptChanne
         due=due,
         tasks=admin.tasks,
         requests=admin.requests,
+        results=admin.results,
         queue=SettleQueue(redis, keys, scripts, clock, due),
         admission=AdmissionStore(
             redis,

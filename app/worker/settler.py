@@ -25,6 +25,7 @@ from app.errors import StoreUnavailable
 from app.outages import Outage
 from app.services.alerts import BudgetAlerts
 from app.services.forwarding import Resolver
+from app.services.results import ResultCustody
 from app.services.settlement import Settlement
 from app.store.redis_causes import redis_cause
 
@@ -49,12 +50,14 @@ class Settler:
         alerts: BudgetAlerts,
         due: DueIndex,
         *,
+        results: ResultCustody | None = None,
         claim_seconds: float,
         tick_seconds: float = 0.5,
         teams_at_once: int = 8,
         sweep_seconds: float = 120.0,
     ) -> None:
         self._settlement, self._resolver, self.alerts = settlement, resolver, alerts
+        self._results = results
         self.due, self._claim_seconds, self._tick = due, claim_seconds, tick_seconds
         self._teams_at_once, self._sweep_seconds = teams_at_once, sweep_seconds
         self._working: set[asyncio.Task[int]] = set()
@@ -117,6 +120,8 @@ class Settler:
             handled += await self._resolver.run_once(tenant, start_until=start_until)
             handled += await self._settlement.settle_due(tenant, start_until=start_until)
             handled += await self.alerts.deliver_due(tenant)
+            if self._results is not None:
+                handled += await self._results.expire(tenant)
         except StoreUnavailable as unavailable:
             self._paused.failed(redis_cause(unavailable))
         except Exception:

@@ -234,11 +234,10 @@ async def test_an_edit_uploads_and_creates_in_one_call(gateway: Gateway, clock: 
     [item] = sent.body["params"]["referenceMediaItems"]
     [sim_file] = gateway.sim.files.values()
     assert item["url"] == sim_file.url
-    # The simulator's result visibly derives from the upload: its corner is the reference's red.
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=gateway.sim_app), base_url="http://rivya.test"
-    ) as sim:
-        image_response = await sim.get(task["result"]["primary_url"])
+    # The simulator's result visibly derives from the upload: its corner is the reference's red
+    # (read by the link the gateway answered with, as a browser would: no header).
+    image_response = await gateway.http.get(task["result"]["primary_url"])
+    assert image_response.status_code == 200, image_response.text
     result = Image.open(io.BytesIO(image_response.content)).convert("RGB")
     pixel = result.getpixel((2, 2))
     assert isinstance(pixel, tuple)

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -253,6 +254,20 @@ async def test_a_generated_client_covers_every_operation_with_readable_names(
 
     # The books, then the reports about them.
     await settle_all(gateway, clock)
+    # A result, by the link its task's answer gives (no credential: the link is signed).
+    done = await sdk.parsed("TaskOut", "team_api", "get_image", key, task_id=created.id)
+    link = parse_qs(urlsplit(done.result.primary_url).query)
+    image = await sdk.call(
+        "team_api",
+        "get_result",
+        None,
+        task_id=created.id,
+        index=0,
+        team=link["team"][0],
+        expires=int(link["expires"][0]),
+        sig=link["sig"][0],
+    )
+    assert image.status_code == 200
     spend = await sdk.parsed("SpendReport", "admin", "get_spend", admin)
     assert spend.totals.reserved_credits == 0
     daily = await sdk.parsed("DailySpend", "admin", "get_daily_spend", admin, days=2)

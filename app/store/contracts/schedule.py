@@ -62,6 +62,7 @@ class TeamNextDueKeys(NamedTuple):
     outbox: str
     outbox_attempts: str
     schedule_marker: str
+    results_kept: str  # the team's copies, due for deletion at their scores
 
 
 class TimeArgs(NamedTuple):
@@ -76,3 +77,30 @@ class OutboxKeys(NamedTuple):
 class OutboxRetryArgs(NamedTuple):
     entry_id: str
     attempts: str  # "attempts|next attempt, ms"
+
+
+class KeepResultKeys(NamedTuple):
+    task: str
+    kept: str  # the team's kept copies
+    usage: str
+    settle_queue: str
+    schedule_marker: str
+
+
+class KeepResultArgs(NamedTuple):
+    task_id: str
+    file_index: int
+    kept: str  # "sha256|bytes|type"
+    files: int
+    until_ms: int
+    time: str
+
+
+class ExpireResultsKeys(NamedTuple):
+    kept: str
+    usage: str
+
+
+class ExpireResultsArgs(NamedTuple):
+    time: str
+    most: int

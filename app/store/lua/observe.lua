@@ -1,6 +1,8 @@
 -- Record Rivya's latest view of a task, only ever forward; when that view is terminal, settle
 -- the reservation to Rivya's final_credits in the same step (a failed task's is 0) and free the
--- in-flight slot. A terminal task is never written again, so settling twice is a no-op.
+-- in-flight slot. A terminal task is never written again, so settling twice is a no-op. A
+-- succeeded task stays in the settle queue, its custody "copying", until its results are
+-- copied (keep_result.lua).
 -- A charge is never silently zero: a terminal task whose final_credits Rivya did not give
 -- validly (absent, null, negative: ARGV[4] = -1) stays charged what it held, as an anomaly (the
 -- ledger's "unpriced" event, a suspect for the reconciliation).
@@ -23,7 +25,10 @@ if not current then
 end
 local old, new = rank[current] or 0, rank[ARGV[2]] or 0
 if old >= 2 then
-  redis.call('ZREM', KEYS[7], ARGV[1])
+  -- Ended: it stays queued only while its results are being copied (custody).
+  if redis.call('HGET', KEYS[1], 'custody') ~= 'copying' then
+    redis.call('ZREM', KEYS[7], ARGV[1])
+  end
   return 0
 end
 if new < old then return 0 end
@@ -50,6 +55,11 @@ for _, key in ipairs(spend) do
   redis.call('HINCRBY', key, 'tasks_' .. ARGV[2], 1)
 end
 redis.call('HSET', KEYS[1], 'final_credits', final)
-redis.call('ZREM', KEYS[7], ARGV[1])
+if ARGV[2] == 'succeeded' and type(cjson.decode(ARGV[3]).result) == 'table' then
+  -- Its results are copied next (custody): it stays queued, due as it is, until they are.
+  redis.call('HSET', KEYS[1], 'custody', 'copying')
+else
+  redis.call('ZREM', KEYS[7], ARGV[1])
+end
 if event == 'unpriced' then return 3 end
 return 2

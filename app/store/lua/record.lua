@@ -117,6 +117,16 @@ redis.call('ZADD', KEYS[3], now_ms, ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now_ms - tonumber(ARGV[9]) * 1000)
 if terminal then
   redis.call('HSET', KEYS[1], 'final_credits', final)
+  if ARGV[3] == 'succeeded' and type(cjson.decode(ARGV[4]).result) == 'table' then
+    -- Its results are copied next (custody), as observe.lua leaves a task that succeeds.
+    redis.call('HSET', KEYS[1], 'custody', 'copying')
+    redis.call('ZADD', KEYS[8], now_ms + tonumber(ARGV[11]), ARGV[2])
+    local poll_at = schedule(KEYS[16], now_ms + tonumber(ARGV[11]), now_ms)
+    local index_at = budget_crossings(KEYS[14], periods, ARGV[10], KEYS[15], KEYS[16], ARGV[16],
+      now_ms)
+    if poll_at >= 0 and (index_at < 0 or poll_at < index_at) then index_at = poll_at end
+    return {2, anomaly, index_at}
+  end
   return {2, anomaly, budget_crossings(KEYS[14], periods, ARGV[10], KEYS[15], KEYS[16], ARGV[16],
     now_ms)}
 end

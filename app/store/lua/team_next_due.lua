@@ -1,12 +1,14 @@
 -- When a team next has work, read after a settler worked it (one round trip, the team's slot):
 -- the earliest of its tasks' next polls, the lease ends of its pending creates (a create whose
--- holder died is resent or given up then), and its undelivered events' next attempts. Sets the
+-- holder died is resent or given up then), its undelivered events' next attempts, and when its
+-- first copy of a result is to be deleted. Sets the
 -- team's schedule marker (_schedule.lua) to it, or deletes the marker when the team has nothing,
 -- so a script adding work after this read indexes the team itself.
 -- KEYS[1]  the team's settle queue (task id -> next poll, ms)
 -- KEYS[2]  the team's pending creates (reservation id -> create JSON with lease_until_ms)
 -- KEYS[3]  the team's outbox (stream)      KEYS[4]  its attempts (entry id -> "n|next_ms")
 -- KEYS[5]  the team's schedule marker
+-- KEYS[6]  the team's kept copies of results ("sha256|bytes" -> until, ms)
 -- ARGV[1]  time: "" for Redis's own, or a fake clock's (_clock.lua)
 -- Returns  the next due time, ms; -1 when the team has nothing left to do
 local OUTBOX_LOOKAHEAD = 100  -- events looked at (a team's outbox is small: alerts)
@@ -15,8 +17,10 @@ local next_ms = nil
 local function earlier(at)
   if at and (next_ms == nil or at < next_ms) then next_ms = at end
 end
-local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if first[2] then earlier(tonumber(first[2])) end
+for _, queue in ipairs({KEYS[1], KEYS[6]}) do
+  local first = redis.call('ZRANGE', queue, 0, 0, 'WITHSCORES')
+  if first[2] then earlier(tonumber(first[2])) end
+end
 for _, create in ipairs(redis.call('HVALS', KEYS[2])) do
   earlier(tonumber(cjson.decode(create).lease_until_ms) or now_ms)
 end
