@@ -16,6 +16,8 @@ LOCAL_REDIS_PORT=${LOCAL_REDIS_PORT:-6390}
 export GATEWAY_ADMIN_TOKEN=${GATEWAY_ADMIN_TOKEN:-dev-admin-token-local}
 # Browser tokens work out of the box locally (a placeholder: accepted only with the simulator).
 export GATEWAY_TOKEN_SECRET=${GATEWAY_TOKEN_SECRET:-dev-token-secret-local-placeholder-0001}
+# The copies of results (a local directory; RESULTS_STORE_URL=s3://… for an object store).
+export RESULTS_DIR=${RESULTS_DIR:-$RUN_DIR/results}
 mkdir -p "$RUN_DIR"
 GW="http://127.0.0.1:${GATEWAY_PORT}"
 

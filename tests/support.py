@@ -736,7 +736,8 @@ def project_root() -> Path:
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RIVYA_", "GATEWAY_", "SIM_"))}
+    prefixes = ("RIVYA_", "GATEWAY_", "SIM_", "RESULT")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     env.update(extra)
     return env
 

@@ -36,6 +36,11 @@ class TaskCounts(Answer):
     failed: int
 
 
+class StoredResults(Answer):
+    bytes: int = Field(description="what the copies of results take in the object store")
+    objects: int = Field(description="how many copies (each content once per team)")
+
+
 class SpendFigures(Answer):
     spent_credits: int
     reserved_credits: int
@@ -43,6 +48,7 @@ class SpendFigures(Answer):
     tasks: TaskCounts
     by_model: dict[str, int] = Field(description="Credits spent per model")
     refusals: dict[str, int] = Field(description="Creates refused, per error code")
+    results: StoredResults = Field(description="the copies of results kept, now")
 
 
 class TeamSpend(SpendFigures):

@@ -163,9 +163,15 @@ class MetricsFigures:
             labels,
         )
         in_flight = gauge("gateway_team_in_flight", "Tasks created and not yet ended.", ["team"])
+        kept = gauge(
+            "gateway_team_results_bytes",
+            "What the team's copies of results take in the object store.",
+            ["team"],
+        )
         report = await self._usage.report("current")
         for row in report["teams"]:
             key = [row["team"], row["period"]]
+            kept.add_metric([row["team"]], row["results"]["bytes"])
             spent.add_metric(key, row["spent_credits"])
             reserved.add_metric(key, row["reserved_credits"])
             in_flight.add_metric([row["team"]], row["in_flight"])
@@ -186,4 +192,4 @@ class MetricsFigures:
         earliest = await self._due.earliest()
         lag.add_metric([], max(now_ms - earliest, 0.0) / 1000 if earliest is not None else 0.0)
         due_teams.add_metric([], await self._due.size())
-        return [spent, reserved, budget, remaining, used, in_flight, lag, due_teams]
+        return [spent, reserved, budget, remaining, used, in_flight, kept, lag, due_teams]

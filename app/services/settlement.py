@@ -72,6 +72,9 @@ class Settlement:
             record = await self.observe(stored, fresh)
         if not record.upstream.is_terminal:
             await self._reschedule(team, record)
+        elif record.custody is Custody.COPYING:
+            # Its results are copied by a settler, now rather than when this read's lease ends.
+            await self._queue.reschedule(team, record.id, in_seconds=0)
         return record
 
     async def _reschedule(self, team: str, record: TaskRecord) -> None:

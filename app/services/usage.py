@@ -13,6 +13,7 @@ from app.domain.refusals import code_of
 from app.domain.teams import BudgetPeriod, Team
 from app.errors import ApiKeyInvalid, UpstreamUnavailable, ValidationFailed
 from app.periods import REPORT_PERIOD_FORMS, parse_report_period, period_bounds, stamps_at
+from app.store.results import ResultStore
 from app.store.spend import PeriodSpend, SpendStore
 from app.store.teams import TeamStore
 
@@ -22,11 +23,12 @@ class UsageService:
         self,
         spend: SpendStore,
         teams: TeamStore,
+        results: ResultStore,
         clock: Clock,
         *,
         org_balance: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
-        self._spend, self._teams, self._clock = spend, teams, clock
+        self._spend, self._teams, self._results, self._clock = spend, teams, results, clock
         self._org_balance = org_balance
 
     async def usage(self, caller_team: Team, key_id: str) -> dict[str, Any]:
@@ -111,7 +113,9 @@ class UsageService:
                 )
         now = self._clock.now()
         rows = []
-        for team in await self._teams.list():
+        teams = await self._teams.list()
+        stored = await self._results.usage([team.tenant for team in teams])
+        for team, (kept_bytes, kept_objects) in zip(teams, stored, strict=True):
             kind, stamp = requested or (
                 team.budget_period,
                 stamps_at(now).stamp(team.budget_period),
@@ -119,7 +123,8 @@ class UsageService:
             spend = await self._spend.read(team.tenant, stamp)
             # A budget only compares with a report of its own period.
             budget = team.budget_credits if kind == team.budget_period else None
-            rows.append(_row(team, kind, stamp, budget, spend))
+            row = _row(team, kind, stamp, budget, spend)
+            rows.append({**row, "results": {"bytes": kept_bytes, "objects": kept_objects}})
         totals = {
             key: sum(row[key] for row in rows)
             for key in ("spent_credits", "reserved_credits", "in_flight")
@@ -134,6 +139,9 @@ class UsageService:
                 for name, count in row[breakdown].items():
                     summed[name] = summed.get(name, 0) + count
             totals[breakdown] = summed
+        totals["results"] = {
+            unit: sum(row["results"][unit] for row in rows) for unit in ("bytes", "objects")
+        }
         return {"period": period, "teams": rows, "totals": totals}
 
 

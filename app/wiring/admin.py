@@ -35,7 +35,9 @@ def admin_services(
 ) -> AdminServices:
     return AdminServices(
         teams=TeamService(stores, catalog, clock),
-        usage=UsageService(stores.spend, stores.teams, clock, org_balance=org_balance),
+        usage=UsageService(
+            stores.spend, stores.teams, stores.results, clock, org_balance=org_balance
+        ),
         reports=Reports(stores.teams, stores.spend, stores.ledger, stores.tasks, clock),
         requests=RequestLookup(stores.requests),
     )

@@ -123,13 +123,15 @@ def seed(stack: Stack, admin: Admin) -> list[dict[str, Any]]:
             headers={"Authorization": f"Bearer {keys['search']}"},
         )
         assert refused.status_code == 402, refused.text
-    # The settler settles in the background: wait for the books to close (a condition, polled).
+    # The settler settles and copies the results in the background: wait for the books to
+    # close and the copies to land (a condition, polled).
     deadline = time.monotonic() + 20
     while True:
         totals = admin.get("/admin/spend", period="current")["totals"]
-        if (totals["reserved_credits"], totals["in_flight"]) == (0, 0):
+        custody = {t["result"]["custody"] for t in admin.get("/admin/tasks")["data"]}
+        if (totals["reserved_credits"], totals["in_flight"]) == (0, 0) and custody == {"kept"}:
             break
-        assert time.monotonic() < deadline, totals
+        assert time.monotonic() < deadline, (totals, custody)
         time.sleep(0.1)
     return tasks
 
@@ -239,10 +241,14 @@ def test_the_dashboard_shows_the_apis_figures_and_keeps_no_secret(
         assert "design" in csv
         assert ADMIN not in download.value.url
 
-        # A thumbnail of a succeeded task, loaded from the simulator's result URL.
+        # A thumbnail of a succeeded task: the gateway's signed link to its copy, loaded in
+        # the browser with no header, after Rivya has dropped its own URL.
         task = tasks[0]
+        httpx.post(f"{stack.sim_url}/_sim/faults", json={"result_url_seconds": 0})
         thumb = page.locator(f'#tasks-recent [data-task="{task["id"]}"] img.thumb')
-        expect(thumb).to_have_attribute("src", task["result"]["primary_url"])
+        expect(thumb).to_have_attribute(
+            "src", re.compile(rf"^{re.escape(stack.gw_url)}/v1/results/{task['id']}/0\?")
+        )
         thumb.scroll_into_view_if_needed()
         page.wait_for_function(
             "id => { const i = document.querySelector(`[data-task='${id}'] img.thumb`);"
@@ -356,8 +362,8 @@ def test_the_dashboard_shows_the_apis_figures_and_keeps_no_secret(
 def test_a_result_image_that_no_longer_loads_leaves_its_card_intact(
     stack: Stack, browser: Browser
 ) -> None:
-    # Rivya's result URLs expire (when is undocumented): every card older than that points at
-    # an image that answers 403. Each becomes a tile of the image's size; the text stays put.
+    # A result past its team's retention (or never copied, and gone at Rivya) no longer loads:
+    # its link answers an error. Each becomes a tile of the image's size; the text stays put.
     with httpx.Client(base_url=stack.gw_url, headers={"Authorization": f"Bearer {ADMIN}"}) as h:
         tasks = seed(stack, Admin(h))
     context = browser.new_context(viewport={"width": 1366, "height": 768})
@@ -367,7 +373,7 @@ def test_a_result_image_that_no_longer_loads_leaves_its_card_intact(
         expired.append(route.request.url)
         route.fulfill(status=403, content_type="application/xml", body="<Error>Expired</Error>")
 
-    context.route(re.compile(r".*/results/.*"), forbid)
+    context.route(re.compile(r".*/v1/results/.*"), forbid)
     page = context.new_page()
     page.goto(f"{stack.gw_url}/dashboard")
     sign_in(page, ADMIN)
@@ -392,7 +398,9 @@ def test_a_result_image_that_no_longer_loads_leaves_its_card_intact(
         assert meta_box is not None
         assert meta_box["x"] >= box["x"] + box["width"]  # beside the tile, not under its text
         assert meta_box["y"] + meta_box["height"] <= card_box["y"] + card_box["height"]
-    assert {url.rsplit("/", 1)[1].split(".")[0] for url in expired} >= {t["id"] for t in tasks}
+    assert {url.split("/v1/results/")[1].split("/")[0] for url in expired} >= {
+        t["id"] for t in tasks
+    }
     page.screenshot(path=str(artifacts_dir() / "dashboard-expired-results.png"), full_page=True)
     context.close()
 

@@ -57,6 +57,7 @@ class Stack:
             SIM_QUEUED_SECONDS="0.2",
             SIM_PROCESSING_SECONDS="0.4",
             SIM_PUBLIC_BASE_URL=self.sim_url,
+            RESULTS_DIR=str(tmp / "results"),
             # Stopping a stack does not wait out readiness's drain (test_lifecycle.py tests it).
             DRAIN_SECONDS="0",
         )

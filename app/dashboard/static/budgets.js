@@ -1,5 +1,5 @@
-// Spend against budget, from this period's spend report: a bar per team, and the In flight
-// card; the Spent card, from today's report (UTC).
+// Spend against budget, from this period's spend report: a bar per team, and the In flight and
+// Results kept cards; the Spent card, from today's report (UTC).
 
 import { $, h, problem, setText } from "./elements.js";
 import { fmt, periodLabel, plural } from "./format.js";
@@ -68,6 +68,20 @@ export function drawSpend(spend) {
   drawBudgets(spend);
   const totals = spend.totals || {};
   setText("total-in-flight", fmt(totals.in_flight), { count: totals.in_flight });
+  const kept = totals.results || { bytes: 0, objects: 0 };
+  setText("results-kept", bytesText(kept.bytes), { bytes: kept.bytes });
+  setText("results-kept-note", `${plural(kept.objects, "copy", "copies")} in the results store`);
+}
+
+function bytesText(bytes) {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let value = bytes || 0;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${unit ? value.toFixed(1) : value} ${units[unit]}`;
 }
 
 // The Spent card: today's spend (UTC) over every team, from today's report. Not the sum of
@@ -86,4 +100,5 @@ export function spentTodayUnavailable(error) {
 export function spendUnavailable(error) {
   $("budgets").replaceChildren(problem(error));
   setText("total-in-flight", "–", { count: "" });
+  setText("results-kept", "–", { bytes: "" });
 }

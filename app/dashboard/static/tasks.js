@@ -41,7 +41,7 @@ function thumbnail(task, url) {
   const link = h("a", { href: url, target: "_blank", rel: "noopener noreferrer",
     class: "thumb-link" }, img);
   img.addEventListener("error", () => link.replaceWith(tile(task, "no image",
-    "The result image no longer loads: Rivya's result URLs expire.")), { once: true });
+    "The result no longer loads: past its team's retention, or never copied and gone at Rivya.")), { once: true });
   return link;
 }
 
