@@ -112,11 +112,8 @@ class ValidationFailed(GatewayError):
 
 
 class ApiKeyMissing(GatewayError):
-    code, status, default_message = (
-        "api_key_missing",
-        401,
-        "Send a team key (or a browser token): Authorization: Bearer <key>.",
-    )
+    code, status = "api_key_missing", 401
+    default_message = "Send a team key (or a browser token): Authorization: Bearer <key>."
 
 
 class ApiKeyInvalid(GatewayError):
@@ -160,19 +157,12 @@ class NotFound(GatewayError):
 class ResultLinkInvalid(GatewayError):
     # Additions to the contract's table: a result link (GET /v1/results/…) whose signature does
     # not hold (altered, another team's, made with another secret), or whose time is up.
-    code, status, default_message = (
-        "result_link_invalid",
-        403,
-        "This result link is not valid: read the task again for a fresh one.",
-    )
+    code, status = "result_link_invalid", 403
+    default_message = "This result link is not valid: read the task again for a fresh one."
 
 
-class ResultLinkExpired(GatewayError):
-    code, status, default_message = (
-        "result_link_expired",
-        403,
-        "This result link has expired: read the task again for a fresh one.",
-    )
+class ResultLinkExpired(ResultLinkInvalid):
+    code, default_message = "result_link_expired", "This result link has expired."
 
 
 class NotOffered(GatewayError):

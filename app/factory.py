@@ -93,9 +93,7 @@ def create_app(
         metrics=metrics,
         refusals=refused_requests(settings, clock),
         tallies=Tallies.made(settings.request_records, clock, metrics),
-        seams=Seams(
-            upstream=upstream_connector, alerts=alert_transport, downloads=download_transport
-        ),
+        seams=Seams(upstream_connector, alert_transport, download_transport),
         configure_logs=configure_logs,
     )
     app = GatewayApp(

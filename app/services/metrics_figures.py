@@ -164,9 +164,7 @@ class MetricsFigures:
         )
         in_flight = gauge("gateway_team_in_flight", "Tasks created and not yet ended.", ["team"])
         kept = gauge(
-            "gateway_team_results_bytes",
-            "What the team's copies of results take in the object store.",
-            ["team"],
+            "gateway_team_results_bytes", "What the team's copies of results take.", ["team"]
         )
         report = await self._usage.report("current")
         for row in report["teams"]:

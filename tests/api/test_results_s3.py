@@ -6,12 +6,13 @@ most faithful S3 they offer (it honours conditional writes, If-None-Match, as S3
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
-import boto3
+import httpx
+import obstore
 import pytest
 from fastapi import FastAPI
 from moto.server import ThreadedMotoServer
+from obstore.store import S3Store
 
 from app.clock import FakeClock
 from tests.support import (
@@ -33,18 +34,21 @@ def s3_url() -> Iterator[str]:
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
-    s3(url).create_bucket(Bucket=BUCKET)
+    assert httpx.put(f"{url}/{BUCKET}").status_code == 200  # S3's CreateBucket
     yield url
     server.stop()
 
 
-def s3(url: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=url,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        region_name="us-east-1",
+def bucket(url: str) -> S3Store:
+    """The bucket, read as any S3 client would (not through the gateway)."""
+    return S3Store(
+        BUCKET,
+        endpoint=url,
+        access_key_id="test",
+        secret_access_key="test",
+        region="us-east-1",
+        client_options={"allow_http": True},
+        virtual_hosted_style_request=False,
     )
 
 
@@ -79,9 +83,9 @@ async def test_copies_land_in_s3_and_are_served_from_there(
     )
     await settle_all(gateway, clock)
     tenant = await tenant_of(gateway, "alpha")
-    listed = s3(s3_url).list_objects_v2(Bucket=BUCKET, Prefix=f"copies/{tenant}/")
-    [stored] = listed["Contents"]
-    body = s3(s3_url).get_object(Bucket=BUCKET, Key=stored["Key"])["Body"].read()
+    store = bucket(s3_url)
+    [stored] = [meta async for batch in obstore.list(store, f"copies/{tenant}/") for meta in batch]
+    body = bytes(await (await obstore.get_async(store, stored["path"])).bytes_async())
     gateway.sim.set_faults(result_url_seconds=0)  # Rivya forgets it
     task = (await gateway.http.get(f"/v1/images/{made.json()['id']}", headers=bearer(key))).json()
     assert task["result"]["custody"] == "kept"
