@@ -15,7 +15,7 @@ STATIC = project_root() / "app/dashboard/static"
 
 CSP = {
     "default-src 'self'",
-    "img-src 'self' data: http: https:",
+    "img-src 'self' data:",  # results come from the gateway's own links
     "script-src 'self'",
     "style-src 'self'",
     "connect-src 'self'",

@@ -217,6 +217,11 @@ def test_the_dashboard_shows_the_apis_figures_and_keeps_no_secret(
         # flux-kontext-max is 8 credits a task, flux-kontext-pro 4
         assert (rows["design"]["spent_credits"], rows["search"]["spent_credits"]) == (16, 4)
         expect(page.locator("#total-spent")).to_have_attribute("data-credits", "20")
+        # The copies of the three results, as the spend report counts them.
+        kept = spend["totals"]["results"]
+        assert kept["objects"] == 3
+        expect(page.locator("#results-kept")).to_have_attribute("data-bytes", str(kept["bytes"]))
+        expect(page.locator("#results-kept-note")).to_have_text("3 copies in the results store")
 
         # Refusals today (UTC), as the API counts them (search's refused create among them).
         today = admin.get("/admin/spend", period=time.strftime("%Y-%m-%d", time.gmtime()))

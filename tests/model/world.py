@@ -226,6 +226,7 @@ class World:
         gateway = create_app(
             self.settings,
             upstream_connector=replica.link,
+            download_transport=httpx.ASGITransport(app=self.sim_app),  # Rivya's result files
             clock=ReplicaClock(self.clock, skew),
             configure_logs=False,
         )
