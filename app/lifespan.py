@@ -112,6 +112,7 @@ async def _background_jobs(services: Services) -> AsyncIterator[None]:
             if answered is not None:
                 await answered
             await services.unfinished_writes.aclose()
+            await services.results.aclose()  # copies being kept from links read through
             services.files.close()
 
 

@@ -75,6 +75,7 @@ class ResultCustody:
         self._policy = policy
         self._copies = asyncio.Semaphore(policy.at_once)
         self._keeping: set[asyncio.Task[None]] = set()  # copies kept on a link's way
+        self._spooling: set[Path] = set()  # reads keeping a copy on the way, now
 
     async def copy(self, stored: StoredTask) -> Custody:
         """Copy every file of a succeeded task not yet copied: its custody as it now stands
@@ -129,15 +130,23 @@ class ResultCustody:
                 f"This result is no longer available: Rivya's copy is gone ({failed.reason}) "
                 "and the gateway holds none."
             ) from None
-        spooled = _Spooled(_temporary(), download.content_type)
+        # A copy is kept on the way by as many reads at once as copies are made (the rest only
+        # relay): a flood of reads of one link costs no more disk than the settler's copies.
+        spooled = None
+        if len(self._spooling) < self._policy.at_once:
+            spooled = _Spooled(_temporary(), download.content_type)
+            self._spooling.add(spooled.path)
 
         async def relayed() -> AsyncGenerator[bytes]:
             try:
-                async for chunk in _spooling(download.chunks, spooled):
+                chunks = download.chunks if spooled is None else _spooling(download.chunks, spooled)
+                async for chunk in chunks:
                     yield chunk
             finally:
                 await opened.__aexit__(None, None, None)
-                self._keep_later(record, index, spooled)
+                if spooled is not None:
+                    self._spooling.discard(spooled.path)
+                    self._keep_later(record, index, spooled)
 
         return Served(download.content_type, None, None, relayed())
 
@@ -207,8 +216,10 @@ class ResultCustody:
         await self._kept.expire_all(tenant)
 
     async def aclose(self) -> None:
+        """Let the copies being kept from links read through land (at shutdown: before the
+        store's connections close)."""
         for job in list(self._keeping):
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(Exception):
                 await job
 
 
