@@ -24,7 +24,7 @@ GW="http://127.0.0.1:${GATEWAY_PORT}"
 gateway_up() { "$BIN/python" -c "import httpx,sys; httpx.get(sys.argv[1], timeout=1).raise_for_status()" "$GW/readyz" 2>/dev/null; }
 if gateway_up; then
   echo "A gateway is already running at $GW (logs in $RUN_DIR/): nothing started."
-  if [ -s "$RUN_DIR/demo-key" ]; then echo "Its demo key:  export GW_KEY=$(cat "$RUN_DIR/demo-key")"; fi
+  if [ -s "$RUN_DIR/demo-key" ]; then echo "Its demo key:  export GW=$GW GW_KEY=$(cat "$RUN_DIR/demo-key")"; fi
   echo "Stop it with Ctrl-C in its terminal, or run a second one apart from it (its own ports and"
   echo "state): GATEWAY_PORT=8082 SIM_PORT=8083 LOCAL_REDIS_PORT=6391 RUN_DIR=.run-2 make run"
   exit 0
@@ -111,7 +111,7 @@ Logs: $RUN_DIR/gateway.log, $RUN_DIR/simulator.log.  For the admin API:
   export GATEWAY_ADMIN_TOKEN=$GATEWAY_ADMIN_TOKEN
 
 $KEY_NOTE
-  export GW_KEY=$KEY
+  export GW=$GW GW_KEY=$KEY
 
 Create an image, waiting up to 30 s for it to finish:
   curl -s "$GW/v1/images?wait=30" -H "Authorization: Bearer \$GW_KEY" \\

@@ -224,7 +224,7 @@ async def revoke_key(key_id: str, teams: TeamsDep) -> KeyOut:
     summary="Set a key's own credit budget (budget_credits null: none)",
 )
 async def set_key_budget(key_id: str, body: KeyBudgetFields, teams: TeamsDep) -> KeyOut:
-    return KeyOut.of(await teams.set_key_budget(key_id, body.key_budget()))
+    return KeyOut.of(await teams.set_key_budget(key_id, body))
 
 
 @router.post(

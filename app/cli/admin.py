@@ -21,7 +21,6 @@ from pydantic import ValidationError
 from app.catalog import load_catalog
 from app.cli.output import blank, cell, render
 from app.clock import SystemClock
-from app.domain.teams import KeyBudget
 from app.errors import StoreUnavailable, ValidationFailed, field_errors
 from app.schemas.teams import KeyBudgetFields, KeyOut
 from app.settings import MAKE_RUN_ENV, StoreSettings
@@ -94,7 +93,8 @@ async def admin_services(args: argparse.Namespace) -> AsyncIterator[AdminService
         said = "" if lost.message == StoreUnavailable.default_message else f" {lost.message}"
         raise StoreUnavailable(
             f"Redis at {redacted_url(settings.redis_url)}: {redis_cause(lost)}.{said} After "
-            "`make run` the CLI reads REDIS_URL from .run/env; else set REDIS_URL or pass "
+            "`make run` the CLI reads REDIS_URL from $RUN_DIR/env (.run/env; for an instance "
+            "started with RUN_DIR=…, export the same RUN_DIR); else set REDIS_URL or pass "
             "--redis-url."
         ) from lost
     finally:
@@ -233,7 +233,7 @@ async def keys_create(services: AdminServices, args: argparse.Namespace) -> Any:
     expires = None
     if args.expires_in_days is not None:
         expires = time.time() + args.expires_in_days * 86_400
-    budget = key_budget(args.budget_credits, args.budget_period)
+    budget = budget_fields(args.budget_credits, args.budget_period).key_budget()
     issued = await services.teams.issue_key(args.team, args.name, expires, budget)
     print("This key is shown once; store it now.", file=sys.stderr)
     return {**KeyOut.of(issued.standing).model_dump(), "key": issued.key}
@@ -248,18 +248,14 @@ async def keys_revoke(services: AdminServices, args: argparse.Namespace) -> Any:
 
 
 async def keys_budget(services: AdminServices, args: argparse.Namespace) -> Any:
-    budget = key_budget(args.budget_credits, args.budget_period)
-    return KeyOut.of(await services.teams.set_key_budget(args.key_id, budget)).model_dump()
+    asked = budget_fields(args.budget_credits, args.budget_period)
+    return KeyOut.of(await services.teams.set_key_budget(args.key_id, asked)).model_dump()
 
 
-def key_budget(credits: int | None, period: str) -> KeyBudget | None:
+def budget_fields(credits: int | None, period: str | None) -> KeyBudgetFields:
     """A budget from the command's flags (validated as the admin API's are)."""
-    if credits is None:
-        return None
     try:
-        return KeyBudgetFields.model_validate(
-            {"budget_credits": credits, "budget_period": period}
-        ).key_budget()
+        return KeyBudgetFields.model_validate({"budget_credits": credits, "budget_period": period})
     except ValidationError as exc:
         raise ValidationFailed(details=field_errors(exc.errors())) from None
 

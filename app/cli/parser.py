@@ -144,7 +144,12 @@ def _key_commands(commands: Any, store: argparse.ArgumentParser) -> None:
         help="what the key (and the browser tokens it mints) may spend a period; 'none': no "
         "budget of its own",
     )
-    key_budget.add_argument("--period", dest="budget_period", default="month", choices=PERIODS)
+    key_budget.add_argument(
+        "--period",
+        dest="budget_period",
+        choices=PERIODS,
+        help="day, week, month or total (default: the key's current period, else month)",
+    )
     key_budget.set_defaults(run=admin.printing(admin.keys_budget))
 
 
@@ -155,7 +160,7 @@ def _key_budget_flags(parser: argparse.ArgumentParser) -> None:
         metavar="CREDITS",
         help="a credit budget of the key's own, beside its team's (default: none)",
     )
-    parser.add_argument("--budget-period", default="month", choices=PERIODS)
+    parser.add_argument("--budget-period", choices=PERIODS, help="default: month")
 
 
 def _request_commands(commands: Any, store: argparse.ArgumentParser) -> None:

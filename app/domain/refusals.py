@@ -272,7 +272,8 @@ def _period_phrase(period: BudgetPeriod, now: float) -> str:
     _, end = period_bounds(period, now)
     if end is None:
         return "in its total budget, which does not reset"
-    return f"this {period}; the budget resets at {_iso(end)}"
+    this = "today" if period == "day" else f"this {period}"
+    return f"{this}; the budget resets at {_iso(end)}"
 
 
 def _iso(moment: datetime) -> str:

@@ -93,6 +93,7 @@ class TaskRecord(BaseModel):
 class StoredTask:
     record: TaskRecord
     stamps: PeriodStamps
+    books_key: str = ""  # the key whose books hold its money ("": none)
 
 
 class Observed(IntEnum):

@@ -51,20 +51,25 @@ class TeamPatch(BaseModel):
 
 class KeyBudgetFields(BaseModel):
     """A key's own credit budget, beside its team's: what the key, and the browser tokens it
-    mints, may spend in a period. Enforced by the admission script (402 budget_exceeded). Set
-    whole: budget_credits null or left out takes the key's own budget away."""
+    mints, may spend in a period. Enforced by the admission script (402 budget_exceeded).
+    budget_credits null (or left out) takes the key's own budget away; budget_period left out
+    keeps the key's current period (a new budget: the month)."""
 
     model_config = ConfigDict(extra="forbid")
 
     budget_credits: Annotated[Credits, Strict()] | None = Field(
         default=None, description="null: no budget of its own (only the team's applies)"
     )
-    budget_period: BudgetPeriod = "month"
+    budget_period: BudgetPeriod | None = Field(
+        default=None, description="left out: the key's current period, else month"
+    )
 
-    def key_budget(self) -> KeyBudget | None:
+    def key_budget(self, current: KeyBudget | None = None) -> KeyBudget | None:
+        """The budget asked for, given the key's ``current`` one (its period is kept)."""
         if self.budget_credits is None:
             return None
-        return KeyBudget(credits=self.budget_credits, period=self.budget_period)
+        period = self.budget_period or (current.period if current else "month")
+        return KeyBudget(credits=self.budget_credits, period=period)
 
 
 class KeyCreate(KeyBudgetFields):

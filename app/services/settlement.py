@@ -12,6 +12,7 @@ import logging
 import math
 import random
 import time
+from dataclasses import replace
 
 from app import context
 from app.clock import Clock, epoch_or
@@ -143,7 +144,7 @@ class Settlement:
         record = stored.record if fresh is None else await self.observe(stored, fresh)
         if record.upstream.is_terminal:
             if record.custody is Custody.COPYING:
-                await self._keep_results(StoredTask(record, stored.stamps))
+                await self._keep_results(replace(stored, record=record))
             return
         age = self._clock.now() - epoch_or(record.upstream.created_at, self._clock.now())
         if age > self._pass.give_up_after_seconds:

@@ -8,7 +8,7 @@ process records news of the task, and otherwise looks again at Redis at a bounde
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app import context
 from app.auth.callers import Caller
@@ -101,14 +101,14 @@ class TaskReads:
             await self._clock.sleep(first_delay)
             record = await self._reread(stored)
         while not record.upstream.is_terminal:
-            record = await self._settlement.refresh(StoredTask(record, stored.stamps))
+            record = await self._settlement.refresh(replace(stored, record=record))
             remaining = deadline - self._clock.now()
             if record.upstream.is_terminal or remaining <= 0:
                 break
             # Woken at once when this process records news of the task; else look again at
             # Redis (what another replica's settler learnt) every WAIT_POLL_SECONDS.
             await self._wait_for_news(record.id, min(self._poll, remaining))
-            record = await self._reread(StoredTask(record, stored.stamps))
+            record = await self._reread(replace(stored, record=record))
         return record
 
     async def _wait_for_news(self, task_id: str, seconds: float) -> None:

@@ -22,6 +22,12 @@ from app.store.spend import SpendStore
 from app.store.teams import TeamStore
 
 
+class KeyBudgetAsked(Protocol):
+    """A budget as an admin asks for it (``schemas/teams.KeyBudgetFields``)."""
+
+    def key_budget(self, current: KeyBudget | None = None) -> KeyBudget | None: ...
+
+
 class TeamStores(Protocol):
     """The stores teams and their keys are kept in (``wiring/stores.py``'s)."""
 
@@ -227,8 +233,9 @@ class TeamService:
         team = await self.get(team_id)
         return await self._standings(await self._keys.list_for_team(team.tenant))
 
-    async def set_key_budget(self, key_id: str, budget: KeyBudget | None) -> KeyStanding:
-        """Give a key a credit budget of its own, change it or take it away (None)."""
+    async def set_key_budget(self, key_id: str, asked: KeyBudgetAsked) -> KeyStanding:
+        """Give a key a credit budget of its own, change it or take it away (``asked`` makes
+        it from the current one: a period left out is kept)."""
         record = await self._keys.get(key_id)
         if record is None:
             raise NotFound(f"No key {key_id}.")
@@ -237,7 +244,8 @@ class TeamService:
                 f"Key {key_id} is revoked: it spends nothing more, so it takes no budget.",
                 details=[FieldError("key_id", "is revoked")],
             )
-        await self._keys.set_budget(record, budget)
+        [now] = await self._standings([record])
+        await self._keys.set_budget(record, asked.key_budget(now.spend.budget))
         [standing] = await self._standings([record])
         return standing
 

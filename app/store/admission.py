@@ -186,6 +186,7 @@ class AdmissionStore:
                     outbox=k.outbox(team),
                     schedule_marker=k.scheduled(team),
                     key_periods=held.key_periods,
+                    abandoned_key=k.abandoned_key(team, create.reservation_id),
                 ),
                 args=c.AbandonArgs(
                     reservation_id=create.reservation_id,

@@ -110,6 +110,11 @@ class KeySpace:
         spent: the credits charged. Only its presence lets a late task take them back."""
         return f"{self._team(team_id)}:abandoned:{reservation_id}"
 
+    def abandoned_key(self, team_id: str, reservation_id: str) -> str:
+        """String: the key whose books an abandoned hold was charged to (abandon.lua), beside
+        its mark (a number, as every version reads it); absent: no key's books."""
+        return f"{self._team(team_id)}:abandoned-key:{reservation_id}"
+
     def cancelled(self, team_id: str, reservation_id: str) -> str:
         """String (expiring): this reservation's admission was cancelled by its own request
         (which never got the admission's answer); an admission that runs late must not run."""

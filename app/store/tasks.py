@@ -101,7 +101,9 @@ class TaskStore:
         if not raw:
             return None
         record = task_record(team_id, raw)
-        return StoredTask(record, PeriodStamps.decode(raw["stamps"]))
+        # The key whose books hold its money, as record.lua noted it (older tasks: their key).
+        books_key = raw.get("books_key", record.key_id or "")
+        return StoredTask(record, PeriodStamps.decode(raw["stamps"]), books_key)
 
     async def list_page(
         self, team_id: str, wanted: TaskFilter, *, after: TaskPosition | None, limit: int
@@ -182,7 +184,7 @@ class TaskStore:
             settle_queue=k.settle_due(record.team),
             ledger=k.ledger(record.team),
             token_credits=k.token_credits(record.team, record.token_id or "-"),
-            key_periods=key_spend_keys(k, record.team, record.key_id or "", stored.stamps),
+            key_periods=key_spend_keys(k, record.team, stored.books_key, stored.stamps),
         )
 
     def _record_keys(self, team: str, task_id: str, create: PendingCreate) -> c.RecordKeys:
@@ -202,4 +204,5 @@ class TaskStore:
             outbox=k.outbox(team),
             schedule_marker=k.scheduled(team),
             key_periods=key_spend_keys(k, team, create.key_id or "", create.stamps),
+            abandoned_key=k.abandoned_key(team, create.reservation_id),
         )

@@ -74,7 +74,7 @@ async def test_budget_refusal_says_what_is_left_and_when_it_resets(
     assert refused.status_code == 402
     error = refused.json()["error"]
     assert error["code"] == "budget_exceeded"
-    assert "4 of 12 credits left this day" in error["message"]
+    assert "4 of 12 credits left today" in error["message"]
     assert "needs 8" in error["message"]
     assert re.search(r"resets at \d{4}-\d\d-\d\dT00:00:00Z", error["message"])
     # A 4-credit model still fits.

@@ -70,7 +70,7 @@ async def test_a_key_spends_no_more_than_its_own_budget_and_its_books_close(
     assert refused.status_code == 402
     error = refused.json()["error"]
     assert error["code"] == "budget_exceeded"
-    assert "This key has 0 of its 16 credits left this day" in error["message"]
+    assert "This key has 0 of its 16 credits left today" in error["message"]
     assert "raise the key's budget" in error["message"]
     assert len(gateway.upstream_requests("/api/v1/generations")) == 2  # nothing sent for it
     # The team's other key spends on: the budget was the key's, not the team's.
@@ -232,5 +232,12 @@ async def test_a_keys_daily_budget_starts_afresh_each_utc_day(
     [key] = (await listed_keys(gateway, "alpha")).values()
     assert (key["spent_credits"], key["remaining_credits"]) == (0, 8)  # today's figures
     assert (await create(gateway, capped["key"])).status_code == 202
+    # A new amount without a period keeps the key's period (a day's, not the default month).
+    raised = await gateway.http.put(
+        f"/admin/keys/{capped['key_id']}/budget",
+        json={"budget_credits": 16},
+        headers=admin_headers(),
+    )
+    assert (raised.json()["budget_period"], raised.json()["remaining_credits"]) == ("day", 8)
     await settle_all(gateway, clock)
     await assert_books_close(gateway, "alpha")

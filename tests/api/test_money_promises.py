@@ -97,6 +97,6 @@ async def test_a_budget_refusal_describes_the_period_the_script_enforced(
         assert refused.status_code == 402
         message = refused.json()["error"]["message"]
         assert "0 of 8 credits left this month" in message, message
-        assert "this day" not in message
+        assert "today" not in message
         await settle_all(replica_a, clock)
         await assert_books_close(replica_a, "alpha")

@@ -436,7 +436,7 @@ def test_a_leaked_key_pasted_into_the_page_is_revoked_and_never_shown(
         listed = page.locator(f'#keys li[data-key-id="{issued["key_id"]}"]')
         expect(listed).to_be_visible()
         # Its own budget, and what its create in flight holds of it.
-        expect(listed.locator("[data-key-budget]")).to_have_text(" · 8 of 16 credits left this day")
+        expect(listed.locator("[data-key-budget]")).to_have_text(" · 8 of 16 credits left today")
         page.fill("#leak-key", issued["key"])
         page.click("#leak-submit")
         expect(page.locator("#action-status")).to_contain_text(f"{issued['key_id']} of team design")

@@ -80,7 +80,7 @@ def make_run(tmp_path: Path) -> Iterator[MakeRun]:
 
 def test_from_make_run_to_an_image_a_team_and_a_spend_report(make_run: MakeRun) -> None:
     printed = make_run.output()
-    key = re.search(r"export GW_KEY=(rgw_\S+)", printed)
+    key = re.search(r"export GW=\S+ GW_KEY=(rgw_\S+)", printed)
     assert key is not None, printed
     auth = {"Authorization": f"Bearer {key.group(1)}"}
     with httpx.Client(base_url=make_run.gw, timeout=60) as http:

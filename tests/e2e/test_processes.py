@@ -211,7 +211,7 @@ def test_walkthrough_from_cli_key_to_result_image(stack: Stack) -> None:
         assert json.loads(capped.stdout)["remaining_credits"] == 0
         over = http.post("/v1/images", json={"prompt": "p"}, headers=auth)
         assert over.status_code == 402
-        assert "This key has 0 of its 12 credits left this day" in over.json()["error"]["message"]
+        assert "This key has 0 of its 12 credits left today" in over.json()["error"]["message"]
         negative = stack.cli("keys", "budget", entry["key_id"], "-5")
         assert negative.returncode != 0
         assert "budget_credits" in negative.stderr

@@ -98,7 +98,7 @@ class Stores:
             key_id=admitted.create.key_id,
         )
         await self.tasks.record(record, admitted.create, first_poll_in=2.5, reserved=held)
-        return StoredTask(record, admitted.stamps)
+        return StoredTask(record, admitted.stamps, admitted.create.key_id or "")
 
     async def spent(self, team_id: str = "alpha", stamp: str | None = None) -> PeriodSpend:
         return await self.spend.read(team_id, stamp or stamps_at(self.clock.now()).month)

@@ -66,3 +66,46 @@ async def test_a_hold_made_before_keys_had_books_settles_without_them(
     assert await key_total(redis_url) == {}  # untouched: never held, never owed
     team = await stores.spend.read("alpha", "total")
     assert (team.spent, team.reserved, team.in_flight) == (8, 0, 0)
+
+
+async def key_figures(redis_url: str) -> tuple[int, int]:
+    books = await key_total(redis_url)
+    return int(books.get("spent", 0)), int(books.get("reserved", 0))
+
+
+async def test_an_abandoned_hold_whose_task_turns_up_moves_back_in_its_keys_books(
+    stores: Stores, redis_url: str
+) -> None:
+    await stores.team("alpha")
+    admitted = await stores.admitted()
+    assert await stores.admission.abandon(admitted.create, {"code": "x"}) == 8
+    assert await key_figures(redis_url) == (8, 0)  # charged to the key as to the team
+    stored = await stores.record(admitted)  # its task turns up after all: held again
+    assert await key_figures(redis_url) == (0, 8)
+    await stores.tasks.observe(stored, rivya_task(stored.record.id, "succeeded", final=6))
+    team = await stores.spend.read("alpha", "total")
+    assert (team.spent, team.reserved) == await key_figures(redis_url) == (6, 0)
+
+
+async def test_an_old_abandoned_hold_whose_task_turns_up_leaves_the_keys_books_alone(
+    stores: Stores, redis_url: str
+) -> None:
+    # Found in review: a hold made before keys had books, abandoned, then its task found, once
+    # took the key's books below zero (the reclaim moved books the abandon never had).
+    await stores.team("alpha")
+    admitted = await stores.admitted()
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        reservations = KEYS.reservations("alpha")
+        entry = str(await redis.hget(reservations, admitted.create.reservation_id))
+        await redis.hset(reservations, admitted.create.reservation_id, entry.rsplit("|", 1)[0])
+        for stamp in admitted.stamps.all():
+            await redis.delete(KEYS.key_spend("alpha", TEST_KEY_ID, stamp))
+    finally:
+        await redis.aclose()
+    assert await stores.admission.abandon(admitted.create, {"code": "x"}) == 8
+    stored = await stores.record(admitted)
+    await stores.tasks.observe(stored, rivya_task(stored.record.id, "succeeded", final=6))
+    team = await stores.spend.read("alpha", "total")
+    assert (team.spent, team.reserved) == (6, 0)
+    assert await key_figures(redis_url) == (0, 0)  # never held by the key, never charged to it

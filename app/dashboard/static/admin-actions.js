@@ -109,7 +109,8 @@ function keyDates(key) {
 }
 
 function keyBudget(key) {
-  const period = key.budget_period === "total" ? "in all" : `this ${key.budget_period}`;
+  const period = key.budget_period === "total" ? "in all"
+    : key.budget_period === "day" ? "today" : `this ${key.budget_period}`;
   if (key.budget_credits === null) {
     const used = key.spent_credits + key.reserved_credits;
     return h("span", { "data-key-budget": "" }, ` · ${used} credits ${period}`);

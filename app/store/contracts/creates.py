@@ -102,6 +102,7 @@ class AbandonKeys(NamedTuple):
     outbox: str
     schedule_marker: str
     key_periods: Periods  # the key's spend hashes (used when its books hold the money)
+    abandoned_key: str  # beside the mark: the key charged
 
 
 class AbandonArgs(NamedTuple):
@@ -155,6 +156,7 @@ class RecordKeys(NamedTuple):
     outbox: str
     schedule_marker: str
     key_periods: Periods  # the key's spend hashes (used when its books hold the money)
+    abandoned_key: str
 
 
 class RecordArgs(NamedTuple):

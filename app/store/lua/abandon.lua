@@ -13,6 +13,7 @@
 -- KEYS[10]   the token's own credits hash (used when the reservation names a token)
 -- KEYS[11]   the team's policy hash   KEYS[12]  its outbox   KEYS[13]  its schedule marker
 -- KEYS[14..17] the key's spend hashes of the same periods (used when the entry names a key)
+-- KEYS[18]   beside the mark: the key whose books were charged (record.lua gives it back there)
 -- ARGV[1]    reservation id    ARGV[2]  client_request_id ("" if none)
 -- ARGV[3]    the error to remember, JSON
 -- ARGV[4]    how long the mark is kept, ms (as long as a late answer could still arrive)
@@ -32,6 +33,7 @@ local spend = settle_reservation(held, {reservations = KEYS[1], id = ARGV[1], ev
   spent = held.credits})
 for _, key in ipairs(spend) do redis.call('HINCRBY', key, 'tasks_abandoned', 1) end
 redis.call('SET', KEYS[8], held.credits, 'PX', ARGV[4])
+if held.key ~= '' then redis.call('SET', KEYS[18], held.key, 'PX', ARGV[4]) end
 local now_ms = math.floor(clock_us(ARGV[7]) / 1000)
 return {held.credits, budget_crossings(KEYS[11], {KEYS[2], KEYS[3], KEYS[4], KEYS[5]}, ARGV[5],
   KEYS[12], KEYS[13], ARGV[6], now_ms)}

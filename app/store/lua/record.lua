@@ -22,6 +22,7 @@
 -- KEYS[15]   the team's outbox        KEYS[16]  the team's schedule marker (_schedule.lua)
 -- KEYS[17..20] the key's spend hashes of the reservation's day, week, month and total (used
 --            when the task's money is in its key's books: see `books_key` below)
+-- KEYS[21]   beside the abandonment mark: the key an abandoned hold was charged to
 -- ARGV[1]    reservation id          ARGV[2]  task id
 -- ARGV[3]    status                  ARGV[4]  Rivya's task JSON
 -- ARGV[5]    credits the task holds (Rivya's reserved_credits, else the catalogue's)
@@ -68,9 +69,14 @@ if held_by[2] then
   return {-1, 0, -1}
 end
 -- The task's money is in its key's books unless its hold was made before keys had books (an
--- entry naming no key); a task with no hold left (given up as spent, or unreserved) is.
+-- entry naming no key). With no hold left: a hold abandoned as spent was charged to the key
+-- named beside its mark (none for an old one); a task recorded unreserved is charged to its key.
 local books_key = ARGV[7]
-if entry then books_key = reservation_of(entry).key end
+if entry then
+  books_key = reservation_of(entry).key
+elseif redis.call('EXISTS', KEYS[11]) == 1 then
+  books_key = redis.call('GET', KEYS[21]) or ''
+end
 local spend = books(periods, ARGV[15], KEYS[13], books_key, key_periods)
 local held, anomaly = 0, 0
 if entry then
@@ -79,7 +85,7 @@ else
   local abandoned = tonumber(redis.call('GET', KEYS[11]) or '')
   if abandoned then
     -- Charged as spent when given up; it held those credits, so they are held again.
-    redis.call('DEL', KEYS[11])
+    redis.call('DEL', KEYS[11], KEYS[21])
     held = abandoned
     move(spend, KEYS[12], 'reclaim', ARGV[1], ARGV[2], ARGV[13], held, -held)
     for _, key in ipairs(spend) do redis.call('HINCRBY', key, 'tasks_abandoned', -1) end
