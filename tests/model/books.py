@@ -26,15 +26,15 @@ class Books:
 
 
 async def read_books(redis: Redis, keys: KeySpace, tenant: str, period_stamp: str) -> Books:
-    # Read as the scripts wrote them (the client decodes replies to text).
-    total: dict[str, str] = await redis.hgetall(keys.spend(tenant, "total"))  # type: ignore[assignment]
-    period: dict[str, str] = (
-        await redis.hgetall(keys.spend(tenant, period_stamp))  # type: ignore[assignment]
-        if period_stamp
-        else total
-    )
-    entries: list[str] = await redis.hvals(keys.reservations(tenant))  # type: ignore[assignment]
-    ledger: list[tuple[str, dict[str, str]]] = await redis.xrange(keys.ledger(tenant))  # type: ignore[assignment]
+    # One snapshot (MULTI/EXEC: every key is in the team's slot). Read one after another, a
+    # write landing in between (a release finished in the background after a failover) would
+    # show the figures of two moments: reserved from before it, the entries from after.
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hgetall(keys.spend(tenant, "total"))
+        pipe.hgetall(keys.spend(tenant, period_stamp or "total"))
+        pipe.hvals(keys.reservations(tenant))
+        pipe.xrange(keys.ledger(tenant))
+        total, period, entries, ledger = await pipe.execute()
     charged: dict[str, int] = defaultdict(int)
     ledger_spent = ledger_reserved = 0
     for _, fields in ledger:
@@ -66,9 +66,12 @@ class KeyBooks:
 async def read_key(
     redis: Redis, keys: KeySpace, tenant: str, key_id: str, stamp: str = "total"
 ) -> KeyBooks:
-    """A key's books in one period, and what its team's open reservations hold for it."""
-    held: dict[str, str] = await redis.hgetall(keys.key_spend(tenant, key_id, stamp))  # type: ignore[assignment]
-    entries: list[str] = await redis.hvals(keys.reservations(tenant))  # type: ignore[assignment]
+    """A key's books in one period, and what its team's open reservations hold for it (one
+    snapshot, as ``read_books``)."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hgetall(keys.key_spend(tenant, key_id, stamp))
+        pipe.hvals(keys.reservations(tenant))
+        held, entries = await pipe.execute()
     mine = [entry for entry in entries if entry.split("|")[8:9] == [key_id]]
     return KeyBooks(
         spent=int(held.get("spent", 0)),
