@@ -45,6 +45,7 @@ from app.services.tasks import TaskService
 from app.services.teams import TeamService
 from app.services.tokens import TokenService
 from app.services.usage import UsageService
+from app.services.webhooks import WebhookService
 from app.settings import Settings
 from app.wiring.services import Services
 
@@ -123,6 +124,8 @@ _tokens = _collaborator(lambda s: s.tokens)
 TokensDep = Annotated[TokenService, Depends(_tokens)]
 _usage = _collaborator(lambda s: s.usage)
 UsageDep = Annotated[UsageService, Depends(_usage)]
+_webhooks = _collaborator(lambda s: s.webhooks)
+WebhooksDep = Annotated[WebhookService, Depends(_webhooks)]
 
 
 def result_linker(services: Services, scope: Scope) -> ResultLink:

@@ -165,10 +165,10 @@ class ResultLinkExpired(ResultLinkInvalid):
     code, default_message = "result_link_expired", "This result link has expired."
 
 
-class NotOffered(GatewayError):
-    # An addition to the contract's table: one of Rivya's routes the gateway does not offer;
-    # the message names what to use instead. A 4xx, so that no client retries it.
-    code, status, default_message = "not_offered", 404, "The gateway does not offer this route."
+class WebhookUrlRejected(GatewayError):
+    # Rivya's code: a webhook's URL that may not be called (not https, not public, …).
+    code, status = "webhook_url_rejected", 400
+    default_message = "This URL may not be a webhook's target."
 
 
 class MethodNotAllowed(GatewayError):

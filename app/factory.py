@@ -15,7 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api import admin, compat, dashboard, files, images, ops, results, tokens
+from app.api import admin, compat, dashboard, files, images, ops, results, tokens, webhooks
 from app.api.compat import generation_create
 from app.api.create_routes import CreateRoute, CreateRoutes
 from app.api.docs import serve_docs
@@ -33,6 +33,7 @@ from app.schemas.compat import RivyaCreate
 from app.schemas.tasks import ImageCreate
 from app.services.answered import Tallies
 from app.services.uploads import largest_upload
+from app.services.webhook_targets import Resolver
 from app.settings import Settings
 from app.upstream.connect import Connector
 from app.wiring.access import refused_requests
@@ -48,7 +49,9 @@ ROUTERS = (
     files.compat_router,
     results.router,
     compat.router,
+    webhooks.router,
     admin.router,
+    webhooks.admin_router,
     ops.router,
     dashboard.router,
 )
@@ -76,6 +79,8 @@ def create_app(
     upstream_connector: Connector | None = None,
     alert_transport: httpx.AsyncBaseTransport | None = None,
     download_transport: httpx.AsyncBaseTransport | None = None,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
+    webhook_resolver: Resolver | None = None,
     clock: Clock | None = None,
     catalog: Catalog | None = None,
     configure_logs: bool = True,
@@ -93,7 +98,13 @@ def create_app(
         metrics=metrics,
         refusals=refused_requests(settings, clock),
         tallies=Tallies.made(settings.request_records, clock, metrics),
-        seams=Seams(upstream_connector, alert_transport, download_transport),
+        seams=Seams(
+            upstream_connector,
+            alert_transport,
+            download_transport,
+            webhook_transport,
+            webhook_resolver,
+        ),
         configure_logs=configure_logs,
     )
     app = GatewayApp(

@@ -60,6 +60,20 @@ class Metrics:
             ["why", "code"],
         )
 
+        self.webhook_deliveries = counter(
+            "gateway_webhook_deliveries",
+            "Attempts to send an event to a team's webhook, by team and outcome: delivered, "
+            "retrying (failed, tried again later), failed (given up after its window), dropped "
+            "(its webhook is stopped or gone).",
+            ["team", "outcome"],
+        )
+        self.webhooks_stopped = counter(
+            "gateway_webhooks_stopped",
+            "Webhooks the gateway stopped, by team and why: failing (an event failed for the "
+            "whole retry window), backlog (too many events waiting).",
+            ["team", "reason"],
+        )
+
     def _counter(self, name: str, documentation: str, labels: list[str]) -> Counter:
         return Counter(name, documentation, labels, registry=self.registry)
 

@@ -31,7 +31,7 @@ from app.deps import (
     TeamReader,
     UsageDep,
 )
-from app.errors import NotFound, NotOffered, RateLimited
+from app.errors import NotFound, RateLimited
 from app.rivya_schemas import RivyaCredits, RivyaModelList, RivyaTask
 from app.schemas.compat import RivyaCreate
 from app.services.generations import parse_rivya_create
@@ -123,24 +123,3 @@ async def rivya_openapi_document(request: Request) -> JSONResponse:
     document: dict[str, Any] = request.app.openapi()
     paths = {path: ops for path, ops in document["paths"].items() if path.startswith("/api/v1/")}
     return JSONResponse({**document, "paths": paths})
-
-
-_WEBHOOKS_NOT_OFFERED = (
-    "Rivya's account-level webhooks are not offered through the gateway: they would tell one "
-    "account about every team's tasks. The gateway follows each task to its end itself; poll "
-    "GET /api/v1/generations/{id} (however often you read, the gateway asks Rivya no more often "
-    "than its own poll schedule), or hold a create's answer until its task ends with "
-    "POST /v1/images?wait=60."
-)
-_WEBHOOK_METHODS = ["GET", "POST", "PATCH", "DELETE"]
-
-
-# Not in the OpenAPI document: the gateway does not offer them; they answer only so that a
-# Rivya script that calls them learns why, and what to use instead.
-@router.api_route("/webhooks", methods=_WEBHOOK_METHODS, include_in_schema=False)
-@router.api_route(
-    "/webhooks/{webhook_path:path}", methods=_WEBHOOK_METHODS, include_in_schema=False
-)
-@router.get("/webhook-events", include_in_schema=False)
-async def webhooks_not_offered() -> Response:
-    raise NotOffered(_WEBHOOKS_NOT_OFFERED)

@@ -9,11 +9,12 @@ step (``store/lua/_alerts.lua``), once per budget and period:
   crosses nothing;
 - ``budget.create_refused``: the period's first create refused for the budget.
 
-The settler that works the team delivers its events (``deliver_due``): each is logged, and with
-``ALERT_WEBHOOK_URL`` POSTed, signed, retried with backoff up to ``ALERT_WEBHOOK_ATTEMPTS``
-attempts, the same event id on every one, so a receiver that saw an attempt time out on its
-side can drop the repeat. An event leaves the outbox only once delivered or given up: a replica
-that dies mid-delivery loses nothing.
+The deliveries (``services/deliveries.py``, which also send the teams' webhooks from the same
+outbox) lease each event and hand it here: it is logged, and with ``ALERT_WEBHOOK_URL`` POSTed,
+signed, retried with backoff up to ``ALERT_WEBHOOK_ATTEMPTS`` attempts, the same event id on
+every one, so a receiver that saw an attempt time out on its side can drop the repeat. An event
+leaves the outbox only once delivered or given up: a replica that dies mid-delivery loses
+nothing (its lease lapses, and another sends it).
 
 Signature: ``X-Gateway-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`` with
 ``ALERT_WEBHOOK_SECRET``; receivers recompute it and reject stale ``t``.
@@ -25,18 +26,19 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from app.clock import Clock, iso_timestamp
-from app.store.outbox import Outbox, OutboxEntry
+from app.domain.webhooks import Attempt, Outcome, RetryPolicy
+from app.store.outbox import OutboxEntry
 
 log = logging.getLogger("app.alerts")
 
 RETRY_PAUSES = (1.0, 4.0, 15.0, 60.0, 120.0)  # seconds before attempts 2, 3, …
-EVENTS_PER_PASS = 50  # a team's events delivered per settler pass (the rest on the next)
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -76,40 +78,28 @@ def alert_event(tenant: str, entry: OutboxEntry) -> dict[str, Any]:
 
 
 class BudgetAlerts:
-    def __init__(self, outbox: Outbox, clock: Clock, webhook: Webhook | None) -> None:
-        self._outbox, self._clock, self._webhook = outbox, clock, webhook
+    """Ops' side of the outbox: each alert logged once, and with ``ALERT_WEBHOOK_URL`` POSTed,
+    signed (``services/deliveries.py`` leases the entry and retries it)."""
 
-    async def deliver_due(self, tenant: str) -> int:
-        """Deliver the team's events that are due; returns how many were tried."""
-        now_ms = int(self._clock.now() * 1000)
-        tried = 0
-        for entry in await self._outbox.entries(tenant, limit=EVENTS_PER_PASS):
-            if entry.next_attempt_ms > now_ms:
-                continue
-            tried += 1
-            await self._deliver(tenant, entry)
-        return tried
+    def __init__(self, clock: Clock, webhook: Webhook | None) -> None:
+        self._clock, self._webhook = clock, webhook
 
-    async def _deliver(self, tenant: str, entry: OutboxEntry) -> None:
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        attempts = self._webhook.attempts if self._webhook is not None else 1
+        return RetryPolicy(RETRY_PAUSES, math.inf, jitter=0.0, max_attempts=attempts)
+
+    async def send(self, tenant: str, entry: OutboxEntry) -> Attempt:
         event = alert_event(tenant, entry)
         if entry.attempts == 0:  # at least once, like the delivery
             log.warning("budget alert", extra={"alert": event})
-        webhook = self._webhook
-        if webhook is None or await self._post(webhook, event, entry.attempts + 1):
-            await self._outbox.done(tenant, entry.id)
-            return
-        attempts = entry.attempts + 1
-        if attempts >= webhook.attempts:
-            log.error("budget alert dropped after every attempt", extra={"alert_id": event["id"]})
-            await self._outbox.done(tenant, entry.id)
-            return
-        pause = RETRY_PAUSES[min(attempts - 1, len(RETRY_PAUSES) - 1)]
-        at_ms = int((self._clock.now() + pause) * 1000)
-        await self._outbox.retry_at(tenant, entry.id, attempts=attempts, at_ms=at_ms)
+        if self._webhook is None:
+            return Attempt(Outcome.DELIVERED)
+        return await self._post(self._webhook, event, entry.attempts + 1)
 
-    async def _post(self, webhook: Webhook, event: dict[str, Any], attempt: int) -> bool:
-        """True once the event needs no more attempts: taken, or refused for good (a 4xx
-        other than 408 and 429: sending it again changes nothing)."""
+    async def _post(self, webhook: Webhook, event: dict[str, Any], attempt: int) -> Attempt:
+        """Delivered once taken; refused for good on a 4xx other than 408 and 429 (sending it
+        again changes nothing); else to be retried."""
         body = json.dumps(event, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
@@ -122,13 +112,13 @@ class BudgetAlerts:
             answer = await webhook.client.post(webhook.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             log.warning("budget alert not delivered", extra={**where, "error": type(exc).__name__})
-            return False
+            return Attempt(Outcome.RETRY, error=type(exc).__name__)
         if answer.is_success:
-            return True
+            return Attempt(Outcome.DELIVERED, answer.status_code)
         log.warning(
             "budget alert refused by its receiver", extra={**where, "status": answer.status_code}
         )
         if answer.status_code < 500 and answer.status_code not in (408, 429):
             log.error("budget alert dropped: its receiver refuses it", extra=where)
-            return True
-        return False
+            return Attempt(Outcome.REFUSED, answer.status_code)
+        return Attempt(Outcome.RETRY, answer.status_code)

@@ -16,6 +16,7 @@ from app.settings.secrets import SecretSettings
 from app.settings.settlement import SettlementSettings
 from app.settings.store import StoreSettings
 from app.settings.upstream import UpstreamSettings
+from app.settings.webhooks import WebhookSettings
 
 
 class Settings(
@@ -26,6 +27,7 @@ class Settings(
     LimitSettings,
     OpsSettings,
     ResultSettings,
+    WebhookSettings,
 ):
     """Everything the gateway process needs, validated at start."""
 

@@ -42,6 +42,9 @@ class StoreSettings(BaseSettings):
     # Each team's spend ledger keeps about this many of its latest money moves (a Redis stream,
     # ~150 bytes an entry): at 100,000, a busy team's last few weeks in ~15 MB at most.
     ledger_max_entries_per_team: int = Field(default=100_000, ge=1000)
+    # Undelivered events one webhook may have waiting in its team's outbox (~200 bytes each);
+    # past it, the webhook is stopped (its receiver is not taking them) until a team re-enables it.
+    webhook_max_backlog: int = Field(default=10_000, ge=10)
     task_retention_days: int = Field(default=30, ge=1)
     # How long a request's record (REQUEST_RECORDS) is kept for ops to look it up by its id.
     request_record_hours: int = Field(default=48, ge=1, le=720)

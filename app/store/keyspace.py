@@ -179,6 +179,29 @@ class KeySpace:
         """Hash: outbox entry id -> "attempts|next attempt, ms" for events not yet delivered."""
         return f"{self._team(tenant)}:outbox:attempts"
 
+    def outbox_due(self, tenant: str) -> str:
+        """Sorted set: outbox entry id -> when it is next to be sent (ms); while one is being
+        sent, when its lease ends (a replica that dies mid-delivery leaves it due then). The
+        scripts name it as the outbox's name and ":due" (``lua/_events.lua``)."""
+        return f"{self.outbox(tenant)}:due"
+
+    def outbox_backlog(self, tenant: str) -> str:
+        """Hash: webhook id -> its events waiting in the outbox (``lua/_events.lua`` caps it).
+        The scripts name it as the outbox's name and ":backlog"."""
+        return f"{self.outbox(tenant)}:backlog"
+
+    def webhooks(self, tenant: str) -> str:
+        """Hash: webhook id -> the team's webhook, JSON (``domain/webhooks.py``)."""
+        return f"{self._team(tenant)}:webhooks"
+
+    def webhooks_disabled(self, tenant: str) -> str:
+        """Hash: webhook id -> why it is stopped (absent: it is delivered to)."""
+        return f"{self._team(tenant)}:webhooks:disabled"
+
+    def webhook_deliveries(self, tenant: str, webhook_id: str) -> str:
+        """List: the webhook's latest delivery attempts, newest first, JSON each (capped)."""
+        return f"{self._team(tenant)}:webhook-deliveries:{webhook_id}"
+
     def upload_rate(self, tenant: str, subject: str | None = None) -> str:
         """String: the team's GCRA upload-rate state (theoretical arrival time, microseconds),
         or one browser-token user's own."""

@@ -1,18 +1,21 @@
-"""A team's outbox: events written by the script that decided them (``lua/_alerts.lua``), read
-and deleted by whoever delivers them (services/alerts.py). An entry stays until it is
-delivered or given up, so a process that dies mid-delivery loses nothing: the next settler
-delivers it again, with the same id."""
+"""A team's outbox: events written by the script that decided them (budget alerts:
+``lua/_alerts.lua``; a task's end for each webhook that takes it: ``lua/_events.lua``), leased,
+sent and deleted by the deliveries (``services/deliveries.py``). An entry stays until it is
+delivered or given up, and is leased while it is sent: a replica that dies mid-delivery leaves it
+due again when its lease ends, and another sends it, with the same id."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from redis.asyncio import Redis
 
+from app.clock import Clock, script_time
 from app.store.contracts import schedule as c
 from app.store.keyspace import KeySpace
 from app.store.redis import store_errors
+from app.store.schedule import DueTeams
 from app.store.scripts import Scripts
 
 
@@ -21,51 +24,89 @@ class OutboxEntry:
     id: str  # the stream id: "<Redis time, ms>-<sequence>"
     fields: dict[str, str]
     attempts: int  # delivery attempts so far
-    next_attempt_ms: int  # 0: never tried, due at once
 
     @property
     def written_ms(self) -> int:
-        return int(self.id.split("-", 1)[0])
+        """When it was written, by the clock of the script that wrote it (else the stream's)."""
+        return int(self.fields.get("at") or self.id.split("-", 1)[0])
+
+    @property
+    def webhook_id(self) -> str:
+        """The webhook it is for; "" for a budget alert (ops' own)."""
+        return self.fields.get("webhook", "") if self.fields.get("kind") == "webhook" else ""
 
 
 class Outbox:
-    def __init__(self, redis: Redis, keys: KeySpace, scripts: Scripts) -> None:
+    def __init__(
+        self, redis: Redis, keys: KeySpace, scripts: Scripts, clock: Clock, due: DueTeams
+    ) -> None:
         self._redis, self._keys, self._scripts = redis, keys, scripts
+        self._clock, self._due = clock, due
 
-    async def entries(self, tenant: str, *, limit: int) -> list[OutboxEntry]:
-        """The oldest ``limit`` entries, with their delivery attempts."""
+    async def lease(self, tenant: str, *, lease_seconds: float, limit: int) -> list[OutboxEntry]:
+        """Lease up to ``limit`` of the team's due entries (``claim_outbox.lua``)."""
+        if limit <= 0:
+            return []
+        k = self._keys
         async with store_errors():
-            raw = await self._redis.xrange(self._keys.outbox(tenant), count=limit)
-            rows = cast(list[tuple[Any, dict[Any, Any]]], raw)
-            ids = [str(entry_id) for entry_id, _ in rows]
-            tried = await self._redis.hmget(self._keys.outbox_attempts(tenant), ids) if ids else []
-        entries = []
-        for (entry_id, fields), attempt in zip(rows, tried, strict=True):
-            count, _, at = str(attempt or "0|0").partition("|")
-            entries.append(
-                OutboxEntry(
-                    str(entry_id),
-                    {str(k): str(v) for k, v in fields.items()},
-                    int(count),
-                    int(at or 0),
-                )
+            rows = await self._scripts.claim_outbox(
+                keys=c.OutboxKeys(
+                    k.outbox(tenant), k.outbox_due(tenant), k.outbox_attempts(tenant)
+                ),
+                args=c.ClaimOutboxArgs(
+                    time=script_time(self._clock), lease_ms=int(lease_seconds * 1000), limit=limit
+                ),
             )
-        return entries
+        return [OutboxEntry(str(id_), _pairs(fields), int(tried)) for id_, tried, fields in rows]
 
-    async def done(self, tenant: str, entry_id: str) -> None:
-        # Attempts first: cut off between the two, the entry is delivered again (at least
-        # once), and no attempt is left behind for an entry that is gone.
-        async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
-            pipe.hdel(self._keys.outbox_attempts(tenant), entry_id)
-            pipe.xdel(self._keys.outbox(tenant), entry_id)
-            await pipe.execute()
+    async def done(self, tenant: str, entry: OutboxEntry) -> None:
+        """The entry needs no more attempts: delivered, refused for good or given up."""
+        k = self._keys
+        async with store_errors():
+            await self._scripts.outbox_done(
+                keys=c.OutboxDoneKeys(
+                    k.outbox(tenant),
+                    k.outbox_due(tenant),
+                    k.outbox_attempts(tenant),
+                    k.outbox_backlog(tenant),
+                ),
+                args=c.OutboxDoneArgs(entry_id=entry.id, webhook_id=entry.webhook_id),
+            )
 
     async def retry_at(self, tenant: str, entry_id: str, *, attempts: int, at_ms: int) -> None:
         """Try the entry again at ``at_ms``, if it is still there (``outbox_retry.lua``)."""
-        async with store_errors():
-            await self._scripts.outbox_retry(
-                keys=c.OutboxKeys(
-                    outbox=self._keys.outbox(tenant), attempts=self._keys.outbox_attempts(tenant)
+        k = self._keys
+        async with self._due.scheduling(tenant), store_errors():
+            index_at = await self._scripts.outbox_retry(
+                keys=c.OutboxRetryKeys(
+                    k.outbox(tenant),
+                    k.outbox_due(tenant),
+                    k.outbox_attempts(tenant),
+                    k.scheduled(tenant),
                 ),
-                args=c.OutboxRetryArgs(entry_id=entry_id, attempts=f"{attempts}|{at_ms}"),
+                args=c.OutboxRetryArgs(
+                    entry_id=entry_id, attempts=f"{attempts}|{at_ms}", time=script_time(self._clock)
+                ),
             )
+        await self._due.index_at(tenant, int(index_at))
+
+    async def add_test(self, tenant: str, webhook_id: str, event_id: str) -> None:
+        """Write a test event for one webhook, due now (as ``lua/_events.lua`` writes one)."""
+        k, now_ms = self._keys, int(self._clock.now() * 1000)
+        fields: dict[Any, Any] = {"kind": "webhook", "webhook": webhook_id, "type": "webhook.test"}
+        async with store_errors(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(k.outbox(tenant), {**fields, "event": event_id, "at": now_ms})
+            pipe.hincrby(k.outbox_backlog(tenant), webhook_id, 1)
+            entry_id, _ = await pipe.execute()
+            await self._redis.zadd(k.outbox_due(tenant), {str(entry_id): now_ms})
+        await self._due.index_at(tenant, now_ms)
+
+    async def waiting(self, tenant: str) -> dict[str, int]:
+        """Each webhook's events waiting to be delivered."""
+        async with store_errors():
+            raw = await self._redis.hgetall(self._keys.outbox_backlog(tenant))
+        return {str(k): int(v) for k, v in raw.items()}
+
+
+def _pairs(flat: list[Any]) -> dict[str, str]:
+    return {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}

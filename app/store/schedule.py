@@ -118,6 +118,7 @@ class DueTeams:
                     outbox_attempts=k.outbox_attempts(tenant),
                     schedule_marker=k.scheduled(tenant),
                     results_kept=k.results_kept(tenant),
+                    outbox_due=k.outbox_due(tenant),
                 ),
                 args=c.TimeArgs(time=script_time(self._clock)),
             )

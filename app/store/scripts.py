@@ -7,6 +7,7 @@ Redis restart or SCRIPT FLUSH), so callers never see that error. Every script is
 ``lua/_money.lua`` (every money move updates the spend figures and the ledger together),
 ``lua/_reservation.lua`` (a reservation's entry, and settling it: the one way a hold leaves the
 books), ``lua/_schedule.lua`` (work given to a team keeps it in the index of due teams),
+``lua/_events.lua`` (a task's end written to the team's outbox for its webhooks),
 ``lua/_alerts.lua`` (budget alerts written to the team's outbox) and ``lua/_lease.lua`` (the
 lease on a pending create, so one party at a time resends it), after the ledger's cap:
 replicas with the same settings run the very same scripts.
@@ -29,10 +30,20 @@ from app.store.replicated import Reconnector, ReplicatedScript
 LUA_DIR = Path(__file__).with_name("lua")
 
 
-PRELUDES = ("_clock", "_rate", "_money", "_reservation", "_schedule", "_alerts", "_lease")
+PRELUDES = (
+    "_clock",
+    "_rate",
+    "_money",
+    "_reservation",
+    "_schedule",
+    "_events",
+    "_alerts",
+    "_lease",
+)
 DEFAULT_LEDGER_MAX_ENTRIES = 100_000
 # A capped token's credits hash must outlive its tasks' settlement (TASK_RETENTION_DAYS).
 DEFAULT_TOKEN_CREDITS_TTL_SECONDS = 30 * 86_400
+DEFAULT_WEBHOOK_MAX_BACKLOG = 10_000
 
 
 class Script(Protocol):
@@ -84,7 +95,7 @@ class Scripts:
     admit: Contracted[creates.AdmitKeys, creates.AdmitArgs]
     release: Contracted[creates.ReservationKeys, creates.ReleaseArgs]
     record: Contracted[creates.RecordKeys, creates.RecordArgs]
-    observe: Contracted[creates.TaskMoneyKeys, creates.ObserveArgs]
+    observe: Contracted[creates.ObserveKeys, creates.ObserveArgs]
     claim_due: Contracted[schedule.QueueKeys, schedule.ClaimDueArgs]
     lease_create: Contracted[creates.LeaseCreateKeys, creates.LeaseCreateArgs]
     abandon: Contracted[creates.AbandonKeys, creates.AbandonArgs]
@@ -98,12 +109,15 @@ class Scripts:
     claim_teams: Contracted[schedule.DueIndexKeys, schedule.ClaimTeamsArgs]
     release_team: Contracted[schedule.DueIndexKeys, schedule.ReleaseTeamArgs]
     index_team: Contracted[schedule.DueIndexKeys, schedule.IndexTeamArgs]
-    outbox_retry: Contracted[schedule.OutboxKeys, schedule.OutboxRetryArgs]
+    claim_outbox: Contracted[schedule.OutboxKeys, schedule.ClaimOutboxArgs]
+    outbox_retry: Contracted[schedule.OutboxRetryKeys, schedule.OutboxRetryArgs]
+    outbox_done: Contracted[schedule.OutboxDoneKeys, schedule.OutboxDoneArgs]
     keep_result: Contracted[schedule.KeepResultKeys, schedule.KeepResultArgs]
     expire_results: Contracted[schedule.ExpireResultsKeys, schedule.ExpireResultsArgs]
     # Admin writes: scripts too, so that they wait for a replica like the money's.
     revoke_key: Contracted[admin.OneKey, admin.OneArg]
     put_key_budget: Contracted[admin.OneKey, admin.PutKeyBudgetArgs]
+    put_webhook: Contracted[admin.OneKey, admin.PutWebhookArgs]
     deactivate_key: Contracted[admin.OneKey, admin.OneArg]
     delete_team: Contracted[admin.DeleteTeamKeys, admin.OneArg]
     revoke_tokens: Contracted[admin.OneKey, admin.RevokeTokensArgs]
@@ -116,12 +130,14 @@ class Scripts:
         channel: ScriptChannel | None = None,
         ledger_max_entries: int = DEFAULT_LEDGER_MAX_ENTRIES,
         token_credits_ttl_seconds: int = DEFAULT_TOKEN_CREDITS_TTL_SECONDS,
+        webhook_max_backlog: int = DEFAULT_WEBHOOK_MAX_BACKLOG,
         wait_replicas: int = 0,
         wait_timeout_ms: int = 500,
     ) -> None:
         constants = (
             f"local LEDGER_MAX_ENTRIES = {int(ledger_max_entries)}\n"
             f"local TOKEN_CREDITS_TTL = {int(token_credits_ttl_seconds)}\n"
+            f"local WEBHOOK_MAX_BACKLOG = {int(webhook_max_backlog)}\n"
         )
         self._channel = channel  # the hot path's lean connection (store/channel.py), if any
         # Replicas that must hold a script's writes before its answer counts (replicated.py).

@@ -112,16 +112,24 @@ class TaskStore:
 
     async def observe(self, stored: StoredTask, fresh: RivyaTask) -> Observed:
         """Record Rivya's newer state (only ever forward); settle the task if it has ended."""
-        async with store_errors():
-            outcome = await self._scripts.observe(
-                keys=self._task_money_keys(stored, fresh.id),
+        team = stored.record.team
+        async with self._due.scheduling(team), store_errors():
+            outcome, index_at = await self._scripts.observe(
+                keys=c.ObserveKeys(
+                    *self._task_money_keys(stored, fresh.id),
+                    webhooks=self._keys.webhooks(team),
+                    outbox=self._keys.outbox(team),
+                    schedule_marker=self._keys.scheduled(team),
+                ),
                 args=c.ObserveArgs(
                     task_id=fresh.id,
                     status=fresh.status,
                     task=fresh.model_dump_json(),
                     final_credits=charge_arg(fresh),
+                    time=script_time(self._clock),
                 ),
             )
+        await self._due.index_at(team, int(index_at))  # its events are due at once
         return Observed(int(outcome))
 
     async def give_up(
@@ -205,4 +213,5 @@ class TaskStore:
             schedule_marker=k.scheduled(team),
             key_periods=key_spend_keys(k, team, create.key_id or "", create.stamps),
             abandoned_key=k.abandoned_key(team, create.reservation_id),
+            webhooks=k.webhooks(team),
         )

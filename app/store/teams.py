@@ -95,7 +95,9 @@ class TeamStore:
             # revoked or not), acknowledged by a replica when writes wait for one.
             outcome = await self._scripts.delete_team(
                 keys=c.DeleteTeamKeys(
-                    team=self._keys.team(team.id), active_keys=self._keys.active_keys(team.tenant)
+                    team=self._keys.team(team.id),
+                    active_keys=self._keys.active_keys(team.tenant),
+                    webhooks=self._keys.webhooks(team.tenant),
                 ),
                 args=c.OneArg(team.generation or ""),
             )

@@ -1,6 +1,7 @@
 """What the process holds open while it serves: the Redis pool (and the scripts' own lean
 connection), the Rivya client (its one engine over the network, or over what a test puts under
-it), the alert webhook's client and the client Rivya's result files are fetched with. Opened
+it), the alert webhook's client, the teams' webhooks' client and the client Rivya's result
+files are fetched with. Opened
 without waiting for Redis: the process must come up (``/healthz`` 200) while Redis is down,
 answer 503 ``store_unavailable`` meanwhile, and recover by itself when it is back."""
 
@@ -16,6 +17,7 @@ from redis.asyncio import Redis
 
 from app.clock import Clock
 from app.metrics import Metrics
+from app.services.webhook_targets import Resolver, system_resolver
 from app.settings import Settings
 from app.store.channel import ScriptChannel, open_channel
 from app.store.redis import close_redis, create_redis, learn_cluster_layout
@@ -32,6 +34,8 @@ class Resources:
     upstream: RivyaClient
     alerts: httpx.AsyncClient | None  # ops' own receiver: never carrying the org key
     downloads: httpx.AsyncClient  # Rivya's result files: never carrying the org key
+    webhooks: httpx.AsyncClient  # the teams' receivers: never carrying a key
+    resolver: Resolver  # the teams' webhooks' names, to addresses (checked before each call)
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class Seams:
     upstream: Connector | None = None
     alerts: httpx.AsyncBaseTransport | None = None
     downloads: httpx.AsyncBaseTransport | None = None  # under the result files' client
+    webhooks: httpx.AsyncBaseTransport | None = None  # under the teams' webhooks' client
+    resolver: Resolver | None = None  # the webhooks' names to addresses (None: the system's)
 
 
 @asynccontextmanager
@@ -67,7 +73,10 @@ async def opened(
         stack.push_async_callback(upstream.aclose)
         downloads = download_client(seams.downloads, timeout=settings.rivya_timeout_seconds)
         stack.push_async_callback(downloads.aclose)
-        yield Resources(redis, channel, upstream, alerts, downloads)
+        webhooks = _webhook_client(settings, seams.webhooks)
+        stack.push_async_callback(webhooks.aclose)
+        resolver = seams.resolver or system_resolver
+        yield Resources(redis, channel, upstream, alerts, downloads, webhooks, resolver)
 
 
 def rivya_client(
@@ -132,4 +141,18 @@ def _alert_client(
         return None
     return httpx.AsyncClient(
         transport=transport, timeout=settings.alert_webhook_timeout_seconds, follow_redirects=False
+    )
+
+
+def _webhook_client(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncClient:
+    """No redirects (a target is checked, not where it sends us), no proxy or credentials from
+    the environment, a short timeout, and connections bounded like the deliveries."""
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=settings.webhook_timeout_seconds,
+        follow_redirects=False,
+        trust_env=False,
+        limits=httpx.Limits(max_connections=settings.webhook_deliveries_at_once),
     )

@@ -13,9 +13,9 @@ from app.cors import KnownOrigins
 from app.metrics import Metrics
 from app.refreshed import Refreshed
 from app.services.admission import Admission
-from app.services.alerts import BudgetAlerts, Webhook
 from app.services.answered import AnsweredWriter, Tallies
 from app.services.baselines import Baselines, task_exists_at, upstream_fingerprint
+from app.services.deliveries import Deliveries
 from app.services.files import FileService
 from app.services.forwarding import Forwarder, Resolver
 from app.services.health import Health
@@ -34,6 +34,7 @@ from app.services.teams import TeamService
 from app.services.tokens import TokenService
 from app.services.unfinished_writes import UnfinishedWrites
 from app.services.usage import UsageService
+from app.services.webhooks import WebhookService
 from app.settings import Settings
 from app.store.objects import ResultObjects, open_store
 from app.upstream.client import RivyaClient
@@ -42,6 +43,7 @@ from app.wiring.access import access
 from app.wiring.admin import admin_services
 from app.wiring.resources import Resources
 from app.wiring.stores import Stores, stores
+from app.wiring.webhooks import webhook_parts
 from app.worker.settler import Settler
 
 
@@ -71,6 +73,7 @@ class Services:
     known_origins: KnownOrigins
     results: ResultCustody
     result_links: ResultLinks
+    webhooks: WebhookService
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,8 @@ def build_services(
     tasks, resolver = _tasks(parts, settlement, files)
     reconciliation = _reconciliation(parts)
     door = access(settings, store, clock)  # who may call, and how often
-    alerts = BudgetAlerts(store.outbox, clock, _webhook(settings, resources))
+    links = _result_links(settings, clock)
+    hooks = webhook_parts(settings, store, resources, clock, metrics, links)
     return Services(
         settings=settings,
         catalog=catalog,
@@ -122,7 +126,7 @@ def build_services(
         tasks=tasks,
         files=files,
         usage=admin.usage,
-        settler=_settler(parts, settlement, resolver, alerts, results),
+        settler=_settler(parts, settlement, resolver, hooks.deliveries, results),
         unfinished_writes=parts.unfinished_writes,
         metrics=metrics,
         metrics_figures=_metrics_figures(parts, admin.usage, reconciliation),
@@ -132,7 +136,8 @@ def build_services(
         requests=admin.requests,
         answered=AnsweredWriter(tallies, store.spend, store.requests, store.api_keys, clock),
         results=results,
-        result_links=_result_links(settings, clock),
+        result_links=links,
+        webhooks=hooks.service,
     )
 
 
@@ -267,14 +272,14 @@ def _settler(
     parts: _Parts,
     settlement: Settlement,
     resolver: Resolver,
-    alerts: BudgetAlerts,
+    deliveries: Deliveries,
     results: ResultCustody,
 ) -> Settler:
     settings = parts.settings
     return Settler(
         settlement,
         resolver,
-        alerts,
+        deliveries,
         parts.stores.due,
         results=results,
         # Twice the longest call (a poll or a resend, every attempt): a pass starts nothing
@@ -283,16 +288,4 @@ def _settler(
         tick_seconds=settings.settler_tick_seconds,
         teams_at_once=settings.settler_teams_at_once,
         sweep_seconds=settings.settler_sweep_seconds,
-    )
-
-
-def _webhook(settings: Settings, resources: Resources) -> Webhook | None:
-    secret, client = settings.alert_webhook_secret, resources.alerts
-    if settings.alert_webhook_url is None or secret is None or client is None:
-        return None
-    return Webhook(
-        settings.alert_webhook_url,
-        secret.get_secret_value(),
-        client,
-        attempts=settings.alert_webhook_attempts,
     )

@@ -26,6 +26,7 @@ from app.store.spend import SpendStore
 from app.store.tasks import TaskStore
 from app.store.teams import TeamStore
 from app.store.tokens import TokenRevocationStore
+from app.store.webhooks import WebhookStore
 
 
 def scripts_for(
@@ -36,6 +37,7 @@ def scripts_for(
         channel=channel,
         ledger_max_entries=settings.ledger_max_entries_per_team,
         token_credits_ttl_seconds=settings.task_retention_seconds,
+        webhook_max_backlog=settings.webhook_max_backlog,
         wait_replicas=settings.replicas_to_wait_for,
         wait_timeout_ms=int(settings.redis_wait_timeout_seconds * 1000),
     )
@@ -103,6 +105,7 @@ class Stores(AdminStores):
     baselines: BaselineStore
     baseline_holds: BaselineHolds
     outbox: Outbox
+    webhooks: WebhookStore
 
 
 def stores(settings: Settings, redis: Redis, clock: Clock, channel: ScriptChannel | None) -> Stores:
@@ -140,5 +143,6 @@ def stores(settings: Settings, redis: Redis, clock: Clock, channel: ScriptChanne
         revocations=TokenRevocationStore(redis, keys, scripts),
         baselines=BaselineStore(redis, keys, scripts),
         baseline_holds=BaselineHolds(redis, keys),
-        outbox=Outbox(redis, keys, scripts),
+        outbox=Outbox(redis, keys, scripts, clock, due),
+        webhooks=WebhookStore(redis, keys, scripts),
     )

@@ -1,7 +1,8 @@
 """The background settler: drives every task the gateway created to its end, so spend is settled
 even if no client ever polls, and across restarts (the queues live in Redis). It also resolves
-creates whose outcome was lost and that no client came back for, and delivers the teams'
-outboxes (budget alerts).
+creates whose outcome was lost and that no client came back for, and starts the delivery of the
+teams' outboxes (webhook events, budget alerts: ``services/deliveries.py`` sends them in the
+background, so a slow receiver never holds a settler's slot).
 
 Every replica runs one. It reads only the index of due teams (store/schedule.py), so an idle
 fleet costs a claim a tick however many teams were ever created. It claims the due teams (of N
@@ -23,7 +24,7 @@ from typing import Protocol
 from app.domain.settlement import Claim
 from app.errors import StoreUnavailable
 from app.outages import Outage
-from app.services.alerts import BudgetAlerts
+from app.services.deliveries import Deliveries
 from app.services.forwarding import Resolver
 from app.services.results import ResultCustody
 from app.services.settlement import Settlement
@@ -47,7 +48,7 @@ class Settler:
         self,
         settlement: Settlement,
         resolver: Resolver,
-        alerts: BudgetAlerts,
+        deliveries: Deliveries,
         due: DueIndex,
         *,
         results: ResultCustody | None = None,
@@ -56,7 +57,7 @@ class Settler:
         teams_at_once: int = 8,
         sweep_seconds: float = 120.0,
     ) -> None:
-        self._settlement, self._resolver, self.alerts = settlement, resolver, alerts
+        self._settlement, self._resolver, self.deliveries = settlement, resolver, deliveries
         self._results = results
         self.due, self._claim_seconds, self._tick = due, claim_seconds, tick_seconds
         self._teams_at_once, self._sweep_seconds = teams_at_once, sweep_seconds
@@ -68,7 +69,9 @@ class Settler:
         """Work every team due now, to the end (a one-off pass; tests drive the settler so);
         returns how many tasks, creates and events were handled."""
         claims = await self.due.claim(lease_seconds=self._claim_seconds, limit=most)
-        return sum(await asyncio.gather(*(self.work(claim) for claim in claims)))
+        handled = sum(await asyncio.gather(*(self.work(claim) for claim in claims)))
+        await self.deliveries.drain()  # a one-off pass ends with its deliveries
+        return handled
 
     async def sweep(self) -> int | None:
         """Index every team that has work (at start, then every ``sweep_seconds``)."""
@@ -98,6 +101,7 @@ class Settler:
             for job in self._working:
                 job.cancel()  # their claims lapse; another settler takes the teams over
             await asyncio.gather(*self._working, return_exceptions=True)
+            await self.deliveries.aclose()  # their leases lapse; another replica sends them
 
     async def _claim_more(self) -> None:
         """Claim as many due teams as there are free slots, and start working each."""
@@ -119,7 +123,7 @@ class Settler:
         try:
             handled += await self._resolver.run_once(tenant, start_until=start_until)
             handled += await self._settlement.settle_due(tenant, start_until=start_until)
-            handled += await self.alerts.deliver_due(tenant)
+            handled += await self.deliveries.start_due(tenant)
             if self._results is not None:
                 handled += await self._results.expire(tenant)
         except StoreUnavailable as unavailable:

@@ -27,6 +27,7 @@ class PutTeamArgs(NamedTuple):
 class DeleteTeamKeys(NamedTuple):
     team: str
     active_keys: str
+    webhooks: str
 
 
 class RevokeTokensArgs(NamedTuple):
@@ -41,3 +42,10 @@ class PutBaselineArgs(NamedTuple):
     baseline: str  # JSON
     mode: str  # "nx" | "if" | ""
     expected_set_at_ms: str
+
+
+class PutWebhookArgs(NamedTuple):
+    webhook_id: str
+    webhook: str  # JSON (domain/webhooks.py)
+    most: int  # the team's webhooks at most
+    existing: int  # 1: replace one that exists (else nothing); 0: add a new one

@@ -157,6 +157,7 @@ class RecordKeys(NamedTuple):
     schedule_marker: str
     key_periods: Periods  # the key's spend hashes (used when its books hold the money)
     abandoned_key: str
+    webhooks: str
 
 
 class RecordArgs(NamedTuple):
@@ -190,11 +191,27 @@ class TaskMoneyKeys(NamedTuple):
     key_periods: Periods  # the key's spend hashes (used when its books hold the money)
 
 
+class ObserveKeys(NamedTuple):
+    """observe.lua's: settling a recorded task, and writing its end for the team's webhooks."""
+
+    task: str
+    reservations: str
+    periods: Periods
+    settle_queue: str
+    ledger: str
+    token_credits: str
+    key_periods: Periods
+    webhooks: str
+    outbox: str
+    schedule_marker: str
+
+
 class ObserveArgs(NamedTuple):
     task_id: str
     status: str
     task: str  # Rivya's task, JSON
     final_credits: int  # -1: Rivya gave no valid figure
+    time: str
 
 
 class GiveUpArgs(NamedTuple):

@@ -63,6 +63,7 @@ class TeamNextDueKeys(NamedTuple):
     outbox_attempts: str
     schedule_marker: str
     results_kept: str  # the team's copies, due for deletion at their scores
+    outbox_due: str
 
 
 class TimeArgs(NamedTuple):
@@ -71,12 +72,39 @@ class TimeArgs(NamedTuple):
 
 class OutboxKeys(NamedTuple):
     outbox: str
+    due: str
     attempts: str
+
+
+class ClaimOutboxArgs(NamedTuple):
+    time: str
+    lease_ms: int
+    limit: int
+
+
+class OutboxRetryKeys(NamedTuple):
+    outbox: str
+    due: str
+    attempts: str
+    schedule_marker: str
 
 
 class OutboxRetryArgs(NamedTuple):
     entry_id: str
     attempts: str  # "attempts|next attempt, ms"
+    time: str
+
+
+class OutboxDoneKeys(NamedTuple):
+    outbox: str
+    due: str
+    attempts: str
+    backlog: str
+
+
+class OutboxDoneArgs(NamedTuple):
+    entry_id: str
+    webhook_id: str  # "" for a budget alert
 
 
 class KeepResultKeys(NamedTuple):

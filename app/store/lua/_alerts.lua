@@ -1,4 +1,4 @@
--- Prepended to every script after _schedule.lua (store/scripts.py). Budget alerts are an outbox:
+-- Prepended to every script after _events.lua (store/scripts.py). Budget alerts are an outbox:
 -- the script that moves the money writes the event to the team's outbox (a stream) in the same
 -- atomic step, and the settlers deliver it, at least once, with the same id on every attempt
 -- (services/alerts.py). Each is written once per budget and period: its mark is a field of the
@@ -11,7 +11,8 @@ local PERIOD_INDEX = {day = 1, week = 2, month = 3, total = 4}
 -- or -1. `fields`: a flat list of field, value for the stream entry.
 local function alert_once(period_hash, mark, outbox, marker, now_ms, fields)
   if redis.call('HSETNX', period_hash, 'alerted:' .. mark, now_ms) == 0 then return -1 end
-  redis.call('XADD', outbox, '*', unpack(fields))
+  local id = redis.call('XADD', outbox, '*', unpack(fields))
+  redis.call('ZADD', outbox_due(outbox), now_ms, id)  -- due now (_events.lua)
   return schedule(marker, now_ms, now_ms)
 end
 

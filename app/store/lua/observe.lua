@@ -2,7 +2,7 @@
 -- the reservation to Rivya's final_credits in the same step (a failed task's is 0) and free the
 -- in-flight slot. A terminal task is never written again, so settling twice is a no-op. A
 -- succeeded task stays in the settle queue, its custody "copying", until its results are
--- copied (keep_result.lua).
+-- copied (keep_result.lua). The task's end is written for the team's webhooks (_events.lua).
 -- A charge is never silently zero: a terminal task whose final_credits Rivya did not give
 -- validly (absent, null, negative: ARGV[4] = -1) stays charged what it held, as an anomaly (the
 -- ledger's "unpriced" event, a suspect for the reconciliation).
@@ -13,15 +13,18 @@
 -- KEYS[8]    the team's ledger (_money.lua)
 -- KEYS[9]    the token's own credits hash (used when the reservation names a token)
 -- KEYS[10..13] the key's spend hashes of the task's periods (used when its money is in them)
+-- KEYS[14]   the team's webhooks     KEYS[15]  its outbox     KEYS[16]  its schedule marker
 -- ARGV[1]    task id     ARGV[2]  status     ARGV[3]  Rivya's task JSON
 -- ARGV[4]    final_credits, -1 when Rivya gave no valid figure
--- Returns    2 settled now, 3 settled now at what it held (unpriced), 1 progress recorded,
---            0 nothing newer (or already settled), -1 no such task
+-- ARGV[5]    time: "" for Redis's own, or a fake clock's (_clock.lua)
+-- Returns    {outcome, index_at}: outcome 2 settled now, 3 settled now at what it held
+--            (unpriced), 1 progress recorded, 0 nothing newer (or already settled), -1 no such
+--            task; index_at: when the team must be indexed as due (its events), -1 if it is
 local rank = {queued = 0, processing = 1, succeeded = 2, failed = 2}
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then
   redis.call('ZREM', KEYS[7], ARGV[1])
-  return -1
+  return {-1, -1}
 end
 local old, new = rank[current] or 0, rank[ARGV[2]] or 0
 if old >= 2 then
@@ -29,11 +32,11 @@ if old >= 2 then
   if redis.call('HGET', KEYS[1], 'custody') ~= 'copying' then
     redis.call('ZREM', KEYS[7], ARGV[1])
   end
-  return 0
+  return {0, -1}
 end
-if new < old then return 0 end
+if new < old then return {0, -1} end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'upstream', ARGV[3])
-if new < 2 then return 1 end
+if new < 2 then return {1, -1} end
 
 local held = reservation_at(KEYS[2], ARGV[1])
 -- A task given up on was charged what it held (its hold is gone); its real end corrects that.
@@ -61,5 +64,6 @@ if ARGV[2] == 'succeeded' and type(cjson.decode(ARGV[3]).result) == 'table' then
 else
   redis.call('ZREM', KEYS[7], ARGV[1])
 end
-if event == 'unpriced' then return 3 end
-return 2
+local index_at = announce(KEYS[14], KEYS[15], KEYS[16], math.floor(clock_us(ARGV[5]) / 1000),
+  'generation.' .. ARGV[2], ARGV[1])
+return {event == 'unpriced' and 3 or 2, index_at}

@@ -23,6 +23,7 @@
 -- KEYS[17..20] the key's spend hashes of the reservation's day, week, month and total (used
 --            when the task's money is in its key's books: see `books_key` below)
 -- KEYS[21]   beside the abandonment mark: the key an abandoned hold was charged to
+-- KEYS[22]   the team's webhooks (a task recorded ended has its event written: _events.lua)
 -- ARGV[1]    reservation id          ARGV[2]  task id
 -- ARGV[3]    status                  ARGV[4]  Rivya's task JSON
 -- ARGV[5]    credits the task holds (Rivya's reserved_credits, else the catalogue's)
@@ -121,20 +122,23 @@ redis.call('EXPIRE', KEYS[1], ARGV[9])
 redis.call('ZADD', KEYS[3], now_ms, ARGV[2])
 -- The index lives as long as the tasks it points to.
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now_ms - tonumber(ARGV[9]) * 1000)
+local function earliest(a, b)
+  if a >= 0 and (b < 0 or a < b) then return a end
+  return b
+end
 if terminal then
   redis.call('HSET', KEYS[1], 'final_credits', final)
+  local index_at = budget_crossings(KEYS[14], periods, ARGV[10], KEYS[15], KEYS[16], ARGV[16],
+    now_ms)
+  index_at = earliest(announce(KEYS[22], KEYS[15], KEYS[16], now_ms, 'generation.' .. ARGV[3],
+    ARGV[2]), index_at)
   if ARGV[3] == 'succeeded' and type(cjson.decode(ARGV[4]).result) == 'table' then
     -- Its results are copied next (custody), as observe.lua leaves a task that succeeds.
     redis.call('HSET', KEYS[1], 'custody', 'copying')
     redis.call('ZADD', KEYS[8], now_ms + tonumber(ARGV[11]), ARGV[2])
-    local poll_at = schedule(KEYS[16], now_ms + tonumber(ARGV[11]), now_ms)
-    local index_at = budget_crossings(KEYS[14], periods, ARGV[10], KEYS[15], KEYS[16], ARGV[16],
-      now_ms)
-    if poll_at >= 0 and (index_at < 0 or poll_at < index_at) then index_at = poll_at end
-    return {2, anomaly, index_at}
+    index_at = earliest(schedule(KEYS[16], now_ms + tonumber(ARGV[11]), now_ms), index_at)
   end
-  return {2, anomaly, budget_crossings(KEYS[14], periods, ARGV[10], KEYS[15], KEYS[16], ARGV[16],
-    now_ms)}
+  return {2, anomaly, index_at}
 end
 redis.call('HSET', KEYS[2], ARGV[2],
   reservation_entry(actual, ARGV[10], now_ms, ARGV[13], ARGV[15], true, books_key))
@@ -143,6 +147,4 @@ local index_at = budget_crossings(KEYS[14], periods, ARGV[10], KEYS[15], KEYS[16
   now_ms)
 local first_poll = now_ms + tonumber(ARGV[11])
 redis.call('ZADD', KEYS[8], first_poll, ARGV[2])
-local poll_at = schedule(KEYS[16], first_poll, now_ms)
-if poll_at >= 0 and (index_at < 0 or poll_at < index_at) then index_at = poll_at end
-return {1, anomaly, index_at}
+return {1, anomaly, earliest(schedule(KEYS[16], first_poll, now_ms), index_at)}

@@ -1,0 +1,68 @@
+"""Sending one event to one webhook: signed per Standard Webhooks (``webhook-id``,
+``webhook-timestamp``, ``webhook-signature``), to the address its target was checked for
+(``services/webhook_targets.py``), never following a redirect, within a short timeout, reading
+at most a few KB of the answer. The client is the webhooks' own: it never carries the org key
+or a team's key."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+
+from app.clock import Clock
+from app.domain.webhook_targets import TargetRefused
+from app.domain.webhooks import Attempt, Outcome, Webhook
+from app.services.webhook_targets import Targets
+
+ANSWER_BYTES_READ = 4096  # of a receiver's answer: it is not used, only drained politely
+USER_AGENT = "rivya-gateway-webhooks"
+
+
+class WebhookSender:
+    def __init__(self, client: httpx.AsyncClient, targets: Targets, clock: Clock) -> None:
+        self._client, self._targets, self._clock = client, targets, clock
+
+    async def send(self, webhook: Webhook, event: dict[str, Any]) -> Attempt:
+        started = time.monotonic()
+        try:
+            target = await self._targets.resolve(webhook.url)
+        except TargetRefused as refused:  # retried: its DNS may be mended within the window
+            return Attempt(Outcome.RETRY, error=f"target refused: {refused}")
+        body = json.dumps(event, separators=(",", ":")).encode()
+        timestamp = int(self._clock.now())
+        headers = {
+            "content-type": "application/json",
+            "user-agent": USER_AGENT,
+            "webhook-id": event["id"],
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": webhook.signatures(event["id"], timestamp, body),
+        }
+        if target.host is not None:
+            headers["host"] = target.host
+        extensions = {"sni_hostname": target.sni} if target.sni else None
+        try:
+            async with self._client.stream(
+                "POST", target.url, content=body, headers=headers, extensions=extensions
+            ) as answer:
+                await _drain_some(answer)
+        except httpx.HTTPError as exc:
+            return Attempt(Outcome.RETRY, error=type(exc).__name__, seconds=_since(started))
+        if answer.is_success:
+            return Attempt(Outcome.DELIVERED, answer.status_code, seconds=_since(started))
+        why = "redirects are not followed" if answer.is_redirect else None
+        return Attempt(Outcome.RETRY, answer.status_code, why, seconds=_since(started))
+
+
+async def _drain_some(answer: httpx.Response) -> None:
+    read = 0
+    async for chunk in answer.aiter_raw():
+        read += len(chunk)
+        if read >= ANSWER_BYTES_READ:
+            return
+
+
+def _since(started: float) -> float:
+    return time.monotonic() - started
