@@ -33,6 +33,7 @@ from redis.retry import Retry as SyncRetry
 from app.clock import Clock, FakeClock
 from app.domain.teams import Team
 from app.factory import create_app
+from app.services.webhook_targets import Resolver
 from app.settings import Settings
 from app.simulator.app import create_simulator_app
 from app.simulator.settings import SimulatorSettings
@@ -705,6 +706,8 @@ async def running_gateway(
     raise_app_exceptions: bool = True,
     upstream: Handler | MemoryConnector | Literal["network"] | None = None,
     alert_transport: httpx.AsyncBaseTransport | None = None,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
+    webhook_resolver: Resolver | None = None,
 ) -> AsyncIterator[Gateway]:
     """A gateway app with its lifespan running. The production engine sends to Rivya through
     in-memory connections to the simulator (``upstream=None``), to a scripted handler or
@@ -720,6 +723,8 @@ async def running_gateway(
         settings,
         upstream_connector=link,
         alert_transport=alert_transport,
+        webhook_transport=webhook_transport,
+        webhook_resolver=webhook_resolver,
         # Rivya's result files: from the simulator too (or the network, as the API is).
         download_transport=None if upstream == "network" else httpx.ASGITransport(app=sim_app),
         clock=clock,

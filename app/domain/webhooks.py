@@ -91,9 +91,10 @@ class Webhook:
         previous = self.previous_secret if now_ms < self.previous_until_ms else None
         return [self.secret] + ([previous] if previous else [])
 
-    def signatures(self, message_id: str, timestamp: int, body: bytes) -> str:
-        """The ``webhook-signature`` header: one signature per live secret, space separated."""
-        live = self.signing_secrets(timestamp * 1000)
+    def signatures(self, message_id: str, timestamp: int, body: bytes, now_ms: int) -> str:
+        """The ``webhook-signature`` header: one signature per secret live at ``now_ms``,
+        space separated."""
+        live = self.signing_secrets(now_ms)
         return " ".join(signature(s, message_id, timestamp, body) for s in live)
 
     def rotated(self, now_ms: int, overlap_ms: int) -> Webhook:

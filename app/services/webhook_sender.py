@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -22,8 +23,16 @@ USER_AGENT = "rivya-gateway-webhooks"
 
 
 class WebhookSender:
-    def __init__(self, client: httpx.AsyncClient, targets: Targets, clock: Clock) -> None:
-        self._client, self._targets, self._clock = client, targets, clock
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        targets: Targets,
+        clock: Clock,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        # The signature's timestamp is the wall clock's: receivers check it against theirs.
+        # Which secrets sign (a rotation's overlap) is the gateway's clock's to say.
+        self._client, self._targets, self._clock, self._wall = client, targets, clock, wall
 
     async def send(self, webhook: Webhook, event: dict[str, Any]) -> Attempt:
         started = time.monotonic()
@@ -32,13 +41,15 @@ class WebhookSender:
         except TargetRefused as refused:  # retried: its DNS may be mended within the window
             return Attempt(Outcome.RETRY, error=f"target refused: {refused}")
         body = json.dumps(event, separators=(",", ":")).encode()
-        timestamp = int(self._clock.now())
+        timestamp = int(self._wall())
         headers = {
             "content-type": "application/json",
             "user-agent": USER_AGENT,
             "webhook-id": event["id"],
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": webhook.signatures(event["id"], timestamp, body),
+            "webhook-signature": webhook.signatures(
+                event["id"], timestamp, body, int(self._clock.now() * 1000)
+            ),
         }
         if target.host is not None:
             headers["host"] = target.host
@@ -57,6 +68,8 @@ class WebhookSender:
 
 
 async def _drain_some(answer: httpx.Response) -> None:
+    if answer.is_stream_consumed:  # an answer read already (an in-process transport's)
+        return
     read = 0
     async for chunk in answer.aiter_raw():
         read += len(chunk)
