@@ -307,6 +307,71 @@ async def test_a_generated_client_covers_every_operation_with_readable_names(
     )
     assert request.error_code == "not_found"
 
+    # Webhooks, in Rivya's shape (registered once the books closed: nothing is delivered).
+    rivya, hook_url = "rivya_compatible", "https://93.184.216.34/hook"
+    hook = await sdk.parsed(
+        "WebhookOut",
+        rivya,
+        "create_webhook",
+        key,
+        body=sdk.model("WebhookCreate")(
+            name="sdk", url=hook_url, event_types=["generation.failed"]
+        ),
+    )
+    assert hook.secret.startswith("whsec_")
+    hooks = await sdk.parsed("WebhookList", rivya, "list_webhooks", key)
+    assert [h.id for h in hooks.data] == [hook.id]
+    assert (await sdk.parsed("WebhookOut", rivya, "get_webhook", key, webhook_id=hook.id)).url
+    renamed = await sdk.parsed(
+        "WebhookOut",
+        rivya,
+        "update_webhook",
+        key,
+        webhook_id=hook.id,
+        body=sdk.model("WebhookPatch")(name="renamed"),
+    )
+    assert renamed.name == "renamed"
+    rotated = await sdk.parsed(
+        "WebhookOut", rivya, "rotate_webhook_secret", key, webhook_id=hook.id
+    )
+    assert rotated.secret != hook.secret
+    sent = await sdk.parsed("TestSent", rivya, "test_webhook", key, webhook_id=hook.id)
+    assert sent.event_id.startswith("evt_")
+    log = await sdk.parsed(
+        "DeliveryList", rivya, "list_webhook_deliveries", key, webhook_id=hook.id
+    )
+    assert log.data == []  # the test event is not sent: no settler runs here
+    kinds = await sdk.parsed("EventTypeList", rivya, "list_webhook_events", key)
+    assert {k.type_ for k in kinds.data} == {"generation.succeeded", "generation.failed"}
+    team_hooks = await sdk.parsed(
+        "WebhookList", "admin", "admin_list_webhooks", admin, team_id="design"
+    )
+    assert [h.id for h in team_hooks.data] == [hook.id]
+    stopped = await sdk.parsed(
+        "WebhookOut",
+        "admin",
+        "admin_update_webhook",
+        admin,
+        team_id="design",
+        webhook_id=hook.id,
+        body=sdk.model("WebhookPatch")(enabled=False),
+    )
+    assert stopped.enabled is False
+    await sdk.parsed(
+        "DeliveryList",
+        "admin",
+        "admin_list_webhook_deliveries",
+        admin,
+        team_id="design",
+        webhook_id=hook.id,
+    )
+    gone_hook = await sdk.call(
+        "admin", "admin_delete_webhook", admin, team_id="design", webhook_id=hook.id
+    )
+    assert gone_hook.status_code == 204
+    again = await sdk.call("rivya_compatible", "delete_webhook", key, webhook_id=hook.id)
+    assert again.status_code == 404
+
     # Keys and teams go, last.
     other = await sdk.parsed(
         "KeyCreated", "admin", "create_key", admin, team_id="design", body=sdk.model("KeyCreate")()

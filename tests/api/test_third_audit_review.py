@@ -74,8 +74,9 @@ class HeldCreate:
 async def test_a_team_worked_twice_at_once_is_not_looped_on_forever(
     redis_url: str, sim_app: FastAPI, clock: FakeClock, redis_server: RedisServer
 ) -> None:
-    """Two settlers deliver one outbox entry at once: one delivers it (and deletes it), the
-    other's attempt fails and noted a retry for the entry now gone. That orphan attempt made
+    """Two settlers deliver one outbox entry (the first stalled past its lease): the second
+    delivers it (and deletes it), the first's attempt fails and notes a retry for the entry now
+    gone. That orphan attempt made
     the idle team due *now* at every release, forever."""
     slow = SlowFailing()
     ok = httpx.MockTransport(lambda request: httpx.Response(204))
@@ -87,9 +88,14 @@ async def test_a_team_worked_twice_at_once_is_not_looped_on_forever(
         key = await one.team_with_key("design", budget_credits=10, budget_period="total")
         assert (await create(one, key)).status_code == 202  # 8 of 10: crosses 50 %
         tenant = await tenant_of(one, "design")
-        first = asyncio.create_task(one.app.state.services.settler.alerts.deliver_due(tenant))
+        first = asyncio.create_task(
+            one.app.state.services.settler.deliveries.deliver_due(tenant)
+        )
         await slow.arrived.wait()
-        assert await two.app.state.services.settler.alerts.deliver_due(tenant) == 1
+        # Leased by replica one: not sent twice at once.
+        assert await two.app.state.services.settler.deliveries.deliver_due(tenant) == 0
+        clock.advance(60)  # replica one stalls past its lease: replica two takes it over
+        assert await two.app.state.services.settler.deliveries.deliver_due(tenant) == 1
         slow.release.set()
         await first  # its attempt failed, for an entry now gone
         await settle_all(one, clock)
