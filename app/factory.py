@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
@@ -33,9 +32,7 @@ from app.schemas.compat import RivyaCreate
 from app.schemas.tasks import ImageCreate
 from app.services.answered import Tallies
 from app.services.uploads import largest_upload
-from app.services.webhook_targets import Resolver
 from app.settings import Settings
-from app.upstream.connect import Connector
 from app.wiring.access import refused_requests
 from app.wiring.resources import Seams
 
@@ -76,11 +73,7 @@ class GatewayApp(FastAPI):
 def create_app(
     settings: Settings | None = None,
     *,
-    upstream_connector: Connector | None = None,
-    alert_transport: httpx.AsyncBaseTransport | None = None,
-    download_transport: httpx.AsyncBaseTransport | None = None,
-    webhook_transport: httpx.AsyncBaseTransport | None = None,
-    webhook_resolver: Resolver | None = None,
+    seams: Seams | None = None,
     clock: Clock | None = None,
     catalog: Catalog | None = None,
     configure_logs: bool = True,
@@ -98,13 +91,7 @@ def create_app(
         metrics=metrics,
         refusals=refused_requests(settings, clock),
         tallies=Tallies.made(settings.request_records, clock, metrics),
-        seams=Seams(
-            upstream_connector,
-            alert_transport,
-            download_transport,
-            webhook_transport,
-            webhook_resolver,
-        ),
+        seams=seams or Seams(),  # what tests put under the clients
         configure_logs=configure_logs,
     )
     app = GatewayApp(

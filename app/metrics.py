@@ -60,6 +60,10 @@ class Metrics:
             ["why", "code"],
         )
 
+        self._webhook_counters()
+
+    def _webhook_counters(self) -> None:
+        counter = self._counter
         self.webhook_deliveries = counter(
             "gateway_webhook_deliveries",
             "Attempts to send an event to a team's webhook, by team and outcome: delivered, "
@@ -69,8 +73,8 @@ class Metrics:
         )
         self.webhooks_stopped = counter(
             "gateway_webhooks_stopped",
-            "Webhooks the gateway stopped, by team and why: failing (an event failed for the "
-            "whole retry window), backlog (too many events waiting).",
+            "Webhooks the deliveries stopped, by team and why: failing (an event failed for "
+            "its whole retry window). One stopped for its backlog says so in its status.",
             ["team", "reason"],
         )
 

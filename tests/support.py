@@ -41,6 +41,7 @@ from app.simulator.state import SimState
 from app.store.keyspace import KeySpace
 from app.store.redis import close_redis, create_redis, learn_cluster_layout
 from app.store.spend import PeriodSpend, SpendStore
+from app.wiring.resources import Seams
 from tests.memory_link import MemoryConnector
 from tests.rivya_side import Asgi, Handler
 
@@ -721,12 +722,14 @@ async def running_gateway(
     )
     app = create_app(
         settings,
-        upstream_connector=link,
-        alert_transport=alert_transport,
-        webhook_transport=webhook_transport,
-        webhook_resolver=webhook_resolver,
-        # Rivya's result files: from the simulator too (or the network, as the API is).
-        download_transport=None if upstream == "network" else httpx.ASGITransport(app=sim_app),
+        seams=Seams(
+            upstream=link,
+            alerts=alert_transport,
+            # Rivya's result files: from the simulator too (or the network, as the API is).
+            downloads=None if upstream == "network" else httpx.ASGITransport(app=sim_app),
+            webhooks=webhook_transport,
+            resolver=webhook_resolver,
+        ),
         clock=clock,
         configure_logs=False,
     )

@@ -17,6 +17,7 @@ from PIL import Image
 from app.clock import FakeClock
 from app.factory import create_app
 from app.services.tasks import TaskService
+from app.wiring.resources import Seams
 from tests.api.test_files import picture
 from tests.memory_link import MemoryConnector
 from tests.rivya_side import Reply, Request, json_reply, text_reply
@@ -211,7 +212,7 @@ async def test_replies_the_simulator_never_gives(redis_url: str, clock: FakeCloc
     rivya = MemoryConnector(handler)
     app = create_app(
         gateway_settings(redis_url, circuit_breaker_threshold=100),
-        upstream_connector=rivya,
+        seams=Seams(upstream=rivya),
         clock=clock,
         configure_logs=False,
     )

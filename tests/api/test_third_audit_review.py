@@ -88,9 +88,7 @@ async def test_a_team_worked_twice_at_once_is_not_looped_on_forever(
         key = await one.team_with_key("design", budget_credits=10, budget_period="total")
         assert (await create(one, key)).status_code == 202  # 8 of 10: crosses 50 %
         tenant = await tenant_of(one, "design")
-        first = asyncio.create_task(
-            one.app.state.services.settler.deliveries.deliver_due(tenant)
-        )
+        first = asyncio.create_task(one.app.state.services.settler.deliveries.deliver_due(tenant))
         await slow.arrived.wait()
         # Leased by replica one: not sent twice at once.
         assert await two.app.state.services.settler.deliveries.deliver_due(tenant) == 0

@@ -428,6 +428,15 @@ def test_a_leaked_key_pasted_into_the_page_is_revoked_and_never_shown(
             headers={"Authorization": f"Bearer {issued['key']}"},
         )
         assert made.status_code == 202, made.text
+        # A webhook of the team's, which ops stopped: the page says where it calls, and why not.
+        hook = httpx.post(
+            f"{stack.gw_url}/api/v1/webhooks",
+            json={"name": "orders", "url": "https://93.184.216.34/hook"},
+            headers={"Authorization": f"Bearer {issued['key']}"},
+        )
+        assert hook.status_code == 201, hook.text
+        hook_id = hook.json()["id"]
+        admin.send("PATCH", f"/admin/teams/design/webhooks/{hook_id}", {"enabled": False}, 200)
         context = browser.new_context()
         page = context.new_page()
         page.on("dialog", lambda dialog: dialog.accept())
@@ -437,6 +446,10 @@ def test_a_leaked_key_pasted_into_the_page_is_revoked_and_never_shown(
         expect(listed).to_be_visible()
         # Its own budget, and what its create in flight holds of it.
         expect(listed.locator("[data-key-budget]")).to_have_text(" · 8 of 16 credits left today")
+        webhook = page.locator(f'#keys li[data-webhook-id="{hook_id}"]')
+        expect(webhook).to_have_attribute("data-enabled", "false")
+        expect(webhook).to_contain_text("https://93.184.216.34/hook")
+        expect(webhook).to_contain_text("stopped: stopped by the team")
         page.fill("#leak-key", issued["key"])
         page.click("#leak-submit")
         expect(page.locator("#action-status")).to_contain_text(f"{issued['key_id']} of team design")

@@ -44,6 +44,7 @@ from app.clock import FakeClock
 from app.factory import create_app
 from app.settings import Settings, StoreSettings
 from app.store.scripts import Scripts
+from app.wiring.resources import Seams
 from tests.memory_link import MemoryConnector
 from tests.rivya_side import AnswerLost, Asgi, Reply, Request, json_reply, text_reply
 
@@ -225,8 +226,10 @@ class World:
         replica = Replica(name, skew, link=MemoryConnector(self.upstream))
         gateway = create_app(
             self.settings,
-            upstream_connector=replica.link,
-            download_transport=httpx.ASGITransport(app=self.sim_app),  # Rivya's result files
+            seams=Seams(
+                upstream=replica.link,
+                downloads=httpx.ASGITransport(app=self.sim_app),  # Rivya's result files
+            ),
             clock=ReplicaClock(self.clock, skew),
             configure_logs=False,
         )

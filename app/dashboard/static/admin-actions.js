@@ -65,8 +65,25 @@ export function budgetEdited() {
   $("budget-input").dataset.edited = "true";
 }
 
-// One result per team, in the teams' order (Promise.allSettled of their key lists).
-export function drawKeys(results) {
+// A team's webhooks: where each calls, and whether the gateway stopped it (and why).
+function webhookRows(result) {
+  if (!result || result.status !== "fulfilled") return null;
+  const hooks = result.value.data || [];
+  if (!hooks.length) return null;
+  return h("ul", { class: "key-list webhook-list" }, ...hooks.map((hook) => h("li", {
+    class: hook.enabled ? "webhook" : "webhook revoked",
+    "data-webhook-id": hook.id,
+    "data-enabled": hook.enabled ? "true" : "false",
+  },
+    h("span", { class: "small", text: `webhook ${hook.name}` }),
+    h("code", { class: "small", text: hook.url }),
+    h("span", { class: "small muted", text: hook.enabled
+      ? "delivering" : `stopped: ${hook.disabled_reason}` }))));
+}
+
+// One result per team, in the teams' order (Promise.allSettled of their key lists, and of
+// their webhook lists).
+export function drawKeys(results, hookResults = []) {
   const groups = teams.map((team, i) => {
     const result = results[i];
     const header = h("h4", {}, team.id);
@@ -89,7 +106,8 @@ export function drawKeys(results) {
           "data-team": team.id, text: "Revoke" })));
     return h("div", { class: "key-group", "data-team": team.id }, header,
       rows.length ? h("ul", { class: "key-list" }, ...rows)
-        : h("p", { class: "muted small" }, "No keys."));
+        : h("p", { class: "muted small" }, "No keys."),
+      webhookRows(hookResults[i]));
   });
   $("keys").replaceChildren(...(groups.length ? groups
     : [h("p", { class: "muted small" }, "No teams yet.")]));

@@ -68,11 +68,13 @@ export async function loadPanels() {
   if (teams.status === "fulfilled") {
     const list = teams.value.data || [];
     setTeams(list);
-    keyResults = await Promise.allSettled(list.map(
-      (t) => getJson(`admin/teams/${encodeURIComponent(t.id)}/keys`)));
+    const each = (what) => Promise.allSettled(list.map(
+      (t) => getJson(`admin/teams/${encodeURIComponent(t.id)}/${what}`)));
+    const [keyLists, hookLists] = await Promise.all([each("keys"), each("webhooks")]);
+    keyResults = [...keyLists, ...hookLists];
     if (signedOutBy(keyResults)) return;
     drawTeamSelects();
-    drawKeys(keyResults);
+    drawKeys(keyLists, hookLists);
   } else {
     keysUnavailable(teams.reason);
   }
