@@ -14,7 +14,18 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api import admin, compat, dashboard, files, images, ops, results, tokens, webhooks
+from app.api import (
+    admin,
+    compat,
+    dashboard,
+    files,
+    images,
+    ops,
+    results,
+    rivya_hints,
+    tokens,
+    webhooks,
+)
 from app.api.compat import generation_create
 from app.api.create_routes import CreateRoute, CreateRoutes
 from app.api.docs import serve_docs
@@ -50,6 +61,7 @@ ROUTERS = (
     admin.router,
     webhooks.admin_router,
     ops.router,
+    rivya_hints.router,
     dashboard.router,
 )
 

@@ -99,6 +99,13 @@ async def _background_jobs(services: Services) -> AsyncIterator[None]:
             services.teams.backfill_active_keys,
             within_seconds=BACKFILL_SECONDS,
         )
+        target = settings.rivya_webhook_target
+        if services.rivya_hints and target is not None and settings.rivya_webhook_register:
+            services.unfinished_writes.start(
+                "register the gateway's webhook at Rivya",
+                _register_hints(services, target),
+                within_seconds=BACKFILL_SECONDS,
+            )
         if settings.settler_enabled:
             settler = asyncio.create_task(services.settler.run_forever(stopping), name="settler")
         answered = asyncio.create_task(_flush_answered(services, stopping), name="answered")
@@ -141,6 +148,25 @@ def _first_baseline(services: Services) -> Callable[[], Awaitable[None]]:
                     return
             except (UpstreamFailure, GatewayError):
                 pass
+            await asyncio.sleep(BASELINE_RETRY_SECONDS)
+
+    return attempt
+
+
+def _register_hints(services: Services, target: str) -> Callable[[], Awaitable[None]]:
+    hints = services.rivya_hints
+    assert hints is not None
+
+    async def attempt() -> None:
+        # Rivya may be down at start: tried again until it answers (hints are a speed-up;
+        # tasks are polled on their schedule meanwhile).
+        while True:
+            try:
+                if await hints.register(target):
+                    log.info("registered the gateway's webhook at Rivya (hints)")
+                return
+            except UpstreamFailure as failure:
+                log.warning("Rivya's webhook not registered yet", extra={"why": str(failure)})
             await asyncio.sleep(BASELINE_RETRY_SECONDS)
 
     return attempt

@@ -64,6 +64,13 @@ class Metrics:
 
     def _webhook_counters(self) -> None:
         counter = self._counter
+        self.rivya_hints = counter(
+            "gateway_rivya_hints",
+            "Rivya's webhook deliveries taken as hints, by outcome: polled (the task is polled "
+            "at once), repeated (hinted within RIVYA_HINT_MIN_SECONDS), settled (ended here "
+            "already), unknown (no team's task).",
+            ["outcome"],
+        )
         self.webhook_deliveries = counter(
             "gateway_webhook_deliveries",
             "Attempts to send an event to a team's webhook, by team and outcome: delivered, "

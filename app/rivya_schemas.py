@@ -123,6 +123,21 @@ class RivyaCredits(BaseModel):
     current_credits: int
 
 
+class RivyaWebhook(BaseModel):
+    """One of the account's webhooks at Rivya, as far as the gateway reads it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    url: str
+
+
+class RivyaWebhookList(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    data: list[RivyaWebhook]
+
+
 class RivyaErrorBody(BaseModel):
     model_config = ConfigDict(extra="allow")
 

@@ -98,7 +98,8 @@ class TaskReads:
         deadline = self._clock.now() + min(max(wait, 0), MAX_WAIT_SECONDS)
         record = stored.record
         if first_delay > 0 and not record.upstream.is_terminal:
-            await self._clock.sleep(first_delay)
+            # Until its first poll, unless news comes first (a hint from Rivya polled it).
+            await self._wait_for_news(record.id, first_delay)
             record = await self._reread(stored)
         while not record.upstream.is_terminal:
             record = await self._settlement.refresh(replace(stored, record=record))

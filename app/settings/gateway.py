@@ -101,6 +101,7 @@ class Settings(
             self.gateway_token_previous_secret,
             self.alert_webhook_secret,
             self.metrics_token,
+            self.rivya_webhook_token,
         ):
             if secret is not None:
                 values.append(secret.get_secret_value())

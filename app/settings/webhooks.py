@@ -4,8 +4,9 @@ how much one team may ask of them."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode
 
 from app.domain.webhook_targets import TargetPolicy
@@ -27,6 +28,27 @@ class WebhookSettings(BaseSettings):
     webhook_deliveries_per_team: int = Field(default=8, ge=1)
     # After a rotation, the old secret also signs for this long (both signatures are sent).
     webhook_rotation_overlap_hours: float = Field(default=24.0, ge=0, le=720)
+
+    # Rivya's own (account-level) webhook, as a hint: where Rivya reaches this gateway's
+    # POST /webhooks/rivya (https://gateway.example.com/webhooks/rivya); empty: no hints, tasks
+    # are polled on the schedule alone. Registered with Rivya at start unless already there
+    # (RIVYA_WEBHOOK_REGISTER), with RIVYA_WEBHOOK_TOKEN added to it when set (then required).
+    rivya_webhook_url: str | None = None
+    rivya_webhook_token: SecretStr | None = None
+    rivya_webhook_register: bool = True
+    # A task is polled on a hint at most once in this long (hints are deduplicated).
+    rivya_hint_min_seconds: float = Field(default=1.0, ge=0.1, le=60)
+
+    @property
+    def rivya_webhook_target(self) -> str | None:
+        """The URL registered with Rivya: RIVYA_WEBHOOK_URL, with the token when set."""
+        if not self.rivya_webhook_url:
+            return None
+        if self.rivya_webhook_token is None:
+            return self.rivya_webhook_url
+        joiner = "&" if "?" in self.rivya_webhook_url else "?"
+        token = quote(self.rivya_webhook_token.get_secret_value(), safe="")
+        return f"{self.rivya_webhook_url}{joiner}token={token}"
 
     @field_validator("webhook_allowed_hosts", mode="before")
     @classmethod

@@ -24,3 +24,5 @@ class SimulatorSettings(BaseSettings):
     idempotency_window_seconds: float = Field(default=600.0, ge=0)
     seed: int | None = None
     image_size: int = Field(default=512, ge=16, le=4096)
+    # Rivya takes only public HTTPS webhook targets; for local use (make run) plain http too.
+    allow_insecure_webhooks: bool = False

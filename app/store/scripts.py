@@ -103,6 +103,7 @@ class Scripts:
     cancel: Contracted[creates.CancelKeys, creates.CancelArgs]
     reschedule: Contracted[schedule.RescheduleKeys, schedule.RescheduleArgs]
     claim_poll: Contracted[schedule.QueueKeys, schedule.ClaimPollArgs]
+    hint_poll: Contracted[schedule.HintPollKeys, schedule.HintPollArgs]
     admit_upload: Contracted[creates.AdmitUploadKeys, creates.AdmitUploadArgs]
     settle_orphan: Contracted[creates.SettleOrphanKeys, creates.SettleOrphanArgs]
     team_next_due: Contracted[schedule.TeamNextDueKeys, schedule.TimeArgs]

@@ -64,6 +64,35 @@ class SettleQueue:
             )
         await self._due.index_at(team_id, int(index_at))
 
+    async def poll_now(self, team_id: str, task_id: str, *, min_interval_seconds: float) -> int:
+        """A hint that the task changed: due now (``hint_poll.lua``'s outcome: 1 due now, 0
+        hinted too recently, -1 ended or not followed, -2 no such task)."""
+        async with self._due.scheduling(team_id), store_errors():
+            outcome, index_at = await self._scripts.hint_poll(
+                keys=c.HintPollKeys(
+                    task=self._keys.task(team_id, task_id),
+                    settle_queue=self._keys.settle_due(team_id),
+                    schedule_marker=self._keys.scheduled(team_id),
+                ),
+                args=c.HintPollArgs(
+                    task_id=task_id,
+                    time=script_time(self._clock),
+                    min_interval_ms=int(min_interval_seconds * 1000),
+                ),
+            )
+        await self._due.index_at(team_id, int(index_at))
+        return int(outcome)
+
+    async def owner(self, task_id: str, tenants: list[str]) -> str | None:
+        """Which of these teams holds the task (one round trip, whatever their number)."""
+        if not tenants:
+            return None
+        async with store_errors(), self._redis.pipeline(transaction=False) as pipe:
+            for tenant in tenants:
+                pipe.exists(self._keys.task(tenant, task_id))
+            found = await pipe.execute()
+        return next((t for t, hit in zip(tenants, found, strict=True) if hit), None)
+
     async def drop(self, team_id: str, task_id: str) -> None:
         async with store_errors():
             await self._redis.zrem(self._keys.settle_due(team_id), task_id)

@@ -21,7 +21,13 @@ from pydantic import BaseModel
 from app import context
 from app.clock import Clock, SystemClock
 from app.metrics import Metrics
-from app.rivya_schemas import RivyaCredits, RivyaFile, RivyaTask
+from app.rivya_schemas import (
+    RivyaCredits,
+    RivyaFile,
+    RivyaTask,
+    RivyaWebhook,
+    RivyaWebhookList,
+)
 from app.upstream.connect import Connector
 from app.upstream.exchange import Answer, Upload, timed_out
 from app.upstream.failures import UpstreamFailure, Why
@@ -97,6 +103,22 @@ class RivyaClient:
 
     async def get_credits(self) -> RivyaCredits:
         return await self._call("GET", "/api/v1/credits", RivyaCredits)
+
+    async def list_webhooks(self) -> list[RivyaWebhook]:
+        """The account's webhooks at Rivya."""
+        return (await self._call("GET", "/api/v1/webhooks", RivyaWebhookList)).data
+
+    async def create_webhook(self, name: str, url: str, event_types: list[str]) -> RivyaWebhook:
+        """Register an account webhook at Rivya (a repeat at worst registers it twice: its
+        deliveries are hints, and hints are deduplicated)."""
+        body = {"name": name, "url": url, "event_types": event_types}
+        return await self._call(
+            "POST",
+            "/api/v1/webhooks",
+            RivyaWebhook,
+            content=orjson.dumps(body),
+            headers={"Content-Type": "application/json"},
+        )
 
     async def balance(self) -> int:
         """The organisation's current Rivya balance."""

@@ -28,6 +28,7 @@ from app.services.reports import Reports
 from app.services.request_records import RequestLookup
 from app.services.result_links import ResultLinks, link_secret
 from app.services.results import ResultCustody
+from app.services.rivya_hints import RivyaHints
 from app.services.settlement import Settlement
 from app.services.tasks import TaskService
 from app.services.teams import TeamService
@@ -43,7 +44,7 @@ from app.wiring.access import access
 from app.wiring.admin import admin_services
 from app.wiring.resources import Resources
 from app.wiring.stores import Stores, stores
-from app.wiring.webhooks import webhook_parts
+from app.wiring.webhooks import rivya_hints, webhook_parts
 from app.worker.settler import Settler
 
 
@@ -74,6 +75,7 @@ class Services:
     results: ResultCustody
     result_links: ResultLinks
     webhooks: WebhookService
+    rivya_hints: RivyaHints | None  # None: RIVYA_WEBHOOK_URL unset, no hints
 
 
 @dataclass(frozen=True)
@@ -101,9 +103,7 @@ def build_services(
     store = stores(settings, resources.redis, clock, resources.channel)
     parts = _Parts(settings, catalog, store, resources.upstream, clock, metrics, UnfinishedWrites())
     upstream = parts.upstream
-    # The org's balance, asked of Rivya at most once per ORG_BALANCE_CACHE_SECONDS.
-    balance = Refreshed(upstream.balance, seconds=settings.org_balance_cache_seconds, now=clock.now)
-    admin = admin_services(store, catalog, clock, org_balance=balance.get)
+    admin = admin_services(store, catalog, clock, org_balance=_org_balance(parts).get)
     results = _results(parts, resources)
     settlement = _settlement(parts, results)
     files = _files(parts)
@@ -112,6 +112,7 @@ def build_services(
     door = access(settings, store, clock)  # who may call, and how often
     links = _result_links(settings, clock)
     hooks = webhook_parts(settings, store, resources, clock, metrics, links)
+    settler = _settler(parts, settlement, resolver, hooks.deliveries, results)
     return Services(
         settings=settings,
         catalog=catalog,
@@ -126,7 +127,7 @@ def build_services(
         tasks=tasks,
         files=files,
         usage=admin.usage,
-        settler=_settler(parts, settlement, resolver, hooks.deliveries, results),
+        settler=settler,
         unfinished_writes=parts.unfinished_writes,
         metrics=metrics,
         metrics_figures=_metrics_figures(parts, admin.usage, reconciliation),
@@ -138,7 +139,14 @@ def build_services(
         results=results,
         result_links=links,
         webhooks=hooks.service,
+        rivya_hints=rivya_hints(settings, store, upstream, settler.wake),
     )
+
+
+def _org_balance(parts: _Parts) -> Refreshed[int]:
+    """The org's balance, asked of Rivya at most once per ORG_BALANCE_CACHE_SECONDS."""
+    seconds = parts.settings.org_balance_cache_seconds
+    return Refreshed(parts.upstream.balance, seconds=seconds, now=parts.clock.now)
 
 
 def _result_links(settings: Settings, clock: Clock) -> ResultLinks:

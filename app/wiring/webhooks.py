@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.clock import Clock
@@ -9,11 +10,13 @@ from app.metrics import Metrics
 from app.services.alerts import BudgetAlerts, Webhook
 from app.services.deliveries import Deliveries
 from app.services.result_links import ResultLinks
+from app.services.rivya_hints import RivyaHints
 from app.services.webhook_events import WebhookEvents
 from app.services.webhook_sender import WebhookSender
 from app.services.webhook_targets import Targets
 from app.services.webhooks import WebhookService
 from app.settings import Settings
+from app.upstream.client import RivyaClient
 from app.wiring.resources import Resources
 from app.wiring.stores import Stores
 
@@ -70,4 +73,19 @@ def _alert_receiver(settings: Settings, resources: Resources) -> Webhook | None:
         secret.get_secret_value(),
         client,
         attempts=settings.alert_webhook_attempts,
+    )
+
+
+def rivya_hints(
+    settings: Settings, stores: Stores, upstream: RivyaClient, wake: Callable[[], None]
+) -> RivyaHints | None:
+    """Rivya's webhook taken as hints, when RIVYA_WEBHOOK_URL says where Rivya reaches us."""
+    if not settings.rivya_webhook_url:
+        return None
+    return RivyaHints(
+        stores.queue,
+        stores.teams,
+        upstream,
+        wake,
+        min_interval_seconds=settings.rivya_hint_min_seconds,
     )

@@ -62,6 +62,7 @@ class Settler:
         self.due, self._claim_seconds, self._tick = due, claim_seconds, tick_seconds
         self._teams_at_once, self._sweep_seconds = teams_at_once, sweep_seconds
         self._working: set[asyncio.Task[int]] = set()
+        self._woken = asyncio.Event()  # work came due now (a hint): no wait for the tick
         # Redis's outages, said once (with their cause) however many ticks and teams meet them.
         self._paused = Outage(log, "settler paused, Redis unavailable")
 
@@ -95,13 +96,26 @@ class Settler:
                 except Exception:
                     log.exception("settler tick failed")
                 # Real time: this only paces the loop; when work is due comes from Redis's clock.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), timeout=self._tick)
+                await self._pause(stopping)
         finally:
             for job in self._working:
                 job.cancel()  # their claims lapse; another settler takes the teams over
             await asyncio.gather(*self._working, return_exceptions=True)
             await self.deliveries.aclose()  # their leases lapse; another replica sends them
+
+    def wake(self) -> None:
+        """Look for due teams now rather than at the next tick (a task was hinted due)."""
+        self._woken.set()
+
+    async def _pause(self, stopping: asyncio.Event) -> None:
+        """Until the next tick, stopping, or a wake-up, whichever comes first."""
+        waits = [asyncio.ensure_future(e.wait()) for e in (stopping, self._woken)]
+        try:
+            await asyncio.wait(waits, timeout=self._tick, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+            self._woken.clear()
 
     async def _claim_more(self) -> None:
         """Claim as many due teams as there are free slots, and start working each."""

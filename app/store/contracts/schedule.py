@@ -132,3 +132,15 @@ class ExpireResultsKeys(NamedTuple):
 class ExpireResultsArgs(NamedTuple):
     time: str
     most: int
+
+
+class HintPollKeys(NamedTuple):
+    task: str
+    settle_queue: str
+    schedule_marker: str
+
+
+class HintPollArgs(NamedTuple):
+    task_id: str
+    time: str
+    min_interval_ms: int
