@@ -70,7 +70,13 @@ async def test_a_hint_polls_its_task_at_once_and_only_once(
         assert again.json()["status"] == "succeeded"
         # Repeated, forged or unknown hints cost nothing at Rivya.
         before = len(gw.upstream_requests())
-        for body in ({"data": {"id": task_id}}, {"data": {"id": "task_nobody"}}, {"x": 1}, []):
+        bodies: list[Any] = [
+            {"data": {"id": task_id}},
+            {"data": {"id": "task_nobody"}},
+            {"x": 1},
+            [],
+        ]
+        for body in bodies:
             assert (await hint(gw, body)).status_code == 202
         await settler.run_once()
         assert len(gw.upstream_requests()) == before
