@@ -83,6 +83,7 @@ async def _background_jobs(services: Services) -> AsyncIterator[None]:
     settings, stopping = services.settings, asyncio.Event()
     settler: asyncio.Task[None] | None = None
     answered: asyncio.Task[None] | None = None
+    news: asyncio.Task[None] | None = None
     try:
         if settings.reconciliation_baseline_at_start:
             # The first gateway to start on a Redis sets the reconciliation baseline (nothing
@@ -109,6 +110,7 @@ async def _background_jobs(services: Services) -> AsyncIterator[None]:
         if settings.settler_enabled:
             settler = asyncio.create_task(services.settler.run_forever(stopping), name="settler")
         answered = asyncio.create_task(_flush_answered(services, stopping), name="answered")
+        news = asyncio.create_task(_task_news(services, stopping), name="task news")
         yield
     finally:
         stopping.set()
@@ -118,6 +120,9 @@ async def _background_jobs(services: Services) -> AsyncIterator[None]:
         finally:
             if answered is not None:
                 await answered
+            if news is not None:  # it only listens: stopped at once, not at its next look
+                news.cancel()
+                await asyncio.gather(news, return_exceptions=True)
             await services.unfinished_writes.aclose()
             await services.results.aclose()  # copies being kept from links read through
             services.files.close()
@@ -133,6 +138,13 @@ async def _flush_answered(services: Services, stopping: asyncio.Event) -> None:
             await services.answered.flush()
         except Exception:  # a bug here must not end the flushing, nor the shutdown
             log.exception("writing refusal counts and request records failed")
+
+
+async def _task_news(services: Services, stopping: asyncio.Event) -> None:
+    """Other replicas' news of tasks' ends wakes this one's waiters (store/task_news.py)."""
+    settlement = services.tasks.settlement
+    if settlement.news is not None:
+        await settlement.news.listen(settlement.updates.wake, stopping)
 
 
 def _first_baseline(services: Services) -> Callable[[], Awaitable[None]]:

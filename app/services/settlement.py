@@ -23,6 +23,7 @@ from app.rivya_schemas import RivyaTask
 from app.services.results import ResultCustody
 from app.services.wakeups import WakeUps
 from app.store.settlement import SettleQueue
+from app.store.task_news import TaskNews
 from app.store.tasks import TaskStore
 from app.upstream.client import RivyaClient
 from app.upstream.failures import UpstreamFailure, Why
@@ -48,9 +49,10 @@ class Settlement:
         schedule: PollSchedule,
         settle_pass: SettlePass,
         results: ResultCustody | None = None,
+        news: TaskNews | None = None,
     ) -> None:
         self._tasks, self._queue, self._upstream = tasks, queue, upstream
-        self._results = results
+        self._results, self.news = results, news
         self._clock, self._schedule, self._pass = clock, schedule, settle_pass
         self._limit = asyncio.Semaphore(settle_pass.concurrency)
         self._rng = random.Random()
@@ -88,6 +90,8 @@ class Settlement:
         outcome = await self._tasks.observe(stored, fresh)
         if outcome.settled or outcome is Observed.PROGRESSED:
             self.updates.wake(fresh.id)  # its waiters in this process look again at once
+        if outcome.settled and self.news is not None:
+            await self.news.publish(fresh.id)  # and those of every other replica
         if outcome is Observed.SETTLED_UNPRICED:
             unpriced_anomaly(stored.record.team, fresh)
         elif outcome is Observed.SETTLED:

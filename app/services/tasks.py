@@ -63,6 +63,7 @@ class TaskService:
             in_progress_wait_seconds=in_progress_wait_seconds,
         )
         self._admission, self._forwarder, self._files = admission, forwarder, files
+        self.settlement = settlement  # its news of tasks' ends wakes this replica's waiters
 
     @staticmethod
     def check_model(caller: Caller, request: GenerationRequest) -> None:

@@ -150,6 +150,10 @@ class KeySpace:
         claimed; that settler's release indexes the team by it (lua/index_team.lua)."""
         return f"{self.prefix}:{{due}}:asked"
 
+    def task_news(self) -> str:
+        """Pub/sub channel: ids of tasks that just ended (``store/task_news.py``)."""
+        return f"{self.prefix}:task-news"
+
     def due_sweep(self) -> str:
         """String: the lease of the replica sweeping every team into the index (a safety net
         for an index lost apart from the teams' own data, e.g. on another Cluster node)."""

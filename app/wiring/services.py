@@ -14,7 +14,6 @@ from app.metrics import Metrics
 from app.refreshed import Refreshed
 from app.services.admission import Admission
 from app.services.answered import AnsweredWriter, Tallies
-from app.services.baselines import Baselines, task_exists_at, upstream_fingerprint
 from app.services.deliveries import Deliveries
 from app.services.files import FileService
 from app.services.forwarding import Forwarder, Resolver
@@ -38,10 +37,12 @@ from app.services.usage import UsageService
 from app.services.webhooks import WebhookService
 from app.settings import Settings
 from app.store.objects import ResultObjects, open_store
+from app.store.task_news import TaskNews
 from app.upstream.client import RivyaClient
 from app.upstream.downloads import ResultDownloads
 from app.wiring.access import access
 from app.wiring.admin import admin_services
+from app.wiring.books import books_truth
 from app.wiring.resources import Resources
 from app.wiring.stores import Stores, stores
 from app.wiring.webhooks import rivya_hints, webhook_parts
@@ -108,7 +109,7 @@ def build_services(
     settlement = _settlement(parts, results)
     files = _files(parts)
     tasks, resolver = _tasks(parts, settlement, files)
-    reconciliation = _reconciliation(parts)
+    reconciliation = books_truth(settings, store, upstream, clock, parts.unfinished_writes)
     door = access(settings, store, clock)  # who may call, and how often
     links = _result_links(settings, clock)
     hooks = webhook_parts(settings, store, resources, clock, metrics, links)
@@ -197,6 +198,7 @@ def _settlement(parts: _Parts, results: ResultCustody) -> Settlement:
         schedule=settings.poll_schedule,
         settle_pass=settings.settle_pass,
         results=results,
+        news=TaskNews(stores.redis, stores.keys),
     )
 
 
@@ -247,32 +249,6 @@ def _files(parts: _Parts) -> FileService:
         parts.clock,
         images=ImageChecks(settings.image_check_limits, parts.metrics),
         limits=settings.upload_limits,
-    )
-
-
-def _reconciliation(parts: _Parts) -> Reconciliation:
-    settings, stores, upstream = parts.settings, parts.stores, parts.upstream
-    baselines = Baselines(
-        stores.baselines,
-        stores.baseline_holds,
-        stores.spend,
-        stores.ledger,
-        stores.queue,
-        upstream.balance_at,
-        lambda task_id: task_exists_at(upstream.get_generation, task_id),
-        parts.clock,
-        upstream=upstream_fingerprint(settings.rivya_base_url, settings.org_key),
-    )
-    return Reconciliation(
-        baselines,
-        stores.ledger,
-        stores.queue,
-        upstream.balance,
-        upstream.breaker,
-        parts.clock,
-        parts.unfinished_writes,
-        low_balance_credits=settings.org_balance_low_credits,
-        figures_max_age=settings.org_balance_cache_seconds,
     )
 
 

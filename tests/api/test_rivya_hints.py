@@ -162,3 +162,43 @@ async def test_with_hints_a_wait_and_a_webhook_hear_of_the_end_within_half_a_sec
         assert called_back - delivered_at < 0.5, called_back - delivered_at
         assert receiver.events()[0]["data"]["id"] == made.json()["id"]
         await assert_books_close(gw, "alpha")
+
+
+async def test_a_wait_on_another_replica_hears_of_the_end_as_quickly(redis_url: str) -> None:
+    # Rivya's hint reaches replica one, whose settler polls the task; the caller waits on
+    # replica two, which looks at Redis only every 30 s: the news comes by Redis pub/sub.
+    clock = SystemClock()
+    sim_app = simulator_app(
+        clock, queued_seconds=0.2, processing_seconds=0.5, allow_insecure_webhooks=True
+    )
+    settings = hint_settings(
+        redis_url,
+        settler_first_poll_min_seconds=20,
+        settler_first_poll_max_seconds=25,
+        wait_poll_seconds=30,
+    )
+    quick = settings.model_copy(
+        update={"settler_enabled": True, "settler_tick_seconds": 30, "rivya_webhook_register": True}
+    )
+    stop = asyncio.Event()
+    async with (
+        running_gateway(quick, sim_app, clock) as one,
+        running_gateway(settings, sim_app, clock) as two,
+    ):
+        await one.app.state.services.unfinished_writes.join()
+        rivya = sim_app.state.webhooks
+        rivya.transport = httpx.ASGITransport(app=one.app)
+        delivering = asyncio.create_task(rivya.run(stop))
+        try:
+            key = await one.team_with_key("alpha")
+            made = await two.http.post(
+                "/v1/images", params={"wait": 15}, json={"prompt": "p"}, headers=bearer(key)
+            )
+            answered = time.time()
+        finally:
+            stop.set()
+            await delivering
+        assert made.json()["status"] == "succeeded"
+        [(delivered_at, _)] = rivya.sent
+        assert answered - delivered_at < 0.5, answered - delivered_at
+        await assert_books_close(one, "alpha")
