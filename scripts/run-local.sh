@@ -70,12 +70,17 @@ else
   fi
 fi
 
-SIM_PUBLIC_BASE_URL="http://127.0.0.1:${SIM_PORT}" \
+# The simulator calls the gateway back when a task ends (Rivya's webhooks, as hints), over plain
+# http on this machine.
+SIM_PUBLIC_BASE_URL="http://127.0.0.1:${SIM_PORT}" SIM_ALLOW_INSECURE_WEBHOOKS=true \
   "$BIN/rivya-gateway" simulator --port "$SIM_PORT" >"$RUN_DIR/simulator.log" 2>&1 &
 pids+=($!)
 wait_for "http://127.0.0.1:${SIM_PORT}/api/v1/models" simulator "$RUN_DIR/simulator.log"
 
+RIVYA_WEBHOOK_TOKEN=${RIVYA_WEBHOOK_TOKEN:-$("$BIN/python" -c 'import secrets; print(secrets.token_hex(16))')}
+export RIVYA_WEBHOOK_TOKEN
 RIVYA_SIMULATOR=true RIVYA_BASE_URL="http://127.0.0.1:${SIM_PORT}" \
+  RIVYA_WEBHOOK_URL="$GW/webhooks/rivya" WEBHOOK_ALLOWED_HOSTS="${WEBHOOK_ALLOWED_HOSTS:-127.0.0.1,localhost}" \
   "$BIN/rivya-gateway" serve --port "$GATEWAY_PORT" >"$RUN_DIR/gateway.log" 2>&1 &
 pids+=($!)
 wait_for "http://127.0.0.1:${GATEWAY_PORT}/readyz" gateway "$RUN_DIR/gateway.log"
