@@ -19,6 +19,7 @@ _FILE_BACKED = {
     "gateway_token_previous_secret": "GATEWAY_TOKEN_PREVIOUS_SECRET_FILE",
     "metrics_token": "METRICS_TOKEN_FILE",
     "result_link_secret": "RESULT_LINK_SECRET_FILE",
+    "rivya_webhook_token": "RIVYA_WEBHOOK_TOKEN_FILE",
 }
 
 # Secrets shipped in this repository's examples (compose, .env.example, make run, k8s), and the

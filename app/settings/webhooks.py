@@ -3,6 +3,7 @@ how much one team may ask of them."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -35,6 +36,7 @@ class WebhookSettings(BaseSettings):
     # (RIVYA_WEBHOOK_REGISTER), with RIVYA_WEBHOOK_TOKEN added to it when set (then required).
     rivya_webhook_url: str | None = None
     rivya_webhook_token: SecretStr | None = None
+    rivya_webhook_token_file: Path | None = None
     rivya_webhook_register: bool = True
     # A task is polled on a hint at most once in this long (hints are deduplicated).
     rivya_hint_min_seconds: float = Field(default=1.0, ge=0.1, le=60)
