@@ -709,6 +709,7 @@ async def running_gateway(
     alert_transport: httpx.AsyncBaseTransport | None = None,
     webhook_transport: httpx.AsyncBaseTransport | None = None,
     webhook_resolver: Resolver | None = None,
+    download_transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[Gateway]:
     """A gateway app with its lifespan running. The production engine sends to Rivya through
     in-memory connections to the simulator (``upstream=None``), to a scripted handler or
@@ -726,7 +727,8 @@ async def running_gateway(
             upstream=link,
             alerts=alert_transport,
             # Rivya's result files: from the simulator too (or the network, as the API is).
-            downloads=None if upstream == "network" else httpx.ASGITransport(app=sim_app),
+            downloads=download_transport
+            or (None if upstream == "network" else httpx.ASGITransport(app=sim_app)),
             webhooks=webhook_transport,
             resolver=webhook_resolver,
         ),

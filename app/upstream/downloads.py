@@ -1,5 +1,6 @@
 """Fetching Rivya's result files (its CDN's URLs, not its API): streamed, never whole in memory,
-never with the org key, no redirects, no cookies or proxies from the environment.
+never with the org key, a few redirects at most (never down to plain http), no cookies or
+proxies from the environment.
 
 Not the API's engine (``http1.py``): that one speaks small JSON to one origin; a result is a
 large binary from whatever host Rivya's URL names, read as a stream. httpx does that well, and
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -18,6 +20,7 @@ from app.media import sniff
 
 CHUNK_BYTES = 256 * 1024
 GONE_STATUSES = frozenset({403, 404, 410})  # what a CDN answers for a file it no longer has
+MAX_REDIRECTS = 3
 
 
 class DownloadFailed(Exception):
@@ -41,25 +44,35 @@ class ResultDownloads:
 
     @asynccontextmanager
     async def open(self, url: str) -> AsyncIterator[Download]:
-        """The file at ``url``, to stream once; raises ``DownloadFailed``."""
+        """The file at ``url``, to stream once, following up to ``MAX_REDIRECTS`` redirects (a
+        CDN sending to its storage); raises ``DownloadFailed``."""
         try:
-            async with self._client.stream("GET", url) as answer:
-                if answer.status_code != 200:
-                    lasting = answer.status_code in GONE_STATUSES
-                    raise DownloadFailed(f"Rivya answered {answer.status_code}", lasting=lasting)
-                declared = int(answer.headers.get("content-length") or 0)
-                if declared > self._max_bytes:
-                    raise DownloadFailed(_too_large(self._max_bytes), lasting=True)
-                chunks = answer.aiter_bytes(CHUNK_BYTES)
-                first = await anext(chunks, b"")
-                content_type = sniff(first[:16], "image")
-                if content_type not in RESULT_TYPES:
-                    raise DownloadFailed("not a JPEG, PNG or WebP image", lasting=True)
-                yield Download(content_type, self._bounded(first, chunks))
+            for _ in range(MAX_REDIRECTS + 1):
+                async with self._client.stream("GET", url) as answer:
+                    if answer.is_redirect:
+                        url = _next_hop(url, answer.headers.get("location", ""))
+                        continue
+                    yield await self._opened(answer)
+                    return
+            raise DownloadFailed(f"more than {MAX_REDIRECTS} redirects", lasting=True)
         except httpx.HTTPError as exc:
             raise DownloadFailed(
                 f"fetching it failed: {type(exc).__name__}", lasting=False
             ) from exc
+
+    async def _opened(self, answer: httpx.Response) -> Download:
+        if answer.status_code != 200:
+            lasting = answer.status_code in GONE_STATUSES
+            raise DownloadFailed(f"Rivya answered {answer.status_code}", lasting=lasting)
+        declared = int(answer.headers.get("content-length") or 0)
+        if declared > self._max_bytes:
+            raise DownloadFailed(_too_large(self._max_bytes), lasting=True)
+        chunks = answer.aiter_bytes(CHUNK_BYTES)
+        first = await anext(chunks, b"")
+        content_type = sniff(first[:16], "image")
+        if content_type not in RESULT_TYPES:
+            raise DownloadFailed("not a JPEG, PNG or WebP image", lasting=True)
+        return Download(content_type, self._bounded(first, chunks))
 
     async def _bounded(self, first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         seen = len(first)
@@ -74,10 +87,20 @@ class ResultDownloads:
 def download_client(
     transport: httpx.AsyncBaseTransport | None, *, timeout: float
 ) -> httpx.AsyncClient:
-    """The client result files are fetched with: no redirects, nothing from the environment."""
+    """The client result files are fetched with: redirects followed by ``open`` itself (each
+    hop checked), nothing from the environment."""
     return httpx.AsyncClient(
         transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
     )
+
+
+def _next_hop(url: str, location: str) -> str:
+    """Where a redirect sends: never from https down to plain http, never elsewhere than http(s)."""
+    target = urljoin(url, location)
+    scheme, was = urlsplit(target).scheme, urlsplit(url).scheme
+    if not location or scheme not in {"http", "https"} or (was == "https" and scheme != "https"):
+        raise DownloadFailed(f"redirected to {scheme or 'nowhere'}: not followed", lasting=True)
+    return target
 
 
 def _too_large(limit: int) -> str:

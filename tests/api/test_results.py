@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+import pytest
 
 from app.clock import FakeClock
 from tests.support import (
@@ -16,7 +17,9 @@ from tests.support import (
     admin_headers,
     assert_books_close,
     bearer,
+    gateway_settings,
     rivya_charged,
+    running_gateway,
     settle_all,
     tenant_of,
     tenant_spend,
@@ -219,3 +222,45 @@ async def test_copies_go_when_the_teams_retention_is_up_and_when_the_team_goes(
     books = [await tenant_spend(gateway, t) for t in (alpha, beta)]
     assert [(b.reserved, b.in_flight) for b in books] == [(0, 0), (0, 0)]
     assert sum(b.spent for b in books) == rivya_charged(gateway.sim) == 16
+
+
+class RedirectingCdn(httpx.AsyncBaseTransport):
+    """Rivya's CDN sending each result to its storage, through ``hops`` redirects (the last
+    to ``final_scheme``), where the file is the simulator's."""
+
+    def __init__(self, sim_app: Any, hops: int, final_scheme: str = "https") -> None:
+        self.files = httpx.ASGITransport(app=sim_app)
+        self.hops, self.final_scheme, self.seen = hops, final_scheme, 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        hop = int(request.url.params.get("hop", "0"))
+        if hop < self.hops:
+            self.seen += 1
+            scheme = self.final_scheme if hop + 1 == self.hops else "https"
+            where = f"{scheme}://storage.example{request.url.path}?hop={hop + 1}"
+            return httpx.Response(302, headers={"location": where})
+        return await self.files.handle_async_request(
+            httpx.Request("GET", f"http://upstream{request.url.path}")
+        )
+
+
+@pytest.mark.parametrize(
+    ("hops", "scheme", "custody"),
+    [(2, "https", "kept"), (4, "https", "failed"), (1, "ftp", "failed")],
+)
+async def test_a_result_behind_a_cdn_redirect_is_kept_and_endless_or_odd_ones_are_not(
+    redis_url: str, sim_app: Any, clock: FakeClock, hops: int, scheme: str, custody: str
+) -> None:
+    cdn = RedirectingCdn(sim_app, hops, scheme)
+    settings = gateway_settings(redis_url)
+    async with running_gateway(settings, sim_app, clock, download_transport=cdn) as gw:
+        key = await gw.team_with_key("alpha")
+        task = await succeeded(gw, key)
+        await settle_all(gw, clock)
+        again = await gw.http.get(f"/v1/images/{task['id']}", headers=bearer(key))
+        assert again.json()["result"]["custody"] == custody
+        assert cdn.seen == min(hops, 4)  # never past the third redirect
+        if custody == "kept":
+            served = await gw.http.get(again.json()["result"]["primary_url"])
+            assert served.content == await rivya_bytes(gw, task["id"])
+        await assert_books_close(gw, "alpha")
