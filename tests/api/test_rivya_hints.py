@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
 from app.clock import FakeClock, SystemClock
+from app.simulator.webhooks import SimWebhooks
 from tests.support import (
     Gateway,
     assert_books_close,
@@ -46,6 +49,29 @@ async def status_of(gw: Gateway, key: str, task_id: str) -> str:
     read = await gw.http.get(f"/v1/images/{task_id}", headers=bearer(key))
     status: str = read.json()["status"]
     return status
+
+
+def quick_rivya(clock: SystemClock) -> FastAPI:
+    """A simulator whose tasks end in 0.7 s of real time, and that may call plain http back."""
+    return simulator_app(
+        clock, queued_seconds=0.2, processing_seconds=0.5, allow_insecure_webhooks=True
+    )
+
+
+@asynccontextmanager
+async def rivya_calling(sim_app: FastAPI, gateway: Gateway) -> AsyncIterator[SimWebhooks]:
+    """Rivya's deliveries made as a served simulator makes them (every 50 ms), to ``gateway``,
+    once the gateway has registered its webhook there."""
+    await gateway.app.state.services.unfinished_writes.join()
+    rivya: SimWebhooks = sim_app.state.webhooks
+    rivya.transport = httpx.ASGITransport(app=gateway.app)
+    stop = asyncio.Event()
+    delivering = asyncio.create_task(rivya.run(stop))
+    try:
+        yield rivya
+    finally:
+        stop.set()
+        await delivering
 
 
 async def test_a_hint_polls_its_task_at_once_and_only_once(
@@ -119,9 +145,7 @@ async def test_with_hints_a_wait_and_a_webhook_hear_of_the_end_within_half_a_sec
     # Real time: the settler runs on its own, polling only when told (its tick, its first
     # poll and a waiter's look at Redis are all far off), so only the hint can be this quick.
     clock = SystemClock()
-    sim_app = simulator_app(
-        clock, queued_seconds=0.2, processing_seconds=0.5, allow_insecure_webhooks=True
-    )
+    sim_app = quick_rivya(clock)
     settings = hint_settings(
         redis_url,
         rivya_webhook_register=True,
@@ -132,7 +156,7 @@ async def test_with_hints_a_wait_and_a_webhook_hear_of_the_end_within_half_a_sec
         wait_poll_seconds=30,
         webhook_allowed_hosts="hooks.team.example",
     )
-    receiver, stop = Receiver(), asyncio.Event()
+    receiver = Receiver()
     async with running_gateway(
         settings,
         sim_app,
@@ -140,11 +164,7 @@ async def test_with_hints_a_wait_and_a_webhook_hear_of_the_end_within_half_a_sec
         webhook_transport=receiver.transport,
         webhook_resolver=Dns().resolve,
     ) as gw:
-        await gw.app.state.services.unfinished_writes.join()  # registered at Rivya
-        rivya = sim_app.state.webhooks
-        rivya.transport = httpx.ASGITransport(app=gw.app)  # Rivya calls the gateway
-        delivering = asyncio.create_task(rivya.run(stop))
-        try:
+        async with rivya_calling(sim_app, gw) as rivya:
             key = await gw.team_with_key("alpha")
             await register(gw, key, "http://hooks.team.example/events")
             made = await gw.http.post(
@@ -153,9 +173,6 @@ async def test_with_hints_a_wait_and_a_webhook_hear_of_the_end_within_half_a_sec
             answered = time.time()
             await asyncio.wait_for(receiver.arrived.wait(), 5)
             called_back = time.time()
-        finally:
-            stop.set()
-            await delivering
         assert made.json()["status"] == "succeeded"
         [(delivered_at, _)] = rivya.sent
         assert answered - delivered_at < 0.5, answered - delivered_at
@@ -168,9 +185,7 @@ async def test_a_wait_on_another_replica_hears_of_the_end_as_quickly(redis_url: 
     # Rivya's hint reaches replica one, whose settler polls the task; the caller waits on
     # replica two, which looks at Redis only every 30 s: the news comes by Redis pub/sub.
     clock = SystemClock()
-    sim_app = simulator_app(
-        clock, queued_seconds=0.2, processing_seconds=0.5, allow_insecure_webhooks=True
-    )
+    sim_app = quick_rivya(clock)
     settings = hint_settings(
         redis_url,
         settler_first_poll_min_seconds=20,
@@ -180,24 +195,16 @@ async def test_a_wait_on_another_replica_hears_of_the_end_as_quickly(redis_url: 
     quick = settings.model_copy(
         update={"settler_enabled": True, "settler_tick_seconds": 30, "rivya_webhook_register": True}
     )
-    stop = asyncio.Event()
     async with (
         running_gateway(quick, sim_app, clock) as one,
         running_gateway(settings, sim_app, clock) as two,
+        rivya_calling(sim_app, one) as rivya,
     ):
-        await one.app.state.services.unfinished_writes.join()
-        rivya = sim_app.state.webhooks
-        rivya.transport = httpx.ASGITransport(app=one.app)
-        delivering = asyncio.create_task(rivya.run(stop))
-        try:
-            key = await one.team_with_key("alpha")
-            made = await two.http.post(
-                "/v1/images", params={"wait": 15}, json={"prompt": "p"}, headers=bearer(key)
-            )
-            answered = time.time()
-        finally:
-            stop.set()
-            await delivering
+        key = await one.team_with_key("alpha")
+        made = await two.http.post(
+            "/v1/images", params={"wait": 15}, json={"prompt": "p"}, headers=bearer(key)
+        )
+        answered = time.time()
         assert made.json()["status"] == "succeeded"
         [(delivered_at, _)] = rivya.sent
         assert answered - delivered_at < 0.5, answered - delivered_at
