@@ -80,7 +80,7 @@ class Deliveries:
 
     async def drain(self) -> None:
         """Wait for every delivery in flight to end."""
-        while jobs := [job for running in self._running.values() for job in running]:
+        while jobs := [j for running in self._running.values() for j in running if not j.done()]:
             await asyncio.gather(*jobs, return_exceptions=True)
 
     async def aclose(self) -> None:

@@ -13,15 +13,15 @@ from app.services.result_links import ResultLinks
 from app.services.rivya_hints import RivyaHints
 from app.services.webhook_events import WebhookEvents
 from app.services.webhook_sender import WebhookSender
-from app.services.webhook_targets import Targets
+from app.services.webhook_targets import RESOLVE_SECONDS, Targets
 from app.services.webhooks import WebhookService
 from app.settings import Settings
 from app.upstream.client import RivyaClient
 from app.wiring.resources import Resources
 from app.wiring.stores import Stores
 
-# A delivery's lease outlasts its longest attempt (resolving its name, then the POST) twice
-# over, so another replica takes it over only from one that died or stalled.
+# A delivery's lease outlasts its longest attempt twice over, so another replica takes it over
+# only from one that died or stalled.
 LEASE_MARGIN_SECONDS = 5.0
 
 
@@ -57,11 +57,18 @@ def webhook_parts(
         clock,
         metrics,
         policy=settings.webhook_retry_policy,
-        lease_seconds=2 * (settings.webhook_timeout_seconds + 2) + LEASE_MARGIN_SECONDS,
+        lease_seconds=2 * _longest_attempt(settings) + LEASE_MARGIN_SECONDS,
         at_once=settings.webhook_deliveries_at_once,
         per_team=settings.webhook_deliveries_per_team,
     )
     return WebhookParts(service, deliveries)
+
+
+def _longest_attempt(settings: Settings) -> float:
+    """A webhook's (resolving its name, then the POST) or a budget alert's."""
+    return max(
+        settings.webhook_timeout_seconds + RESOLVE_SECONDS, settings.alert_webhook_timeout_seconds
+    )
 
 
 def _alert_receiver(settings: Settings, resources: Resources) -> Webhook | None:
