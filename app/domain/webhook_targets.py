@@ -27,9 +27,20 @@ class TargetRefused(ValueError):
     """Why a target may not be called; said to the team as it is."""
 
 
+# IPv6 forms that carry an IPv4 address to an IPv4 network (NAT64, IPv4-compatible and
+# -translated): judged as the IPv4 address would be, so all refused (whichever it embeds).
+IPV4_CARRIERS = tuple(
+    ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96", "::ffff:0:0/96")
+)
+
+
 def is_public(address: Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo or (None, None))[1]
+        if embedded is not None:
+            return is_public(embedded)
+        if any(address in carrier for carrier in IPV4_CARRIERS):
+            return False
     return address.is_global and address not in METADATA_ADDRESSES and not address.is_multicast
 
 
@@ -53,6 +64,8 @@ class TargetPolicy:
         host = (parts.hostname or "").lower()
         if parts.scheme not in {"https", "http"} or not host:
             raise TargetRefused("The URL must be an absolute https URL.")
+        if not host.isascii():
+            raise TargetRefused("Write the URL's host in its ASCII form (punycode: xn--…).")
         if parts.username is not None or parts.password is not None:
             raise TargetRefused("The URL must not carry credentials; sign-in is by signature.")
         if self.listed(host):
@@ -75,9 +88,10 @@ class TargetPolicy:
         except ValueError:
             if literal_only and host not in {"localhost"} and not host.endswith(".localhost"):
                 return
-            raise TargetRefused(f"{host} is not a public address.") from None
+            raise TargetRefused("The URL's host is not at a public address.") from None
         if not self.listed(host) and not is_public(address):
             raise TargetRefused(
-                f"{host} is not a public address (private, loopback, link-local and metadata "
-                "addresses are refused unless ops list the host in WEBHOOK_ALLOWED_HOSTS)."
+                "The URL's host is not at a public address (private, loopback, link-local and "
+                "metadata addresses are refused unless ops list the host in "
+                "WEBHOOK_ALLOWED_HOSTS)."
             )

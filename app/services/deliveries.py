@@ -21,7 +21,14 @@ import secrets
 from collections import defaultdict
 
 from app.clock import Clock
-from app.domain.webhooks import Attempt, DeliveryRecord, Outcome, RetryPolicy, Webhook
+from app.domain.webhooks import (
+    Attempt,
+    DeliveryRecord,
+    EventType,
+    Outcome,
+    RetryPolicy,
+    Webhook,
+)
 from app.errors import StoreUnavailable
 from app.metrics import Metrics
 from app.services.alerts import BudgetAlerts
@@ -31,6 +38,8 @@ from app.store.outbox import Outbox, OutboxEntry
 from app.store.webhooks import WebhookStore
 
 log = logging.getLogger("app.deliveries")
+
+ONCE = RetryPolicy((0.0,), 0.0, max_attempts=1)
 
 
 class Deliveries:
@@ -117,11 +126,20 @@ class Deliveries:
             if webhook is not None:
                 await self._log(tenant, webhook, entry, "dropped", Attempt(Outcome.REFUSED))
             return
-        event = await self._events.event(tenant, entry, webhook)
-        attempt = await self._sender.send(webhook, event)
-        outcome = await self._conclude(tenant, entry, attempt, self._policy)
+        try:
+            event = await self._events.event(tenant, entry, webhook)
+        except StoreUnavailable:
+            raise  # its lease lapses: tried again once Redis answers
+        except Exception as exc:  # counted as a failed attempt: never leased forever unsent
+            log.exception("webhook event not built", extra={"tenant": tenant, "entry": entry.id})
+            event, attempt = {"id": ""}, Attempt(Outcome.RETRY, error=type(exc).__name__)
+        else:
+            attempt = await self._sender.send(webhook, event)
+        # A test event is tried once: a receiver answers it or not, now.
+        policy = ONCE if entry.fields.get("type") == EventType.TEST else self._policy
+        outcome = await self._conclude(tenant, entry, attempt, policy)
         await self._log(tenant, webhook, entry, outcome, attempt, event_id=event["id"])
-        if outcome == "failed":
+        if outcome == "failed" and policy is self._policy:
             await self._webhooks.stop(tenant, webhook.id, "failing")
             self._metrics.webhooks_stopped.labels(_team(tenant), "failing").inc()
             log.error(

@@ -188,10 +188,12 @@ class Settlement:
             await self._queue.drop(team, task_id)
             return
         fresh = await self._poll(team, task_id)
-        charge = None  # what it held, unless Rivya says what it cost
+        charge, status = None, ""  # what it held, unless Rivya says what it cost
         if fresh is not None and fresh.is_terminal:
-            charge = fresh.charge
-        charged = await self._tasks.settle_orphan(team, task_id, entry, charge=charge)
+            charge, status = fresh.charge, fresh.status
+        charged = await self._tasks.settle_orphan(
+            team, task_id, entry, charge=charge, status=status
+        )
         if charged is not None:
             log.error(
                 "money anomaly: settled a task whose record was gone",

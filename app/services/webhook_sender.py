@@ -6,7 +6,9 @@ or a team's key."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +20,8 @@ from app.domain.webhook_targets import TargetRefused
 from app.domain.webhooks import Attempt, Outcome, Webhook
 from app.services.webhook_targets import Targets
 
+log = logging.getLogger("app.deliveries")
+
 ANSWER_BYTES_READ = 4096  # of a receiver's answer: it is not used, only drained politely
 USER_AGENT = "rivya-gateway-webhooks"
 
@@ -28,14 +32,29 @@ class WebhookSender:
         client: httpx.AsyncClient,
         targets: Targets,
         clock: Clock,
+        *,
+        deadline_seconds: float,
         wall: Callable[[], float] = time.time,
     ) -> None:
         # The signature's timestamp is the wall clock's: receivers check it against theirs.
         # Which secrets sign (a rotation's overlap) is the gateway's clock's to say.
         self._client, self._targets, self._clock, self._wall = client, targets, clock, wall
+        self._deadline = deadline_seconds
 
     async def send(self, webhook: Webhook, event: dict[str, Any]) -> Attempt:
+        """One attempt, within ``deadline`` seconds all told (resolving, connecting, sending,
+        reading): a receiver that answers a byte at a time cannot hold it past its lease."""
         started = time.monotonic()
+        try:
+            async with asyncio.timeout(self._deadline):
+                return await self._attempt(webhook, event, started)
+        except TimeoutError:
+            return Attempt(Outcome.RETRY, error="timed out", seconds=_since(started))
+        except Exception as exc:  # anything else is this attempt's failure, counted as such
+            log.exception("webhook attempt failed", extra={"webhook_id": webhook.id})
+            return Attempt(Outcome.RETRY, error=type(exc).__name__, seconds=_since(started))
+
+    async def _attempt(self, webhook: Webhook, event: dict[str, Any], started: float) -> Attempt:
         try:
             target = await self._targets.resolve(webhook.url)
         except TargetRefused as refused:  # retried: its DNS may be mended within the window

@@ -19,9 +19,9 @@ from app.domain.webhooks import (
     new_secret,
     new_webhook_id,
 )
-from app.errors import NotFound, ValidationFailed, WebhookUrlRejected
+from app.errors import NotFound, RateLimited, ValidationFailed, WebhookUrlRejected
 from app.services.webhook_targets import Targets
-from app.store.outbox import Outbox
+from app.store.outbox import TEST_INTERVAL_SECONDS, Outbox
 from app.store.webhooks import Put, WebhookStore
 
 MAX_NAME = 100
@@ -117,7 +117,18 @@ class WebhookService:
         if not webhook.enabled:
             raise ValidationFailed("This webhook is stopped: enable it first (PATCH enabled).")
         event = "evt_" + secrets.token_hex(12)
-        await self._outbox.add_test(tenant, webhook_id, event)
+        written = await self._outbox.add_test(tenant, webhook_id, event)
+        if written == -2:
+            raise RateLimited(
+                f"This webhook was tested less than {TEST_INTERVAL_SECONDS:.0f} s ago: try "
+                "again in a moment.",
+                headers={"Retry-After": str(int(TEST_INTERVAL_SECONDS))},
+            )
+        if written == -1:
+            raise ValidationFailed(
+                "This webhook has too many events waiting (its receiver is not taking them): "
+                "see its deliveries."
+            )
         return event
 
     async def _put_existing(self, tenant: str, webhook: Webhook) -> None:

@@ -19,6 +19,7 @@ class WebhookSettings(BaseSettings):
     # any address, loopback and private included: for receivers inside the org's network and
     # for local use. Any other target must be https and resolve to public addresses only.
     webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # One delivery attempt, all told (resolving the name, connecting, sending, the answer).
     webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
     webhooks_per_team: int = Field(default=10, ge=1, le=100)
     # A failed delivery is retried (backoff with jitter, from 5 s to hourly) for this long

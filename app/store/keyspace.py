@@ -202,6 +202,10 @@ class KeySpace:
         """Hash: webhook id -> why it is stopped (absent: it is delivered to)."""
         return f"{self._team(tenant)}:webhooks:disabled"
 
+    def webhook_tested(self, tenant: str, webhook_id: str) -> str:
+        """String: set while the webhook's last test event is too recent for another."""
+        return f"{self._team(tenant)}:webhook-tested:{webhook_id}"
+
     def webhook_deliveries(self, tenant: str, webhook_id: str) -> str:
         """List: the webhook's latest delivery attempts, newest first, JSON each (capped)."""
         return f"{self._team(tenant)}:webhook-deliveries:{webhook_id}"

@@ -18,6 +18,8 @@ from app.store.redis import store_errors
 from app.store.schedule import DueTeams
 from app.store.scripts import Scripts
 
+TEST_INTERVAL_SECONDS = 10.0  # one test event a webhook in this long, at most
+
 
 @dataclass(frozen=True)
 class OutboxEntry:
@@ -90,16 +92,28 @@ class Outbox:
             )
         await self._due.index_at(tenant, int(index_at))
 
-    async def add_test(self, tenant: str, webhook_id: str, event_id: str) -> None:
-        """Write a test event for one webhook, due now (as ``lua/_events.lua`` writes one)."""
-        k, now_ms = self._keys, int(self._clock.now() * 1000)
-        fields: dict[Any, Any] = {"kind": "webhook", "webhook": webhook_id, "type": "webhook.test"}
-        async with store_errors(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(k.outbox(tenant), {**fields, "event": event_id, "at": now_ms})
-            pipe.hincrby(k.outbox_backlog(tenant), webhook_id, 1)
-            entry_id, _ = await pipe.execute()
-            await self._redis.zadd(k.outbox_due(tenant), {str(entry_id): now_ms})
-        await self._due.index_at(tenant, now_ms)
+    async def add_test(self, tenant: str, webhook_id: str, event_id: str) -> int:
+        """Write a test event for one webhook, due now (``add_test_event.lua``): 1 written, -1
+        its backlog is full, -2 it was tested less than ``TEST_INTERVAL_SECONDS`` ago."""
+        k = self._keys
+        async with self._due.scheduling(tenant), store_errors():
+            outcome, index_at = await self._scripts.add_test_event(
+                keys=c.AddTestEventKeys(
+                    k.outbox(tenant),
+                    k.outbox_due(tenant),
+                    k.outbox_backlog(tenant),
+                    k.webhook_tested(tenant, webhook_id),
+                    k.scheduled(tenant),
+                ),
+                args=c.AddTestEventArgs(
+                    webhook_id=webhook_id,
+                    event_id=event_id,
+                    time=script_time(self._clock),
+                    interval_ms=int(TEST_INTERVAL_SECONDS * 1000),
+                ),
+            )
+        await self._due.index_at(tenant, int(index_at))
+        return int(outcome)
 
     async def waiting(self, tenant: str) -> dict[str, int]:
         """Each webhook's events waiting to be delivered."""

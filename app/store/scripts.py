@@ -113,6 +113,7 @@ class Scripts:
     claim_outbox: Contracted[schedule.OutboxKeys, schedule.ClaimOutboxArgs]
     outbox_retry: Contracted[schedule.OutboxRetryKeys, schedule.OutboxRetryArgs]
     outbox_done: Contracted[schedule.OutboxDoneKeys, schedule.OutboxDoneArgs]
+    add_test_event: Contracted[schedule.AddTestEventKeys, schedule.AddTestEventArgs]
     keep_result: Contracted[schedule.KeepResultKeys, schedule.KeepResultArgs]
     expire_results: Contracted[schedule.ExpireResultsKeys, schedule.ExpireResultsArgs]
     # Admin writes: scripts too, so that they wait for a replica like the money's.

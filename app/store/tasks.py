@@ -159,15 +159,22 @@ class TaskStore:
         return ReservationEntry.parse(str(entry)) if entry is not None else None
 
     async def settle_orphan(
-        self, team_id: str, task_id: str, entry: ReservationEntry, *, charge: int | None
+        self,
+        team_id: str,
+        task_id: str,
+        entry: ReservationEntry,
+        *,
+        charge: int | None,
+        status: str = "",
     ) -> int | None:
         """Settle the reservation of a task whose record is gone: ``charge`` credits (Rivya's
-        final_credits), or None for what it held. Returns the credits charged, None if the
-        entry changed meanwhile."""
+        final_credits), or None for what it held; ``status`` Rivya's, if it said (an end is
+        written for the team's webhooks). Returns the credits charged, None if the entry
+        changed meanwhile."""
         k = self._keys
         token_id = entry.token or "-"
-        async with store_errors():
-            charged = await self._scripts.settle_orphan(
+        async with self._due.scheduling(team_id), store_errors():
+            charged, index_at = await self._scripts.settle_orphan(
                 keys=c.SettleOrphanKeys(
                     reservations=k.reservations(team_id),
                     periods=spend_keys(k, team_id, entry.stamps),
@@ -176,11 +183,19 @@ class TaskStore:
                     ledger=k.ledger(team_id),
                     token_credits=k.token_credits(team_id, token_id),
                     key_periods=key_spend_keys(k, team_id, entry.key, entry.stamps),
+                    webhooks=k.webhooks(team_id),
+                    outbox=k.outbox(team_id),
+                    schedule_marker=k.scheduled(team_id),
                 ),
                 args=c.SettleOrphanArgs(
-                    task_id=task_id, entry=entry.raw, charge=-1 if charge is None else charge
+                    task_id=task_id,
+                    entry=entry.raw,
+                    charge=-1 if charge is None else charge,
+                    status=status,
+                    time=script_time(self._clock),
                 ),
             )
+        await self._due.index_at(team_id, int(index_at))
         return None if int(charged) < 0 else int(charged)
 
     def _task_money_keys(self, stored: StoredTask, task_id: str) -> c.TaskMoneyKeys:

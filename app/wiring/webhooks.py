@@ -13,7 +13,7 @@ from app.services.result_links import ResultLinks
 from app.services.rivya_hints import RivyaHints
 from app.services.webhook_events import WebhookEvents
 from app.services.webhook_sender import WebhookSender
-from app.services.webhook_targets import RESOLVE_SECONDS, Targets
+from app.services.webhook_targets import Targets
 from app.services.webhooks import WebhookService
 from app.settings import Settings
 from app.upstream.client import RivyaClient
@@ -52,7 +52,12 @@ def webhook_parts(
         stores.outbox,
         stores.webhooks,
         WebhookEvents(stores.tasks, links, settings.gateway_public_url),
-        WebhookSender(resources.webhooks, targets, clock),
+        WebhookSender(
+            resources.webhooks,
+            targets,
+            clock,
+            deadline_seconds=settings.webhook_timeout_seconds,
+        ),
         BudgetAlerts(clock, _alert_receiver(settings, resources)),
         clock,
         metrics,
@@ -65,10 +70,8 @@ def webhook_parts(
 
 
 def _longest_attempt(settings: Settings) -> float:
-    """A webhook's (resolving its name, then the POST) or a budget alert's."""
-    return max(
-        settings.webhook_timeout_seconds + RESOLVE_SECONDS, settings.alert_webhook_timeout_seconds
-    )
+    """A webhook's (resolving its name and the POST, all told) or a budget alert's."""
+    return max(settings.webhook_timeout_seconds, settings.alert_webhook_timeout_seconds)
 
 
 def _alert_receiver(settings: Settings, resources: Resources) -> Webhook | None:

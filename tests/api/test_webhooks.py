@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from redis import Redis as SyncRedis
@@ -21,6 +22,8 @@ from tests.support import (
     admin_headers,
     assert_books_close,
     bearer,
+    gateway_settings,
+    running_gateway,
     settle_all,
     tenant_of,
 )
@@ -224,6 +227,10 @@ async def test_a_thousand_tasks_give_a_thousand_distinct_events(
         "https://nowhere.example/hook",  # no such name
         "https://user:pass@hooks.team.example/rivya",
         "ftp://hooks.team.example/rivya",
+        "https://bücher.example/hook",  # not in its ASCII form: it could never be sent
+        "https://[64:ff9b::a00:7]/hook",  # NAT64: 10.0.0.7
+        "https://[2002:a9fe:a9fe::]/hook",  # 6to4: the metadata address
+        "https://[::a9fe:a9fe]/hook",  # IPv4-compatible: the metadata address
     ],
 )
 async def test_targets_that_could_reach_inside_the_org_are_refused(
@@ -246,23 +253,26 @@ async def test_targets_that_could_reach_inside_the_org_are_refused(
 async def test_a_name_that_turns_private_later_is_not_called_and_redirects_are_not_followed(
     redis_url: str, sim_app: FastAPI, clock: FakeClock
 ) -> None:
-    dns, receiver = Dns(), Receiver([302])
+    dns, receiver = Dns(), Receiver([302] * 50)
     async with hooked_gateway(redis_url, sim_app, clock, receiver, dns) as gw:
         key = await gw.team_with_key("alpha")
         hook = await register(gw, key)
-        await gw.http.post(f"/api/v1/webhooks/{hook['id']}/test", headers=bearer(key))
-        await deliver(gw)
-        assert len(receiver.requests) == 1  # answered 302: not followed, retried later
-        dns.names[HOOK_HOST] = ["169.254.169.254"]  # rebound to the metadata address
-        clock.advance(60)
-        await deliver(gw)
-        assert len(receiver.requests) == 1  # never called there
+        await ended_task(gw, key, clock)
+        # Each attempt answered 302: one request each, the redirect never followed.
         log = await gw.http.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=bearer(key))
-        latest, first = log.json()["data"]
-        assert first["response_status"] == 302
-        assert "redirects" in first["error"]
+        attempts = log.json()["data"]
+        assert len(attempts) == len(receiver.requests) >= 2
+        assert {r.url.host for r in receiver.requests} == {PUBLIC_ADDRESS}
+        assert all(a["response_status"] == 302 for a in attempts)
+        assert "redirects" in attempts[0]["error"]
+        dns.names[HOOK_HOST] = ["169.254.169.254"]  # rebound to the metadata address
+        clock.advance(3600)
+        await deliver(gw)
+        assert len(receiver.requests) == len(attempts)  # never called there
+        log = await gw.http.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=bearer(key))
+        latest = log.json()["data"][0]
         assert latest["status"] == "retrying"
-        assert "not a public address" in latest["error"]
+        assert "not at a public address" in latest["error"]
         # A host ops list may be plain http, and private.
         internal = await register(gw, key, "http://receiver.internal:8080/hook")
         assert internal["url"] == "http://receiver.internal:8080/hook"
@@ -347,3 +357,53 @@ async def test_a_teams_webhooks_are_its_own(
         with SyncRedis(port=redis_server.port) as raw:
             assert raw.exists(keys.webhooks(tenant)) == 0
         await assert_books_close(gw, "beta")
+
+
+async def test_a_test_event_is_sent_once_and_tests_are_paced(
+    redis_url: str, sim_app: FastAPI, clock: FakeClock
+) -> None:
+    receiver = Receiver([500, 500])
+    async with hooked_gateway(redis_url, sim_app, clock, receiver) as gw:
+        key = await gw.team_with_key("alpha")
+        hook = await register(gw, key)
+        path = f"/api/v1/webhooks/{hook['id']}/test"
+        assert (await gw.http.post(path, headers=bearer(key))).status_code == 202
+        again = await gw.http.post(path, headers=bearer(key))
+        assert again.status_code == 429
+        assert again.headers["retry-after"] == "10"
+        for _ in range(3):
+            clock.advance(60)
+            await deliver(gw)
+        assert len(receiver.requests) == 1  # failed, and not tried again: it was a test
+        log = await gw.http.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=bearer(key))
+        assert [d["status"] for d in log.json()["data"]] == ["failed"]
+        seen = await gw.http.get(f"/api/v1/webhooks/{hook['id']}", headers=bearer(key))
+        assert seen.json()["status"] == "enabled"  # a failed test stops nothing
+        assert (await gw.http.post(path, headers=bearer(key))).status_code == 202
+
+
+async def test_a_receiver_that_answers_slowly_cannot_hold_a_delivery_past_its_timeout(
+    redis_url: str, sim_app: FastAPI, clock: FakeClock
+) -> None:
+    stalled = asyncio.Event()
+
+    async def trickle(request: httpx.Request) -> httpx.Response:
+        stalled.set()
+        await asyncio.Event().wait()  # never answers
+        raise AssertionError("unreachable")
+
+    async with running_gateway(
+        gateway_settings(redis_url, webhook_timeout_seconds=0.2),
+        sim_app,
+        clock,
+        webhook_transport=httpx.MockTransport(trickle),
+        webhook_resolver=Dns().resolve,
+    ) as gw:
+        key = await gw.team_with_key("alpha")
+        hook = await register(gw, key)
+        await gw.http.post(f"/api/v1/webhooks/{hook['id']}/test", headers=bearer(key))
+        await deliver(gw)  # ends: the attempt was cut off at its timeout
+        assert stalled.is_set()
+        log = await gw.http.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=bearer(key))
+        [attempt] = log.json()["data"]
+        assert (attempt["status"], attempt["error"]) == ("failed", "timed out")

@@ -229,9 +229,14 @@ class SettleOrphanKeys(NamedTuple):
     ledger: str
     token_credits: str
     key_periods: Periods  # the key's spend hashes (used when its books hold the money)
+    webhooks: str
+    outbox: str
+    schedule_marker: str
 
 
 class SettleOrphanArgs(NamedTuple):
     task_id: str
     entry: str  # the reservation entry as read
     charge: int  # -1: what it held
+    status: str  # Rivya's, "" when it could not say
+    time: str

@@ -144,3 +144,18 @@ class HintPollArgs(NamedTuple):
     task_id: str
     time: str
     min_interval_ms: int
+
+
+class AddTestEventKeys(NamedTuple):
+    outbox: str
+    due: str
+    backlog: str
+    last_test: str
+    schedule_marker: str
+
+
+class AddTestEventArgs(NamedTuple):
+    webhook_id: str
+    event_id: str
+    time: str
+    interval_ms: int

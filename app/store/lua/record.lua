@@ -61,13 +61,18 @@ if held_by[2] then
   settle_reservation(entry and reservation_of(entry), {reservations = KEYS[2], id = ARGV[1],
     event = 'release', task = ARGV[2], periods = periods, token_hash = KEYS[13],
     key_periods = key_periods, ledger = KEYS[12]})
+  -- Rivya may say it has ended: it is written as still running and polled now, so that
+  -- observe.lua settles the hold it kept (and writes its end for the webhooks) as for any task.
   local kept = reservation_of(redis.call('HGET', KEYS[2], ARGV[2]))
-  redis.call('HSET', KEYS[1], 'status', ARGV[3], 'upstream', ARGV[4], 'client_request_id',
+  local status = ARGV[3]
+  if status == 'succeeded' or status == 'failed' then status = 'processing' end
+  redis.call('HSET', KEYS[1], 'status', status, 'upstream', ARGV[4], 'client_request_id',
     ARGV[6], 'key_id', ARGV[7], 'created_ms', kept.created_ms, 'stamps', ARGV[10],
     'reserved', ARGV[5], 'model', ARGV[13], 'subject', ARGV[14], 'token', kept.token,
     'books_key', kept.key)
   redis.call('EXPIRE', KEYS[1], ARGV[9])
-  return {-1, 0, -1}
+  redis.call('ZADD', KEYS[8], now_ms, ARGV[2])
+  return {-1, 0, schedule(KEYS[16], now_ms, now_ms)}
 end
 -- The task's money is in its key's books unless its hold was made before keys had books (an
 -- entry naming no key). With no hold left: a hold abandoned as spent was charged to the key
