@@ -101,6 +101,11 @@ async def _background_jobs(services: Services) -> AsyncIterator[None]:
             within_seconds=BACKFILL_SECONDS,
         )
         target = settings.rivya_webhook_target
+        if target is not None and settings.rivya_webhook_token is None:
+            log.warning(
+                "RIVYA_WEBHOOK_URL without RIVYA_WEBHOOK_TOKEN: whoever reaches /webhooks/rivya "
+                "can have tasks polled early (each at most once per RIVYA_HINT_MIN_SECONDS)"
+            )
         if services.rivya_hints and target is not None and settings.rivya_webhook_register:
             services.unfinished_writes.start(
                 "register the gateway's webhook at Rivya",

@@ -6,7 +6,7 @@ delivery log, send a test event."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from app.catalog import FieldError
@@ -19,12 +19,19 @@ from app.domain.webhooks import (
     new_secret,
     new_webhook_id,
 )
-from app.errors import NotFound, RateLimited, ValidationFailed, WebhookUrlRejected
+from app.errors import (
+    NotFound,
+    RateLimited,
+    RequestInProgress,
+    ValidationFailed,
+    WebhookUrlRejected,
+)
 from app.services.webhook_targets import Targets
 from app.store.outbox import TEST_INTERVAL_SECONDS, Outbox
 from app.store.webhooks import Put, WebhookStore
 
 MAX_NAME = 100
+CHANGE_ATTEMPTS = 5  # reads of a webhook changed meanwhile, before giving up
 
 
 class WebhookService:
@@ -56,7 +63,7 @@ class WebhookService:
             updated_ms=now_ms,
             link_base=link_base,
         )
-        if await self._store.put(tenant, webhook, most=self._most, new=True) is Put.FULL:
+        if await self._store.put(tenant, webhook, most=self._most) is Put.FULL:
             raise ValidationFailed(
                 f"This team has {self._most} webhooks, its most: delete one first."
             )
@@ -82,15 +89,20 @@ class WebhookService:
         enabled: bool | None = None,
     ) -> Webhook:
         """Change what is given; ``enabled`` restarts a stopped webhook (or stops one)."""
-        webhook = await self.get(tenant, webhook_id)
-        changed = replace(
-            webhook,
-            name=webhook.name if name is None else _name(name),
-            url=webhook.url if url is None else await self._target(url),
-            event_types=webhook.event_types if event_types is None else _event_types(event_types),
-            updated_ms=self._now_ms(),
-        )
-        await self._put_existing(tenant, changed)
+        checked_url = None if url is None else await self._target(url)
+        checked_types = None if event_types is None else _event_types(event_types)
+        checked_name = None if name is None else _name(name)
+
+        def change(webhook: Webhook) -> Webhook:
+            return replace(
+                webhook,
+                name=checked_name or webhook.name,
+                url=checked_url or webhook.url,
+                event_types=checked_types or webhook.event_types,
+                updated_ms=max(self._now_ms(), webhook.updated_ms + 1),
+            )
+
+        await self._change(tenant, webhook_id, change)
         if enabled is True:
             await self._store.restart(tenant, webhook_id)
         elif enabled is False:
@@ -103,9 +115,12 @@ class WebhookService:
 
     async def rotate(self, tenant: str, webhook_id: str) -> Webhook:
         """A new secret; the old one also signs for the overlap (both signatures are sent)."""
-        rotated = (await self.get(tenant, webhook_id)).rotated(self._now_ms(), self._overlap_ms)
-        await self._put_existing(tenant, rotated)
-        return rotated
+
+        def rotate(webhook: Webhook) -> Webhook:
+            now_ms = max(self._now_ms(), webhook.updated_ms + 1)
+            return webhook.rotated(now_ms, self._overlap_ms)
+
+        return await self._change(tenant, webhook_id, rotate)
 
     async def deliveries(self, tenant: str, webhook_id: str, limit: int) -> list[DeliveryRecord]:
         await self.get(tenant, webhook_id)
@@ -131,9 +146,20 @@ class WebhookService:
             )
         return event
 
-    async def _put_existing(self, tenant: str, webhook: Webhook) -> None:
-        if await self._store.put(tenant, webhook, most=self._most, new=False) is Put.MISSING:
-            raise NotFound(f"No webhook {webhook.id!r} in this team.")
+    async def _change(
+        self, tenant: str, webhook_id: str, change: Callable[[Webhook], Webhook]
+    ) -> Webhook:
+        """Apply ``change`` to the webhook as stored, again if another change landed between
+        the read and the write (compare and set on ``updated_ms``)."""
+        for _ in range(CHANGE_ATTEMPTS):
+            read = await self.get(tenant, webhook_id)
+            changed = change(read)
+            outcome = await self._store.put(tenant, changed, most=self._most, read=read)
+            if outcome is Put.WRITTEN:
+                return changed
+            if outcome is Put.MISSING:
+                raise NotFound(f"No webhook {webhook_id!r} in this team.")
+        raise RequestInProgress("This webhook is being changed by another request: try again.")
 
     async def _target(self, url: str) -> str:
         try:

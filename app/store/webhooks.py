@@ -25,6 +25,7 @@ class Put(Enum):
     WRITTEN = 1
     MISSING = 0  # replacing one that is gone
     FULL = -1  # adding past the team's limit
+    CHANGED = 2  # replacing one changed since it was read
 
 
 class WebhookStore:
@@ -52,11 +53,20 @@ class WebhookStore:
             return None
         return Webhook.from_json(str(raw), None if why is None else str(why))
 
-    async def put(self, tenant: str, webhook: Webhook, *, most: int, new: bool) -> Put:
+    async def put(
+        self, tenant: str, webhook: Webhook, *, most: int, read: Webhook | None = None
+    ) -> Put:
+        """Add ``webhook`` (``read`` None), or replace ``read`` by it if unchanged since."""
+        args = c.PutWebhookArgs(
+            webhook.id,
+            webhook.to_json(),
+            most,
+            0 if read is None else 1,
+            0 if read is None else read.updated_ms,
+        )
         async with store_errors():
             outcome = await self._scripts.put_webhook(
-                keys=c.OneKey(self._keys.webhooks(tenant)),
-                args=c.PutWebhookArgs(webhook.id, webhook.to_json(), most, 0 if new else 1),
+                keys=c.OneKey(self._keys.webhooks(tenant)), args=args
             )
         return Put(int(outcome))
 

@@ -372,6 +372,10 @@ async def test_a_generated_client_covers_every_operation_with_readable_names(
     again = await sdk.call("rivya_compatible", "delete_webhook", key, webhook_id=hook.id)
     assert again.status_code == 404
 
+    # Rivya's hints: off here (no RIVYA_WEBHOOK_URL), and said so in the envelope.
+    hints = await sdk.parsed("ErrorOut", "ops", "rivya_hint", None)
+    assert hints.error.code == "not_found"
+
     # Keys and teams go, last.
     other = await sdk.parsed(
         "KeyCreated", "admin", "create_key", admin, team_id="design", body=sdk.model("KeyCreate")()

@@ -407,3 +407,27 @@ async def test_a_receiver_that_answers_slowly_cannot_hold_a_delivery_past_its_ti
         log = await gw.http.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=bearer(key))
         [attempt] = log.json()["data"]
         assert (attempt["status"], attempt["error"]) == ("failed", "timed out")
+
+
+async def test_a_rotation_and_an_edit_at_once_lose_neither(
+    redis_url: str, sim_app: FastAPI, clock: FakeClock
+) -> None:
+    receiver = Receiver()
+    async with hooked_gateway(redis_url, sim_app, clock, receiver) as gw:
+        key = await gw.team_with_key("alpha")
+        hook = await register(gw, key)
+        path = f"/api/v1/webhooks/{hook['id']}"
+        for round_ in range(4):
+            rotated, renamed = await asyncio.gather(
+                gw.http.post(f"{path}/rotate-secret", headers=bearer(key)),
+                gw.http.patch(path, json={"name": f"n{round_}"}, headers=bearer(key)),
+            )
+            assert (rotated.status_code, renamed.status_code) == (200, 200)
+            seen = (await gw.http.get(path, headers=bearer(key))).json()
+            assert seen["name"] == f"n{round_}"  # the edit stands
+            clock.advance(30 * 3600)  # the old secret's overlap is over: only the new signs
+            await gw.http.post(f"{path}/test", headers=bearer(key))
+            await deliver(gw)
+            receiver.requests = receiver.requests[-1:]
+            [event] = list(receiver.verified(rotated.json()["secret"]))  # the rotation stands
+            assert event["type"] == "webhook.test"

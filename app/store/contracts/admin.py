@@ -49,3 +49,4 @@ class PutWebhookArgs(NamedTuple):
     webhook: str  # JSON (domain/webhooks.py)
     most: int  # the team's webhooks at most
     existing: int  # 1: replace one that exists (else nothing); 0: add a new one
+    read_updated_ms: int  # the replaced one's, as read (replace)
