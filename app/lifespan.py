@@ -100,18 +100,7 @@ async def _background_jobs(services: Services) -> AsyncIterator[None]:
             services.teams.backfill_active_keys,
             within_seconds=BACKFILL_SECONDS,
         )
-        target = settings.rivya_webhook_target
-        if target is not None and settings.rivya_webhook_token is None:
-            log.warning(
-                "RIVYA_WEBHOOK_URL without RIVYA_WEBHOOK_TOKEN: whoever reaches /webhooks/rivya "
-                "can have tasks polled early (each at most once per RIVYA_HINT_MIN_SECONDS)"
-            )
-        if services.rivya_hints and target is not None and settings.rivya_webhook_register:
-            services.unfinished_writes.start(
-                "register the gateway's webhook at Rivya",
-                _register_hints(services, target),
-                within_seconds=BACKFILL_SECONDS,
-            )
+        _start_hints(services)
         if settings.settler_enabled:
             settler = asyncio.create_task(services.settler.run_forever(stopping), name="settler")
         answered = asyncio.create_task(_flush_answered(services, stopping), name="answered")
@@ -168,6 +157,25 @@ def _first_baseline(services: Services) -> Callable[[], Awaitable[None]]:
             await asyncio.sleep(BASELINE_RETRY_SECONDS)
 
     return attempt
+
+
+def _start_hints(services: Services) -> None:
+    """Rivya's webhook, as hints: registered at Rivya (once it answers) when asked to."""
+    settings = services.settings
+    target = settings.rivya_webhook_target
+    if target is None or services.rivya_hints is None:
+        return
+    if settings.rivya_webhook_token is None:
+        log.warning(
+            "RIVYA_WEBHOOK_URL without RIVYA_WEBHOOK_TOKEN: whoever reaches /webhooks/rivya "
+            "can have tasks polled early (each at most once per RIVYA_HINT_MIN_SECONDS)"
+        )
+    if settings.rivya_webhook_register:
+        services.unfinished_writes.start(
+            "register the gateway's webhook at Rivya",
+            _register_hints(services, target),
+            within_seconds=BACKFILL_SECONDS,
+        )
 
 
 def _register_hints(services: Services, target: str) -> Callable[[], Awaitable[None]]:
