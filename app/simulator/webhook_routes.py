@@ -102,7 +102,7 @@ async def list_webhook_deliveries(webhook_id: str, hooks: WebhooksDep) -> JSONRe
 @router.post("/webhooks/{webhook_id}/test", status_code=202)
 async def test_webhook(webhook_id: str, hooks: WebhooksDep) -> JSONResponse:
     event_id = hooks.queue_test(_one(hooks, webhook_id))
-    return JSONResponse({"object": "webhook_test", "event_id": event_id})
+    return JSONResponse({"object": "webhook_test", "event_id": event_id}, status_code=202)
 
 
 @router.get("/webhook-events")

@@ -16,7 +16,7 @@ from tests.simulator.helpers import FLUX_MAX, create
     ("method", "path", "status", "code"),
     [
         ("GET", "/nope", 404, "not_found"),
-        ("GET", "/api/v1/webhooks", 404, "not_found"),
+        ("GET", "/api/v1/webhooks/wh_nope", 404, "not_found"),
         ("DELETE", "/api/v1/models", 405, "method_not_allowed"),
         ("GET", "/results/unknown.jpg", 404, "not_found"),
     ],
