@@ -59,6 +59,8 @@ async def read_request(reader: asyncio.StreamReader) -> None:
 
 @asynccontextmanager
 async def client(url: str, deadline: float = 0.3) -> AsyncIterator[RivyaClient]:
+    """A client with a short deadline, for the tests of what a late answer means; the tests of
+    keep-alive give a long one (a pause of the whole test process must not fail them)."""
     rivya = RivyaClient(  # no connector: the network
         base_url=url,
         api_key="rvya_sk_test",
@@ -205,7 +207,7 @@ class Connections:
 
 async def test_connections_are_kept_alive_and_reused() -> None:
     server = Connections()
-    async with raw_server(server) as url, client(url) as rivya:
+    async with raw_server(server) as url, client(url, deadline=5) as rivya:
         balances = [await rivya.balance() for _ in range(5)]
     assert balances == [1] * 5
     assert server.opened == 1
@@ -213,13 +215,13 @@ async def test_connections_are_kept_alive_and_reused() -> None:
 
 async def test_a_chunked_answer_is_read_whole() -> None:
     server = Connections(chunked=True)
-    async with raw_server(server) as url, client(url) as rivya:
+    async with raw_server(server) as url, client(url, deadline=5) as rivya:
         assert [await rivya.balance() for _ in range(3)] == [1, 1, 1]
 
 
 async def test_an_answer_that_closes_its_connection_is_not_reused() -> None:
     server = Connections(close=True)
-    async with raw_server(server) as url, client(url) as rivya:
+    async with raw_server(server) as url, client(url, deadline=5) as rivya:
         assert [await rivya.balance() for _ in range(3)] == [1, 2, 3]
     assert server.opened == 3
 
