@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from app.api.documented_errors import answers
@@ -32,7 +32,11 @@ _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
     },
     summary="A result file, by the signed link a task's answer gave",
 )
+# HEAD too (a browser's or a cache's check of a link): the same answer without its body. Out of
+# the document, which lists each route once.
+@router.head("/v1/results/{task_id}/{index}", include_in_schema=False)
 async def get_result(
+    request: Request,
     results: ResultsDep,
     links: ResultLinksDep,
     task_id: Annotated[str, Path(max_length=128)],
@@ -58,4 +62,7 @@ async def get_result(
             return Response(status_code=304, headers=headers)
     if served.size is not None:
         headers["Content-Length"] = str(served.size)
+    if request.method == "HEAD":
+        await served.chunks.aclose()
+        return Response(media_type=served.content_type, headers=headers)
     return StreamingResponse(served.chunks, media_type=served.content_type, headers=headers)

@@ -264,3 +264,20 @@ async def test_a_result_behind_a_cdn_redirect_is_kept_and_endless_or_odd_ones_ar
             served = await gw.http.get(again.json()["result"]["primary_url"])
             assert served.content == await rivya_bytes(gw, task["id"])
         await assert_books_close(gw, "alpha")
+
+
+async def test_a_link_answers_head_as_get_without_the_body(
+    gateway: Gateway, clock: FakeClock
+) -> None:
+    key = await gateway.team_with_key("alpha")
+    task = await succeeded(gateway, key)
+    await settle_all(gateway, clock)
+    again = await gateway.http.get(f"/v1/images/{task['id']}", headers=bearer(key))
+    link = again.json()["result"]["primary_url"]
+    got, head = await gateway.http.get(link), await gateway.http.head(link)
+    assert (head.status_code, head.content) == (200, b"")
+    for name in ("content-type", "content-length", "etag", "cache-control"):
+        assert head.headers[name] == got.headers[name]
+    tampered = await gateway.http.head(with_query(link, sig="A" * 43))
+    assert tampered.status_code == 403
+    await assert_books_close(gateway, "alpha")
