@@ -11,6 +11,7 @@ import json
 from fastapi import APIRouter, Request, Response
 
 from app.api.documented_errors import answers
+from app.deps import ServicesDep
 from app.errors import Forbidden, NotFound, StoreUnavailable
 from app.services.rivya_hints import hinted_task
 
@@ -23,8 +24,7 @@ router = APIRouter(tags=["ops"])
     responses=answers(Forbidden, NotFound, StoreUnavailable),
     summary="Rivya's webhook: a hint to poll a task now",
 )
-async def rivya_hint(request: Request) -> Response:
-    services = request.app.state.services
+async def rivya_hint(request: Request, services: ServicesDep) -> Response:
     settings = services.settings
     if services.rivya_hints is None:
         raise NotFound("Rivya's webhook hints are off (RIVYA_WEBHOOK_URL is not set).")

@@ -34,6 +34,14 @@ IPV4_CARRIERS = tuple(
 )
 
 
+def address_of(host: str) -> Address | None:
+    """The address a URL's host is written as (``[…]`` for IPv6), None for a name."""
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
 def is_public(address: Address) -> bool:
     if isinstance(address, ipaddress.IPv6Address):
         embedded = address.ipv4_mapped or address.sixtofour or (address.teredo or (None, None))[1]
@@ -83,12 +91,11 @@ class TargetPolicy:
     def check_address(self, host: str, *, literal_only: bool = False) -> None:
         """Refuse ``host`` (an address, or with ``literal_only`` a name, let through) when it is
         not public and not listed."""
-        try:
-            address = ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
+        address = address_of(host)
+        if address is None:
             if literal_only and host not in {"localhost"} and not host.endswith(".localhost"):
                 return
-            raise TargetRefused("The URL's host is not at a public address.") from None
+            raise TargetRefused("The URL's host is not at a public address.")
         if not self.listed(host) and not is_public(address):
             raise TargetRefused(
                 "The URL's host is not at a public address (private, loopback, link-local and "

@@ -84,9 +84,6 @@ class Webhook:
     def enabled(self) -> bool:
         return self.disabled_reason is None
 
-    def takes(self, event_type: str) -> bool:
-        return event_type == EventType.TEST or event_type in self.event_types
-
     def signing_secrets(self, now_ms: int) -> list[str]:
         previous = self.previous_secret if now_ms < self.previous_until_ms else None
         return [self.secret] + ([previous] if previous else [])

@@ -7,13 +7,12 @@ for."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlunsplit
 
-from app.domain.webhook_targets import TargetPolicy, TargetRefused
+from app.domain.webhook_targets import TargetPolicy, TargetRefused, address_of
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 RESOLVE_SECONDS = 2.0
@@ -40,7 +39,7 @@ class Targets:
         """Where to send a delivery for ``url``; ``TargetRefused`` if it may not be called."""
         parts = self.policy.check_url(url)
         host = parts.hostname or ""
-        if self.policy.listed(host) or _is_address(host):
+        if self.policy.listed(host) or address_of(host) is not None:
             return Target(url)  # listed: trusted as named; an address: judged by check_url
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
@@ -54,11 +53,3 @@ class Targets:
         pinned = f"[{addresses[0]}]" if ":" in addresses[0] else addresses[0]
         netloc = f"{pinned}:{parts.port}" if parts.port else pinned
         return Target(urlunsplit(parts._replace(netloc=netloc)), host=parts.netloc, sni=host)
-
-
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True

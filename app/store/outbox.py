@@ -115,12 +115,6 @@ class Outbox:
         await self._due.index_at(tenant, int(index_at))
         return int(outcome)
 
-    async def waiting(self, tenant: str) -> dict[str, int]:
-        """Each webhook's events waiting to be delivered."""
-        async with store_errors():
-            raw = await self._redis.hgetall(self._keys.outbox_backlog(tenant))
-        return {str(k): int(v) for k, v in raw.items()}
-
 
 def _pairs(flat: list[Any]) -> dict[str, str]:
     return {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}
