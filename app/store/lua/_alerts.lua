@@ -1,7 +1,7 @@
 -- Prepended to every script after _events.lua (store/scripts.py). Budget alerts are an outbox:
 -- the script that moves the money writes the event to the team's outbox (a stream) in the same
--- atomic step, and the settlers deliver it, at least once, with the same id on every attempt
--- (services/alerts.py). Each is written once per budget and period: its mark is a field of the
+-- atomic step, due now (_events.lua's ":due" set), and any replica delivers it, at least once,
+-- with the same id on every attempt (services/deliveries.py, services/alerts.py). Each is written once per budget and period: its mark is a field of the
 -- period's spend hash, so a new period or a new budget is a new line to cross.
 
 local PERIOD_OF = {day = 'day', week = 'week', month = 'month', total = 'total'}
