@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -24,6 +24,9 @@ class RequestContext:
     error_code: str | None = None  # the contract's code of the error answered, if one was
     # The admission script counted this refusal itself, with its decision (services/refusals).
     refusal_counted: bool = False
+    # Seconds spent waiting on each stage of a create (admission, upstream, record): exported
+    # as gateway_create_stage_seconds, beside the gateway's own time (the rest).
+    stages: dict[str, float] = field(default_factory=dict)
     # The create's idempotency key (given, or assigned by the gateway): the handle an unknown
     # outcome is named by.
 
@@ -83,6 +86,11 @@ def note_credits(credits: int) -> None:
 def note_task(task_id: str) -> None:
     if (ctx := _current.get()) is not None:
         ctx.task_id = task_id
+
+
+def note_stage(stage: str, seconds: float) -> None:
+    if (ctx := _current.get()) is not None:
+        ctx.stages[stage] = seconds
 
 
 def note_upstream_request(request_id: str | None) -> None:

@@ -68,7 +68,18 @@ ROUTERS = (
 
 class GatewayApp(FastAPI):
     """FastAPI whose OpenAPI document says what the gateway really answers
-    (``api/documented_errors.py``)."""
+    (``api/documented_errors.py``), with the create routes served in front of it, through the
+    gateway's own middleware only (``api/create_routes.py``)."""
+
+    creates: CreateRoutes
+    creates_stack: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.creates.take(scope):
+            scope["app"] = self  # as Starlette sets it: the routes read the services from it
+            await self.creates_stack(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
@@ -133,22 +144,24 @@ def create_app(
 
 def _add_middleware(app: GatewayApp, made: Ingredients) -> None:
     """Outermost first: the gateway's own (request id, body cap, access log, metrics), then
-    CORS (it reads the request context the former opens), then the create routes."""
+    CORS (it reads the request context the former opens), over FastAPI's router and, apart,
+    over the create routes (one held-bodies count for both)."""
     settings = made.settings
     # An upload may be as large as the largest file any model takes, plus its form fields.
     max_upload_bytes = largest_upload(made.catalog) + MULTIPART_OVERHEAD
-    app.add_middleware(CreateRoutes, routes=_create_routes())
+    gateway_options: dict[str, Any] = {
+        "max_body_bytes": settings.max_body_bytes,
+        "upload_paths": UPLOAD_PATHS,
+        "max_upload_bytes": max_upload_bytes,
+        "metrics": made.metrics,
+        "refusals": made.refusals,
+        "tallies": made.tallies,
+        "bodies": HeldBodies(max(settings.request_bodies_bytes, max_upload_bytes)),
+    }
     app.add_middleware(CorsMiddleware)
-    app.add_middleware(
-        GatewayMiddleware,
-        max_body_bytes=settings.max_body_bytes,
-        upload_paths=UPLOAD_PATHS,
-        max_upload_bytes=max_upload_bytes,
-        metrics=made.metrics,
-        refusals=made.refusals,
-        tallies=made.tallies,
-        bodies=HeldBodies(max(settings.request_bodies_bytes, max_upload_bytes)),
-    )
+    app.add_middleware(GatewayMiddleware, **gateway_options)
+    app.creates = CreateRoutes(_create_routes())
+    app.creates_stack = GatewayMiddleware(CorsMiddleware(app.creates), **gateway_options)
 
 
 def _create_routes() -> dict[str, CreateRoute]:

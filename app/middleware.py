@@ -82,6 +82,7 @@ class GatewayMiddleware:
         self.max_upload_bytes = max(max_upload_bytes, max_body_bytes)
         self._requests: dict[tuple[str, str, int], Counter] = {}
         self._latency: dict[str, Histogram] = {}
+        self._stages: dict[str, Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -119,6 +120,8 @@ class GatewayMiddleware:
         template: str | None = getattr(scope.get("route"), "path", None)
         if self.metrics is not None:
             self._count(template or "unmatched", ctx.team or "", status, seconds)
+            if ctx.stages:
+                self._time_stages(ctx.stages, seconds)
         if self.refusals is not None:
             self.refusals.answered(status, ctx.team, ctx.subject)
         if self.tallies is not None:  # every refusal counted, the request kept for lookup
@@ -160,6 +163,19 @@ class GatewayMiddleware:
         if timer is None:
             timer = self._latency[template] = self.metrics.request_seconds.labels(template)
         timer.observe(seconds)
+
+    def _time_stages(self, stages: dict[str, float], seconds: float) -> None:
+        """A create's waits by stage, and the rest as the gateway's own."""
+        for stage, waited in stages.items():
+            self._stage_timer(stage).observe(waited)
+        self._stage_timer("gateway").observe(max(seconds - sum(stages.values()), 0.0))
+
+    def _stage_timer(self, stage: str) -> Histogram:
+        assert self.metrics is not None
+        timer = self._stages.get(stage)
+        if timer is None:
+            timer = self._stages[stage] = self.metrics.create_stage_seconds.labels(stage)
+        return timer
 
 
 class _Answer:

@@ -19,11 +19,12 @@ import statistics
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import redis
 
+from bench import pauses
 from bench.drivers import Load, Result, measure
 from bench.processes import ORG_KEY, Running, bench_key, cpu_seconds, stack
 
@@ -35,6 +36,8 @@ class Measured:
     name: str
     results: list[Result]
     cpu_seconds: float = 0.0
+    # The gateway's own histograms over its rounds (its first process's, with several).
+    inside: list[pauses.Spread] = field(default_factory=list)
 
     @property
     def requests(self) -> int:
@@ -147,6 +150,9 @@ def main() -> None:
         f"{driver}, {os.cpu_count()} cores; {shape}, pass-through with as many workers\n"
     )
     _print_table(rows)
+    for concurrency, *_, gateway in rows:
+        print(f"\nInside the gateway at c={concurrency} (its own histograms, /metrics):\n")
+        print(pauses.table(gateway.inside))
     print(
         f"\nRedis round trips per create: {sum(per_create.values()):.2f} ("
         + ", ".join(f"{name} {count:.2f}" for name, count in per_create.items())
@@ -185,6 +191,7 @@ def _round_robin(
     floor = Measured("floor: pass-through + 2 Redis round trips", [])
     gateway = Measured("this gateway", [])
     gateways = [f"{url}/v1/images" for url in run.gw_urls]
+    inside_before = pauses.scrape(run.gw_url)
     for _ in range(rounds):
         direct_url = [f"{run.sim_url}/api/v1/generations"]
         timed(direct, concurrency, direct_url, f"Bearer {ORG_KEY}", RIVYA_BODY, [], seconds)
@@ -193,6 +200,7 @@ def _round_robin(
         floor_url = [f"{run.floor_url}/v1/images"]
         timed(floor, concurrency, floor_url, "Bearer -", RIVYA_BODY, [run.floor_pid], seconds)
         timed(gateway, concurrency, gateways, f"Bearer {key}", BODY, run.gateway_pids, seconds)
+    gateway.inside = pauses.spreads(inside_before, pauses.scrape(run.gw_url))
     return concurrency, direct, bare, floor, gateway
 
 

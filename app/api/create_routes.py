@@ -1,11 +1,12 @@
-"""The two create routes, served by a middleware in front of FastAPI's router (issue 13: a
-create must cost little more than a bare proxy hop).
+"""The two create routes, served in front of FastAPI (issues 13 and 26: a create must cost
+little more than a bare proxy hop).
 
 ``POST /v1/images`` and ``POST /api/v1/generations`` are most of the gateway's traffic, and
-FastAPI's routing and dependency solving cost more CPU per create than the whole policy does
-(bench/README.md). ``CreateRoutes`` is the innermost of the app's middleware (inside the
-gateway's own: request id, body cap, access log, metrics, CORS): it answers exactly those two
-(method, path) pairs and passes everything else on to FastAPI.
+FastAPI's routing, dependency solving and its own middleware (server errors, telemetry, body
+limit: five layers a message passes through) cost more CPU per create than the whole policy
+does (bench/README.md). ``GatewayApp`` (``app/factory.py``) hands exactly those two (method,
+path) pairs to the gateway's own middleware (request id, body cap, access log, metrics, CORS)
+over ``CreateRoutes``, and everything else to FastAPI, whose stack has the same middleware.
 
 Nothing about a create is decided here: auth is ``deps.resolve_team_caller`` and the handlers
 are ``api/images.py``'s and ``api/compat.py``'s. FastAPI's declarations of the two routes only
@@ -22,7 +23,7 @@ from urllib.parse import parse_qsl
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from app.asgi_body import read_body
 from app.auth.callers import Caller
@@ -59,18 +60,28 @@ class CreateRoute:
     takes_wait: bool  # the query's ?wait= (POST /v1/images only)
 
 
-class CreateRoutes:
-    """ASGI middleware: answers the create routes, and passes everything else on."""
+CREATE_ROUTE = "gateway.create_route"  # where ``take`` notes a create's route in its scope
 
-    def __init__(self, app: ASGIApp, routes: Mapping[str, CreateRoute]) -> None:
-        self._app, self._routes = app, dict(routes)
+
+class CreateRoutes:
+    """The ASGI app of the create routes: ``GatewayApp`` sends it only what ``take`` takes.
+    Not a middleware, though it stands where one would: it has nothing to pass on."""
+
+    def __init__(self, routes: Mapping[str, CreateRoute]) -> None:
+        self._routes = dict(routes)
+
+    def take(self, scope: Scope) -> bool:
+        """Whether the request is a create; if so, its route is noted in its scope."""
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return False
+        fast = self._routes.get(route_path(scope))
+        if fast is None:
+            return False
+        scope[CREATE_ROUTE], scope["route"] = fast, fast.route  # FastAPI's labels the metrics
+        return True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        fast = self._create_route(scope)
-        if fast is None:
-            await self._app(scope, receive, send)
-            return
-        scope["route"] = fast.route
+        fast: CreateRoute = scope[CREATE_ROUTE]
         services: Services = scope["app"].state.services
         try:
             # In FastAPI's order: the credential first, then the query, then the body.
@@ -94,11 +105,6 @@ class CreateRoutes:
         except UpstreamFailure as failure:
             response = upstream_error_response(failure)
         await response(scope, receive, send)
-
-    def _create_route(self, scope: Scope) -> CreateRoute | None:
-        if scope["type"] != "http" or scope["method"] != "POST":
-            return None
-        return self._routes.get(route_path(scope))
 
 
 def documented_only(path: str) -> RuntimeError:

@@ -67,6 +67,7 @@ class Admission:
             decision = await self._store.admit(
                 create, fingerprint=request.fingerprint(), token=limits
             )
+            context.note_stage("admission", time.monotonic() - sent_at)
         except StoreUnavailable as lost:
             if not lost.may_have_run:
                 raise StoreUnavailable(

@@ -139,9 +139,11 @@ class Forwarder:
         first_poll_in = self._schedule.first_poll(self._rng)
 
         async def write() -> None:
+            started = time.monotonic()
             recorded = await self._tasks.record(
                 record, create, first_poll_in=first_poll_in, reserved=reserved
             )
+            context.note_stage("record", time.monotonic() - started)
             if recorded.unreserved:
                 log.error(
                     "money anomaly: a task was recorded without a live reservation; charged as "
@@ -164,6 +166,7 @@ class Forwarder:
         return Made(record, first_poll_in)
 
     async def _send(self, create: PendingCreate, *, sent_before: bool) -> RivyaTask:
+        started = time.monotonic()
         try:
             async with asyncio.timeout(self._send_within):
                 return await self._upstream.create_generation(
@@ -172,6 +175,8 @@ class Forwarder:
         except TimeoutError as exc:
             # The lease is about to end, and with it our right to send: stop, outcome unknown.
             raise UpstreamFailure(Why.TIMEOUT, may_have_acted=True) from exc
+        finally:
+            context.note_stage("upstream", time.monotonic() - started)
 
     async def _keep(self, create: PendingCreate, retry_in: float) -> None:
         """Rivya may have made the task. Keep the reservation and the claim, and let go of the

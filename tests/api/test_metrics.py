@@ -3,6 +3,9 @@ requests, refusals, upstream calls and money events, and never a secret."""
 
 from __future__ import annotations
 
+import gc
+
+import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -60,4 +63,33 @@ async def test_metrics_agree_with_the_api(
         settled = await scrape(gw)
         assert settled[("gateway_team_spent_credits", team)] == 24
         assert settled[("gateway_settler_lag_seconds", ())] == 0
+        await assert_books_close(gw, "alpha")
+
+
+async def test_a_create_s_time_is_split_by_stage_and_the_process_s_pauses_are_measured(
+    redis_url: str, sim_app: FastAPI, clock: FakeClock
+) -> None:
+    """What ops read to find a slow create's cause: the admission script's round trip, Rivya's
+    answer, the record script's round trip and the gateway's own time add up to the request's
+    time; the event loop's lag and the collector's pauses are histograms too."""
+    async with running_gateway(gateway_settings(redis_url), sim_app, clock) as gw:
+        key = await gw.team_with_key("alpha", budget_credits=24, budget_period="total")
+        for _ in range(4):  # three are made; the fourth is refused at admission
+            await gw.http.post("/v1/images", json={"prompt": "p"}, headers=bearer(key))
+        gc.collect()
+        samples = await scrape(gw)
+
+        def stage(name: str, suffix: str) -> float:
+            return samples[(f"gateway_create_stage_seconds_{suffix}", (("stage", name),))]
+
+        assert stage("admission", "count") == 4
+        assert stage("upstream", "count") == stage("record", "count") == 3
+        assert stage("gateway", "count") == 4
+        stages = sum(stage(s, "sum") for s in ("admission", "upstream", "record", "gateway"))
+        route = (("route", "/v1/images"),)
+        assert stages == pytest.approx(samples[("gateway_request_seconds_sum", route)])
+        assert all(stage(s, "sum") > 0 for s in ("admission", "upstream", "record"))
+        assert samples[("gateway_event_loop_lag_seconds_count", ())] >= 1
+        assert samples[("gateway_gc_pause_seconds_count", (("generation", "2"),))] >= 1
+        await settle_all(gw, clock, rounds=3)
         await assert_books_close(gw, "alpha")
