@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import httpx
 import redis
 
+from bench import litellm as litellm_target
 from bench import pauses
 from bench.drivers import Load, Result, measure
 from bench.processes import ORG_KEY, Running, bench_key, cpu_seconds, stack
@@ -122,7 +123,18 @@ def round_trips_per_create(
     return {name: count / creates for name, count in sorted(counts.items())}
 
 
-Row = tuple[int, Measured, Measured, Measured, Measured]
+@dataclass
+class Row:
+    """Every target's rounds at one concurrency."""
+
+    concurrency: int
+    direct: Measured
+    bare: Measured
+    floor: Measured
+    gateway: Measured
+    litellm: Measured | None
+
+
 BODY = {"prompt": "a benchmark", "aspect_ratio": "1:1"}
 RIVYA_BODY = {
     "model": "flux-kontext-max",
@@ -134,7 +146,9 @@ RIVYA_BODY = {
 def main() -> None:
     args = _arguments()
     per_round = max(args.seconds // args.rounds, 1)
-    with stack(args.upstream, workers=args.workers, replicas=args.replicas) as run:
+    litellm = None if args.no_litellm else litellm_target.installed()
+    shape = {"workers": args.workers, "replicas": args.replicas, "litellm": litellm}
+    with stack(args.upstream, **shape) as run:
         key = bench_key(run)
         rows = [
             _round_robin(run, key, concurrency, args.rounds, per_round, args.upstream)
@@ -144,15 +158,16 @@ def main() -> None:
         per_create = round_trips_per_create(run.client, run.gw_url, key, BODY)
         evalsha = run.client.info("commandstats").get("cmdstat_evalsha", {})
     driver = "wrk" if shutil.which("wrk") else "python (understates the gateway)"
-    shape = f"{args.replicas} gateway(s) x {args.workers} uvicorn worker(s)"
+    gateways = f"{args.replicas} gateway(s) x {args.workers} uvicorn worker(s)"
     print(
         f"{per_round} s x {args.rounds} rounds per target, upstream {args.upstream}, load from "
-        f"{driver}, {os.cpu_count()} cores; {shape}, pass-through with as many workers\n"
+        f"{driver}, {os.cpu_count()} cores; {gateways}, pass-through"
+        f"{' and LiteLLM' if litellm else ''} with as many workers\n"
     )
     _print_table(rows)
-    for concurrency, *_, gateway in rows:
-        print(f"\nInside the gateway at c={concurrency} (its own histograms, /metrics):\n")
-        print(pauses.table(gateway.inside))
+    for row in rows:
+        print(f"\nInside the gateway at c={row.concurrency} (its own histograms, /metrics):\n")
+        print(pauses.table(row.gateway.inside))
     print(
         f"\nRedis round trips per create: {sum(per_create.values()):.2f} ("
         + ", ".join(f"{name} {count:.2f}" for name, count in per_create.items())
@@ -179,6 +194,9 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers per gateway")
     parser.add_argument("--replicas", type=int, default=1, help="gateways sharing one Redis")
+    parser.add_argument(
+        "--no-litellm", action="store_true", help="leave LiteLLM's proxy out (bench/litellm.py)"
+    )
     return parser.parse_args()
 
 
@@ -190,6 +208,7 @@ def _round_robin(
     bare = Measured("minimal pass-through", [])
     floor = Measured("floor: pass-through + 2 Redis round trips", [])
     gateway = Measured("this gateway", [])
+    litellm = Measured("LiteLLM proxy (pass-through endpoint)", []) if run.litellm_url else None
     gateways = [f"{url}/v1/images" for url in run.gw_urls]
     inside_before = pauses.scrape(run.gw_url)
     for _ in range(rounds):
@@ -200,8 +219,12 @@ def _round_robin(
         floor_url = [f"{run.floor_url}/v1/images"]
         timed(floor, concurrency, floor_url, "Bearer -", RIVYA_BODY, [run.floor_pid], seconds)
         timed(gateway, concurrency, gateways, f"Bearer {key}", BODY, run.gateway_pids, seconds)
+        if litellm is not None and run.litellm_url and run.litellm_pid:
+            litellm_url = [f"{run.litellm_url}/v1/images"]
+            master = f"Bearer {litellm_target.MASTER_KEY}"
+            timed(litellm, concurrency, litellm_url, master, RIVYA_BODY, [run.litellm_pid], seconds)
     gateway.inside = pauses.spreads(inside_before, pauses.scrape(run.gw_url))
-    return concurrency, direct, bare, floor, gateway
+    return Row(concurrency, direct, bare, floor, gateway, litellm)
 
 
 def _print_table(rows: list[Row]) -> None:
@@ -209,7 +232,14 @@ def _print_table(rows: list[Row]) -> None:
         "| target | c | req/s | p50 ms | p99 ms | CPU ms/req | vs pass-through |\n"
         "|---|---|---|---|---|---|---|"
     )
-    for concurrency, direct, bare, floor, gateway in rows:
+    for row in rows:
+        concurrency, direct, bare, floor, gateway = (
+            row.concurrency,
+            row.direct,
+            row.bare,
+            row.floor,
+            row.gateway,
+        )
         print(
             f"| {direct.name} | {concurrency} | {direct.rps:,.0f} | {direct.p50_ms:.2f} | "
             f"{direct.p99_ms:.2f} | - | - |"
@@ -226,6 +256,13 @@ def _print_table(rows: list[Row]) -> None:
                 f"{target.p99_ms:.2f} | {target.cpu_ms:.2f} | "
                 f"**{target.rps / bare.rps:.2f}** throughput (rounds {min(ratios):.2f}-"
                 f"{max(ratios):.2f}), +{target.p50_ms - direct.p50_ms:.2f} ms p50 over direct |"
+            )
+        if row.litellm is not None:
+            litellm = row.litellm
+            print(
+                f"| {litellm.name} | {concurrency} | {litellm.rps:,.0f} | {litellm.p50_ms:.2f} | "
+                f"{litellm.p99_ms:.2f} | {litellm.cpu_ms:.2f} | {litellm.rps / bare.rps:.2f}; "
+                f"**this gateway: {gateway.rps / litellm.rps:.1f}x its throughput** |"
             )
 
 

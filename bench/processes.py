@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 import redis
 
+from bench import litellm as litellm_target
+
 ORG_KEY = "rvya_sk_bench_org_key_000000"
 CLI = str(Path(sys.executable).with_name("rivya-gateway"))
 
@@ -52,6 +54,10 @@ class Running:
     gateway_pids: list[int]
     passthrough_pid: int
     floor_pid: int
+    redis_url: str  # what the gateways use: the bench's own redis-server, or a cluster's
+    redis_ports: list[int]  # every Redis node the gateways use (their CPU time: redis_cpu)
+    litellm_url: str | None = None  # LiteLLM's proxy, when asked for and installed
+    litellm_pid: int | None = None
 
     @property
     def gw_url(self) -> str:
@@ -86,9 +92,19 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextmanager
-def stack(upstream: str, *, workers: int = 1, replicas: int = 1) -> Iterator[Running]:
+def stack(
+    upstream: str,
+    *,
+    workers: int = 1,
+    replicas: int = 1,
+    litellm: Path | None = None,
+    cluster: tuple[str, list[int]] | None = None,
+) -> Iterator[Running]:
     """Redis, the upstream, ``replicas`` gateways of ``workers`` uvicorn workers each, and a
-    pass-through and a floor with as many worker processes as all the gateways together."""
+    pass-through and a floor with as many worker processes as all the gateways together; and
+    LiteLLM's proxy (``litellm``: its command) with as many. ``cluster``: a Redis Cluster's URL
+    and its nodes' ports, for the gateways, instead of the bench's own redis-server (the floor
+    then makes no round trips: its channel is single-node)."""
     workdir = Path(tempfile.mkdtemp(prefix="gw-bench-"))
     redis_port, sim_port, pt_port, floor_port = free_port(), free_port(), free_port(), free_port()
     gw_ports = [free_port() for _ in range(replicas)]
@@ -96,6 +112,9 @@ def stack(upstream: str, *, workers: int = 1, replicas: int = 1) -> Iterator[Run
     floor_url = f"http://127.0.0.1:{floor_port}"
     gw_urls = [f"http://127.0.0.1:{port}" for port in gw_ports]
     env = _environment(redis_port, sim_url)
+    redis_ports = [redis_port]
+    if cluster is not None:
+        env["REDIS_URL"], redis_ports = cluster
     processes = [_redis(redis_port, workdir)]
     try:
         client = _redis_client(redis_port)
@@ -115,9 +134,22 @@ def stack(upstream: str, *, workers: int = 1, replicas: int = 1) -> Iterator[Run
                 floor_env,
             ),
         ]
+        litellm_url = None
+        if litellm is not None:
+            port = free_port()
+            litellm_url = f"http://127.0.0.1:{port}"
+            config = litellm_target.configured(workdir, sim_url, ORG_KEY)
+            started.append(
+                (
+                    litellm_target.command(litellm, config, port, alike),
+                    f"{litellm_url}/health/liveliness",
+                    litellm_target.environment(env),
+                )
+            )
         for command, ready, command_env in started:
             processes.append(_start(command, command_env, workdir))
-            wait_ready(ready)
+            wait_ready(ready, timeout=120)
+        baselines = processes[2 + replicas :]
         yield Running(
             sim_url,
             gw_urls,
@@ -125,13 +157,21 @@ def stack(upstream: str, *, workers: int = 1, replicas: int = 1) -> Iterator[Run
             floor_url,
             client,
             [p.pid for p in processes[2 : 2 + replicas]],
-            processes[-2].pid,
-            processes[-1].pid,
+            baselines[0].pid,
+            baselines[1].pid,
+            env["REDIS_URL"],
+            redis_ports,
+            litellm_url,
+            baselines[2].pid if litellm_url else None,
         )
     finally:
         for process in reversed(processes):
             process.terminate()
-            process.wait(timeout=10)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -159,6 +199,7 @@ def _environment(redis_port: int, sim_url: str) -> dict[str, str]:
         UPSTREAM_KEY=ORG_KEY,
         # Settlement polls would compete for the same two cores; they are not on the create path.
         SETTLER_ENABLED="false",
+        DRAIN_SECONDS="0",  # no load balancer to drain from: stop at once
     )
     return env
 
@@ -195,10 +236,22 @@ def _start(command: list[str], env: dict[str, str], workdir: Path) -> subprocess
     )
 
 
+def redis_cpu(ports: list[int]) -> float:
+    """The CPU time (user + system) the Redis nodes on ``ports`` have used so far, seconds."""
+    total = 0.0
+    for port in ports:
+        node = redis.Redis(port=port)
+        try:
+            cpu = node.info("cpu")
+        finally:
+            node.close()
+        total += float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+    return total
+
+
 def bench_key(run: Running) -> str:
     """A team with room for any load (budget, rate and in-flight cap far above it), and a key."""
-    port = run.client.connection_pool.connection_kwargs["port"]
-    env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    env = {**os.environ, "REDIS_URL": run.redis_url}
     subprocess.run(
         [
             *(CLI, "teams", "create", "bench", "--budget", "100000000"),

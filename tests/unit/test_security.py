@@ -72,6 +72,38 @@ def test_every_secret_shape_is_redacted(text: str, secret: str) -> None:
     assert json.loads(line)["msg"].count("[REDACTED]") == 1
 
 
+@pytest.mark.parametrize("field", ["path", "client_x_request_id", "subject", "task_id"])
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("/v1/images?api_key=k3y-value", "k3y-value"),
+        ("Bearer rgw_0123456789abcdef_s3cr-et_X", "s3cr-et_X"),
+        ("the-admin-token-value", "the-admin-token-value"),
+    ],
+)
+def test_a_request_line_with_a_secret_in_any_one_field_is_redacted(
+    field: str, text: str, secret: str
+) -> None:
+    """An access line's values are looked at together first (the common line has nothing to
+    redact); a secret in any one of them still sends every value through the redactor."""
+    fields: dict[str, object] = {
+        "request_id": "req_0123456789abcdef01234567",
+        "path": "/v1/images",
+        "status": 202,
+        "latency_ms": 1.25,
+        "client_x_request_id": None,
+        "subject": None,
+        "task_id": "task_abc",
+        "credits_reserved": 8,
+    }
+    formatter = JsonFormatter(Redactor(["the-admin-token-value"]))
+    clean = json.loads(formatter.format(logging.makeLogRecord({"msg": "request", **fields})))
+    assert {k: clean[k] for k in fields} == fields
+    line = formatter.format(logging.makeLogRecord({"msg": "request", **fields, field: text}))
+    assert secret not in line
+    assert "[REDACTED]" in json.loads(line)[field]
+
+
 def test_every_configured_secret_is_redacted() -> None:
     settings = Settings(
         _env_file=None,
