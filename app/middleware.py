@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import context
 from app.errors import GatewayError, PayloadTooLarge, RateLimited
+from app.logging import info_fields
 from app.metrics import Metrics
 from app.rivya_schemas import error_envelope
 from app.services.answered import Tallies
@@ -130,9 +131,10 @@ class GatewayMiddleware:
             self.tallies.key_uses.answered(ctx)
         incoming = scope_header(scope, b"x-request-id")
         client_id = incoming if incoming and _SAFE_REQUEST_ID.fullmatch(incoming) else None
-        access_log.info(
+        info_fields(
+            access_log,
             "request",
-            extra={
+            {
                 "request_id": ctx.request_id,
                 "client_x_request_id": client_id,
                 "method": scope.get("method"),
