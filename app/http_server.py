@@ -39,10 +39,11 @@ class CoalescedTransport(asyncio.Transport):
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self._pending:
-            self._loop.call_soon(self._flush)
+            self._loop.call_soon(self.flush)
         self._pending.append(bytes(data))
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Send what was written, now (else it goes at the end of this turn)."""
         if self._pending:
             data = b"".join(self._pending)
             self._pending.clear()
@@ -50,7 +51,7 @@ class CoalescedTransport(asyncio.Transport):
                 self._transport.write(data)
 
     def close(self) -> None:
-        self._flush()
+        self.flush()
         self._transport.close()
 
     def abort(self) -> None:
@@ -86,7 +87,14 @@ class EnvelopeHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(  # type: ignore[override]
         self, transport: asyncio.Transport
     ) -> None:
-        super().connection_made(CoalescedTransport(transport))
+        self._coalesced = CoalescedTransport(transport)
+        super().connection_made(self._coalesced)
+
+    def on_response_complete(self) -> None:
+        # The response's last byte is written: it leaves now, not after the work that follows
+        # it in this turn (the access log line, the metrics).
+        self._coalesced.flush()
+        super().on_response_complete()
 
     def send_400_response(self, msg: str) -> None:
         request_id = new_request_id()

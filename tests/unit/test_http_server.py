@@ -42,6 +42,12 @@ async def test_a_response_s_head_and_body_leave_in_one_send_in_order() -> None:
     transport.write(b"next")  # a later turn's writes are a send of their own
     await asyncio.sleep(0)
     assert raw.sends[1:] == [b"next"]
+    transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    transport.write(b"done")
+    transport.flush()  # the response is complete: it leaves at once
+    assert raw.sends[2:] == [b"HTTP/1.1 200 OK\r\n\r\ndone"]
+    await asyncio.sleep(0)
+    assert raw.sends[3:] == []
 
 
 async def test_a_close_sends_what_was_written_first() -> None:
