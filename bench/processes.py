@@ -100,53 +100,30 @@ def stack(
     litellm: Path | None = None,
     cluster: tuple[str, list[int]] | None = None,
 ) -> Iterator[Running]:
-    """Redis, the upstream, ``replicas`` gateways of ``workers`` uvicorn workers each, and a
-    pass-through and a floor with as many worker processes as all the gateways together; and
-    LiteLLM's proxy (``litellm``: its command) with as many. ``cluster``: a Redis Cluster's URL
-    and its nodes' ports, for the gateways, instead of the bench's own redis-server (the floor
-    then makes no round trips: its channel is single-node)."""
+    """Every process of ``Running``; the baselines with as many workers as the gateways in
+    all. ``cluster``: a Redis Cluster's URL and ports for the gateways (and the floor)."""
     workdir = Path(tempfile.mkdtemp(prefix="gw-bench-"))
     redis_port, sim_port, pt_port, floor_port = free_port(), free_port(), free_port(), free_port()
     gw_ports = [free_port() for _ in range(replicas)]
-    sim_url, pt_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{pt_port}"
-    floor_url = f"http://127.0.0.1:{floor_port}"
-    gw_urls = [f"http://127.0.0.1:{port}" for port in gw_ports]
-    env = _environment(redis_port, sim_url)
-    redis_ports = [redis_port]
-    if cluster is not None:
-        env["REDIS_URL"], redis_ports = cluster
-    processes = [_redis(redis_port, workdir)]
-    try:
-        client = _redis_client(redis_port)
+    sim_url, pt_url, floor_url = _url(sim_port), _url(pt_port), _url(floor_port)
+    gw_urls = [_url(port) for port in gw_ports]
+    redis_url, redis_ports = cluster or (f"redis://127.0.0.1:{redis_port}/0", [redis_port])
+    env = _environment(redis_url, sim_url)
+    with _stopped_after(workdir) as processes:
+        processes.append(_redis(redis_port, workdir))
         alike = workers * replicas  # the baselines get as many workers as the gateways together
-        floor_env = {**env, "FLOOR_REDIS_URL": env["REDIS_URL"]}
-        gateways = [
-            ([CLI, "serve", "--port", str(port), "--workers", str(workers)], f"{url}/readyz", env)
-            for port, url in zip(gw_ports, gw_urls, strict=True)
-        ]
-        started = [
+        floor_env = {**env, "FLOOR_REDIS_URL": redis_url}
+        started: list[Start] = [
             (_upstream_command(upstream, sim_port), f"{sim_url}/api/v1/models", env),
-            *gateways,
+            *((_gateway(port, workers), f"{_url(port)}/readyz", env) for port in gw_ports),
             (_passthrough(pt_port, alike), f"{pt_url}/api/v1/models", env),
-            (
-                _passthrough(floor_port, alike),
-                f"{floor_url}/api/v1/models",
-                floor_env,
-            ),
+            (_passthrough(floor_port, alike), f"{floor_url}/api/v1/models", floor_env),
         ]
         litellm_url = None
         if litellm is not None:
-            port = free_port()
-            litellm_url = f"http://127.0.0.1:{port}"
-            config = litellm_target.configured(workdir, sim_url, ORG_KEY)
-            started.append(
-                (
-                    litellm_target.command(litellm, config, port, alike),
-                    f"{litellm_url}/health/liveliness",
-                    litellm_target.environment(env),
-                )
-            )
-        for command, ready, command_env in started:
+            litellm_url, litellm_start = _litellm(litellm, workdir, sim_url, alike, env)
+            started.append(litellm_start)
+        for command, ready, command_env in started:  # in turn: one may need the one before
             processes.append(_start(command, command_env, workdir))
             wait_ready(ready, timeout=120)
         baselines = processes[2 + replicas :]
@@ -155,24 +132,59 @@ def stack(
             gw_urls,
             pt_url,
             floor_url,
-            client,
+            _redis_client(redis_port),
             [p.pid for p in processes[2 : 2 + replicas]],
             baselines[0].pid,
             baselines[1].pid,
-            env["REDIS_URL"],
+            redis_url,
             redis_ports,
             litellm_url,
             baselines[2].pid if litellm_url else None,
         )
+
+
+@contextmanager
+def _stopped_after(workdir: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """A list to put started processes in: stopped, last first, and ``workdir`` removed, at
+    the end."""
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        yield processes
     finally:
         for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop(process)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+Start = tuple[list[str], str, dict[str, str]]  # a command, its readiness URL, its environment
+
+
+def _url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def _gateway(port: int, workers: int) -> list[str]:
+    return [CLI, "serve", "--port", str(port), "--workers", str(workers)]
+
+
+def _litellm(
+    litellm: Path, workdir: Path, upstream_url: str, workers: int, env: dict[str, str]
+) -> tuple[str, Start]:
+    """LiteLLM's URL, and how to start it in front of the upstream."""
+    port = free_port()
+    url = _url(port)
+    config = litellm_target.configured(workdir, upstream_url, ORG_KEY)
+    command = litellm_target.command(litellm, config, port, workers)
+    return url, (command, f"{url}/health/liveliness", litellm_target.environment(env))
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _upstream_command(upstream: str, port: int) -> list[str]:
@@ -185,10 +197,10 @@ def _passthrough(port: int, workers: int) -> list[str]:
     return [sys.executable, "-m", "bench.passthrough", str(port), str(workers)]
 
 
-def _environment(redis_port: int, sim_url: str) -> dict[str, str]:
+def _environment(redis_url: str, sim_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RIVYA_", "GATEWAY_", "SIM_"))}
     env.update(
-        REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
+        REDIS_URL=redis_url,
         RIVYA_BASE_URL=sim_url,
         RIVYA_API_KEY=ORG_KEY,
         SIM_API_KEY=ORG_KEY,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import random
@@ -137,22 +138,7 @@ class Forwarder:
             else None,
         )
         first_poll_in = self._schedule.first_poll(self._rng)
-
-        async def write() -> None:
-            started = time.monotonic()
-            recorded = await self._tasks.record(
-                record, create, first_poll_in=first_poll_in, reserved=reserved
-            )
-            context.note_stage("record", time.monotonic() - started)
-            if recorded.unreserved:
-                log.error(
-                    "money anomaly: a task was recorded without a live reservation; charged as "
-                    "new spend",
-                    extra={"team": create.team, "task_id": task.id, "credits": reserved},
-                )
-            if recorded.unpriced:
-                unpriced_anomaly(create.team, task)
-
+        write = functools.partial(self._write, record, create, first_poll_in, reserved)
         try:
             await write()
         except StoreUnavailable:
@@ -164,6 +150,25 @@ class Forwarder:
             self._unfinished.start("record a task", write, within_seconds=UNFINISHED_WRITE_SECONDS)
         # No line of its own: the request's access log line names the task and its credits.
         return Made(record, first_poll_in)
+
+    async def _write(
+        self, record: TaskRecord, create: PendingCreate, first_poll_in: float, reserved: int
+    ) -> None:
+        """Record the task Rivya made (record.lua), and say so if the books see an anomaly."""
+        started = time.monotonic()
+        recorded = await self._tasks.record(
+            record, create, first_poll_in=first_poll_in, reserved=reserved
+        )
+        context.note_stage("record", time.monotonic() - started)
+        task = record.upstream
+        if recorded.unreserved:
+            log.error(
+                "money anomaly: a task was recorded without a live reservation; charged as "
+                "new spend",
+                extra={"team": create.team, "task_id": task.id, "credits": reserved},
+            )
+        if recorded.unpriced:
+            unpriced_anomaly(create.team, task)
 
     async def _send(self, create: PendingCreate, *, sent_before: bool) -> RivyaTask:
         started = time.monotonic()
