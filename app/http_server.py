@@ -28,8 +28,9 @@ UNPARSEABLE = (
 class CoalescedTransport(asyncio.Transport):
     """A connection's transport whose writes made in one turn of the event loop leave in one
     send: uvicorn writes a response's head and its body apart, and each write is a system
-    call (one in every ten of a create's CPU, bench/README.md). The writes are sent, in order,
-    at the end of the turn, or before the connection closes."""
+    call (the two together ~5 % of a create's CPU, bench/README.md). The writes are sent, in
+    order, when the response is complete, at the end of the turn, or before the connection
+    closes, whichever comes first."""
 
     def __init__(self, transport: asyncio.Transport) -> None:
         super().__init__()

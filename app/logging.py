@@ -185,9 +185,10 @@ _INFO_RECORD = {
 
 
 def info_fields(logger: logging.Logger, message: str, fields: dict[str, Any]) -> None:
-    """``logger.info(message, extra=fields)``, the same record to the same handlers, at a
-    third of its cost: a request's log line is written for every request, and ``makeRecord``
-    works out what no line of the gateway reports (its source, thread, process)."""
+    """``logger.info(message, extra=fields)``: the same record to the same handlers, for a
+    quarter less (17 → 13 µs a line, bench/README.md). Every request writes one, and
+    ``makeRecord`` works out, each time, what no line of the gateway reports (its source
+    file, thread and process: here those of the import)."""
     if not logger.isEnabledFor(logging.INFO):
         return
     record = logging.LogRecord.__new__(logging.LogRecord)
