@@ -25,6 +25,9 @@ UNPARSEABLE = (
 )
 
 
+COALESCE_AT_MOST = 64 * 1024  # bytes held for one send; past it, they are sent at once
+
+
 class CoalescedTransport(asyncio.Transport):
     """A connection's transport whose writes made in one turn of the event loop leave in one
     send: uvicorn writes a response's head and its body apart, and each write is a system
@@ -36,18 +39,26 @@ class CoalescedTransport(asyncio.Transport):
         super().__init__()
         self._transport = transport
         self._pending: list[bytes] = []
+        self._pending_bytes = 0
         self._loop = asyncio.get_running_loop()
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self._pending:
             self._loop.call_soon(self.flush)
         self._pending.append(bytes(data))
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= COALESCE_AT_MOST:
+            # A large body streamed in one turn goes to the socket's transport as it comes, so
+            # uvicorn's flow control (it pauses the app when that transport's buffer is full)
+            # bounds it as before, rather than this list.
+            self.flush()
 
     def flush(self) -> None:
         """Send what was written, now (else it goes at the end of this turn)."""
         if self._pending:
             data = b"".join(self._pending)
             self._pending.clear()
+            self._pending_bytes = 0
             if not self._transport.is_closing():
                 self._transport.write(data)
 
@@ -57,6 +68,7 @@ class CoalescedTransport(asyncio.Transport):
 
     def abort(self) -> None:
         self._pending.clear()
+        self._pending_bytes = 0
         self._transport.abort()
 
     def is_closing(self) -> bool:
@@ -75,7 +87,7 @@ class CoalescedTransport(asyncio.Transport):
         return self._transport.is_reading()
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(map(len, self._pending))
+        return self._transport.get_write_buffer_size() + self._pending_bytes
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self._transport.set_protocol(protocol)

@@ -176,12 +176,16 @@ def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-# Every attribute a record of ``info_fields`` shares, made once (its times are its own).
+# Every attribute a record of ``info_fields`` shares, made once (its times are its own), and
+# when logging started, as every record's relativeCreated counts from it (read off a record:
+# logging keeps it in seconds or nanoseconds, by Python version).
+_TEMPLATE = logging.LogRecord("", logging.INFO, "", 0, "", None, None)
 _INFO_RECORD = {
     key: value
-    for key, value in vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None)).items()
+    for key, value in vars(_TEMPLATE).items()
     if key not in ("name", "msg", "created", "msecs", "relativeCreated")
 }
+_LOGGING_STARTED = _TEMPLATE.created - _TEMPLATE.relativeCreated / 1000
 
 
 def info_fields(logger: logging.Logger, message: str, fields: dict[str, Any]) -> None:
@@ -194,10 +198,10 @@ def info_fields(logger: logging.Logger, message: str, fields: dict[str, Any]) ->
     record = logging.LogRecord.__new__(logging.LogRecord)
     attributes = record.__dict__
     attributes.update(_INFO_RECORD)
-    now = time.time_ns()
-    attributes["created"] = now / 1e9
-    attributes["msecs"] = (now % 1_000_000_000) // 1_000_000 + 0.0
-    attributes["relativeCreated"] = (now - logging._startTime * 1e9) / 1e6  # type: ignore[attr-defined]
+    now = time.time()
+    attributes["created"] = now
+    attributes["msecs"] = int((now - int(now)) * 1000) + 0.0  # as LogRecord works it out
+    attributes["relativeCreated"] = (now - _LOGGING_STARTED) * 1000
     attributes["name"], attributes["msg"] = logger.name, message
     attributes.update(fields)
     logger.handle(record)

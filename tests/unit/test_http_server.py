@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from app.http_server import CoalescedTransport
+from app.http_server import COALESCE_AT_MOST, CoalescedTransport
 
 
 class Recorded(asyncio.Transport):
@@ -29,6 +29,9 @@ class Recorded(asyncio.Transport):
 
     def is_closing(self) -> bool:
         return self.closed or self.aborted
+
+    def get_write_buffer_size(self) -> int:
+        return 0  # every send taken at once
 
 
 async def test_a_response_s_head_and_body_leave_in_one_send_in_order() -> None:
@@ -69,3 +72,18 @@ async def test_an_abort_sends_nothing_more() -> None:
     await asyncio.sleep(0)
     assert raw.sends == []
     assert raw.aborted
+
+
+async def test_a_large_body_goes_to_the_socket_as_it_comes_not_at_the_end_of_the_turn() -> None:
+    """A body streamed without a pause is not held whole in memory: uvicorn's flow control
+    watches the socket transport's buffer, so that buffer must see the bytes."""
+    raw = Recorded()
+    transport = CoalescedTransport(raw)
+    transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    chunk = b"x" * (COALESCE_AT_MOST // 4)
+    for _ in range(8):
+        transport.write(chunk)
+    assert len(raw.sends) == 2  # two sends of at least COALESCE_AT_MOST each, in the turn
+    assert transport.get_write_buffer_size() < COALESCE_AT_MOST
+    await asyncio.sleep(0)
+    assert b"".join(raw.sends) == b"HTTP/1.1 200 OK\r\n\r\n" + chunk * 8

@@ -42,6 +42,9 @@ def test_the_line_is_logging_s_own(caplog: pytest.LogCaptureFixture) -> None:
     assert [r.levelno for r in captured] == [logging.INFO] * 2
     assert captured[1].request_id == FIELDS["request_id"]  # type: ignore[attr-defined]
     assert captured[1].getMessage() == "request"
+    # Its times are logging's: made within a second of each other, on the same scale.
+    assert abs(captured[1].created - captured[0].created) < 1
+    assert abs(captured[1].relativeCreated - captured[0].relativeCreated) < 1000
 
 
 def test_nothing_is_made_below_the_logger_s_level(caplog: pytest.LogCaptureFixture) -> None:
