@@ -13,7 +13,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.errors import StoreUnavailable
-from app.store.channel import ChannelScript, ScriptChannel, open_channel
+from app.store.channel import BURST_AT_MOST, ChannelScript, ScriptChannel, open_channel
 from app.store.redis import store_errors
 from tests.support import RedisServer, free_port
 
@@ -31,6 +31,31 @@ async def test_many_commands_in_flight_each_get_their_own_answer(redis_url: str)
     echo = ChannelScript(channel, "return ARGV[1] .. ':' .. KEYS[1]")
     answers = await asyncio.gather(*(echo(keys=[f"k{i}"], args=[i]) for i in range(300)))
     assert answers == [f"{i}:k{i}" for i in range(300)]
+    await channel.aclose()
+
+
+async def test_a_burst_of_commands_leaves_before_the_turn_that_made_it_ends(
+    redis_url: str,
+) -> None:
+    """Commands made in one turn of the event loop leave together, but not only at its end:
+    at load a turn makes ~30 creates' commands, and Redis, which answers a burst only once it
+    has run all of it, should be running the first while the gateway makes the rest."""
+    channel = channel_for(redis_url)
+    push = ChannelScript(channel, "return redis.call('RPUSH', KEYS[1], ARGV[1])")
+    await push(keys=["burst:warm"], args=[0])  # connected, and the script loaded
+    burst = [
+        asyncio.ensure_future(push(keys=["burst:ran"], args=[i])) for i in range(BURST_AT_MOST)
+    ]
+    seen: list[object] = []
+
+    def later_in_the_same_turn() -> None:
+        # Blocks the loop: only what has already left can run at Redis meanwhile.
+        with SyncRedis.from_url(redis_url) as peek:
+            seen.append(peek.blpop(["burst:ran"], timeout=2))
+
+    asyncio.get_running_loop().call_soon(later_in_the_same_turn)
+    await asyncio.gather(*burst)
+    assert seen == [(b"burst:ran", b"0")]
     await channel.aclose()
 
 
