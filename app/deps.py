@@ -157,18 +157,26 @@ async def resolve_team_caller(
     """A team key or a browser token, from a request's ``Authorization`` and ``Origin``. A
     client address (or a key id) with too many failed authentications is refused before its
     credential costs a lookup, unless this process already knows the credential is good."""
-    failures, key_id = services.auth_failures, _key_id(authorization)
-    if not services.callers.vouched(authorization):
-        failures.refuse_if_failing(client, key_id)
-    try:
-        caller = await services.callers.team_caller(authorization)
-    except (ApiKeyInvalid, ApiKeyRevoked, ApiKeyExpired, TokenExpired):
-        failures.failed(client, key_id)
-        raise
+    caller = services.callers.known_caller(authorization)  # a hot key: no more to do
+    if caller is None:
+        caller = await _looked_up_caller(services, authorization, client)
     check_origin(origin, caller.team)
     # A caller whose requests keep being refused as invalid is refused before reading more.
     services.refusals.refuse_if_refusing(caller.team.id, caller.subject)
     return caller
+
+
+async def _looked_up_caller(
+    services: Services, authorization: str | None, client: str | None
+) -> Caller:
+    failures, key_id = services.auth_failures, _key_id(authorization)
+    if not services.callers.vouched(authorization):
+        failures.refuse_if_failing(client, key_id)
+    try:
+        return await services.callers.team_caller(authorization)
+    except (ApiKeyInvalid, ApiKeyRevoked, ApiKeyExpired, TokenExpired):
+        failures.failed(client, key_id)
+        raise
 
 
 def _key_id(authorization: str | None) -> str | None:

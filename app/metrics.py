@@ -10,6 +10,8 @@ same numbers as the API: never add those up across replicas (``max by (team)``).
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -33,6 +35,25 @@ FINE_BUCKETS = (
     5,
     30,
 )
+
+
+Labelled = TypeVar("Labelled", Counter, Histogram)
+
+
+class Series(Generic[Labelled]):
+    """A labelled metric's series, each looked up once: ``labels()`` takes a lock and checks its
+    values on every call, a cost paid on every create otherwise. As many entries as the registry
+    holds series (routes x teams x statuses, methods x paths x outcomes): no more memory."""
+
+    def __init__(self, metric: Labelled) -> None:
+        self._metric: Labelled = metric
+        self._series: dict[tuple[str, ...], Labelled] = {}
+
+    def __call__(self, *labels: str) -> Labelled:
+        series = self._series.get(labels)
+        if series is None:
+            series = self._series[labels] = self._metric.labels(*labels)
+        return series
 
 
 class Metrics:

@@ -9,13 +9,12 @@ import re
 import time
 
 from fastapi import HTTPException
-from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import context
 from app.errors import GatewayError, PayloadTooLarge, RateLimited
 from app.logging import info_fields
-from app.metrics import Metrics
+from app.metrics import Metrics, Series
 from app.rivya_schemas import error_envelope
 from app.services.answered import Tallies
 from app.services.limits import RefusedRequests
@@ -81,9 +80,10 @@ class GatewayMiddleware:
         self.max_body_bytes = max_body_bytes
         self.upload_paths = upload_paths
         self.max_upload_bytes = max(max_upload_bytes, max_body_bytes)
-        self._requests: dict[tuple[str, str, int], Counter] = {}
-        self._latency: dict[str, Histogram] = {}
-        self._stages: dict[str, Histogram] = {}
+        if metrics is not None:
+            self._requests = Series(metrics.requests)
+            self._latency = Series(metrics.request_seconds)
+            self._stages = Series(metrics.create_stage_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -153,31 +153,14 @@ class GatewayMiddleware:
         )
 
     def _count(self, template: str, team: str, status: int, seconds: float) -> None:
-        # The labelled series, looked up once: labels() costs a lock and a validation a call.
-        # As many as the registry holds (routes x teams x statuses): no more memory.
-        assert self.metrics is not None
-        counter = self._requests.get((template, team, status))
-        if counter is None:
-            counter = self.metrics.requests.labels(template, team, str(status))
-            self._requests[(template, team, status)] = counter
-        counter.inc()
-        timer = self._latency.get(template)
-        if timer is None:
-            timer = self._latency[template] = self.metrics.request_seconds.labels(template)
-        timer.observe(seconds)
+        self._requests(template, team, str(status)).inc()
+        self._latency(template).observe(seconds)
 
     def _time_stages(self, stages: dict[str, float], seconds: float) -> None:
         """A create's waits by stage, and the rest as the gateway's own."""
         for stage, waited in stages.items():
-            self._stage_timer(stage).observe(waited)
-        self._stage_timer("gateway").observe(max(seconds - sum(stages.values()), 0.0))
-
-    def _stage_timer(self, stage: str) -> Histogram:
-        assert self.metrics is not None
-        timer = self._stages.get(stage)
-        if timer is None:
-            timer = self._stages[stage] = self.metrics.create_stage_seconds.labels(stage)
-        return timer
+            self._stages(stage).observe(waited)
+        self._stages("gateway").observe(max(seconds - sum(stages.values()), 0.0))
 
 
 class _Answer:

@@ -63,7 +63,7 @@ class AdmissionStore:
         self, create: PendingCreate, *, fingerprint: str, token: TokenLimits | None = None
     ) -> Decision:
         """admit.lua: claim, budget, rate and in-flight cap decided at once (one round trip)."""
-        async with self._due.scheduling(create.team), store_errors():
+        with self._due.scheduling(create.team), store_errors():
             reply = await self._scripts.admit(
                 keys=self._admit_keys(create), args=self._admit_args(create, fingerprint, token)
             )
@@ -77,23 +77,24 @@ class AdmissionStore:
 
     def _admit_keys(self, create: PendingCreate) -> c.AdmitKeys:
         k, team = self._keys, create.team
+        tenant = k.of_tenant(team)
         return c.AdmitKeys(
-            team=k.team(team.partition("@")[0]),
-            rate=k.rate(team),
-            reservations=k.reservations(team),
+            team=tenant.team,
+            rate=tenant.rate,
+            reservations=tenant.reservations,
             periods=spend_keys(k, team, create.stamps),
             claim=k.idempotency(team, create.claim_id),
-            pending=k.pending_creates(team),
+            pending=tenant.pending_creates,
             cancel_mark=k.cancelled(team, create.reservation_id),
-            active_keys=k.active_keys(team),
-            ledger=k.ledger(team),
-            token_revocations=k.token_revocations(team),
+            active_keys=tenant.active_keys,
+            ledger=tenant.ledger,
+            token_revocations=tenant.token_revocations,
             subject_rate=k.subject_rate(team, create.subject or ""),
             token_credits=self._token_credits(create),
-            schedule_marker=k.scheduled(team),
-            outbox=k.outbox(team),
-            key_expiry=k.key_expiry(team),
-            key_budgets=k.key_budgets(team),
+            schedule_marker=tenant.scheduled,
+            outbox=tenant.outbox,
+            key_expiry=tenant.key_expiry,
+            key_budgets=tenant.key_budgets,
             key_periods=self._key_periods(create),
         )
 
@@ -127,7 +128,7 @@ class AdmissionStore:
 
     async def cancel(self, create: PendingCreate) -> CancelOutcome:
         """Undo an admission whose answer was lost, by its owner: see ``cancel.lua``."""
-        async with store_errors():
+        with store_errors():
             held = self._reservation_keys(create)
             outcome = await self._scripts.cancel(
                 keys=c.CancelKeys(
@@ -155,7 +156,7 @@ class AdmissionStore:
     async def release(self, create: PendingCreate, *, remember: dict[str, Any] | None) -> int:
         """Give back a definitely refused create's reservation; remember the error for replays
         (``remember``) or forget the claim so a retry runs again. Returns the credits freed."""
-        async with store_errors():
+        with store_errors():
             released = await self._scripts.release(
                 keys=self._reservation_keys(create),
                 args=c.ReleaseArgs(
@@ -171,7 +172,7 @@ class AdmissionStore:
         """Count an unresolvable create as spent and close it: the credits counted, None if it
         was already closed."""
         k, team = self._keys, create.team
-        async with self._due.scheduling(team), store_errors():
+        with self._due.scheduling(team), store_errors():
             held = self._reservation_keys(create)
             spent, index_at = await self._scripts.abandon(
                 keys=c.AbandonKeys(
@@ -204,7 +205,7 @@ class AdmissionStore:
     async def lease(self, team: str, reservation_id: str, *, owner: str) -> Lease:
         """Take the lease on a pending create to resend it. ``None``: someone holds it, or it is
         closed; ``too_late``: it is too old to resend inside Rivya's window (not taken)."""
-        async with self._due.scheduling(team), store_errors():
+        with self._due.scheduling(team), store_errors():
             reply = await self._scripts.lease_create(
                 keys=self._lease_keys(team),
                 args=c.LeaseCreateArgs(
@@ -226,7 +227,7 @@ class AdmissionStore:
         """Hand back the lease on a create still unknown: the next taker may resend it
         ``after_seconds`` from now (at once by default, so the client's own retry resolves it)."""
         team = create.team
-        async with self._due.scheduling(create.team), store_errors():
+        with self._due.scheduling(create.team), store_errors():
             reply = await self._scripts.lease_create(
                 keys=self._lease_keys(team),
                 args=c.LeaseCreateArgs(
@@ -242,7 +243,7 @@ class AdmissionStore:
             await self._due.index_at(team, int(reply[1]))
 
     async def pending(self, team: str) -> list[PendingCreate]:
-        async with store_errors():
+        with store_errors():
             raw = await self._redis.hgetall(self._keys.pending_creates(team))
         return [PendingCreate.from_json(team, str(k), str(v)) for k, v in raw.items()]
 

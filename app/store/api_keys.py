@@ -33,7 +33,7 @@ class ApiKeyStore:
         # hash tag, so on Redis Cluster the three live in different slots. In this order a key
         # is usable for paid creates only once all is written (admission reads the active set);
         # a failure half-way leaves a record whose secret was never handed out.
-        async with store_errors():
+        with store_errors():
             await self._redis.hset(self._keys.api_key(record.key_id), mapping=hash_fields(fields))
             await self._redis.sadd(self._keys.team_keys(tenant), record.key_id)
             if record.expires_at is not None:  # before it is active: never active without it
@@ -47,17 +47,17 @@ class ApiKeyStore:
     async def note_used(self, last_used: dict[str, str]) -> None:
         """When keys were last used (key id -> timestamp), from one process's requests: in a
         hash of their own, not the keys' records, so a key deleted meanwhile gets no stub."""
-        async with store_errors():
+        with store_errors():
             await self._redis.hset(self._keys.keys_last_used(), mapping=hash_fields(last_used))
 
     async def get(self, key_id: str) -> ApiKeyRecord | None:
-        async with store_errors():
+        with store_errors():
             raw = text_map(await self._redis.hgetall(self._keys.api_key(key_id)))
         return ApiKeyRecord.model_validate(raw) if raw else None
 
     async def list_for_team(self, tenant: str) -> list[ApiKeyRecord]:
         """The team's keys, each with when it was last used."""
-        async with store_errors():
+        with store_errors():
             ids = sorted(str(i) for i in await self._redis.smembers(self._keys.team_keys(tenant)))
             async with self._redis.pipeline(transaction=False) as pipe:
                 for key_id in ids:
@@ -110,7 +110,7 @@ class ApiKeyStore:
         Added first, then checked: a key revoked meanwhile is marked before it is removed, so
         either this sees the mark and takes it out again, or the revoke's removal comes after
         this addition. Returns how many keys are active."""
-        async with store_errors():
+        with store_errors():
             ids = [str(i) for i in await self._redis.smembers(self._keys.team_keys(tenant))]
             active = 0
             for key_id in ids:

@@ -47,7 +47,7 @@ class FileStore:
     ) -> int:
         """Take one upload of the team's rate (``admit_upload.lua``): 0 when admitted, else
         the milliseconds until one more would be."""
-        async with store_errors():
+        with store_errors():
             wait_ms = await self._scripts.admit_upload(
                 keys=c.AdmitUploadKeys(
                     team_rate=self._keys.upload_rate(team),
@@ -75,7 +75,7 @@ class FileStore:
             await pipe.execute()
 
     async def get(self, team: str, file_id: str) -> FileRecord | None:
-        async with store_errors():
+        with store_errors():
             raw = text_map(await self._redis.hgetall(self._keys.file(team, file_id)))
         if not raw:
             return None
@@ -85,11 +85,11 @@ class FileStore:
         self, team: str, sha256: str, subject: str | None = None
     ) -> FileRecord | None:
         scope = content_scope(sha256, subject)
-        async with store_errors():
+        with store_errors():
             file_id = await self._redis.get(self._keys.file_by_content(team, scope))
         return await self.get(team, str(file_id)) if file_id else None
 
     async def find_by_url(self, team: str, url: str) -> FileRecord | None:
-        async with store_errors():
+        with store_errors():
             file_id = await self._redis.get(self._keys.file_by_url(team, url_digest(url)))
         return await self.get(team, str(file_id)) if file_id else None

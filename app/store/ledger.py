@@ -24,7 +24,7 @@ class LedgerStore:
         and no older than ``since_ms``."""
         high = f"({before}" if before else "+"
         low = str(since_ms) if since_ms is not None else "-"
-        async with store_errors():
+        with store_errors():
             raw = await self._redis.xrevrange(self._keys.ledger(tenant), high, low, count=limit)
         return [_entry(entry_id, fields) for entry_id, fields in cast(list[Any], raw)]
 

@@ -50,7 +50,7 @@ class Outbox:
         if limit <= 0:
             return []
         k = self._keys
-        async with store_errors():
+        with store_errors():
             rows = await self._scripts.claim_outbox(
                 keys=c.OutboxKeys(
                     k.outbox(tenant), k.outbox_due(tenant), k.outbox_attempts(tenant)
@@ -64,7 +64,7 @@ class Outbox:
     async def done(self, tenant: str, entry: OutboxEntry) -> None:
         """The entry needs no more attempts: delivered, refused for good or given up."""
         k = self._keys
-        async with store_errors():
+        with store_errors():
             await self._scripts.outbox_done(
                 keys=c.OutboxDoneKeys(
                     k.outbox(tenant),
@@ -78,7 +78,7 @@ class Outbox:
     async def retry_at(self, tenant: str, entry_id: str, *, attempts: int, at_ms: int) -> None:
         """Try the entry again at ``at_ms``, if it is still there (``outbox_retry.lua``)."""
         k = self._keys
-        async with self._due.scheduling(tenant), store_errors():
+        with self._due.scheduling(tenant), store_errors():
             index_at = await self._scripts.outbox_retry(
                 keys=c.OutboxRetryKeys(
                     k.outbox(tenant),
@@ -96,7 +96,7 @@ class Outbox:
         """Write a test event for one webhook, due now (``add_test_event.lua``): 1 written, -1
         its backlog is full, -2 it was tested less than ``TEST_INTERVAL_SECONDS`` ago."""
         k = self._keys
-        async with self._due.scheduling(tenant), store_errors():
+        with self._due.scheduling(tenant), store_errors():
             outcome, index_at = await self._scripts.add_test_event(
                 keys=c.AddTestEventKeys(
                     k.outbox(tenant),

@@ -16,7 +16,7 @@ class BaselineStore:
         self._redis, self._keys, self._scripts = redis, keys, scripts
 
     async def get(self) -> Baseline | None:
-        async with store_errors():
+        with store_errors():
             raw = await self._redis.get(self._keys.reconciliation())
         return Baseline.from_json(raw) if raw else None
 

@@ -30,7 +30,7 @@ class ResultStore:
         stands, None if the task's record is gone (the copy is still counted, and deleted
         when due)."""
         k = self._keys
-        async with self._due.scheduling(tenant), store_errors():
+        with self._due.scheduling(tenant), store_errors():
             custody, index_at = await self._scripts.keep_result(
                 keys=c.KeepResultKeys(
                     task=k.task(tenant, task_id),
@@ -64,7 +64,7 @@ class ResultStore:
     async def take_expired(self, tenant: str) -> list[str]:
         """The team's copies whose time has come, taken off its books: their SHA-256s, for the
         caller to delete from the store."""
-        async with store_errors():
+        with store_errors():
             taken = await self._scripts.expire_results(
                 keys=c.ExpireResultsKeys(
                     kept=self._keys.results_kept(tenant), usage=self._keys.results_usage(tenant)
@@ -76,7 +76,7 @@ class ResultStore:
     async def expire_all(self, tenant: str) -> None:
         """Every copy of a deleted team is due now: its next settler pass deletes them."""
         kept = self._keys.results_kept(tenant)
-        async with self._due.scheduling(tenant), store_errors():
+        with self._due.scheduling(tenant), store_errors():
             members = await self._redis.zrange(kept, 0, -1)
             if members:
                 await self._redis.zadd(kept, {str(member): 0 for member in members})

@@ -20,14 +20,14 @@ class SettleQueue:
         self._due = due
 
     async def teams(self) -> list[str]:
-        async with store_errors():
+        with store_errors():
             members = await self._redis.smembers(self._keys.settle_teams())
         return sorted(str(m) for m in members)
 
     async def claim(self, team_id: str, *, lease_seconds: float, limit: int) -> list[str]:
         """Lease up to ``limit`` due tasks of a team; nobody else polls them until the lease ends
         or they are rescheduled."""
-        async with store_errors():
+        with store_errors():
             due = await self._scripts.claim_due(
                 keys=c.QueueKeys(settle_queue=self._keys.settle_due(team_id)),
                 args=c.ClaimDueArgs(
@@ -38,7 +38,7 @@ class SettleQueue:
 
     async def claim_one(self, team_id: str, task_id: str, *, lease_seconds: float) -> bool:
         """Take one task's poll if it is due (``claim_poll.lua``): True means poll it now."""
-        async with store_errors():
+        with store_errors():
             claimed = await self._scripts.claim_poll(
                 keys=c.QueueKeys(settle_queue=self._keys.settle_due(team_id)),
                 args=c.ClaimPollArgs(
@@ -52,7 +52,7 @@ class SettleQueue:
     async def reschedule(self, team_id: str, task_id: str, *, in_seconds: float) -> None:
         """Poll the task next ``in_seconds`` from now (by Redis's clock); a task settled
         meanwhile (and so dequeued) stays dequeued."""
-        async with self._due.scheduling(team_id), store_errors():
+        with self._due.scheduling(team_id), store_errors():
             index_at = await self._scripts.reschedule(
                 keys=c.RescheduleKeys(
                     settle_queue=self._keys.settle_due(team_id),
@@ -67,7 +67,7 @@ class SettleQueue:
     async def poll_now(self, team_id: str, task_id: str, *, min_interval_seconds: float) -> int:
         """A hint that the task changed: due now (``hint_poll.lua``'s outcome: 1 due now, 0
         hinted too recently, -1 ended or not followed, -2 no such task)."""
-        async with self._due.scheduling(team_id), store_errors():
+        with self._due.scheduling(team_id), store_errors():
             outcome, index_at = await self._scripts.hint_poll(
                 keys=c.HintPollKeys(
                     task=self._keys.task(team_id, task_id),
@@ -94,9 +94,9 @@ class SettleQueue:
         return next((t for t, hit in zip(tenants, found, strict=True) if hit), None)
 
     async def drop(self, team_id: str, task_id: str) -> None:
-        async with store_errors():
+        with store_errors():
             await self._redis.zrem(self._keys.settle_due(team_id), task_id)
 
     async def pending(self, team_id: str) -> int:
-        async with store_errors():
+        with store_errors():
             return int(await self._redis.zcard(self._keys.settle_due(team_id)))

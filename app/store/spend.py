@@ -59,7 +59,7 @@ class SpendStore:
     async def token(self, tenant: str, token_id: str) -> tuple[int, int]:
         """A capped browser token's own (spent, reserved) credits."""
         key = self._keys.token_credits(tenant, token_id)
-        async with store_errors():
+        with store_errors():
             raw = await self._redis.hmget(key, ["spent", "reserved"])
         return int(raw[0] or 0), int(raw[1] or 0)
 

@@ -119,7 +119,7 @@ class TaskListing:
             pipe.zcount(index, f"({after.created_ms}", "+inf")
             score, rank, newer = await pipe.execute()
         if score is None or rank is None or int(score) != after.created_ms:
-            async with store_errors():
+            with store_errors():
                 tied = await self._redis.zrevrangebyscore(
                     index, after.created_ms, after.created_ms, start=0, num=MAX_TIES
                 )
@@ -129,7 +129,7 @@ class TaskListing:
     async def _index_chunk(
         self, index: str, high: str, low: str, offset: int, count: int
     ) -> list[TaskPosition]:
-        async with store_errors():
+        with store_errors():
             raw = await self._redis.zrevrangebyscore(
                 index, high, low, start=offset, num=count, withscores=True
             )

@@ -66,7 +66,7 @@ class TaskStore:
         create and complete its idempotency claim; settle it at once if Rivya reports it ended
         (one round trip). Its first poll is due ``first_poll_in`` seconds from now."""
         team, task = record.team, record.upstream
-        async with self._due.scheduling(team), store_errors():
+        with self._due.scheduling(team), store_errors():
             outcome = await self._scripts.record(
                 keys=self._record_keys(team, task.id, create),
                 args=c.RecordArgs(
@@ -96,7 +96,7 @@ class TaskStore:
         )
 
     async def get(self, team_id: str, task_id: str) -> StoredTask | None:
-        async with store_errors():
+        with store_errors():
             raw = text_map(await self._redis.hgetall(self._keys.task(team_id, task_id)))
         if not raw:
             return None
@@ -113,7 +113,7 @@ class TaskStore:
     async def observe(self, stored: StoredTask, fresh: RivyaTask) -> Observed:
         """Record Rivya's newer state (only ever forward); settle the task if it has ended."""
         team = stored.record.team
-        async with self._due.scheduling(team), store_errors():
+        with self._due.scheduling(team), store_errors():
             outcome, index_at = await self._scripts.observe(
                 keys=c.ObserveKeys(
                     *self._task_money_keys(stored, fresh.id),
@@ -138,7 +138,7 @@ class TaskStore:
         """Stop waiting for a task older than ``after_seconds`` by Redis's clock: its held
         credits count as spent (returned), and it is looked at again only every
         ``look_again_in`` seconds."""
-        async with store_errors():
+        with store_errors():
             spent = await self._scripts.give_up(
                 keys=self._task_money_keys(stored, stored.record.id),
                 args=c.GiveUpArgs(
@@ -154,7 +154,7 @@ class TaskStore:
 
     async def reservation(self, team_id: str, task_id: str) -> ReservationEntry | None:
         """The reservation a task holds."""
-        async with store_errors():
+        with store_errors():
             entry = await self._redis.hget(self._keys.reservations(team_id), task_id)
         return ReservationEntry.parse(str(entry)) if entry is not None else None
 
@@ -173,7 +173,7 @@ class TaskStore:
         changed meanwhile."""
         k = self._keys
         token_id = entry.token or "-"
-        async with self._due.scheduling(team_id), store_errors():
+        with self._due.scheduling(team_id), store_errors():
             charged, index_at = await self._scripts.settle_orphan(
                 keys=c.SettleOrphanKeys(
                     reservations=k.reservations(team_id),
@@ -212,21 +212,22 @@ class TaskStore:
 
     def _record_keys(self, team: str, task_id: str, create: PendingCreate) -> c.RecordKeys:
         k = self._keys
+        tenant = k.of_tenant(team)
         return c.RecordKeys(
             task=k.task(team, task_id),
-            reservations=k.reservations(team),
-            team_tasks=k.team_tasks(team),
+            reservations=tenant.reservations,
+            team_tasks=tenant.team_tasks,
             periods=spend_keys(k, team, create.stamps),
-            settle_queue=k.settle_due(team),
+            settle_queue=tenant.settle_due,
             claim=k.idempotency(team, create.claim_id),
-            pending=k.pending_creates(team),
+            pending=tenant.pending_creates,
             abandoned_mark=k.abandoned(team, create.reservation_id),
-            ledger=k.ledger(team),
+            ledger=tenant.ledger,
             token_credits=k.token_credits(team, create.token_id or "-"),
-            team=k.team(team.partition("@")[0]),
-            outbox=k.outbox(team),
-            schedule_marker=k.scheduled(team),
+            team=tenant.team,
+            outbox=tenant.outbox,
+            schedule_marker=tenant.scheduled,
             key_periods=key_spend_keys(k, team, create.key_id or "", create.stamps),
             abandoned_key=k.abandoned_key(team, create.reservation_id),
-            webhooks=k.webhooks(team),
+            webhooks=tenant.webhooks,
         )

@@ -46,7 +46,7 @@ class TeamStore:
 
     async def create(self, team: Team) -> bool:
         """Store a new team; False if the id is taken."""
-        async with store_errors():
+        with store_errors():
             # Registered for settlement first (never removed: a deleted team's tasks still
             # settle), so no team can ever have tasks the settlers do not walk.
             await self._redis.sadd(self._keys.settle_teams(), team.tenant)
@@ -62,7 +62,7 @@ class TeamStore:
         """Overwrite an existing team's fields (just ``only``, when given, so two admins
         changing different fields at once both keep their change); False if it does not
         exist."""
-        async with store_errors():
+        with store_errors():
             # A team's generation is its identity: set when it is created, never by an update.
             fields = set(only) if only is not None else set(Team.model_fields)
             written = await self._scripts.put_team(
@@ -74,12 +74,12 @@ class TeamStore:
         return bool(written)
 
     async def get(self, team_id: str) -> Team | None:
-        async with store_errors():
+        with store_errors():
             raw = text_map(await self._redis.hgetall(self._keys.team(team_id)))
         return _decode(raw) if raw else None
 
     async def list(self) -> list[Team]:
-        async with store_errors():
+        with store_errors():
             ids = sorted(str(i) for i in await self._redis.smembers(self._keys.teams_index()))
             async with self._redis.pipeline(transaction=False) as pipe:
                 for team_id in ids:

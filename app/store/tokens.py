@@ -48,7 +48,7 @@ class TokenRevocationStore:
     async def not_before(self, tenant: str, subject: str) -> float:
         """Tokens of ``subject`` issued at or before this time (s) are revoked (0: none): its
         own entry and the team-wide one, never the whole set."""
-        async with store_errors():
+        with store_errors():
             scores = await self._redis.zmscore(
                 self._keys.token_revocations(tenant), [TEAM_WIDE, subject]
             )

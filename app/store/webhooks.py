@@ -64,7 +64,7 @@ class WebhookStore:
             0 if read is None else 1,
             0 if read is None else read.updated_ms,
         )
-        async with store_errors():
+        with store_errors():
             outcome = await self._scripts.put_webhook(
                 keys=c.OneKey(self._keys.webhooks(tenant)), args=args
             )
@@ -80,12 +80,12 @@ class WebhookStore:
         return bool(deleted)
 
     async def stop(self, tenant: str, webhook_id: str, reason: str) -> None:
-        async with store_errors():
+        with store_errors():
             if await self._redis.hexists(self._keys.webhooks(tenant), webhook_id):
                 await self._redis.hset(self._keys.webhooks_disabled(tenant), webhook_id, reason)
 
     async def restart(self, tenant: str, webhook_id: str) -> None:
-        async with store_errors():
+        with store_errors():
             await self._redis.hdel(self._keys.webhooks_disabled(tenant), webhook_id)
 
     async def log(self, tenant: str, webhook_id: str, record: DeliveryRecord) -> None:
@@ -98,6 +98,6 @@ class WebhookStore:
 
     async def deliveries(self, tenant: str, webhook_id: str, limit: int) -> list[DeliveryRecord]:
         key = self._keys.webhook_deliveries(tenant, webhook_id)
-        async with store_errors():
+        with store_errors():
             raw = await self._redis.lrange(key, 0, limit - 1)
         return [DeliveryRecord.from_json(str(r)) for r in raw]

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from app import context
 from app.clock import Clock, SystemClock
-from app.metrics import Metrics
+from app.metrics import Metrics, Series
 from app.rivya_schemas import (
     RivyaCredits,
     RivyaFile,
@@ -55,7 +55,8 @@ class RivyaClient:
         breaker: CircuitBreaker | None = None,
         metrics: Metrics | None = None,
     ) -> None:
-        self._metrics = metrics
+        self._timings = Series(metrics.upstream_seconds) if metrics else None
+        self._errors = Series(metrics.upstream_errors) if metrics else None
         self._deadline = timeout
         self._clock = clock or SystemClock()
         self._retry = retry or RetryPolicy()
@@ -225,14 +226,13 @@ class RivyaClient:
     def _observe(
         self, method: str, path: str, outcome: str, started: float, *, code: str = ""
     ) -> None:
-        if self._metrics is None:
+        if self._timings is None or self._errors is None:
             return
         # Task and file ids are cut from the path: one series per route, not per task.
         route = "/".join(path.split("/")[:4])
-        seconds = time.perf_counter() - started
-        self._metrics.upstream_seconds.labels(method, route, outcome).observe(seconds)
+        self._timings(method, route, outcome).observe(time.perf_counter() - started)
         if outcome != "ok":
-            self._metrics.upstream_errors.labels(outcome, code).inc()
+            self._errors(outcome, code).inc()
 
     async def _attempt(
         self,
