@@ -47,7 +47,7 @@ from app.services.unfinished_writes import UnfinishedWrites
 from app.store.admission import AdmissionStore
 from app.store.tasks import TaskStore
 from app.upstream.client import RivyaClient
-from app.upstream.failures import UpstreamFailure, Why
+from app.upstream.failures import UpstreamFailure
 from app.upstream_errors import error_for
 
 log = logging.getLogger("app.tasks")
@@ -173,13 +173,14 @@ class Forwarder:
     async def _send(self, create: PendingCreate, *, sent_before: bool) -> RivyaTask:
         started = time.monotonic()
         try:
-            async with asyncio.timeout(self._send_within):
-                return await self._upstream.create_generation(
-                    create.body, idempotency_key=create.upstream_key, sent_before=sent_before
-                )
-        except TimeoutError as exc:
-            # The lease is about to end, and with it our right to send: stop, outcome unknown.
-            raise UpstreamFailure(Why.TIMEOUT, may_have_acted=True) from exc
+            # Done before the lease ends, and with it our right to send: an attempt still
+            # waiting then is stopped, its outcome unknown (the client's own timeout).
+            return await self._upstream.create_generation(
+                create.body,
+                idempotency_key=create.upstream_key,
+                sent_before=sent_before,
+                within=self._send_within,
+            )
         finally:
             context.note_stage("upstream", time.monotonic() - started)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from typing import Any, TypeVar
@@ -75,20 +76,28 @@ class RivyaClient:
         await self._engine.aclose()
 
     async def create_generation(
-        self, body: dict[str, Any], *, idempotency_key: str, sent_before: bool = False
+        self,
+        body: dict[str, Any],
+        *,
+        idempotency_key: str,
+        sent_before: bool = False,
+        within: float = math.inf,
     ) -> RivyaTask:
         """Create a task. Retried where safe: the same ``Idempotency-Key`` goes with every
         attempt, so Rivya answers a repeat with the task it already made. ``sent_before``: an
         earlier call may have reached Rivya (a resend), so no failure of this one can say it
-        did not act."""
-        return await self._call(
+        did not act. ``within``: seconds the whole call, retries included, must end in (a
+        create's lease): an attempt still waiting then is a timeout (Rivya may have acted)."""
+        result, _ = await self._exchange(
             "POST",
             "/api/v1/generations",
             RivyaTask,
             content=orjson.dumps(body),  # compact UTF-8 JSON, as httpx's json= wrote it
             headers={"Idempotency-Key": idempotency_key, "Content-Type": "application/json"},
             sent_before=sent_before,
+            within=within,
         )
+        return result
 
     async def get_generation(self, task_id: str) -> RivyaTask:
         return await self._call("GET", f"/api/v1/generations/{task_id}", RivyaTask)
@@ -146,17 +155,22 @@ class RivyaClient:
         headers: dict[str, str] | None = None,
         upload: Upload | None = None,
         sent_before: bool = False,
+        within: float = math.inf,
     ) -> tuple[Model, Answer]:
-        """One logical call: attempts with backoff while safe, within the retry budget, through
-        the circuit breaker. Fails with one ``UpstreamFailure`` that says what the whole call
-        means (an earlier attempt that may have reached Rivya keeps its outcome unknown)."""
+        """One logical call: attempts with backoff while safe, within the retry budget (and
+        ``within`` seconds), through the circuit breaker. Fails with one ``UpstreamFailure``
+        that says what the whole call means (an earlier attempt that may have reached Rivya
+        keeps its outcome unknown)."""
         started = self._clock.now()
+        loop = asyncio.get_running_loop()
+        # One timeout per attempt bounds both the attempt and the call: no second one around.
+        end_by = loop.time() + within
         attempt, maybe_sent = 0, sent_before
         while True:
             try:
                 self.breaker.before_call()
                 response = await self._send(
-                    method, path, content=content, headers=headers, upload=upload
+                    method, path, content=content, headers=headers, upload=upload, end_by=end_by
                 )
                 result = parse(response, model)
             except UpstreamFailure as failure:
@@ -165,7 +179,7 @@ class RivyaClient:
                 maybe_sent = outcome.may_have_acted
                 attempt += 1
                 delay = self._retry_in(outcome, attempt, started)
-                if delay is None:
+                if delay is None or loop.time() + delay >= end_by:
                     raise outcome from failure.__cause__
                 log.warning(
                     "retrying upstream call",
@@ -212,11 +226,12 @@ class RivyaClient:
         content: bytes | None = None,
         headers: dict[str, str] | None = None,
         upload: Upload | None = None,
+        end_by: float = math.inf,
     ) -> Answer:
         request_headers = {"X-Request-ID": context.current_request_id(), **(headers or {})}
         started = time.perf_counter()
         try:
-            response = await self._attempt(method, path, request_headers, content, upload)
+            response = await self._attempt(method, path, request_headers, content, upload, end_by)
         except UpstreamFailure as failure:
             self._observe(method, path, failure.why.value, started, code=failure.metric_code)
             raise
@@ -241,11 +256,14 @@ class RivyaClient:
         request_headers: dict[str, str],
         content: bytes | None,
         upload: Upload | None,
+        end_by: float,
     ) -> Answer:
         try:
             # The engine bounds the connect; this bounds the whole answer, as the contract's
-            # RIVYA_TIMEOUT_SECONDS promises (a slow trickle of bytes cannot hold us longer).
-            async with asyncio.timeout(self._deadline):
+            # RIVYA_TIMEOUT_SECONDS promises (a slow trickle of bytes cannot hold us longer),
+            # and ends it by the call's own end (``end_by``, the loop's time) if that is sooner.
+            loop = asyncio.get_running_loop()
+            async with asyncio.timeout_at(min(loop.time() + self._deadline, end_by)):
                 response = await self._engine.send(
                     method, path, request_headers, content=content, upload=upload
                 )

@@ -111,6 +111,38 @@ async def test_no_answer_in_time_may_have_acted() -> None:
     assert caught.value.may_have_acted
 
 
+async def test_a_create_ends_within_its_lease_whatever_its_attempts_and_budget_allow() -> None:
+    """A create is sent under its lease (services/forwarding.py passes what is left of it):
+    the attempt still waiting when it runs out is stopped, its outcome unknown, and no retry
+    starts after it, though the client's own timeout and retries would go on for a minute."""
+    requests: list[bytes] = []
+    release = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        requests.append(await reader.readuntil(b"\r\n\r\n"))
+        await release.wait()
+
+    async with raw_server(silent) as url:
+        rivya = RivyaClient(
+            base_url=url,
+            api_key="rvya_sk_test",
+            timeout=30,
+            connect_timeout=30,
+            max_connections=2,
+            retry=RetryPolicy(attempts=3, budget_seconds=60),
+        )
+        try:
+            async with asyncio.timeout(10):  # the test's own guard, far past the lease
+                with pytest.raises(UpstreamFailure) as caught:
+                    await rivya.create_generation({"model": "m"}, idempotency_key="k", within=0.3)
+        finally:
+            release.set()
+            await rivya.aclose()
+    assert caught.value.why is Why.TIMEOUT
+    assert caught.value.may_have_acted
+    assert len(requests) == 1
+
+
 async def test_an_answer_comes_through_whole_with_the_org_key_sent() -> None:
     seen: list[bytes] = []
 
