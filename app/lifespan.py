@@ -105,6 +105,7 @@ async def _background_jobs(services: Services) -> AsyncIterator[None]:
                 "set the reconciliation baseline",
                 _first_baseline(services),
                 within_seconds=BACKFILL_SECONDS,
+                chore=True,
             )
         # Keys issued before admission checked an active-keys set join it (once Redis
         # answers): without this they could not create after an upgrade.
@@ -112,6 +113,7 @@ async def _background_jobs(services: Services) -> AsyncIterator[None]:
             "backfill active keys",
             services.teams.backfill_active_keys,
             within_seconds=BACKFILL_SECONDS,
+            chore=True,
         )
         _start_hints(services)
         if settings.settler_enabled:
@@ -188,6 +190,7 @@ def _start_hints(services: Services) -> None:
             "register the gateway's webhook at Rivya",
             _register_hints(services, target),
             within_seconds=BACKFILL_SECONDS,
+            chore=True,
         )
 
 

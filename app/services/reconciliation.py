@@ -150,6 +150,7 @@ class Reconciliation:
                     "refresh the reconciliation figures",
                     self._refresh,
                     within_seconds=REFRESH_SECONDS,
+                    chore=True,
                 )
             await asyncio.wait({self._refreshing}, timeout=wait)
         return self._figures
