@@ -38,27 +38,29 @@ local SUSPECT_EVENTS = {unreserved = true, abandon = true, give_up = true, corre
 local SUSPECTS_MAX_ENTRIES = 10000
 
 local function move(spend, ledger, event, ref, task, model, reserved, spent)
+  local reserved_text, spent_text = whole(reserved), whole(spent)
   for _, key in ipairs(spend) do
-    if reserved ~= 0 then redis.call('HINCRBY', key, 'reserved', reserved) end
+    if reserved ~= 0 then redis.call('HINCRBY', key, 'reserved', reserved_text) end
     if spent ~= 0 then
-      redis.call('HINCRBY', key, 'spent', spent)
-      redis.call('HINCRBY', key, 'spent:' .. model, spent)
+      redis.call('HINCRBY', key, 'spent', spent_text)
+      redis.call('HINCRBY', key, 'spent:' .. model, spent_text)
     end
   end
   local total, net = spend[4], reserved + spent
-  if net > 0 then redis.call('HINCRBY', total, 'sum:reserved:' .. model, net) end
-  if net < 0 then redis.call('HINCRBY', total, 'sum:released:' .. model, -net) end
-  if spent > 0 then redis.call('HINCRBY', total, 'sum:settled:' .. model, spent) end
-  if spent < 0 then redis.call('HINCRBY', total, 'sum:refunded:' .. model, -spent) end
-  redis.call('HINCRBY', total, 'events:' .. event, 1)
-  local id = redis.call('XADD', ledger, 'MAXLEN', '~', LEDGER_MAX_ENTRIES, '*', 'event', event,
-    'ref', ref, 'task', task, 'model', model, 'reserved', reserved, 'spent', spent)
+  if net > 0 then redis.call('HINCRBY', total, 'sum:reserved:' .. model, whole(net)) end
+  if net < 0 then redis.call('HINCRBY', total, 'sum:released:' .. model, whole(-net)) end
+  if spent > 0 then redis.call('HINCRBY', total, 'sum:settled:' .. model, spent_text) end
+  if spent < 0 then redis.call('HINCRBY', total, 'sum:refunded:' .. model, whole(-spent)) end
+  redis.call('HINCRBY', total, 'events:' .. event, '1')
+  local id = redis.call('XADD', ledger, 'MAXLEN', '~', whole(LEDGER_MAX_ENTRIES), '*',
+    'event', event, 'ref', ref, 'task', task, 'model', model, 'reserved', reserved_text,
+    'spent', spent_text)
   if SUSPECT_EVENTS[event] then
     -- Indexed apart, under the same id, so a reconciliation finds every suspect since its
     -- baseline however long the ledger has grown. Its name is the ledger's and ":suspects"
     -- (KeySpace.suspects): the same hash tag, so the same slot as the ledger it indexes.
     redis.call('XADD', ledger .. ':suspects', 'MAXLEN', '~', SUSPECTS_MAX_ENTRIES, id,
-      'event', event, 'ref', ref, 'task', task, 'model', model, 'reserved', reserved,
-      'spent', spent)
+      'event', event, 'ref', ref, 'task', task, 'model', model, 'reserved', reserved_text,
+      'spent', spent_text)
   end
 end

@@ -17,6 +17,6 @@ local function rate_take(key, per_minute, burst, now)
 end
 
 local function rate_keep(bucket)
-  redis.call('SET', bucket.key, string.format('%.0f', bucket.new_tat), 'PX',
-    math.ceil(bucket.window / 1000) + 1000)
+  redis.call('SET', bucket.key, whole(bucket.new_tat), 'PX',
+    whole(math.ceil(bucket.window / 1000) + 1000))
 end

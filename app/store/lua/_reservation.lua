@@ -26,8 +26,8 @@ local function reservation_of(entry)
 end
 
 local function reservation_entry(credits, stamps, created_ms, model, token, attached, key)
-  return credits .. '|' .. stamps .. '|' .. created_ms .. '|' .. model .. '|' .. (token or '')
-    .. '|' .. (attached and '1' or '') .. '|' .. (key or '')
+  return whole(credits) .. '|' .. stamps .. '|' .. whole(created_ms) .. '|' .. model .. '|'
+    .. (token or '') .. '|' .. (attached and '1' or '') .. '|' .. (key or '')
 end
 
 -- The reservation held under `id` (nil: none).
@@ -40,7 +40,8 @@ end
 -- spent, what Rivya has really taken. Budget alerts count these (_alerts.lua), not holds of
 -- creates Rivya may yet refuse. `held`: the reservation given up (nil: none).
 local function attach(spend, credits)
-  for i = 1, 4 do redis.call('HINCRBY', spend[i], 'attached', credits) end
+  local credits_text = whole(credits)
+  for i = 1, 4 do redis.call('HINCRBY', spend[i], 'attached', credits_text) end
 end
 local function detach(spend, held)
   if held and held.attached then attach(spend, -held.credits) end

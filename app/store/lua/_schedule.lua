@@ -8,11 +8,11 @@
 -- A marker already SCHEDULE_GRACE_MS past is not trusted: had the team been indexed, a settler
 -- would have claimed it and rewritten the marker by then (an index write lost with a process
 -- that died right after its script: the team's next work indexes it again).
-local SCHEDULE_MARKER_TTL_MS = 86400000
+local SCHEDULE_MARKER_TTL_MS = '86400000'
 local SCHEDULE_GRACE_MS = 5000
 local function schedule(marker, due_ms, now_ms)
   local at = tonumber(redis.call('GET', marker) or '')
   if at and at <= due_ms and at + SCHEDULE_GRACE_MS >= now_ms then return -1 end
-  redis.call('SET', marker, string.format('%.0f', due_ms), 'PX', SCHEDULE_MARKER_TTL_MS)
+  redis.call('SET', marker, whole(due_ms), 'PX', SCHEDULE_MARKER_TTL_MS)
   return due_ms
 end

@@ -63,8 +63,13 @@
 --            {"subject_rate", retry_after_ms, burst, window_ms}: past the subject's rate
 --            (index_at: when the team must be indexed as due, -1 if it is: _schedule.lua)
 if redis.call('EXISTS', KEYS[10]) == 1 then return {'cancelled'} end
--- Period hashes other than the total expire (ARGV[5]) whoever writes them first.
-local function keep(hash) if hash ~= KEYS[7] then redis.call('EXPIRE', hash, ARGV[5]) end end
+-- Period hashes other than the total expire (ARGV[5]) after the first create of their period:
+-- a hash is given its lifetime once, when it has none. (TTL only reads; an EXPIRE is a write,
+-- replicated: ~2 us each, and a create made six.)
+local function expire_once(hash)
+  if redis.call('TTL', hash) < 0 then redis.call('EXPIRE', hash, ARGV[5]) end
+end
+local function keep(hash) if hash ~= KEYS[7] then expire_once(hash) end end
 local function refused(reason)
   for i = 4, 7 do
     redis.call('HINCRBY', KEYS[i], 'refused:' .. reason, 1)
@@ -216,7 +221,7 @@ move(books({KEYS[4], KEYS[5], KEYS[6], KEYS[7]}, ARGV[21], KEYS[15], ARGV[13], k
   KEYS[12], 'reserve', ARGV[3], '', ARGV[15], credits, 0)
 for i = 4, 6 do keep(KEYS[i]) end
 if ARGV[13] ~= '' then
-  for i = 1, 3 do redis.call('EXPIRE', key_periods[i], ARGV[5]) end
+  for i = 1, 3 do expire_once(key_periods[i]) end
 end
 local remaining = -1
 if budget then remaining = budget - used - credits end
@@ -227,8 +232,8 @@ if ARGV[6] ~= '' then
   local lifetime = tonumber(ARGV[8])
   redis.call('DEL', KEYS[8])
   redis.call('HSET', KEYS[8], 'fp', ARGV[7], 'state', 'pending', 'res', ARGV[3],
-    'expires', now_ms + lifetime)
-  redis.call('PEXPIRE', KEYS[8], lifetime + 60000)
+    'expires', whole(now_ms + lifetime))
+  redis.call('PEXPIRE', KEYS[8], whole(lifetime + 60000))
 end
 -- The team is looked at by the time its task's first poll could be due (ARGV[22]); should the
 -- create's holder die, that look finds it, and the next one comes when its lease ends.

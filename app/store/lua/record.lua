@@ -116,17 +116,18 @@ elseif actual ~= held or anomaly == 1 then
     actual - held, 0)
 end
 for _, key in ipairs(spend) do
-  redis.call('HINCRBY', key, 'tasks_created', 1)
-  if anomaly == 1 then redis.call('HINCRBY', key, 'tasks_unreserved', 1) end
-  if terminal then redis.call('HINCRBY', key, 'tasks_' .. ARGV[3], 1) end
+  redis.call('HINCRBY', key, 'tasks_created', '1')
+  if anomaly == 1 then redis.call('HINCRBY', key, 'tasks_unreserved', '1') end
+  if terminal then redis.call('HINCRBY', key, 'tasks_' .. ARGV[3], '1') end
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'upstream', ARGV[4], 'client_request_id', ARGV[6],
-  'key_id', ARGV[7], 'created_ms', now_ms, 'stamps', ARGV[10], 'reserved', actual,
-  'model', ARGV[13], 'subject', ARGV[14], 'token', ARGV[15], 'books_key', books_key)
+  'key_id', ARGV[7], 'created_ms', whole(now_ms), 'stamps', ARGV[10],
+  'reserved', whole(actual), 'model', ARGV[13], 'subject', ARGV[14], 'token', ARGV[15],
+  'books_key', books_key)
 redis.call('EXPIRE', KEYS[1], ARGV[9])
-redis.call('ZADD', KEYS[3], now_ms, ARGV[2])
+redis.call('ZADD', KEYS[3], whole(now_ms), ARGV[2])
 -- The index lives as long as the tasks it points to.
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now_ms - tonumber(ARGV[9]) * 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', whole(now_ms - tonumber(ARGV[9]) * 1000))
 local function earliest(a, b)
   if a >= 0 and (b < 0 or a < b) then return a end
   return b
@@ -151,5 +152,5 @@ attach(periods, actual)
 local index_at = budget_crossings(KEYS[14], periods, ARGV[10], KEYS[15], KEYS[16], ARGV[16],
   now_ms)
 local first_poll = now_ms + tonumber(ARGV[11])
-redis.call('ZADD', KEYS[8], first_poll, ARGV[2])
+redis.call('ZADD', KEYS[8], whole(first_poll), ARGV[2])
 return {1, anomaly, earliest(schedule(KEYS[16], first_poll, now_ms), index_at)}
