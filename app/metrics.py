@@ -16,6 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from app.loop_metrics import LoopHistogram
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 # Finer at the bottom: a create's stages and the event loop's pauses are sub-millisecond when
 # all is well, and their tail is what these are for (bench/README.md).
@@ -59,13 +61,13 @@ class Series(Generic[Labelled]):
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        counter, histogram = self._counter, self._histogram
+        counter, histogram, on_the_loop = self._counter, self._histogram, self._loop_histogram
         self.requests = counter(
             "gateway_requests",
             "Requests answered, by route, team and status.",
             ["route", "team", "status"],
         )
-        self.request_seconds = histogram(
+        self.request_seconds = on_the_loop(
             "gateway_request_seconds",
             "Time to answer a request, by route.",
             ["route"],
@@ -81,7 +83,7 @@ class Metrics:
             "minute, or the buffer's bound. Team empty: no team was identified.",
             ["team"],
         )
-        self.upstream_seconds = histogram(
+        self.upstream_seconds = on_the_loop(
             "gateway_upstream_seconds",
             "Time of one call to Rivya, by method, path and outcome.",
             ["method", "path", "outcome"],
@@ -104,7 +106,7 @@ class Metrics:
 
     def _pause_histograms(self) -> None:
         histogram = self._histogram
-        self.create_stage_seconds = histogram(
+        self.create_stage_seconds = self._loop_histogram(
             "gateway_create_stage_seconds",
             "A create's time by stage: admission (the admission script's round trip), upstream "
             "(Rivya's answer), record (the record script's round trip), gateway (the rest: "
@@ -160,6 +162,16 @@ class Metrics:
         buckets: tuple[float, ...] = LATENCY_BUCKETS,
     ) -> Histogram:
         return Histogram(name, documentation, labels, buckets=buckets, registry=self.registry)
+
+    def _loop_histogram(
+        self,
+        name: str,
+        documentation: str,
+        labels: list[str],
+        buckets: tuple[float, ...] = LATENCY_BUCKETS,
+    ) -> LoopHistogram:
+        """A histogram observed from the event loop only, on every create (loop_metrics.py)."""
+        return LoopHistogram(name, documentation, labels, buckets, self.registry)
 
     def render(self, *extra: Collector) -> bytes:
         """This process's metrics plus ``extra`` collectors (figures read at scrape time)."""

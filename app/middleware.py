@@ -82,8 +82,8 @@ class GatewayMiddleware:
         self.max_upload_bytes = max(max_upload_bytes, max_body_bytes)
         if metrics is not None:
             self._requests = Series(metrics.requests)
-            self._latency = Series(metrics.request_seconds)
-            self._stages = Series(metrics.create_stage_seconds)
+            self._latency = metrics.request_seconds.labels
+            self._stages = metrics.create_stage_seconds.labels
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

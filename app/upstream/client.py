@@ -56,7 +56,7 @@ class RivyaClient:
         breaker: CircuitBreaker | None = None,
         metrics: Metrics | None = None,
     ) -> None:
-        self._timings = Series(metrics.upstream_seconds) if metrics else None
+        self._timings = metrics.upstream_seconds.labels if metrics else None
         self._errors = Series(metrics.upstream_errors) if metrics else None
         self._deadline = timeout
         self._clock = clock or SystemClock()
