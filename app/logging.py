@@ -102,9 +102,13 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key, value in vars(record).items():
-            if key not in _RECORD_ATTRS and not key.startswith("_"):
-                entry[key] = value
+        fields = record.__dict__.get(_FIELDS)
+        if fields is not None:  # made by info_fields: its fields are known, not looked for
+            entry.update(fields)
+        else:
+            for key, value in vars(record).items():
+                if key not in _RECORD_ATTRS and not key.startswith("_"):
+                    entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         # Redact each value before encoding, so escaping can neither hide a secret from the
@@ -176,6 +180,10 @@ def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+# Where a record made by ``info_fields`` keeps its fields as given (a private attribute: no
+# line shows it).
+_FIELDS = "_gateway_fields"
+
 # Every attribute a record of ``info_fields`` shares, made once (its times are its own), and
 # when logging started, as every record's relativeCreated counts from it (read off a record:
 # logging keeps it in seconds or nanoseconds, by Python version).
@@ -204,4 +212,5 @@ def info_fields(logger: logging.Logger, message: str, fields: dict[str, Any]) ->
     attributes["relativeCreated"] = (now - _LOGGING_STARTED) * 1000
     attributes["name"], attributes["msg"] = logger.name, message
     attributes.update(fields)
+    attributes[_FIELDS] = fields  # the formatter's way to them, without a look at every attribute
     logger.handle(record)
