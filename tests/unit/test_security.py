@@ -79,6 +79,8 @@ def test_every_secret_shape_is_redacted(text: str, secret: str) -> None:
         ("/v1/images?api_key=k3y-value", "k3y-value"),
         ("Bearer rgw_0123456789abcdef_s3cr-et_X", "s3cr-et_X"),
         ("the-admin-token-value", "the-admin-token-value"),
+        # One JSON escapes: the line is looked at as written, the secret as JSON writes it.
+        ('x"quoted\\secret\tvalue', 'x"quoted\\secret\tvalue'),
     ],
 )
 def test_a_request_line_with_a_secret_in_any_one_field_is_redacted(
@@ -96,11 +98,11 @@ def test_a_request_line_with_a_secret_in_any_one_field_is_redacted(
         "task_id": "task_abc",
         "credits_reserved": 8,
     }
-    formatter = JsonFormatter(Redactor(["the-admin-token-value"]))
+    formatter = JsonFormatter(Redactor(["the-admin-token-value", 'x"quoted\\secret\tvalue']))
     clean = json.loads(formatter.format(logging.makeLogRecord({"msg": "request", **fields})))
     assert {k: clean[k] for k in fields} == fields
     line = formatter.format(logging.makeLogRecord({"msg": "request", **fields, field: text}))
-    assert secret not in line
+    assert secret not in json.loads(line)[field]
     assert "[REDACTED]" in json.loads(line)[field]
 
 
