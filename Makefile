@@ -55,7 +55,7 @@ docs: install
 check: lint typecheck containers manifests rules docs test
 
 bench: install
-	$(BIN)/python -m bench.load --seconds 12 --rounds 3 --concurrency 32 1 --upstream static
+	$(BIN)/python -m bench.load --seconds 15 --rounds 5 --concurrency 32 1 --upstream static
 
 clean:
 	rm -rf $(VENV) .run .mypy_cache .ruff_cache .pytest_cache

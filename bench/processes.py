@@ -108,7 +108,7 @@ def stack(
     sim_url, pt_url, floor_url = _url(sim_port), _url(pt_port), _url(floor_port)
     gw_urls = [_url(port) for port in gw_ports]
     redis_url, redis_ports = cluster or (f"redis://127.0.0.1:{redis_port}/0", [redis_port])
-    env = _environment(redis_url, sim_url)
+    env = bench_environment(redis_url, sim_url)
     with _stopped_after(workdir) as processes:
         processes.append(_redis(redis_port, workdir))
         alike = workers * replicas  # the baselines get as many workers as the gateways together
@@ -197,7 +197,9 @@ def _passthrough(port: int, workers: int) -> list[str]:
     return [sys.executable, "-m", "bench.passthrough", str(port), str(workers)]
 
 
-def _environment(redis_url: str, sim_url: str) -> dict[str, str]:
+def bench_environment(redis_url: str, sim_url: str) -> dict[str, str]:
+    """Every process's environment: this one's, less its gateway and simulator settings, plus
+    the bench's Redis and upstream, access logs on, settlement off, no drain."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RIVYA_", "GATEWAY_", "SIM_"))}
     env.update(
         REDIS_URL=redis_url,

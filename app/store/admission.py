@@ -22,6 +22,7 @@ from app.store.keyspace import KeySpace, key_spend_keys, spend_keys
 from app.store.redis import store_errors
 from app.store.schedule import DueTeams
 from app.store.scripts import Scripts
+from app.store.tenant_keys import tenant_keys
 
 # What cancel.lua did: see its header.
 CancelOutcome = Literal["cancelled", "void", "taken", "other"]
@@ -77,7 +78,7 @@ class AdmissionStore:
 
     def _admit_keys(self, create: PendingCreate) -> c.AdmitKeys:
         k, team = self._keys, create.team
-        tenant = k.of_tenant(team)
+        tenant = tenant_keys(k, team)
         return c.AdmitKeys(
             team=tenant.team,
             rate=tenant.rate,

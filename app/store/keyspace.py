@@ -10,7 +10,6 @@ under the old tenant. The team's own policy hash is keyed by id alone.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import NamedTuple
 
 from app.periods import PeriodStamps
 from app.store.contracts.shape import Periods
@@ -18,57 +17,10 @@ from app.store.contracts.shape import Periods
 _MAX_REMEMBERED = 10_000
 
 
-class TenantKeys(NamedTuple):
-    """The keys of one tenant that every create names, each as ``KeySpace`` names it: made
-    once per tenant, not ~25 times a create (a create's two scripts name ~30 keys)."""
-
-    team: str
-    rate: str
-    reservations: str
-    pending_creates: str
-    active_keys: str
-    ledger: str
-    token_revocations: str
-    scheduled: str
-    outbox: str
-    key_expiry: str
-    key_budgets: str
-    team_tasks: str
-    settle_due: str
-    webhooks: str
-
-
 class KeySpace:
     def __init__(self, prefix: str = "gw") -> None:
         self.prefix = prefix
         self._tenants: dict[str, str] = {}  # every create names ~20 keys of its team's tenant
-        self._tenant_keys: dict[str, TenantKeys] = {}
-
-    def of_tenant(self, tenant: str) -> TenantKeys:
-        """The tenant's keys every create names (only teams that exist get here: a create is
-        admitted after its key's lookup)."""
-        known = self._tenant_keys.get(tenant)
-        if known is not None:
-            return known
-        known = TenantKeys(
-            team=self.team(tenant.partition("@")[0]),
-            rate=self.rate(tenant),
-            reservations=self.reservations(tenant),
-            pending_creates=self.pending_creates(tenant),
-            active_keys=self.active_keys(tenant),
-            ledger=self.ledger(tenant),
-            token_revocations=self.token_revocations(tenant),
-            scheduled=self.scheduled(tenant),
-            outbox=self.outbox(tenant),
-            key_expiry=self.key_expiry(tenant),
-            key_budgets=self.key_budgets(tenant),
-            team_tasks=self.team_tasks(tenant),
-            settle_due=self.settle_due(tenant),
-            webhooks=self.webhooks(tenant),
-        )
-        if len(self._tenant_keys) < _MAX_REMEMBERED:
-            self._tenant_keys[tenant] = known
-        return known
 
     def _team(self, tenant: str) -> str:
         known = self._tenants.get(tenant)

@@ -151,8 +151,8 @@ class _StoreErrors:
     could be made) or Redis refused it outright (read-only, out of memory, too few replicas).
 
     A plain context manager (``with store_errors():``), not a generator's: it is around both
-    scripts of every create, where a generator-based one cost ~2 µs each. ``async with`` works
-    too, beside an async one in the same statement (a pipeline)."""
+    scripts of every create, where a generator-based one cost about a microsecond each.
+    ``async with`` works too, beside an async one in the same statement (a pipeline)."""
 
     __slots__ = ()
 

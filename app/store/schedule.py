@@ -192,7 +192,7 @@ class DueTeams:
 
 class _Scheduling:
     """``DueTeams.scheduling``: a plain context manager (it is around both scripts of every
-    create, where a generator-based one cost ~2 µs each)."""
+    create, where a generator-based one cost about a microsecond each)."""
 
     __slots__ = ("_due", "_tenant")
 

@@ -29,6 +29,7 @@ from app.store.reservations import ReservationEntry
 from app.store.schedule import DueTeams
 from app.store.scripts import Scripts
 from app.store.task_listing import TaskListing, task_record
+from app.store.tenant_keys import tenant_keys
 
 
 def charge_arg(task: RivyaTask) -> int:
@@ -212,7 +213,7 @@ class TaskStore:
 
     def _record_keys(self, team: str, task_id: str, create: PendingCreate) -> c.RecordKeys:
         k = self._keys
-        tenant = k.of_tenant(team)
+        tenant = tenant_keys(k, team)
         return c.RecordKeys(
             task=k.task(team, task_id),
             reservations=tenant.reservations,

@@ -95,7 +95,8 @@ class RivyaClient:
             content=orjson.dumps(body),  # compact UTF-8 JSON, as httpx's json= wrote it
             headers={"Idempotency-Key": idempotency_key, "Content-Type": "application/json"},
             sent_before=sent_before,
-            within=within,
+            # One timeout per attempt bounds the attempt and the call: no second one around.
+            end_by=asyncio.get_running_loop().time() + within,
         )
         return result
 
@@ -155,16 +156,13 @@ class RivyaClient:
         headers: dict[str, str] | None = None,
         upload: Upload | None = None,
         sent_before: bool = False,
-        within: float = math.inf,
+        end_by: float = math.inf,
     ) -> tuple[Model, Answer]:
         """One logical call: attempts with backoff while safe, within the retry budget (and
-        ``within`` seconds), through the circuit breaker. Fails with one ``UpstreamFailure``
-        that says what the whole call means (an earlier attempt that may have reached Rivya
-        keeps its outcome unknown)."""
+        by ``end_by``, the loop's time), through the circuit breaker. Fails with one
+        ``UpstreamFailure`` that says what the whole call means (an earlier attempt that may
+        have reached Rivya keeps its outcome unknown)."""
         started = self._clock.now()
-        loop = asyncio.get_running_loop()
-        # One timeout per attempt bounds both the attempt and the call: no second one around.
-        end_by = loop.time() + within
         attempt, maybe_sent = 0, sent_before
         while True:
             try:
@@ -178,8 +176,8 @@ class RivyaClient:
                 outcome = failure.after(maybe_sent)
                 maybe_sent = outcome.may_have_acted
                 attempt += 1
-                delay = self._retry_in(outcome, attempt, started)
-                if delay is None or loop.time() + delay >= end_by:
+                delay = self._retry_in(outcome, attempt, started, end_by)
+                if delay is None:
                     raise outcome from failure.__cause__
                 log.warning(
                     "retrying upstream call",
@@ -208,13 +206,17 @@ class RivyaClient:
         else:
             self.breaker.succeeded()  # Rivya answered: it is up, whatever it said
 
-    def _retry_in(self, outcome: UpstreamFailure, attempt: int, started: float) -> float | None:
+    def _retry_in(
+        self, outcome: UpstreamFailure, attempt: int, started: float, end_by: float
+    ) -> float | None:
         """How long until the next attempt; None when the call ends here (not safe to retry, no
-        attempt left, or the wait would overrun the retry budget)."""
+        attempt left, or the wait would overrun the retry budget or the call's end)."""
         if not outcome.retryable or attempt >= self._retry.attempts:
             return None
         delay = self._retry.delay(attempt - 1, outcome, self._rng, now=self._clock.now())
         if self._clock.now() - started + delay > self._retry.budget_seconds:
+            return None
+        if asyncio.get_running_loop().time() + delay >= end_by:
             return None
         return delay
 
