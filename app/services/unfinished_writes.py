@@ -80,7 +80,7 @@ class UnfinishedWrites:
     async def aclose(self, *, grace_seconds: float = 5.0) -> None:
         """On shutdown: stop the chores, give the writes in progress a moment, then stop
         them. (A chore asleep between its attempts had held every shutdown for the whole
-        grace: 5.6 s to stop a gateway on Redis Cluster, bench/README.md.)"""
+        grace: over 5 s to stop a gateway on Redis Cluster, bench/README.md.)"""
         chores = set(self._chores)
         for chore in chores:
             chore.cancel()
