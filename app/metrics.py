@@ -10,8 +10,6 @@ same numbers as the API: never add those up across replicas (``max by (team)``).
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
-
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -39,19 +37,17 @@ FINE_BUCKETS = (
 )
 
 
-Labelled = TypeVar("Labelled", Counter, Histogram)
+class Series:
+    """A labelled counter's series, each looked up once: ``labels()`` takes a lock and checks
+    its values on every call, a cost paid on every create otherwise. As many entries as the
+    registry holds series (routes x teams x statuses, whys x codes): no more memory. (The
+    histograms a create observes cache their own: ``loop_metrics.py``.)"""
 
+    def __init__(self, metric: Counter) -> None:
+        self._metric = metric
+        self._series: dict[tuple[str, ...], Counter] = {}
 
-class Series(Generic[Labelled]):
-    """A labelled metric's series, each looked up once: ``labels()`` takes a lock and checks its
-    values on every call, a cost paid on every create otherwise. As many entries as the registry
-    holds series (routes x teams x statuses, methods x paths x outcomes): no more memory."""
-
-    def __init__(self, metric: Labelled) -> None:
-        self._metric: Labelled = metric
-        self._series: dict[tuple[str, ...], Labelled] = {}
-
-    def __call__(self, *labels: str) -> Labelled:
+    def __call__(self, *labels: str) -> Counter:
         series = self._series.get(labels)
         if series is None:
             series = self._series[labels] = self._metric.labels(*labels)
