@@ -32,7 +32,7 @@ async def test_a_period_s_books_expire_after_their_retention_and_the_total_s_nev
     reports long after their period; the totals stay."""
     await stores.team(rate_limit_per_minute=1000)
     first = await stores.admitted()
-    await stores.admitted()  # the same periods again: their lifetime was set by the first
+    second = await stores.admitted()  # the same periods again: their lifetime set by the first
     keys = KeySpace("t")
     day, week, month, total = spend_keys(keys, "alpha", first.stamps)
     key_day, key_week, key_month, key_total = key_spend_keys(
@@ -47,3 +47,8 @@ async def test_a_period_s_books_expire_after_their_retention_and_the_total_s_nev
     # Redis's clock, not the test's, runs the expiry: set a moment ago.
     assert all(SPEND_RETENTION_SECONDS - 60 < left <= SPEND_RETENTION_SECONDS for left in lifetimes)
     assert totals == [-1, -1]
+    # Rivya refused both: released, the books close with nothing charged, held or in flight.
+    for admitted in (first, second):
+        await stores.admission.release(admitted.create, remember=None)
+    books = await stores.spent()
+    assert (books.spent, books.reserved, books.in_flight) == (0, 0, 0)
